@@ -1,0 +1,303 @@
+"""Which actions and conditions exist, and how their argument text is split.
+
+The compiler needs, for every action or condition token, to know whether the
+name exists and which *argument style* (``language.md`` 6.3) splits its
+argument text.  That knowledge is a :class:`Vocabulary`.  The core vocabulary
+(``language.md`` 6.4 and 6.5) lives here; modules bring their own through
+:func:`find_module` (entry-point group ``dsm.modules``, built-in
+``dsm.modules.<name>``, or ``<name>.py`` files on a module path).  This keeps
+the language layer free of run-time imports: a module object only has to
+offer ``action_signature(name)`` and ``condition_signature(name)``.
+
+Style codes: ``N``, ``S``, ``P,opt``, ``P,mand``, ``P=opt``, ``P=mand``,
+``L``, ``T``, ``K``, ``raw`` (argument text verbatim).  A signature may
+instead carry its own ``split`` callable for modules with unusual arguments.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "Signature",
+    "Vocabulary",
+    "CORE",
+    "CORE_ACTIONS",
+    "CORE_CONDITIONS",
+    "find_module",
+    "ModuleNotFound",
+]
+
+STYLES = frozenset({"N", "S", "P,opt", "P,mand", "P=opt", "P=mand", "L", "T", "K", "raw"})
+
+# A split function returns the parts and a list of problems (reference "logged errors").
+SplitFn = Callable[[str], tuple[tuple[str, ...], list[str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """How one action/condition name takes its argument text.
+
+    ``event`` (conditions only) is the event type a style-T condition filters
+    on, or ``None`` for "any event type" (``test`` and most module
+    conditions).
+    """
+
+    name: str
+    style: str = "S"
+    event: str | None = None
+    split: SplitFn | None = None
+
+    def __post_init__(self) -> None:
+        if self.split is None and self.style not in STYLES:
+            raise ValueError(f"unknown argument style {self.style!r} for {self.name!r}")
+
+
+@runtime_checkable
+class Vocabulary(Protocol):
+    """What the compiler asks a module (or the core)."""
+
+    def action_signature(self, name: str) -> Signature | None: ...
+
+    def condition_signature(self, name: str) -> Signature | None: ...
+
+
+def _table(spec: str) -> dict[str, Signature]:
+    out: dict[str, Signature] = {}
+    for line in spec.strip().splitlines():
+        name, style = line.split()
+        out[name] = Signature(name, style)
+    return out
+
+
+# language.md 6.4
+CORE_ACTIONS: dict[str, Signature] = _table(
+    """
+    repost N
+    jumpFSM S
+    callFSM S
+    returnFSM N
+    break N
+    throw P,opt
+    throwOnError N
+    stop S
+    playPrompt S
+    playPromptFront S
+    playPromptLooped S
+    playFile P,opt
+    playFileFront P,opt
+    playSilence S
+    playSilenceFront S
+    playRingtone P,mand
+    recordFile S
+    stopRecord N
+    getRecordLength S
+    getRecordDataSize S
+    flushPlaylist N
+    closePlaylist N
+    setInOutPlaylist N
+    setInputPlaylist N
+    setOutputPlaylist N
+    addSeparator P,opt
+    connectMedia N
+    disconnectMedia N
+    enableReceiving N
+    disableReceiving N
+    enableForceDTMFReceiving N
+    disableForceDTMFReceiving N
+    monitorRTPTimeout S
+    mute N
+    unmute N
+    enableDTMFDetection N
+    disableDTMFDetection N
+    sendDTMF P,opt
+    sendDTMFSequence P,opt
+    trackObject S
+    releaseObject S
+    freeObject S
+    set P=mand
+    sets P=mand
+    eval P=mand
+    setVar P=mand
+    var P=mand
+    param P=mand
+    append P,mand
+    substr P,mand
+    inc S
+    clear S
+    clearStruct S
+    clearArray S
+    size P,mand
+    arrayIndex P,mand
+    log P,mand
+    logs P,mand
+    dbg S
+    info S
+    warn S
+    error S
+    logVars S
+    logParams S
+    logSelects S
+    logAll S
+    setTimer P,mand
+    removeTimer S
+    removeTimers N
+    setPrompts S
+    postEvent P,opt
+    registerEventQueue S
+    unregisterEventQueue S
+    createSystemDSM P,mand
+    DI L
+    DIgetResult L
+    DIgetResultArray L
+    B2B.connectCallee P,mand
+    B2B.terminateOtherLeg N
+    B2B.sendReinvite P,opt
+    B2B.enableEarlyMediaRelay S
+    B2B.addHeader S
+    B2B.removeHeader S
+    B2B.clearHeaders N
+    B2B.setHeaders P,opt
+    B2B.relayEvent S
+    B2B.setRelayOnly S
+    """
+)
+
+# language.md 6.5: condition name -> event type it matches (None = any type).
+_CORE_CONDITION_EVENTS: dict[str, str | None] = {
+    "test": None,
+    "keyPress": "Key",
+    "key": "Key",
+    "keyTest": "Key",
+    "timer": "Timer",
+    "timerTest": "Timer",
+    "noAudio": "NoAudio",
+    "noAudioTest": "NoAudio",
+    "separator": "PlaylistSeparator",
+    "separatorTest": "PlaylistSeparator",
+    "hangup": "Hangup",
+    "event": "DSMEvent",
+    "eventTest": "DSMEvent",
+    "B2Bevent": "B2BEvent",
+    "invite": "Invite",
+    "early": "EarlySession",
+    "earlySession": "EarlySession",
+    "sessionStart": "SessionStart",
+    "ringing": "Ringing",
+    "failed": "FailedCall",
+    "B2B.otherRequest": "B2BOtherRequest",
+    "B2B.otherReply": "B2BOtherReply",
+    "B2B.otherBye": "B2BOtherBye",
+    "sipRequest": "SipRequest",
+    "sipReply": "SipReply",
+    "remoteDisappeared": "RemoteDisappeared",
+    "sessionTimeout": "SessionTimeout",
+    "rtpTimeout": "RtpTimeout",
+    "jsonRpcRequest": "JsonRpcRequest",
+    "jsonRpcResponse": "JsonRpcResponse",
+    "subscription": "SIPSubscription",
+    "startup": "Startup",
+    "start": "Start",
+    "beforeDestroy": "BeforeDestroy",
+    "reload": "Reload",
+    "system": "System",
+}
+
+CORE_CONDITIONS: dict[str, Signature] = {
+    name: Signature(name, "K" if name == "keyPress" else "T", event=ev)
+    for name, ev in _CORE_CONDITION_EVENTS.items()
+}
+
+
+class _Core:
+    """The built-in vocabulary (no import needed)."""
+
+    def action_signature(self, name: str) -> Signature | None:
+        return CORE_ACTIONS.get(name)
+
+    def condition_signature(self, name: str) -> Signature | None:
+        return CORE_CONDITIONS.get(name)
+
+
+CORE: Vocabulary = _Core()
+
+
+class ModuleNotFound(LookupError):
+    """``import(NAME)`` names a module that cannot be found or loaded (L-73)."""
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    try:
+        eps = importlib.metadata.entry_points(group="dsm.modules")
+    except Exception:  # pragma: no cover - broken metadata must not crash a compile
+        return {}
+    return {ep.name: ep for ep in eps}
+
+
+_module_cache: dict[tuple[str, tuple[str, ...]], Vocabulary] = {}
+
+
+def _as_vocabulary(obj: object, name: str) -> Vocabulary:
+    module = getattr(obj, "module", obj)
+    if not isinstance(module, Vocabulary):
+        raise ModuleNotFound(f"{name} does not define a DSM module object")
+    return module
+
+
+def find_module(name: str, search_path: Sequence[str] = ()) -> Vocabulary:
+    """Find the module with import name ``name`` (M-api-1).
+
+    Lookup order: ``<dir>/<name>.py`` on ``search_path`` (the configuration's
+    ``mod_path``), then the entry-point group ``dsm.modules`` (third-party
+    modules and ours), then ``dsm.modules.<name>``.  Raises
+    :class:`ModuleNotFound` with a readable reason.
+    """
+    key = (name, tuple(search_path))
+    cached = _module_cache.get(key)
+    if cached is not None:
+        return cached
+    if not name or not name.isidentifier():
+        raise ModuleNotFound(f"invalid module name {name!r}")
+    vocab: Vocabulary | None = None
+    for directory in search_path:
+        candidate = os.path.join(directory, name + ".py")
+        if os.path.isfile(candidate):
+            spec = importlib.util.spec_from_file_location(f"dsm_user_modules.{name}", candidate)
+            if spec is None or spec.loader is None:
+                continue
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = mod
+            try:
+                spec.loader.exec_module(mod)
+            except Exception as exc:  # a broken user module is a compile error, not a crash
+                raise ModuleNotFound(f"module file {candidate} failed to load: {exc}") from exc
+            vocab = _as_vocabulary(mod, name)
+            break
+    if vocab is None:
+        ep = _entry_points().get(name)
+        if ep is not None:
+            try:
+                vocab = _as_vocabulary(ep.load(), name)
+            except ModuleNotFound:
+                raise
+            except Exception as exc:
+                raise ModuleNotFound(f"module {name} failed to load: {exc}") from exc
+    if vocab is None:
+        try:
+            mod = importlib.import_module(f"dsm.modules.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name in (f"dsm.modules.{name}", "dsm.modules"):
+                raise ModuleNotFound(f"no module named {name}") from None
+            raise ModuleNotFound(f"module {name} failed to load: {exc}") from exc
+        except Exception as exc:
+            raise ModuleNotFound(f"module {name} failed to load: {exc}") from exc
+        vocab = _as_vocabulary(mod, name)
+    _module_cache[key] = vocab
+    return vocab

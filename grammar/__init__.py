@@ -1,0 +1,1 @@
+"""Package data: the DSM grammar (``dsm.lark``)."""

@@ -1,0 +1,1 @@
+"""The ``mod_*`` action libraries, one file per module."""

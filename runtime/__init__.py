@@ -1,0 +1,1 @@
+"""Running compiled DSM charts: engine, sessions, clock, media, SIP, control, harness."""

@@ -1,0 +1,1 @@
+"""dsm.runtime.actions."""

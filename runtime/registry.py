@@ -1,0 +1,125 @@
+"""The module API: how a ``mod_*`` library declares its actions and conditions.
+
+A module is one Python file that creates a :class:`Module` and decorates plain
+functions (``modules.md`` M-api-3 … M-api-15)::
+
+    from dsm.runtime.registry import Module
+
+    module = Module("mod_example")
+
+    @module.action("ex.greet", style="P,opt")
+    def greet(ctx, name: str, greeting: str) -> None:
+        ctx.vars["greeting"] = f"{ctx.resolve(greeting) or 'hello'} {ctx.resolve(name)}"
+
+    @module.condition("ex.isEmpty", style="S")
+    def is_empty(ctx, name: str) -> bool:
+        return not ctx.vars.get(name.lstrip("$"))
+
+An action function is called as ``fn(ctx, *args)`` where ``args`` are the
+parts its style produced at compile time (style N: none; S: one; P: two; L:
+the pieces; raw: the verbatim text; T: ``op, left, right``).  A condition
+function returns a bool; the engine applies ``not`` afterwards.  ``ctx`` is
+the running session (see :mod:`dsm.runtime.context` for what it offers).
+
+The module object is also the :class:`dsm.vocabulary.Vocabulary` the compiler
+asks, so declaring an action is enough for ``dsm check`` to know it.  Built-in
+modules live in ``dsm.modules``; third-party ones register the module object
+(or the Python module containing a ``module`` attribute) in the entry-point
+group ``dsm.modules``; files ``<name>.py`` on ``mod_path`` are found too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from dsm.vocabulary import Signature, SplitFn
+
+__all__ = ["Module", "ActionDef", "ConditionDef"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDef:
+    signature: Signature
+    fn: Callable[..., None]
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionDef:
+    signature: Signature
+    fn: Callable[..., bool] | None  # None: the engine's generic test expression (style T)
+
+
+class Module:
+    """A DSM module: named actions and conditions plus optional life-cycle hooks.
+
+    Hooks (M-api-6 … M-api-9) are set with the decorators :meth:`preload`,
+    :meth:`on_invite`, :meth:`on_before_destroy`, :meth:`process_sdp_offer`
+    and :meth:`process_sdp_answer`.
+    """
+
+    def __init__(self, name: str, doc: str = "") -> None:
+        self.name = name
+        self.doc = doc
+        self.actions: dict[str, ActionDef] = {}
+        self.conditions: dict[str, ConditionDef] = {}
+        self.hooks: dict[str, Callable[..., Any]] = {}
+
+    # -- declaration -------------------------------------------------------
+    def action(self, name: str, style: str = "S", *, split: SplitFn | None = None) -> Callable[[F], F]:
+        def deco(fn: F) -> F:
+            self.actions[name] = ActionDef(Signature(name, style, split=split), fn)
+            return fn
+
+        return deco
+
+    def condition(
+        self,
+        name: str,
+        style: str = "S",
+        *,
+        event: str | None = None,
+        split: SplitFn | None = None,
+    ) -> Callable[[F], F]:
+        def deco(fn: F) -> F:
+            self.conditions[name] = ConditionDef(Signature(name, style, event, split), fn)
+            return fn
+
+        return deco
+
+    def _hook(self, hook: str) -> Callable[[F], F]:
+        def deco(fn: F) -> F:
+            self.hooks[hook] = fn
+            return fn
+
+        return deco
+
+    def preload(self, fn: F) -> F:
+        return self._hook("preload")(fn)
+
+    def on_invite(self, fn: F) -> F:
+        return self._hook("on_invite")(fn)
+
+    def on_before_destroy(self, fn: F) -> F:
+        return self._hook("on_before_destroy")(fn)
+
+    def process_sdp_offer(self, fn: F) -> F:
+        return self._hook("process_sdp_offer")(fn)
+
+    def process_sdp_answer(self, fn: F) -> F:
+        return self._hook("process_sdp_answer")(fn)
+
+    # -- the Vocabulary protocol (asked by the compiler) -------------------
+    def action_signature(self, name: str) -> Signature | None:
+        d = self.actions.get(name)
+        return None if d is None else d.signature
+
+    def condition_signature(self, name: str) -> Signature | None:
+        d = self.conditions.get(name)
+        return None if d is None else d.signature
+
+    def __repr__(self) -> str:
+        return f"<DSM module {self.name}: {len(self.actions)} actions, {len(self.conditions)} conditions>"
