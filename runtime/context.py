@@ -32,6 +32,9 @@ class ActionContext(Protocol):
     engine: Any
     """The engine that runs the session (events between sessions, DI, system DSMs)."""
 
+    owned_objects: list[Any] | None
+    """Objects the session owns and disposes of when it ends (M-api-11, E-138)."""
+
     kind: str
     """Session kind: ``call``, ``system`` or ``sbc`` (actions.md 0.3)."""
 

@@ -1,0 +1,162 @@
+"""Static checks of a compiled chart: the reference's consistency check and more.
+
+``language.md`` L-94 lists the reference's own load-time warnings (no initial
+state, a target that does not exist, a state without a ``hangup``
+transition).  Beside those, this module points out constructs that load fine
+but are almost certainly mistakes: unreachable states, states a call can
+never leave, transitions that can never fire, unused functions, duplicate
+states and constructs left unfinished at end of input (which the reference
+drops silently, L-71).  All findings are warnings: the diagram still loads
+(L-94), exactly as in the reference.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+
+from dsm.chart import Action, Chart, Element, For, If, Loc, State
+from dsm.diagnostics import Diagnostic
+from dsm.parser import FunctionRecord
+
+__all__ = ["check_chart"]
+
+# Actions after which the session leaves the state's diagram or ends.
+_LEAVING_ACTIONS = frozenset({"stop", "jumpFSM", "returnFSM"})
+
+SourceLine = Callable[[str, int], str]
+
+
+def _walk(elements: Iterable[Element]) -> Iterable[Action]:
+    for e in elements:
+        if isinstance(e, Action):
+            yield e
+        elif isinstance(e, If):
+            yield from _walk(e.then)
+            yield from _walk(e.orelse)
+        elif isinstance(e, For):
+            yield from _walk(e.body)
+
+
+def _leaves(elements: Iterable[Element]) -> bool:
+    return any(a.name in _LEAVING_ACTIONS and not a.module for a in _walk(elements))
+
+
+def _state_list(chart: Chart) -> str:
+    names = [f"`{s.name}`" for s in chart.states]
+    if len(names) > 15:
+        names = names[:15] + ["…"]
+    return ", ".join(names) or "none"
+
+
+def check_chart(
+    chart: Chart,
+    *,
+    functions: Iterable[FunctionRecord] = (),
+    unfinished: Iterable[tuple[str, str, Loc]] = (),
+    condition_events: Mapping[tuple[str, str], str | None] | None = None,
+    source_line: SourceLine | None = None,
+) -> list[Diagnostic]:
+    """Every consistency finding of ``chart`` as warnings (codes W006 … W016)."""
+    out: list[Diagnostic] = []
+    events = condition_events or {}
+
+    def warn(loc: Loc, code: str, message: str, hint: str = "", length: int = 1) -> None:
+        text = source_line(loc.path, loc.line) if source_line else ""
+        out.append(Diagnostic(loc.path, loc.line, loc.column, "warning", code, message, hint, text, length))
+
+    first: dict[str, State] = {}
+    for st in chart.states:
+        if st.name in first:
+            warn(st.loc, "W016", f"duplicate state `{st.name}`: only the first definition is used (L-43)")
+        else:
+            first[st.name] = st
+
+    if chart.initial is None:
+        where = chart.states[0].loc if chart.states else Loc(chart.path or chart.name, 1, 1)
+        warn(where, "W006", f"diagram `{chart.name}` has no initial state", "mark one state with `initial state NAME;`")
+
+    for st in chart.states:
+        if first.get(st.name) is not st:
+            continue
+        for t in st.transitions:
+            if t.target is None:
+                warn(t.loc, "W007", f"transition `{t.name}` has no target state", "end it with `-> STATE;`", 10)
+            elif t.target not in first:
+                close = difflib.get_close_matches(t.target, list(first), n=1)
+                hint = f"state `{t.target}` is never declared; declared states: {_state_list(chart)}"
+                if close:
+                    hint = f"did you mean `{close[0]}`? " + hint
+                warn(t.loc, "W007", f"transition `{t.name}` goes to undeclared state `{t.target}`", hint, 10)
+
+    for st in chart.states:
+        if first.get(st.name) is not st:
+            continue
+        has_hangup = any(
+            events.get((c.module, c.name), "Hangup" if (c.name == "hangup" and not c.module) else None) == "Hangup"
+            for t in st.transitions
+            for c in t.conditions
+        )
+        if not has_hangup:
+            warn(
+                st.loc,
+                "W008",
+                f"state `{st.name}` has no transition on `hangup`",
+                f'add e.g. `transition "bye" {st.name} - hangup / stop(false) -> {st.name};`',
+            )
+
+    if chart.initial is not None and chart.initial in first:
+        reached = {chart.initial}
+        todo = [chart.initial]
+        while todo:
+            st = first[todo.pop()]
+            for t in st.transitions:
+                if t.target is not None and t.target in first and t.target not in reached:
+                    reached.add(t.target)
+                    todo.append(t.target)
+        for name, st in first.items():
+            if name not in reached:
+                warn(st.loc, "W009", f"state `{name}` is unreachable from the initial state `{chart.initial}`")
+
+    for name, st in first.items():
+        goes_out = any(t.target is not None and t.target != name for t in st.transitions)
+        if goes_out or _leaves(st.enter) or any(_leaves(t.actions) for t in st.transitions):
+            continue
+        warn(
+            st.loc,
+            "W010",
+            f"state `{name}` is a trap: no transition leaves it and it never stops the call",
+            "add a transition to another state or `stop(true)` in its enter actions",
+        )
+
+    for name, st in first.items():
+        catch_all = None
+        for t in st.transitions:
+            if t.exception:
+                continue
+            if catch_all is not None:
+                warn(
+                    t.loc,
+                    "W011",
+                    f"transition `{t.name}` from `{name}` can never fire: "
+                    f"the earlier transition `{catch_all.name}` (line {catch_all.loc.line}) has no conditions",
+                    "transitions are tried in order and the first match wins (L-46)",
+                    10,
+                )
+            elif not t.conditions:
+                catch_all = t
+
+    for fn in functions:
+        if fn.calls == 0:
+            warn(fn.loc, "W012", f"function `{fn.name}` is never called", length=8)
+
+    for kind, name, loc in unfinished:
+        what = f"{kind} `{name}`" if name else kind
+        warn(
+            loc,
+            "W014",
+            f"{what} is not finished at end of input and is dropped",
+            "a state, transition or function definition needs its terminating `;` (L-71)",
+            len(kind),
+        )
+    return out

@@ -1,0 +1,247 @@
+"""The compile pipeline and public API: text or file -> checked, immutable :class:`Chart`.
+
+``preprocess`` (comments, includes, line map; :mod:`dsm.source`) -> ``tokenize``
+(:mod:`dsm.tokenizer`) -> statement machine (:mod:`dsm.parser`) -> chart ->
+static checks (:mod:`dsm.checks`).  Compile errors (``language.md`` L-90)
+raise :class:`CompileError` carrying every diagnostic found; everything else
+(the reference's logged errors, L-92, and consistency findings, L-94)
+becomes a warning on :attr:`Chart.warnings`.
+
+Whatever the input, the only exception that leaves :func:`compile_source`
+and :func:`compile_file` is :class:`CompileError`: an unexpected internal
+failure is reported as diagnostic ``E900`` rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+from dsm.chart import Chart, State
+from dsm.checks import check_chart
+from dsm.diagnostics import CompileError, Diagnostic
+from dsm.parser import ParseResult, parse
+from dsm.source import SourceText, preprocess_file, preprocess_text
+from dsm.tokenizer import tokenize
+
+__all__ = ["compile_file", "compile_source", "check_paths", "compile_unit", "Unit"]
+
+
+class Unit:
+    """Everything one compile produced: the chart (if any) and all diagnostics."""
+
+    __slots__ = ("chart", "diagnostics", "source", "tokens")
+
+    def __init__(
+        self,
+        chart: Chart | None,
+        diagnostics: list[Diagnostic],
+        source: SourceText | None,
+        tokens: tuple[list[str], list[int]] | None,
+    ) -> None:
+        self.chart = chart
+        self.diagnostics = diagnostics
+        self.source = source
+        self.tokens = tokens
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+
+def _position(d: Diagnostic) -> tuple[str, int, int]:
+    return (d.path, d.line, d.column)
+
+
+def _source_line_lookup(src: SourceText) -> dict[tuple[str, int], str]:
+    return {(o[0], o[1]): o[2] for o in src.origins}
+
+
+def _build(
+    src: SourceText,
+    name: str,
+    path: str,
+    *,
+    module_path: Sequence[str],
+    consistency_check: bool,
+    syntax_only: bool,
+) -> Unit:
+    values, offsets = tokenize(src.text)
+    result: ParseResult = parse(src, values, offsets, module_path=module_path, syntax_only=syntax_only)
+    diagnostics = sorted(src.diagnostics + result.diagnostics, key=_position)
+    states = tuple(
+        State(r.name, r.enter, r.exit, tuple(r.transitions), r.loc) for r in result.states
+    )
+    chart = Chart(name, states, result.initial, tuple(result.imports), path)
+    if consistency_check and not any(d.is_error for d in diagnostics):
+        lines: dict[tuple[str, int], str] | None = None
+
+        def source_line(p: str, line: int) -> str:
+            nonlocal lines
+            if lines is None:
+                lines = _source_line_lookup(src)
+            return lines.get((p, line), "")
+
+        diagnostics = diagnostics + sorted(check_chart(
+            chart,
+            functions=result.functions,
+            unfinished=result.unfinished,
+            condition_events=result.condition_events,
+            source_line=source_line,
+        ), key=_position)
+    if diagnostics:
+        object.__setattr__(chart, "warnings", tuple(d for d in diagnostics if not d.is_error))
+    return Unit(chart, diagnostics, src, (values, offsets))
+
+
+def _internal_error(path: str, exc: BaseException) -> Diagnostic:
+    return Diagnostic(
+        path or "<string>",
+        1,
+        1,
+        "error",
+        "E900",
+        f"internal compiler error: {type(exc).__name__}: {exc}",
+        "this is a bug in the compiler; please report it with the script",
+    )
+
+
+def compile_unit(
+    text: str | None,
+    path: str,
+    name: str,
+    include_paths: Sequence[str] = (),
+    *,
+    module_path: Sequence[str] = (),
+    consistency_check: bool = True,
+    syntax_only: bool = False,
+) -> Unit:
+    """Compile without raising: the :class:`Unit` holds the chart and every diagnostic.
+
+    With ``text`` ``None`` the file ``path`` is read (load path = its
+    directory, L-1/L-14); otherwise ``text`` is compiled and ``path`` only
+    names it in diagnostics.
+    """
+    try:
+        if text is None:
+            src = preprocess_file(path, include_paths)
+        else:
+            src = preprocess_text(text, path, "", include_paths)
+        if any(d.is_error for d in src.diagnostics) and not src.origins:
+            return Unit(None, list(src.diagnostics), src, None)
+        return _build(
+            src,
+            name,
+            path if text is None else "",
+            module_path=module_path,
+            consistency_check=consistency_check,
+            syntax_only=syntax_only,
+        )
+    except RecursionError as exc:  # pragma: no cover - defensive
+        return Unit(None, [_internal_error(path, exc)], None, None)
+    except Exception as exc:  # pragma: no cover - defensive: never a traceback for bad input
+        return Unit(None, [_internal_error(path, exc)], None, None)
+
+
+def _finish(unit: Unit) -> Chart:
+    if unit.chart is None or unit.errors:
+        raise CompileError(unit.diagnostics)
+    return unit.chart
+
+
+def compile_source(
+    text: str,
+    name: str = "<string>",
+    include_paths: Sequence[str] = (),
+    *,
+    module_path: Sequence[str] = (),
+    consistency_check: bool = True,
+) -> Chart:
+    """Compile script text; ``name`` names the diagram and the text in diagnostics.
+
+    Relative ``#include``s are resolved against the current directory (an
+    empty load path, L-14), then against ``include_paths``.
+    """
+    if not isinstance(text, str):
+        raise CompileError([Diagnostic(name, 1, 1, "error", "E002", "script text must be a str")])
+    return _finish(
+        compile_unit(
+            text,
+            name,
+            name,
+            include_paths,
+            module_path=module_path,
+            consistency_check=consistency_check,
+        )
+    )
+
+
+def compile_file(
+    path: str | os.PathLike[str],
+    include_paths: Sequence[str] = (),
+    *,
+    name: str | None = None,
+    module_path: Sequence[str] = (),
+    consistency_check: bool = True,
+) -> Chart:
+    """Compile a ``.dsm`` file; the diagram name defaults to the file stem (L-1)."""
+    p = os.fspath(path)
+    if name is None:
+        name = os.path.splitext(os.path.basename(p))[0]
+    return _finish(
+        compile_unit(
+            None,
+            p,
+            name,
+            include_paths,
+            module_path=module_path,
+            consistency_check=consistency_check,
+        )
+    )
+
+
+def iter_script_files(paths: Iterable[str | os.PathLike[str]]) -> Iterable[tuple[str, Diagnostic | None]]:
+    """Every file named, and every ``*.dsm`` below every directory named (sorted)."""
+    for raw in paths:
+        p = os.fspath(raw)
+        if os.path.isdir(p):
+            found: list[str] = []
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                found.extend(os.path.join(root, f) for f in files if f.endswith(".dsm"))
+            yield from ((f, None) for f in sorted(found))
+        elif os.path.exists(p):
+            yield p, None
+        else:
+            yield p, Diagnostic(p, 1, 1, "error", "E002", f"no such file or directory: {p}")
+
+
+def check_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    include_paths: Sequence[str] = (),
+    *,
+    syntax_only: bool = False,
+    module_path: Sequence[str] = (),
+    strict: bool = False,
+) -> list[Diagnostic]:
+    """Compile every script named (files or directories) and return all diagnostics.
+
+    ``syntax_only`` skips the unknown action/condition check (names nobody
+    declares then produce no error); ``strict`` adds warnings (W013) where a
+    statement relies on a reference leniency (see :mod:`dsm.strict`).
+    """
+    out: list[Diagnostic] = []
+    for path, problem in iter_script_files(paths):
+        if problem is not None:
+            out.append(problem)
+            continue
+        name = os.path.splitext(os.path.basename(path))[0]
+        unit = compile_unit(
+            None, path, name, include_paths, module_path=module_path, syntax_only=syntax_only
+        )
+        out.extend(unit.diagnostics)
+        if strict and unit.source is not None and unit.tokens is not None:
+            from dsm.strict import strict_diagnostics
+
+            out.extend(strict_diagnostics(unit.source, *unit.tokens))
+    return out

@@ -1,0 +1,803 @@
+"""The statement machine: tokens -> states, transitions, functions (``language.md`` section 4).
+
+The reference reader is a loop over tokens with a stack of open constructs
+("frames"); what a token means depends only on the innermost frame, after the
+global keywords (L-32 … L-37) have had their say.  This module reproduces that
+loop literally, because every leniency of real scripts (missing braces,
+optional arrows, late ``;`` …) and every oddity (L-93) follows from it.
+
+Compile errors (L-90) are recorded and the loop goes on with the next token
+wherever that makes sense, so one run reports several errors.  Logged errors
+of the reference (L-92) are recorded as warnings.  The result is a
+:class:`ParseResult`; :mod:`dsm.compiler` freezes it into a chart.
+"""
+
+from __future__ import annotations
+
+import difflib
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from dsm.chart import Action, Condition, Element, For, If, Loc, Transition
+from dsm.diagnostics import Diagnostic
+from dsm.source import SourceText
+from dsm.styles import Split, splitter
+from dsm.vocabulary import (
+    CORE_ACTIONS,
+    CORE_CONDITIONS,
+    ModuleNotFound,
+    Signature,
+    Vocabulary,
+    find_module,
+)
+
+__all__ = ["ParseResult", "StateRecord", "FunctionRecord", "parse"]
+
+# Frame kinds (L-31).
+FUNCTION, INITIAL, STATE, TRANSITION, CONDITIONS, ACTIONS, IF, FOR = range(8)
+# Action list kinds.
+A_ENTER, A_EXIT, A_TRANSITION, A_THEN, A_ELSE, A_FUNCTION, A_FOR = range(7)
+_LIST_NAMES = ("enter", "exit", "transition", "then", "else", "function", "for")
+_FRAME_NAMES = ("function", "initial", "state", "transition", "condition list", "action list", "if", "for")
+
+# Warning codes for the logged errors of argument splitting, by style.
+_STYLE_CODES = {"P,opt": "W001", "P,mand": "W001", "P=opt": "W001", "P=mand": "W001", "T": "W002", "L": "W005"}
+
+_SPLITTERS = {style: splitter(style) for style in ("N", "S", "P,opt", "P,mand", "P=opt", "P=mand", "L", "T", "K", "raw")}
+
+LookupFn = Callable[[str], Signature | None]
+
+
+class _Frame:
+    __slots__ = ("kind", "offset")
+
+    def __init__(self, kind: int, offset: int) -> None:
+        self.kind = kind
+        self.offset = offset
+
+
+class _Function(_Frame):
+    __slots__ = ("name", "body", "registered")
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(FUNCTION, offset)
+        self.name: str | None = None
+        self.body: tuple[Element, ...] = ()
+        self.registered = False
+
+
+class _State(_Frame):
+    __slots__ = ("name", "name_offset", "enter", "exit")
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(STATE, offset)
+        self.name: str | None = None
+        self.name_offset = offset
+        self.enter: tuple[Element, ...] = ()
+        self.exit: tuple[Element, ...] = ()
+
+
+class _Transition(_Frame):
+    __slots__ = ("name", "source", "source_offset", "target", "conditions", "exception", "actions")
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(TRANSITION, offset)
+        self.name: str | None = None
+        self.source: str | None = None
+        self.source_offset = offset
+        self.target: str | None = None
+        self.conditions: tuple[Condition, ...] = ()
+        self.exception = False
+        self.actions: tuple[Element, ...] = ()
+
+
+class _Conditions(_Frame):
+    __slots__ = ("is_if", "items", "invert_next", "exception")
+
+    def __init__(self, offset: int, is_if: bool) -> None:
+        super().__init__(CONDITIONS, offset)
+        self.is_if = is_if
+        self.items: list[Condition] = []
+        self.invert_next = False
+        self.exception = False
+
+
+class _Actions(_Frame):
+    __slots__ = ("list_kind", "items")
+
+    def __init__(self, offset: int, list_kind: int) -> None:
+        super().__init__(ACTIONS, offset)
+        self.list_kind = list_kind
+        self.items: list[Element] = []
+
+
+class _If(_Frame):
+    __slots__ = ("conditions", "exception", "then", "orelse", "loc")
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(IF, offset)
+        self.loc: Loc | None = None  # kept when `else` reopens a finished block
+        self.conditions: tuple[Condition, ...] = ()
+        self.exception = False
+        self.then: tuple[Element, ...] = ()
+        self.orelse: tuple[Element, ...] = ()
+
+
+class _For(_Frame):
+    __slots__ = ("parsed", "valid", "kind_", "counter", "value", "collection", "lower", "upper")
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(FOR, offset)
+        self.parsed = False
+        self.valid = False
+        self.kind_ = "array"
+        self.counter = ""
+        self.value = ""
+        self.collection = ""
+        self.lower = ""
+        self.upper = ""
+
+
+def _initial_frame(offset: int) -> _Frame:
+    return _Frame(INITIAL, offset)
+
+
+_KEYWORD_FRAMES: dict[str, Callable[[int], _Frame]] = {
+    "state": _State,
+    "transition": _Transition,
+    "initial": _initial_frame,
+    "function": _Function,
+}
+
+
+@dataclass(slots=True)
+class StateRecord:
+    """A completed state; transitions are attached later, to the first of a name (L-43)."""
+
+    name: str
+    enter: tuple[Element, ...]
+    exit: tuple[Element, ...]
+    loc: Loc
+    transitions: list[Transition] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FunctionRecord:
+    name: str
+    loc: Loc
+    calls: int = 0
+
+
+@dataclass(slots=True)
+class ParseResult:
+    states: list[StateRecord]
+    initial: str | None
+    imports: list[str]
+    functions: list[FunctionRecord]
+    diagnostics: list[Diagnostic]
+    unfinished: list[tuple[str, str, Loc]]
+    """Constructs still open at end of input (L-71): (kind, name, loc)."""
+    condition_events: dict[tuple[str, str], str | None]
+    """Event type filter of every condition name used, keyed by (module, name)."""
+
+
+def show(token: str, limit: int = 60) -> str:
+    """A token as shown inside a message: line breaks escaped, long text shortened."""
+    text = token.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_for_header(header: str) -> tuple[str, str, str, str, str, str] | None:
+    """L-60: ``(kind, counter, value, collection, lower, upper)`` or ``None`` if invalid."""
+    if len(header) < 2 or header[0] != "(" or header[-1] != ")":
+        return None
+    pieces = [p for p in header[1:-1].split(" in ") if p]
+    if len(pieces) != 2:
+        return None
+    left, right = pieces
+    names = [p for p in left.split(",") if p]
+    if len(names) == 2:
+        return ("struct", names[0], names[1], right, "", "")
+    if len(right) > 7 and right.startswith("range(") and right.endswith(")"):
+        bounds = [p for p in right[6:-1].split(",") if p]
+        if len(bounds) == 2:
+            return ("range", left, "", "", bounds[0].strip(" "), bounds[1].strip(" "))
+        return ("range", left, "", "", "0", right[6:-1].strip(" "))
+    return ("array", left, "", right, "", "")
+
+
+def split_sources(source: str) -> list[str]:
+    """L-45: the source state names of a transition's source text."""
+    if "(" not in source:
+        return [source]
+    s = source[1:] if source.startswith("(") else source
+    if s.endswith(")"):
+        s = s[:-1]
+    out: list[str] = []
+    for piece in s.split(","):
+        if not piece:
+            continue
+        if piece[:1] == " ":
+            piece = piece[1:]
+        if piece[-1:] == " ":
+            piece = piece[:-1]
+        out.append(piece)
+    return out
+
+
+def name_and_argument(token: str) -> tuple[str, str]:
+    """L-75: name before the first ``(``; argument text up to the last ``)`` after it."""
+    i = token.find("(")
+    if i < 0:
+        return token, ""
+    j = token.rfind(")")
+    if j <= i:
+        return token[:i], token[i + 1 :]
+    return token[:i], token[i + 1 : j]
+
+
+class Machine:
+    """One run of the statement machine over the tokens of one compilation unit."""
+
+    def __init__(
+        self,
+        source: SourceText,
+        values: list[str],
+        offsets: list[int],
+        *,
+        module_path: Sequence[str] = (),
+        syntax_only: bool = False,
+    ) -> None:
+        self.src = source
+        self.values = values
+        self.offsets = offsets
+        self.module_path = tuple(module_path)
+        self.syntax_only = syntax_only
+        self.stack: list[_Frame] = []
+        self.states: list[StateRecord] = []
+        self.by_name: dict[str, StateRecord] = {}
+        self.initial: str | None = None
+        self.imports: list[str] = []
+        self.modules: list[tuple[str, Vocabulary]] = []
+        self.functions: dict[str, _Function] = {}
+        self.function_records: dict[str, FunctionRecord] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.condition_events: dict[tuple[str, str], str | None] = {}
+        self._no_context_run = False
+
+    # -- positions and diagnostics --------------------------------------
+    def loc(self, offset: int) -> Loc:
+        starts = self.src.starts
+        if not starts:
+            return Loc(self.src.default_path, 1, offset + 1)
+        i = bisect_right(starts, offset) - 1
+        if i < 0:
+            i = 0
+        o = self.src.origins[i]
+        return Loc(o[0], o[1], offset - starts[i] + 1)
+
+    def report(
+        self, severity: str, code: str, offset: int, message: str, hint: str = "", length: int = 1
+    ) -> None:
+        path, line, column, text = self.src.locate(offset)
+        self.diagnostics.append(
+            Diagnostic(path, line, column, "error" if severity == "error" else "warning", code, message, hint, text, length)
+        )
+
+    def error(self, code: str, offset: int, message: str, hint: str = "", token: str = "") -> None:
+        self.report("error", code, offset, message, hint, max(1, len(token)))
+
+    def warning(self, code: str, offset: int, message: str, hint: str = "", token: str = "") -> None:
+        self.report("warning", code, offset, message, hint, max(1, len(token)))
+
+    # -- vocabulary -------------------------------------------------------
+    def _known_names(self, conditions: bool) -> list[str]:
+        names = list(CORE_CONDITIONS if conditions else CORE_ACTIONS)
+        for _, vocab in self.modules:
+            table = getattr(vocab, "conditions" if conditions else "actions", None)
+            if isinstance(table, dict):
+                names.extend(str(k) for k in table)
+        if not conditions:
+            names.extend(self.functions)
+        return names
+
+    def _suggest(self, name: str, conditions: bool) -> str:
+        matches = difflib.get_close_matches(name, self._known_names(conditions), n=3, cutoff=0.6)
+        if matches:
+            return "did you mean " + " or ".join(f"`{m}`" for m in matches) + "?"
+        return ""
+
+    def _lookup(self, name: str, conditions: bool) -> tuple[str, Signature | None]:
+        if not self.modules:
+            return "", (CORE_CONDITIONS if conditions else CORE_ACTIONS).get(name)
+        for mname, vocab in self.modules:
+            try:
+                sig = vocab.condition_signature(name) if conditions else vocab.action_signature(name)
+            except Exception:  # a broken module must not crash the compile
+                sig = None
+            if sig is not None:
+                return mname, sig
+        table = CORE_CONDITIONS if conditions else CORE_ACTIONS
+        return "", table.get(name)
+
+    def _split(self, sig: Signature | None, argument: str, offset: int, token: str) -> tuple[str, ...]:
+        if sig is None:
+            return (argument,)
+        custom = sig.split
+        if custom is None:
+            parts, problems = _SPLITTERS[sig.style](argument)
+        else:
+            try:
+                result: Split = custom(argument)
+                parts, problems = result
+                parts = tuple(str(p) for p in parts)
+                problems = [str(p) for p in problems]
+            except Exception as exc:  # a module's own split function failed
+                self.warning("W015", offset, f"argument splitter of `{sig.name}` failed: {exc}", token=token)
+                return (argument,)
+        if problems:
+            code = _STYLE_CODES.get(sig.style, "W015") if sig.split is None else "W015"
+            for problem in problems:
+                self.warning(code, offset, f"`{sig.name}`: {problem}", token=token)
+        return parts
+
+    def make_action(self, token: str, offset: int) -> Action | None:
+        name, argument = name_and_argument(token)
+        module, sig = self._lookup(name, False)
+        if sig is None and not self.syntax_only:
+            hint = self._suggest(name, False)
+            if not name and token.startswith("("):
+                hint = "a blank between an action name and `(` splits the token (L-77)"
+            elif token == "--" or token.startswith("--"):
+                hint = "`--` starts a comment only at the beginning of a line (L-7)"
+            self.error("E014", offset, f"unknown action `{show(name)}`", hint, token)
+            return None
+        return Action(name, module, self._split(sig, argument, offset, token), token, self.loc(offset))
+
+    def make_condition(self, token: str, offset: int, invert: bool) -> Condition | None:
+        name, argument = name_and_argument(token)
+        module, sig = self._lookup(name, True)
+        if sig is None and not self.syntax_only:
+            self.error("E015", offset, f"unknown condition `{show(name)}`", self._suggest(name, True), token)
+            return None
+        self.condition_events[(module, name)] = None if sig is None else sig.event
+        return Condition(name, module, self._split(sig, argument, offset, token), invert, token, self.loc(offset))
+
+    def do_import(self, token: str, offset: int) -> None:
+        """L-33, L-73: load a module; its names are visible to the tokens after it."""
+        i = token.find("(")
+        if i < 0:
+            name = ""
+        else:
+            j = token.rfind(")")
+            name = token[i + 1 : j] if j > i else token[i + 1 :]
+        quirk = "" if token.startswith("import(") else (
+            "every token longer than six characters that starts with `import` is a module import (L-33)"
+        )
+        if not name:
+            self.error("E004", offset, f"empty module name in `{show(token)}`", quirk, token)
+            return
+        try:
+            vocab = find_module(name, self.module_path)
+        except ModuleNotFound as exc:
+            self.error("E005", offset, f"cannot import module `{show(name)}`: {exc}", quirk, token)
+            return
+        except Exception as exc:  # defensive: a module that crashes while loading
+            self.error("E005", offset, f"cannot import module `{show(name)}`: {exc}", quirk, token)
+            return
+        if name not in self.imports:
+            self.imports.append(name)
+            self.modules.append((name, vocab))
+
+    # -- completion of constructs ----------------------------------------
+    def add_state(self, frame: _State, initial: bool) -> None:
+        name = frame.name if frame.name is not None else ""
+        rec = StateRecord(name, frame.enter, frame.exit, self.loc(frame.name_offset))
+        self.states.append(rec)
+        self.by_name.setdefault(name, rec)
+        if initial:
+            if self.initial is None:
+                self.initial = name
+            else:
+                self.warning(
+                    "W003",
+                    frame.offset,
+                    f"second initial state `{name}`; `{self.initial}` stays the initial state",
+                    token="initial",
+                )
+
+    def complete_transition(self, frame: _Transition) -> None:
+        source = frame.source or ""
+        attach: list[StateRecord] = []
+        for sname in split_sources(source):
+            rec = self.by_name.get(sname)
+            if rec is None:
+                self.error(
+                    "E016",
+                    frame.source_offset,
+                    f"transition `{show(frame.name or '')}`: source state `{show(sname)}` is not defined before this transition",
+                    self._undefined_state_hint(sname),
+                    source,
+                )
+                continue
+            attach.append(rec)
+        loc = self.loc(frame.offset)
+        for rec in attach:
+            rec.transitions.append(
+                Transition(
+                    frame.name or "",
+                    rec.name,
+                    frame.target,
+                    frame.conditions,
+                    frame.exception,
+                    frame.actions,
+                    loc,
+                )
+            )
+
+    def _undefined_state_hint(self, name: str) -> str:
+        for f in self.stack:
+            if isinstance(f, _State) and f.name == name:
+                line = self.loc(f.offset).line
+                return (
+                    f"state `{name}` opened at line {line} is not complete yet: "
+                    "a state exists only after its terminating `;` (L-41, L-72)"
+                )
+        if name != name.strip(" ") or name.startswith('"') or name.startswith("'"):
+            return "inside a source list only one blank each side is removed and quotes stay (L-45)"
+        declared = ", ".join(f"`{s.name}`" for s in self.states[:12]) or "none"
+        close = difflib.get_close_matches(name, [s.name for s in self.states], n=1)
+        if close:
+            return f"did you mean `{close[0]}`? declared states so far: {declared}"
+        return f"declared states so far: {declared}"
+
+    def close_actions(self, frame: _Actions, offset: int, token: str) -> None:
+        """L-50: pop an action list and hand it to the frame below."""
+        stack = self.stack
+        stack.pop()
+        items = tuple(frame.items)
+        kind = frame.list_kind
+        if not stack:
+            self.error("E010", offset, f"`{show(token)}` closes an {_LIST_NAMES[kind]} action list that belongs to nothing", token=token)
+            return
+        below = stack[-1]
+        if kind == A_FUNCTION and isinstance(below, _Function):
+            below.body = items
+        elif (kind in (A_THEN, A_ELSE)) and isinstance(below, _If):
+            if kind == A_THEN:
+                below.then = items
+            else:
+                below.orelse = items
+            stack.pop()
+            self.append_element(If(below.conditions, below.then, below.orelse, self._if_loc(below)), offset, token)
+        elif (kind == A_ENTER and isinstance(below, _State)) or (kind == A_EXIT and isinstance(below, _State)):
+            if kind == A_ENTER:
+                below.enter = items
+            else:
+                below.exit = items
+        elif kind == A_TRANSITION and isinstance(below, _Transition):
+            below.actions = items
+        elif kind == A_FOR and isinstance(below, _For):
+            stack.pop()
+            if below.valid:
+                element = For(
+                    below.kind_,  # type: ignore[arg-type]
+                    below.counter,
+                    below.value,
+                    below.collection,
+                    below.lower,
+                    below.upper,
+                    items,
+                    self.loc(below.offset),
+                )
+                self.append_element(element, offset, token)
+        else:
+            hint = ""
+            if kind == A_TRANSITION and isinstance(below, _If):
+                hint = "`if cond / …` is not usable: write `if cond { … }` (L-57)"
+            self.error(
+                "E010",
+                offset,
+                f"`{token}` closes a {_LIST_NAMES[kind]} action list, but the enclosing construct is a {_FRAME_NAMES[below.kind]}",
+                hint,
+                token,
+            )
+
+    def append_element(self, element: Element, offset: int, token: str) -> None:
+        top = self.stack[-1] if self.stack else None
+        if isinstance(top, _Actions):
+            top.items.append(element)
+        else:
+            self.error("E010", offset, "an if or for block ended outside an action list", token=token)
+
+    # -- the token loop ------------------------------------------------------
+    def run(self) -> None:
+        stack = self.stack
+        values = self.values
+        offsets = self.offsets
+        for idx in range(len(values)):
+            tok = values[idx]
+            off = offsets[idx]
+            # Global keywords first, in every context (L-32 … L-37).
+            if tok[0] in "istf":
+                opener = _KEYWORD_FRAMES.get(tok)
+                if opener is not None:
+                    stack.append(opener(off))
+                    continue
+                if len(tok) > 6 and tok.startswith("import"):
+                    self.do_import(tok, off)
+                    continue
+            if not stack:
+                if tok != ";":
+                    if not self._no_context_run:
+                        self.error(
+                            "E006",
+                            off,
+                            f"`{show(tok)}` outside any statement (no context)",
+                            "statements start with `state`, `transition`, `function`, `initial` or `import(…)`"
+                            + ("; `--` starts a comment only at the beginning of a line (L-7)" if tok.startswith("--") else ""),
+                            tok,
+                        )
+                    self._no_context_run = True
+                continue
+            self._no_context_run = False
+            top = stack[-1]
+            kind = top.kind
+            if kind == ACTIONS:
+                self.on_actions(top, tok, off)  # type: ignore[arg-type]
+            elif kind == CONDITIONS:
+                self.on_conditions(top, tok, off)  # type: ignore[arg-type]
+            elif kind == TRANSITION:
+                self.on_transition(top, tok, off)  # type: ignore[arg-type]
+            elif kind == STATE:
+                self.on_state(top, tok, off)  # type: ignore[arg-type]
+            elif kind == IF:
+                self.on_if(top, tok, off)  # type: ignore[arg-type]
+            elif kind == FOR:
+                self.on_for(top, tok, off)  # type: ignore[arg-type]
+            elif kind == FUNCTION:
+                self.on_function(top, tok, off)  # type: ignore[arg-type]
+            # INITIAL: every non-keyword token is ignored (L-70).
+
+    def on_state(self, frame: _State, tok: str, off: int) -> None:
+        """L-39 … L-42."""
+        if frame.name is None:
+            frame.name = tok
+            frame.name_offset = off
+        elif tok == "enter":
+            self.stack.append(_Actions(off, A_ENTER))
+        elif tok == "exit":
+            self.stack.append(_Actions(off, A_EXIT))
+        elif tok == ";":
+            stack = self.stack
+            stack.pop()
+            initial = False
+            if stack and stack[-1].kind == INITIAL:
+                stack.pop()
+                initial = True
+            self.add_state(frame, initial)
+        # anything else: silently ignored (L-42)
+
+    def on_transition(self, frame: _Transition, tok: str, off: int) -> None:
+        """L-44, in its order."""
+        if frame.name is None:
+            frame.name = tok
+        elif frame.source is None:
+            frame.source = tok
+            frame.source_offset = off
+        elif tok == "->" or tok == "-->":
+            pass
+        elif tok == "-":
+            self.stack.append(_Conditions(off, False))
+        elif tok == "/" or tok == "-/":
+            self.stack.append(_Actions(off, A_TRANSITION))
+        elif tok == ";":
+            self.stack.pop()
+            self.complete_transition(frame)
+        elif frame.target is None:
+            frame.target = tok
+        # anything else: silently ignored (L-44.8)
+
+    def on_conditions(self, frame: _Conditions, tok: str, off: int) -> None:
+        """L-47, in its order."""
+        if tok == ";" or tok == "[":
+            return
+        if tok == "{":
+            if frame.is_if:
+                stack = self.stack
+                stack.pop()
+                owner = stack[-1]
+                if isinstance(owner, _If):
+                    owner.conditions = tuple(frame.items)
+                    owner.exception = frame.exception
+                stack.append(_Actions(off, A_THEN))
+            return
+        if tok == "}":
+            return
+        if tok == "/" or tok == "->" or tok == "]":
+            stack = self.stack
+            stack.pop()
+            below = stack[-1] if stack else None
+            if isinstance(below, (_Transition, _If)):
+                below.conditions = tuple(frame.items)
+                below.exception = frame.exception
+                if tok == "/":
+                    stack.append(_Actions(off, A_TRANSITION))
+            else:
+                what = "nothing" if below is None else f"a {_FRAME_NAMES[below.kind]}"
+                self.error("E011", off, f"`{tok}` closes a condition list that belongs to {what}", token=tok)
+            return
+        if tok == "not":
+            frame.invert_next = not frame.invert_next
+            return
+        if tok == "exception":
+            frame.exception = True
+            return
+        cond = self.make_condition(tok, off, frame.invert_next)
+        frame.invert_next = False
+        if cond is not None:
+            frame.items.append(cond)
+
+    def on_actions(self, frame: _Actions, tok: str, off: int) -> None:
+        """L-49, in its order."""
+        if tok == ";" or tok == "{":
+            return
+        if tok == "}" or tok == "->":
+            self.close_actions(frame, off, tok)
+            return
+        if tok == "if":
+            self.stack.append(_If(off))
+            self.stack.append(_Conditions(off, True))
+            return
+        if tok == "else":
+            self.on_else(frame, off)
+            return
+        if tok[:3] == "for":
+            loop = _For(off)
+            self.stack.append(loop)
+            if len(tok) > 3:
+                self.parse_header(loop, tok[3:], off, tok)
+            return
+        paren = tok.find("(")
+        if paren >= 0:
+            fn = self.functions.get(tok[:paren])
+            if fn is not None:
+                frame.items.extend(fn.body)  # L-68: inlined as the body is now
+                self.function_records[tok[:paren]].calls += 1
+                return
+        action = self.make_action(tok, off)
+        if action is not None:
+            frame.items.append(action)
+
+    def on_else(self, frame: _Actions, off: int) -> None:
+        """L-58: reopen the IF block that is the last element of the list."""
+        last = frame.items[-1] if frame.items else None
+        if not isinstance(last, If):
+            self.error(
+                "E012",
+                off,
+                "`else` does not follow an if block" if frame.items else "`else` at the start of an action list",
+                "`else` must come right after the `}` of an `if … { … }` block (L-58)",
+                "else",
+            )
+            # Carry on as if it were an else of an empty if, so the branch's `}` pairs up.
+            last = If((), (), (), self.loc(off))
+        else:
+            frame.items.pop()
+        reopened = _If(off)
+        reopened.conditions = last.conditions
+        reopened.then = last.then
+        reopened.orelse = last.orelse
+        reopened.loc = last.loc
+        self.stack.append(reopened)
+        self.stack.append(_Actions(off, A_ELSE))
+
+    def parse_header(self, loop: _For, header: str, off: int, token: str) -> None:
+        loop.parsed = True
+        parsed = parse_for_header(header)
+        if parsed is None:
+            hint = "a loop header looks like `($x in $array)`, `($k, $v in $struct)` or `($i in range(1, 5))` (L-60)"
+            if token.startswith("for") and len(token) > 3 and token[3] != "(":
+                hint = f"every action name starting with `for` is taken for a `for` loop, so `{token}` cannot be used (L-61)"
+            self.error("E013", off, f"invalid for header `{show(header)}`", hint, token)
+            return
+        loop.valid = True
+        loop.kind_, loop.counter, loop.value, loop.collection, loop.lower, loop.upper = parsed
+
+    def on_for(self, frame: _For, tok: str, off: int) -> None:
+        """L-62."""
+        if not frame.parsed:
+            self.parse_header(frame, tok, off, tok)
+        elif tok == "{":
+            self.stack.append(_Actions(off, A_FOR))
+        elif tok == "}":
+            self.stack.pop()
+            if frame.valid:
+                self.warning(
+                    "W004",
+                    off,
+                    "`}` right after a for header: the loop is dropped",
+                    "the body of a `for` needs braces: `for ($x in $a) { … }` (L-62)",
+                    tok,
+                )
+        # anything else: silently ignored (L-62)
+
+    def on_if(self, frame: _If, tok: str, off: int) -> None:
+        """L-56."""
+        if tok == "[":
+            self.stack.append(_Conditions(off, True))
+        elif tok == "{":
+            self.stack.append(_Actions(off, A_THEN))
+        elif tok == ";" or tok == "}":
+            self.stack.pop()
+            self.append_element(If(frame.conditions, frame.then, frame.orelse, self._if_loc(frame)), off, tok)
+        else:
+            self.error("E009", off, f"unexpected `{show(tok)}` after the conditions of an if", "expected `{` (L-56)", tok)
+
+    def _if_loc(self, frame: _If) -> Loc:
+        return frame.loc or self.loc(frame.offset)
+
+    def on_function(self, frame: _Function, tok: str, off: int) -> None:
+        """L-64, L-65."""
+        if frame.name is None:
+            paren = tok.find("(")
+            if paren < 0:
+                self.error(
+                    "E007",
+                    off,
+                    f"function name `{show(tok)}` must be followed directly by `(`",
+                    "write `function name() { … };` without a blank before `(` (L-64)",
+                    tok,
+                )
+                return
+            frame.name = tok[:paren]
+        elif tok == "{":
+            self.stack.append(_Actions(off, A_FUNCTION))
+        elif tok == ";":
+            name = frame.name
+            if not frame.registered:
+                frame.registered = True
+                if name not in self.function_records:
+                    self.function_records[name] = FunctionRecord(name, self.loc(frame.offset))
+            self.functions.setdefault(name, frame)  # first registered wins (L-67)
+        else:
+            hint = ""
+            if frame.registered:
+                hint = "after a function definition, stray top-level tokens are handed to it (L-65)"
+            self.error("E008", off, f"unexpected `{show(tok)}` in function `{frame.name}`", hint, tok)
+
+    # -- end of input ------------------------------------------------------
+    def unfinished(self) -> list[tuple[str, str, Loc]]:
+        """Open states, transitions and unregistered functions at end of input (L-71)."""
+        out: list[tuple[str, str, Loc]] = []
+        for f in self.stack:
+            if isinstance(f, _State):
+                out.append(("state", f.name or "", self.loc(f.offset)))
+            elif isinstance(f, _Transition):
+                out.append(("transition", f.name or "", self.loc(f.offset)))
+            elif isinstance(f, _Function) and not f.registered:
+                out.append(("function", f.name or "", self.loc(f.offset)))
+        return out
+
+
+def parse(
+    source: SourceText,
+    values: list[str],
+    offsets: list[int],
+    *,
+    module_path: Sequence[str] = (),
+    syntax_only: bool = False,
+) -> ParseResult:
+    """Run the statement machine over one compilation unit's tokens."""
+    m = Machine(source, values, offsets, module_path=module_path, syntax_only=syntax_only)
+    m.run()
+    return ParseResult(
+        m.states,
+        m.initial,
+        m.imports,
+        list(m.function_records.values()),
+        m.diagnostics,
+        m.unfinished(),
+        m.condition_events,
+    )

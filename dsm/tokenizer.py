@@ -1,0 +1,157 @@
+"""The DSM tokenizer (``language.md`` L-20 … L-30), reproduced exactly.
+
+A token is a punctuation character (``; { } [ ]``) or a *word*: a run of
+other characters up to whitespace or punctuation *outside spans*, where a
+quote opens a quoted span and ``(`` a parenthesised span (which nests and
+contains its own quoted spans).  A register ``prev`` decides whether a quote
+is escaped; it changes only inside spans (L-24, L-25).  Unterminated spans
+end at the end of the text (L-26), which is how a stray apostrophe swallows
+the rest of a script (L-27, REFERENCE QUIRK).  A word that starts with a
+quote loses its first and last character (L-28); empty tokens vanish (L-29).
+
+Tokens are returned as two parallel lists (values and start offsets in the
+chart text) rather than objects: the compile path touches every token once
+and this keeps it cheap.  Most words contain no span at all; one regular
+expression (built once from the lexical classes in ``dsm.lark``) consumes
+whitespace plus a plain word or punctuation, and only a word that reaches a
+span character falls back to the character-exact scanner.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from dsm.lexclasses import lex_classes
+
+__all__ = ["tokenize", "Tokens"]
+
+Tokens = tuple[list[str], list[int]]
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str], frozenset[str]]:
+    """The scanning expressions, built from the lexical classes of ``dsm.lark``.
+
+    ``token``: whitespace, then group 1 a punctuation character, group 2 a
+    *simple* word (plain characters and parenthesised spans that contain no
+    parentheses or quotes) that ends at whitespace, punctuation or the end,
+    or group 3 the simple beginning of a word that continues with a span the
+    simple form cannot take (a quote, a nested or unterminated parenthesis);
+    such a word is finished by the exact scanner.  ``prev`` only matters when
+    it is a backslash, and a simple span never leaves one behind, so handing
+    over in the middle of a word is exact.
+    """
+    lc = lex_classes()
+    ws = re.escape(lc.whitespace)
+    punct = re.escape(lc.punctuation)
+    span = re.escape(lc.quotes + lc.span_open)
+    quotes = re.escape(lc.quotes)
+    word = f"[^{ws}{punct}{span}]"
+    simple = f"{word}*+(?:\\([^(){quotes}]*\\){word}*+)*+"
+    token = re.compile(
+        f"[{ws}]*+(?:([{punct}])|(?=[^{ws}])({simple})(?![{span}])|({simple})(?=[{span}]))"
+    )
+    plain = re.compile(f"[^{ws}{punct}{span}]*")
+    return token, plain, frozenset(lc.whitespace + lc.punctuation), frozenset(lc.quotes)
+
+
+def _quoted_end(text: str, i: int, prev: str) -> tuple[int, str]:
+    """A quoted span outside parentheses opened at ``i`` (L-24).
+
+    Returns the offset after the closing quote (or ``len(text)``) and the new
+    ``prev``: the last character consumed inside the span, unchanged for an
+    empty span (the quotes themselves never set it).
+    """
+    q = text[i]
+    j = i + 1
+    while True:
+        k = text.find(q, j)
+        if k < 0:
+            n = len(text)
+            return n, (text[n - 1] if n > i + 1 else prev)
+        before = text[k - 1] if k > i + 1 else prev
+        if before != "\\":
+            return k + 1, (text[k - 1] if k > i + 1 else prev)
+        j = k + 1
+
+
+def _paren_end(text: str, i: int) -> int:
+    """A parenthesised span opened at ``i`` (L-25); returns the offset after it.
+
+    Inside the span ``prev`` is always the character just consumed, the
+    closing quote after a nested quoted span, and, for the first character
+    after a nested opening quote, the character before that quote; so the
+    escape test reduces to looking one (or two) characters back.
+    """
+    n = len(text)
+    depth = 0
+    j = i + 1
+    while j < n:
+        c = text[j]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            if depth == 0:
+                return j + 1
+            depth -= 1
+        elif c == '"' or c == "'":
+            start = j
+            j += 1
+            while True:
+                k = text.find(c, j)
+                if k < 0:
+                    return n
+                before = text[k - 1] if k > start + 1 else text[start - 1]
+                if before != "\\":
+                    j = k
+                    break
+                j = k + 1
+        j += 1
+    return n
+
+
+def _word_end(text: str, i: int, plain: re.Pattern[str], stops: frozenset[str]) -> int:
+    """Scan the rest of a word whose span character is at ``i`` (L-23)."""
+    n = len(text)
+    prev = " "
+    while i < n:
+        c = text[i]
+        if c == "(":
+            i = _paren_end(text, i)
+            prev = ")"
+        elif c == '"' or c == "'":
+            i, prev = _quoted_end(text, i, prev)
+        elif c in stops:
+            return i
+        i = plain.match(text, i).end()  # type: ignore[union-attr]
+    return n
+
+
+def tokenize(text: str) -> Tokens:
+    """Split chart text into token values and their start offsets."""
+    token, plain, stops, quotes = _patterns()
+    values: list[str] = []
+    offsets: list[int] = []
+    append_v = values.append
+    append_o = offsets.append
+    pos = 0
+    while True:
+        for m in token.finditer(text, pos):
+            g = m.lastindex
+            if g != 3:
+                append_v(m.group(g))  # type: ignore[arg-type]
+                append_o(m.start(g))  # type: ignore[arg-type]
+                continue
+            start = m.start(3)
+            end = _word_end(text, m.end(), plain, stops)
+            word = text[start:end]
+            if word[0] in quotes:
+                word = word[1:-1]  # L-28: first and last character dropped, whatever they are
+            if word:  # L-29: empty tokens vanish
+                append_v(word)
+                append_o(start)
+            pos = end
+            break
+        else:
+            return values, offsets

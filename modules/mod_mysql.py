@@ -1,0 +1,663 @@
+"""``mod_mysql``: SQL against a MySQL/MariaDB server from DSM scripts (``modules.md`` section 9).
+
+The client library is PyMySQL: pure Python, so it installs everywhere the
+runtime does, and it exposes what the reference's behaviour is made of —
+the server's error numbers and messages, the affected-row count and last
+insert id of a statement, whether a statement produced a result set, and the
+connection's own string escaping.  The connection is opened *without* type
+decoders, so every column arrives as the text the server sent (or as bytes
+for binary columns); this is what the reference stores in variables, and it
+saves the conversion work per row.
+
+Objects kept in the session's object store (M-api-11): ``db.con`` (a
+:class:`MySQLConnection`), ``db.res`` (a :class:`MySQLResult`) and any names
+given to ``mysql.saveResult``.  After ``mysql.disconnect`` the ``db.con``
+entry holds ``None`` (the reference's "empty entry").
+
+REFERENCE QUIRKS reproduced here (each is marked where it happens):
+
+* ``Q`` substitution keeps the backslash of ``\\$``/``\\#`` and rescans inside
+  inserted values one character after the marker (:func:`substitute_query`).
+* Two-argument actions split their SQL at the first unquoted comma (this is
+  the compiler's style P; nothing to do here, but the docs say to quote).
+* ``mysql.getClientVersion(v)`` writes the variable named by its argument,
+  not ``$db.client_version``.
+* ``mysql.connect`` splits its URL at the first ``:``, ``@`` and ``/`` (a
+  password containing those characters breaks it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import pymysql
+import pymysql.converters
+from dsm.runtime.actions.objects import take_ownership
+from dsm.runtime.call import AudioOpenError, FileItem
+from dsm.runtime.context import ActionContext
+from dsm.runtime.registry import Module
+from dsm.runtime.values import parse_uint, strip_dollar
+from pymysql.constants import SERVER_STATUS
+
+__all__ = ["module", "MySQLConnection", "MySQLResult", "substitute_query", "parse_db_url"]
+
+module = Module("mod_mysql", doc="MySQL / MariaDB access (modules.md section 9)")
+
+CON = "db.con"
+RES = "db.res"
+
+NO_CONNECTION = "No connection to database"
+NO_RESULT = "No result available"
+ROW_BOUNDS = "row index out of result rows bounds"
+URL_ERROR = "missing correct db_url config or connect parameter\n"
+CA_ERROR = "cannot access mysql_ca_cert file\n"
+TLS_CIPHER = "DHE-RSA-AES256-SHA"
+
+# "Server has gone away" (the statement was not sent): auto-reconnect sends it again.
+_GONE_AWAY = 2006
+
+# Encoders only: with no decoders every value arrives as server text (str) or bytes.
+_TEXT_ONLY_CONV: dict[Any, Any] = {
+    k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)
+}
+
+Value = str | bytes | None
+
+
+# --------------------------------------------------------------------------- objects
+class MySQLConnection:
+    """The ``db.con`` object: an open PyMySQL connection with automatic reconnect."""
+
+    def __init__(self, con: pymysql.connections.Connection) -> None:
+        self.con = con
+
+    @property
+    def open(self) -> bool:
+        return bool(self.con.open)
+
+    def run(self, sql: str | bytes) -> tuple[int, MySQLResult | None]:
+        """Execute one statement; return (affected rows, result or ``None`` when no result set).
+
+        Automatic reconnect as the reference's client library does it: a
+        connection found closed is re-opened before the statement; a
+        statement that could not even be sent (server gone away) is sent once
+        more on a new connection; a connection lost while waiting for the
+        answer fails that statement (it may have run) and the next statement
+        reconnects.
+        """
+        if not self.con.open:
+            self.con.connect()
+        try:
+            return self._run(sql)
+        except pymysql.err.OperationalError as exc:
+            if not exc.args or exc.args[0] != _GONE_AWAY:
+                raise
+        with contextlib.suppress(Exception):  # the old socket is dead anyway
+            self.con.close()
+        self.con.connect()
+        return self._run(sql)
+
+    def _run(self, sql: str | bytes) -> tuple[int, MySQLResult | None]:
+        with self.con.cursor() as cur:
+            affected = cur.execute(sql)  # type: ignore[arg-type]  # PyMySQL accepts bytes too
+            if cur.description is None:
+                return affected, None
+            columns = tuple(str(d[0]) for d in cur.description)
+            return affected, MySQLResult(columns, list(cur.fetchall()))
+
+    def escape(self, value: str) -> str:
+        """Escape for use inside an SQL string literal, honouring ``NO_BACKSLASH_ESCAPES``."""
+        if self.con.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES:
+            return value.replace("'", "''")
+        return pymysql.converters.escape_string(value)
+
+    def insert_id(self) -> int:
+        return int(self.con.insert_id())
+
+    def dispose(self) -> None:
+        """Close the connection (session end, ``freeObject``)."""
+        try:
+            if self.con.open:
+                self.con.close()
+        except Exception:  # a dead socket must not stop the session's clean-up
+            pass
+
+
+class MySQLResult:
+    """The ``db.res`` object: a complete, stored result set (column labels and rows)."""
+
+    def __init__(self, columns: Sequence[str], rows: list[tuple[Value, ...]]) -> None:
+        self.columns = tuple(columns)
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def dispose(self) -> None:
+        self.rows = []
+
+
+class _TempAudio:
+    """An audio file written from the database; deleted when the session ends."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def dispose(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+# --------------------------------------------------------------------------- helpers
+def _text(value: Value) -> str:
+    """A column value as a variable value: NULL is empty, bytes keep every byte."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return value
+
+
+def _bytes(value: Value) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    return value.encode("utf-8", "surrogateescape")
+
+
+_NAME_END = frozenset(" ,()$#\t;'\"")
+
+
+def substitute_query(ctx: ActionContext, text: str) -> str:
+    """``Q(x)``: put variables and event parameters into SQL text (section 9).
+
+    ``$name`` becomes the variable (created empty if missing); ``#name`` the
+    event parameter (created empty if missing) when the event has
+    parameters, else it stays.  Names end at space, ``,`` ``(`` ``)`` ``$``
+    ``#`` tab ``;`` ``'`` ``"``.  No escaping is done.
+
+    REFERENCE QUIRK: a marker preceded by a backslash is skipped and the
+    backslash stays; after a replacement the scan resumes one character
+    after the marker's position, i.e. inside the inserted value, so a ``$``
+    or ``#`` in a value (after its first character) is substituted again.
+    """
+    res = text
+    pos = 0
+    params = ctx.params
+    while pos < len(res):
+        k = -1
+        for i in range(pos, len(res)):
+            if res[i] in "$#":
+                k = i
+                break
+        if k < 0:
+            break
+        pos = k + 1
+        if k > 0 and res[k - 1] == "\\":
+            continue
+        e = k + 1
+        while e < len(res) and res[e] not in _NAME_END:
+            e += 1
+        name = res[k + 1 : e]
+        if res[k] == "$":
+            value = ctx.vars.setdefault(name, "")
+        elif params is not None:
+            value = params.setdefault(name, "")
+        else:
+            continue
+        res = res[:k] + value + res[e:]
+    return res
+
+
+def parse_db_url(url: str) -> tuple[str, str, str, str] | None:
+    """Split ``mysql://user:pwd@host/db`` into (user, password, host, database) like M-mysql-1.
+
+    ``None`` when the URL is shorter than 11 characters or lacks the prefix.
+    REFERENCE QUIRK: user ends at the first ``:``, the password at the next
+    ``@``, the host starts after the first ``@`` and ends at the next ``/``,
+    the database is everything after the first ``/``.
+    """
+    if len(url) < 11 or not url.startswith("mysql://"):
+        return None
+    s = url[8:]
+
+    def until(start: int, sep: str) -> str:
+        end = s.find(sep, start)
+        return s[start:] if end < 0 else s[start:end]
+
+    colon = s.find(":")
+    user = s if colon < 0 else s[:colon]
+    password = until(colon + 1, "@")
+    at = s.find("@")
+    host = until(at + 1, "/")
+    database = s[s.find("/") + 1 :]
+    return user, password, host, database
+
+
+def _split_host(host: str) -> tuple[str, int | None, str | None]:
+    """``host``, ``host:port`` or a socket path (``host`` starting with ``/`` cannot occur in a URL)."""
+    if host.startswith("/"):
+        return "localhost", None, host
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return name or "localhost", int(port), None
+    return host or "localhost", None, None
+
+
+def _connection(ctx: ActionContext) -> MySQLConnection | None:
+    """The session's connection, or ``None`` with ``errno = connection`` set (section 9)."""
+    if CON not in ctx.objects:
+        ctx.set_error("connection", NO_CONNECTION)
+        return None
+    obj = ctx.objects[CON]
+    if obj is None:
+        ctx.set_error("connection", NO_CONNECTION + " (not AmObject)")
+        return None
+    if not isinstance(obj, MySQLConnection):
+        ctx.set_error("connection", NO_CONNECTION + " (no sql::Connection)")
+        return None
+    return obj
+
+
+def _result(ctx: ActionContext) -> MySQLResult | None:
+    """The current ``db.res``, or ``None`` with ``errno = result`` set."""
+    if RES not in ctx.objects:
+        ctx.set_error("result", NO_RESULT)
+        return None
+    obj = ctx.objects[RES]
+    if obj is None:
+        ctx.set_error("result", "Result object has wrong type")
+        return None
+    if not isinstance(obj, MySQLResult):
+        ctx.set_error("result", "No result object")
+        return None
+    return obj
+
+
+def _driver_error(exc: Exception) -> tuple[str, str]:
+    """(error number, message) of a PyMySQL exception."""
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+    if len(args) >= 2:
+        return str(args[0]), str(args[1])
+    if len(args) == 1:
+        return "0", str(args[0])
+    return "0", type(exc).__name__
+
+
+def _query_failed(ctx: ActionContext, exc: Exception) -> None:
+    _, message = _driver_error(exc)
+    ctx.vars["db.ereason"] = message
+    ctx.set_error("query", message)
+
+
+def _run(ctx: ActionContext, con: MySQLConnection, sql: str | bytes) -> tuple[int, MySQLResult | None] | None:
+    """Run a statement; on a driver error set ``errno = query`` and return ``None``."""
+    try:
+        return con.run(sql)
+    except pymysql.err.MySQLError as exc:
+        _query_failed(ctx, exc)
+        return None
+    except OSError as exc:
+        _query_failed(ctx, exc)
+        return None
+
+
+def _set_row(ctx: ActionContext, res: MySQLResult, row: int, column: str = "") -> bool:
+    values = res.rows[row]
+    if column:
+        try:
+            idx = res.columns.index(column)
+        except ValueError:
+            ctx.set_error("result", f"bad field name '{column}'")
+            return False
+        ctx.vars[column] = _text(values[idx])
+        return True
+    for name, value in zip(res.columns, values):
+        ctx.vars[name] = _text(value)
+    return True
+
+
+def _statement_done(ctx: ActionContext, con: MySQLConnection, affected: int, has_rows: bool) -> None:
+    """Result variables of a statement run for its effect (M-mysql-3, M-mysql-15)."""
+    ctx.vars["db.rows"] = "0" if has_rows else str(affected)
+    ctx.vars["db.info"] = ""
+    ctx.vars["db.insert_id"] = "0" if has_rows else str(con.insert_id())
+
+
+# --------------------------------------------------------------------------- actions
+@module.action("mysql.connect", style="S")
+def connect(ctx: ActionContext, arg: str) -> None:
+    """M-mysql-1: open the connection given by the argument or ``$config.db_url``."""
+    url = ctx.resolve(arg) or ctx.vars.get("config.db_url", "")
+    parts = parse_db_url(url)
+    if parts is None:
+        ctx.set_error("arg", URL_ERROR)
+        return
+    user, password, host, database = parts
+    ca_cert = ctx.vars.get("config.mysql_ca_cert", "")
+    ssl: dict[str, Any] | None = None
+    if ca_cert:
+        if not os.access(ca_cert, os.R_OK):
+            ctx.set_error("config", CA_ERROR)
+            return
+        ssl = {"ca": ca_cert, "cipher": TLS_CIPHER}
+    hostname, port, unix_socket = _split_host(host)
+    try:
+        con = pymysql.connect(
+            host=hostname,
+            port=port or 3306,
+            unix_socket=unix_socket,
+            user=user,
+            password=password,
+            database=database or None,
+            charset="utf8mb4",
+            conv=_TEXT_ONLY_CONV,
+            autocommit=True,
+            ssl=ssl,
+        )
+    except (pymysql.err.MySQLError, OSError) as exc:
+        number, message = _driver_error(exc)
+        ctx.vars["db.errno"] = number
+        ctx.vars["db.ereason"] = message
+        ctx.set_error("connection", message)
+        return
+    wrapper = MySQLConnection(con)
+    take_ownership(ctx, wrapper)
+    ctx.objects[CON] = wrapper
+    ctx.clear_error()
+
+
+@module.action("mysql.disconnect", style="N")
+def disconnect(ctx: ActionContext) -> None:
+    """M-mysql-2: close the connection; ``db.con`` becomes an empty entry."""
+    con = _connection(ctx)
+    if con is None:
+        return
+    try:
+        con.con.close()
+    except pymysql.err.MySQLError as exc:
+        _, message = _driver_error(exc)
+        ctx.vars["db.ereason"] = message
+        ctx.set_error("connection", message)
+        return
+    ctx.objects[CON] = None
+    ctx.clear_error()
+
+
+@module.action("mysql.execute", style="S")
+def execute(ctx: ActionContext, sql: str) -> None:
+    """M-mysql-3: run a statement for its effect; result rows are discarded."""
+    con = _connection(ctx)
+    if con is None:
+        return
+    done = _run(ctx, con, substitute_query(ctx, sql))
+    if done is None:
+        return
+    affected, res = done
+    _statement_done(ctx, con, affected, res is not None)
+    ctx.clear_error()
+
+
+def _rows_or_error(ctx: ActionContext, sql: str) -> MySQLResult | None:
+    con = _connection(ctx)
+    if con is None:
+        return None
+    done = _run(ctx, con, substitute_query(ctx, sql))
+    if done is None:
+        return None
+    res = done[1]
+    if res is None:
+        message = "query did not return a result set"
+        ctx.vars["db.ereason"] = message
+        ctx.set_error("query", message)
+    return res
+
+
+@module.action("mysql.query", style="S")
+def query(ctx: ActionContext, sql: str) -> None:
+    """M-mysql-4: run a query and keep its whole result as ``db.res``."""
+    res = _rows_or_error(ctx, sql)
+    if res is None:
+        return
+    take_ownership(ctx, res)
+    ctx.objects[RES] = res
+    ctx.vars["db.rows"] = str(len(res))
+    ctx.clear_error()
+
+
+@module.action("mysql.queryGetResult", style="P,opt")
+def query_get_result(ctx: ActionContext, sql: str, row_arg: str) -> None:
+    """M-mysql-5: run a query and put one row's columns into variables; the result is not kept.
+
+    The statement runs before the row argument is checked (as in the reference).
+    """
+    res = _rows_or_error(ctx, sql)
+    if res is None:
+        return
+    row_text = ctx.resolve(row_arg)
+    row = parse_uint(row_text) if row_text else 0
+    if row is None:
+        ctx.set_error("arg", f"row index '{row_text}' not understood\n")
+        return
+    if row >= len(res):
+        ctx.set_error("result", ROW_BOUNDS)
+        return
+    _set_row(ctx, res, row)
+    ctx.vars["db.rows"] = str(len(res))
+    ctx.clear_error()
+
+
+@module.action("mysql.getResult", style="P,opt")
+def get_result(ctx: ActionContext, row_arg: str, column_arg: str) -> None:
+    """M-mysql-6: copy a row (or one column of it) of ``db.res`` into variables."""
+    res = _result(ctx)
+    if res is None:
+        return
+    row_text = ctx.resolve(row_arg)
+    row = parse_uint(row_text) if row_text else 0
+    if row is None:
+        ctx.set_error("arg", f"row index '{row_text}' not understood")
+        return
+    if row >= len(res):
+        ctx.set_error("result", ROW_BOUNDS)
+        return
+    if _set_row(ctx, res, row, ctx.resolve(column_arg)):
+        ctx.clear_error()
+
+
+@module.action("mysql.getClientVersion", style="S")
+def get_client_version(ctx: ActionContext, arg: str) -> None:
+    """M-mysql-7: the client library version into the variable named ``R(a)``.
+
+    REFERENCE QUIRK: the documented target ``$db.client_version`` is not
+    used; an empty argument writes the variable with the empty name.
+    """
+    if _connection(ctx) is None:
+        return
+    ctx.vars[ctx.resolve(arg)] = pymysql.get_client_info()
+    ctx.clear_error()
+
+
+@module.action("mysql.resolveQueryParams", style="S")
+def resolve_query_params(ctx: ActionContext, sql: str) -> None:
+    """M-mysql-8: ``$db.qstr = Q(a)``, to see what a query would send; errno unchanged."""
+    ctx.vars["db.qstr"] = substitute_query(ctx, sql)
+
+
+@module.action("mysql.saveResult", style="S")
+def save_result(ctx: ActionContext, arg: str) -> None:
+    """M-mysql-9: store the current result (the same object) under another name."""
+    ctx.objects[ctx.resolve(arg)] = ctx.objects.get(RES)
+
+
+@module.action("mysql.useResult", style="S")
+def use_result(ctx: ActionContext, arg: str) -> None:
+    """M-mysql-10: make a saved result current (a missing name gives an empty entry)."""
+    ctx.objects[RES] = ctx.objects.setdefault(ctx.resolve(arg), None)
+
+
+def _first_value(ctx: ActionContext, sql: str | bytes) -> bytes | None:
+    """Run ``sql`` and return the first column of its first row (errors as M-mysql-11)."""
+    con = _connection(ctx)
+    if con is None:
+        return None
+    done = _run(ctx, con, sql)
+    if done is None:
+        return None
+    res = done[1]
+    if res is None or not res.rows:
+        ctx.set_error("result", "result does not have row")
+        return None
+    if not res.columns or not res.rows[0]:
+        ctx.set_error("result", "result does not have data")
+        return None
+    return _bytes(res.rows[0][0])
+
+
+def _play_db_audio(ctx: ActionContext, sql: str, filename: str, front: bool, looped: bool) -> None:
+    data = _first_value(ctx, substitute_query(ctx, sql))
+    if data is None:
+        return
+    suffix = os.path.splitext(filename)[1]
+    try:
+        fd, path = tempfile.mkstemp(prefix="dsm-dbaudio-", suffix=suffix)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        ctx.set_error("file", f"could not write temporary audio file: {exc}")
+        return
+    holder = _TempAudio(path)
+    take_ownership(ctx, holder)
+    if not _audio_readable(path):
+        holder.dispose()
+        ctx.set_error("file", "fpopen failed!")
+        return
+    try:
+        ctx.call.play(FileItem(path, looped), front)
+    except AudioOpenError:
+        holder.dispose()
+        ctx.set_error("file", "fpopen failed!")
+        return
+    ctx.clear_error()
+
+
+def _audio_readable(path: str) -> bool:
+    """Whether the file is audio the media layer can open, judged by its extension and content."""
+    try:
+        import soundfile
+
+        soundfile.info(path)
+    except Exception:
+        return False
+    return True
+
+
+@module.action("mysql.playDBAudio", style="P,opt")
+def play_db_audio(ctx: ActionContext, sql: str, filename: str) -> None:
+    """M-mysql-11: play audio stored in the database; ``filename`` (literal) only gives the format."""
+    _play_db_audio(ctx, sql, filename, front=False, looped=False)
+
+
+@module.action("mysql.playDBAudioFront", style="P,opt")
+def play_db_audio_front(ctx: ActionContext, sql: str, filename: str) -> None:
+    """M-mysql-12: as ``mysql.playDBAudio``, at the front of the playlist."""
+    _play_db_audio(ctx, sql, filename, front=True, looped=False)
+
+
+@module.action("mysql.playDBAudioLooped", style="P,opt")
+def play_db_audio_looped(ctx: ActionContext, sql: str, filename: str) -> None:
+    """M-mysql-13: as ``mysql.playDBAudio``, looped."""
+    _play_db_audio(ctx, sql, filename, front=False, looped=True)
+
+
+@module.action("mysql.getFileFromDB", style="P,opt")
+def get_file_from_db(ctx: ActionContext, sql: str, path_arg: str) -> None:
+    """M-mysql-14: write the first column of the first row to a file."""
+    data = _first_value(ctx, substitute_query(ctx, sql))
+    if data is None:
+        return
+    path = ctx.resolve(path_arg)
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        ctx.set_error("file", f"fopen() failed for file '{path}': {exc.strerror or exc}")
+        return
+    ctx.clear_error()
+
+
+def _escape_bytes(data: bytes) -> bytes:
+    """SQL string-literal escaping of raw bytes (the set ``mysql_real_escape_string`` escapes)."""
+    return (
+        data.replace(b"\\", b"\\\\")
+        .replace(b"\0", b"\\0")
+        .replace(b"\n", b"\\n")
+        .replace(b"\r", b"\\r")
+        .replace(b"'", b"\\'")
+        .replace(b'"', b'\\"')
+        .replace(b"\x1a", b"\\Z")
+    )
+
+
+@module.action("mysql.putFileToDB", style="P,opt")
+def put_file_to_db(ctx: ActionContext, sql: str, path_arg: str) -> None:
+    """M-mysql-15: put a file's content, escaped, in place of ``__FILE__`` and run the statement.
+
+    No quotes are added: the script writes ``'__FILE__'``.
+    """
+    con = _connection(ctx)
+    if con is None:
+        return
+    query_text = substitute_query(ctx, sql)
+    if "__FILE__" not in query_text:
+        ctx.set_error("arg", f"missing __FILE__ in query string '{sql}'\n")
+        return
+    path = ctx.resolve(path_arg)
+    try:
+        with open(path, "rb") as fh:
+            content = fh.read()
+    except OSError:
+        content = b""
+    if not content:
+        ctx.set_error("file", f"could not read file '{path}'\n")
+        return
+    raw = query_text.encode("utf-8", "surrogateescape").replace(b"__FILE__", _escape_bytes(content), 1)
+    done = _run(ctx, con, raw)
+    if done is None:
+        return
+    affected, res = done
+    if res is not None:
+        ctx.set_error("query", "mysql.putFileToDB query was a SELECT")
+        return
+    _statement_done(ctx, con, 0, False)
+    ctx.clear_error()
+
+
+@module.action("mysql.escape", style="P=mand")
+def escape(ctx: ActionContext, dst: str, value: str) -> None:
+    """M-mysql-16: ``$dst`` = value escaped for an SQL string literal; errno not cleared."""
+    con = _connection(ctx)
+    if con is None:
+        return
+    ctx.vars[strip_dollar(dst)] = con.escape(ctx.resolve(value))
+
+
+# --------------------------------------------------------------------------- conditions
+@module.condition("mysql.hasResult", style="N")
+def has_result(ctx: ActionContext) -> bool:
+    """M-mysql-17: a stored result with at least one row (sets the result errno when none)."""
+    res = _result(ctx)
+    return res is not None and len(res) > 0
+
+
+@module.condition("mysql.connected", style="N")
+def connected(ctx: ActionContext) -> bool:
+    """M-mysql-18: a connection exists and is open (sets ``errno = connection`` when none)."""
+    con = _connection(ctx)
+    return con is not None and con.open
+

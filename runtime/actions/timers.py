@@ -1,0 +1,56 @@
+"""Timer actions: ``setTimer``, ``removeTimer``, ``removeTimers`` (``engine.md`` E-114, E-115, section 13).
+
+Timers live on the engine's clock, one per id and session; the session
+queues a Timer event with ``#id`` when one fires.  Failures set ``$errno``
+to ``arg`` with the reference's texts (including the trailing newline);
+success clears ``$errno`` (E-141).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dsm.runtime.actions.core import core
+from dsm.runtime.context import ActionContext
+from dsm.runtime.values import parse_uint
+
+__all__ = ["set_timer", "remove_timer", "remove_timers"]
+
+
+@core.action("setTimer", style="P,mand")
+def set_timer(ctx: ActionContext, id_text: str = "", seconds_text: str = "", *_: str) -> None:
+    """``setTimer(id, seconds)`` (A-core-63): both ``UINT(R(…))``; whole seconds only."""
+    rid = ctx.resolve(id_text)
+    tid = parse_uint(rid)
+    if tid is None:
+        ctx.set_error("arg", f"timer id '{rid}' not decipherable\n")
+        return
+    rsec = ctx.resolve(seconds_text)
+    seconds = parse_uint(rsec)
+    if seconds is None:
+        ctx.set_error("arg", f"timeout value '{rsec}' not decipherable\n")
+        return
+    session: Any = ctx
+    session.set_timer(tid, seconds)
+    ctx.clear_error()
+
+
+@core.action("removeTimer", style="S")
+def remove_timer(ctx: ActionContext, id_text: str = "", *_: str) -> None:
+    """``removeTimer(id)`` (A-core-64): cancelling a timer that is not running is fine."""
+    rid = ctx.resolve(id_text)
+    tid = parse_uint(rid)
+    if tid is None:
+        ctx.set_error("arg", f"timer id '{rid}' not decipherable\n")
+        return
+    session: Any = ctx
+    session.remove_timer(tid)
+    ctx.clear_error()
+
+
+@core.action("removeTimers", style="N")
+def remove_timers(ctx: ActionContext, *_: str) -> None:
+    """``removeTimers()`` (A-core-65): cancel all timers of the session."""
+    session: Any = ctx
+    session.remove_timers()
+    ctx.clear_error()

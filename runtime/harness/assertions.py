@@ -1,0 +1,80 @@
+"""Assertions with messages a voice engineer understands.
+
+``assert call.state == "MENU"`` fails with two strings; :func:`assert_state`
+fails with "expected state MENU, call is in ADDKEY after keys 1,2,3" — the
+call's story, not Python's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dsm.runtime.harness.harness import TestCall
+
+__all__ = [
+    "DSMAssertionError",
+    "assert_state",
+    "assert_var",
+    "assert_played",
+    "assert_terminated",
+    "assert_replied",
+]
+
+
+class DSMAssertionError(AssertionError):
+    """An expectation about a simulated call did not hold."""
+
+
+def _story(call: TestCall) -> str:
+    keys = ",".join(call.keys_pressed)
+    parts = [f"after keys {keys}" if keys else "with no keys pressed"]
+    parts.append(f"at {call.harness.now:.3f} s")
+    if call.terminated:
+        parts.append("(call ended)")
+    return " ".join(parts)
+
+
+def assert_state(call: TestCall, expected: str) -> None:
+    """The call is in state ``expected``."""
+    if call.state != expected:
+        where = "has no current state" if call.state is None else f"is in {call.state}"
+        raise DSMAssertionError(f"expected state {expected}, call {where} {_story(call)}")
+
+
+def assert_var(call: TestCall, name: str, expected: str) -> None:
+    """Variable ``$name`` (``$`` optional) has the value ``expected``."""
+    key = name[1:] if name.startswith("$") else name
+    if key not in call.vars:
+        raise DSMAssertionError(f"expected ${key} == {expected!r}, but ${key} is not set {_story(call)}")
+    if call.vars[key] != expected:
+        raise DSMAssertionError(
+            f"expected ${key} == {expected!r}, but it is {call.vars[key]!r} {_story(call)}"
+        )
+
+
+def assert_played(call: TestCall, expected: Sequence[str]) -> None:
+    """The caller heard exactly these files/prompts, in this order."""
+    got = [p.path for p in call.played]
+    if got != list(expected):
+        raise DSMAssertionError(
+            f"expected the caller to hear {', '.join(expected) or 'nothing'}; "
+            f"they heard {', '.join(got) or 'nothing'} {_story(call)}"
+        )
+
+
+def assert_terminated(call: TestCall) -> None:
+    """The script ended the call."""
+    if not call.terminated:
+        raise DSMAssertionError(f"expected the call to have ended; it is still in {call.state} {_story(call)}")
+
+
+def assert_replied(call: TestCall, code: int, request: str = "INVITE") -> None:
+    """The call answered ``request`` with ``code``."""
+    codes = [r.code for r in call.sent_replies if r.request == request]
+    if code not in codes:
+        raise DSMAssertionError(
+            f"expected a {code} reply to {request}; replies sent: "
+            f"{', '.join(map(str, codes)) or 'none'} {_story(call)}"
+        )

@@ -1,0 +1,458 @@
+"""The simulated call harness: run ``.dsm`` scripts like code under test.
+
+A :class:`Harness` loads scripts (a directory, a file or a ``dsm.conf``) into
+an engine that runs on a :class:`~dsm.runtime.clock.VirtualClock`.
+:meth:`Harness.call` starts a simulated incoming call and returns a
+:class:`TestCall`, through which a test presses keys, lets virtual time pass,
+hangs up, and asserts on states, variables, prompts played and replies sent.
+Nothing sleeps and nothing reads the wall clock: the same test gives the
+same transcript, byte for byte.
+
+Events are processed as soon as they are delivered (the engine's
+``on_pending`` hook drains the queues), so after every call of a
+:class:`TestCall` method the script has reacted completely.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dsm
+from dsm.chart import Chart
+from dsm.diagnostics import CompileError
+from dsm.runtime.clock import VirtualClock
+from dsm.runtime.engine import Engine
+from dsm.runtime.harness.callee import SimCallee
+from dsm.runtime.harness.coverage import COVERAGE
+from dsm.runtime.harness.media import MediaSide, build_prompts
+from dsm.runtime.harness.records import Line, Played, Reply
+from dsm.runtime.harness.simcall import SimCall
+from dsm.runtime.session import Session
+
+__all__ = ["Harness", "TestCall", "SystemHandle", "KEY_CODES", "SimRequest"]
+
+KEY_CODES: dict[str, int] = {
+    **{str(d): d for d in range(10)},
+    "*": 10,
+    "#": 11,
+    "A": 12,
+    "B": 13,
+    "C": 14,
+    "D": 15,
+}
+"""Keys as :meth:`TestCall.press` takes them -> the ``#key`` values of Key events (E-151)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimRequest:
+    """The SIP request object placed in the object store as ``request`` (E-20)."""
+
+    method: str
+    r_uri: str
+    from_: str
+    to: str
+    callid: str
+    hdrs: str = ""
+    body: str = ""
+    cseq: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _header_block(headers: Mapping[str, str]) -> str:
+    return "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+
+
+class Harness:
+    """Scripts under test, an engine on a virtual clock, and the calls running on it.
+
+    ``scripts`` is a directory (every ``*.dsm`` in it is a diagram named by
+    its file stem), a single ``.dsm`` file, or a ``dsm.conf`` (then loaded
+    with every rule of ``config.md``).  ``config`` names a ``dsm.conf`` to use
+    with a directory or file of scripts (for prompts and ``config.*``
+    variables).  ``prompts`` maps prompt names to audio files or to a length
+    in seconds (a generated tone of that length); without it, a ``prompts/``
+    folder next to the scripts provides one prompt per audio file, named by
+    its stem.
+    """
+
+    def __init__(
+        self,
+        scripts: str | os.PathLike[str],
+        config: str | os.PathLike[str] | None = None,
+        *,
+        prompts: Mapping[str, str | float] | None = None,
+        include_paths: Sequence[str] = (),
+        module_path: Sequence[str] = (),
+        key_duration: float = 0.1,
+        key_gap: float = 0.1,
+    ) -> None:
+        self.scripts = Path(scripts)
+        self.config_path = Path(config) if config is not None else None
+        self.include_paths = tuple(include_paths)
+        self.module_path = tuple(module_path)
+        self.key_duration = key_duration
+        self.key_gap = key_gap
+        self.clock = VirtualClock()
+        self.engine = Engine(self.clock, mod_path=self.module_path)
+        self.engine.tracer = self._trace
+        self.engine.log_sink = self._log
+        self.engine.on_pending = self._pump
+        self.lines: dict[str, list[Line]] = {}
+        self.calls: list[TestCall] = []
+        self._conf: Any = None
+        self.charts: dict[str, Chart] = {}
+        self._load(initial=True)
+        self.prompts = build_prompts(
+            prompts,
+            self._script_dir() / "prompts",
+            self._conf.main.values if self._conf is not None else None,
+        )
+
+    # -- loading -------------------------------------------------------------------------
+    def _script_dir(self) -> Path:
+        return self.scripts if self.scripts.is_dir() else self.scripts.parent
+
+    def _compile_all(self) -> dict[str, Chart]:
+        if self.scripts.is_dir():
+            files = sorted(self.scripts.glob("*.dsm"))
+            if not files:
+                raise FileNotFoundError(f"no *.dsm scripts in {self.scripts}")
+        elif self.scripts.suffix == ".dsm":
+            files = [self.scripts]
+        else:
+            raise FileNotFoundError(f"{self.scripts}: not a directory, .dsm file or dsm.conf")
+        charts: dict[str, Chart] = {}
+        diags: list[dsm.Diagnostic] = []
+        for f in files:
+            try:
+                charts[f.stem] = dsm.compile_file(
+                    str(f), include_paths=self.include_paths, module_path=self.module_path
+                )
+            except CompileError as exc:
+                diags.extend(exc.diagnostics)
+        if diags:
+            raise CompileError(diags)
+        return charts
+
+    def _load(self, initial: bool) -> None:
+        from dsm.runtime import config as conf_mod
+
+        conf_file = self.config_path
+        if conf_file is None and self.scripts.suffix == ".conf":
+            conf_file = self.scripts
+        if conf_file is not None and (self.scripts.suffix == ".conf"):
+            cfg = conf_mod.load_config(str(conf_file))
+            conf_mod.install(self.engine, cfg)
+            self._conf = cfg
+            self.charts = dict(cfg.main.charts)
+            for chart in self.charts.values():
+                COVERAGE.register(chart)
+            return
+        charts = self._compile_all()
+        values: dict[str, str] = {}
+        if conf_file is not None:
+            cfg = conf_mod.load_config(str(conf_file))
+            self._conf = cfg
+            values = dict(cfg.main.values)
+        self.engine.load(charts, values=values)
+        self.charts = charts
+        for chart in charts.values():
+            COVERAGE.register(chart)
+
+    def reload(self) -> None:
+        """Re-read the scripts (issue 7 rule): all compile, or nothing changes.
+
+        Raises :class:`dsm.CompileError` with the diagnostics of a broken set;
+        the running set stays.  Calls already started keep their version.
+        """
+        self._load(initial=False)
+
+    # -- engine hooks ------------------------------------------------------------------------
+    def _pump(self) -> None:
+        self.engine.run_pending(limit=100_000)
+
+    def _trace(self, session: Session, kind: str, detail: str) -> None:
+        self.lines.setdefault(session.id, []).append(Line(self.clock.now(), kind, detail))
+
+    def _log(self, session: Session | None, level: int, message: str) -> None:
+        if session is not None and level <= 1:
+            self.lines.setdefault(session.id, []).append(
+                Line(self.clock.now(), "error" if level == 0 else "warning", message)
+            )
+
+    def note(self, session_id: str, kind: str, detail: str) -> None:
+        self.lines.setdefault(session_id, []).append(Line(self.clock.now(), kind, detail))
+
+    # -- calls ---------------------------------------------------------------------------------
+    def call(
+        self,
+        app: str,
+        caller: str = "sip:alice@example.org",
+        callee: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> TestCall:
+        """Start an incoming call to application ``app`` and run its start sequence (E-152).
+
+        Start, then the modules' invite hooks and Invite, then the automatic
+        200 OK (unless the script replied itself) and SessionStart, after
+        which the playlist is connected unless ``$connect_session`` is ``0``.
+        """
+        callee = callee or f"sip:{app}@example.org"
+        headers = dict(headers or {})
+        media = MediaSide(self.clock, self.prompts)
+        holder: list[TestCall] = []
+
+        def note(kind: str, detail: str) -> None:
+            if holder:
+                self.note(holder[0].id, kind, detail)
+
+        def new_callee(sim: SimCall, to: str, ruri: str) -> SimCallee:
+            return SimCallee(to, ruri, lambda t, p: holder[0].session.deliver(t, p))
+
+        sim = SimCall(media, caller, callee, headers, note=note, new_callee=new_callee)
+        session = self.engine.start_call(app, sim, headers=_header_block(headers))
+        tc = TestCall(self, session, sim)
+        holder.append(tc)
+        media.bind(session, note)
+        self.calls.append(tc)
+        self.note(session.id, "call", f"from {caller} to {callee}")
+        self._pump()
+        tc._invite()
+        return tc
+
+    def call_system(self, diagram: str, config: str = "main") -> SystemHandle:
+        """Start a system DSM (``engine.md`` section 16) on ``diagram``."""
+        session = self.engine.start_system(config, diagram)
+        self._pump()
+        return SystemHandle(self, session)
+
+    def advance(self, seconds: float) -> None:
+        """Let virtual time pass for every call of this harness."""
+        self.clock.advance(seconds)
+        self._pump()
+
+    @property
+    def now(self) -> float:
+        return self.clock.now()
+
+    def transcript_of(self, session_id: str) -> str:
+        return "\n".join(str(line) for line in self.lines.get(session_id, ()))
+
+
+class _Handle:
+    """What system sessions and calls have in common: state, variables, transcript."""
+
+    def __init__(self, harness: Harness, session: Session) -> None:
+        self.harness = harness
+        self.session = session
+
+    @property
+    def id(self) -> str:
+        return self.session.id
+
+    @property
+    def state(self) -> str | None:
+        """The name of the current state (``None`` before a start or after a failed one)."""
+        st = self.session.state
+        return None if st is None else st.name
+
+    @property
+    def diagram(self) -> str | None:
+        d = self.session.diagram
+        return None if d is None else d.name
+
+    @property
+    def vars(self) -> dict[str, str]:
+        """The session's variables, names without ``$``."""
+        return self.session.vars
+
+    @property
+    def terminated(self) -> bool:
+        """The session has ended (stopped and destroyed)."""
+        return self.session.ended
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of virtual time pass: timers fire, playlists progress."""
+        self.harness.advance(seconds)
+
+    def post_event(self, params: Mapping[str, str] | None = None) -> bool:
+        """As ``postEvent`` from elsewhere: a DSMEvent with ``params``."""
+        ok = self.harness.engine.post_event(self.session.id, dict(params or {}))
+        self.harness._pump()
+        return ok
+
+    def transcript(self) -> str:
+        """A readable record of the session: events, transitions, actions, replies."""
+        return self.harness.transcript_of(self.session.id)
+
+
+class SystemHandle(_Handle):
+    """A running system DSM."""
+
+
+class TestCall(_Handle):
+    """One simulated incoming call, as a test drives it."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, harness: Harness, session: Session, sim: SimCall) -> None:
+        super().__init__(harness, session)
+        self.sim = sim
+        self.keys_pressed: list[str] = []
+
+    # -- start sequence ---------------------------------------------------------------------
+    def _invite(self) -> None:
+        s, sim = self.session, self.sim
+        if s.ended:
+            return
+        req = SimRequest(
+            "INVITE",
+            sim.callee_uri,
+            sim.caller,
+            sim.callee_uri,
+            sim.callid,
+            _header_block(sim.headers),
+            headers=dict(sim.headers),
+        )
+        accept = self.harness.engine.run_invite_hooks(s, req)
+        before = sim.dialog
+        s.deliver("Invite", None, objects={"request": req})
+        self.harness._pump()
+        if s.ended or not accept or sim.dialog != before:
+            return
+        sim.reply(200, "OK")
+        s.deliver("SessionStart", None)
+        self.harness._pump()
+        if not s.ended:
+            sim.set_media_flag("receiving", True)
+            if s.vars.get("connect_session") != "0":
+                sim.media.attach(input=True, output=True, only_if_unset_input=True)
+                sim.media.connect()
+
+    # -- what the caller does -----------------------------------------------------------------
+    def press(self, keys: str, *, inband: bool = False, duration: float | None = None, gap: float | None = None) -> None:
+        """Press DTMF keys, one Key event per key, with virtual time for each.
+
+        Each key takes ``duration`` seconds of tone and ``gap`` seconds of
+        pause (defaults from the harness: 0.1 s each); the Key event arrives
+        when the tone ends, as from a real detector.  With ``inband`` the
+        tones are sent as audio and only reach the script through in-band
+        detection (``enableDTMFDetection``).
+        """
+        dur = self.harness.key_duration if duration is None else duration
+        pause = self.harness.key_gap if gap is None else gap
+        for k in keys:
+            if k in " ,":
+                continue
+            code = KEY_CODES.get(k.upper())
+            if code is None:
+                raise ValueError(f"not a DTMF key: {k!r} (use 0-9, *, #, A-D)")
+            self.keys_pressed.append(k)
+            if inband:
+                self.sim.media.say_dtmf(k, dur)
+                self.advance(dur + pause)
+                continue
+            self.advance(dur)
+            self.harness.note(self.id, "key", k)
+            self.session.deliver("Key", {"key": str(code), "duration": str(round(dur * 1000))})
+            self.harness._pump()
+            self.advance(pause)
+
+    def hangup(self) -> None:
+        """The caller hangs up: BYE, answered 200 by the host, then the Hangup event (E-151)."""
+        if self.session.ended:
+            return
+        self.sim.dialog = "disconnected"
+        self.sim.reply(200, "OK", "BYE")
+        self.sim.media.disconnect()
+        self.session.deliver("Hangup", {"headers": ""})
+        self.harness._pump()
+
+    def send_request(self, method: str, headers: Mapping[str, str] | None = None, body: str = "") -> None:
+        """An in-dialog request from the caller (INFO, re-INVITE, …).
+
+        With ``$enable_request_events == true`` the script gets a SipRequest
+        event first and may take over with ``#processed=true`` (E-157);
+        otherwise the host answers it: ``application/dtmf-relay`` INFO bodies
+        become Key events, everything else gets 200 OK.
+        """
+        headers = dict(headers or {})
+        method = method.upper()
+        if method == "BYE":
+            self.hangup()
+            return
+        s, sim = self.session, self.sim
+        req = SimRequest(method, sim.callee_uri, sim.caller, sim.callee_uri, sim.callid, _header_block(headers), body, headers=headers)
+        processed = False
+        if s.vars.get("enable_request_events") == "true":
+            params = {
+                "method": method,
+                "r_uri": sim.callee_uri,
+                "from": sim.caller,
+                "to": sim.callee_uri,
+                "hdrs": _header_block(headers),
+                "cseq": "2",
+            }
+            result: list[dict[str, str] | None] = []
+            s.deliver("SipRequest", params, objects={"request": req}, on_done=result.append)
+            self.harness._pump()
+            processed = bool(result) and result[0] is not None and result[0].get("processed") == "true"
+        if processed:
+            return
+        sim.reply(200, "OK", method)
+        ctype = next((v for k, v in headers.items() if k.lower() in ("content-type", "c")), "")
+        if method == "INFO" and ctype.lower().startswith("application/dtmf-relay"):
+            fields = dict(
+                (k.strip().lower(), v.strip())
+                for k, _, v in (ln.partition("=") for ln in body.splitlines())
+                if k.strip()
+            )
+            sig = fields.get("signal", "")
+            code = KEY_CODES.get(sig.upper()) if sig else None
+            if code is not None:
+                self.session.deliver("Key", {"key": str(code), "duration": fields.get("duration", "100")})
+                self.harness._pump()
+
+    def say(self, audio: Any) -> None:
+        """Feed caller audio (a file path or an int16 sample array at 8 kHz).
+
+        It is recorded by ``recordFile`` and scanned for in-band DTMF when
+        detection is on; virtual time advances by its duration.
+        """
+        seconds = self.sim.media.say(audio)
+        self.advance(seconds)
+
+    # -- what the test looks at ---------------------------------------------------------------
+    @property
+    def played(self) -> list[Played]:
+        """Files and prompts played, in order, with virtual start and end times."""
+        return self.sim.media.played()
+
+    @property
+    def sent_replies(self) -> list[Reply]:
+        return list(self.sim.replies)
+
+    @property
+    def callee(self) -> SimCallee | None:
+        """The B leg created by ``B2B.connectCallee``, if any."""
+        return self.sim.callee
+
+    @property
+    def dtmf_sent(self) -> list[tuple[int, int]]:
+        return list(self.sim.dtmf_sent)
+
+    def heard(self) -> Any:
+        """What the caller heard so far: int16 samples at 8 kHz on the virtual timeline."""
+        return self.sim.media.heard()
+
+    def write_heard_wav(self, path: str | os.PathLike[str]) -> None:
+        from dsm.runtime.media.audio import write_wav
+
+        write_wav(path, self.heard())
+
+    def __repr__(self) -> str:
+        return f"<TestCall {self.id} state={self.state} terminated={self.terminated}>"

@@ -1,0 +1,322 @@
+"""In-band DTMF detection: Goertzel analysis and key tracking, batched over calls.
+
+**Analysis.**  Every 10 ms the detector looks at the last 20 ms (160
+samples; two windows per frame, hop 80).  For each window it computes the
+Goertzel power at the eight DTMF frequencies and their second harmonics.
+The Goertzel recurrence ends in the power of a single DFT bin at an
+arbitrary frequency; computing that power directly as a product with a
+fixed cosine/sine basis gives the same numbers and turns the analysis of a
+whole batch of windows -- from one call or from thousands -- into one
+matrix product.  A window holds a key when all of these hold (the usual
+ITU-T Q.24-style checks):
+
+* the signal is above :data:`MIN_LEVEL_DBM0`;
+* the strongest row tone and the strongest column tone together hold at
+  least :data:`MIN_TONE_SHARE` of the window's energy (rejects speech,
+  music and noise, and frequencies off by more than a few percent);
+* twist: the high tone is at most :data:`NORMAL_TWIST_DB` above and at
+  most :data:`REVERSE_TWIST_DB` below the low tone;
+* each chosen tone beats the other tones of its group by
+  :data:`GROUP_MARGIN_DB`;
+* the second harmonic of each tone is at least :data:`HARMONIC_MARGIN_DB`
+  below it (real DTMF has none; voices and instruments do);
+* the two halves of the window carry about the same energy
+  (:data:`STEADY_DB`), so a window that straddles a tone edge does not
+  count -- this is what makes the duration measurable at 10 ms resolution.
+
+**Tracking.**  A key starts after :data:`MIN_WINDOWS` consecutive windows
+agree (an estimated tone duration of at least 30 ms, so every tone of 40 ms
+or more is accepted and tones shorter than about 25 ms never are).  Gaps
+of up to :data:`END_GAP_STEPS` - 1 windows (a dropout of 10 ms) are
+bridged; a longer gap (an inter-digit pause of 40 ms is always long enough)
+ends the key and reports it once, with its duration.  A different key
+ends the current one at once.
+
+:class:`DtmfDetectorBank` holds the state of many calls in arrays and
+processes one frame of each per call to :meth:`DtmfDetectorBank.process`;
+:class:`DtmfDetector` is the one-call convenience form.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from dsm.runtime.media.audio import FRAME_SAMPLES, SAMPLE_RATE
+from dsm.runtime.media.dtmf import HIGH_GROUP_HZ, LOW_GROUP_HZ, KeyPress, dbm0_to_power
+
+__all__ = [
+    "END_GAP_STEPS",
+    "GROUP_MARGIN_DB",
+    "HARMONIC_MARGIN_DB",
+    "MIN_LEVEL_DBM0",
+    "MIN_TONE_SHARE",
+    "MIN_WINDOWS",
+    "NORMAL_TWIST_DB",
+    "REVERSE_TWIST_DB",
+    "STEADY_DB",
+    "STEP_MS",
+    "DtmfDetector",
+    "DtmfDetectorBank",
+    "classify_windows",
+]
+
+WINDOW: Final = FRAME_SAMPLES
+"""Analysis window: 160 samples (20 ms)."""
+HOP: Final = FRAME_SAMPLES // 2
+"""Hop between windows: 80 samples."""
+STEP_MS: Final = HOP * 1000 // SAMPLE_RATE
+"""Time between windows (10 ms)."""
+
+MIN_LEVEL_DBM0: Final = -36.0
+"""Weakest total signal level analysed."""
+MIN_TONE_SHARE: Final = 0.75
+"""Share of the window energy the two tones must hold."""
+NORMAL_TWIST_DB: Final = 8.0
+"""Largest level of the high tone above the low tone."""
+REVERSE_TWIST_DB: Final = 4.0
+"""Largest level of the low tone above the high tone."""
+GROUP_MARGIN_DB: Final = 8.0
+"""How far each tone must beat the other tones of its group."""
+HARMONIC_MARGIN_DB: Final = 10.0
+"""How far the second harmonic must lie below its tone."""
+STEADY_DB: Final = 3.0
+"""Largest energy difference between the two halves of a window."""
+MIN_WINDOWS: Final = 2
+"""Consecutive agreeing windows that start a key."""
+END_GAP_STEPS: Final = 4
+"""Steps since the last agreeing window after which a key has ended."""
+
+_TONES: Final = np.array(LOW_GROUP_HZ + HIGH_GROUP_HZ)
+_FREQUENCIES: Final = np.concatenate([_TONES, 2.0 * _TONES])
+
+
+def _basis() -> npt.NDArray[np.float32]:
+    n = np.arange(WINDOW, dtype=np.float64)[:, None]
+    omega = 2.0 * np.pi * _FREQUENCIES[None, :] / SAMPLE_RATE
+    return np.concatenate([np.cos(omega * n), np.sin(omega * n)], axis=1).astype(np.float32)
+
+
+def _leakage() -> npt.NDArray[np.float64]:
+    """Per (row, column): how the two fitted tones project onto their harmonics.
+
+    A strong column tone leaks into the bin of the row tone's second
+    harmonic when they lie close (2 x 697 Hz is 58 Hz from 1336 Hz).  The
+    harmonic check therefore looks at what is left after a least-squares
+    fit of the two tones: ``H'x - H'T (T'T)^-1 T'x`` with ``T`` the tones'
+    cosine/sine columns and ``H`` the harmonics'.  This table holds
+    ``H'T (T'T)^-1`` for all 16 keys.
+    """
+    basis = _BASIS.astype(np.float64)
+    half = _FREQUENCIES.size
+    table = np.empty((4, 4, 4, 4))
+    for row in range(4):
+        for col in range(4):
+            tones = [row, 4 + col, half + row, half + 4 + col]
+            harmonics = [8 + row, 12 + col, half + 8 + row, half + 12 + col]
+            t = basis[:, tones]
+            h = basis[:, harmonics]
+            table[row, col] = h.T @ t @ np.linalg.inv(t.T @ t)
+    return table
+
+
+_BASIS: Final = _basis()
+_LEAKAGE: Final = _leakage()
+_KEY_OF: Final = np.array([[1, 2, 3, 12], [4, 5, 6, 13], [7, 8, 9, 14], [10, 0, 11, 15]], np.int8)
+_MIN_POWER: Final = dbm0_to_power(MIN_LEVEL_DBM0)
+
+
+def _db(value: float) -> float:
+    return float(10.0 ** (value / 10.0))
+
+
+def classify_windows(windows: npt.ArrayLike) -> npt.NDArray[np.int8]:
+    """Key code held in each 160-sample window, or -1 (see module docstring).
+
+    ``windows`` has shape ``(..., 160)``; the result has the leading shape.
+    """
+    x = np.asarray(windows, dtype=np.float32)
+    if x.shape[-1] != WINDOW:
+        raise ValueError(f"windows must have {WINDOW} samples, got shape {x.shape}")
+    lead = x.shape[:-1]
+    x = x.reshape(-1, WINDOW)
+    squares = x * x
+    first = squares[:, :HOP].sum(axis=1, dtype=np.float64)
+    second = squares[:, HOP:].sum(axis=1, dtype=np.float64)
+    total = first + second
+    projections = (x @ _BASIS).astype(np.float64)
+    half = _FREQUENCIES.size
+    power = projections[:, :half] ** 2 + projections[:, half:] ** 2
+    share = power * (2.0 / WINDOW) / np.maximum(total, 1e-9)[:, None]
+
+    rows = share[:, 0:4]
+    cols = share[:, 4:8]
+    row = rows.argmax(axis=1)
+    col = cols.argmax(axis=1)
+    idx = np.arange(x.shape[0])
+    low = rows[idx, row]
+    high = cols[idx, col]
+    tones = np.stack(
+        [
+            projections[idx, row],
+            projections[idx, 4 + col],
+            projections[idx, half + row],
+            projections[idx, half + 4 + col],
+        ],
+        axis=1,
+    )
+    harmonics = np.stack(
+        [
+            projections[idx, 8 + row],
+            projections[idx, 12 + col],
+            projections[idx, half + 8 + row],
+            projections[idx, half + 12 + col],
+        ],
+        axis=1,
+    )
+    residual = harmonics - np.einsum("mij,mj->mi", _LEAKAGE[row, col], tones)
+    scale = (2.0 / WINDOW) / np.maximum(total, 1e-9)
+    low_h = (residual[:, 0] ** 2 + residual[:, 2] ** 2) * scale
+    high_h = (residual[:, 1] ** 2 + residual[:, 3] ** 2) * scale
+    rows_other = np.where(np.arange(4)[None, :] == row[:, None], 0.0, rows).max(axis=1)
+    cols_other = np.where(np.arange(4)[None, :] == col[:, None], 0.0, cols).max(axis=1)
+
+    ok = total >= _MIN_POWER * WINDOW
+    ok &= low + high >= MIN_TONE_SHARE
+    ok &= high <= low * _db(NORMAL_TWIST_DB)
+    ok &= low <= high * _db(REVERSE_TWIST_DB)
+    ok &= rows_other * _db(GROUP_MARGIN_DB) <= low
+    ok &= cols_other * _db(GROUP_MARGIN_DB) <= high
+    ok &= low_h * _db(HARMONIC_MARGIN_DB) <= low
+    ok &= high_h * _db(HARMONIC_MARGIN_DB) <= high
+    steady = _db(STEADY_DB)
+    ok &= (first <= second * steady) & (second <= first * steady)
+    keys = np.where(ok, _KEY_OF[row, col], np.int8(-1)).astype(np.int8)
+    return keys.reshape(lead)
+
+
+class DtmfDetectorBank:
+    """In-band DTMF detection for ``calls`` calls, one frame each per step.
+
+    All state lives in arrays indexed by call; :meth:`process` takes a
+    ``(calls, 160)`` block of int16 frames and returns the key presses that
+    ended during it as ``(call index, KeyPress)`` pairs.  A call slot is
+    reused for a new call after :meth:`reset`.
+    """
+
+    def __init__(self, calls: int) -> None:
+        if calls < 1:
+            raise ValueError("a detector bank needs at least one call")
+        self.calls = calls
+        self._tail = np.zeros((calls, HOP), dtype=np.float32)
+        self._step = np.zeros(calls, dtype=np.int64)
+        self._key = np.full(calls, -1, dtype=np.int8)
+        self._first = np.zeros(calls, dtype=np.int64)
+        self._last = np.zeros(calls, dtype=np.int64)
+        self._run = np.zeros(calls, dtype=np.int64)
+        self._pressed = np.zeros(calls, dtype=bool)
+
+    def reset(self, call: int) -> None:
+        """Forget everything about the call in slot ``call`` (no event)."""
+        self._tail[call] = 0.0
+        self._step[call] = 0
+        self._key[call] = -1
+        self._run[call] = 0
+        self._pressed[call] = False
+
+    def flush(self, call: int) -> KeyPress | None:
+        """End of input for ``call``: report a key still held, then reset."""
+        press = None
+        if self._pressed[call]:
+            press = self._press(call)
+        self.reset(call)
+        return press
+
+    def process(
+        self, frames: npt.ArrayLike, active: npt.ArrayLike | None = None
+    ) -> list[tuple[int, KeyPress]]:
+        """Analyse one 20 ms frame per call; ``active`` masks calls without a frame."""
+        block = np.asarray(frames)
+        if block.shape != (self.calls, FRAME_SAMPLES):
+            raise ValueError(
+                f"expected frames of shape {(self.calls, FRAME_SAMPLES)}, got {block.shape}"
+            )
+        mask = np.ones(self.calls, dtype=bool) if active is None else np.asarray(active, bool)
+        current = block.astype(np.float32)
+        windows = np.empty((self.calls, 2, WINDOW), dtype=np.float32)
+        windows[:, 0, :HOP] = self._tail
+        windows[:, 0, HOP:] = current[:, :HOP]
+        windows[:, 1] = current
+        keys = classify_windows(windows)
+        self._tail = np.where(mask[:, None], current[:, HOP:], self._tail)
+        out: list[tuple[int, KeyPress]] = []
+        for column in (0, 1):
+            out.extend(self._advance(keys[:, column], mask))
+        return out
+
+    def _press(self, call: int) -> KeyPress:
+        span = int(self._last[call] - self._first[call])
+        return KeyPress(int(self._key[call]), span * STEP_MS + WINDOW * 1000 // SAMPLE_RATE)
+
+    def _advance(
+        self, found: npt.NDArray[np.int8], mask: npt.NDArray[np.bool_]
+    ) -> list[tuple[int, KeyPress]]:
+        step = self._step
+        key = self._key
+        valid = (found >= 0) & mask
+        same = valid & (found == key)
+        other = valid & (found != key)
+        gap = ~valid & mask & (key >= 0)
+        ended = (gap & self._pressed & (step - self._last >= END_GAP_STEPS)) | (
+            other & self._pressed
+        )
+        out = [(int(i), self._press(int(i))) for i in np.flatnonzero(ended)]
+
+        # continuing key
+        self._last = np.where(same, step, self._last)
+        self._run = np.where(same, self._run + 1, self._run)
+        # a new candidate key
+        self._key = np.where(other, found, key)
+        self._first = np.where(other, step, self._first)
+        self._last = np.where(other, step, self._last)
+        self._run = np.where(other, 1, self._run)
+        self._pressed = np.where(other, False, self._pressed)
+        # a candidate that never became a key dies at its first gap; a key at its end
+        drop = (gap & ~self._pressed) | (ended & ~other)
+        self._key = np.where(drop, np.int8(-1), self._key)
+        self._run = np.where(drop, 0, self._run)
+        self._pressed = (self._pressed | (self._run >= MIN_WINDOWS)) & (self._key >= 0)
+        self._step = np.where(mask, step + 1, step)
+        return out
+
+
+class DtmfDetector:
+    """In-band DTMF detection for one call: feed frames, get key presses."""
+
+    def __init__(self) -> None:
+        self._bank = DtmfDetectorBank(1)
+
+    def process(self, frame: npt.ArrayLike) -> list[KeyPress]:
+        """Analyse one 20 ms frame; key presses that ended in it."""
+        block = np.asarray(frame).reshape(1, FRAME_SAMPLES)
+        return [press for _, press in self._bank.process(block)]
+
+    def process_samples(self, samples: npt.ArrayLike) -> list[KeyPress]:
+        """Analyse a whole signal (padded with silence to whole frames)."""
+        data = np.asarray(samples)
+        pad = (-data.size) % FRAME_SAMPLES
+        data = np.concatenate([data, np.zeros(pad, dtype=data.dtype)])
+        out: list[KeyPress] = []
+        for frame in data.reshape(-1, FRAME_SAMPLES):
+            out.extend(self.process(frame))
+        return out
+
+    def flush(self) -> list[KeyPress]:
+        """End of input: report a key still held, then start afresh."""
+        press = self._bank.flush(0)
+        return [] if press is None else [press]
+
+    def reset(self) -> None:
+        """Forget the current state (no event)."""
+        self._bank.reset(0)

@@ -1,0 +1,309 @@
+"""SIP messages: the Request/Response model, the parser and the serialiser.
+
+``parse_message(data)`` turns one datagram (or one framed stream message)
+into a :class:`Request` or :class:`Response`; ``bytes(message)`` serialises
+it again.  The parser follows RFC 3261 section 7 with the leniencies real
+traffic needs (RFC 4475): CRLFs before the start line are skipped, bare LF
+line ends are accepted, folded header lines are joined, compact header
+names are expanded, comma lists are split, and whitespace around the colon
+is ignored.
+
+Content-Length (RFC 3261 18.3): over UDP a body longer than Content-Length
+is truncated, a missing Content-Length means "the rest of the datagram",
+and a Content-Length larger than the body is an error.  Over a stream the
+header is required and :class:`StreamFramer` cuts messages by it.
+
+Every defect is reported as :class:`ParseError`; the essential headers of
+every message (Via, From, To, Call-ID, CSeq) are checked here so that upper
+layers can rely on them.  When only a non-essential part is bad, the error
+carries the partially parsed request so that a ``400`` can be sent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.headers import CSeq, Headers, Via
+from dsm.runtime.sip.uri import NameAddress, Uri, is_token, parse_uri
+
+__all__ = ["Request", "Response", "Message", "parse_message", "StreamFramer", "ParseError"]
+
+MAX_HEAD_SIZE = 65536
+
+
+@dataclass(slots=True, eq=True)
+class _Base:
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    # --- typed accessors for the essential headers -------------------------
+
+    @property
+    def call_id(self) -> str:
+        return self.headers.get("Call-ID") or ""
+
+    @property
+    def cseq(self) -> CSeq:
+        return CSeq.parse(self.headers.get("CSeq") or "")
+
+    @property
+    def vias(self) -> list[Via]:
+        return [Via.parse(v) for v in self.headers.get_all("Via")]
+
+    @property
+    def top_via(self) -> Via:
+        value = self.headers.get("Via")
+        if value is None:
+            raise ParseError("Missing Via")
+        return Via.parse(value)
+
+    @property
+    def from_(self) -> NameAddress:
+        return NameAddress.parse(self.headers.get("From") or "")
+
+    @property
+    def to(self) -> NameAddress:
+        return NameAddress.parse(self.headers.get("To") or "")
+
+    @property
+    def contact(self) -> NameAddress | None:
+        value = self.headers.get("Contact")
+        return None if value is None or value.strip() == "*" else NameAddress.parse(value)
+
+    @property
+    def content_type(self) -> str:
+        """The media type, lower-cased, without parameters (empty when absent)."""
+        return (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+
+    def _head_lines(self) -> list[str]:
+        lines = [f"{name}: {value}" for name, value in self.headers if name != "Content-Length"]
+        lines.append(f"Content-Length: {len(self.body)}")
+        return lines
+
+
+@dataclass(slots=True, eq=True)
+class Request(_Base):
+    """A SIP request.  ``uri`` is the Request-URI as text; see :attr:`request_uri`."""
+
+    method: str = "OPTIONS"
+    uri: str = "sip:invalid"
+    version: str = "SIP/2.0"
+
+    @property
+    def request_uri(self) -> Uri:
+        return parse_uri(self.uri)
+
+    def __bytes__(self) -> bytes:
+        head = "\r\n".join([f"{self.method} {self.uri} {self.version}", *self._head_lines()])
+        return head.encode("utf-8", "surrogateescape") + b"\r\n\r\n" + self.body
+
+
+@dataclass(slots=True, eq=True)
+class Response(_Base):
+    """A SIP response."""
+
+    status: int = 200
+    reason: str = "OK"
+    version: str = "SIP/2.0"
+
+    def __bytes__(self) -> bytes:
+        head = "\r\n".join([f"{self.version} {self.status} {self.reason}", *self._head_lines()])
+        return head.encode("utf-8", "surrogateescape") + b"\r\n\r\n" + self.body
+
+
+Message = Request | Response
+
+
+def _split_head(data: bytes) -> tuple[bytes, bytes]:
+    """Split at the first empty line (CRLF CRLF or bare LF LF)."""
+    crlf = data.find(b"\r\n\r\n")
+    lf = data.find(b"\n\n")
+    if crlf < 0 and lf < 0:
+        raise ParseError("No end of headers")
+    if crlf >= 0 and (lf < 0 or crlf <= lf):
+        return data[:crlf], data[crlf + 4 :]
+    return data[:lf], data[lf + 2 :]
+
+
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _head_lines(head: str) -> list[str]:
+    lines: list[str] = []
+    for raw in head.split("\n"):
+        line = raw[:-1] if raw.endswith("\r") else raw
+        if _CONTROL.search(line):
+            raise ParseError("Control character in header")
+        if line[:1] in (" ", "\t"):
+            if len(lines) < 2:
+                raise ParseError("Continuation line without header")
+            lines[-1] = lines[-1].rstrip(" \t") + " " + line.strip(" \t")
+        else:
+            lines.append(line)
+    return lines
+
+
+def _parse_version(text: str) -> str:
+    if not text.upper().startswith("SIP/"):
+        raise ParseError("Bad SIP version")
+    major, dot, minor = text[4:].partition(".")
+    if not dot or not major.isdigit() or not minor.isdigit():
+        raise ParseError("Bad SIP version")
+    return "SIP/" + text[4:]
+
+
+def _check_essentials(message: Message) -> None:
+    """Via, From, To, Call-ID and CSeq must be present and parseable."""
+    headers = message.headers
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        if headers.get(name) is None:
+            raise ParseError(f"Missing {name}")
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        if len(headers.get_all(name)) > 1:
+            raise ParseError(f"Multiple {name} headers")
+    message.top_via  # noqa: B018 - parse for validation
+    message.from_  # noqa: B018
+    message.to  # noqa: B018
+    cseq = message.cseq
+    call_id = message.call_id.strip()
+    if not call_id or any(ch in call_id for ch in " \t"):
+        raise ParseError("Bad Call-ID")
+    if isinstance(message, Request):
+        if cseq.method != message.method:
+            raise ParseError("CSeq method does not match")
+        if cseq.number >= 2**31:
+            raise ParseError("CSeq number too large")
+
+
+def parse_message(data: bytes, *, stream: bool = False) -> Message:
+    """Parse one SIP message; raise :class:`ParseError` on any defect."""
+    try:
+        return _parse(data, stream)
+    except ParseError:
+        raise
+    except (ValueError, IndexError, UnicodeError) as exc:  # defensive: never leak others
+        raise ParseError(f"Malformed message ({type(exc).__name__})") from None
+
+
+def _parse(data: bytes, stream: bool) -> Message:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ParseError("Not bytes")
+    data = bytes(data).lstrip(b"\r\n")
+    if not data:
+        raise ParseError("Empty message")
+    head_bytes, rest = _split_head(data)
+    if len(head_bytes) > MAX_HEAD_SIZE:
+        raise ParseError("Headers too large")
+    head = head_bytes.decode("utf-8", "surrogateescape")
+    lines = _head_lines(head)
+    start = lines[0]
+    message: Message
+    parts = start.split(" ", 2)
+    if start.startswith("SIP/"):
+        if len(parts) < 2:
+            raise ParseError("Bad status line")
+        version = _parse_version(parts[0])
+        code = parts[1]
+        if (
+            len(code) != 3
+            or not code.isdigit()
+            or not code.isascii()
+            or not 100 <= int(code) <= 699
+        ):
+            raise ParseError("Bad status code")
+        message = Response(
+            status=int(code), reason=parts[2] if len(parts) > 2 else "", version=version
+        )
+    else:
+        if len(parts) != 3 or not parts[1]:
+            raise ParseError("Bad request line")
+        method, uri, version_text = parts
+        if not is_token(method):
+            raise ParseError("Bad method")
+        message = Request(method=method, uri=uri, version=_parse_version(version_text))
+    headers = message.headers
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if not colon or not is_token(name):
+            raise ParseError("Bad header line")
+        headers.add_raw(name, value.strip(" \t"))
+    _check_essentials(message)
+    # From here on the request is good enough to be answered with a 400.
+    salvage = message if isinstance(message, Request) else None
+    try:
+        message.body = _frame_body(headers, rest, stream)
+        if isinstance(message, Request):
+            message.request_uri  # noqa: B018 - validate
+            max_forwards = headers.get("Max-Forwards")
+            if max_forwards is not None and (
+                not max_forwards.isdigit() or not max_forwards.isascii() or int(max_forwards) > 255
+            ):
+                raise ParseError("Bad Max-Forwards")
+            message.to  # noqa: B018
+    except ParseError as exc:
+        if salvage is not None:
+            salvage.body = b""
+        raise ParseError(exc.reason, salvage) from None
+    return message
+
+
+def _frame_body(headers: Headers, rest: bytes, stream: bool) -> bytes:
+    values = headers.get_all("Content-Length")
+    if not values:
+        if stream:
+            raise ParseError("Missing Content-Length")
+        return rest
+    if len(set(values)) > 1:
+        raise ParseError("Conflicting Content-Length")
+    text = values[0]
+    if not text.isdigit() or not text.isascii() or len(text) > 9:
+        raise ParseError("Bad Content-Length")
+    length = int(text)
+    if length > len(rest):
+        raise ParseError("Content-Length larger than body")
+    return rest[:length]
+
+
+class StreamFramer:
+    """Cut a byte stream (TCP/TLS) into SIP messages by Content-Length.
+
+    Feed received bytes; get back the complete messages parsed so far.  A
+    framing error raises :class:`ParseError`; the connection should then be
+    closed, as the stream position is lost.  Keep-alive CRLFs are skipped.
+    """
+
+    def __init__(self, max_message: int = 1 << 20) -> None:
+        self._buffer = b""
+        self._max = max_message
+
+    def feed(self, data: bytes) -> list[Message]:
+        self._buffer += data
+        out: list[Message] = []
+        while True:
+            self._buffer = self._buffer.lstrip(b"\r\n")
+            if not self._buffer:
+                return out
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buffer) > MAX_HEAD_SIZE:
+                    raise ParseError("Headers too large")
+                return out
+            head = self._buffer[:end]
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, colon, value = line.partition(b":")
+                if colon and name.strip().lower() in (b"content-length", b"l"):
+                    value = value.strip()
+                    if not value.isdigit() or len(value) > 9:
+                        raise ParseError("Bad Content-Length")
+                    length = int(value)
+            total = end + 4 + length
+            if total > self._max:
+                raise ParseError("Message too large")
+            if len(self._buffer) < total:
+                return out
+            chunk, self._buffer = self._buffer[:total], self._buffer[total:]
+            out.append(parse_message(chunk, stream=True))

@@ -1,0 +1,834 @@
+"""A sans-I/O SIP user agent server core for one listening address.
+
+:class:`UserAgentServer` ties the parser, the transactions and the dialogs
+together.  The transport shell feeds it datagrams and time and sends what it
+returns; the transaction user (the call layer that runs DSM sessions) gets
+events and answers through methods::
+
+    outputs = core.receive(datagram, source, now)
+    outputs = core.handle_timeout(now)          # when now >= core.next_timeout()
+    outputs = core.reply(call_id, 200, body=sdp, content_type="application/sdp", now=now)
+    outputs = core.bye(call_id, now=now)
+
+Every method returns a list of :class:`Datagram` (bytes and destination) and
+events (:class:`NewCall`, :class:`CallCancelled`, :class:`CallEnded`,
+:class:`AckReceived`, :class:`AckTimeout`, :class:`InDialogRequest`,
+:class:`ResponseToRequest`, :class:`RequestFailed`, :class:`Dropped`).
+
+What the core answers by itself (RFC 3261 section 8.2 and 12-15):
+
+* ``100 Trying`` to a new INVITE at once; retransmissions are absorbed by
+  the transactions; the 2xx to INVITE is retransmitted until the ACK;
+* ``OPTIONS`` outside a dialog: ``200`` with Allow/Accept;
+* ``CANCEL``: ``200``, then ``487`` to the INVITE if it is unanswered;
+  ``481`` when no INVITE matches;
+* ``BYE``: ``200`` and :class:`CallEnded`;
+* in-dialog requests with an unknown dialog: ``481``; CSeq lower than the
+  last one: ``500``; a second re-INVITE while one is pending: ``500`` with
+  Retry-After;
+* out-of-dialog methods we do not serve: ``405`` (known) or ``501``;
+  ``Require`` with any option tag: ``420`` with Unsupported;
+* malformed requests: ``400`` with the parser's reason as phrase when Via,
+  From, To, Call-ID and CSeq were usable, otherwise dropped (RFC 3261 says a
+  response cannot be routed without them).
+
+The core never lets an exception escape :meth:`receive` or
+:meth:`handle_timeout`: a datagram that breaks something is dropped (a
+:class:`Dropped` event says why) and no other call is touched.  Calls are
+keyed by Call-ID; a new INVITE reusing a live Call-ID is answered ``482``.
+The TU's own mistakes (unknown call, reply in the wrong state) raise
+:class:`UserAgentError` to the TU.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from dsm.runtime.sip.dialog import Dialog, TwoXXRetransmitter, cancel_responses
+from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.message import Request, Response, parse_message
+from dsm.runtime.sip.responses import make_response
+from dsm.runtime.sip.transaction import (
+    MAGIC_COOKIE,
+    InviteClientTransaction,
+    InviteServerTransaction,
+    NonInviteClientTransaction,
+    NonInviteServerTransaction,
+    Output,
+    ResponseReceived,
+    Send,
+    TimedOut,
+    TimerSettings,
+    TransactionKey,
+    client_key,
+    server_key,
+)
+from dsm.runtime.sip.uri import NameAddress, SipUri
+
+__all__ = [
+    "UserAgentServer",
+    "UserAgentError",
+    "Address",
+    "Datagram",
+    "NewCall",
+    "CallCancelled",
+    "CallEnded",
+    "AckReceived",
+    "AckTimeout",
+    "InDialogRequest",
+    "ResponseToRequest",
+    "RequestFailed",
+    "Dropped",
+    "Event",
+    "UAOutput",
+]
+
+Address = tuple[str, int]
+
+ALLOWED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE")
+_KNOWN_METHODS = frozenset(
+    {"REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH", *ALLOWED_METHODS}
+)
+_DIALOG_ONLY = frozenset({"BYE", "INFO", "UPDATE", "PRACK"})
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """Bytes to send to ``destination`` (host, port); the host may be a name."""
+
+    data: bytes
+    destination: Address
+
+
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    """A new INVITE arrived (100 Trying already sent); answer with :meth:`UserAgentServer.reply`."""
+
+    call_id: str
+    request: Request
+    source: Address
+
+
+@dataclass(frozen=True, slots=True)
+class CallCancelled:
+    """The caller cancelled the unanswered INVITE (200 and 487 already sent)."""
+
+    call_id: str
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The peer sent BYE (200 already sent); the call is gone from the core."""
+
+    call_id: str
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class AckReceived:
+    """The ACK for our 2xx (to the INVITE or a re-INVITE); it may carry an SDP answer."""
+
+    call_id: str
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class AckTimeout:
+    """No ACK for our 2xx within 64*T1 (``onNoAck``); a queued or new BYE is up to the TU."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class InDialogRequest:
+    """re-INVITE, INFO, UPDATE, OPTIONS … inside a dialog; answer with ``reply_request``."""
+
+    call_id: str
+    request: Request
+    transaction: TransactionKey
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseToRequest:
+    """A response to a request we sent in a dialog (BYE, INFO, re-INVITE …)."""
+
+    call_id: str
+    request: Request
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFailed:
+    """A request we sent got no final response (Timer B or F)."""
+
+    call_id: str
+    request: Request
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A datagram was ignored; ``reason`` says why (for logs)."""
+
+    reason: str
+    source: Address | None
+
+
+Event = (
+    NewCall
+    | CallCancelled
+    | CallEnded
+    | AckReceived
+    | AckTimeout
+    | InDialogRequest
+    | ResponseToRequest
+    | RequestFailed
+    | Dropped
+)
+UAOutput = Datagram | Event
+
+
+class UserAgentError(ValueError):
+    """The transaction user asked for something impossible (unknown call, wrong state)."""
+
+
+ServerTransaction: TypeAlias = InviteServerTransaction | NonInviteServerTransaction
+ClientTransaction: TypeAlias = InviteClientTransaction | NonInviteClientTransaction
+
+
+@dataclass(slots=True)
+class _ServerEntry:
+    transaction: ServerTransaction
+    call_id: str | None
+    destination: Address
+    tu_deadline: float | None = None
+
+
+@dataclass(slots=True)
+class _ClientEntry:
+    transaction: ClientTransaction
+    call_id: str
+    destination: Address
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    invite: Request
+    invite_key: TransactionKey
+    source: Address
+    local_tag: str
+    state: str = "incoming"  # incoming, early, confirmed
+    dialog: Dialog | None = None
+    retransmitter: TwoXXRetransmitter | None = None
+    bye_pending: list[tuple[str, str]] | None = None
+    pending_reinvite: TransactionKey | None = None
+    acks: dict[int, Request] = field(default_factory=dict)
+    """ACKs we sent for 2xx to our re-INVITEs, by CSeq number (resent on 2xx retransmission)."""
+
+
+class UserAgentServer:
+    """The UAS core; see the module docstring."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timers: TimerSettings | None = None,
+        rng: random.Random | None = None,
+        user_agent: str = "dsm-runtime",
+        tu_reply_timeout: float | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timers = timers or TimerSettings()
+        self._rng = rng or random.Random()
+        self.user_agent = user_agent
+        self.tu_reply_timeout = (
+            tu_reply_timeout if tu_reply_timeout is not None else self.timers.timeout / 2
+        )
+        self.calls: dict[str, _Call] = {}
+        self._server: dict[TransactionKey, _ServerEntry] = {}
+        self._client: dict[TransactionKey, _ClientEntry] = {}
+        self.errors = 0
+
+    # ------------------------------------------------------------------ I/O
+
+    @property
+    def contact(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"<sip:{host}:{self.port}>"
+
+    def receive(self, data: bytes, source: Address, now: float) -> list[UAOutput]:
+        """Process one datagram from ``source``; never raises."""
+        try:
+            return self._receive(data, source, now)
+        except Exception as exc:  # noqa: BLE001 - one bad datagram must not stop the server
+            self.errors += 1
+            return [Dropped(f"internal error: {type(exc).__name__}: {exc}", source)]
+
+    def next_timeout(self) -> float | None:
+        """The earliest time at which :meth:`handle_timeout` has work."""
+        times: list[float] = []
+        for s in self._server.values():
+            t = s.transaction.next_timeout()
+            if t is not None:
+                times.append(t)
+            if s.tu_deadline is not None:
+                times.append(s.tu_deadline)
+        for c in self._client.values():
+            t = c.transaction.next_timeout()
+            if t is not None:
+                times.append(t)
+        for call in self.calls.values():
+            if call.retransmitter is not None:
+                t = call.retransmitter.next_timeout()
+                if t is not None:
+                    times.append(t)
+        return min(times) if times else None
+
+    def handle_timeout(self, now: float) -> list[UAOutput]:
+        """Fire every timer due at ``now``; never raises."""
+        out: list[UAOutput] = []
+        for key, entry in list(self._server.items()):
+            try:
+                out += self._server_timeouts(key, entry, now)
+            except Exception as exc:  # noqa: BLE001
+                self.errors += 1
+                self._server.pop(key, None)
+                out.append(Dropped(f"internal error: {type(exc).__name__}: {exc}", None))
+        for key, centry in list(self._client.items()):
+            try:
+                outputs = centry.transaction.handle_timeout(now)
+                out += self._client_outputs(centry, outputs, now)
+                if centry.transaction.terminated:
+                    self._client.pop(key, None)
+            except Exception as exc:  # noqa: BLE001
+                self.errors += 1
+                self._client.pop(key, None)
+                out.append(Dropped(f"internal error: {type(exc).__name__}: {exc}", None))
+        for call in list(self.calls.values()):
+            try:
+                out += self._call_timeouts(call, now)
+            except Exception as exc:  # noqa: BLE001
+                self.errors += 1
+                self.calls.pop(call.call_id, None)
+                out.append(Dropped(f"internal error: {type(exc).__name__}: {exc}", None))
+        return out
+
+    # ------------------------------------------------------------ TU API
+
+    def reply(
+        self,
+        call_id: str,
+        status: int,
+        reason: str | None = None,
+        *,
+        now: float,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> list[UAOutput]:
+        """Answer the call's INVITE: 1xx (not 100), 2xx (starts the dialog) or 3xx-6xx."""
+        call = self._call(call_id)
+        if call.state not in ("incoming", "early"):
+            raise UserAgentError(f"call {call_id!r} is already answered")
+        if not 101 <= status <= 699:
+            raise UserAgentError(f"cannot reply {status} to an INVITE")
+        entry = self._server.get(call.invite_key)
+        if entry is None or not isinstance(entry.transaction, InviteServerTransaction):
+            raise UserAgentError(f"call {call_id!r} has no INVITE transaction")
+        response = self._response(
+            call.invite, status, reason, call.local_tag, body, content_type, headers
+        )
+        out = self._server_outputs(entry, entry.transaction.send_response(response, now))
+        if status < 200:
+            if call.dialog is None:
+                call.dialog = Dialog.uas(call.invite, response, self.contact)
+            call.state = "early"
+        elif status < 300:
+            call.dialog = Dialog.uas(call.invite, response, self.contact)
+            call.state = "confirmed"
+            call.retransmitter = TwoXXRetransmitter(response, now, self.timers)
+        else:
+            del self.calls[call_id]
+        return out
+
+    def reply_request(
+        self,
+        call_id: str,
+        transaction: TransactionKey,
+        status: int,
+        reason: str | None = None,
+        *,
+        now: float,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> list[UAOutput]:
+        """Answer an :class:`InDialogRequest` (re-INVITE, INFO, UPDATE, OPTIONS …)."""
+        call = self._call(call_id)
+        entry = self._server.get(transaction)
+        if entry is None or entry.call_id != call_id:
+            raise UserAgentError(f"no pending request {transaction!r} in call {call_id!r}")
+        if entry.tu_deadline is None:
+            raise UserAgentError("that request has already been answered")
+        request = entry.transaction.request
+        if not 100 <= status <= 699:
+            raise UserAgentError(f"bad status {status}")
+        response = self._response(
+            request, status, reason, call.local_tag, body, content_type, headers
+        )
+        out = self._server_outputs(entry, entry.transaction.send_response(response, now))
+        if status >= 200:
+            entry.tu_deadline = None
+            if call.pending_reinvite == transaction:
+                call.pending_reinvite = None
+            if request.method == "INVITE" and status < 300:
+                call.retransmitter = TwoXXRetransmitter(response, now, self.timers)
+            if request.method in ("INVITE", "UPDATE") and status < 300 and call.dialog is not None:
+                if _dialog_header_problem(request) is None and request.contact is not None:
+                    call.dialog.remote_target = str(request.contact.uri)
+        return out
+
+    def bye(
+        self, call_id: str, *, now: float, headers: Iterable[tuple[str, str]] = ()
+    ) -> list[UAOutput]:
+        """End an answered call with BYE; before the ACK the BYE waits for it (RFC 3261 15)."""
+        call = self._call(call_id)
+        if call.state != "confirmed" or call.dialog is None:
+            raise UserAgentError(f"call {call_id!r} is not answered; reply with a final response")
+        if call.retransmitter is not None and not call.retransmitter.done:
+            call.bye_pending = list(headers)
+            return []
+        return self._send_bye(call, list(headers), now)
+
+    def send_request(
+        self,
+        call_id: str,
+        method: str,
+        *,
+        now: float,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> list[UAOutput]:
+        """Send INFO, UPDATE, OPTIONS, re-INVITE … in the call's dialog."""
+        call = self._call(call_id)
+        if call.dialog is None or call.state != "confirmed":
+            raise UserAgentError(f"call {call_id!r} has no confirmed dialog")
+        if method in ("ACK", "CANCEL", "BYE"):
+            raise UserAgentError(f"{method} is sent by the core itself")
+        return self._send_in_dialog(call, method, now, body, content_type, list(headers))
+
+    # ------------------------------------------------------------ receiving
+
+    def _receive(self, data: bytes, source: Address, now: float) -> list[UAOutput]:
+        try:
+            message = parse_message(data)
+        except ParseError as exc:
+            request = exc.request
+            if isinstance(request, Request) and request.method != "ACK":
+                self._stamp_via(request, source)
+                response = make_response(request, 400, exc.reason)
+                return [Datagram(bytes(response), request.top_via.response_address(source))]
+            return [Dropped(exc.reason, source)]
+        if isinstance(message, Response):
+            return self._on_response(message, source, now)
+        self._stamp_via(message, source)
+        destination = message.top_via.response_address(source)
+        if message.version.upper() != "SIP/2.0":
+            if message.method == "ACK":
+                return [Dropped("unsupported SIP version", source)]
+            return [Datagram(bytes(make_response(message, 505)), destination)]
+        key = server_key(message)
+        entry = self._server.get(key)
+        if entry is not None:
+            if message.method == "ACK" and entry.transaction.state in ("accepted", "terminated"):
+                # ACK for a 2xx reusing the INVITE's branch (RFC 2543 peers): dialog business.
+                return self._on_ack(message, source, now)
+            return self._server_outputs(entry, entry.transaction.handle_message(message, now))
+        if message.method == "ACK":
+            return self._on_ack(message, source, now)
+        if message.method == "CANCEL":
+            return self._on_cancel(message, key, destination, now)
+        if message.method != "CANCEL" and (required := message.headers.get_all("Require")):
+            return self._stateless(
+                message, key, destination, now, 420, headers=[("Unsupported", ", ".join(required))]
+            )
+        if message.to.tag:
+            return self._in_dialog(message, key, destination, now)
+        if message.method == "INVITE":
+            return self._new_call(message, key, source, destination, now)
+        if message.method == "OPTIONS":
+            return self._stateless(
+                message,
+                key,
+                destination,
+                now,
+                200,
+                headers=self._capabilities(),
+                to_tag=self._tag(),
+            )
+        if message.method in _DIALOG_ONLY:
+            return self._stateless(message, key, destination, now, 481)
+        if message.method in _KNOWN_METHODS:
+            return self._stateless(
+                message, key, destination, now, 405, headers=[("Allow", ", ".join(ALLOWED_METHODS))]
+            )
+        return self._stateless(message, key, destination, now, 501)
+
+    def _stamp_via(self, request: Request, source: Address) -> None:
+        """Add ``received`` / fill ``rport`` on the top Via (RFC 3261 18.2.1, RFC 3581)."""
+        via = request.top_via
+        changed = False
+        if via.host.strip("[]") != source[0]:
+            via.params["received"] = source[0]
+            changed = True
+        if "rport" in via.params and via.params["rport"] is None:
+            via.params["rport"] = str(source[1])
+            changed = True
+        if changed:
+            request.headers.replace_first("Via", str(via))
+
+    def _new_call(
+        self,
+        invite: Request,
+        key: TransactionKey,
+        source: Address,
+        destination: Address,
+        now: float,
+    ) -> list[UAOutput]:
+        call_id = invite.call_id
+        if call_id in self.calls:
+            return self._stateless(invite, key, destination, now, 482)
+        problem = _dialog_header_problem(invite)
+        if problem is not None:
+            return self._stateless(invite, key, destination, now, 400, problem)
+        transaction = InviteServerTransaction(invite, now, self.timers)
+        entry = _ServerEntry(transaction, call_id, destination)
+        self._server[key] = entry
+        call = _Call(call_id, invite, key, source, self._tag())
+        self.calls[call_id] = call
+        out = self._server_outputs(
+            entry, transaction.send_response(make_response(invite, 100), now)
+        )
+        out.append(NewCall(call_id, invite, source))
+        return out
+
+    def _on_cancel(
+        self, cancel: Request, key: TransactionKey, destination: Address, now: float
+    ) -> list[UAOutput]:
+        invite_key = TransactionKey(key.branch, key.sent_by, "INVITE")
+        entry = self._server.get(invite_key)
+        if entry is None or not isinstance(entry.transaction, InviteServerTransaction):
+            return self._stateless(cancel, key, destination, now, 481)
+        call = self.calls.get(entry.call_id or "")
+        tag = call.local_tag if call is not None else None
+        invite = entry.transaction.request
+        ok, terminated = cancel_responses(invite, cancel, tag)
+        out = self._stateless_response(cancel, key, destination, now, ok)
+        if entry.transaction.state == "proceeding":
+            out += self._server_outputs(entry, entry.transaction.send_response(terminated, now))
+            if call is not None and call.invite_key == invite_key:
+                del self.calls[call.call_id]
+                out.append(CallCancelled(call.call_id, cancel))
+            elif call is not None and call.pending_reinvite == invite_key:
+                call.pending_reinvite = None
+                entry.tu_deadline = None
+        return out
+
+    def _on_ack(self, ack: Request, source: Address, now: float) -> list[UAOutput]:
+        call = self.calls.get(ack.call_id)
+        if call is None or call.dialog is None or ack.to.tag != call.local_tag:
+            return [Dropped("ACK without dialog", source)]
+        retransmitter = call.retransmitter
+        if retransmitter is None or retransmitter.acked:
+            return []
+        retransmitter.ack()
+        out: list[UAOutput] = [AckReceived(call.call_id, ack)]
+        if call.bye_pending is not None:
+            headers, call.bye_pending = call.bye_pending, None
+            out += self._send_bye(call, headers, now)
+        return out
+
+    def _in_dialog(
+        self, request: Request, key: TransactionKey, destination: Address, now: float
+    ) -> list[UAOutput]:
+        call = self.calls.get(request.call_id)
+        dialog = call.dialog if call is not None else None
+        if (
+            call is None
+            or dialog is None
+            or request.to.tag != dialog.local_tag
+            or (request.from_.tag or "") != dialog.remote_tag
+        ):
+            return self._stateless(request, key, destination, now, 481)
+        if not dialog.accept_remote_cseq(request):
+            return self._stateless(request, key, destination, now, 500, "CSeq out of order")
+        if request.method == "BYE":
+            out = self._stateless(request, key, destination, now, 200)
+            invite_entry = self._server.get(call.invite_key)
+            if invite_entry is not None and invite_entry.transaction.state == "proceeding":
+                response = make_response(call.invite, 487, to_tag=call.local_tag)
+                out += self._server_outputs(
+                    invite_entry, invite_entry.transaction.send_response(response, now)
+                )
+            del self.calls[call.call_id]
+            out.append(CallEnded(call.call_id, request))
+            return out
+        transaction: ServerTransaction
+        if request.method == "INVITE":
+            if call.pending_reinvite is not None or call.state != "confirmed":
+                return self._stateless(
+                    request, key, destination, now, 500, headers=[("Retry-After", "1")]
+                )
+            transaction = InviteServerTransaction(request, now, self.timers)
+            call.pending_reinvite = key
+        else:
+            transaction = NonInviteServerTransaction(request, now, self.timers)
+        entry = _ServerEntry(transaction, call.call_id, destination, now + self.tu_reply_timeout)
+        self._server[key] = entry
+        out = []
+        if request.method == "INVITE":
+            out = self._server_outputs(
+                entry, transaction.send_response(make_response(request, 100), now)
+            )
+        out.append(InDialogRequest(call.call_id, request, key))
+        return out
+
+    def _on_response(self, response: Response, source: Address, now: float) -> list[UAOutput]:
+        try:
+            key = client_key(response)
+        except ParseError as exc:
+            return [Dropped(exc.reason, source)]
+        entry = self._client.get(key)
+        if entry is None:
+            return [Dropped("response without transaction", source)]
+        out = self._client_outputs(entry, entry.transaction.handle_message(response, now), now)
+        if entry.transaction.terminated:
+            self._client.pop(key, None)
+        return out
+
+    # ------------------------------------------------------------ sending
+
+    def _tag(self) -> str:
+        return f"{self._rng.getrandbits(64):016x}"
+
+    def _via(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"SIP/2.0/UDP {host}:{self.port};branch={MAGIC_COOKIE}{self._tag()};rport"
+
+    def _capabilities(self) -> list[tuple[str, str]]:
+        return [("Allow", ", ".join(ALLOWED_METHODS)), ("Accept", "application/sdp")]
+
+    def _response(
+        self,
+        request: Request,
+        status: int,
+        reason: str | None,
+        to_tag: str,
+        body: bytes,
+        content_type: str | None,
+        headers: Iterable[tuple[str, str]],
+    ) -> Response:
+        extra: list[tuple[str, str]] = []
+        if request.method == "INVITE" and 101 <= status < 300 and request.to.tag is None:
+            extra += [("Record-Route", rr) for rr in request.headers.get_all("Record-Route")]
+        if request.method in ("INVITE", "UPDATE") and 101 <= status < 300:
+            extra.append(("Contact", self.contact))
+        if 200 <= status < 300 and request.method == "INVITE":
+            extra += self._capabilities()[:1]
+        extra.append(("Server", self.user_agent))
+        extra += list(headers)
+        if body and not content_type:
+            content_type = "application/sdp"
+        return make_response(
+            request,
+            status,
+            reason,
+            to_tag=to_tag,
+            headers=extra,
+            body=body,
+            content_type=content_type,
+        )
+
+    def _stateless(
+        self,
+        request: Request,
+        key: TransactionKey,
+        destination: Address,
+        now: float,
+        status: int,
+        reason: str | None = None,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        to_tag: str | None = None,
+    ) -> list[UAOutput]:
+        """Answer a request at once through a fresh server transaction."""
+        extra = [*headers, ("Server", self.user_agent)]
+        if to_tag is None and status != 100 and request.to.tag is None:
+            to_tag = self._tag()
+        response = make_response(request, status, reason, to_tag=to_tag, headers=extra)
+        return self._stateless_response(request, key, destination, now, response)
+
+    def _stateless_response(
+        self,
+        request: Request,
+        key: TransactionKey,
+        destination: Address,
+        now: float,
+        response: Response,
+    ) -> list[UAOutput]:
+        transaction: ServerTransaction
+        if request.method == "INVITE":
+            transaction = InviteServerTransaction(request, now, self.timers)
+        else:
+            transaction = NonInviteServerTransaction(request, now, self.timers)
+        entry = _ServerEntry(transaction, None, destination)
+        self._server[key] = entry
+        out = self._server_outputs(entry, transaction.send_response(response, now))
+        if transaction.terminated:
+            self._server.pop(key, None)
+        return out
+
+    def _send_bye(self, call: _Call, headers: list[tuple[str, str]], now: float) -> list[UAOutput]:
+        del self.calls[call.call_id]
+        return self._send_in_dialog(call, "BYE", now, b"", None, headers)
+
+    def _send_in_dialog(
+        self,
+        call: _Call,
+        method: str,
+        now: float,
+        body: bytes,
+        content_type: str | None,
+        headers: list[tuple[str, str]],
+    ) -> list[UAOutput]:
+        dialog = call.dialog
+        assert dialog is not None
+        request = dialog.create_request(
+            method, self._via(), body=body, content_type=content_type, headers=headers
+        )
+        request.headers.add("User-Agent", self.user_agent)
+        try:
+            destination = dialog.next_hop()
+        except ParseError as exc:
+            raise UserAgentError(f"cannot route {method} in call {call.call_id!r}: {exc.reason}") from None
+        transaction: ClientTransaction
+        if method == "INVITE":
+            transaction = InviteClientTransaction(request, now, self.timers)
+        else:
+            transaction = NonInviteClientTransaction(request, now, self.timers)
+        entry = _ClientEntry(transaction, call.call_id, destination)
+        self._client[client_key(request)] = entry
+        return self._client_outputs(entry, transaction.start(), now)
+
+    # ------------------------------------------------------------ plumbing
+
+    def _call(self, call_id: str) -> _Call:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise UserAgentError(f"no call {call_id!r}")
+        return call
+
+    def _server_outputs(self, entry: _ServerEntry, outputs: list[Output]) -> list[UAOutput]:
+        out: list[UAOutput] = []
+        for item in outputs:
+            if isinstance(item, Send):
+                out.append(Datagram(bytes(item.message), entry.destination))
+        return out
+
+    def _client_outputs(
+        self, entry: _ClientEntry, outputs: list[Output], now: float
+    ) -> list[UAOutput]:
+        out: list[UAOutput] = []
+        request = entry.transaction.request
+        for item in outputs:
+            if isinstance(item, Send):
+                out.append(Datagram(bytes(item.message), entry.destination))
+            elif isinstance(item, ResponseReceived):
+                response = item.response
+                if request.method == "INVITE" and 200 <= response.status < 300:
+                    out += self._ack_2xx(entry, response)
+                out.append(ResponseToRequest(entry.call_id, request, response))
+            elif isinstance(item, TimedOut):
+                out.append(RequestFailed(entry.call_id, request, f"timeout (timer {item.timer})"))
+        return out
+
+    def _ack_2xx(self, entry: _ClientEntry, response: Response) -> list[UAOutput]:
+        """ACK a 2xx to our re-INVITE (and again for each retransmitted 2xx)."""
+        call = self.calls.get(entry.call_id)
+        if call is None or call.dialog is None:
+            return []
+        number = entry.transaction.request.cseq.number
+        ack = call.acks.get(number)
+        if ack is None:
+            ack = call.dialog.create_request("ACK", self._via(), cseq=number)
+            call.acks = {number: ack}
+        return [Datagram(bytes(ack), call.dialog.next_hop())]
+
+    def _server_timeouts(
+        self, key: TransactionKey, entry: _ServerEntry, now: float
+    ) -> list[UAOutput]:
+        out: list[UAOutput] = []
+        if entry.tu_deadline is not None and entry.tu_deadline <= now:
+            # The TU never answered: fail the request rather than leave it hanging.
+            entry.tu_deadline = None
+            request = entry.transaction.request
+            response = make_response(
+                request, 500, "No Reply", headers=[("Server", self.user_agent)]
+            )
+            out += self._server_outputs(entry, entry.transaction.send_response(response, now))
+            call = self.calls.get(entry.call_id or "")
+            if call is not None and call.pending_reinvite == key:
+                call.pending_reinvite = None
+        out += self._server_outputs(entry, entry.transaction.handle_timeout(now))
+        if entry.transaction.terminated:
+            self._server.pop(key, None)
+        return out
+
+    def _call_timeouts(self, call: _Call, now: float) -> list[UAOutput]:
+        retransmitter = call.retransmitter
+        if retransmitter is None or retransmitter.done:
+            return []
+        out: list[UAOutput] = []
+        for item in retransmitter.handle_timeout(now):
+            if isinstance(item, Send):
+                out.append(
+                    Datagram(bytes(item.message), self._response_destination(call, item.message))
+                )
+            elif isinstance(item, TimedOut):
+                out.append(AckTimeout(call.call_id))
+                if call.bye_pending is not None:
+                    headers, call.bye_pending = call.bye_pending, None
+                    out += self._send_bye(call, headers, now)
+        return out
+
+    def _response_destination(self, call: _Call, message: Request | Response) -> Address:
+        return message.top_via.response_address(call.source)
+
+
+def _dialog_header_problem(request: Request) -> str | None:
+    """Why Contact / Record-Route of a dialog-forming request are unusable, or ``None``.
+
+    The dialog's remote target and route set come from them; checking once
+    here keeps later requests in the dialog (BYE) routable.
+    """
+    try:
+        contact = request.contact
+        if contact is None:
+            return "Missing Contact"
+        if not isinstance(contact.uri, SipUri):
+            return "Contact is not a SIP URI"
+        for value in request.headers.get_all("Record-Route"):
+            if not isinstance(NameAddress.parse(value).uri, SipUri):
+                return "Record-Route is not a SIP URI"
+    except ParseError as exc:
+        return exc.reason
+    return None

@@ -1,0 +1,131 @@
+"""A small stand-in session for calling module actions directly.
+
+It implements :class:`dsm.runtime.context.ActionContext` with plain
+resolution ``R`` (``engine.md`` E-22) and a recording log, so module
+functions can be exercised without the engine.  Scripts run through the
+harness test the same behaviour end to end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+from dsm.runtime.call import AudioOpenError
+from dsm.runtime.errors import DSMException
+from dsm.runtime.registry import Module
+
+__all__ = ["FakeCall", "FakeContext", "FakeEngine", "run_action", "run_condition", "harness_call"]
+
+
+class FakeCall:
+    """Records playlist items; paths in ``missing`` cannot be opened."""
+
+    def __init__(self) -> None:
+        self.played: list[Any] = []
+        self.missing: set[str] = set()
+
+    def play(self, item: Any, front: bool = False) -> None:
+        path = getattr(item, "path", None)
+        if path is not None and path in self.missing:
+            raise AudioOpenError(path)
+        self.played.append(item)
+
+
+class FakeEngine:
+    """Records ``post_event`` calls; sessions listed in ``dead`` refuse events."""
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, dict[str, str]]] = []
+        self.dead: set[str] = set()
+
+    def post_event(self, session_id: str, params: dict[str, str]) -> bool:
+        if session_id in self.dead:
+            return False
+        self.posted.append((session_id, dict(params)))
+        return True
+
+
+class FakeContext:
+    """The session as an action sees it (runtime/context.py), in memory."""
+
+    def __init__(
+        self,
+        vars: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        *,
+        local_tag: str = "tag-1",
+        selects: dict[str, str] | None = None,
+        event_type: str = "Start",
+        kind: str = "call",
+        engine: Any = None,
+    ) -> None:
+        self.vars: dict[str, str] = dict(vars or {})
+        self.params = params
+        self.event_type = event_type
+        self.objects: dict[str, Any] = {}
+        self.call: Any = FakeCall()
+        self.engine: Any = engine if engine is not None else FakeEngine()
+        self.kind = kind
+        self.selects = {"local_tag": local_tag, **(selects or {})}
+        self.logs: list[tuple[int, str]] = []
+
+    def resolve(self, text: str) -> str:
+        if not text:
+            return ""
+        if text.startswith("$$"):
+            return "$"
+        if text.startswith("$"):
+            return self.vars.get(text[1:], "")
+        if text.startswith("##"):
+            return "#"
+        if text.startswith("#"):
+            return "" if self.params is None else self.params.get(text[1:], "")
+        if text.startswith("@@") or text == "@":
+            return "@"
+        if text.startswith("@"):
+            return self.select(text[1:])
+        return text.strip('"')
+
+    def interpolate(self, text: str) -> str:  # not used by these modules
+        return text
+
+    def select(self, name: str) -> str:
+        if self.kind == "system" and name != "local_tag":
+            return ""
+        return self.selects.get(name, "")
+
+    def set_error(self, errno: str, strerror: str | None = None) -> None:
+        self.vars["errno"] = errno
+        if strerror is not None:
+            self.vars["strerror"] = strerror
+
+    def clear_error(self) -> None:
+        self.vars["errno"] = ""
+
+    def raise_dsm(self, type: str, **params: str) -> NoReturn:
+        raise DSMException(type, params)
+
+    def log(self, level: int, message: str) -> None:
+        self.logs.append((level, message))
+
+
+def run_action(module: Module, ctx: FakeContext, name: str, *args: str) -> None:
+    """Run action ``name`` of ``module`` with already split argument parts."""
+    module.actions[name].fn(ctx, *args)
+
+
+def run_condition(module: Module, ctx: FakeContext, name: str, *args: str) -> bool:
+    fn = module.conditions[name].fn
+    assert fn is not None
+    return bool(fn(ctx, *args))
+
+
+def harness_call(tmp_path: Path, script: str, name: str = "t", **call_args: Any) -> Any:
+    """Run ``script`` (the text of ``<name>.dsm``) in the test harness; returns the call."""
+    from dsm.runtime.harness import Harness
+
+    path = tmp_path / f"{name}.dsm"
+    path.write_text(script)
+    h = Harness(scripts=str(path))
+    return h.call(name, **call_args)

@@ -1,0 +1,373 @@
+"""Throwaway database servers for the module tests and the module benchmark.
+
+``mod_mysql`` and ``mod_redis`` are tested against real servers, not mocks:
+the quirks they reproduce (driver messages, reply types, pipelining) live in
+the servers and client libraries.  This file starts a private ``mariadbd``
+and a private ``redis-server`` on free loopback ports inside a temporary
+directory, waits until they answer and removes everything afterwards.
+
+Nothing here is a pytest fixture; ``conftest.py`` wraps these helpers, and
+``benchmarks/modules.py`` uses them directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, NoReturn
+
+__all__ = [
+    "ServerUnavailable",
+    "MariaDB",
+    "RedisServer",
+    "free_port",
+    "refused_port",
+    "find_binary",
+    "mariadb",
+    "redis_server",
+    "FakeCall",
+    "HttpTestServer",
+    "http_test_server",
+    "FakeContext",
+]
+
+STARTUP_TIMEOUT = 60.0
+"""Seconds a server may take to answer; generous because the machine is shared."""
+
+
+class ServerUnavailable(RuntimeError):
+    """A server binary is missing or the server did not come up."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def refused_port() -> int:
+    """A loopback port where nothing listens, so connecting is refused at once."""
+    return free_port()
+
+
+def find_binary(*names: str) -> str:
+    """The first of ``names`` found on ``PATH`` or in ``/usr/sbin``; else ServerUnavailable."""
+    for name in names:
+        found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
+        if found:
+            return found
+    raise ServerUnavailable(f"none of {', '.join(names)} is installed")
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerUnavailable(f"server exited with code {proc.returncode}; see {log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ServerUnavailable(f"server did not answer on port {port} within {STARTUP_TIMEOUT} s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class MariaDB:
+    """A running private MariaDB server with a test user and database."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    socket_path: str
+    directory: str
+
+    @property
+    def url(self) -> str:
+        """The ``mysql://user:pwd@host:port/db`` URL ``mysql.connect`` understands (M-mysql-1)."""
+        return f"mysql://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    """A running private redis-server."""
+
+    host: str
+    port: int
+    socket_path: str
+    directory: str
+
+    @property
+    def url(self) -> str:
+        """The ``redis://tcp:host;port=N`` URL ``redis.connect`` understands (M-redis-1)."""
+        return f"redis://tcp:{self.host};port={self.port}"
+
+
+@contextlib.contextmanager
+def mariadb(user: str = "dsm", password: str = "dsm-pw", database: str = "dsmtest") -> Iterator[MariaDB]:
+    """Start a throwaway ``mariadbd``; yield its coordinates; stop it and delete its data."""
+    mariadbd = find_binary("mariadbd", "mysqld")
+    install = find_binary("mariadb-install-db", "mysql_install_db")
+    directory = tempfile.mkdtemp(prefix="dsm-mariadb-")
+    datadir = os.path.join(directory, "data")
+    sock = os.path.join(directory, "mysqld.sock")
+    log = os.path.join(directory, "error.log")
+    run_as = ["--user=root"] if os.geteuid() == 0 else []
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        res = subprocess.run(
+            [install, "--no-defaults", f"--datadir={datadir}", *run_as,
+             "--auth-root-authentication-method=normal", "--skip-test-db"],
+            capture_output=True, timeout=120, check=False,
+        )
+        if res.returncode != 0:
+            raise ServerUnavailable(
+                f"{install} failed ({res.returncode}): {res.stderr.decode(errors='replace')[-500:]}"
+            )
+        port = free_port()
+        proc = subprocess.Popen(
+            [mariadbd, "--no-defaults", f"--datadir={datadir}", *run_as,
+             f"--port={port}", "--bind-address=127.0.0.1", f"--socket={sock}",
+             f"--pid-file={os.path.join(directory, 'mysqld.pid')}", f"--log-error={log}",
+             "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
+             "--max-connections=200"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(port, proc, log)
+        _provision_mariadb(sock, user, password, database)
+        yield MariaDB("127.0.0.1", port, user, password, database, sock, directory)
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _provision_mariadb(sock: str, user: str, password: str, database: str) -> None:
+    import pymysql
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        try:
+            con = pymysql.connect(unix_socket=sock, user="root", password="")
+            break
+        except pymysql.err.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{database}`")
+            for host in ("127.0.0.1", "localhost"):
+                cur.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'")
+                cur.execute(f"GRANT ALL ON *.* TO '{user}'@'{host}'")
+        con.commit()
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    """Start a throwaway ``redis-server`` without persistence; stop it and delete its directory."""
+    binary = find_binary("redis-server")
+    directory = tempfile.mkdtemp(prefix="dsm-redis-")
+    sock = os.path.join(directory, "redis.sock")
+    log = os.path.join(directory, "redis.log")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", directory, "--unixsocket", sock, "--unixsocketperm", "700",
+         "--logfile", log, "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, proc, log)
+        yield RedisServer("127.0.0.1", port, sock, directory)
+    finally:
+        _stop(proc)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- HTTP
+class _Handler(BaseHTTPRequestHandler):
+    """Endpoints for the mod_curl tests.
+
+    ``/hello`` text, ``/echo`` the request line, ``/status/N`` status N,
+    ``/redirect`` a 302 to ``/hello``, ``/binary`` non-UTF-8 bytes, ``/slow``
+    answers only when the test session ends (for timeouts), ``POST /form``
+    echoes the content type and body.
+    """
+
+    protocol_version = "HTTP/1.1"
+    release: threading.Event
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return
+
+    def _send(self, status: int, body: bytes, ctype: str = "text/plain", extra: dict[str, str] | None = None) -> None:
+        with contextlib.suppress(OSError):  # the client may have given up (timeouts)
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        path = self.path
+        if path == "/hello":
+            self._send(200, b"hello world")
+        elif path.startswith("/echo"):
+            self._send(200, ("GET " + path).encode())
+        elif path.startswith("/status/"):
+            code = int(path.rsplit("/", 1)[1])
+            self._send(code, f"status {code}".encode())
+        elif path == "/redirect":
+            self._send(302, b"moved", extra={"Location": "/hello"})
+        elif path == "/binary":
+            self._send(200, b"\x00\xff\xfeRIFF\x01", "application/octet-stream")
+        elif path == "/slow":
+            type(self).release.wait(60)
+            self._send(200, b"late")
+        else:
+            self._send(404, b"no such page")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        ctype = self.headers.get("Content-Type", "")
+        self._send(200, b"POST " + self.path.encode() + b"\n" + ctype.encode() + b"\n" + body)
+
+
+class HttpTestServer:
+    """Coordinates of the loopback HTTP server and a port where connections are refused."""
+
+    def __init__(self, port: int, refused: int) -> None:
+        self.port = port
+        self.refused = refused
+        self.base = f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def http_test_server() -> Iterator[HttpTestServer]:
+    """A threaded HTTP server on a free loopback port; ``/slow`` is released when it stops."""
+    release = threading.Event()
+    handler = type("Handler", (_Handler,), {"release": release})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="http-test-server", daemon=True)
+    thread.start()
+    try:
+        yield HttpTestServer(int(server.server_address[1]), refused_port())
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+
+# --------------------------------------------------------------------------- a context without engine
+class FakeCall:
+    """A stand-in host call that records what is handed to its playlist."""
+
+    def __init__(self) -> None:
+        self.played: list[tuple[Any, bool]] = []
+
+    def play(self, item: Any, front: bool = False) -> None:
+        from dsm.runtime.call import AudioOpenError
+
+        path = getattr(item, "path", None)
+        if path is not None and not os.path.isfile(path):
+            raise AudioOpenError(path, "no such file")
+        self.played.append((item, front))
+
+
+class FakeContext:
+    """A minimal :class:`dsm.runtime.context.ActionContext` for running module actions directly.
+
+    Values use the runtime's own resolution and interpolation
+    (``dsm.runtime.values``, engine.md E-22, E-27); selects are a plain
+    dict.  ``owned_objects`` is what the session would dispose of at its
+    end (:meth:`dispose_all`).
+    """
+
+    def __init__(
+        self,
+        variables: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        kind: str = "call",
+    ) -> None:
+        self.vars: dict[str, str] = dict(variables or {})
+        self.params: dict[str, str] | None = params
+        self.event_type = "Start"
+        self.objects: dict[str, Any] = {}
+        self.call: Any = FakeCall()
+        self.engine = None
+        self.kind = kind
+        self.owned_objects: list[Any] | None = []
+        self.selects: dict[str, str] = {}
+        self.logged: list[tuple[int, str]] = []
+
+    def resolve(self, text: str) -> str:
+        from dsm.runtime.values import resolve
+
+        return resolve(text, self.vars, self.params, self.select)
+
+    def interpolate(self, text: str) -> str:
+        from dsm.runtime.values import interpolate
+
+        return interpolate(text, self.vars, self.params, self.select)
+
+    def select(self, name: str) -> str:
+        return self.selects.get(name, "")
+
+    def set_error(self, errno: str, strerror: str | None = None) -> None:
+        self.vars["errno"] = errno
+        if strerror is not None:
+            self.vars["strerror"] = strerror
+
+    def clear_error(self) -> None:
+        self.vars["errno"] = ""
+
+    def raise_dsm(self, type: str, **params: str) -> NoReturn:  # noqa: A002
+        from dsm.runtime.errors import DSMException
+
+        raise DSMException(type, params)
+
+    def log(self, level: int, message: str) -> None:
+        self.logged.append((level, message))
+
+    @property
+    def owned(self) -> list[Any]:
+        return self.owned_objects or []
+
+    def dispose_all(self) -> None:
+        """What the session does at its end: dispose of everything it owns."""
+        from dsm.runtime.actions.objects import dispose_owned
+
+        errors = dispose_owned(self)
+        assert not errors, errors

@@ -1,0 +1,307 @@
+"""SIP message parsing and serialisation (RFC 3261 sections 7, 18.3, 19, 20, 25).
+
+The torture cases are written in the style of RFC 4475: odd but valid
+messages must parse to the same model as their plain form, invalid ones must
+raise ParseError with a usable reason, and everything must round-trip.
+"""
+
+from __future__ import annotations
+
+import pytest
+from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.headers import CSeq, Headers, Via, canonical_name
+from dsm.runtime.sip.message import Request, Response, StreamFramer, parse_message
+from dsm.runtime.sip.responses import make_response
+from dsm.runtime.sip.uri import NameAddress, OtherUri, SipUri, parse_uri
+
+BASIC = (
+    "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bK776asdhds\r\n"
+    "Max-Forwards: 70\r\n"
+    'To: "Bob" <sip:bob@biloxi.example.com>\r\n'
+    "From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n"
+    "Call-ID: a84b4c76e66710@pc33.atlanta.example.com\r\n"
+    "CSeq: 314159 INVITE\r\n"
+    "Contact: <sip:alice@pc33.atlanta.example.com>\r\n"
+    "Content-Type: application/sdp\r\n"
+    "Content-Length: 4\r\n"
+    "\r\n"
+    "v=0\n"
+)
+
+
+def crlf(text: str) -> bytes:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+
+
+def roundtrip(message: Request | Response) -> Request | Response:
+    again = parse_message(bytes(message))
+    assert type(again) is type(message)
+    assert again.body == message.body
+    without_length = [(n, v) for n, v in message.headers if n != "Content-Length"]
+    assert [(n, v) for n, v in again.headers if n != "Content-Length"] == without_length
+    return again
+
+
+def test_basic_invite_parses_and_round_trips() -> None:
+    msg = parse_message(BASIC.encode())
+    assert isinstance(msg, Request)
+    assert msg.method == "INVITE" and msg.uri == "sip:bob@biloxi.example.com"
+    assert msg.call_id == "a84b4c76e66710@pc33.atlanta.example.com"
+    assert msg.cseq == CSeq(314159, "INVITE")
+    assert msg.from_.tag == "1928301774" and msg.from_.display_name == "Alice"
+    assert msg.to.display_name == "Bob" and msg.to.tag is None
+    assert msg.top_via.branch == "z9hG4bK776asdhds" and msg.top_via.port == 5060
+    assert msg.body == b"v=0\n"
+    assert msg.content_type == "application/sdp"
+    roundtrip(msg)
+
+
+def test_compact_forms_are_normalised_to_full_names() -> None:
+    text = (
+        "OPTIONS sip:x@h SIP/2.0\r\n"
+        "v: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+        "f: <sip:a@h>;tag=1\r\nt: <sip:x@h>\r\ni: cid\r\n"
+        "CSeq: 1 OPTIONS\r\nm: <sip:a@h>\r\nk: timer\r\ns: subj\r\n"
+        "c: text/plain\r\ne: gzip\r\no: dialog\r\nu: talk\r\nr: <sip:z@h>\r\nl: 0\r\n\r\n"
+    )
+    msg = parse_message(text.encode())
+    names = [n for n, _ in msg.headers]
+    assert names == [
+        "Via",
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+        "Contact",
+        "Supported",
+        "Subject",
+        "Content-Type",
+        "Content-Encoding",
+        "Event",
+        "Allow-Events",
+        "Refer-To",
+        "Content-Length",
+    ]
+    assert msg.headers.get("i") == "cid" and msg.headers.get("call-id") == "cid"
+    roundtrip(msg)
+
+
+def test_header_names_are_case_insensitive_and_canonical() -> None:
+    assert canonical_name("cseq") == "CSeq"
+    assert canonical_name("CALL-ID") == "Call-ID"
+    assert canonical_name("www-authenticate") == "WWW-Authenticate"
+    assert canonical_name("X-Custom") == "X-Custom"
+    headers = Headers([("x-thing", "1")])
+    assert headers.get("X-THING") == "1"
+
+
+def test_folded_header_lines_are_joined() -> None:
+    text = BASIC.replace("Subject", "").replace(
+        "Max-Forwards: 70\r\n",
+        "Subject: I know you're there,\r\n   pick up\r\n\tthe phone\r\nMax-Forwards: 70\r\n",
+    )
+    msg = parse_message(text.encode())
+    assert msg.headers.get("Subject") == "I know you're there, pick up the phone"
+
+
+def test_odd_whitespace_is_tolerated() -> None:
+    """RFC 4475 3.1.1.1 style: whitespace around colons and inside Via/CSeq."""
+    text = (
+        "INVITE sip:vivekg@chair-dnrc.example.com SIP/2.0\r\n"
+        "Via  :   SIP  /  2.0\r\n  /UDP  192.0.2.2:5060 ;  branch = z9hG4bK390skdjuw\r\n"
+        "To\t:\r\n  sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n\r\n"
+        'From   : "J Rosenberg \\\\\\""       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8\r\n'
+        "Call-ID\t: 0ha0isndaksdj@192.0.2.1\r\n"
+        "CSeq: 0009\r\n  INVITE\r\n"
+        "Max-Forwards: 0068\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    msg = parse_message(text.encode())
+    assert isinstance(msg, Request)
+    via = msg.top_via
+    assert (via.protocol, via.transport, via.host, via.port) == (
+        "SIP/2.0",
+        "UDP",
+        "192.0.2.2",
+        5060,
+    )
+    assert via.branch == "z9hG4bK390skdjuw"
+    assert msg.to.tag == "1918181833n"
+    assert msg.from_.tag == "98asjd8"
+    assert msg.from_.display_name == 'J Rosenberg \\"'
+    assert msg.cseq == CSeq(9, "INVITE")
+    roundtrip(msg)
+
+
+def test_multiple_values_split_outside_quotes_and_brackets() -> None:
+    text = BASIC.replace(
+        "Contact: <sip:alice@pc33.atlanta.example.com>\r\n",
+        'Contact: "Comma, Inc" <sip:a@h;x=1,2>;q=0.5, <sip:b@h>, sip:c@h;expires=60\r\n'
+        "Via: SIP/2.0/UDP p1.example.com;branch=z9hG4bK2, SIP/2.0/TCP p2.example.com:5070\r\n"
+        "Route: <sip:r1@h;lr>,<sip:r2@h;lr>\r\n"
+        'Authorization: Digest username="a", realm="b"\r\n',
+    )
+    msg = parse_message(text.encode())
+    contacts = msg.headers.get_all("Contact")
+    assert contacts == ['"Comma, Inc" <sip:a@h;x=1,2>;q=0.5', "<sip:b@h>", "sip:c@h;expires=60"]
+    assert NameAddress.parse(contacts[0]).display_name == "Comma, Inc"
+    assert NameAddress.parse(contacts[2]).params == {"expires": "60"}
+    assert [v.host for v in msg.vias] == [
+        "pc33.atlanta.example.com",
+        "p1.example.com",
+        "p2.example.com",
+    ]
+    assert msg.headers.get_all("Route") == ["<sip:r1@h;lr>", "<sip:r2@h;lr>"]
+    assert msg.headers.get_all("Authorization") == ['Digest username="a", realm="b"']
+    roundtrip(msg)
+
+
+def test_leading_crlf_and_bare_lf_are_accepted() -> None:
+    msg = parse_message(b"\r\n\r\n" + BASIC.replace("\r\n", "\n").encode())
+    assert isinstance(msg, Request) and msg.body == b"v=0\n"
+
+
+def test_udp_body_longer_than_content_length_is_truncated() -> None:
+    """RFC 3261 18.3: extra bytes after Content-Length are discarded over UDP."""
+    msg = parse_message(BASIC.encode() + b"extra junk")
+    assert msg.body == b"v=0\n"
+
+
+def test_udp_missing_content_length_takes_rest_of_datagram() -> None:
+    text = BASIC.replace("Content-Length: 4\r\n", "")
+    assert parse_message((text + "o=x").encode()).body == b"v=0\no=x"
+
+
+def test_content_length_larger_than_body_is_an_error_with_salvage() -> None:
+    with pytest.raises(ParseError) as info:
+        parse_message(BASIC.replace("Content-Length: 4", "Content-Length: 400").encode())
+    assert "Content-Length" in info.value.reason
+    assert isinstance(info.value.request, Request)
+
+
+def test_stream_requires_content_length_and_frames_by_it() -> None:
+    with pytest.raises(ParseError):
+        parse_message(BASIC.replace("Content-Length: 4\r\n", "").encode(), stream=True)
+    framer = StreamFramer()
+    data = b"\r\n" + BASIC.encode() + BASIC.encode()
+    first = framer.feed(data[:100])
+    assert first == []
+    messages = framer.feed(data[100:])
+    assert len(messages) == 2 and all(m.body == b"v=0\n" for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("mutation", "reason"),
+    [
+        (("Call-ID: a84b4c76e66710@pc33.atlanta.example.com\r\n", ""), "Missing Call-ID"),
+        (("CSeq: 314159 INVITE", "CSeq: 314159 BYE"), "CSeq method does not match"),
+        (("CSeq: 314159 INVITE", "CSeq: nope INVITE"), "Bad CSeq"),
+        (("Via: SIP/2.0/UDP", "Via: SIP/2.0"), "Bad Via"),
+        (("INVITE sip:bob", "INVITE bob"), "Bad URI"),
+        (("SIP/2.0\r\nVia", "SIP/x\r\nVia"), "Bad SIP version"),
+        (("Max-Forwards: 70", "Max-Forwards: many"), "Bad Max-Forwards"),
+        (("From: Alice <sip:alice@atlanta.example.com>", "From: Alice <sip:alice@>"), "Bad host"),
+    ],
+)
+def test_malformed_messages_raise_parse_error_with_reason(
+    mutation: tuple[str, str], reason: str
+) -> None:
+    text = BASIC.replace(*mutation)
+    with pytest.raises(ParseError) as info:
+        parse_message(text.encode())
+    assert reason in info.value.reason
+
+
+def test_bad_request_uri_keeps_request_for_400() -> None:
+    with pytest.raises(ParseError) as info:
+        parse_message(
+            BASIC.replace("INVITE sip:bob@biloxi.example.com", "INVITE sip:bob@bi loxi").encode()
+        )
+    # "sip:bob@bi" "loxi" does not split into three parts → bad request line, nothing to answer
+    assert info.value.request is None
+    with pytest.raises(ParseError) as info2:
+        parse_message(
+            BASIC.replace("INVITE sip:bob@biloxi.example.com", "INVITE sip:bob@[::1").encode()
+        )
+    assert isinstance(info2.value.request, Request)
+
+
+def test_response_parse_and_round_trip() -> None:
+    text = (
+        "SIP/2.0 180 Ringing and more\r\n"
+        "Via: SIP/2.0/UDP h;branch=z9hG4bK1;received=1.2.3.4;rport=5062\r\n"
+        "From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: x\r\nCSeq: 5 INVITE\r\n\r\n"
+    )
+    msg = parse_message(text.encode())
+    assert isinstance(msg, Response)
+    assert (msg.status, msg.reason) == (180, "Ringing and more")
+    via = msg.top_via
+    assert via.received == "1.2.3.4" and via.rport == 5062
+    assert via.response_address() == ("1.2.3.4", 5062)
+    roundtrip(msg)
+
+
+def test_sip_uri_parse_and_format() -> None:
+    uri = parse_uri(
+        "sips:alice:secret@Example.COM:5061;transport=tcp;lr;maddr=10.0.0.1?subject=hi&x=y"
+    )
+    assert isinstance(uri, SipUri)
+    assert (uri.scheme, uri.user, uri.password, uri.host, uri.port) == (
+        "sips",
+        "alice",
+        "secret",
+        "example.com",
+        5061,
+    )
+    assert uri.params == {"transport": "tcp", "lr": None, "maddr": "10.0.0.1"}
+    assert uri.headers == {"subject": "hi", "x": "y"}
+    assert (
+        str(uri)
+        == "sips:alice:secret@example.com:5061;transport=tcp;lr;maddr=10.0.0.1?subject=hi&x=y"
+    )
+    assert uri.address() == ("10.0.0.1", 5061)
+    v6 = parse_uri("sip:[2001:db8::10]:5070")
+    assert isinstance(v6, SipUri) and v6.address() == ("2001:db8::10", 5070)
+    assert parse_uri("sip:+49123;phone-context=x@h").user == "+49123;phone-context=x"  # type: ignore[union-attr]
+    tel = parse_uri("tel:+1-201-555-0123")
+    assert isinstance(tel, OtherUri) and str(tel) == "tel:+1-201-555-0123"
+
+
+@pytest.mark.parametrize(
+    "bad", ["sip:", "sip:host:99999", "sip:host:ab", "nocolon", "sip:a@", "sip:ho st"]
+)
+def test_bad_uris_raise_parse_error(bad: str) -> None:
+    with pytest.raises(ParseError):
+        parse_uri(bad)
+
+
+def test_name_addr_forms() -> None:
+    a = NameAddress.parse('"Mr. \\"X\\"" <sip:x@h>;tag=abc;foo')
+    assert (
+        a.display_name == 'Mr. "X"' and a.tag == "abc" and a.params == {"tag": "abc", "foo": None}
+    )
+    assert NameAddress.parse(str(a)) == a
+    b = NameAddress.parse("sip:x@h;tag=1")  # addr-spec: parameters belong to the header
+    assert b.tag == "1" and isinstance(b.uri, SipUri) and b.uri.params == {}
+    c = NameAddress.parse("Bob Smith <sip:b@h;lr>")
+    assert c.display_name == "Bob Smith" and c.uri.params == {"lr": None}  # type: ignore[union-attr]
+
+
+def test_via_parse_variants() -> None:
+    via = Via.parse("SIP/2.0/TCP [2001:db8::1]:5070;branch=z9hG4bKx;rport")
+    assert via.transport == "TCP" and via.host == "[2001:db8::1]" and via.port == 5070
+    assert via.response_address(("2001:db8::1", 4000)) == ("2001:db8::1", 4000)
+    assert str(Via.parse(str(via))) == str(via)
+
+
+def test_make_response_copies_dialog_headers_and_adds_tag() -> None:
+    req = parse_message(BASIC.encode())
+    assert isinstance(req, Request)
+    resp = make_response(req, 486, to_tag="t1")
+    assert resp.reason == "Busy Here"
+    assert resp.headers.get_all("Via") == req.headers.get_all("Via")
+    assert resp.to.tag == "t1" and resp.call_id == req.call_id and resp.cseq == req.cseq
+    trying = make_response(req, 100, to_tag="t1")
+    assert trying.to.tag is None
+    assert roundtrip(resp) == parse_message(bytes(resp))
