@@ -53,7 +53,9 @@ def best_rate(block: Callable[[int], None], calls: int, rounds: int) -> float:
     return calls / best
 
 
-def interleaved(module: Callable[[int], None], bare: Callable[[int], None], calls: int, rounds: int) -> tuple[float, float]:
+def interleaved(
+    module: Callable[[int], None], bare: Callable[[int], None], calls: int, rounds: int
+) -> tuple[float, float]:
     """(module rate, bare rate), measured in alternating blocks after a warm-up."""
     module(max(1, calls // 10))
     bare(max(1, calls // 10))
@@ -71,11 +73,21 @@ def interleaved(module: Callable[[int], None], bare: Callable[[int], None], call
 
 # --------------------------------------------------------------------------- MySQL
 def mysql_setup(db: MariaDB) -> None:
-    con = pymysql.connect(host=db.host, port=db.port, user=db.user, password=db.password,
-                          database=db.database, autocommit=True)
+    con = pymysql.connect(
+        host=db.host,
+        port=db.port,
+        user=db.user,
+        password=db.password,
+        database=db.database,
+        autocommit=True,
+    )
     with con.cursor() as cur:
-        cur.execute("CREATE TABLE menus (id INT PRIMARY KEY, owner VARCHAR(40), prompt VARCHAR(80))")
-        cur.execute("INSERT INTO menus VALUES (1, 'alice', 'wav/alice.wav'), (2, 'bob', 'wav/bob.wav')")
+        cur.execute(
+            "CREATE TABLE menus (id INT PRIMARY KEY, owner VARCHAR(40), prompt VARCHAR(80))"
+        )
+        cur.execute(
+            "INSERT INTO menus VALUES (1, 'alice', 'wav/alice.wav'), (2, 'bob', 'wav/bob.wav')"
+        )
     con.close()
 
 
@@ -90,8 +102,14 @@ def mysql_rates(db: MariaDB, calls: int, rounds: int) -> tuple[float, float]:
             mod_mysql.query_get_result(ctx, sql, "")
         assert ctx.vars["prompt"] == "wav/alice.wav"
 
-    bare_con = pymysql.connect(host=db.host, port=db.port, user=db.user, password=db.password,
-                               database=db.database, autocommit=True)
+    bare_con = pymysql.connect(
+        host=db.host,
+        port=db.port,
+        user=db.user,
+        password=db.password,
+        database=db.database,
+        autocommit=True,
+    )
     out: dict[str, Any] = {}
 
     def bare(n: int) -> None:
@@ -147,12 +165,18 @@ def harness_rates(db: MariaDB, srv: RedisServer, calls: int) -> dict[str, float]
     result: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, body in (
-            ("mysql", f"import(mod_mysql);\ninitial state S enter {{\n  mysql.connect({db.url});\n"
-                      f"  set($user=alice);\n  for($i in range(0, {calls})) {{\n"
-                      "    mysql.queryGetResult(\"SELECT prompt, owner FROM menus WHERE owner='$user'\");\n"
-                      "  }\n};\n"),
-            ("redis", f"import(mod_redis);\ninitial state S enter {{\n  redis.connect({srv.url});\n"
-                      f"  for($i in range(0, {calls})) {{\n    redis.execCommand(v=get calls:alice);\n  }}\n}};\n"),
+            (
+                "mysql",
+                f"import(mod_mysql);\ninitial state S enter {{\n  mysql.connect({db.url});\n"
+                f"  set($user=alice);\n  for($i in range(0, {calls})) {{\n"
+                "    mysql.queryGetResult(\"SELECT prompt, owner FROM menus WHERE owner='$user'\");\n"
+                "  }\n};\n",
+            ),
+            (
+                "redis",
+                f"import(mod_redis);\ninitial state S enter {{\n  redis.connect({srv.url});\n"
+                f"  for($i in range(0, {calls})) {{\n    redis.execCommand(v=get calls:alice);\n  }}\n}};\n",
+            ),
         ):
             path = os.path.join(tmp, f"{name}.dsm")
             with open(path, "w") as fh:
@@ -181,8 +205,12 @@ def main() -> None:
 
     my_over = my_bare / my_mod - 1.0
     rd_over = rd_bare / rd_mod - 1.0
-    print(f"mysql.queryGetResult  {my_mod:10.0f}/s   bare PyMySQL     {my_bare:10.0f}/s   overhead {my_over:+.1%}")
-    print(f"redis.execCommand     {rd_mod:10.0f}/s   bare redis-py    {rd_bare:10.0f}/s   overhead {rd_over:+.1%}")
+    print(
+        f"mysql.queryGetResult  {my_mod:10.0f}/s   bare PyMySQL     {my_bare:10.0f}/s   overhead {my_over:+.1%}"
+    )
+    print(
+        f"redis.execCommand     {rd_mod:10.0f}/s   bare redis-py    {rd_bare:10.0f}/s   overhead {rd_over:+.1%}"
+    )
     if scripted:
         for key, value in scripted.items():
             print(f"{key:30s} {value:10.0f}/s")

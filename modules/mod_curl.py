@@ -104,7 +104,9 @@ def _describe(exc: Exception) -> str:
     return f"{head}: {detail}"
 
 
-def _chunks(ctx: ActionContext, method: str, url: str, files: list[tuple[str, tuple[None, bytes]]] | None) -> Iterator[bytes]:
+def _chunks(
+    ctx: ActionContext, method: str, url: str, files: list[tuple[str, tuple[None, bytes]]] | None
+) -> Iterator[bytes]:
     """Stream the raw response body; raise :class:`_TransferFailed` on a transport failure."""
     seconds = _timeout_seconds(ctx)
     if seconds:
@@ -123,7 +125,12 @@ def _chunks(ctx: ActionContext, method: str, url: str, files: list[tuple[str, tu
         raise _TransferFailed(_describe(exc)) from exc
 
 
-def _fetch(ctx: ActionContext, method: str, url: str, files: list[tuple[str, tuple[None, bytes]]] | None = None) -> bytes | None:
+def _fetch(
+    ctx: ActionContext,
+    method: str,
+    url: str,
+    files: list[tuple[str, tuple[None, bytes]]] | None = None,
+) -> bytes | None:
     """The whole body, or ``None`` after setting ``$curl.err`` and ``errno = general``."""
     try:
         return b"".join(_chunks(ctx, method, url, files))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from typing import Any
@@ -170,7 +171,8 @@ def _bytes(value: Value) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
-_NAME_END = frozenset(" ,()$#\t;'\"")
+_MARKER = re.compile(r"[$#]")
+_NAME = re.compile(r"[^ ,()$#\t;'\"]*")
 
 
 def substitute_query(ctx: ActionContext, text: str) -> str:
@@ -189,20 +191,15 @@ def substitute_query(ctx: ActionContext, text: str) -> str:
     res = text
     pos = 0
     params = ctx.params
-    while pos < len(res):
-        k = -1
-        for i in range(pos, len(res)):
-            if res[i] in "$#":
-                k = i
-                break
-        if k < 0:
+    while True:
+        found = _MARKER.search(res, pos)
+        if found is None:
             break
+        k = found.start()
         pos = k + 1
         if k > 0 and res[k - 1] == "\\":
             continue
-        e = k + 1
-        while e < len(res) and res[e] not in _NAME_END:
-            e += 1
+        e = _NAME.match(res, k + 1).end()  # type: ignore[union-attr]  # matches the empty string
         name = res[k + 1 : e]
         if res[k] == "$":
             value = ctx.vars.setdefault(name, "")
@@ -295,7 +292,9 @@ def _query_failed(ctx: ActionContext, exc: Exception) -> None:
     ctx.set_error("query", message)
 
 
-def _run(ctx: ActionContext, con: MySQLConnection, sql: str | bytes) -> tuple[int, MySQLResult | None] | None:
+def _run(
+    ctx: ActionContext, con: MySQLConnection, sql: str | bytes
+) -> tuple[int, MySQLResult | None] | None:
     """Run a statement; on a driver error set ``errno = query`` and return ``None``."""
     try:
         return con.run(sql)
@@ -322,7 +321,9 @@ def _set_row(ctx: ActionContext, res: MySQLResult, row: int, column: str = "") -
     return True
 
 
-def _statement_done(ctx: ActionContext, con: MySQLConnection, affected: int, has_rows: bool) -> None:
+def _statement_done(
+    ctx: ActionContext, con: MySQLConnection, affected: int, has_rows: bool
+) -> None:
     """Result variables of a statement run for its effect (M-mysql-3, M-mysql-15)."""
     ctx.vars["db.rows"] = "0" if has_rows else str(affected)
     ctx.vars["db.info"] = ""
@@ -626,7 +627,9 @@ def put_file_to_db(ctx: ActionContext, sql: str, path_arg: str) -> None:
     if not content:
         ctx.set_error("file", f"could not read file '{path}'\n")
         return
-    raw = query_text.encode("utf-8", "surrogateescape").replace(b"__FILE__", _escape_bytes(content), 1)
+    raw = query_text.encode("utf-8", "surrogateescape").replace(
+        b"__FILE__", _escape_bytes(content), 1
+    )
     done = _run(ctx, con, raw)
     if done is None:
         return
@@ -660,4 +663,3 @@ def connected(ctx: ActionContext) -> bool:
     """M-mysql-18: a connection exists and is open (sets ``errno = connection`` when none)."""
     con = _connection(ctx)
     return con is not None and con.open
-

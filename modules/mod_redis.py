@@ -51,7 +51,9 @@ _IO_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, O
 class RedisURL:
     """The parts of a ``redis://<tcp|unix>:<host>[;param=value]…`` URL."""
 
-    def __init__(self, protocol: str, host: str, port: int, connect_timeout_ms: int, full_logging: bool) -> None:
+    def __init__(
+        self, protocol: str, host: str, port: int, connect_timeout_ms: int, full_logging: bool
+    ) -> None:
         self.protocol = protocol
         self.host = host
         self.port = port

@@ -194,7 +194,9 @@ def popen(ctx: ActionContext, p1: str = "", p2: str = "", *_: str) -> None:
     REFERENCE QUIRK: the command is resolved with ``R``, not interpolated —
     ``$dir`` inside the text is left to the shell.  ``$var.status`` is the
     raw wait status (exit code x 256, or the signal number).  errno is left
-    alone; a start failure raises ``{type: popen, cause: …}``.
+    alone; a start failure raises ``{type: popen, cause: …}``.  The
+    reference's ``pclose`` failure (``{type: pclose}``) cannot happen here:
+    the command is always waited for.  Standard input is ``/dev/null``.
     """
     var = strip_dollar(p1)
     command = ctx.resolve(p2)

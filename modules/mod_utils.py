@@ -1,9 +1,9 @@
 """mod_utils — numbers, strings, counting prompts (``modules.md`` section 16).
 
-Assorted helpers written on the standard library.  Audio goes through the
-core playlist actions (``playFile``, ``playRingtone``), so their session
-rules apply unchanged: in a system DSM they raise ``{type: core, cause: not
-implemented in SystemDSM}``.
+Assorted helpers written on the standard library.  Audio items go to the
+host call's playlist exactly as the core ``playFile``/``playRingtone`` put
+them there, so the same session rules apply: in a system DSM they raise
+``{type: core, cause: not implemented in SystemDSM}``.
 
 Reference quirks reproduced:
 

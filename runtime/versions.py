@@ -259,6 +259,13 @@ class ChartLibrary:
         return short(session.chartset.digest)
 
     # -- changes ----------------------------------------------------------------
+    def adopt(self, files: Sequence[str] = ()) -> Version:
+        """Record the collection the engine already runs (loaded at start-up) as a version."""
+        cs = self.engine.main.chartset
+        version = Version(cs.digest, tuple(cs.names()), self.wall_clock(), tuple(files))
+        self.history.append(version)
+        return version
+
     def reload(self) -> Version:
         """Compile the whole source; install it only if all of it compiled (D-2)."""
         started = time.perf_counter()

@@ -10,6 +10,7 @@ knows which test to write next.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 from dsm.chart import Chart, Transition
@@ -20,6 +21,12 @@ __all__ = ["Collector", "ChartCoverage", "COVERAGE", "transition_key"]
 def transition_key(t: Transition) -> str:
     """A transition's identity within its chart: source state and position."""
     return f"{t.source}@{t.loc.line}:{t.loc.column}"
+
+
+def _shown(path: str) -> str:
+    """A path relative to the working directory when it lies below it."""
+    rel = os.path.relpath(path) if os.path.isabs(path) else path
+    return path if rel.startswith("..") else rel
 
 
 @dataclass
@@ -65,7 +72,7 @@ class ChartCoverage:
                     "name": t.name,
                     "from": t.source,
                     "to": t.target,
-                    "where": f"{t.loc.path}:{t.loc.line}",
+                    "where": f"{_shown(t.loc.path)}:{t.loc.line}",
                 }
                 for t in missed
             ],
@@ -78,6 +85,9 @@ class Collector:
     def __init__(self) -> None:
         self.enabled = False
         self.charts: dict[str, ChartCoverage] = {}
+
+    def reset(self) -> None:
+        self.charts.clear()
 
     def _of(self, chart: Chart) -> ChartCoverage:
         cov = self.charts.get(chart.digest)

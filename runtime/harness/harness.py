@@ -76,7 +76,8 @@ class Harness:
     variables).  ``prompts`` maps prompt names to audio files or to a length
     in seconds (a generated tone of that length); without it, a ``prompts/``
     folder next to the scripts provides one prompt per audio file, named by
-    its stem.
+    its stem.  ``config_values`` are configuration keys for scripts without a
+    ``dsm.conf``: each becomes the variable ``config.<key>`` of every call (E-10).
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class Harness:
         config: str | os.PathLike[str] | None = None,
         *,
         prompts: Mapping[str, str | float] | None = None,
+        config_values: Mapping[str, str] | None = None,
         include_paths: Sequence[str] = (),
         module_path: Sequence[str] = (),
         key_duration: float = 0.1,
@@ -96,6 +98,7 @@ class Harness:
         self.module_path = tuple(module_path)
         self.key_duration = key_duration
         self.key_gap = key_gap
+        self.config_values = dict(config_values or {})
         self.clock = VirtualClock()
         self.engine = Engine(self.clock, mod_path=self.module_path)
         self.engine.tracer = self._trace
@@ -158,6 +161,7 @@ class Harness:
             cfg = conf_mod.load_config(str(conf_file))
             self._conf = cfg
             values = dict(cfg.main.values)
+        values.update(self.config_values)
         self.engine.load(charts, values=values)
         self.charts = charts
         for chart in charts.values():
@@ -177,6 +181,15 @@ class Harness:
 
     def _trace(self, session: Session, kind: str, detail: str) -> None:
         self.lines.setdefault(session.id, []).append(Line(self.clock.now(), kind, detail))
+        if COVERAGE.enabled and session.state is not None:
+            st = session.state
+            if kind == "state":
+                COVERAGE.state(st.diagram.chart, st.name)
+            elif kind == "transition":
+                for tr in (*st.normal, *st.exceptional):
+                    if tr.name == detail:
+                        COVERAGE.transition(st.diagram.chart, tr.src)
+                        break
 
     def _log(self, session: Session | None, level: int, message: str) -> None:
         if session is not None and level <= 1:
@@ -213,7 +226,9 @@ class Harness:
         def new_callee(sim: SimCall, to: str, ruri: str) -> SimCallee:
             return SimCallee(to, ruri, lambda t, p: holder[0].session.deliver(t, p))
 
-        sim = SimCall(media, caller, callee, headers, note=note, new_callee=new_callee)
+        sim = SimCall(
+            media, caller, callee, headers, note=note, new_callee=new_callee, number=len(self.calls) + 1
+        )
         session = self.engine.start_call(app, sim, headers=_header_block(headers))
         tc = TestCall(self, session, sim)
         holder.append(tc)
@@ -353,7 +368,7 @@ class TestCall(_Handle):
                 raise ValueError(f"not a DTMF key: {k!r} (use 0-9, *, #, A-D)")
             self.keys_pressed.append(k)
             if inband:
-                self.sim.media.say_dtmf(k, dur)
+                self.sim.media.say_dtmf(k, dur, pause)
                 self.advance(dur + pause)
                 continue
             self.advance(dur)

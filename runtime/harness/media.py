@@ -204,8 +204,10 @@ class MediaSide:
         self._wake()
         return samples.size / SAMPLE_RATE
 
-    def say_dtmf(self, key: str, seconds: float) -> None:
+    def say_dtmf(self, key: str, seconds: float, pause: float) -> None:
+        """Queue the tones of one key followed by ``pause`` seconds of silence."""
         self._input.append(dtmf_tone(key, round(seconds * 1000)))
+        self._input.append(np.zeros(round(pause * SAMPLE_RATE), dtype=np.int16))
         self._wake()
 
     # -- ticking ------------------------------------------------------------------------

@@ -45,6 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "dsm(scripts=None, config=None, prompts=None): scripts for the dsm_harness fixture"
     )
     if config.getoption("dsm_cov"):
+        COVERAGE.reset()
         COVERAGE.enabled = True
 
 

@@ -10,7 +10,6 @@ virtual clock, so what the caller heard is real audio on a real timeline.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -22,8 +21,6 @@ if TYPE_CHECKING:
     from dsm.runtime.harness.media import MediaSide
 
 __all__ = ["SimCall", "parse_uri"]
-
-_callids = itertools.count(1)
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -55,13 +52,14 @@ class SimCall(Call):
         *,
         note: Callable[[str, str], None] | None = None,
         new_callee: Callable[[SimCall, str, str], SimCallee] | None = None,
+        number: int = 1,
     ) -> None:
         self.media = media
         self.caller = caller
         self.callee_uri = callee
         self.headers: dict[str, str] = dict(headers or {})
-        self.callid = f"sim-{next(_callids)}@dsm.invalid"
-        self.remote_tag = f"caller-{next(_callids)}"
+        self.callid = f"sim-{number}@dsm.invalid"
+        self.remote_tag = f"caller-{number}"
         user, domain = parse_uri(callee)
         self._selects = {
             "user": user,

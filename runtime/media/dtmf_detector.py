@@ -2,7 +2,10 @@
 
 **Analysis.**  Every 10 ms the detector looks at the last 20 ms (160
 samples; two windows per frame, hop 80).  For each window it computes the
-Goertzel power at the eight DTMF frequencies and their second harmonics.
+Goertzel power at the eight DTMF frequencies and their second harmonics,
+over the window tapered with a Hann window (its wider main lobe keeps the
+loss small for tones off by the 1.5 % Q.24 allows, its low side lobes keep
+far components out of the bins).
 The Goertzel recurrence ends in the power of a single DFT bin at an
 arbitrary frequency; computing that power directly as a product with a
 fixed cosine/sine basis gives the same numbers and turns the analysis of a
@@ -81,7 +84,7 @@ GROUP_MARGIN_DB: Final = 8.0
 """How far each tone must beat the other tones of its group."""
 HARMONIC_MARGIN_DB: Final = 10.0
 """How far the second harmonic must lie below its tone."""
-STEADY_DB: Final = 3.0
+STEADY_DB: Final = 1.0
 """Largest energy difference between the two halves of a window."""
 MIN_WINDOWS: Final = 2
 """Consecutive agreeing windows that start a key."""
@@ -92,10 +95,19 @@ _TONES: Final = np.array(LOW_GROUP_HZ + HIGH_GROUP_HZ)
 _FREQUENCIES: Final = np.concatenate([_TONES, 2.0 * _TONES])
 
 
-def _basis() -> npt.NDArray[np.float32]:
+_TAPER: Final = np.hanning(WINDOW)
+_SHARE_SCALE: Final = float(2.0 * np.sum(_TAPER**2) / np.sum(_TAPER) ** 2)
+
+
+def _plain_basis() -> npt.NDArray[np.float64]:
     n = np.arange(WINDOW, dtype=np.float64)[:, None]
     omega = 2.0 * np.pi * _FREQUENCIES[None, :] / SAMPLE_RATE
-    return np.concatenate([np.cos(omega * n), np.sin(omega * n)], axis=1).astype(np.float32)
+    return np.concatenate([np.cos(omega * n), np.sin(omega * n)], axis=1)
+
+
+def _basis() -> npt.NDArray[np.float32]:
+    """Cosine/sine columns with the Hann taper folded in (projection = tapered DFT bin)."""
+    return (_TAPER[:, None] * _plain_basis()).astype(np.float32)
 
 
 def _leakage() -> npt.NDArray[np.float64]:
@@ -104,20 +116,23 @@ def _leakage() -> npt.NDArray[np.float64]:
     A strong column tone leaks into the bin of the row tone's second
     harmonic when they lie close (2 x 697 Hz is 58 Hz from 1336 Hz).  The
     harmonic check therefore looks at what is left after a least-squares
-    fit of the two tones: ``H'x - H'T (T'T)^-1 T'x`` with ``T`` the tones'
-    cosine/sine columns and ``H`` the harmonics'.  This table holds
-    ``H'T (T'T)^-1`` for all 16 keys.
+    fit of the two tones: ``Hw'x - Hw'T (Tw'T)^-1 Tw'x`` with ``T`` the
+    tones' cosine/sine columns and ``Tw``/``Hw`` the tapered tone/harmonic
+    columns -- exactly zero for any pure pair of the two tones.  This table
+    holds ``Hw'T (Tw'T)^-1`` for all 16 keys.
     """
-    basis = _BASIS.astype(np.float64)
+    plain = _plain_basis()
+    tapered = _TAPER[:, None] * plain
     half = _FREQUENCIES.size
     table = np.empty((4, 4, 4, 4))
     for row in range(4):
         for col in range(4):
             tones = [row, 4 + col, half + row, half + 4 + col]
             harmonics = [8 + row, 12 + col, half + 8 + row, half + 12 + col]
-            t = basis[:, tones]
-            h = basis[:, harmonics]
-            table[row, col] = h.T @ t @ np.linalg.inv(t.T @ t)
+            t = plain[:, tones]
+            tw = tapered[:, tones]
+            hw = tapered[:, harmonics]
+            table[row, col] = hw.T @ t @ np.linalg.inv(tw.T @ t)
     return table
 
 
@@ -145,10 +160,12 @@ def classify_windows(windows: npt.ArrayLike) -> npt.NDArray[np.int8]:
     first = squares[:, :HOP].sum(axis=1, dtype=np.float64)
     second = squares[:, HOP:].sum(axis=1, dtype=np.float64)
     total = first + second
+    tapered = x * _TAPER.astype(np.float32)
+    tapered_total = np.maximum((tapered * tapered).sum(axis=1, dtype=np.float64), 1e-9)
     projections = (x @ _BASIS).astype(np.float64)
     half = _FREQUENCIES.size
     power = projections[:, :half] ** 2 + projections[:, half:] ** 2
-    share = power * (2.0 / WINDOW) / np.maximum(total, 1e-9)[:, None]
+    share = power * _SHARE_SCALE / tapered_total[:, None]
 
     rows = share[:, 0:4]
     cols = share[:, 4:8]
@@ -176,7 +193,7 @@ def classify_windows(windows: npt.ArrayLike) -> npt.NDArray[np.int8]:
         axis=1,
     )
     residual = harmonics - np.einsum("mij,mj->mi", _LEAKAGE[row, col], tones)
-    scale = (2.0 / WINDOW) / np.maximum(total, 1e-9)
+    scale = _SHARE_SCALE / tapered_total
     low_h = (residual[:, 0] ** 2 + residual[:, 2] ** 2) * scale
     high_h = (residual[:, 1] ** 2 + residual[:, 3] ** 2) * scale
     rows_other = np.where(np.arange(4)[None, :] == row[:, None], 0.0, rows).max(axis=1)

@@ -222,13 +222,16 @@ class _Call:
     invite_key: TransactionKey
     source: Address
     local_tag: str
-    state: str = "incoming"  # incoming, early, confirmed
+    state: str = "incoming"
+    """UAS: incoming, early, confirmed.  UAC: calling, ringing, confirmed."""
+    role: str = "uas"
     dialog: Dialog | None = None
     retransmitter: TwoXXRetransmitter | None = None
     bye_pending: list[tuple[str, str]] | None = None
     pending_reinvite: TransactionKey | None = None
-    acks: dict[int, Request] = field(default_factory=dict)
-    """ACKs we sent for 2xx to our re-INVITEs, by CSeq number (resent on 2xx retransmission)."""
+    acks: dict[tuple[int, str], Request] = field(default_factory=dict)
+    """ACKs we sent for 2xx to our INVITEs, by (CSeq number, To tag); resent on retransmission."""
+    cancel_pending: bool = False
 
 
 class UserAgentServer:
@@ -550,6 +553,8 @@ class UserAgentServer:
         retransmitter = call.retransmitter
         if retransmitter is None or retransmitter.acked:
             return []
+        if ack.cseq.number != retransmitter.response.cseq.number:
+            return [Dropped("ACK for an older INVITE", source)]
         retransmitter.ack()
         out: list[UAOutput] = [AckReceived(call.call_id, ack)]
         if call.bye_pending is not None:
@@ -719,7 +724,9 @@ class UserAgentServer:
         try:
             destination = dialog.next_hop()
         except ParseError as exc:
-            raise UserAgentError(f"cannot route {method} in call {call.call_id!r}: {exc.reason}") from None
+            raise UserAgentError(
+                f"cannot route {method} in call {call.call_id!r}: {exc.reason}"
+            ) from None
         transaction: ClientTransaction
         if method == "INVITE":
             transaction = InviteClientTransaction(request, now, self.timers)
@@ -753,25 +760,87 @@ class UserAgentServer:
             if isinstance(item, Send):
                 out.append(Datagram(bytes(item.message), entry.destination))
             elif isinstance(item, ResponseReceived):
-                response = item.response
-                if request.method == "INVITE" and 200 <= response.status < 300:
-                    out += self._ack_2xx(entry, response)
-                out.append(ResponseToRequest(entry.call_id, request, response))
+                if request.method == "INVITE":
+                    out += self._invite_response(entry, item.response, now)
+                else:
+                    out.append(ResponseToRequest(entry.call_id, request, item.response))
             elif isinstance(item, TimedOut):
+                call = self.calls.get(entry.call_id)
+                if call is not None and call.role == "uac" and call.invite is request:
+                    if call.state in ("calling", "ringing"):
+                        del self.calls[call.call_id]
+                        out.append(CallFailed(call.call_id, None, "timeout"))
+                        continue
                 out.append(RequestFailed(entry.call_id, request, f"timeout (timer {item.timer})"))
         return out
 
-    def _ack_2xx(self, entry: _ClientEntry, response: Response) -> list[UAOutput]:
-        """ACK a 2xx to our re-INVITE (and again for each retransmitted 2xx)."""
+    def _invite_response(
+        self, entry: _ClientEntry, response: Response, now: float
+    ) -> list[UAOutput]:
+        """Responses to our INVITEs: outgoing calls and re-INVITEs."""
+        request = entry.transaction.request
         call = self.calls.get(entry.call_id)
-        if call is None or call.dialog is None:
-            return []
-        number = entry.transaction.request.cseq.number
-        ack = call.acks.get(number)
-        if ack is None:
-            ack = call.dialog.create_request("ACK", self._via(), cseq=number)
-            call.acks = {number: ack}
-        return [Datagram(bytes(ack), call.dialog.next_hop())]
+        status = response.status
+        initial = call is not None and call.role == "uac" and call.invite is request
+        if 200 <= status < 300:
+            acks, first = self._ack_2xx(call, request, response)
+            if not first:
+                return acks
+            if call is not None and initial and call.state in ("calling", "ringing"):
+                call.state = "confirmed"
+                call.cancel_pending = False
+                return [*acks, CallAnswered(call.call_id, response)]
+            if initial:  # a second 2xx from another fork: ACKed, not used
+                return acks
+            return [*acks, ResponseToRequest(entry.call_id, request, response)]
+        if not initial or call is None or call.state not in ("calling", "ringing"):
+            return [ResponseToRequest(entry.call_id, request, response)]
+        if status < 200:
+            out: list[UAOutput] = []
+            if response.to.tag and call.dialog is None:
+                call.dialog = _uac_dialog(request, response)
+            if status > 100:
+                call.state = "ringing"
+            if call.cancel_pending:
+                call.cancel_pending = False
+                out += self._send_cancel(call, entry, now)
+            out.append(CallProgress(call.call_id, response))
+            return out
+        del self.calls[call.call_id]
+        return [CallFailed(call.call_id, response, f"{status} {response.reason}")]
+
+    def _ack_2xx(
+        self, call: _Call | None, invite: Request, response: Response
+    ) -> tuple[list[UAOutput], bool]:
+        """ACK a 2xx to one of our INVITEs (RFC 3261 13.2.2.4); again for each retransmission.
+
+        Returns the datagrams and whether this was the first 2xx of its
+        dialog.  The first 2xx of an outgoing call creates the dialog.
+        """
+        if call is None:
+            return [], False
+        number = invite.cseq.number
+        to_tag = response.to.tag or ""
+        ack = call.acks.get((number, to_tag))
+        if ack is not None and call.dialog is not None:
+            return [Datagram(bytes(ack), _ack_destination(call.dialog))], False
+        dialog = call.dialog
+        first = True
+        if call.role == "uac" and call.invite is invite:
+            if dialog is None or dialog.remote_tag != to_tag:
+                if dialog is not None and dialog.state == "confirmed":
+                    dialog = _uac_dialog(invite, response)  # another fork: ACK only
+                    first = False
+                else:
+                    dialog = call.dialog = _uac_dialog(invite, response)
+            if first:
+                dialog.state = "confirmed"
+        if dialog is None:
+            return [], False
+        ack = dialog.create_request("ACK", self._via(), cseq=number)
+        ack.headers.add("User-Agent", self.user_agent)
+        call.acks[(number, to_tag)] = ack
+        return [Datagram(bytes(ack), _ack_destination(dialog))], first
 
     def _server_timeouts(
         self, key: TransactionKey, entry: _ServerEntry, now: float
@@ -832,3 +901,27 @@ def _dialog_header_problem(request: Request) -> str | None:
     except ParseError as exc:
         return exc.reason
     return None
+
+
+def _uac_dialog(invite: Request, response: Response) -> Dialog:
+    """The dialog of our INVITE; an unusable Contact/Record-Route falls back to the R-URI."""
+    if _dialog_header_problem(response) is None:
+        return Dialog.uac(invite, response)
+    return Dialog(
+        call_id=invite.call_id,
+        local_tag=invite.from_.tag or "",
+        remote_tag=response.to.tag or "",
+        local_address=str(invite.from_),
+        remote_address=str(response.to),
+        remote_target=invite.uri,
+        local_seq=invite.cseq.number,
+        local_contact=invite.headers.get("Contact") or "",
+        state="confirmed" if 200 <= response.status < 300 else "early",
+    )
+
+
+def _ack_destination(dialog: Dialog) -> Address:
+    try:
+        return dialog.next_hop()
+    except ParseError:
+        raise UserAgentError("the dialog's remote target is not routable") from None

@@ -129,3 +129,40 @@ def harness_call(tmp_path: Path, script: str, name: str = "t", **call_args: Any)
     path.write_text(script)
     h = Harness(scripts=str(path))
     return h.call(name, **call_args)
+
+
+def harness(tmp_path: Path, scripts: dict[str, str]) -> Any:
+    """A harness over a directory holding ``<name>.dsm`` for every entry of ``scripts``."""
+    from dsm.runtime.harness import Harness
+
+    for name, text in scripts.items():
+        (tmp_path / f"{name}.dsm").write_text(text)
+    return Harness(scripts=str(tmp_path))
+
+
+def compile_every_name(module: Module) -> Any:
+    """Compile a script that uses every action and condition of ``module`` (what ``dsm check`` does).
+
+    Raises :class:`dsm.diagnostics.CompileError` if any name is unknown.
+    """
+    from dsm.compiler import compile_source
+
+    lines = [f"import({module.name});", "initial state S enter {"]
+    lines += [f"  {name}(True);" for name in module.actions]
+    lines.append("};")
+    for i, name in enumerate(module.conditions):
+        lines.append(f'transition "c{i}" S - {name}(True) / stop(false) -> S;')
+    lines.append('transition "bye" S - hangup / stop(false) -> S;')
+    return compile_source("\n".join(lines) + "\n", "every_name.dsm")
+
+
+def write_wav(path: Path, ms: int = 100) -> Path:
+    """A short silent 8 kHz mono 16-bit WAV file."""
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * (8 * ms))
+    return path

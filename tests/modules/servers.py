@@ -127,7 +127,9 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def mariadb(user: str = "dsm", password: str = "dsm-pw", database: str = "dsmtest") -> Iterator[MariaDB]:
+def mariadb(
+    user: str = "dsm", password: str = "dsm-pw", database: str = "dsmtest"
+) -> Iterator[MariaDB]:
     """Start a throwaway ``mariadbd``; yield its coordinates; stop it and delete its data."""
     mariadbd = find_binary("mariadbd", "mysqld")
     install = find_binary("mariadb-install-db", "mysql_install_db")
@@ -139,9 +141,17 @@ def mariadb(user: str = "dsm", password: str = "dsm-pw", database: str = "dsmtes
     proc: subprocess.Popen[bytes] | None = None
     try:
         res = subprocess.run(
-            [install, "--no-defaults", f"--datadir={datadir}", *run_as,
-             "--auth-root-authentication-method=normal", "--skip-test-db"],
-            capture_output=True, timeout=120, check=False,
+            [
+                install,
+                "--no-defaults",
+                f"--datadir={datadir}",
+                *run_as,
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
         )
         if res.returncode != 0:
             raise ServerUnavailable(
@@ -149,12 +159,27 @@ def mariadb(user: str = "dsm", password: str = "dsm-pw", database: str = "dsmtes
             )
         port = free_port()
         proc = subprocess.Popen(
-            [mariadbd, "--no-defaults", f"--datadir={datadir}", *run_as,
-             f"--port={port}", "--bind-address=127.0.0.1", f"--socket={sock}",
-             f"--pid-file={os.path.join(directory, 'mysqld.pid')}", f"--log-error={log}",
-             "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
-             "--max-connections=200"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                mariadbd,
+                "--no-defaults",
+                f"--datadir={datadir}",
+                *run_as,
+                f"--port={port}",
+                "--bind-address=127.0.0.1",
+                f"--socket={sock}",
+                f"--pid-file={os.path.join(directory, 'mysqld.pid')}",
+                f"--log-error={log}",
+                "--skip-name-resolve",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=16M",
+                # throwaway data: no durability, so DDL in test fixtures is cheap
+                "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-doublewrite=0",
+                "--innodb-flush-method=nosync",
+                "--max-connections=200",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         _wait_for_port(port, proc, log)
         _provision_mariadb(sock, user, password, database)
@@ -197,10 +222,29 @@ def redis_server() -> Iterator[RedisServer]:
     log = os.path.join(directory, "redis.log")
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", directory, "--unixsocket", sock, "--unixsocketperm", "700",
-         "--logfile", log, "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            directory,
+            "--unixsocket",
+            sock,
+            "--unixsocketperm",
+            "700",
+            "--logfile",
+            log,
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for_port(port, proc, log)
@@ -226,7 +270,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         return
 
-    def _send(self, status: int, body: bytes, ctype: str = "text/plain", extra: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        ctype: str = "text/plain",
+        extra: dict[str, str] | None = None,
+    ) -> None:
         with contextlib.suppress(OSError):  # the client may have given up (timeouts)
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -287,7 +337,6 @@ def http_test_server() -> Iterator[HttpTestServer]:
         server.shutdown()
         server.server_close()
         thread.join(10)
-
 
 
 # --------------------------------------------------------------------------- a context without engine

@@ -18,7 +18,9 @@ class TestGet:
         assert c.vars["errno"] == ""
         assert "curl.err" not in c.vars
 
-    def test_M_curl_common_http_error_status_is_not_an_error(self, http_server: HttpTestServer) -> None:
+    def test_M_curl_common_http_error_status_is_not_an_error(
+        self, http_server: HttpTestServer
+    ) -> None:
         c = FakeContext()
         cu.get(c, http_server.base + "/status/404")
         assert (c.vars["curl.out"], c.vars["errno"]) == ("status 404", "")
@@ -52,7 +54,9 @@ class TestGet:
         assert c.vars["errno"] == "general"
         assert c.vars["curl.err"].startswith("Timeout was reached")
 
-    def test_M_curl_common_unparsable_timeout_warns_and_is_ignored(self, http_server: HttpTestServer) -> None:
+    def test_M_curl_common_unparsable_timeout_warns_and_is_ignored(
+        self, http_server: HttpTestServer
+    ) -> None:
         c = FakeContext({"curl.timeout": "1.5"})
         cu.get(c, http_server.base + "/hello")
         assert c.vars["curl.out"] == "hello world"
@@ -92,14 +96,18 @@ class TestFiles:
         assert target.read_bytes() == b"\x00\xff\xfeRIFF\x01"
         assert "curl.out" not in c.vars
 
-    def test_M_curl_3_file_created_even_when_transfer_fails(self, http_server: HttpTestServer, tmp_path: Path) -> None:
+    def test_M_curl_3_file_created_even_when_transfer_fails(
+        self, http_server: HttpTestServer, tmp_path: Path
+    ) -> None:
         target = tmp_path / "never.bin"
         c = FakeContext()
         cu.get_file(c, f"http://127.0.0.1:{http_server.refused}/x", str(target))
         assert c.vars["errno"] == "general"
         assert target.exists() and target.read_bytes() == b""
 
-    def test_M_curl_3_unwritable_file_is_file_error(self, http_server: HttpTestServer, tmp_path: Path) -> None:
+    def test_M_curl_3_unwritable_file_is_file_error(
+        self, http_server: HttpTestServer, tmp_path: Path
+    ) -> None:
         c = FakeContext({"strerror": "keep"})
         cu.get_file(c, http_server.base + "/hello", str(tmp_path / "no" / "dir" / "x"))
         assert (c.vars["errno"], c.vars["strerror"]) == ("file", "keep")
@@ -112,7 +120,9 @@ class TestForms:
         cu.get_form(c, http_server.base + "/echo/x.cgi", "$id;lang")
         assert c.vars["curl.out"] == "GET /echo/x.cgi?id=7&lang=de"
 
-    def test_M_curl_4_existing_query_empty_pieces_and_missing_variables(self, http_server: HttpTestServer) -> None:
+    def test_M_curl_4_existing_query_empty_pieces_and_missing_variables(
+        self, http_server: HttpTestServer
+    ) -> None:
         c = FakeContext({"a": "1"})
         cu.get_form(c, http_server.base + "/echo?x=0", ";$a;;$nope;")
         assert c.vars["curl.out"] == "GET /echo?x=0&a=1&nope="
@@ -159,8 +169,13 @@ def run_script(harness_class: Any, tmp_path: Path, body: str) -> Any:
 
 
 class TestScripts:
-    def test_script_get_form_and_errors(self, harness_class: Any, tmp_path: Path, http_server: HttpTestServer) -> None:
-        call = run_script(harness_class, tmp_path, f"""
+    def test_script_get_form_and_errors(
+        self, harness_class: Any, tmp_path: Path, http_server: HttpTestServer
+    ) -> None:
+        call = run_script(
+            harness_class,
+            tmp_path,
+            f"""
 initial state START enter {{
   set($id=7);
   set($lang=de);
@@ -168,17 +183,24 @@ initial state START enter {{
   set($page=$curl.out);
   curl.get(http://127.0.0.1:{http_server.refused}/x);
 }};
-""")
+""",
+        )
         assert call.vars["page"] == "GET /echo/x.cgi?id=7&lang=de"
         assert call.vars["errno"] == "general"
         assert call.vars["curl.err"].startswith("Couldn't connect")
 
-    def test_script_post(self, harness_class: Any, tmp_path: Path, http_server: HttpTestServer) -> None:
-        call = run_script(harness_class, tmp_path, f"""
+    def test_script_post(
+        self, harness_class: Any, tmp_path: Path, http_server: HttpTestServer
+    ) -> None:
+        call = run_script(
+            harness_class,
+            tmp_path,
+            f"""
 initial state START enter {{
   set($msg=hi);
   curl.post({http_server.base}/form, $msg);
 }};
-""")
+""",
+        )
         assert call.vars["errno"] == ""
         assert 'name="msg"\r\n\r\nhi\r\n' in call.vars["curl.out"]

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _fake import FakeContext, FakeEngine, harness_call, run_action
+from _fake import FakeContext, FakeEngine, compile_every_name, harness, harness_call, run_action
 from dsm.modules.mod_groups import module, on_before_destroy, table
 
 
@@ -35,6 +35,11 @@ def test_declares_six_actions_and_the_destroy_hook() -> None:
         "groups.join", "groups.leave", "groups.leaveAll", "groups.get", "groups.getSize", "groups.postEvent",
     }  # fmt: skip
     assert "on_before_destroy" in module.hooks
+
+
+def test_M_api_3_dsm_check_knows_every_name() -> None:
+    chart = compile_every_name(module)
+    assert [a.module for a in chart.states[0].enter] == [module.name] * len(module.actions)
 
 
 def test_M_groups_1_join_is_idempotent_and_resolves(engine: FakeEngine) -> None:
@@ -157,9 +162,49 @@ initial state S enter {
   groups.getSize($n=room7);
   groups.get($m=room7);
 };
+transition "bye" S - hangup / stop(false) -> S;
 """
     call = harness_call(tmp_path, script)
     assert call.vars["n"] == "1"
-    assert call.vars["m[0]"] != ""
+    assert table.members("room7") == [call.vars["m[0]"]]
     call.hangup()
-    assert table.members("room7") == []
+    assert call.terminated
+    assert table.members("room7") == []  # M-api-8: the destroy hook left the group
+
+
+def test_M_groups_6_harness_broadcast_between_two_calls(tmp_path: Path) -> None:
+    script = """import(mod_groups);
+initial state S enter {
+  groups.join(room7);
+  set($evt=hello);
+  groups.postEvent(room7, evt);
+};
+transition "heard" S - event(#evt == hello) / set($got=yes) -> T;
+state T;
+"""
+    h = harness(tmp_path, {"g": script})
+    first = h.call("g")
+    assert first.vars["errno"] == "arg"  # alone in the group: nobody to post to
+    second = h.call("g")
+    assert second.vars["errno"] == ""
+    assert first.vars.get("got") == "yes"
+    assert "got" not in second.vars  # not sent to the sender
+
+
+def test_M_groups_leave_and_leaveAll_in_a_script(tmp_path: Path) -> None:
+    """M-groups-2, M-groups-3 end to end."""
+    script = r"""import(mod_groups);
+initial state S enter {
+  groups.join(a);
+  groups.join(b);
+  groups.join(c);
+  groups.leave(a);
+  groups.getSize($na=a);
+  groups.getSize($nb=b);
+  groups.leaveAll();
+  groups.getSize($nc=c);
+};
+"""
+    v = harness_call(tmp_path, script).vars
+    assert (v["na"], v["nb"], v["nc"]) == ("0", "1", "0")
+    assert table.snapshot() == {}

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _fake import FakeContext, harness_call, run_action
+from _fake import FakeContext, compile_every_name, harness_call, run_action
 from dsm.modules.mod_monitoring import module, store
 
 
@@ -26,6 +26,11 @@ def test_declares_seven_actions_and_two_aliases() -> None:
         "monitoring.set", "monitoring.log", "monitoring.add", "monitoring.logAdd", "monitoring.logVars",
         "monitoring.setGlobal", "monitoring.addGlobal", "monitoring.inc", "monitoring.dec",
     }  # fmt: skip
+
+
+def test_M_api_3_dsm_check_knows_every_name() -> None:
+    chart = compile_every_name(module)
+    assert [a.module for a in chart.states[0].enter] == [module.name] * len(module.actions)
 
 
 def test_M_monitoring_1_set_and_alias_log_replace_the_value() -> None:
@@ -96,3 +101,31 @@ initial state S enter {
     harness_call(tmp_path, script)
     assert any(rec.get("app") == "demo" for rec in store.snapshot().values())
     assert store.counter("calls", "active") == 1
+
+
+def test_M_monitoring_every_action_in_a_script(tmp_path: Path) -> None:
+    """M-monitoring-1 … 7 end to end through the harness."""
+    script = r"""import(mod_monitoring);
+initial state S enter {
+  set($who=alice);
+  monitoring.set(caller, $who);
+  monitoring.log(state, ringing);
+  monitoring.add(steps, one);
+  monitoring.logAdd(steps, two);
+  monitoring.logVars();
+  monitoring.setGlobal(stats, calls, 5);
+  monitoring.addGlobal(stats, seen,x);
+  monitoring.inc(calls, active);
+  monitoring.inc(calls, active);
+  monitoring.dec(calls, active);
+};
+"""
+    call = harness_call(tmp_path, script)
+    record = store.record(call.session.id)
+    assert record is not None
+    assert (record["caller"], record["state"], record["who"]) == ("alice", "ringing", "alice")
+    assert record["steps"] == ["one", "two"]
+    assert store.get("stats", "calls") == " 5"
+    assert store.get("stats", "seen") == ["x"]
+    assert store.counter("calls", "active") == 1
+    assert "errno" not in call.vars

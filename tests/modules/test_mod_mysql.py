@@ -24,13 +24,21 @@ from dsm.runtime.errors import DSMException
 from servers import FakeContext, MariaDB
 
 
-@pytest.fixture
-def tables(mariadb_server: MariaDB) -> MariaDB:
-    """Fresh tables ``people`` and ``blobs`` for every test."""
-    con = pymysql.connect(
-        host=mariadb_server.host, port=mariadb_server.port, user=mariadb_server.user,
-        password=mariadb_server.password, database=mariadb_server.database, autocommit=True,
+def _admin(server: MariaDB) -> pymysql.connections.Connection:
+    return pymysql.connect(
+        host=server.host,
+        port=server.port,
+        user=server.user,
+        password=server.password,
+        database=server.database,
+        autocommit=True,
     )
+
+
+@pytest.fixture(scope="module")
+def schema(mariadb_server: MariaDB) -> MariaDB:
+    """Tables ``people`` and ``blobs``, created once (DDL is slow on a real disk)."""
+    con = _admin(mariadb_server)
     with con.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS people")
         cur.execute("DROP TABLE IF EXISTS blobs")
@@ -39,9 +47,27 @@ def tables(mariadb_server: MariaDB) -> MariaDB:
             " pin VARCHAR(10), age INT NULL)"
         )
         cur.execute("CREATE TABLE blobs (id INT PRIMARY KEY, data LONGBLOB)")
-        cur.execute("INSERT INTO people (name, pin, age) VALUES ('bob', '1234', 40), ('al', '9', NULL)")
     con.close()
     return mariadb_server
+
+
+@pytest.fixture
+def tables(schema: MariaDB) -> MariaDB:
+    """The same two rows in ``people`` (ids 1 and 2) and no ``blobs`` for every test.
+
+    New rows get ids above 2; the exact id depends on earlier tests (InnoDB
+    never lowers its auto-increment counter), so tests compare with
+    ``LAST_INSERT_ID()``.
+    """
+    con = _admin(schema)
+    with con.cursor() as cur:
+        cur.execute("DELETE FROM people")
+        cur.execute("DELETE FROM blobs")
+        cur.execute(
+            "INSERT INTO people (id, name, pin, age) VALUES (1, 'bob', '1234', 40), (2, 'al', '9', NULL)"
+        )
+    con.close()
+    return schema
 
 
 @pytest.fixture
@@ -86,7 +112,7 @@ class TestQuerySubstitution:
     def test_Q_name_delimiters_and_dots(self) -> None:
         """Names end at space , ( ) $ # tab ; ' " — dots and brackets belong to names."""
         c = FakeContext({"a.b": "D", "l[0]": "L", "n": "N"})
-        assert my.substitute_query(c, "$a.b,$l[0];($n)'$n'\"$n\"$n$n") == 'D,L;(N)\'N\'"N"NN'
+        assert my.substitute_query(c, "$a.b,$l[0];($n)'$n'\"$n\"$n$n") == "D,L;(N)'N'\"N\"NN"
 
     def test_Q_quirk_rescans_inside_inserted_value(self) -> None:
         """REFERENCE QUIRK: a ``$`` inside a value (after its first character) is substituted again."""
@@ -140,7 +166,9 @@ class TestConnect:
 
     def test_M_mysql_1_unknown_database_is_connection_error(self, tables: MariaDB) -> None:
         c = FakeContext()
-        my.connect(c, f"mysql://{tables.user}:{tables.password}@{tables.host}:{tables.port}/nosuchdb")
+        my.connect(
+            c, f"mysql://{tables.user}:{tables.password}@{tables.host}:{tables.port}/nosuchdb"
+        )
         assert c.vars["errno"] == "connection"
         assert c.vars["db.errno"] == "1049"
 
@@ -152,8 +180,12 @@ class TestConnect:
         assert c.vars["errno"] == "connection"
         assert c.vars["db.errno"] == "2003"
 
-    def test_M_mysql_1_unreadable_ca_cert_is_config_error(self, tables: MariaDB, tmp_path: Path) -> None:
-        c = FakeContext({"config.db_url": tables.url, "config.mysql_ca_cert": str(tmp_path / "none.pem")})
+    def test_M_mysql_1_unreadable_ca_cert_is_config_error(
+        self, tables: MariaDB, tmp_path: Path
+    ) -> None:
+        c = FakeContext(
+            {"config.db_url": tables.url, "config.mysql_ca_cert": str(tmp_path / "none.pem")}
+        )
         my.connect(c, "")
         assert c.vars["errno"] == "config"
         assert c.vars["strerror"] == "cannot access mysql_ca_cert file\n"
@@ -174,13 +206,17 @@ class TestConnect:
         my.disconnect(c)
         assert (c.vars["errno"], c.vars["strerror"]) == ("connection", "No connection to database")
 
-    def test_M_mysql_reconnects_after_lost_connection(self, ctx: FakeContext, tables: MariaDB) -> None:
+    def test_M_mysql_reconnects_after_lost_connection(
+        self, ctx: FakeContext, tables: MariaDB
+    ) -> None:
         """M-mysql-1 automatic reconnect: the statement that finds the connection lost
         fails (it may have run), the next one runs on a new connection."""
         con = ctx.objects["db.con"]
         assert isinstance(con, my.MySQLConnection)
         thread_id = con.con.thread_id()
-        killer = pymysql.connect(host=tables.host, port=tables.port, user=tables.user, password=tables.password)
+        killer = pymysql.connect(
+            host=tables.host, port=tables.port, user=tables.user, password=tables.password
+        )
         with killer.cursor() as cur:
             cur.execute(f"KILL CONNECTION {int(thread_id)}")
         killer.close()
@@ -200,7 +236,12 @@ class TestStatements:
         assert ctx.vars["errno"] == ""
         assert ctx.vars["db.rows"] == "1"
         assert ctx.vars["db.info"] == ""
-        assert ctx.vars["db.insert_id"] == "3"
+        inserted = ctx.vars["db.insert_id"]
+        assert int(inserted) > 2
+        my.query_get_result(
+            ctx, "SELECT LAST_INSERT_ID() AS last, name FROM people WHERE id=$db.insert_id", ""
+        )
+        assert (ctx.vars["last"], ctx.vars["name"]) == (inserted, "carol")
 
     def test_M_mysql_3_execute_update_counts_affected_rows(self, ctx: FakeContext) -> None:
         my.execute(ctx, "UPDATE people SET pin='0'")
@@ -208,7 +249,11 @@ class TestStatements:
 
     def test_M_mysql_3_execute_select_discards_rows(self, ctx: FakeContext) -> None:
         my.execute(ctx, "SELECT * FROM people")
-        assert (ctx.vars["db.rows"], ctx.vars["db.info"], ctx.vars["db.insert_id"]) == ("0", "", "0")
+        assert (ctx.vars["db.rows"], ctx.vars["db.info"], ctx.vars["db.insert_id"]) == (
+            "0",
+            "",
+            "0",
+        )
         assert "name" not in ctx.vars and my.RES not in ctx.objects
 
     def test_M_mysql_3_sql_error(self, ctx: FakeContext) -> None:
@@ -246,12 +291,18 @@ class TestStatements:
 
     def test_M_mysql_5_row_out_of_bounds(self, ctx: FakeContext) -> None:
         my.query_get_result(ctx, "SELECT name FROM people", "2")
-        assert (ctx.vars["errno"], ctx.vars["strerror"]) == ("result", "row index out of result rows bounds")
+        assert (ctx.vars["errno"], ctx.vars["strerror"]) == (
+            "result",
+            "row index out of result rows bounds",
+        )
 
     def test_M_mysql_5_bad_row_index(self, ctx: FakeContext) -> None:
         ctx.vars["r"] = "x1"
         my.query_get_result(ctx, "SELECT name FROM people", "$r")
-        assert (ctx.vars["errno"], ctx.vars["strerror"]) == ("arg", "row index 'x1' not understood\n")
+        assert (ctx.vars["errno"], ctx.vars["strerror"]) == (
+            "arg",
+            "row index 'x1' not understood\n",
+        )
 
     def test_M_mysql_5_statement_runs_before_row_check(self, ctx: FakeContext) -> None:
         my.query_get_result(ctx, "SELECT @mark := 5 AS m", "bad")
@@ -275,7 +326,10 @@ class TestStatements:
         my.get_result(ctx, "-1", "")
         assert (ctx.vars["errno"], ctx.vars["strerror"]) == ("arg", "row index '-1' not understood")
         my.get_result(ctx, "5", "")
-        assert (ctx.vars["errno"], ctx.vars["strerror"]) == ("result", "row index out of result rows bounds")
+        assert (ctx.vars["errno"], ctx.vars["strerror"]) == (
+            "result",
+            "row index out of result rows bounds",
+        )
         my.get_result(ctx, "0", "nope")
         assert (ctx.vars["errno"], ctx.vars["strerror"]) == ("result", "bad field name 'nope'")
 
@@ -312,7 +366,10 @@ class TestStatements:
         my.use_result(ctx, "never")
         assert ctx.objects["db.res"] is None
         my.get_result(ctx, "", "")
-        assert (ctx.vars["errno"], ctx.vars["strerror"]) == ("result", "Result object has wrong type")
+        assert (ctx.vars["errno"], ctx.vars["strerror"]) == (
+            "result",
+            "Result object has wrong type",
+        )
 
 
 # --------------------------------------------------------------------------- files and audio
@@ -333,20 +390,29 @@ class TestFiles:
     def test_M_mysql_15_missing_marker(self, ctx: FakeContext, tmp_path: Path) -> None:
         my.put_file_to_db(ctx, "INSERT INTO blobs VALUES (1, 'x')", str(tmp_path))
         assert ctx.vars["errno"] == "arg"
-        assert ctx.vars["strerror"] == "missing __FILE__ in query string 'INSERT INTO blobs VALUES (1, 'x')'\n"
+        assert (
+            ctx.vars["strerror"]
+            == "missing __FILE__ in query string 'INSERT INTO blobs VALUES (1, 'x')'\n"
+        )
 
     def test_M_mysql_15_missing_or_empty_file(self, ctx: FakeContext, tmp_path: Path) -> None:
         empty = tmp_path / "empty"
         empty.write_bytes(b"")
         for path in (str(empty), str(tmp_path / "missing")):
             my.put_file_to_db(ctx, "INSERT INTO blobs VALUES (1, '__FILE__')", path)
-            assert (ctx.vars["errno"], ctx.vars["strerror"]) == ("file", f"could not read file '{path}'\n")
+            assert (ctx.vars["errno"], ctx.vars["strerror"]) == (
+                "file",
+                f"could not read file '{path}'\n",
+            )
 
     def test_M_mysql_15_select_is_query_error(self, ctx: FakeContext, tmp_path: Path) -> None:
         src = tmp_path / "f"
         src.write_bytes(b"abc")
         my.put_file_to_db(ctx, "SELECT '__FILE__'", str(src))
-        assert (ctx.vars["errno"], ctx.vars["strerror"]) == ("query", "mysql.putFileToDB query was a SELECT")
+        assert (ctx.vars["errno"], ctx.vars["strerror"]) == (
+            "query",
+            "mysql.putFileToDB query was a SELECT",
+        )
 
     def test_M_mysql_14_no_row_and_bad_path(self, ctx: FakeContext, tmp_path: Path) -> None:
         my.get_file_from_db(ctx, "SELECT data FROM blobs WHERE id=99", str(tmp_path / "x"))
@@ -366,7 +432,11 @@ class TestFiles:
         my.play_db_audio_front(ctx, "SELECT data FROM blobs WHERE id=2", "prompt.wav")
         my.play_db_audio_looped(ctx, "SELECT data FROM blobs WHERE id=2", "prompt.wav")
         played = ctx.call.played
-        assert [(front, item.loop) for item, front in played] == [(False, False), (True, False), (False, True)]
+        assert [(front, item.loop) for item, front in played] == [
+            (False, False),
+            (True, False),
+            (False, True),
+        ]
         assert all(isinstance(item, FileItem) for item, _ in played)
         paths = [item.path for item, _ in played]
         assert all(p.endswith(".wav") and os.path.exists(p) for p in paths)
@@ -399,10 +469,10 @@ class TestFiles:
 # --------------------------------------------------------------------------- escape and conditions
 class TestEscapeAndConditions:
     def test_M_mysql_16_escape(self, ctx: FakeContext) -> None:
-        ctx.vars["raw"] = "o'neil \\ \"x\""
+        ctx.vars["raw"] = 'o\'neil \\ "x"'
         ctx.vars["errno"] = "old"
         my.escape(ctx, "$safe", "$raw")
-        assert ctx.vars["safe"] == "o\\'neil \\\\ \\\"x\\\""
+        assert ctx.vars["safe"] == 'o\\\'neil \\\\ \\"x\\"'
         assert ctx.vars["errno"] == "old"
         my.execute(ctx, "INSERT INTO people (name) VALUES ('$safe')")
         my.query_get_result(ctx, "SELECT name FROM people WHERE id=$db.insert_id", "")
@@ -446,32 +516,49 @@ def run_script(harness_class: Any, tmp_path: Path, body: str) -> Any:
 
 
 class TestScripts:
-    def test_script_query_get_result_with_quoted_commas(self, harness_class: Any, tmp_path: Path, tables: MariaDB) -> None:
+    def test_script_query_get_result_with_quoted_commas(
+        self, harness_class: Any, tmp_path: Path, tables: MariaDB
+    ) -> None:
         """Section 9 QUIRK: SQL with commas is quoted in two-argument actions."""
-        call = run_script(harness_class, tmp_path, f"""
+        call = run_script(
+            harness_class,
+            tmp_path,
+            f"""
 initial state START enter {{
   mysql.connect({tables.url});
   mysql.queryGetResult("SELECT name, pin FROM people ORDER BY id", 1);
   set($after=$errno);
 }};
-""")
+""",
+        )
         assert call.vars["after"] == ""
         assert (call.vars["name"], call.vars["pin"]) == ("al", "9")
 
-    def test_script_quirk_unquoted_comma_splits_sql(self, harness_class: Any, tmp_path: Path, tables: MariaDB) -> None:
+    def test_script_quirk_unquoted_comma_splits_sql(
+        self, harness_class: Any, tmp_path: Path, tables: MariaDB
+    ) -> None:
         """Section 9 QUIRK — commas: the SQL is cut at its first comma, the rest is the row."""
-        call = run_script(harness_class, tmp_path, f"""
+        call = run_script(
+            harness_class,
+            tmp_path,
+            f"""
 initial state START enter {{
   mysql.connect({tables.url});
-  mysql.queryGetResult(SELECT name, pin FROM people);
+  mysql.queryGetResult(SELECT 5 AS five, x AS six);
 }};
-""")
+""",
+        )
         assert call.vars["errno"] == "arg"
-        assert call.vars["strerror"] == "row index 'pin FROM people' not understood\n"
-        assert call.vars["name"] == "bob"
+        assert call.vars["strerror"] == "row index 'x AS six' not understood\n"
+        assert "five" not in call.vars and "six" not in call.vars
 
-    def test_script_config_url_conditions_and_throw_on_error(self, harness_class: Any, tmp_path: Path, tables: MariaDB) -> None:
-        call = run_script(harness_class, tmp_path, f"""
+    def test_script_config_url_conditions_and_throw_on_error(
+        self, harness_class: Any, tmp_path: Path, tables: MariaDB
+    ) -> None:
+        call = run_script(
+            harness_class,
+            tmp_path,
+            f"""
 initial state START enter {{
   set($config.db_url={tables.url});
   mysql.connect();
@@ -483,20 +570,27 @@ initial state START enter {{
   mysql.execute(broken sql);
   if test($errno == query) {{ set($failed=yes); }}
 }};
-""")
+""",
+        )
         assert call.vars["c"] == "yes"
-        assert call.vars["id"] == "3"
+        assert int(call.vars["id"]) > 2
         assert call.vars["name"] == ""
         assert call.vars["failed"] == "yes"
 
-    def test_script_escape_and_resolve_query_params(self, harness_class: Any, tmp_path: Path, tables: MariaDB) -> None:
-        call = run_script(harness_class, tmp_path, f"""
+    def test_script_escape_and_resolve_query_params(
+        self, harness_class: Any, tmp_path: Path, tables: MariaDB
+    ) -> None:
+        call = run_script(
+            harness_class,
+            tmp_path,
+            f"""
 initial state START enter {{
   mysql.connect({tables.url});
   set($raw="it's");
   mysql.escape($safe=$raw);
   mysql.resolveQueryParams(SELECT 1 FROM people WHERE name='$safe');
 }};
-""")
+""",
+        )
         assert call.vars["safe"] == "it\\'s"
         assert call.vars["db.qstr"] == "SELECT 1 FROM people WHERE name='it\\'s'"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _fake import FakeContext, harness_call, run_action, run_condition
+from _fake import (
+    FakeContext,
+    compile_every_name,
+    harness_call,
+    run_action,
+    run_condition,
+    write_wav,
+)
 from dsm.modules import mod_py
 from dsm.modules.mod_py import EVENT_TYPES, module
 
@@ -22,6 +29,11 @@ def test_declares_action_and_condition_py_with_raw_arguments() -> None:
     sig = module.action_signature("py")
     assert sig is not None and sig.style == "raw"
     assert "preload" in module.hooks and mod_py.preload() == 0
+
+
+def test_M_api_3_dsm_check_knows_every_name() -> None:
+    chart = compile_every_name(module)
+    assert [a.module for a in chart.states[0].enter] == [module.name] * len(module.actions)
 
 
 def test_M_py_1_split_reports_python_syntax_errors() -> None:
@@ -147,3 +159,30 @@ transition t S - py(type == dsm.Key and params.get('key') == '5') / set($got=fiv
     assert call.vars["greet"] == "hi alice"
     call.press("5")
     assert call.vars["got"] == "five"
+
+
+def test_M_py_session_functions_in_a_script(tmp_path: Path) -> None:
+    """M-py-1: locals persist between actions; media functions reach the playlist."""
+    write_wav(tmp_path / "hello.wav")
+    script = r"""import(mod_py);
+initial state S enter {
+  py(count = 1);
+  py(count += 1);
+  py(session.setvar('count', str(count)));
+  py(session.playFile('TMP/hello.wav'));
+  py(session.setError(65));
+  py(session.playFile('TMP/missing.wav'));
+  py(session.setvar('after', 'still running'));
+};
+transition "not an int" S - py(1) / set($one=true) -> T;
+state T;
+"""
+    call = harness_call(tmp_path, script.replace("TMP", str(tmp_path)))
+    call.advance(1.0)
+    v = call.vars
+    assert v["count"] == "2"
+    assert v["errno"] == "A"
+    assert v["after"] == "still running"  # the failed playFile was logged and swallowed
+    assert "one" not in v
+    assert [Path(p.path).name for p in call.played] == ["hello.wav"]
+    assert call.state == "S"

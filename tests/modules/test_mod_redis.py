@@ -68,7 +68,11 @@ class TestConnect:
 
     @pytest.mark.parametrize(
         "url",
-        ["redis://tcp:localhost;port=x", "redis://tcp:localhost;colour=red", "redis://tcp:localhost;a=b=c"],
+        [
+            "redis://tcp:localhost;port=x",
+            "redis://tcp:localhost;colour=red",
+            "redis://tcp:localhost;a=b=c",
+        ],
     )
     def test_M_redis_1_bad_parameters_are_arg_errors(self, url: str) -> None:
         c = FakeContext()
@@ -83,9 +87,16 @@ class TestConnect:
         assert c.vars["errno"] == "arg"
 
     def test_M_redis_1_parameters(self) -> None:
-        url = rd.parse_redis_url("redis://tcp:h;port=7000;connect_timeout=250;full_logging=true;use_transactions=true")
+        url = rd.parse_redis_url(
+            "redis://tcp:h;port=7000;connect_timeout=250;full_logging=true;use_transactions=true"
+        )
         assert isinstance(url, rd.RedisURL)
-        assert (url.host, url.port, url.connect_timeout_ms, url.full_logging) == ("h", 7000, 250, True)
+        assert (url.host, url.port, url.connect_timeout_ms, url.full_logging) == (
+            "h",
+            7000,
+            250,
+            True,
+        )
         default = rd.parse_redis_url("redis://tcp:h")
         assert isinstance(default, rd.RedisURL)
         assert (default.port, default.connect_timeout_ms) == (6379, 500)
@@ -93,7 +104,10 @@ class TestConnect:
     def test_M_redis_1_refused_connection(self) -> None:
         c = FakeContext()
         rd.connect(c, f"redis://tcp:127.0.0.1;port={refused_port()}")
-        assert (c.vars["errno"], c.vars["strerror"]) == ("connection", "Could not connect to redis DB")
+        assert (c.vars["errno"], c.vars["strerror"]) == (
+            "connection",
+            "Could not connect to redis DB",
+        )
         assert "db_redis.con" not in c.objects
 
     def test_K_34_config_default_url(self, server: RedisServer) -> None:
@@ -108,7 +122,10 @@ class TestConnect:
         assert ctx.vars["errno"] == ""
         assert "db_redis.con" not in ctx.objects
         rd.disconnect(ctx)
-        assert (ctx.vars["errno"], ctx.vars["strerror"]) == ("connection", "No connection to redis database")
+        assert (ctx.vars["errno"], ctx.vars["strerror"]) == (
+            "connection",
+            "No connection to redis database",
+        )
 
 
 # --------------------------------------------------------------------------- commands and replies
@@ -151,7 +168,9 @@ class TestCommands:
     def test_M_redis_3_interpolated_and_quirk_quotes_sent_literally(self, ctx: FakeContext) -> None:
         ctx.vars["user"] = "alice"
         rd.exec_command(ctx, "r", 'set "name:$user" "a b"')
-        assert ctx.vars["errno"] == "write"  # four arguments: set "name:alice" "a b" -> syntax error
+        assert (
+            ctx.vars["errno"] == "write"
+        )  # four arguments: set "name:alice" "a b" -> syntax error
         rd.exec_command(ctx, "r", 'set "k" 50%')
         assert ctx.vars["r"] == "OK"
         rd.exec_command(ctx, "v", 'get "k"')
@@ -167,7 +186,9 @@ class TestCommands:
         rd.exec_command(c, "r", "ping")
         assert (c.vars["errno"], c.vars["strerror"]) == ("connection", "Not connected to REDIS\n")
 
-    def test_M_redis_3_connection_drop_and_automatic_reconnect(self, ctx: FakeContext, server: RedisServer) -> None:
+    def test_M_redis_3_connection_drop_and_automatic_reconnect(
+        self, ctx: FakeContext, server: RedisServer
+    ) -> None:
         rd.exec_command(ctx, "id", "client id")
         killer = redis.Redis(host=server.host, port=server.port)
         killer.client_kill_filter(_id=ctx.vars["id"])
@@ -214,7 +235,11 @@ class TestCommands:
     def test_M_api_vocabulary(self) -> None:
         """Section 2: 5 actions, no conditions."""
         assert set(rd.module.actions) == {
-            "redis.connect", "redis.disconnect", "redis.execCommand", "redis.appendCommand", "redis.getReply",
+            "redis.connect",
+            "redis.disconnect",
+            "redis.execCommand",
+            "redis.appendCommand",
+            "redis.getReply",
         }
         assert rd.module.conditions == {}
 
@@ -227,9 +252,14 @@ def run_script(harness_class: Any, tmp_path: Path, body: str) -> Any:
 
 
 class TestScripts:
-    def test_script_counter_example(self, harness_class: Any, tmp_path: Path, server: RedisServer) -> None:
+    def test_script_counter_example(
+        self, harness_class: Any, tmp_path: Path, server: RedisServer
+    ) -> None:
         """Section 11 example: ``sets($c="incr calls:@(user)"); redis.execCommand(n=$c)``."""
-        call = run_script(harness_class, tmp_path, f"""
+        call = run_script(
+            harness_class,
+            tmp_path,
+            f"""
 initial state START enter {{
   redis.connect({server.url});
   set($who=alice);
@@ -238,12 +268,18 @@ initial state START enter {{
   redis.execCommand(m=$c);
   redis.execCommand($list=lrange nothing 0 -1);
 }};
-""")
+""",
+        )
         assert (call.vars["n"], call.vars["m"]) == ("1", "2")
         assert call.vars["errno"] == ""
 
-    def test_script_pipelining_and_errors(self, harness_class: Any, tmp_path: Path, server: RedisServer) -> None:
-        call = run_script(harness_class, tmp_path, f"""
+    def test_script_pipelining_and_errors(
+        self, harness_class: Any, tmp_path: Path, server: RedisServer
+    ) -> None:
+        call = run_script(
+            harness_class,
+            tmp_path,
+            f"""
 initial state START enter {{
   redis.execCommand(x=ping);
   set($before=$errno);
@@ -254,7 +290,8 @@ initial state START enter {{
   redis.getReply(b);
   redis.execCommand(e=incr k);
 }};
-""")
+""",
+        )
         assert call.vars["before"] == "connection"
         assert (call.vars["a"], call.vars["b"]) == ("OK", "v")
         assert call.vars["errno"] == "write"

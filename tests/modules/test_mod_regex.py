@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _fake import FakeContext, harness_call, run_action, run_condition
+from _fake import FakeContext, compile_every_name, harness_call, run_action, run_condition
 from dsm.modules.mod_regex import (
     RegexError,
     compile_posix,
@@ -39,6 +39,11 @@ def test_declares_three_actions_and_one_condition() -> None:
     assert set(module.actions) == {"regex.compile", "regex.match", "regex.clear"}
     assert set(module.conditions) == {"regex.match"}
     assert "preload" in module.hooks
+
+
+def test_M_api_3_dsm_check_knows_every_name() -> None:
+    chart = compile_every_name(module)
+    assert [a.module for a in chart.states[0].enter] == [module.name] * len(module.actions)
 
 
 # -- M-regex-1 … 4 --------------------------------------------------------------------------
@@ -200,3 +205,28 @@ initial state S enter {
     assert call.vars["regex.match"] == "1"
     assert call.vars["regex.match[1]"] == "456"
     assert call.vars["cond"] == "yes"
+
+
+def test_M_regex_every_action_and_condition_in_a_script(tmp_path: Path) -> None:
+    """M-regex-1 … 4 end to end through the harness."""
+    script = r"""import(mod_regex);
+initial state S enter {
+  regex.compile(alt, "(a|ab)");
+  regex.match(alt, xab);
+  set($longest=$regex.match[1]);
+  set($m0=$regex.match);
+  regex.compile(bad, "(x");
+  set($e_bad=$errno);
+  regex.compile(num, "^[[:digit:]]+$");
+  regex.match(num, 12a);
+  set($m1=$regex.match);
+  regex.clear(num);
+  if not regex.match(num, 123) { set($cleared=yes); }
+};
+"""
+    v = harness_call(tmp_path, script).vars
+    assert (v["m0"], v["longest"]) == ("1", "ab")
+    assert v["regex.match"] == "0" and v["m1"] == "0"
+    assert v["e_bad"] == "arg"
+    assert v["cleared"] == "yes"
+    assert registry.get("num") is None and registry.get("bad") is None

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fake import FakeContext, harness_call, run_action, run_condition
+from _fake import FakeContext, compile_every_name, harness_call, run_action, run_condition
 from dsm.modules import mod_sys
 from dsm.modules.mod_sys import module
 from dsm.runtime.errors import DSMException
@@ -30,6 +30,11 @@ def test_declares_every_action_and_condition_of_section_14() -> None:
     assert set(module.conditions) == {"sys.file_exists", "sys.file_not_exists", "sys.system"}
     assert module.action_signature("sys.popen").style == "P=mand"  # type: ignore[union-attr]
     assert module.condition_signature("sys.file_exists").style == "raw"  # type: ignore[union-attr]
+
+
+def test_M_api_3_dsm_check_knows_every_name() -> None:
+    chart = compile_every_name(module)
+    assert [a.module for a in chart.states[0].enter] == [module.name] * len(module.actions)
 
 
 # -- M-sys-1 / M-sys-2 -----------------------------------------------------------
@@ -260,3 +265,54 @@ initial state S enter {{
     assert call.vars["out"] == "hi\n"
     assert call.vars["t1.tv_sec"].isdigit()
     assert call.vars["seen"] == "yes"
+
+
+SYS_SCRIPT = r"""import(mod_sys);
+initial state S enter {
+  set($d=TMP/a);
+  sys.mkdir($d);
+  set($e_mkdir=$errno);
+  sys.mkdirRecursive(TMP/b/c/d);
+  set($e_rec=$errno);
+  sys.popen($o=touch TMP/a/f1 TMP/a/f2 && echo ok);
+  sys.rename(TMP/a/f1, TMP/a/g1);
+  set($e_ren=$errno);
+  sys.unlink(TMP/a/g1);
+  set($e_unl=$errno);
+  set($arr_size=1);
+  set($arr_0=f2);
+  sys.unlinkArray(arr, TMP/a);
+  set($e_arr=$errno);
+  sys.tmpnam(tmp);
+  set($t2.tv_sec=1);
+  set($t2.tv_usec=0);
+  set($t1.tv_sec=3);
+  set($t1.tv_usec=500000);
+  sys.subTimestamp(t1, t2);
+  sys.getTimestamp(now);
+  sys.unlink(TMP/a/missing);
+  if sys.file_exists(TMP/b/c/d) { set($exists=yes); }
+  if sys.file_not_exists(TMP/a/g1) { set($gone=yes); }
+  if sys.system(exit 0) { set($sys0=yes); }
+  if not sys.system(exit 1) { set($sys1=no); }
+};
+"""
+
+
+def test_M_sys_every_action_and_condition_in_a_script(tmp_path: Path) -> None:
+    """M-sys-1 … 12 end to end through the harness."""
+    call = harness_call(tmp_path, SYS_SCRIPT.replace("TMP", str(tmp_path)))
+    v = call.vars
+    try:
+        assert [v[k] for k in ("e_mkdir", "e_rec", "e_ren", "e_unl", "e_arr")] == [""] * 5
+        assert v["errno"] == "file"  # the last unlink failed
+        assert (tmp_path / "b" / "c" / "d").is_dir()
+        assert not any((tmp_path / "a").iterdir())
+        assert v["o"] == "ok\n" and v["o.status"] == "0"
+        assert v["tmp"].startswith("/tmp/sems_")
+        assert (v["t1.tv_sec"], v["t1.tv_usec"], v["t1.msec"]) == ("2", "500000", "2500")
+        assert v["now.tv_sec"].isdigit() and v["now.tv_usec"].isdigit()
+        assert (v["exists"], v["gone"], v["sys0"], v["sys1"]) == ("yes", "yes", "yes", "no")
+    finally:
+        if v.get("tmp"):
+            os.unlink(v["tmp"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _fake import FakeContext, harness_call, run_action
+from _fake import FakeContext, compile_every_name, harness_call, run_action
 from dsm.modules.mod_uri import module, on_invite, parse_uri, url_decode, url_encode
 
 
@@ -22,6 +22,11 @@ def test_declares_the_five_actions_and_the_invite_hook() -> None:
     }
     assert module.conditions == {}
     assert "on_invite" in module.hooks
+
+
+def test_M_api_3_dsm_check_knows_every_name() -> None:
+    chart = compile_every_name(module)
+    assert [a.module for a in chart.states[0].enter] == [module.name] * len(module.actions)
 
 
 def test_M_uri_1_parse_sets_the_five_parts_and_clears_errno() -> None:
@@ -151,14 +156,44 @@ def test_M_api_7_invite_hook_fills_hdrs() -> None:
 
 
 def test_M_uri_harness_invite_headers_and_parse(tmp_path: Path) -> None:
+    """The invite hook runs when the INVITE arrives, i.e. after the start event."""
     script = """import(mod_uri);
 initial state S enter {
-  uri.getHeader(X-Account, acc);
   uri.parseNameaddr("\\"Bob\\" <sip:bob@ex.net>;tag=9", f_);
   uri.encode($enc="a b");
 };
+transition "got invite" S - invite / uri.getHeader(X-Account, acc) -> T;
+state T;
 """
     call = harness_call(tmp_path, script, headers={"X-Account": "4711"})
+    assert "X-Account: 4711" in call.vars["hdrs"]
     assert call.vars["acc"] == "4711"
     assert call.vars["f_user"] == "bob"
+    assert call.vars["f_display_name"] == "Bob"
+    assert call.vars["f_uri_param.tag"] == "9"
     assert call.vars["enc"] == "a%20b"
+
+
+def test_M_uri_every_action_in_a_script(tmp_path: Path) -> None:
+    """M-uri-1 … 5 end to end through the harness."""
+    script = r"""import(mod_uri);
+initial state S enter {
+  set($u=sip:alice@example.org:5070;transport=tcp?Subject=hi);
+  uri.parse($u, to_);
+  uri.parse(garbage, bad_);
+  set($e_bad=$errno);
+  uri.parseNameaddr("Carol <sip:carol@h>;tag=abc", n_);
+  set($hdrs="X-A: 1");
+  uri.getHeader(x-a, xa);
+  uri.encode($enc="a b/c");
+  uri.decode($dec=a%41%zzb%%);
+};
+"""
+    v = harness_call(tmp_path, script).vars
+    assert (v["to_user"], v["to_host"], v["to_port"]) == ("alice", "example.org", "5070")
+    assert (v["to_param"], v["to_headers"]) == ("transport=tcp", "Subject=hi")
+    assert v["e_bad"] == "general"
+    assert (v["n_display_name"], v["n_user"], v["n_uri_param.tag"]) == ("Carol", "carol", "abc")
+    assert v["xa"] == "1"
+    assert (v["enc"], v["dec"]) == ("a%20b%2Fc", "aAb%")
+    assert v["errno"] == ""

@@ -7,7 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
-from _fake import FakeContext, harness_call, run_action, run_condition
+from _fake import (
+    FakeContext,
+    compile_every_name,
+    harness_call,
+    run_action,
+    run_condition,
+    write_wav,
+)
 from dsm.modules.mod_utils import atof, atoi, count_files, format_float, module
 from dsm.runtime.call import FileItem, RingtoneItem
 from dsm.runtime.errors import DSMException
@@ -24,6 +31,11 @@ def cond(ctx: FakeContext, name: str, *args: str) -> bool:
 def test_declares_22_actions_and_2_conditions() -> None:
     assert len(module.actions) == 22
     assert set(module.conditions) == {"utils.isInList", "utils.startsWith"}
+
+
+def test_M_api_3_dsm_check_knows_every_name() -> None:
+    chart = compile_every_name(module)
+    assert [a.module for a in chart.states[0].enter] == [module.name] * len(module.actions)
 
 
 # -- F(x) and files(n) ---------------------------------------------------------------
@@ -326,3 +338,91 @@ initial state S enter {
     assert call.vars["l[1]"] == "2"
     assert call.vars["count_file[1]"] == "wav/x5.wav"
     assert call.vars["inlist"] == "yes"
+
+
+UTILS_SCRIPT = r"""import(mod_utils);
+initial state S enter {
+  utils.playCountRight(45, TMP/);
+  set($e_play=$errno);
+  utils.playCountLeft(45, TMP/);
+  utils.getCountRight(1234, d/);
+  set($gcr3=$count_file[3]);
+  utils.getCountLeft(21);
+  set($gcl0=$count_file[0]);
+  utils.getCountRightNoSuffix(21);
+  set($gcrn0=$count_file[0]);
+  utils.getCountLeftNoSuffix(21);
+  utils.getNewId(id);
+  utils.spell(47, TMP/);
+  utils.srand();
+  utils.rand(r, 10);
+  set($a=1);
+  utils.add($a, 2);
+  set($s=5);
+  utils.sub($s, 1.5);
+  set($m=6);
+  utils.mul($m, 7);
+  utils.int($i, 3.9);
+  utils.md5($h, hello);
+  set($rp=a-b-c);
+  utils.replace($rp, -=>+);
+  set($c=a\r\nb);
+  utils.unescapeCRLF($c);
+  utils.splitStringCR($c);
+  set($c2=$c);
+  utils.escapeCRLF($c2);
+  set($l="1;2");
+  utils.splitString($l, ";");
+  set($js='{"a":[1,{"b":"x"}],"f":2.5}');
+  utils.decodeJson($js, j);
+  utils.playRingTone(1000, "500, 500, 425");
+  if utils.isInList(b, "a, b") { set($in=yes); }
+  if utils.startsWith(sip:x, sip:) { set($sw=yes); }
+};
+"""
+
+
+def test_M_utils_every_action_and_condition_in_a_script(tmp_path: Path) -> None:
+    """M-utils-1 … 24 end to end through the harness."""
+    for name in ("40", "x5", "4", "7"):
+        write_wav(tmp_path / f"{name}.wav")
+    call = harness_call(tmp_path, UTILS_SCRIPT.replace("TMP", str(tmp_path)))
+    call.advance(5.0)
+    v = call.vars
+    assert v["e_play"] == ""
+    assert (v["gcr3"], v["gcl0"], v["gcrn0"]) == ("d/x4.wav", "x1.wav", "20")
+    assert (v["count_file[0]"], v["count_file[1]"]) == ("x1", "20")
+    assert re.fullmatch(r"[0-9A-F-]+", v["id"])
+    assert 0 <= int(v["r"]) < 10
+    assert (v["a"], v["s"], v["m"], v["i"]) == ("3.0", "3.50", "42", "3")
+    assert v["h"] == hashlib.md5(b"hello").hexdigest()
+    assert v["rp"] == "a+b+c"
+    assert (v["c[0]"], v["c[1]"]) == ("a\r", "b")
+    assert v["c2"] == "a\\r\\nb"
+    assert (v["l[0]"], v["l[1]"]) == ("1", "2")
+    assert (v["j.a[0]"], v["j.a[1].b"], v["j.f"]) == ("1", "x", "2.50")
+    assert (v["in"], v["sw"]) == ("yes", "yes")
+    played = [(p.kind, Path(p.path).name) for p in call.played]
+    assert played[:6] == [
+        ("file", "40.wav"),
+        ("file", "x5.wav"),
+        ("file", "x5.wav"),
+        ("file", "40.wav"),
+        ("file", "4.wav"),
+        ("file", "7.wav"),
+    ]
+    assert played[6][0] == "ringtone"
+
+
+def test_M_utils_1_and_22_in_a_system_dsm_raise_core_not_implemented() -> None:
+    """Sys: core-ex (actions.md 0.3) — the stand-in call of a system DSM has no playlist."""
+    from dsm.runtime.call import SystemCall
+
+    ctx = FakeContext(kind="system")
+    ctx.call = SystemCall("SystemDSM_1")
+    for name, args in (("utils.playCountRight", ("5", "")), ("utils.playRingTone", ("0", ""))):
+        with pytest.raises(DSMException) as err:
+            act(ctx, name, *args)
+        assert err.value.params == {"type": "core", "cause": "not implemented in SystemDSM"}
+    act(ctx, "utils.getCountRight", "5", "")  # no playing: works everywhere
+    assert ctx.vars["count_file[0]"] == "5.wav"

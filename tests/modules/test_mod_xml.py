@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _fake import FakeContext, harness_call, run_action
+from _fake import FakeContext, compile_every_name, harness_call, run_action
 from dsm.modules import mod_xml
 from dsm.modules.mod_xml import XmlDocument, XPathResult, module
 
@@ -46,6 +46,11 @@ def test_declares_the_nine_actions() -> None:
         "xml.setLoglevel",
     }  # fmt: skip
     assert "preload" in module.hooks
+
+
+def test_M_api_3_dsm_check_knows_every_name() -> None:
+    chart = compile_every_name(module)
+    assert [a.module for a in chart.states[0].enter] == [module.name] * len(module.actions)
 
 
 # -- M-xml-1 / 2 -------------------------------------------------------------------
@@ -285,3 +290,31 @@ initial state S enter {
     call = harness_call(tmp_path, script)
     assert call.vars["n"] == "2"
     assert (call.vars["v[0]"], call.vars["v[1]"]) == ("x", "y")
+
+
+def test_M_xml_every_action_in_a_script(tmp_path: Path) -> None:
+    """M-xml-1 … 9 end to end through the harness (objects released with freeObject)."""
+    script = r"""import(mod_xml);
+initial state S enter {
+  xml.setLoglevel(warn);
+  set($body='<r xmlns="urn:r"><c s="on">one</c><c s="off">two</c></r>');
+  xml.parse($body, d);
+  set($d.ns="x=urn:r");
+  xml.evalXPath("//x:c", d);
+  xml.XPathResultCount($n="d.xpath");
+  xml.getXPathResult($v="d.xpath");
+  xml.printXPathResult($p="d.xpath");
+  xml.updateXPathResult("d.xpath[0]"=uno);
+  xml.docDump($dump=d);
+  xml.parseSIPMsgBody(nobody, e);
+  set($e_body=$strerror);
+  freeObject(d.xpath);
+  freeObject(d);
+};
+"""
+    v = harness_call(tmp_path, script).vars
+    assert v["n"] == "2"
+    assert (v["v[0]"], v["v[1]"]) == ("one", "two")
+    assert v["p"].startswith('element node "urn:r:c" content: "one"\n')
+    assert '<c s="on">uno</c>' in v["dump"]
+    assert v["e_body"] == "no message body in avar nobody"

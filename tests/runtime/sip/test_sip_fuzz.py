@@ -167,13 +167,13 @@ def test_parser_random_bytes(data: bytes) -> None:
     check_parser(data)
 
 
-@settings(max_examples=400, deadline=None, database=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(st.sampled_from(CORPUS), st.randoms(use_true_random=False))
 def test_parser_hypothesis_mutations(base: bytes, rng: random.Random) -> None:
     check_parser(mutate(base, rng))
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(
     st.lists(st.tuples(st.sampled_from(CORPUS), st.booleans()), max_size=15),
     st.randoms(use_true_random=False),

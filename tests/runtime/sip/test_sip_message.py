@@ -7,12 +7,16 @@ raise ParseError with a usable reason, and everything must round-trip.
 
 from __future__ import annotations
 
+import string
+
 import pytest
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers, Via, canonical_name
 from dsm.runtime.sip.message import Request, Response, StreamFramer, parse_message
 from dsm.runtime.sip.responses import make_response
 from dsm.runtime.sip.uri import NameAddress, OtherUri, SipUri, parse_uri
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 BASIC = (
     "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
@@ -305,3 +309,131 @@ def test_make_response_copies_dialog_headers_and_adds_tag() -> None:
     trying = make_response(req, 100, to_tag="t1")
     assert trying.to.tag is None
     assert roundtrip(resp) == parse_message(bytes(resp))
+
+
+HEAD = (
+    "OPTIONS sip:u@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK9\r\n"
+    "From: <sip:a@h>;tag=1\r\nTo: <sip:u@h>\r\nCall-ID: t\r\nCSeq: 8 OPTIONS\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "check"),
+    [
+        ('X-Foo: a, "b,c"\r\n', lambda m: m.headers.get_all("X-Foo") == ['a, "b,c"']),
+        ("Subject:\r\n", lambda m: m.headers.get("Subject") == ""),
+        ("X-Long: " + "x" * 10000 + "\r\n", lambda m: len(m.headers.get("X-Long")) == 10000),
+        ("l : 0000\r\n", lambda m: m.body == b""),
+        (
+            "Via: SIP/2.0/UDP [2001:db8::9]:5070 (comment);branch=z9hG4bKv\r\n",
+            lambda m: m.vias[1].port == 5070,
+        ),
+        ("Contact: *\r\n", lambda m: m.contact is None),
+        (
+            "Allow: INVITE,ACK ,  BYE\r\n",
+            lambda m: m.headers.get_all("Allow") == ["INVITE", "ACK", "BYE"],
+        ),
+        ("Via: SIP/2.0/UDP x;branch=z9hG4bKa,,SIP/2.0/UDP y\r\n", lambda m: len(m.vias) == 3),
+    ],
+)
+def test_odd_but_valid_headers(extra: str, check) -> None:  # type: ignore[no-untyped-def]
+    msg = parse_message((HEAD + extra + "\r\n").encode())
+    assert check(msg)
+    roundtrip(msg)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "sip:%61lice@h",
+        "sip:u@h?Subject=foo&Call-Info=x",
+        "sip:u@h;maddr=239.255.255.1;ttl=15",
+        "tel:+1",
+    ],
+)
+def test_odd_request_uris_are_kept_verbatim(uri: str) -> None:
+    msg = parse_message(HEAD.replace("sip:u@h SIP", f"{uri} SIP").encode() + b"\r\n")
+    assert isinstance(msg, Request) and msg.uri == uri
+
+
+def test_unknown_method_and_empty_reason_phrase() -> None:
+    msg = parse_message(HEAD.replace("OPTIONS", "NEWMETHOD").encode() + b"\r\n")
+    assert isinstance(msg, Request) and msg.method == "NEWMETHOD"
+    resp = parse_message(HEAD.replace("OPTIONS sip:u@h SIP/2.0", "SIP/2.0 200 ").encode() + b"\r\n")
+    assert isinstance(resp, Response) and resp.reason == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ("Call-ID: again\r\n", "Multiple Call-ID headers"),
+        ("Content-Length: 0\r\nl: 3\r\n", "Conflicting Content-Length"),
+        ("Content-Length: -1\r\n", "Bad Content-Length"),
+        ("NoColonHere\r\n", "Bad header line"),
+        ('X-A: "open\r\nContact: "unterminated <sip:a@h>\r\n', "Unterminated"),
+        ("Bad Name: x\r\n", "Bad header line"),
+        ("Max-Forwards: 256\r\n", "Bad Max-Forwards"),
+    ],
+)
+def test_invalid_headers(extra: str, reason: str) -> None:
+    with pytest.raises(ParseError) as info:
+        msg = parse_message((HEAD + extra + "\r\n").encode())
+        msg.contact  # noqa: B018 - lazily parsed header
+    assert reason in info.value.reason
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\r\n\r\n",
+        HEAD.encode(),  # no empty line
+        HEAD.replace("SIP/2.0\r\n", "SIP/2.0\r\n  folded-start\r\n", 1).encode() + b"\r\n",
+        HEAD.replace("OPTIONS sip:u@h SIP/2.0", "SIP/2.0 999 Nope").encode() + b"\r\n",
+        HEAD.replace("OPTIONS sip:u@h SIP/2.0", "SIP/2.0 20 Short").encode() + b"\r\n",
+        HEAD.replace("CSeq: 8", "CSeq: 2147483648").encode() + b"\r\n",
+        HEAD.replace("Via: SIP/2.0/UDP h;", "Via: SIP/2.0/UDP h:70000;").encode() + b"\r\n",
+    ],
+)
+def test_invalid_messages(data: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_message(data)
+
+
+_TOKEN = st.text(
+    alphabet=string.ascii_letters + string.digits + "-.!%*_+`'~", min_size=1, max_size=8
+)
+_LABEL = st.text(alphabet=string.ascii_lowercase + string.digits, min_size=1, max_size=8)
+
+
+@st.composite
+def sip_uris(draw: st.DrawFn) -> SipUri:
+    return SipUri(
+        host=".".join(draw(st.lists(_LABEL, min_size=1, max_size=3))),
+        user=draw(
+            st.none()
+            | st.text(
+                alphabet=string.ascii_letters + string.digits + "-_.!~*'()&=+$,;?/",
+                min_size=1,
+                max_size=10,
+            )
+        ),
+        port=draw(st.none() | st.integers(0, 65535)),
+        params=draw(st.dictionaries(_TOKEN.map(str.lower), st.none() | _TOKEN, max_size=3)),
+        headers=draw(st.dictionaries(_LABEL, _LABEL, max_size=2)),
+        scheme=draw(st.sampled_from(["sip", "sips"])),
+    )
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    sip_uris(),
+    st.none() | st.text(alphabet=string.printable.strip(), max_size=12),
+    st.dictionaries(_TOKEN.map(str.lower), st.none() | _TOKEN, max_size=3),
+)
+def test_uri_and_name_addr_round_trip(
+    uri: SipUri, display: str | None, params: dict[str, str | None]
+) -> None:
+    assert parse_uri(str(uri)) == uri
+    address = NameAddress(uri, display, params)
+    assert NameAddress.parse(str(address)) == address

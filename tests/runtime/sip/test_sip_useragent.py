@@ -7,7 +7,7 @@ import random
 import pytest
 from dsm.runtime.sip import dialog as dialog_module
 from dsm.runtime.sip.message import Request, Response, parse_message
-from dsm.runtime.sip.sdp import answer_offer, make_offer, parse_sdp
+from dsm.runtime.sip.sdp import OfferAnswerError, answer_offer, make_offer, parse_sdp
 from dsm.runtime.sip.useragent import (
     AckReceived,
     AckTimeout,
@@ -421,13 +421,45 @@ def test_ack_for_2xx_reusing_invite_branch_reaches_dialog() -> None:
 
 @pytest.mark.parametrize(
     ("contact", "reason"),
-    [("Contact: <tel:+123>", "Contact is not a SIP URI"), ("Contact: *", "Missing Contact"),
-     ("Contact: <sip:alice@>", "Bad host")],
+    [
+        ("Contact: <tel:+123>", "Contact is not a SIP URI"),
+        ("Contact: *", "Missing Contact"),
+        ("Contact: <sip:alice@>", "Bad host"),
+    ],
 )
 def test_invite_with_unusable_contact_is_400(contact: str, reason: str) -> None:
     ua, caller = new_ua(), Caller()
-    data = caller.request("INVITE").replace(b"Contact: <sip:alice@127.0.0.1:5070>", contact.encode())
+    data = caller.request("INVITE").replace(
+        b"Contact: <sip:alice@127.0.0.1:5070>", contact.encode()
+    )
     out = ua.receive(data, PEER, 0.0)
     (resp,) = responses(out)
     assert (resp.status, resp.reason) == (400, reason)
     assert events(out) == [] and caller.call_id not in ua.calls
+
+
+def test_late_ack_of_first_invite_does_not_confirm_reinvite_2xx() -> None:
+    ua, caller = new_ua(), Caller()
+    establish(ua, caller)
+    caller.cseq = 2
+    (event,) = events(ua.receive(caller.request("INVITE", body=OFFER), PEER, 1.0))
+    assert isinstance(event, InDialogRequest)
+    ua.reply_request(caller.call_id, event.transaction, 200, now=1.1, body=OFFER.encode())
+    (dropped,) = ua.receive(caller.request("ACK", cseq=1), PEER, 1.2)
+    assert isinstance(dropped, Dropped)
+    assert statuses(ua.handle_timeout(1.6)) == [200]  # still retransmitting the re-INVITE 2xx
+    out = ua.receive(caller.request("ACK", cseq=2), PEER, 1.7)
+    assert [type(e) for e in events(out)] == [AckReceived]
+
+
+def test_offer_without_common_codec_answered_488_by_tu() -> None:
+    ua, caller = new_ua(), Caller()
+    offer = OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 18")
+    (new_call,) = events(ua.receive(caller.request("INVITE", body=offer), PEER, 0.0))
+    assert isinstance(new_call, NewCall)
+    with pytest.raises(OfferAnswerError) as info:
+        answer_offer(parse_sdp(new_call.request.body), address="127.0.0.1", port=2000)
+    out = ua.reply(caller.call_id, info.value.status, now=0.1)
+    (resp,) = responses(out)
+    assert (resp.status, resp.reason) == (488, "Not Acceptable Here")
+    assert caller.call_id not in ua.calls

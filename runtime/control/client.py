@@ -1,0 +1,84 @@
+"""A small synchronous client of the control endpoint (used by the CLI and tests).
+
+Plain ``http.client``: the CLI makes one or two requests and exits, so an
+event loop would only add start-up time.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import os
+from typing import Any
+
+from dsm.runtime.control.http_server import DEFAULT_CONTROL, parse_hostport
+
+__all__ = ["ControlClient", "ServerUnavailable", "RpcFailure", "default_control"]
+
+
+class ServerUnavailable(ConnectionError):
+    """Nothing answered at the control address."""
+
+
+class RpcFailure(Exception):
+    """The server answered with a JSON-RPC error (or an HTTP error)."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+def default_control() -> str:
+    """``$DSM_CONTROL`` if set, else the server's default ``127.0.0.1:5040``."""
+    return os.environ.get("DSM_CONTROL") or DEFAULT_CONTROL
+
+
+class ControlClient:
+    def __init__(self, address: str | None = None, token: str | None = None, timeout: float = 10.0) -> None:
+        self.address = address or default_control()
+        self.host, self.port = parse_hostport(self.address)
+        self.token = token if token is not None else os.environ.get("DSM_CONTROL_TOKEN")
+        self.timeout = timeout
+        self._ids = itertools.count(1)
+
+    def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        headers = {"Connection": "close"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except (ConnectionRefusedError, TimeoutError, OSError, http.client.HTTPException) as exc:
+            raise ServerUnavailable(f"no DSM server answers at {self.address} ({exc})") from exc
+        finally:
+            conn.close()
+
+    def call(self, method: str, params: Any = None) -> Any:
+        """One JSON-RPC call; returns ``result`` or raises :class:`RpcFailure`."""
+        req: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": next(self._ids)}
+        if params is not None:
+            req["params"] = params
+        status, data = self._request("POST", "/", json.dumps(req).encode())
+        try:
+            reply = json.loads(data)
+        except ValueError as exc:
+            raise RpcFailure(status, f"HTTP {status}: not a JSON-RPC reply") from exc
+        if not isinstance(reply, dict):
+            raise RpcFailure(status, "unexpected reply")
+        if "error" in reply:
+            err = reply["error"] or {}
+            raise RpcFailure(int(err.get("code", status)), str(err.get("message", "error")), err.get("data"))
+        return reply.get("result")
+
+    def get(self, path: str) -> str:
+        status, data = self._request("GET", path)
+        if status != 200:
+            raise RpcFailure(status, f"HTTP {status}: {data.decode(errors='replace').strip()}")
+        return data.decode()

@@ -1,0 +1,274 @@
+"""The control endpoint's JSON-RPC methods, bound to one engine.
+
+Three groups:
+
+* the DSM component's management functions under their own names
+  (``postDSMEvent``, ``reloadDSMs``, … — D-1 … D-14), with ``params`` the
+  positional argument list and the reference's results; ``di(component,
+  function, arg…)`` and ``calls()`` as in the XML-RPC front end (T-3);
+* operator methods the reference lacks: ``reload`` and ``load`` (as D-2/D-3
+  but with diagnostics and the new version), ``versions``, ``listCalls``,
+  ``callInfo``, ``status``, ``traceSet``, ``traceRead``;
+* simulated calls until SIP exists: ``startCall``, ``callPress``,
+  ``callHangup``.
+
+After every method the engine's queues are drained, so a reply already
+reflects what the request caused (events posted, system DSMs started).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dsm.runtime.control.jsonrpc import APPLICATION_ERROR, INVALID_PARAMS, Dispatcher, RpcError
+from dsm.runtime.control.remote_call import RemoteCall, start_remote_call
+from dsm.runtime.management import FUNCTIONS, DSMComponent, Operations
+from dsm.runtime.versions import ReloadFailed
+
+from dsm.diagnostics import render_json
+
+if TYPE_CHECKING:
+    from dsm.runtime.control.observer import Observer
+    from dsm.runtime.engine import Engine
+    from dsm.runtime.versions import ChartLibrary
+
+__all__ = ["ControlAPI", "param"]
+
+_MISSING = object()
+
+
+def param(params: Any, index: int, name: str, default: Any = _MISSING) -> Any:
+    """A parameter by position (array params) or by name (object params)."""
+    if isinstance(params, list):
+        if index < len(params):
+            return params[index]
+    elif isinstance(params, dict):
+        if name in params:
+            return params[name]
+    if default is _MISSING:
+        raise RpcError(INVALID_PARAMS, f"missing parameter '{name}'")
+    return default
+
+
+def _str_param(params: Any, index: int, name: str, default: Any = _MISSING) -> Any:
+    v = param(params, index, name, default)
+    if v is not default and not isinstance(v, str):
+        raise RpcError(INVALID_PARAMS, f"parameter '{name}' must be a string")
+    return v
+
+
+class ControlAPI:
+    """Everything the control endpoint can do to one engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        library: ChartLibrary,
+        component: DSMComponent,
+        observer: Observer,
+        *,
+        item_seconds: float = 1.0,
+        started_at: float | None = None,
+        on_reload: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.library = library
+        self.component = component
+        self.observer = observer
+        self.ops = Operations(engine, library, observer)
+        self.item_seconds = item_seconds
+        self.started_at = time.time() if started_at is None else started_at
+        self.calls: dict[str, RemoteCall] = {}
+        self.on_reload = on_reload
+
+    def pump(self) -> None:
+        self.engine.run_pending(limit=1_000_000)
+
+    def dispatcher(self) -> Dispatcher:
+        d = Dispatcher()
+        for name in FUNCTIONS:
+            if name != "loadDSMWithPaths":  # D-4 REFERENCE QUIRK: advertised, not accepted
+                d.add(name, self._d_function(name))
+        d.add("loadDSMWithPath", self._d_function("loadDSMWithPath"))
+        d.add("_list", self._d_function("_list"))
+        table: dict[str, Callable[[Any], Any]] = {
+            "di": self.di,
+            "calls": self.calls_count,
+            "reload": self.reload,
+            "load": self.load,
+            "versions": lambda p: self.ops.versions(),
+            "listCalls": self.list_calls,
+            "callInfo": self.call_info,
+            "status": self.status,
+            "startCall": self.start_call,
+            "callPress": self.call_press,
+            "callHangup": self.call_hangup,
+            "traceSet": self.trace_set,
+            "traceRead": self.trace_read,
+        }
+        for name, fn in table.items():
+            d.add(name, self._pumped(fn))
+        return d
+
+    def _pumped(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def run(params: Any) -> Any:
+            try:
+                return fn(params)
+            finally:
+                self.pump()
+
+        return run
+
+    def _d_function(self, name: str) -> Callable[[Any], Any]:
+        def run(params: Any) -> Any:
+            if isinstance(params, dict):
+                raise RpcError(INVALID_PARAMS, f"{name} takes positional parameters (an array)")
+            return self.component.invoke(name, list(params or []))
+
+        return self._pumped(run)
+
+    # -- T-3 compatibility --------------------------------------------------------------
+    def di(self, params: Any) -> Any:
+        """``di(component, function, arg…)`` as the XML-RPC front end (T-3)."""
+        if not isinstance(params, list) or len(params) < 2:
+            raise RpcError(INVALID_PARAMS, "di needs at least a component and a function name")
+        comp, fn = params[0], params[1]
+        if not isinstance(comp, str) or not isinstance(fn, str):
+            raise RpcError(INVALID_PARAMS, "component and function must be strings")
+        component = self.engine.di.get(comp)
+        if component is None:
+            raise RpcError(APPLICATION_ERROR, f"could not get '{comp}' factory")
+        return component.invoke(fn, list(params[2:]))
+
+    def calls_count(self, params: Any) -> int:
+        """``calls()`` (T-3): active call sessions."""
+        return sum(1 for s in self.engine.sessions.values() if s.kind == "call" and not s.ended)
+
+    # -- reload and versions -----------------------------------------------------------------
+    def reload(self, params: Any) -> dict[str, Any]:
+        """D-2 with the details an operator needs: new version, diagnostics of a failure."""
+        result = self.component.invoke("reloadDSMs", [])
+        out = {
+            "result": result,
+            "ok": result[0] == 200,
+            "version": self.ops.versions()["current"],
+            "diagnostics": [render_json(d) for d in self.component.last_diagnostics],
+        }
+        if self.on_reload is not None:
+            self.on_reload(out)
+        return out
+
+    def load(self, params: Any) -> dict[str, Any]:
+        """``load(name, path)``: add one diagram from an explicit file (as D-3)."""
+        name = _str_param(params, 0, "name")
+        path = _str_param(params, 1, "path")
+        mod_path = self.library.source.diag_path()[1] if hasattr(self.library.source, "diag_path") else []
+        if name in self.engine.main.chartset:
+            result: list[Any] = [400, f"DSM named '{name}' already loaded (use reloadDSMs to reload all)"]
+            diags: list[dict[str, object]] = []
+        else:
+            try:
+                self.library.add(name, path, mod_path)
+                result, diags = [200, f"loaded {name} from {path}"], []
+            except ReloadFailed as exc:
+                result = [500, f"error loading {name} from {path}"]
+                diags = [render_json(d) for d in exc.diagnostics]
+        return {"result": result, "ok": result[0] == 200, "version": self.ops.versions()["current"], "diagnostics": diags}
+
+    # -- calls ---------------------------------------------------------------------------
+    def list_calls(self, params: Any) -> list[dict[str, Any]]:
+        include_system = bool(param(params, 0, "system", True))
+        return self.ops.list_calls(include_system)
+
+    def call_info(self, params: Any) -> dict[str, Any]:
+        sid = _str_param(params, 0, "id")
+        info = self.ops.call_info(sid)
+        if info is None:
+            raise RpcError(APPLICATION_ERROR, f"no such session: {sid}")
+        rc = self.calls.get(info["id"])
+        if rc is not None:
+            info["call"] = rc.summary()
+        return info
+
+    def status(self, params: Any) -> dict[str, Any]:
+        v = self.ops.versions()
+        return {
+            "version": v["current"],
+            "diagrams": v["diagrams"],
+            "source": v["source"],
+            "calls": self.calls_count(None),
+            "sessions": len(self.engine.sessions),
+            "uptime": round(time.time() - self.started_at, 3),
+            "reloads": v["reloads"],
+            "failed_reloads": v["failed_reloads"],
+        }
+
+    def start_call(self, params: Any) -> dict[str, Any]:
+        app = _str_param(params, 0, "app")
+        caller = _str_param(params, 1, "caller", "sip:operator@127.0.0.1")
+        callee = _str_param(params, 2, "callee", None)
+        headers = param(params, 3, "headers", None) or {}
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise RpcError(INVALID_PARAMS, "headers must be an object of strings")
+        rc = start_remote_call(self.engine, app, caller, callee, headers, self.item_seconds)
+        self._forget_ended()
+        assert rc.session is not None
+        self.observer.seen(rc.session)
+        if not rc.session.ended:
+            self.calls[rc.session.id] = rc
+        self.pump()
+        return self.ops.describe(rc.session) | {"ended": rc.session.ended}
+
+    def _remote(self, params: Any) -> RemoteCall:
+        sid = _str_param(params, 0, "id")
+        rc = self.calls.get(sid)
+        if rc is None or rc.session is None or rc.session.ended:
+            self.calls.pop(sid, None)
+            raise RpcError(APPLICATION_ERROR, f"no such simulated call: {sid}")
+        return rc
+
+    def call_press(self, params: Any) -> dict[str, Any]:
+        rc = self._remote(params)
+        keys = _str_param(params, 1, "keys")
+        try:
+            rc.press(keys)
+        except ValueError as exc:
+            raise RpcError(INVALID_PARAMS, str(exc)) from exc
+        assert rc.session is not None
+        return self.ops.describe(rc.session) | {"ended": rc.session.ended}
+
+    def call_hangup(self, params: Any) -> dict[str, Any]:
+        rc = self._remote(params)
+        rc.hangup()
+        self.pump()
+        assert rc.session is not None
+        self._forget_ended()
+        return {"id": rc.session.id, "ended": rc.session.ended}
+
+    def _forget_ended(self) -> None:
+        for sid in [k for k, c in self.calls.items() if c.session is None or c.session.ended]:
+            del self.calls[sid]
+
+    # -- trace ---------------------------------------------------------------------------
+    def trace_set(self, params: Any) -> dict[str, Any]:
+        mode = _str_param(params, 0, "mode")
+        calls = param(params, 1, "calls", None)
+        diagrams = param(params, 2, "diagrams", None)
+        for v, what in ((calls, "calls"), (diagrams, "diagrams")):
+            if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+                raise RpcError(INVALID_PARAMS, f"'{what}' must be a list of strings")
+        try:
+            return self.observer.recorder.configure(mode, calls, diagrams)
+        except ValueError as exc:
+            raise RpcError(INVALID_PARAMS, str(exc)) from exc
+
+    def trace_read(self, params: Any) -> dict[str, Any]:
+        since = param(params, 0, "since", 0)
+        limit = param(params, 1, "limit", 1000)
+        if not isinstance(since, int) or not isinstance(limit, int) or isinstance(since, bool):
+            raise RpcError(INVALID_PARAMS, "since and limit must be integers")
+        rec = self.observer.recorder
+        lines = rec.read(since, max(1, min(limit, 10_000)))
+        return {"lines": lines, "last_seq": rec.last_seq, "mode": rec.mode}

@@ -1,0 +1,78 @@
+"""Prometheus text-format metrics for ``GET /metrics`` on the control port.
+
+In the spirit of the reference's exporter (T-9), but read straight from the
+engine instead of scraped over XML-RPC.  Metric names start with ``dsm_``;
+counters end in ``_total``.  Format: Prometheus text exposition 0.0.4.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dsm.runtime.control.observer import Observer
+    from dsm.runtime.engine import Engine
+    from dsm.runtime.versions import ChartLibrary
+
+__all__ = ["render_metrics", "CONTENT_TYPE"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def render_metrics(
+    engine: Engine,
+    observer: Observer,
+    library: ChartLibrary | None,
+    uptime: float = 0.0,
+) -> str:
+    """The whole exposition text."""
+    calls: dict[str, int] = {}
+    system = 0
+    versions: dict[str, int] = {}
+    for s in list(engine.sessions.values()):
+        if s.ended:
+            continue
+        versions[s.chartset.digest[:12]] = versions.get(s.chartset.digest[:12], 0) + 1
+        if s.kind == "call":
+            d = s.diagram.name if s.diagram is not None else ""
+            calls[d] = calls.get(d, 0) + 1
+        else:
+            system += 1
+    out: list[str] = []
+
+    def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+        out.append(f"# HELP {name} {help_}")
+        out.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            v = int(value) if float(value).is_integer() else value
+            out.append(f"{name}{labels} {v}")
+
+    metric(
+        "dsm_active_calls",
+        "gauge",
+        "Call sessions running, by current diagram.",
+        [(f'{{diagram="{_label(d)}"}}', n) for d, n in sorted(calls.items())] or [("", 0)],
+    )
+    metric("dsm_system_sessions", "gauge", "System DSMs running.", [("", system)])
+    metric(
+        "dsm_sessions_by_version",
+        "gauge",
+        "Sessions running, by the chart version they started with.",
+        [(f'{{version="{v}"}}', n) for v, n in sorted(versions.items())] or [("", 0)],
+    )
+    metric("dsm_calls_started_total", "counter", "Call sessions seen since start.", [("", observer.calls_started)])
+    metric("dsm_events_total", "counter", "Events processed.", [("", observer.events)])
+    metric("dsm_events_per_second", "gauge", "Events per second over the last 10 s.", [("", observer.events_per_second())])
+    metric("dsm_transitions_total", "counter", "Transitions taken.", [("", observer.transitions)])
+    metric("dsm_exceptions_total", "counter", "DSM exceptions raised in scripts.", [("", observer.exceptions)])
+    if library is not None:
+        metric("dsm_reloads_total", "counter", "Reload attempts (successful or not).", [("", library.reloads)])
+        metric("dsm_reloads_failed_total", "counter", "Reload attempts refused.", [("", library.failed_reloads)])
+    current = engine.main.chartset.digest[:12]
+    metric("dsm_chart_version_info", "gauge", "The current main collection version.", [(f'{{version="{current}"}}', 1)])
+    metric("dsm_uptime_seconds", "gauge", "Seconds since the server started.", [("", round(uptime, 3))])
+    return "\n".join(out) + "\n"

@@ -1,0 +1,188 @@
+"""In-band DTMF detection (Key events, ``engine.md`` E-151; ``actions.md`` §8).
+
+Digits are generated with :func:`dtmf_tone` (level convention in
+``dsm.runtime.media.dtmf``), noise is white Gaussian, talk-off signals come
+from :mod:`media_signals`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from media_signals import music_like, speech_like, white_noise
+
+from dsm.runtime.media.audio import FRAME_SAMPLES, to_int16
+from dsm.runtime.media.dtmf import KEY_CHARS, KeyPress, dtmf_tone
+from dsm.runtime.media.dtmf_detector import DtmfDetector, DtmfDetectorBank, classify_windows
+
+
+def silence_ms(ms: int) -> np.ndarray:
+    return np.zeros(ms * 8, dtype=np.int16)
+
+
+def detect(signal: np.ndarray) -> list[KeyPress]:
+    detector = DtmfDetector()
+    return detector.process_samples(signal) + detector.flush()
+
+
+def with_noise(signal: np.ndarray, level_dbm0: float, seed: int) -> np.ndarray:
+    return to_int16(signal.astype(np.float64) + white_noise(signal.size, level_dbm0, seed))
+
+
+@pytest.mark.parametrize("level", [0, -5, -10, -15, -20, -25])
+def test_all_16_keys_detected_from_0_to_minus_25_dBm0_at_20_dB_snr(level: int) -> None:
+    """Key codes 0–15 (§8) each reported once, with about the tone's duration."""
+    for key in range(16):
+        signal = np.concatenate([silence_ms(30), dtmf_tone(key, 100, level), silence_ms(100)])
+        presses = detect(with_noise(signal, level - 20, seed=key))
+        assert [p.key for p in presses] == [key], (level, key, presses)
+        assert 80 <= presses[0].duration_ms <= 110
+
+
+def test_key_event_params_are_decimal_key_and_duration() -> None:
+    """E-151: Key has ``key`` (0–15) and ``duration`` (ms)."""
+    press = detect(np.concatenate([dtmf_tone("#", 200, -10), silence_ms(60)]))[0]
+    assert press.event_type == "Key"
+    assert press.params == {"key": "11", "duration": "200"}
+    assert press.char == "#"
+
+
+def test_a_digit_string_is_reported_in_order() -> None:
+    digits = "0123456789*#ABCD"
+    parts = []
+    for char in digits:
+        parts += [dtmf_tone(char, 60, -12), silence_ms(60)]
+    assert "".join(p.char for p in detect(np.concatenate(parts))) == digits
+
+
+@pytest.mark.parametrize("twist", [-3.5, 0.0, 4.0, 7.5])
+def test_twist_within_limits_is_accepted(twist: float) -> None:
+    """Normal twist (high tone louder) up to 8 dB, reverse twist up to 4 dB."""
+    for key in range(16):
+        presses = detect(np.concatenate([dtmf_tone(key, 80, -10, twist), silence_ms(60)]))
+        assert [p.key for p in presses] == [key], (twist, key)
+
+
+@pytest.mark.parametrize("twist", [-6.0, -5.0, 9.0, 10.0])
+def test_twist_beyond_limits_is_rejected(twist: float) -> None:
+    for key in range(16):
+        assert detect(np.concatenate([dtmf_tone(key, 80, -10, twist), silence_ms(60)])) == []
+
+
+def test_tones_of_40_ms_are_accepted_at_every_alignment() -> None:
+    """Minimum duration: every tone of 40 ms counts, wherever it starts in a frame."""
+    for offset in range(0, FRAME_SAMPLES, 5):
+        signal = np.concatenate([np.zeros(offset, np.int16), dtmf_tone(5, 40, -10), silence_ms(80)])
+        assert [p.key for p in detect(signal)] == [5], offset
+
+
+def test_tones_of_20_ms_are_rejected_at_every_alignment() -> None:
+    for offset in range(0, FRAME_SAMPLES, 5):
+        signal = np.concatenate([np.zeros(offset, np.int16), dtmf_tone(5, 20, -10), silence_ms(80)])
+        assert detect(signal) == [], offset
+
+
+def test_repeated_key_needs_an_inter_digit_pause() -> None:
+    """A 40 ms pause separates two presses of the same key; a 10 ms dropout does not."""
+    pause = np.concatenate([dtmf_tone(7, 60, -10), silence_ms(40), dtmf_tone(7, 60, -10), silence_ms(60)])
+    assert [p.key for p in detect(pause)] == [7, 7]
+    dropout = np.concatenate([dtmf_tone(7, 60, -10), silence_ms(10), dtmf_tone(7, 60, -10), silence_ms(60)])
+    presses = detect(dropout)
+    assert [p.key for p in presses] == [7]
+    assert 120 <= presses[0].duration_ms <= 140
+
+
+def test_one_event_per_press_even_when_held_long() -> None:
+    presses = detect(np.concatenate([dtmf_tone(9, 3000, -10), silence_ms(60)]))
+    assert len(presses) == 1 and 2980 <= presses[0].duration_ms <= 3000
+
+
+def test_key_held_at_end_of_input_is_reported_by_flush() -> None:
+    detector = DtmfDetector()
+    assert detector.process_samples(dtmf_tone(3, 200, -10)) == []
+    assert [p.key for p in detector.flush()] == [3]
+    assert detector.flush() == []
+
+
+def test_frequency_deviation_of_1_5_percent_is_accepted_and_5_percent_rejected() -> None:
+    for sign in (-1, 1):
+        near = dtmf_tone(1, 80, -10, low_hz=697 * (1 + sign * 0.015), high_hz=1209 * (1 + sign * 0.015))
+        assert [p.key for p in detect(np.concatenate([near, silence_ms(60)]))] == [1]
+        far = dtmf_tone(1, 80, -10, low_hz=697 * (1 + sign * 0.05), high_hz=1209 * (1 + sign * 0.05))
+        assert detect(np.concatenate([far, silence_ms(60)])) == []
+
+
+def test_single_tones_noise_and_silence_are_not_keys() -> None:
+    t = np.arange(8000) / 8000
+    for f in (697, 941, 1209, 1633, 1000):
+        assert detect(to_int16(10000 * np.sin(2 * np.pi * f * t))) == []
+    assert detect(to_int16(white_noise(8000, -10, seed=1))) == []
+    assert detect(silence_ms(1000)) == []
+
+
+def test_a_key_with_its_second_harmonics_is_rejected() -> None:
+    t = np.arange(800) / 8000
+    tone = dtmf_tone(5, 100, -10).astype(np.float64)
+    tone += 3000 * np.sin(2 * np.pi * 2 * 770 * t) + 3000 * np.sin(2 * np.pi * 2 * 1336 * t)
+    assert detect(np.concatenate([to_int16(tone), silence_ms(60)])) == []
+
+
+def test_very_weak_keys_are_ignored() -> None:
+    assert detect(np.concatenate([dtmf_tone(5, 100, -45), silence_ms(60)])) == []
+
+
+@pytest.mark.parametrize(("make", "seed"), [(speech_like, 1), (music_like, 2)])
+def test_no_talk_off_in_five_minutes_of_speech_and_of_music(make, seed) -> None:  # type: ignore[no-untyped-def]
+    """Ten minutes in all of speech-like and music-like audio give no key at all."""
+    signal = make(300.0, seed=seed)
+    windows = np.lib.stride_tricks.sliding_window_view(signal, 160)[::80]
+    assert int((classify_windows(windows) >= 0).sum()) == 0
+    # the stateful tracker too, running the five minutes as 60 parallel 5 s "calls"
+    calls = signal[: 60 * 40000].reshape(60, -1, 160)
+    bank = DtmfDetectorBank(60)
+    assert [press for step in range(calls.shape[1]) for press in bank.process(calls[:, step])] == []
+
+
+def test_bank_gives_each_call_the_same_result_as_a_single_detector() -> None:
+    """Batching over calls changes nothing: call i of the bank sees only its own frames."""
+    rng = np.random.default_rng(4)
+    signals = []
+    for call in range(6):
+        parts = [silence_ms(int(rng.integers(0, 50)))]
+        for key in rng.integers(0, 16, 4):
+            parts += [dtmf_tone(int(key), int(rng.integers(50, 150)), -float(rng.integers(0, 25))), silence_ms(int(rng.integers(50, 100)))]
+        signal = np.concatenate(parts)
+        signals.append(np.concatenate([signal, silence_ms(2000)])[: 160 * 100])
+        del call
+    bank = DtmfDetectorBank(len(signals))
+    block = np.stack(signals).reshape(len(signals), -1, 160)
+    got: list[list[KeyPress]] = [[] for _ in signals]
+    for step in range(block.shape[1]):
+        for call, press in bank.process(block[:, step]):
+            got[call].append(press)
+    assert got == [detect(s) for s in signals]
+    assert all(len(g) == 4 for g in got)
+
+
+def test_inactive_calls_keep_their_state() -> None:
+    bank = DtmfDetectorBank(2)
+    tone = dtmf_tone(2, 100, -10).reshape(-1, 160)
+    for frame in tone:
+        bank.process(np.stack([frame, frame]), active=[True, False])
+    out = []
+    for _ in range(5):
+        out += bank.process(np.zeros((2, 160), np.int16))
+    assert [(call, p.key) for call, p in out] == [(0, 2)]
+
+
+def test_bad_shapes_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        DtmfDetectorBank(2).process(np.zeros((3, 160), np.int16))
+    with pytest.raises(ValueError, match="160"):
+        classify_windows(np.zeros((2, 100)))
+    with pytest.raises(ValueError):
+        DtmfDetectorBank(0)
+
+
+def test_key_chars_table() -> None:
+    assert KEY_CHARS[10] == "*" and KEY_CHARS[11] == "#" and KEY_CHARS[12:] == "ABCD"
