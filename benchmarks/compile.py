@@ -73,12 +73,16 @@ def main() -> None:
         print(f"{n:5d} states: median {ms:.2f} ms, {ms / n * 1000:.1f} us per state")
     ratio = per_state[1000] / per_state[100]
     print(f"cost per state 1000 vs 100 states: x{ratio:.2f} (1.0 = linear)")
-    print(json.dumps({
-        "median_ms_small": round(small, 4),
-        "ms_per_state_large": round(per_state[1000], 4),
-        "ms_per_state_100": round(per_state[100], 4),
-        "linearity_ratio": round(ratio, 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "median_ms_small": round(small, 4),
+                "ms_per_state_large": round(per_state[1000], 4),
+                "ms_per_state_100": round(per_state[100], 4),
+                "linearity_ratio": round(ratio, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -184,8 +184,14 @@ def harness_rates(db: MariaDB, srv: RedisServer, calls: int) -> dict[str, float]
             try:
                 h = Harness(scripts=path)
                 start = time.perf_counter()
-                h.call(name)
-                result[f"{name}_script_per_s"] = calls / (time.perf_counter() - start)
+                call = h.call(name)
+                elapsed = time.perf_counter() - start
+                got = call.vars.get("prompt" if name == "mysql" else "v")
+                if got not in ("wav/alice.wav", "42") or call.vars.get("errno"):
+                    raise RuntimeError(
+                        f"unexpected result {got!r}, errno {call.vars.get('errno')!r}"
+                    )
+                result[f"{name}_script_per_s"] = calls / elapsed
             except Exception as exc:  # the engine is optional here; report, do not fail
                 print(f"harness run of {name} failed: {exc}", file=sys.stderr)
     return result or None

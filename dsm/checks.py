@@ -63,37 +63,65 @@ def check_chart(
 
     def warn(loc: Loc, code: str, message: str, hint: str = "", length: int = 1) -> None:
         text = source_line(loc.path, loc.line) if source_line else ""
-        out.append(Diagnostic(loc.path, loc.line, loc.column, "warning", code, message, hint, text, length))
+        out.append(
+            Diagnostic(loc.path, loc.line, loc.column, "warning", code, message, hint, text, length)
+        )
 
     first: dict[str, State] = {}
     for st in chart.states:
         if st.name in first:
-            warn(st.loc, "W016", f"duplicate state `{st.name}`: only the first definition is used (L-43)")
+            warn(
+                st.loc,
+                "W016",
+                f"duplicate state `{st.name}`: only the first definition is used (L-43)",
+            )
         else:
             first[st.name] = st
 
     if chart.initial is None:
         where = chart.states[0].loc if chart.states else Loc(chart.path or chart.name, 1, 1)
-        warn(where, "W006", f"diagram `{chart.name}` has no initial state", "mark one state with `initial state NAME;`")
+        warn(
+            where,
+            "W006",
+            f"diagram `{chart.name}` has no initial state",
+            "mark one state with `initial state NAME;`",
+        )
 
     for st in chart.states:
         if first.get(st.name) is not st:
             continue
         for t in st.transitions:
             if t.target is None:
-                warn(t.loc, "W007", f"transition `{t.name}` has no target state", "end it with `-> STATE;`", 10)
+                warn(
+                    t.loc,
+                    "W007",
+                    f"transition `{t.name}` has no target state",
+                    "end it with `-> STATE;`",
+                    10,
+                )
             elif t.target not in first:
                 close = difflib.get_close_matches(t.target, list(first), n=1)
-                hint = f"state `{t.target}` is never declared; declared states: {_state_list(chart)}"
+                hint = (
+                    f"state `{t.target}` is never declared; declared states: {_state_list(chart)}"
+                )
                 if close:
                     hint = f"did you mean `{close[0]}`? " + hint
-                warn(t.loc, "W007", f"transition `{t.name}` goes to undeclared state `{t.target}`", hint, 10)
+                warn(
+                    t.loc,
+                    "W007",
+                    f"transition `{t.name}` goes to undeclared state `{t.target}`",
+                    hint,
+                    10,
+                )
 
     for st in chart.states:
         if first.get(st.name) is not st:
             continue
         has_hangup = any(
-            events.get((c.module, c.name), "Hangup" if (c.name == "hangup" and not c.module) else None) == "Hangup"
+            events.get(
+                (c.module, c.name), "Hangup" if (c.name == "hangup" and not c.module) else None
+            )
+            == "Hangup"
             for t in st.transitions
             for c in t.conditions
         )
@@ -116,7 +144,11 @@ def check_chart(
                     todo.append(t.target)
         for name, st in first.items():
             if name not in reached:
-                warn(st.loc, "W009", f"state `{name}` is unreachable from the initial state `{chart.initial}`")
+                warn(
+                    st.loc,
+                    "W009",
+                    f"state `{name}` is unreachable from the initial state `{chart.initial}`",
+                )
 
     for name, st in first.items():
         goes_out = any(t.target is not None and t.target != name for t in st.transitions)

@@ -64,16 +64,24 @@ def build_parser(load_plugins: bool = False) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     check = sub.add_parser("check", help="compile scripts and report errors and warnings")
-    check.add_argument("paths", nargs="+", metavar="PATH", help=".dsm files or directories (searched recursively)")
-    check.add_argument("--syntax-only", action="store_true", help="do not report unknown action/condition names")
-    check.add_argument("--strict", action="store_true", help="also warn where a script relies on a reader leniency")
+    check.add_argument(
+        "paths", nargs="+", metavar="PATH", help=".dsm files or directories (searched recursively)"
+    )
+    check.add_argument(
+        "--syntax-only", action="store_true", help="do not report unknown action/condition names"
+    )
+    check.add_argument(
+        "--strict", action="store_true", help="also warn where a script relies on a reader leniency"
+    )
     check.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     _add_compile_options(check)
     check.set_defaults(func=_cmd_check)
 
     graph = sub.add_parser("graph", help="draw a chart as DOT, Mermaid or SVG")
     graph.add_argument("path", metavar="PATH", help="the .dsm file")
-    graph.add_argument("--format", choices=("dot", "mermaid", "svg"), default="dot", help="output format")
+    graph.add_argument(
+        "--format", choices=("dot", "mermaid", "svg"), default="dot", help="output format"
+    )
     graph.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     _add_compile_options(graph)
     graph.set_defaults(func=_cmd_graph)
@@ -96,7 +104,10 @@ def _load_plugins(subparsers: Any) -> None:
             register: Callable[[Any], object] = ep.load()
             register(subparsers)
         except Exception as exc:
-            print(f"dsm: warning: command plug-in {ep.name!r} ({ep.value}) failed to load: {exc}", file=sys.stderr)
+            print(
+                f"dsm: warning: command plug-in {ep.name!r} ({ep.value}) failed to load: {exc}",
+                file=sys.stderr,
+            )
 
 
 # -- check -------------------------------------------------------------------
@@ -124,7 +135,9 @@ def _cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     )
     summary = _summary(files, diags)
     if args.format == "json":
-        json.dump({"diagnostics": [render_json(d) for d in diags], "summary": summary}, out, indent=2)
+        json.dump(
+            {"diagnostics": [render_json(d) for d in diags], "summary": summary}, out, indent=2
+        )
         out.write("\n")
     else:
         for d in diags:
@@ -146,7 +159,9 @@ def _cmd_graph(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"dsm graph: no such file: {args.path}", file=sys.stderr)
         return 2
     try:
-        chart = compile_file(args.path, args.include_paths, module_path=args.module_path, consistency_check=False)
+        chart = compile_file(
+            args.path, args.include_paths, module_path=args.module_path, consistency_check=False
+        )
     except CompileError as exc:
         for d in exc.diagnostics:
             print(render(d), file=sys.stderr)

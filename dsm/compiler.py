@@ -67,7 +67,9 @@ def _build(
     syntax_only: bool,
 ) -> Unit:
     values, offsets = tokenize(src.text)
-    result: ParseResult = parse(src, values, offsets, module_path=module_path, syntax_only=syntax_only)
+    result: ParseResult = parse(
+        src, values, offsets, module_path=module_path, syntax_only=syntax_only
+    )
     diagnostics = sorted(src.diagnostics + result.diagnostics, key=_position)
     states = tuple(
         State(r.name, r.enter, r.exit, tuple(r.transitions), r.loc) for r in result.states
@@ -82,13 +84,16 @@ def _build(
                 lines = _source_line_lookup(src)
             return lines.get((p, line), "")
 
-        diagnostics = diagnostics + sorted(check_chart(
-            chart,
-            functions=result.functions,
-            unfinished=result.unfinished,
-            condition_events=result.condition_events,
-            source_line=source_line,
-        ), key=_position)
+        diagnostics = diagnostics + sorted(
+            check_chart(
+                chart,
+                functions=result.functions,
+                unfinished=result.unfinished,
+                condition_events=result.condition_events,
+                source_line=source_line,
+            ),
+            key=_position,
+        )
     if diagnostics:
         object.__setattr__(chart, "warnings", tuple(d for d in diagnostics if not d.is_error))
     return Unit(chart, diagnostics, src, (values, offsets))
@@ -200,7 +205,9 @@ def compile_file(
     )
 
 
-def iter_script_files(paths: Iterable[str | os.PathLike[str]]) -> Iterable[tuple[str, Diagnostic | None]]:
+def iter_script_files(
+    paths: Iterable[str | os.PathLike[str]],
+) -> Iterable[tuple[str, Diagnostic | None]]:
     """Every file named, and every ``*.dsm`` below every directory named (sorted)."""
     for raw in paths:
         p = os.fspath(raw)

@@ -38,7 +38,11 @@ def edge_label(t: Transition) -> str:
 
 
 def _dot_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "") + '"'
+    return (
+        '"'
+        + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "")
+        + '"'
+    )
 
 
 def to_dot(chart: Chart) -> str:
@@ -53,7 +57,7 @@ def to_dot(chart: Chart) -> str:
         if st.name in declared:
             continue
         declared.append(st.name)
-        attrs = ', peripheries=2' if st.name == chart.initial else ""
+        attrs = ", peripheries=2" if st.name == chart.initial else ""
         lines.append(f"  {_dot_quote(st.name)} [label={_dot_quote(st.name)}{attrs}];")
     if chart.initial is not None:
         lines.append('  "__start__" [shape=point, label=""];')
@@ -121,7 +125,10 @@ def to_svg(chart: Chart, dot_program: str = "dot") -> str:
     if exe is None:
         raise GraphvizMissing(INSTALL_HINT)
     proc = subprocess.run(
-        [exe, "-Tsvg"], input=to_dot(chart).encode("utf-8", "surrogateescape"), capture_output=True, timeout=60
+        [exe, "-Tsvg"],
+        input=to_dot(chart).encode("utf-8", "surrogateescape"),
+        capture_output=True,
+        timeout=60,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"dot failed: {proc.stderr.decode('utf-8', 'replace').strip()}")

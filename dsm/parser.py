@@ -39,12 +39,31 @@ FUNCTION, INITIAL, STATE, TRANSITION, CONDITIONS, ACTIONS, IF, FOR = range(8)
 # Action list kinds.
 A_ENTER, A_EXIT, A_TRANSITION, A_THEN, A_ELSE, A_FUNCTION, A_FOR = range(7)
 _LIST_NAMES = ("enter", "exit", "transition", "then", "else", "function", "for")
-_FRAME_NAMES = ("function", "initial", "state", "transition", "condition list", "action list", "if", "for")
+_FRAME_NAMES = (
+    "function",
+    "initial",
+    "state",
+    "transition",
+    "condition list",
+    "action list",
+    "if",
+    "for",
+)
 
 # Warning codes for the logged errors of argument splitting, by style.
-_STYLE_CODES = {"P,opt": "W001", "P,mand": "W001", "P=opt": "W001", "P=mand": "W001", "T": "W002", "L": "W005"}
+_STYLE_CODES = {
+    "P,opt": "W001",
+    "P,mand": "W001",
+    "P=opt": "W001",
+    "P=mand": "W001",
+    "T": "W002",
+    "L": "W005",
+}
 
-_SPLITTERS = {style: splitter(style) for style in ("N", "S", "P,opt", "P,mand", "P=opt", "P=mand", "L", "T", "K", "raw")}
+_SPLITTERS = {
+    style: splitter(style)
+    for style in ("N", "S", "P,opt", "P,mand", "P=opt", "P=mand", "L", "T", "K", "raw")
+}
 
 LookupFn = Callable[[str], Signature | None]
 
@@ -282,13 +301,25 @@ class Machine:
     ) -> None:
         path, line, column, text = self.src.locate(offset)
         self.diagnostics.append(
-            Diagnostic(path, line, column, "error" if severity == "error" else "warning", code, message, hint, text, length)
+            Diagnostic(
+                path,
+                line,
+                column,
+                "error" if severity == "error" else "warning",
+                code,
+                message,
+                hint,
+                text,
+                length,
+            )
         )
 
     def error(self, code: str, offset: int, message: str, hint: str = "", token: str = "") -> None:
         self.report("error", code, offset, message, hint, max(1, len(token)))
 
-    def warning(self, code: str, offset: int, message: str, hint: str = "", token: str = "") -> None:
+    def warning(
+        self, code: str, offset: int, message: str, hint: str = "", token: str = ""
+    ) -> None:
         self.report("warning", code, offset, message, hint, max(1, len(token)))
 
     # -- vocabulary -------------------------------------------------------
@@ -313,7 +344,9 @@ class Machine:
             return "", (CORE_CONDITIONS if conditions else CORE_ACTIONS).get(name)
         for mname, vocab in self.modules:
             try:
-                sig = vocab.condition_signature(name) if conditions else vocab.action_signature(name)
+                sig = (
+                    vocab.condition_signature(name) if conditions else vocab.action_signature(name)
+                )
             except Exception:  # a broken module must not crash the compile
                 sig = None
             if sig is not None:
@@ -321,7 +354,9 @@ class Machine:
         table = CORE_CONDITIONS if conditions else CORE_ACTIONS
         return "", table.get(name)
 
-    def _split(self, sig: Signature | None, argument: str, offset: int, token: str) -> tuple[str, ...]:
+    def _split(
+        self, sig: Signature | None, argument: str, offset: int, token: str
+    ) -> tuple[str, ...]:
         if sig is None:
             return (argument,)
         custom = sig.split
@@ -334,7 +369,9 @@ class Machine:
                 parts = tuple(str(p) for p in parts)
                 problems = [str(p) for p in problems]
             except Exception as exc:  # a module's own split function failed
-                self.warning("W015", offset, f"argument splitter of `{sig.name}` failed: {exc}", token=token)
+                self.warning(
+                    "W015", offset, f"argument splitter of `{sig.name}` failed: {exc}", token=token
+                )
                 return (argument,)
         if problems:
             code = _STYLE_CODES.get(sig.style, "W015") if sig.split is None else "W015"
@@ -353,16 +390,26 @@ class Machine:
                 hint = "`--` starts a comment only at the beginning of a line (L-7)"
             self.error("E014", offset, f"unknown action `{show(name)}`", hint, token)
             return None
-        return Action(name, module, self._split(sig, argument, offset, token), token, self.loc(offset))
+        return Action(
+            name, module, self._split(sig, argument, offset, token), token, self.loc(offset)
+        )
 
     def make_condition(self, token: str, offset: int, invert: bool) -> Condition | None:
         name, argument = name_and_argument(token)
         module, sig = self._lookup(name, True)
         if sig is None and not self.syntax_only:
-            self.error("E015", offset, f"unknown condition `{show(name)}`", self._suggest(name, True), token)
+            self.error(
+                "E015",
+                offset,
+                f"unknown condition `{show(name)}`",
+                self._suggest(name, True),
+                token,
+            )
             return None
         self.condition_events[(module, name)] = None if sig is None else sig.event
-        return Condition(name, module, self._split(sig, argument, offset, token), invert, token, self.loc(offset))
+        return Condition(
+            name, module, self._split(sig, argument, offset, token), invert, token, self.loc(offset)
+        )
 
     def do_import(self, token: str, offset: int) -> None:
         """L-33, L-73: load a module; its names are visible to the tokens after it."""
@@ -372,8 +419,12 @@ class Machine:
         else:
             j = token.rfind(")")
             name = token[i + 1 : j] if j > i else token[i + 1 :]
-        quirk = "" if token.startswith("import(") else (
-            "every token longer than six characters that starts with `import` is a module import (L-33)"
+        quirk = (
+            ""
+            if token.startswith("import(")
+            else (
+                "every token longer than six characters that starts with `import` is a module import (L-33)"
+            )
         )
         if not name:
             self.error("E004", offset, f"empty module name in `{show(token)}`", quirk, token)
@@ -459,7 +510,12 @@ class Machine:
         items = tuple(frame.items)
         kind = frame.list_kind
         if not stack:
-            self.error("E010", offset, f"`{show(token)}` closes an {_LIST_NAMES[kind]} action list that belongs to nothing", token=token)
+            self.error(
+                "E010",
+                offset,
+                f"`{show(token)}` closes an {_LIST_NAMES[kind]} action list that belongs to nothing",
+                token=token,
+            )
             return
         below = stack[-1]
         if kind == A_FUNCTION and isinstance(below, _Function):
@@ -470,8 +526,12 @@ class Machine:
             else:
                 below.orelse = items
             stack.pop()
-            self.append_element(If(below.conditions, below.then, below.orelse, self._if_loc(below)), offset, token)
-        elif (kind == A_ENTER and isinstance(below, _State)) or (kind == A_EXIT and isinstance(below, _State)):
+            self.append_element(
+                If(below.conditions, below.then, below.orelse, self._if_loc(below)), offset, token
+            )
+        elif (kind == A_ENTER and isinstance(below, _State)) or (
+            kind == A_EXIT and isinstance(below, _State)
+        ):
             if kind == A_ENTER:
                 below.enter = items
             else:
@@ -509,7 +569,9 @@ class Machine:
         if isinstance(top, _Actions):
             top.items.append(element)
         else:
-            self.error("E010", offset, "an if or for block ended outside an action list", token=token)
+            self.error(
+                "E010", offset, "an if or for block ended outside an action list", token=token
+            )
 
     # -- the token loop ------------------------------------------------------
     def run(self) -> None:
@@ -536,7 +598,11 @@ class Machine:
                             off,
                             f"`{show(tok)}` outside any statement (no context)",
                             "statements start with `state`, `transition`, `function`, `initial` or `import(…)`"
-                            + ("; `--` starts a comment only at the beginning of a line (L-7)" if tok.startswith("--") else ""),
+                            + (
+                                "; `--` starts a comment only at the beginning of a line (L-7)"
+                                if tok.startswith("--")
+                                else ""
+                            ),
                             tok,
                         )
                     self._no_context_run = True
@@ -626,7 +692,12 @@ class Machine:
                     stack.append(_Actions(off, A_TRANSITION))
             else:
                 what = "nothing" if below is None else f"a {_FRAME_NAMES[below.kind]}"
-                self.error("E011", off, f"`{tok}` closes a condition list that belongs to {what}", token=tok)
+                self.error(
+                    "E011",
+                    off,
+                    f"`{tok}` closes a condition list that belongs to {what}",
+                    token=tok,
+                )
             return
         if tok == "not":
             frame.invert_next = not frame.invert_next
@@ -677,7 +748,9 @@ class Machine:
             self.error(
                 "E012",
                 off,
-                "`else` does not follow an if block" if frame.items else "`else` at the start of an action list",
+                "`else` does not follow an if block"
+                if frame.items
+                else "`else` at the start of an action list",
                 "`else` must come right after the `}` of an `if … { … }` block (L-58)",
                 "else",
             )
@@ -731,9 +804,17 @@ class Machine:
             self.stack.append(_Actions(off, A_THEN))
         elif tok == ";" or tok == "}":
             self.stack.pop()
-            self.append_element(If(frame.conditions, frame.then, frame.orelse, self._if_loc(frame)), off, tok)
+            self.append_element(
+                If(frame.conditions, frame.then, frame.orelse, self._if_loc(frame)), off, tok
+            )
         else:
-            self.error("E009", off, f"unexpected `{show(tok)}` after the conditions of an if", "expected `{` (L-56)", tok)
+            self.error(
+                "E009",
+                off,
+                f"unexpected `{show(tok)}` after the conditions of an if",
+                "expected `{` (L-56)",
+                tok,
+            )
 
     def _if_loc(self, frame: _If) -> Loc:
         return frame.loc or self.loc(frame.offset)
@@ -765,7 +846,9 @@ class Machine:
             hint = ""
             if frame.registered:
                 hint = "after a function definition, stray top-level tokens are handed to it (L-65)"
-            self.error("E008", off, f"unexpected `{show(tok)}` in function `{frame.name}`", hint, tok)
+            self.error(
+                "E008", off, f"unexpected `{show(tok)}` in function `{frame.name}`", hint, tok
+            )
 
     # -- end of input ------------------------------------------------------
     def unfinished(self) -> list[tuple[str, str, Loc]]:

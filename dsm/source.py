@@ -27,7 +27,7 @@ __all__ = ["Origin", "SourceText", "preprocess_file", "preprocess_text", "read_t
 
 # Deeper than any real include tree; guards against pathological (non-cyclic) fan-out.
 MAX_INCLUDE_DEPTH = 64
-_STRIP_INCLUDE = ' "\''  # L-11: only space and the two quotes, never tabs or CR
+_STRIP_INCLUDE = " \"'"  # L-11: only space and the two quotes, never tabs or CR
 
 
 class Origin(NamedTuple):
@@ -158,7 +158,9 @@ class _Preprocessor:
         finally:
             self.open_files.pop()
 
-    def include(self, origin: Origin, column: int, argument: str, current: str, load_path: str) -> None:
+    def include(
+        self, origin: Origin, column: int, argument: str, current: str, load_path: str
+    ) -> None:
         """One ``#include`` line (L-11 … L-18)."""
         name = argument.strip(_STRIP_INCLUDE)
         if not name:
@@ -200,7 +202,9 @@ class _Preprocessor:
             return alt
         return None
 
-    def include_directory(self, origin: Origin, column: int, directory: str, load_path: str) -> None:
+    def include_directory(
+        self, origin: Origin, column: int, directory: str, load_path: str
+    ) -> None:
         """L-15: every regular ``*.dsm`` file of the directory, sorted by name.
 
         REFERENCE QUIRK: an entry whose name is exactly three characters long
@@ -210,7 +214,12 @@ class _Preprocessor:
         try:
             names = sorted(os.listdir(directory))
         except OSError as exc:
-            self.error(origin, column, "E002", f"cannot open included directory {directory!r}: {exc.strerror}")
+            self.error(
+                origin,
+                column,
+                "E002",
+                f"cannot open included directory {directory!r}: {exc.strerror}",
+            )
             return
         for entry in names:
             if not (entry.endswith(".dsm") or len(entry) == 3):
@@ -238,7 +247,9 @@ def preprocess_text(
     return pp.result()
 
 
-def preprocess_file(path: str, include_paths: Sequence[str] = (), load_path: str | None = None) -> SourceText:
+def preprocess_file(
+    path: str, include_paths: Sequence[str] = (), load_path: str | None = None
+) -> SourceText:
     """Pre-process a top-level file; LP defaults to the file's directory plus ``/`` (L-1)."""
     if load_path is None:
         directory = os.path.dirname(path)

@@ -108,7 +108,9 @@ def _expected(names: set[str] | frozenset[str]) -> str:
     return ", ".join(readable)
 
 
-def strict_diagnostics(src: SourceText, values: list[str], offsets: list[int], limit: int = 50) -> list[Diagnostic]:
+def strict_diagnostics(
+    src: SourceText, values: list[str], offsets: list[int], limit: int = 50
+) -> list[Diagnostic]:
     """W013 warnings where the token stream leaves the grammar of section 5."""
     from lark import Token
     from lark.exceptions import LarkError, UnexpectedToken

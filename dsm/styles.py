@@ -118,7 +118,9 @@ def split_T(text: str) -> Split:
         i = text.find(op)
         if i >= 0:
             return (op, text[:i].strip(" "), text[i + len(op) :].strip(" ")), []
-    return ("", "", ""), [f"test expression {text!r} has no operator (==, !=, <, >); it never matches"]
+    return ("", "", ""), [
+        f"test expression {text!r} has no operator (==, !=, <, >); it never matches"
+    ]
 
 
 def split_K(text: str) -> Split:

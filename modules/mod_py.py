@@ -19,12 +19,16 @@ Namespaces (M-py-1):
   ``params`` (a copy of the event parameters, ``{}`` when there are none),
   both removed afterwards — changes to ``params`` do not reach the event.
 
-Errors: a Python exception in an action is written to the session's log
-with the script position (``file:line`` when the session offers
-``current_loc``) and swallowed — no DSM exception, no errno, as in the
-reference.  In a condition an exception counts as false.  ``SystemExit``
-is treated the same way, so ``sys.exit()`` in a script cannot end the
-server.
+Errors: a Python exception in an action or a condition is written to the
+session's log with the script position and then raised as
+:class:`PythonScriptError`, which the engine turns into that call's DSM
+exception ``{type: internal, cause, action: py, loc: file:line}`` — so a
+script can catch it with an exception transition, and an uncaught one ends
+only that call's event processing.  DIFFERENCE from the reference, which
+only logs the error and carries on (M-py-1): the project requires script
+errors to surface as the call's exception with the script's file:line.
+``SystemExit`` is treated the same way, so ``sys.exit()`` in a script cannot
+end the server.
 
 Reference quirks reproduced: a condition is true only for the boolean
 ``True`` (``1`` is false); ``session.setError(n)`` stores the single
@@ -342,16 +346,22 @@ def _run(ctx: ActionContext, code: types.CodeType, mode: str) -> Any:
         ns.pop("params", None)
 
 
+class PythonScriptError(RuntimeError):
+    """A script's Python code failed; the engine makes it the call's DSM exception."""
+
+
 @module.action("py", "raw", split=_split("exec"))
 def py_action(ctx: ActionContext, text: str = "", *_: str) -> None:
-    """M-py-1: execute the raw argument as Python statements; errors are logged and swallowed."""
+    """M-py-1: execute the raw argument as Python statements; errors raise :class:`PythonScriptError`."""
     code = _compile(text, "exec")
     try:
         if isinstance(code, SyntaxError):
             raise code
         _run(ctx, code, "exec")
     except (Exception, SystemExit) as exc:  # sys.exit() in a script must not end the server
-        ctx.log(_LOG_ERROR, f"{_script_position(ctx, exc)}: py(): {type(exc).__name__}: {exc}")
+        message = f"{_script_position(ctx, exc)}: py(): {type(exc).__name__}: {exc}"
+        ctx.log(_LOG_ERROR, message)
+        raise PythonScriptError(message) from None
 
 
 @module.condition("py", "raw", split=_split("eval"))
@@ -363,10 +373,9 @@ def py_condition(ctx: ActionContext, text: str = "", *_: str) -> bool:
             raise code
         return _run(ctx, code, "eval") is True
     except (Exception, SystemExit) as exc:
-        ctx.log(
-            _LOG_ERROR, f"{_script_position(ctx, exc)}: py() condition: {type(exc).__name__}: {exc}"
-        )
-        return False
+        message = f"{_script_position(ctx, exc)}: py() condition: {type(exc).__name__}: {exc}"
+        ctx.log(_LOG_ERROR, message)
+        raise PythonScriptError(message) from None
 
 
 @module.preload

@@ -45,7 +45,13 @@ NOT_CONNECTED = "Not connected to REDIS\n"
 CONNECTION_ERROR = "REDIS connection error"
 WRITE_ERROR = "REDIS write error"
 
-_IO_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+_IO_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.InvalidResponse,  # protocol failure: the stream cannot be trusted any more
+    OSError,
+)
+EMPTY_COMMAND = "empty REDIS command\n"
 
 
 class RedisURL:
@@ -248,6 +254,10 @@ def exec_command(ctx: ActionContext, dst: str, command: str) -> None:
     if con is None:
         return
     args = _command_args(ctx.interpolate(command))
+    if not args:
+        # hiredis would send an empty request the server never answers; refuse it instead
+        ctx.set_error("arg", EMPTY_COMMAND)
+        return
     _log_full(ctx, con, f"redis command: {args!r}")
     try:
         con.connect()
@@ -271,6 +281,10 @@ def append_command(ctx: ActionContext, command: str) -> None:
     if con is None:
         return
     args = _command_args(ctx.interpolate(command))
+    if not args:
+        # hiredis would send an empty request the server never answers; refuse it instead
+        ctx.set_error("arg", EMPTY_COMMAND)
+        return
     _log_full(ctx, con, f"redis append: {args!r}")
     try:
         con.send(args)

@@ -9,8 +9,8 @@ translated (:func:`translate`) and matches are made leftmost-longest
 * **Leftmost-longest.** ``re`` takes the first alternative that succeeds
   (``a|ab`` on ``ab`` matches ``a``); POSIX takes the longest match at the
   leftmost position (``ab``).  After ``re`` finds the leftmost start, every
-  possible end is tried from the longest down, with the overall match
-  pinned by a look-ahead, so the *overall* match is the POSIX one.
+  possible end is tried from the longest down (see :class:`PosixRegex`),
+  so the *overall* match is the POSIX one.
   Sub-expression captures inside that match follow ``re``'s first-match
   order, which can differ from POSIX's sub-expression rule in rare cases
   such as ``(a|ab)(c|bcd)`` (POSIX would prefer the longer first group).

@@ -333,7 +333,7 @@ class Operations:
             return None
         info = self.describe(s)
         info["vars"] = dict(s.vars)
-        info["timers"] = list(s.timers())
+        info["timers"] = list(s.timers)
         info["stack_depth"] = s.call_stack_depth
         recent = self.observer.recent_lines(s) if self.observer is not None else []
         info["recent"] = [{"t": round(t, 3), "kind": k, "detail": d} for t, k, d in recent]

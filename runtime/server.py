@@ -46,7 +46,13 @@ from dsm.runtime.control.observer import Observer
 from dsm.runtime.engine import Engine
 from dsm.runtime.management import install_component
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
-from dsm.runtime.versions import ChartLibrary, ConfigSource, DirectorySource, ReloadFailed, ScriptSource
+from dsm.runtime.versions import (
+    ChartLibrary,
+    ConfigSource,
+    DirectorySource,
+    ReloadFailed,
+    ScriptSource,
+)
 
 from dsm.diagnostics import CompileError, render
 
@@ -157,6 +163,7 @@ class Server:
         else:
             engine.configs["main"].values.update(DEFAULT_CONFIG)
             library.reload()
+            library.reloads = library.failed_reloads = 0  # the start-up load is no reload
         library.listeners.append(self._reloaded)
         return library
 

@@ -27,6 +27,7 @@ loads (D-10) start new ones with ``Reload`` in :mod:`dsm.runtime.management`.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -223,6 +224,19 @@ class Version:
         return short(self.digest)
 
 
+def _digest_of(charts: dict[str, Chart]) -> str:
+    """The digest :class:`ChartSet` would give these charts (same recipe, without binding)."""
+    h = hashlib.sha256()
+    seen: set[str] = set()
+    for name, chart in charts.items():
+        if name in seen:
+            continue
+        seen.add(name)
+        h.update(name.encode("utf-8", "surrogateescape") + b"\0")
+        h.update(chart.digest.encode() + b"\0")
+    return h.hexdigest()
+
+
 class ChartLibrary:
     """The engine's main collection under version control.
 
@@ -307,6 +321,11 @@ class ChartLibrary:
         missing = [a for a in apps if a not in compiled.charts]
         if missing:
             raise ReloadFailed(f"register_apps: '{missing[0]}' is not a loaded diagram")
+        current = self.current
+        if current is not None and current.digest == old.chartset.digest:
+            probe = _digest_of(compiled.charts)
+            if probe == current.digest and apps == list(old.register_apps):
+                return current  # same content: keep the running version, nothing to swap
         cs = engine.load(
             compiled.charts, "main", register_apps=apps, mod_path=compiled.mod_path or None
         )

@@ -183,7 +183,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         return _parse(data, stream)
     except ParseError:
         raise
-    except (ValueError, IndexError, UnicodeError) as exc:  # defensive: never leak others
+    except Exception as exc:  # noqa: BLE001 - the contract: ParseError and nothing else
         raise ParseError(f"Malformed message ({type(exc).__name__})") from None
 
 
@@ -242,7 +242,6 @@ def _parse(data: bytes, stream: bool) -> Message:
                 not max_forwards.isdigit() or not max_forwards.isascii() or int(max_forwards) > 255
             ):
                 raise ParseError("Bad Max-Forwards")
-            message.to  # noqa: B018
     except ParseError as exc:
         if salvage is not None:
             salvage.body = b""

@@ -1,4 +1,7 @@
-"""A sans-I/O SIP user agent server core for one listening address.
+"""A sans-I/O SIP user agent core for one listening address.
+
+It serves incoming calls (the UAS role the DSM server needs first) and can
+also place outgoing calls (:meth:`UserAgentServer.invite`, for dial-out).
 
 :class:`UserAgentServer` ties the parser, the transactions and the dialogs
 together.  The transport shell feeds it datagrams and time and sends what it
@@ -9,11 +12,13 @@ events and answers through methods::
     outputs = core.handle_timeout(now)          # when now >= core.next_timeout()
     outputs = core.reply(call_id, 200, body=sdp, content_type="application/sdp", now=now)
     outputs = core.bye(call_id, now=now)
+    call_id, outputs = core.invite("sip:bob@192.0.2.9", from_uri="<sip:dsm@192.0.2.1>", now=now)
 
 Every method returns a list of :class:`Datagram` (bytes and destination) and
 events (:class:`NewCall`, :class:`CallCancelled`, :class:`CallEnded`,
 :class:`AckReceived`, :class:`AckTimeout`, :class:`InDialogRequest`,
-:class:`ResponseToRequest`, :class:`RequestFailed`, :class:`Dropped`).
+:class:`ResponseToRequest`, :class:`RequestFailed`, :class:`CallProgress`,
+:class:`CallAnswered`, :class:`CallFailed`, :class:`Dropped`).
 
 What the core answers by itself (RFC 3261 section 8.2 and 12-15):
 
@@ -30,7 +35,10 @@ What the core answers by itself (RFC 3261 section 8.2 and 12-15):
   ``Require`` with any option tag: ``420`` with Unsupported;
 * malformed requests: ``400`` with the parser's reason as phrase when Via,
   From, To, Call-ID and CSeq were usable, otherwise dropped (RFC 3261 says a
-  response cannot be routed without them).
+  response cannot be routed without them);
+* for outgoing calls: the ACK to every 2xx (again for each retransmission;
+  a 2xx from a second fork is ACKed and otherwise ignored) and a CANCEL that
+  waits for the first provisional response (RFC 3261 9.1).
 
 The core never lets an exception escape :meth:`receive` or
 :meth:`handle_timeout`: a datagram that breaks something is dropped (a
@@ -49,6 +57,7 @@ from typing import TypeAlias
 
 from dsm.runtime.sip.dialog import Dialog, TwoXXRetransmitter, cancel_responses
 from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.headers import Headers
 from dsm.runtime.sip.message import Request, Response, parse_message
 from dsm.runtime.sip.responses import make_response
 from dsm.runtime.sip.transaction import (
@@ -66,7 +75,7 @@ from dsm.runtime.sip.transaction import (
     client_key,
     server_key,
 )
-from dsm.runtime.sip.uri import NameAddress, SipUri
+from dsm.runtime.sip.uri import NameAddress, SipUri, parse_uri
 
 __all__ = [
     "UserAgentServer",
@@ -81,6 +90,9 @@ __all__ = [
     "InDialogRequest",
     "ResponseToRequest",
     "RequestFailed",
+    "CallProgress",
+    "CallAnswered",
+    "CallFailed",
     "Dropped",
     "Event",
     "UAOutput",
@@ -171,6 +183,31 @@ class RequestFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class CallProgress:
+    """A provisional response to our outgoing INVITE (180: Ringing, 183: early media)."""
+
+    call_id: str
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    """Our outgoing INVITE got its 2xx; the ACK is already sent."""
+
+    call_id: str
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class CallFailed:
+    """Our outgoing INVITE failed: a 3xx-6xx (``response``) or no answer (``None``)."""
+
+    call_id: str
+    response: Response | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Dropped:
     """A datagram was ignored; ``reason`` says why (for logs)."""
 
@@ -187,6 +224,9 @@ Event = (
     | InDialogRequest
     | ResponseToRequest
     | RequestFailed
+    | CallProgress
+    | CallAnswered
+    | CallFailed
     | Dropped
 )
 UAOutput = Datagram | Event
@@ -339,6 +379,8 @@ class UserAgentServer:
     ) -> list[UAOutput]:
         """Answer the call's INVITE: 1xx (not 100), 2xx (starts the dialog) or 3xx-6xx."""
         call = self._call(call_id)
+        if call.role != "uas":
+            raise UserAgentError(f"call {call_id!r} is an outgoing call")
         if call.state not in ("incoming", "early"):
             raise UserAgentError(f"call {call_id!r} is already answered")
         if not 101 <= status <= 699:
@@ -428,6 +470,102 @@ class UserAgentServer:
         if method in ("ACK", "CANCEL", "BYE"):
             raise UserAgentError(f"{method} is sent by the core itself")
         return self._send_in_dialog(call, method, now, body, content_type, list(headers))
+
+    def invite(
+        self,
+        uri: str,
+        *,
+        from_uri: str,
+        now: float,
+        to: str | None = None,
+        destination: Address | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        call_id: str | None = None,
+    ) -> tuple[str, list[UAOutput]]:
+        """Start an outgoing call; returns its Call-ID and the INVITE to send.
+
+        ``uri`` is the Request-URI (and the To address unless ``to`` is
+        given); ``destination`` defaults to the URI's host and port (no DNS
+        here: a host name is left to the transport shell).  Outcomes arrive as
+        :class:`CallProgress`, :class:`CallAnswered` or :class:`CallFailed`.
+        """
+        try:
+            target = parse_uri(uri)
+            from_address = NameAddress.parse(from_uri)
+            to_address = NameAddress.parse(to if to is not None else f"<{uri}>")
+        except ParseError as exc:
+            raise UserAgentError(f"bad address: {exc.reason}") from None
+        if not isinstance(target, SipUri):
+            raise UserAgentError(f"not a SIP URI: {uri!r}")
+        call_id = call_id or f"{self._tag()}@{self.host}"
+        if call_id in self.calls:
+            raise UserAgentError(f"call {call_id!r} exists")
+        local_tag = self._tag()
+        from_address.params["tag"] = local_tag
+        to_address.params.pop("tag", None)
+        request_headers = Headers()
+        request_headers.add("Via", self._via())
+        request_headers.add("Max-Forwards", "70")
+        request_headers.add("From", str(from_address))
+        request_headers.add("To", str(to_address))
+        request_headers.add("Call-ID", call_id)
+        request_headers.add("CSeq", "1 INVITE")
+        request_headers.add("Contact", self.contact)
+        request_headers.add("Allow", ", ".join(ALLOWED_METHODS))
+        request_headers.add("User-Agent", self.user_agent)
+        for name, value in headers:
+            request_headers.add(name, value)
+        if body:
+            request_headers.set("Content-Type", content_type or "application/sdp")
+        request = Request(headers=request_headers, body=body, method="INVITE", uri=str(target))
+        try:
+            parse_message(bytes(request))
+        except ParseError as exc:
+            raise UserAgentError(f"cannot build the INVITE: {exc.reason}") from None
+        destination = destination or target.address()
+        transaction = InviteClientTransaction(request, now, self.timers)
+        key = client_key(request)
+        entry = _ClientEntry(transaction, call_id, destination)
+        self._client[key] = entry
+        call = _Call(call_id, request, key, destination, local_tag, state="calling", role="uac")
+        self.calls[call_id] = call
+        return call_id, self._client_outputs(entry, transaction.start(), now)
+
+    def cancel(self, call_id: str, *, now: float) -> list[UAOutput]:
+        """Cancel our unanswered INVITE (RFC 3261 9.1).
+
+        Before any provisional response the CANCEL waits for one; the call
+        ends with :class:`CallFailed` when the 487 arrives.
+        """
+        call = self._call(call_id)
+        if call.role != "uac" or call.state not in ("calling", "ringing"):
+            raise UserAgentError(f"call {call_id!r} is not an unanswered outgoing call")
+        entry = self._client.get(call.invite_key)
+        if entry is None:
+            raise UserAgentError(f"call {call_id!r} has no INVITE transaction")
+        if entry.transaction.state == "calling":
+            call.cancel_pending = True
+            return []
+        return self._send_cancel(call, entry, now)
+
+    def _send_cancel(self, call: _Call, entry: _ClientEntry, now: float) -> list[UAOutput]:
+        invite = call.invite
+        cancel_headers = Headers()
+        cancel_headers.add("Via", invite.headers.get("Via") or "")
+        cancel_headers.add("Max-Forwards", "70")
+        for route in invite.headers.get_all("Route"):
+            cancel_headers.add("Route", route)
+        for name in ("From", "To", "Call-ID"):
+            cancel_headers.add(name, invite.headers.get(name) or "")
+        cancel_headers.add("CSeq", f"{invite.cseq.number} CANCEL")
+        cancel_headers.add("User-Agent", self.user_agent)
+        cancel = Request(headers=cancel_headers, method="CANCEL", uri=invite.uri)
+        transaction = NonInviteClientTransaction(cancel, now, self.timers)
+        cancel_entry = _ClientEntry(transaction, call.call_id, entry.destination)
+        self._client[client_key(cancel)] = cancel_entry
+        return self._client_outputs(cancel_entry, transaction.start(), now)
 
     # ------------------------------------------------------------ receiving
 
@@ -827,14 +965,12 @@ class UserAgentServer:
         dialog = call.dialog
         first = True
         if call.role == "uac" and call.invite is invite:
-            if dialog is None or dialog.remote_tag != to_tag:
-                if dialog is not None and dialog.state == "confirmed":
+            if dialog is not None and dialog.state == "confirmed":
+                if dialog.remote_tag != to_tag:
                     dialog = _uac_dialog(invite, response)  # another fork: ACK only
                     first = False
-                else:
-                    dialog = call.dialog = _uac_dialog(invite, response)
-            if first:
-                dialog.state = "confirmed"
+            else:
+                dialog = call.dialog = _uac_dialog(invite, response)
         if dialog is None:
             return [], False
         ack = dialog.create_request("ACK", self._via(), cseq=number)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dsm import compile_source
-
 from lang_helpers import warning_codes
+
+from dsm import compile_source
 
 END = "state END enter { stop(true) };\n"
 HANG = 'transition "h" ({states}) - hangup / stop(false) -> END;\n'
@@ -30,7 +30,9 @@ def test_L94_2_undeclared_target_with_hint() -> None:
     c = compile_source(text + HANG.format(states="A, END"), "t")
     w = [d for d in c.warnings if d.code == "W007"]  # type: ignore[attr-defined]
     assert len(w) == 1
-    assert "never declared" in w[0].hint and "`END`" in w[0].hint and "did you mean `END`" in w[0].hint
+    assert (
+        "never declared" in w[0].hint and "`END`" in w[0].hint and "did you mean `END`" in w[0].hint
+    )
 
 
 def test_L95_missing_target_is_not_an_error() -> None:
@@ -55,7 +57,11 @@ def test_consistency_check_can_be_disabled() -> None:
 
 
 def test_unreachable_state() -> None:
-    text = "initial state A;\nstate LOST enter { stop(true) };\n" + END + "transition t A - key -> END;\n"
+    text = (
+        "initial state A;\nstate LOST enter { stop(true) };\n"
+        + END
+        + "transition t A - key -> END;\n"
+    )
     assert build(text, "A, LOST, END") == ["W009"]
 
 
@@ -81,12 +87,16 @@ def test_shadowed_transition() -> None:
 
 
 def test_unused_function() -> None:
-    text = "function unused() { stop };\ninitial state A;\n" + END + "transition t A - key -> END;\n"
+    text = (
+        "function unused() { stop };\ninitial state A;\n" + END + "transition t A - key -> END;\n"
+    )
     assert build(text, "A, END") == ["W012"]
 
 
 def test_unfinished_constructs_at_end_of_input() -> None:
-    text = "initial state A;\n" + END + "transition t A - key -> END;\n" + HANG.format(states="A, END")
+    text = (
+        "initial state A;\n" + END + "transition t A - key -> END;\n" + HANG.format(states="A, END")
+    )
     c = compile_source(text + "state LATE enter { stop }", "t")
     assert warning_codes(c) == ["W014"]
 

@@ -66,12 +66,28 @@ def test_check_include_and_module_path_options(tmp_path: Path) -> None:
     )
     assert cli.main(["check", str(tmp_path / "app")]) == 1
     assert cli.main(["check", "-I", str(tmp_path / "lib"), str(tmp_path / "app")]) == 0
-    assert cli.main(["check", "--module-path", str(tmp_path), "-I", str(tmp_path / "lib"), str(tmp_path / "app")]) == 0
+    assert (
+        cli.main(
+            [
+                "check",
+                "--module-path",
+                str(tmp_path),
+                "-I",
+                str(tmp_path / "lib"),
+                str(tmp_path / "app"),
+            ]
+        )
+        == 0
+    )
 
 
 def test_check_strict_reports_leniencies(tmp_path: Path, capsys: Any) -> None:
     p = tmp_path / "lenient.dsm"
-    p.write_text(GOOD.replace('transition "done" A - noAudio -> END;', 'transition "done" A - noAudio -> END extra;'))
+    p.write_text(
+        GOOD.replace(
+            'transition "done" A - noAudio -> END;', 'transition "done" A - noAudio -> END extra;'
+        )
+    )
     assert cli.main(["check", str(p)]) == 0
     assert "W013" not in capsys.readouterr().out
     assert cli.main(["check", "--strict", str(p)]) == 0
@@ -86,7 +102,13 @@ def test_check_strict_reports_leniencies(tmp_path: Path, capsys: Any) -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["check"], ["check", "--format", "xml", "x.dsm"], ["check", "--nope", "x"], ["frobnicate"]],
+    [
+        [],
+        ["check"],
+        ["check", "--format", "xml", "x.dsm"],
+        ["check", "--nope", "x"],
+        ["frobnicate"],
+    ],
 )
 def test_bad_usage_exit_2(argv: list[str], capsys: Any) -> None:
     assert cli.main(argv) == 2
@@ -146,7 +168,9 @@ def test_plugins_are_loaded_and_failing_ones_skipped(monkeypatch: Any, capsys: A
         p.set_defaults(func=lambda args: 40 + args.n)
 
     monkeypatch.setattr(
-        cli, "_entry_points", lambda: [_EntryPoint("broken", ImportError("boom")), _EntryPoint("hello", register)]
+        cli,
+        "_entry_points",
+        lambda: [_EntryPoint("broken", ImportError("boom")), _EntryPoint("hello", register)],
     )
     assert cli.main(["hello", "--n", "2"]) == 42
     assert "plug-in 'broken'" in capsys.readouterr().err

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from lang_helpers import chart, codes, fail, warning_codes
 
 from dsm import CompileError, compile_source
 from dsm.diagnostics import render
-
-from lang_helpers import chart, codes, fail, warning_codes
 
 # L-90: the complete list of compile errors, one input each.
 L90_TABLE = [
@@ -20,7 +19,11 @@ L90_TABLE = [
     ("4-function-token", "function f() stop;", "E008"),
     ("5-if-token", "initial state A enter { if [ hangup ] stop };", "E009"),
     ("6-actions-closed-wrong", "initial state A enter { if hangup / stop } };", "E010"),
-    ("6-conditions-closed-wrong", "state A; transition t A - hangup -> A; function f() { if [ ] } ] };", None),
+    (
+        "6-conditions-closed-wrong",
+        "state A; transition t A - hangup -> A; function f() { if [ ] } ] };",
+        None,
+    ),
     ("7-else", "initial state A enter { stop else { stop } };", "E012"),
     ("8-for-header", "initial state A enter { for $x { stop } };", "E013"),
     ("9-unknown-action", "initial state A enter { nope() };", "E014"),
@@ -80,18 +83,25 @@ L91_TABLE = [
     ("13", "function log() { stop }; initial state A enter { log(1, 2) };"),
     ("14", "initial state A enter { set(n=1) inc(n) append(n, x) clear(n) };"),
     ("15", "initial state A enter { stop(true)xyz };"),
-    ("16", "state A; state A; function f() { stop }; function f() { stop };"
-           "transition t A - hangup -> A; transition t A - hangup -> A; initial state I enter { f() };"),
+    (
+        "16",
+        "state A; state A; function f() { stop }; function f() { stop };"
+        "transition t A - hangup -> A; transition t A - hangup -> A; initial state I enter { f() };",
+    ),
     ("17", "state A; transition t A - hangup -> NOWHERE;"),
     ("18", "state A;"),
-    ("19", "initial state A enter { log(1, \"c:\\\" x) };"),
-    ("21", "state \"\" A;"),
-    ("22", "state A enter { import(mod_does_not_exist_either) };") ,
+    ("19", 'initial state A enter { log(1, "c:\\" x) };'),
+    ("21", 'state "" A;'),
+    ("22", "state A enter { import(mod_does_not_exist_either) };"),
     ("23", "initial state A\r\nenter { stop };\r\n"),
 ]
 
 
-@pytest.mark.parametrize(("item", "text"), [r for r in L91_TABLE if r[0] != "22"], ids=[r[0] for r in L91_TABLE if r[0] != "22"])
+@pytest.mark.parametrize(
+    ("item", "text"),
+    [r for r in L91_TABLE if r[0] != "22"],
+    ids=[r[0] for r in L91_TABLE if r[0] != "22"],
+)
 def test_L91_silently_accepted(item: str, text: str) -> None:
     c = chart(text)
     assert warning_codes(c) == []

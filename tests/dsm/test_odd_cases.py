@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dsm import Action, For, If
-
 from lang_helpers import chart, codes, fail, toks
+
+from dsm import Action, For, If
 
 
 def test_L93_01_extra_closing_brace_ignored_by_state() -> None:
@@ -80,11 +80,17 @@ def test_L93_13_test_without_operator_logged_never_true() -> None:
 
 def test_L93_14_not_test_without_operator() -> None:
     block = chart("initial state A enter { if not test($a = 1) { stop } };").states[0].enter[0]
-    assert isinstance(block, If) and block.conditions[0].invert and block.conditions[0].args == ("", "", "")
+    assert (
+        isinstance(block, If)
+        and block.conditions[0].invert
+        and block.conditions[0].args == ("", "", "")
+    )
 
 
 def test_L93_15_keypress_literal_with_blank() -> None:
-    cond = chart("state A; transition t A - keyPress( 1) -> A;").states[0].transitions[0].conditions[0]
+    cond = (
+        chart("state A; transition t A - keyPress( 1) -> A;").states[0].transitions[0].conditions[0]
+    )
     assert cond.args == (" 1",)
 
 
@@ -112,7 +118,12 @@ def test_L93_20_quoted_name_loses_last_char() -> None:
 
 
 def test_L93_21_text_after_paren_ignored() -> None:
-    cond = chart("state A; transition t A - test(#key == 1)x -> A;").states[0].transitions[0].conditions[0]
+    cond = (
+        chart("state A; transition t A - test(#key == 1)x -> A;")
+        .states[0]
+        .transitions[0]
+        .conditions[0]
+    )
     assert cond.args == ("==", "#key", "1")
 
 
@@ -122,7 +133,11 @@ def test_L93_22_bracketed_if_conditions_valid() -> None:
 
 
 def test_L93_23_last_else_wins() -> None:
-    block = chart("initial state A enter { if test($a == 1) { stop } else { repost } else { break } };").states[0].enter[0]
+    block = (
+        chart("initial state A enter { if test($a == 1) { stop } else { repost } else { break } };")
+        .states[0]
+        .enter[0]
+    )
     assert isinstance(block, If)
     assert [a.name for a in block.orelse] == ["break"]  # type: ignore[union-attr]
 
@@ -132,7 +147,9 @@ def test_L93_24_else_first_in_list() -> None:
 
 
 def test_L93_25_exception_inside_if_conditions() -> None:
-    block = chart("initial state A enter { if exception test($a == 1) { stop } };").states[0].enter[0]
+    block = (
+        chart("initial state A enter { if exception test($a == 1) { stop } };").states[0].enter[0]
+    )
     assert isinstance(block, If) and len(block.conditions) == 1
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lang_helpers import chart, codes, fail
 
 from dsm import Action, For, If
 from dsm.parser import name_and_argument
-
-from lang_helpers import chart, codes, fail
 
 
 def names(elements: tuple[object, ...]) -> list[str]:
@@ -82,8 +81,10 @@ def test_L42_stray_tokens_in_state_ignored() -> None:
 
 
 def test_L43_duplicate_states_kept_first_wins() -> None:
-    c = chart("initial state A enter { log(1,first) }; state A enter { log(1,second) };"
-              "transition t A - hangup -> A;")
+    c = chart(
+        "initial state A enter { log(1,first) }; state A enter { log(1,second) };"
+        "transition t A - hangup -> A;"
+    )
     assert len(c.states) == 2
     assert c.state("A") is c.states[0]
     assert len(c.states[0].transitions) == 1 and c.states[1].transitions == ()
@@ -129,7 +130,9 @@ def test_L44_later_tokens_after_target_ignored() -> None:
 
 
 def test_L45_source_list_splitting() -> None:
-    c = chart("state IDLE; state BUSY; transition 'any key' (IDLE, BUSY) - key / log(3, k) -> IDLE;")
+    c = chart(
+        "state IDLE; state BUSY; transition 'any key' (IDLE, BUSY) - key / log(3, k) -> IDLE;"
+    )
     assert [len(s.transitions) for s in c.states] == [1, 1]
     assert c.states[1].transitions[0].source == "BUSY"
 
@@ -149,7 +152,10 @@ def test_L45_source_must_exist_before_the_semicolon() -> None:
 
 
 def test_L45_target_not_checked() -> None:
-    assert chart("state A; transition t A - hangup -> NOWHERE;").states[0].transitions[0].target == "NOWHERE"
+    assert (
+        chart("state A; transition t A - hangup -> NOWHERE;").states[0].transitions[0].target
+        == "NOWHERE"
+    )
 
 
 def test_L46_order_of_semicolons_is_priority() -> None:
@@ -171,11 +177,17 @@ def test_L47_closed_by_bracket() -> None:
 def test_L48_not_applies_to_next_condition_only() -> None:
     c = chart("state A; transition t A - not key hangup not not test($a == 1) not -> A;")
     conds = c.states[0].transitions[0].conditions
-    assert [(x.name, x.invert) for x in conds] == [("key", True), ("hangup", False), ("test", False)]
+    assert [(x.name, x.invert) for x in conds] == [
+        ("key", True),
+        ("hangup", False),
+        ("test", False),
+    ]
 
 
 def test_L48_exception_anywhere() -> None:
-    c = chart("state A; transition t A - key exception / stop -> A; transition u A - exception / stop -> A;")
+    c = chart(
+        "state A; transition t A - key exception / stop -> A; transition u A - exception / stop -> A;"
+    )
     t, u = c.states[0].transitions
     assert t.exception and u.exception and u.conditions == ()
 
@@ -202,7 +214,9 @@ def test_L49_7_unknown_action_is_an_error_with_suggestion() -> None:
 
 
 def test_L50_closing_list_without_owner() -> None:
-    assert "E010" in codes(fail("function f() { log(1,x) }; state A enter { if test($a == 1) / log(1,x) } };"))
+    assert "E010" in codes(
+        fail("function f() { log(1,x) }; state A enter { if test($a == 1) / log(1,x) } };")
+    )
 
 
 def test_L51_opening_brace_optional() -> None:
@@ -274,7 +288,11 @@ def test_L57_if_slash_form_is_unusable() -> None:
 
 
 def test_L58_else_reopens_the_last_if() -> None:
-    block = chart("initial state A enter { if test($a == 1) { log(1,a) } ; else { log(1,b) } };").states[0].enter[0]
+    block = (
+        chart("initial state A enter { if test($a == 1) { log(1,a) } ; else { log(1,b) } };")
+        .states[0]
+        .enter[0]
+    )
     assert isinstance(block, If) and names(block.then) == ["log"] and names(block.orelse) == ["log"]
 
 
@@ -283,7 +301,9 @@ def test_L58_else_without_if_is_an_error() -> None:
 
 
 def test_L59_else_without_brace_and_repeated_else() -> None:
-    c = chart("initial state A enter { if test($a == 1) { log(1,a) } else stop; } else { repost } };")
+    c = chart(
+        "initial state A enter { if test($a == 1) { log(1,a) } else stop; } else { repost } };"
+    )
     block = c.states[0].enter[0]
     assert isinstance(block, If) and names(block.orelse) == ["repost"]
 
@@ -331,7 +351,14 @@ def test_L59_else_if_without_extra_brace_swallows_following_actions() -> None:
 def test_L60_for_headers(header: str, expected: tuple[str, ...]) -> None:
     loop = chart(f"initial state A enter {{ for {header} {{ log(1,x) }} }};").states[0].enter[0]
     assert isinstance(loop, For)
-    assert (loop.kind, loop.counter, loop.value, loop.collection, loop.lower, loop.upper) == expected
+    assert (
+        loop.kind,
+        loop.counter,
+        loop.value,
+        loop.collection,
+        loop.lower,
+        loop.upper,
+    ) == expected
     assert names(loop.body) == ["log"]
 
 
@@ -358,7 +385,10 @@ def test_L62_tokens_ignored_and_brace_drops_the_loop() -> None:
 
 
 def test_L63_break_is_an_ordinary_action() -> None:
-    assert names(chart("initial state A enter { break() break };").states[0].enter) == ["break", "break"]
+    assert names(chart("initial state A enter { break() break };").states[0].enter) == [
+        "break",
+        "break",
+    ]
 
 
 # -- 4.10 function -----------------------------------------------------------------
@@ -401,7 +431,9 @@ def test_L68_inlining_ignores_arguments_and_shadows_actions() -> None:
 
 
 def test_L68_body_as_it_is_at_the_call() -> None:
-    c = chart("function f() { log(1,a) }; initial state A enter { f() }; { stop }; state B enter { f() };")
+    c = chart(
+        "function f() { log(1,a) }; initial state A enter { f() }; { stop }; state B enter { f() };"
+    )
     assert names(c.states[0].enter) == ["log"] and names(c.states[1].enter) == ["stop"]
 
 
@@ -441,7 +473,7 @@ def test_L72_state_x_state_y() -> None:
 
 
 # -- 4.12 imports -----------------------------------------------------------------
-MODULE_SOURCE = '''
+MODULE_SOURCE = """
 from dsm.vocabulary import Signature
 
 
@@ -454,7 +486,7 @@ class _Vocab:
 
 
 module = _Vocab()
-'''
+"""
 
 
 @pytest.fixture
@@ -484,7 +516,9 @@ def test_L73_empty_or_missing_module() -> None:
 
 
 def test_L74_import_applies_to_later_tokens_only(module_dir: str) -> None:
-    errs = fail("state A enter { t.act(a,b) import(mod_langtest) t.act(a,b) };", module_path=[module_dir])
+    errs = fail(
+        "state A enter { t.act(a,b) import(mod_langtest) t.act(a,b) };", module_path=[module_dir]
+    )
     assert codes(errs) == ["E014"]
 
 
@@ -531,7 +565,9 @@ def test_L79_glued_statements_are_one_token() -> None:
 
 
 def test_L81_condition_lookup_modules_then_core() -> None:
-    cond = chart("state A; transition t A - keyPress(5) -> A;").states[0].transitions[0].conditions[0]
+    cond = (
+        chart("state A; transition t A - keyPress(5) -> A;").states[0].transitions[0].conditions[0]
+    )
     assert cond.module == "" and cond.args == ("5",)
 
 
@@ -540,3 +576,18 @@ def test_locations_point_at_tokens() -> None:
     assert (c.states[0].loc.line, c.states[0].loc.column) == (2, 17)
     loc = c.states[0].enter[0].loc  # type: ignore[union-attr]
     assert (loc.line, loc.column) == (3, 13)
+
+
+def test_L35_initial_pushes_a_frame_that_waits_for_a_state() -> None:
+    c = chart("initial ; ; state A;")
+    assert c.initial == "A"
+
+
+def test_L36_state_pushes_a_new_state_frame() -> None:
+    c = chart("state A state B; ;")
+    assert [s.name for s in c.states] == ["B", "A"]
+
+
+def test_L89_there_is_no_setPromptSet() -> None:
+    errs = fail("initial state A enter { setPromptSet(x) };")
+    assert codes(errs) == ["E014"] and "setPrompts" in errs[0].hint

@@ -9,14 +9,61 @@ from hypothesis import strategies as st
 
 from dsm import Action, Chart, CompileError, For, If, compile_source
 
-FAST = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 PIECES = [
-    "state", "initial", "transition", "function", "enter", "exit", "if", "else", "for", "not",
-    "exception", "import(x)", "import", "-", "->", "-->", "/", "-/", ";", "{", "}", "[", "]",
-    "A", "B", "(A, B)", "f()", "log(1, x)", "set($a=1)", "stop", "key(#key == 1)", "hangup",
-    "test($a = 1)", "for($i in $l)", "($k,$v in $s)", "format(x)", "'", '"', "(", ")", "\\",
-    "#include x", "-- c", "\n", "\r\n", " ", "\t", "keyPress(1)", "DI(a)", "important",
+    "state",
+    "initial",
+    "transition",
+    "function",
+    "enter",
+    "exit",
+    "if",
+    "else",
+    "for",
+    "not",
+    "exception",
+    "import(x)",
+    "import",
+    "-",
+    "->",
+    "-->",
+    "/",
+    "-/",
+    ";",
+    "{",
+    "}",
+    "[",
+    "]",
+    "A",
+    "B",
+    "(A, B)",
+    "f()",
+    "log(1, x)",
+    "set($a=1)",
+    "stop",
+    "key(#key == 1)",
+    "hangup",
+    "test($a = 1)",
+    "for($i in $l)",
+    "($k,$v in $s)",
+    "format(x)",
+    "'",
+    '"',
+    "(",
+    ")",
+    "\\",
+    "#include x",
+    "-- c",
+    "\n",
+    "\r\n",
+    " ",
+    "\t",
+    "keyPress(1)",
+    "DI(a)",
+    "important",
 ]
 
 
@@ -40,7 +87,10 @@ def test_random_bytes_raise_only_compile_error(data: bytes) -> None:
 
 
 @FAST
-@given(st.lists(st.sampled_from(PIECES), max_size=60), st.lists(st.sampled_from([" ", "\n", ""]), max_size=60))
+@given(
+    st.lists(st.sampled_from(PIECES), max_size=60),
+    st.lists(st.sampled_from([" ", "\n", ""]), max_size=60),
+)
 def test_random_token_soup_raises_only_compile_error(pieces: list[str], seps: list[str]) -> None:
     out = []
     for i, p in enumerate(pieces):
@@ -57,7 +107,11 @@ WORD = st.sampled_from(["a", "b", "x1", "hello", "42", "menu"])
 @st.composite
 def actions(draw: Any, depth: int = 0) -> tuple[str, Any]:
     """An element as (source text, expected structure)."""
-    kind = draw(st.sampled_from(["log", "set", "stop", "play", "if", "for"] if depth < 2 else ["log", "set", "stop"]))
+    kind = draw(
+        st.sampled_from(
+            ["log", "set", "stop", "play", "if", "for"] if depth < 2 else ["log", "set", "stop"]
+        )
+    )
     w = draw(WORD)
     if kind == "log":
         return f"log(2, {w})", ("log", ("2", w))
@@ -85,7 +139,9 @@ def tree(elements: tuple[Any, ...]) -> tuple[Any, ...]:
         if isinstance(e, Action):
             out.append((e.name, e.args))
         elif isinstance(e, If):
-            out.append(("if", tuple((c.name, c.args) for c in e.conditions), tree(e.then), tree(e.orelse)))
+            out.append(
+                ("if", tuple((c.name, c.args) for c in e.conditions), tree(e.then), tree(e.orelse))
+            )
         elif isinstance(e, For):
             out.append(("for", e.counter, e.collection, tree(e.body)))
     return tuple(out)
@@ -111,10 +167,18 @@ def charts(draw: Any) -> tuple[str, Any]:
         acts = draw(st.lists(actions(), max_size=2))
         cond = ("not " if invert else "") + f"key(#key == {key})" + (" exception" if exc else "")
         lines.append(
-            f'transition "t{i}" {names[src]} - {cond} / ' + " ".join(t for t, _ in acts) + f" -> {target};"
+            f'transition "t{i}" {names[src]} - {cond} / '
+            + " ".join(t for t, _ in acts)
+            + f" -> {target};"
         )
         states[src][2].append(
-            (f"t{i}", target, (("key", ("==", "#key", str(key)), invert),), exc, tuple(e for _, e in acts))
+            (
+                f"t{i}",
+                target,
+                (("key", ("==", "#key", str(key)), invert),),
+                exc,
+                tuple(e for _, e in acts),
+            )
         )
     expected = (initial, tuple((n, enter, tuple(ts)) for n, enter, ts in states))
     return "\n".join(lines) + "\n", expected
@@ -128,7 +192,13 @@ def structure(c: Chart) -> Any:
                 s.name,
                 tree(s.enter),
                 tuple(
-                    (t.name, t.target, tuple((x.name, x.args, x.invert) for x in t.conditions), t.exception, tree(t.actions))
+                    (
+                        t.name,
+                        t.target,
+                        tuple((x.name, x.args, x.invert) for x in t.conditions),
+                        t.exception,
+                        tree(t.actions),
+                    )
                     for t in s.transitions
                 ),
             )
@@ -137,7 +207,9 @@ def structure(c: Chart) -> Any:
     )
 
 
-@settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(charts())
 def test_generated_charts_round_trip_with_stable_digest(case: tuple[str, Any]) -> None:
     """Rendered to text, a generated chart compiles back to what it was generated from;

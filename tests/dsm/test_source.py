@@ -6,11 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from lang_helpers import chart, fail
 
 from dsm import CompileError, compile_file
 from dsm.source import preprocess_file, preprocess_text
-
-from lang_helpers import chart, fail
 
 
 def test_L3_lines_split_at_lf_cr_kept() -> None:
@@ -26,7 +25,16 @@ def test_L5_blank_lines_kept_unchanged() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["-- comment", "   -- indented", "\t--x", "--", "# hash comment", "  #!shebang", "#inc", "#Include x"],
+    [
+        "-- comment",
+        "   -- indented",
+        "\t--x",
+        "--",
+        "# hash comment",
+        "  #!shebang",
+        "#inc",
+        "#Include x",
+    ],
 )
 def test_L6_comment_lines_dropped(line: str) -> None:
     assert preprocess_text(f"state A;\n{line}\nstate B;\n").text == "state A;\nstate B;\n"
@@ -116,7 +124,7 @@ def test_L13_trailing_text_is_part_of_the_name(tmp_path: Path) -> None:
     main = _write(tmp_path / "main.dsm", '#include "x.dsm" -- mine\n')
     with pytest.raises(CompileError) as info:
         compile_file(main)
-    assert "x.dsm\" -- mine" in info.value.diagnostics[0].message
+    assert 'x.dsm" -- mine' in info.value.diagnostics[0].message
 
 
 def test_L13_crlf_include_keeps_the_cr(tmp_path: Path) -> None:
@@ -160,7 +168,11 @@ def test_L15_directory_include_sorted_with_three_char_quirk(tmp_path: Path) -> N
     _write(d / "notes.txt", "state NO2;\n")
     (d / "sub.dsm").mkdir()
     main = _write(tmp_path / "m.dsm", "#include parts\n")
-    assert [s.name for s in compile_file(main, consistency_check=False).states] == ["A", "THREE", "B"]  # sorted by name: a.dsm, abc, b.dsm
+    assert [s.name for s in compile_file(main, consistency_check=False).states] == [
+        "A",
+        "THREE",
+        "B",
+    ]  # sorted by name: a.dsm, abc, b.dsm
 
 
 def test_L16_dsm_suffix_fallback(tmp_path: Path) -> None:

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import pytest
-
-from dsm.styles import split_K, split_L, split_N, split_P, split_raw, split_S, split_T, splitter, unquote_part
-
 from lang_helpers import chart
+
+from dsm.styles import (
+    split_K,
+    split_L,
+    split_N,
+    split_P,
+    split_raw,
+    split_S,
+    split_T,
+    splitter,
+    unquote_part,
+)
 
 
 @pytest.mark.parametrize(

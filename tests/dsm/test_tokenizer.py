@@ -59,11 +59,11 @@ def test_L23_spans_continue_the_word() -> None:
 
 
 def test_L24_quoted_span_takes_everything() -> None:
-    assert values("'a;{b}(\"' x") == ["a;{b}(\"", "x"]
+    assert values("'a;{b}(\"' x") == ['a;{b}("', "x"]
 
 
 def test_L24_escaped_quote_inside_span_does_not_close() -> None:
-    assert values(r'"a\"b" c') == [r'a\"b', "c"]
+    assert values(r'"a\"b" c') == [r"a\"b", "c"]
 
 
 def test_L24_backslash_before_opening_quote_outside_parens_has_no_effect() -> None:
@@ -85,7 +85,9 @@ def test_L25_parenthesised_span_nests() -> None:
 
 
 def test_L25_whitespace_and_punctuation_inside_parens() -> None:
-    assert values("log(1, a long text; with { braces })") == ["log(1, a long text; with { braces })"]
+    assert values("log(1, a long text; with { braces })") == [
+        "log(1, a long text; with { braces })"
+    ]
 
 
 def test_L25_quotes_inside_parens_protect_parentheses() -> None:

@@ -174,6 +174,7 @@ def mariadb(
                 "--innodb-buffer-pool-size=16M",
                 # throwaway data: no durability, so DDL in test fixtures is cheap
                 "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-fast-shutdown=2",
                 "--innodb-doublewrite=0",
                 "--innodb-flush-method=nosync",
                 "--max-connections=200",

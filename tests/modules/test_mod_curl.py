@@ -73,6 +73,15 @@ class TestGet:
         assert c.vars["errno"] == "general"
         assert c.vars["curl.err"].startswith("Unsupported protocol")
 
+    def test_M_curl_common_malformed_or_empty_url_is_general(self) -> None:
+        """A URL is checked when the transfer starts (as in current libcurl): ``general``."""
+        for url in ("http://[::1", ""):
+            c = FakeContext({"curl.out": "old"})
+            cu.get(c, url)
+            assert c.vars["errno"] == "general", url
+            assert c.vars["curl.err"], url
+            assert "curl.out" not in c.vars
+
     def test_M_curl_1_binary_body_keeps_bytes(self, http_server: HttpTestServer) -> None:
         c = FakeContext()
         cu.get(c, http_server.base + "/binary")

@@ -36,8 +36,12 @@ def _admin(server: MariaDB) -> pymysql.connections.Connection:
 
 
 @pytest.fixture(scope="module")
-def schema(mariadb_server: MariaDB) -> MariaDB:
-    """Tables ``people`` and ``blobs``, created once (DDL is slow on a real disk)."""
+def admin(mariadb_server: MariaDB) -> Iterator[pymysql.connections.Connection]:
+    """A plain PyMySQL connection that creates the tables ``people`` and ``blobs`` once.
+
+    DDL is slow on a real disk, so tables are created once per module and
+    refilled per test.
+    """
     con = _admin(mariadb_server)
     with con.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS people")
@@ -47,27 +51,26 @@ def schema(mariadb_server: MariaDB) -> MariaDB:
             " pin VARCHAR(10), age INT NULL)"
         )
         cur.execute("CREATE TABLE blobs (id INT PRIMARY KEY, data LONGBLOB)")
+    yield con
     con.close()
-    return mariadb_server
 
 
 @pytest.fixture
-def tables(schema: MariaDB) -> MariaDB:
+def tables(mariadb_server: MariaDB, admin: pymysql.connections.Connection) -> MariaDB:
     """The same two rows in ``people`` (ids 1 and 2) and no ``blobs`` for every test.
 
     New rows get ids above 2; the exact id depends on earlier tests (InnoDB
     never lowers its auto-increment counter), so tests compare with
     ``LAST_INSERT_ID()``.
     """
-    con = _admin(schema)
-    with con.cursor() as cur:
+    admin.ping()
+    with admin.cursor() as cur:
         cur.execute("DELETE FROM people")
         cur.execute("DELETE FROM blobs")
         cur.execute(
             "INSERT INTO people (id, name, pin, age) VALUES (1, 'bob', '1234', 40), (2, 'al', '9', NULL)"
         )
-    con.close()
-    return schema
+    return mariadb_server
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from _fake import (
     FakeContext,
     compile_every_name,
@@ -83,14 +85,18 @@ def test_M_py_1_quirk_globals_are_shared_between_sessions() -> None:
     mod_py.shared_globals.pop("shared_counter_for_test", None)
 
 
-def test_M_py_1_python_errors_are_logged_and_swallowed() -> None:
+def test_M_py_1_python_errors_are_logged_and_raised() -> None:
+    """Project rule (differs from the reference, which swallows): the error surfaces."""
     ctx = FakeContext({"errno": "keep"})
-    act(ctx, "x = 1\nraise ValueError('boom')")
+    with pytest.raises(mod_py.PythonScriptError, match="ValueError: boom"):
+        act(ctx, "x = 1\nraise ValueError('boom')")
     assert ctx.vars["errno"] == "keep"
     level, message = ctx.logs[-1]
     assert level == 0 and "ValueError: boom" in message and "line 2" in message
-    act(ctx, "x = (")  # a syntax error at run time is logged too
-    assert "SyntaxError" in ctx.logs[-1][1]
+    with pytest.raises(mod_py.PythonScriptError, match="SyntaxError"):
+        act(ctx, "x = (")  # a syntax error at run time too
+    with pytest.raises(mod_py.PythonScriptError, match="SystemExit"):
+        act(ctx, "import sys\nsys.exit(3)")
 
 
 def test_M_py_1_error_position_uses_the_sessions_current_loc() -> None:
@@ -99,7 +105,8 @@ def test_M_py_1_error_position_uses_the_sessions_current_loc() -> None:
 
     ctx = FakeContext()
     ctx.current_loc = Loc()  # type: ignore[attr-defined]
-    act(ctx, "#\na = 1\nundefined_name")
+    with pytest.raises(mod_py.PythonScriptError):
+        act(ctx, "#\na = 1\nundefined_name")
     assert ctx.logs[-1][1].startswith("ivr.dsm:12: ")
 
 
@@ -124,13 +131,15 @@ def test_M_py_1_select_restrictions() -> None:
     act(ctx, "session.setvar('a', session.select('callid') + '|' + session.select('local_party'))")
     assert ctx.vars["a"] == "c1|"
     sys_ctx = FakeContext(kind="system")
-    act(sys_ctx, "session.setvar('a', session.select('callid'))")
+    with pytest.raises(mod_py.PythonScriptError):
+        act(sys_ctx, "session.setvar('a', session.select('callid'))")
     assert "a" not in sys_ctx.vars and sys_ctx.logs
 
 
 def test_M_py_1_setvar_needs_strings() -> None:
     ctx = FakeContext()
-    act(ctx, "session.setvar('a', 5)")
+    with pytest.raises(mod_py.PythonScriptError):
+        act(ctx, "session.setvar('a', 5)")
     assert "a" not in ctx.vars and "TypeError" in ctx.logs[-1][1]
 
 
@@ -138,16 +147,20 @@ def test_M_py_2_condition_true_only_for_boolean_True() -> None:
     ctx = FakeContext(params={"key": "5"}, event_type="Key")
     assert cond(ctx, "type == dsm.Key and params.get('key') == '5'")
     assert not cond(ctx, "1")  # REFERENCE QUIRK
-    assert not cond(ctx, "params['missing']")  # an exception is false
-    assert not cond(ctx, "x = (")
+    with pytest.raises(mod_py.PythonScriptError):
+        cond(ctx, "params['missing']")
+    with pytest.raises(mod_py.PythonScriptError):
+        cond(ctx, "x = (")
     assert "type" not in ctx.objects["py_locals"].namespace
 
 
-def test_M_py_1_sys_exit_in_a_script_is_logged_not_fatal() -> None:
+def test_M_py_1_sys_exit_in_a_script_is_the_calls_error_not_fatal() -> None:
     ctx = FakeContext()
-    act(ctx, "import sys\nsys.exit(3)")
+    with pytest.raises(mod_py.PythonScriptError):
+        act(ctx, "import sys\nsys.exit(3)")
     assert "SystemExit" in ctx.logs[-1][1]
-    assert not cond(ctx, "exit(1)")
+    with pytest.raises(mod_py.PythonScriptError):
+        cond(ctx, "exit(1)")
 
 
 def test_M_py_harness_script(tmp_path: Path) -> None:
@@ -172,17 +185,21 @@ initial state S enter {
   py(session.playFile('TMP/hello.wav'));
   py(session.setError(65));
   py(session.playFile('TMP/missing.wav'));
-  py(session.setvar('after', 'still running'));
+  py(session.setvar('after', 'not reached'));
 };
+transition "script error" S - exception / set($etype=#type) set($eloc=#loc) -> E;
 transition "not an int" S - py(1) / set($one=true) -> T;
 state T;
+state E;
 """
     call = harness_call(tmp_path, script.replace("TMP", str(tmp_path)))
     call.advance(1.0)
     v = call.vars
     assert v["count"] == "2"
     assert v["errno"] == "A"
-    assert v["after"] == "still running"  # the failed playFile was logged and swallowed
+    # the failed playFile is the call's exception, with the script position
+    assert "after" not in v
+    assert v["etype"] == "internal" and v["eloc"].endswith("t.dsm:8:3")
     assert "one" not in v
     assert [Path(p.path).name for p in call.played] == ["hello.wav"]
-    assert call.state == "S"
+    assert call.state == "E"

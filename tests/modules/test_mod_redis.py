@@ -181,6 +181,15 @@ class TestCommands:
         rd.exec_command(ctx, "v", "get k")
         assert ctx.vars["v"] == "v"
 
+    def test_M_redis_3_4_empty_command_is_refused(self, ctx: FakeContext) -> None:
+        """Not in the reference (it would wait for ever): an empty command is ``errno = arg``."""
+        rd.exec_command(ctx, "r", "$nothing")
+        assert (ctx.vars["errno"], ctx.vars["strerror"]) == ("arg", "empty REDIS command\n")
+        rd.append_command(ctx, "  ")
+        assert ctx.vars["errno"] == "arg"
+        rd.exec_command(ctx, "r", "ping")
+        assert ctx.vars["r"] == "PONG"
+
     def test_M_redis_3_without_connection(self) -> None:
         c = FakeContext()
         rd.exec_command(c, "r", "ping")

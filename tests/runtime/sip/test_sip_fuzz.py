@@ -12,9 +12,12 @@ import contextlib
 import random
 
 from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.headers import CSeq, Via
 from dsm.runtime.sip.message import Request, Response, parse_message
+from dsm.runtime.sip.responses import make_response
 from dsm.runtime.sip.rtp import RtpPacket
 from dsm.runtime.sip.sdp import OfferAnswerError, answer_offer, parse_sdp
+from dsm.runtime.sip.uri import NameAddress, parse_params, parse_uri
 from dsm.runtime.sip.useragent import InDialogRequest, NewCall, UserAgentError, UserAgentServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -192,3 +195,38 @@ def test_rtp_and_sdp_parsers_only_raise_parse_error(data: bytes) -> None:
         RtpPacket.parse(data)
     with contextlib.suppress(ParseError):
         parse_sdp(data)
+
+
+def test_outgoing_call_survives_mutated_responses() -> None:
+    """Responses to our own INVITE, mutated: the UAC side never raises either."""
+    rng = random.Random(3264)
+    for round_no in range(300):
+        ua = UserAgentServer("127.0.0.1", 5060, rng=random.Random(round_no))
+        call_id, out = ua.invite("sip:bob@127.0.0.1:5080", from_uri="<sip:dsm@127.0.0.1>", now=0.0)
+        invite = parse_message(out[0].data)  # type: ignore[union-attr]
+        assert isinstance(invite, Request)
+        for step in range(8):
+            status = rng.choice([100, 180, 183, 200, 200, 486, 487])
+            response = make_response(invite, status, to_tag=rng.choice(["a", "b"]))
+            response.headers.add("Contact", "<sip:bob@127.0.0.1:5080>")
+            response.headers.add("Record-Route", "<sip:p1;lr>")
+            data = bytes(response)
+            ua.receive(
+                mutate(data, rng) if rng.random() < 0.6 else data, ("127.0.0.1", 5080), step * 0.1
+            )
+            if rng.random() < 0.2:
+                with contextlib.suppress(UserAgentError):
+                    ua.cancel(call_id, now=step * 0.1)
+        ua.handle_timeout(100.0)
+        assert ua.errors == 0
+
+
+_SIPISH = st.text(alphabet='sip:@<>;,="\\ \t?&[]./-_abc0123456789', max_size=60)
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.one_of(_SIPISH, st.text(max_size=40)))
+def test_header_value_parsers_only_raise_parse_error(text: str) -> None:
+    for parser in (parse_uri, NameAddress.parse, Via.parse, CSeq.parse, parse_params):
+        with contextlib.suppress(ParseError):
+            parser(text)

@@ -425,7 +425,7 @@ def sip_uris(draw: st.DrawFn) -> SipUri:
     )
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(
     sip_uris(),
     st.none() | st.text(alphabet=string.printable.strip(), max_size=12),

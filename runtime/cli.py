@@ -1,0 +1,379 @@
+"""The runtime's ``dsm`` subcommands: ``serve`` and the operator's control commands.
+
+Registered through the entry-point group ``dsm.cli`` (``register``).  The
+client commands talk to a running ``dsm serve`` over its control endpoint:
+
+=================  ==========================================================
+``reload``         recompile the main collection (D-2), show the new version
+                   or the diagnostics of a refused reload
+``load NAME PATH`` add one diagram from a file (as D-3)
+``list``           the diagrams of the main collection and its version
+``calls``          running sessions: diagram, state, version, age
+``call-info ID``   one session's variables and recent transitions
+``post-event``     ``TARGET k=v …``: a DSMEvent to a session or queue (D-1)
+``trace``          switch the per-call trace on/off and print its lines
+``start-call``     start a simulated call (until SIP exists); ``press``,
+                   ``hangup`` drive it
+=================  ==========================================================
+
+Each takes ``--control HOST:PORT`` (default ``$DSM_CONTROL``, else
+``127.0.0.1:5040``), ``--control-token`` (default ``$DSM_CONTROL_TOKEN``)
+and ``--json`` (the raw JSON-RPC result instead of a table).  Exit codes:
+0 success, 1 the server refused or reported a failure, 2 bad usage, 3 no
+server answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dsm.runtime.control.client import ControlClient, RpcFailure, ServerUnavailable, default_control
+from dsm.runtime.control.http_server import DEFAULT_CONTROL
+from dsm.runtime.control.trace import format_line
+
+__all__ = ["register", "table"]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NO_SERVER = 3
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    """A plain left-aligned text table."""
+    cells = [[str(h) for h in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def _client_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--control",
+        metavar="HOST:PORT",
+        default=None,
+        help=f"control endpoint (default: $DSM_CONTROL, else {DEFAULT_CONTROL})",
+    )
+    p.add_argument("--control-token", metavar="T", default=None, help="token (default: $DSM_CONTROL_TOKEN)")
+    p.add_argument("--json", action="store_true", help="print the JSON result instead of a table")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server (default 10)")
+
+
+def _client_command(fn: Callable[[argparse.Namespace, ControlClient], int]) -> Callable[[argparse.Namespace], int]:
+    """Wrap a client command: build the client, map failures to messages and exit codes."""
+
+    def run(args: argparse.Namespace) -> int:
+        address = args.control or default_control()
+        try:
+            client = ControlClient(address, args.control_token, args.timeout)
+        except ValueError as exc:
+            print(f"dsm {args.command}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            return fn(args, client)
+        except ServerUnavailable:
+            print(
+                f"dsm {args.command}: no DSM server answers at {address} "
+                "(start one with 'dsm serve', or use --control / DSM_CONTROL)",
+                file=sys.stderr,
+            )
+            return EXIT_NO_SERVER
+        except RpcFailure as exc:
+            print(f"dsm {args.command}: {exc.message} (code {exc.code})", file=sys.stderr)
+            return EXIT_FAILED
+
+    return run
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def _result_text(result: Any) -> str:
+    """``[200, 'DSMs reloaded']`` as the reference's tools print results (T-1, T-2)."""
+    if isinstance(result, list):
+        return "[" + ", ".join(_result_text(x) for x in result) + "]"
+    if isinstance(result, str):
+        return "'" + result.replace("\n", "\\n") + "'"
+    return str(result)
+
+
+def _print_diagnostics(diags: list[dict[str, Any]]) -> None:
+    for d in diags:
+        print(f"{d.get('path')}:{d.get('line')}:{d.get('column')}: {d.get('severity')}: {d.get('message')} [{d.get('code')}]")
+
+
+# -- commands -------------------------------------------------------------------------------
+def _cmd_reload(args: argparse.Namespace, client: ControlClient) -> int:
+    out = client.call("reload")
+    if args.json:
+        _print_json(out)
+    else:
+        print(_result_text(out["result"]))
+        if out["ok"]:
+            print(f"version {out['version']}")
+        else:
+            print(f"still serving version {out['version']}")
+            _print_diagnostics(out["diagnostics"])
+    return 0 if out["ok"] else EXIT_FAILED
+
+
+def _cmd_load(args: argparse.Namespace, client: ControlClient) -> int:
+    out = client.call("load", [args.name, os.path.abspath(args.path)])
+    if args.json:
+        _print_json(out)
+    else:
+        print(_result_text(out["result"]))
+        if out["ok"]:
+            print(f"version {out['version']}")
+        _print_diagnostics(out["diagnostics"])
+    return 0 if out["ok"] else EXIT_FAILED
+
+
+def _cmd_list(args: argparse.Namespace, client: ControlClient) -> int:
+    v = client.call("versions")
+    if args.json:
+        _print_json(v)
+        return 0
+    print(f"version {v['current']}  source {v['source']}")
+    per = v.get("sessions_per_version", {})
+    print(table([[n] for n in v["diagrams"]], ["DIAGRAM"]))
+    if v["history"]:
+        print()
+        rows = [
+            [h["id"], len(h["diagrams"]), time.strftime("%H:%M:%S", time.localtime(h["loaded_at"])),
+             per.get(h["id"], 0), "*" if h["current"] else ""]
+            for h in v["history"]
+        ]
+        print(table(rows, ["VERSION", "DIAGRAMS", "LOADED", "SESSIONS", "CURRENT"]))
+    return 0
+
+
+def _age(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.1f}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _cmd_calls(args: argparse.Namespace, client: ControlClient) -> int:
+    rows = client.call("listCalls", {"system": not args.calls_only})
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"Active calls: {sum(1 for r in rows if r['kind'] == 'call')}")
+    if rows:
+        print(
+            table(
+                [[r["id"], r["kind"], r["diagram"], r["state"], r["version"], _age(r["age"])] for r in rows],
+                ["ID", "KIND", "DIAGRAM", "STATE", "VERSION", "AGE"],
+            )
+        )
+    return 0
+
+
+def _cmd_call_info(args: argparse.Namespace, client: ControlClient) -> int:
+    info = client.call("callInfo", [args.id])
+    if args.json:
+        _print_json(info)
+        return 0
+    for key in ("id", "kind", "config", "diagram", "state", "version"):
+        print(f"{key + ':':<9} {info[key]}")
+    print(f"{'age:':<9} {_age(info['age'])}")
+    if info.get("timers"):
+        print(f"{'timers:':<9} {', '.join(map(str, info['timers']))}")
+    call = info.get("call")
+    if call:
+        print(f"{'dialog:':<9} {call['dialog']}")
+    print()
+    print(table(sorted(info["vars"].items()), ["VARIABLE", "VALUE"]))
+    if info["recent"]:
+        print()
+        print(table([[f"{r['t']:.3f}", r["kind"], r["detail"]] for r in info["recent"]], ["TIME", "KIND", "DETAIL"]))
+    return 0
+
+
+def _cmd_post_event(args: argparse.Namespace, client: ControlClient) -> int:
+    pairs = []
+    for item in args.pairs:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            print(f"dsm post-event: expected name=value, not {item!r}", file=sys.stderr)
+            return EXIT_USAGE
+        pairs.append([name, value])
+    result = client.call("postDSMEvent", [args.target, pairs])
+    if args.json:
+        _print_json(result)
+    else:
+        print(_result_text(result))
+    return 0 if isinstance(result, list) and result and result[0] == 200 else EXIT_FAILED
+
+
+def _cmd_trace(args: argparse.Namespace, client: ControlClient | None) -> int:
+    if args.file:
+        return _trace_file(args)
+    assert client is not None
+    if args.off:
+        status = client.call("traceSet", {"mode": "off"})
+        print(json.dumps(status) if args.json else "trace off")
+        return 0
+    if args.all:
+        client.call("traceSet", {"mode": "all"})
+    elif args.call:
+        client.call("traceSet", {"mode": "calls", "calls": args.call})
+    elif args.diagram:
+        client.call("traceSet", {"mode": "diagrams", "diagrams": args.diagram})
+    since = args.since
+    while True:
+        out = client.call("traceRead", {"since": since})
+        for line in out["lines"]:
+            print(json.dumps(line, ensure_ascii=False) if args.json else format_line(line), flush=True)
+            since = max(since, int(line["seq"]))
+        if not args.follow:
+            if out["mode"] == "off" and not out["lines"]:
+                print("trace is off (use --all, --call ID or --diagram NAME)", file=sys.stderr)
+            return 0
+        try:
+            time.sleep(args.interval)
+        except KeyboardInterrupt:
+            return 0
+
+
+def _trace_file(args: argparse.Namespace) -> int:
+    try:
+        with open(args.file, encoding="utf-8") as fh:
+            for n, raw in enumerate(fh, 1):
+                raw = raw.strip()
+                if not raw:
+                    continue
+                try:
+                    line = json.loads(raw)
+                except ValueError:
+                    print(f"dsm trace: {args.file}:{n}: not a JSON line", file=sys.stderr)
+                    continue
+                if args.call and line.get("call") not in args.call:
+                    continue
+                if args.diagram and line.get("diagram") not in args.diagram:
+                    continue
+                print(json.dumps(line) if args.json else format_line(line))
+    except OSError as exc:
+        print(f"dsm trace: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def _cmd_start_call(args: argparse.Namespace, client: ControlClient) -> int:
+    params: dict[str, Any] = {"app": args.app}
+    if args.caller:
+        params["caller"] = args.caller
+    out = client.call("startCall", params)
+    if args.json:
+        _print_json(out)
+    else:
+        print(table([[out["id"], out["diagram"], out["state"], out["version"]]], ["ID", "DIAGRAM", "STATE", "VERSION"]))
+    return 0
+
+
+def _cmd_press(args: argparse.Namespace, client: ControlClient) -> int:
+    out = client.call("callPress", [args.id, args.keys])
+    if args.json:
+        _print_json(out)
+    else:
+        print(f"{out['id']}: {out['diagram']}/{out['state']}{' (ended)' if out['ended'] else ''}")
+    return 0
+
+
+def _cmd_hangup(args: argparse.Namespace, client: ControlClient) -> int:
+    out = client.call("callHangup", [args.id])
+    if args.json:
+        _print_json(out)
+    else:
+        print(f"{out['id']}: {'ended' if out['ended'] else 'still running'}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from dsm.runtime.server import serve_main
+
+    if args.config and args.scripts:
+        print("dsm serve: give either --config or --scripts, not both", file=sys.stderr)
+        return EXIT_USAGE
+    return serve_main(
+        args.config,
+        args.scripts or [],
+        args.control or default_control(),
+        args.control_token or os.environ.get("DSM_CONTROL_TOKEN") or None,
+        args.watch,
+        args.log_level,
+        args.prompt_seconds,
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add the runtime's subcommands to the ``dsm`` command (entry point ``dsm.cli``)."""
+    serve = subparsers.add_parser("serve", help="run the engine and its control endpoint")
+    serve.add_argument("--config", metavar="FILE", help="dsm.conf to load (default: serve examples/)")
+    serve.add_argument("--scripts", metavar="DIR", action="append", help="serve the *.dsm of DIR instead (repeatable)")
+    serve.add_argument(
+        "--control", metavar="HOST:PORT", default=None,
+        help=f"control endpoint (default: $DSM_CONTROL, else {DEFAULT_CONTROL}; port 0 = any free port)",
+    )
+    serve.add_argument("--control-token", metavar="T", default=None, help="require this token; allows non-loopback binds")
+    serve.add_argument("--watch", action="store_true", help="reload when script files change")
+    serve.add_argument("--log-level", choices=("error", "warn", "info", "debug"), default="info")
+    serve.add_argument("--prompt-seconds", type=float, default=1.0, help="how long a simulated call plays one prompt")
+    serve.set_defaults(func=_cmd_serve)
+
+    def client(name: str, help_: str, fn: Callable[[argparse.Namespace, ControlClient], int]) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = subparsers.add_parser(name, help=help_)
+        _client_options(p)
+        p.set_defaults(func=_client_command(fn))
+        return p
+
+    client("reload", "recompile the served scripts (reloadDSMs) and show the new version", _cmd_reload)
+    p = client("load", "add one diagram to the running collection", _cmd_load)
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("path", metavar="PATH")
+    client("list", "diagrams and versions of the running collection", _cmd_list)
+    p = client("calls", "running sessions with diagram, state, version and age", _cmd_calls)
+    p.add_argument("--calls-only", action="store_true", help="leave out system DSMs")
+    p = client("call-info", "one session's variables and recent transitions", _cmd_call_info)
+    p.add_argument("id", metavar="ID")
+    p = client("post-event", "post a DSMEvent to a session or event queue (postDSMEvent)", _cmd_post_event)
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument("pairs", metavar="k=v", nargs="*")
+
+    trace = subparsers.add_parser("trace", help="per-call trace: switch on/off, print lines")
+    _client_options(trace)
+    sel = trace.add_mutually_exclusive_group()
+    sel.add_argument("--all", action="store_true", help="trace every session")
+    sel.add_argument("--call", action="append", metavar="ID", help="trace this call (repeatable)")
+    sel.add_argument("--diagram", action="append", metavar="NAME", help="trace sessions in this diagram (repeatable)")
+    sel.add_argument("--off", action="store_true", help="switch tracing off")
+    trace.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    trace.add_argument("--since", type=int, default=0, help="only lines after this sequence number")
+    trace.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+    trace.add_argument("--file", metavar="FILE", help="print a saved JSON-lines trace file instead")
+
+    def run_trace(args: argparse.Namespace) -> int:
+        if args.file:
+            return _cmd_trace(args, None)
+        return _client_command(_cmd_trace)(args)
+
+    trace.set_defaults(func=run_trace)
+
+    p = client("start-call", "start a simulated call to an application (until SIP exists)", _cmd_start_call)
+    p.add_argument("app", metavar="APP")
+    p.add_argument("--caller", metavar="URI", default=None)
+    p = client("press", "press DTMF keys on a simulated call", _cmd_press)
+    p.add_argument("id", metavar="ID")
+    p.add_argument("keys", metavar="KEYS")
+    p = client("hangup", "hang up a simulated call", _cmd_hangup)
+    p.add_argument("id", metavar="ID")

@@ -1,0 +1,99 @@
+"""Helpers for control tests: script versions on disk and a server running in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from pathlib import Path
+
+from dsm.runtime.control.client import ControlClient
+from dsm.runtime.server import Server, StructuredLog
+
+
+def main_script(v: int) -> str:
+    """Version ``v`` of ``main``: every state name carries the version, ``sub`` is jumped to."""
+    return f"""
+-- main, version {v}
+initial state START_V{v}
+  enter {{ set($version={v}) setTimer(1, 3600) }};
+state WAIT_V{v};
+state END_V{v}
+  enter {{ stop(false) }};
+transition "first key v{v}" START_V{v} - key(#key == 1) -> WAIT_V{v};
+transition "to sub v{v}" WAIT_V{v} - key(#key == 2) / jumpFSM(sub) -> WAIT_V{v};
+transition "bye v{v}" (START_V{v}, WAIT_V{v}) - hangup -> END_V{v};
+"""
+
+
+def sub_script(v: int) -> str:
+    return f"""
+-- sub, version {v}
+initial state SUB_V{v}
+  enter {{ set($sub={v}) }};
+state SUB_END_V{v}
+  enter {{ stop(false) }};
+transition "sub bye v{v}" SUB_V{v} - hangup -> SUB_END_V{v};
+"""
+
+
+BROKEN = """
+-- broken: an action that no module provides (a compile error)
+initial state BROKEN
+  enter { noSuchActionAnywhere(1) };
+"""
+
+
+def write_version(folder: Path, v: int) -> None:
+    (folder / "main.dsm").write_text(main_script(v))
+    (folder / "sub.dsm").write_text(sub_script(v))
+
+
+def write_broken(folder: Path) -> None:
+    (folder / "main.dsm").write_text(BROKEN)
+
+
+class ServerThread:
+    """A :class:`Server` on its own event loop in a thread, with a client for it."""
+
+    def __init__(self, token: str | None = None, **kw: object) -> None:
+        self.log_text = io.StringIO()
+        self.server = Server(control="127.0.0.1:0", token=token, log=StructuredLog(self.log_text), **kw)  # type: ignore[arg-type]
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self._ready.wait(20):
+            raise RuntimeError("server did not start")
+        if self._error is not None:
+            raise self._error
+        assert self.server.address is not None
+        self.address = f"127.0.0.1:{self.server.address[1]}"
+        self.client = ControlClient(self.address, token)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def main() -> None:
+            try:
+                await self.server.start()
+            except BaseException as exc:  # reported to the test thread
+                self._error = exc
+                self._ready.set()
+                return
+            self._ready.set()
+            await self.server.stopping.wait()
+            await self.server.shutdown()
+
+        self.loop.run_until_complete(main())
+        self.loop.close()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.server.stop)
+            self.thread.join(20)
+
+    @property
+    def log(self) -> str:
+        return self.log_text.getvalue()

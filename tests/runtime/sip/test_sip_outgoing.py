@@ -1,0 +1,159 @@
+"""Outgoing calls through the core: INVITE client side, ACK for 2xx, CANCEL.
+
+RFC 3261 sections 13.2 (UAC INVITE), 9.1 (CANCEL), 12.1.2 (UAC dialog);
+the events map onto engine.md E-151 Ringing / SessionStart / FailedCall.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from dsm.runtime.sip.message import Request, Response, parse_message
+from dsm.runtime.sip.responses import make_response
+from dsm.runtime.sip.useragent import (
+    CallAnswered,
+    CallEnded,
+    CallFailed,
+    CallProgress,
+    Datagram,
+    UAOutput,
+    UserAgentError,
+    UserAgentServer,
+)
+
+CALLEE = ("127.0.0.1", 5080)
+
+
+def new_ua() -> UserAgentServer:
+    return UserAgentServer("127.0.0.1", 5060, rng=random.Random(11))
+
+
+def sent(outputs: list[UAOutput]) -> list[Request | Response]:
+    return [parse_message(o.data) for o in outputs if isinstance(o, Datagram)]
+
+
+def events(outputs: list[UAOutput]) -> list[object]:
+    return [o for o in outputs if not isinstance(o, Datagram)]
+
+
+def answer(invite: Request, status: int, tag: str = "callee") -> bytes:
+    response = make_response(invite, status, to_tag=tag)
+    if status < 300:
+        response.headers.add("Contact", "<sip:bob@127.0.0.1:5080>")
+    return bytes(response)
+
+
+def start(ua: UserAgentServer) -> tuple[str, Request, list[UAOutput]]:
+    call_id, out = ua.invite(
+        "sip:bob@127.0.0.1:5080", from_uri='"DSM" <sip:dsm@127.0.0.1>', now=0.0, body=b"v=0\r\n"
+    )
+    (invite,) = sent(out)
+    assert isinstance(invite, Request)
+    return call_id, invite, out
+
+
+def test_invite_is_well_formed_and_sent_to_uri_host() -> None:
+    ua = new_ua()
+    call_id, invite, out = start(ua)
+    assert out[0].destination == CALLEE  # type: ignore[union-attr]
+    assert invite.method == "INVITE" and invite.call_id == call_id and invite.cseq.number == 1
+    assert invite.from_.tag and invite.from_.display_name == "DSM" and invite.to.tag is None
+    assert invite.headers.get("Contact") == "<sip:127.0.0.1:5060>"
+    assert invite.content_type == "application/sdp" and invite.body == b"v=0\r\n"
+
+
+def test_ringing_answer_ack_and_bye() -> None:
+    ua = new_ua()
+    call_id, invite, _ = start(ua)
+    assert events(ua.receive(answer(invite, 100), CALLEE, 0.1)) == [
+        CallProgress(call_id, parse_message(answer(invite, 100)))  # type: ignore[arg-type]
+    ]
+    (progress,) = events(ua.receive(answer(invite, 180), CALLEE, 0.2))
+    assert isinstance(progress, CallProgress) and progress.response.status == 180
+    assert ua.calls[call_id].state == "ringing"
+    out = ua.receive(answer(invite, 200), CALLEE, 1.0)
+    (ack,) = sent(out)
+    assert isinstance(ack, Request) and ack.method == "ACK"
+    assert ack.cseq.number == 1 and ack.to.tag == "callee" and ack.uri == "sip:bob@127.0.0.1:5080"
+    assert ack.top_via.branch != invite.top_via.branch
+    assert [type(e) for e in events(out)] == [CallAnswered]
+    again = ua.receive(answer(invite, 200), CALLEE, 1.5)  # 2xx retransmission: ACK again, no event
+    assert [m.method for m in sent(again) if isinstance(m, Request)] == ["ACK"] and events(
+        again
+    ) == []
+    (bye,) = sent(ua.bye(call_id, now=2.0))
+    assert isinstance(bye, Request) and bye.method == "BYE" and bye.cseq.number == 2
+    assert bye.to.tag == "callee" and bye.from_.tag == invite.from_.tag
+
+
+def test_failure_is_acked_by_transaction_and_reported() -> None:
+    ua = new_ua()
+    call_id, invite, _ = start(ua)
+    out = ua.receive(answer(invite, 486), CALLEE, 0.5)
+    (ack,) = sent(out)
+    assert isinstance(ack, Request) and ack.method == "ACK"
+    assert ack.top_via.branch == invite.top_via.branch  # non-2xx ACK: same transaction
+    (failed,) = events(out)
+    assert isinstance(failed, CallFailed) and failed.response is not None
+    assert failed.reason == "486 Busy Here" and call_id not in ua.calls
+
+
+def test_no_answer_times_out_after_64_T1() -> None:
+    ua = new_ua()
+    call_id, _, _ = start(ua)
+    out = []
+    while (t := ua.next_timeout()) is not None and t <= 40:
+        out += ua.handle_timeout(t)
+    assert CallFailed(call_id, None, "timeout") in events(out)
+    assert len(sent(out)) == 6  # timer A retransmissions
+
+
+def test_cancel_waits_for_provisional_then_487_ends_call() -> None:
+    ua = new_ua()
+    call_id, invite, _ = start(ua)
+    assert ua.cancel(call_id, now=0.1) == []
+    out = ua.receive(answer(invite, 180), CALLEE, 0.2)
+    (cancel,) = sent(out)
+    assert isinstance(cancel, Request) and cancel.method == "CANCEL"
+    assert cancel.top_via.branch == invite.top_via.branch and cancel.cseq.number == 1
+    assert cancel.to.tag is None and cancel.uri == invite.uri
+    out = ua.receive(answer(invite, 487), CALLEE, 0.3)
+    assert [type(e) for e in events(out)] == [CallFailed]
+
+
+def test_bye_from_callee_ends_outgoing_call() -> None:
+    ua = new_ua()
+    call_id, invite, _ = start(ua)
+    ua.receive(answer(invite, 200), CALLEE, 0.5)
+    bye = (
+        f"BYE sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKcb\r\n"
+        f"From: <sip:bob@127.0.0.1:5080>;tag=callee\r\nTo: {invite.headers.get('From')}\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: 1 BYE\r\n\r\n"
+    ).encode()
+    out = ua.receive(bye, CALLEE, 1.0)
+    assert [r.status for r in sent(out) if isinstance(r, Response)] == [200]
+    assert [type(e) for e in events(out)] == [CallEnded]
+
+
+def test_second_fork_2xx_is_acked_but_ignored() -> None:
+    ua = new_ua()
+    call_id, invite, _ = start(ua)
+    ua.receive(answer(invite, 200, tag="a"), CALLEE, 0.5)
+    out = ua.receive(answer(invite, 200, tag="b"), CALLEE, 0.6)
+    (ack,) = sent(out)
+    assert isinstance(ack, Request) and ack.to.tag == "b" and events(out) == []
+    assert ua.calls[call_id].dialog.remote_tag == "a"  # type: ignore[union-attr]
+
+
+def test_outgoing_misuse() -> None:
+    ua = new_ua()
+    with pytest.raises(UserAgentError):
+        ua.invite("tel:+123", from_uri="<sip:a@h>", now=0.0)
+    with pytest.raises(UserAgentError):
+        ua.invite("sip:b@h", from_uri="not an address <", now=0.0)
+    call_id, _, _ = start(ua)
+    with pytest.raises(UserAgentError):
+        ua.reply(call_id, 200, now=0.0)
+    with pytest.raises(UserAgentError):
+        ua.bye(call_id, now=0.0)
