@@ -13,9 +13,9 @@ Starts a private MariaDB and redis-server (the test helpers in
 
 The module actions run with a minimal context (no engine), so the ratio
 shows what the module itself adds: argument resolution, ``Q`` substitution,
-error handling, variable writes.  Timing alternates module and bare blocks
-and keeps the best block of each, which filters out noise from other work on
-the machine.  Target: the module adds at most 20 % over the bare client.
+error handling, variable writes.  Timing alternates small module and bare
+blocks and compares the medians, which filters out noise from other
+work on the machine.  Target: the module adds at most 20 % over the bare client.
 
 Run: ``python benchmarks/modules.py [--calls N] [--rounds R]``.  The last
 line of output is one JSON object.
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -37,38 +38,43 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "modules"))
 
 import pymysql  # noqa: E402
 import redis  # noqa: E402
-from dsm.modules import mod_mysql, mod_redis  # noqa: E402
 from servers import FakeContext, MariaDB, RedisServer, mariadb, redis_server  # noqa: E402
+
+from dsm.modules import mod_mysql, mod_redis  # noqa: E402
 
 TARGET_OVERHEAD = 0.20
 
 
-def best_rate(block: Callable[[int], None], calls: int, rounds: int) -> float:
-    """Calls per second of the fastest of ``rounds`` blocks of ``calls`` calls."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        block(calls)
-        best = min(best, time.perf_counter() - start)
-    return calls / best
+BLOCK = 25
+"""Calls per timed block: small, so module and bare blocks see the same machine load."""
+
+
+def _timed(block: Callable[[int], None]) -> float:
+    start = time.perf_counter()
+    block(BLOCK)
+    return time.perf_counter() - start
 
 
 def interleaved(
     module: Callable[[int], None], bare: Callable[[int], None], calls: int, rounds: int
 ) -> tuple[float, float]:
-    """(module rate, bare rate), measured in alternating blocks after a warm-up."""
+    """(module rate, bare rate) from the median of many small alternating blocks.
+
+    Other work on the machine slows both sides alike when their blocks
+    alternate quickly; the median then ignores the blocks hit by a burst.
+    """
     module(max(1, calls // 10))
     bare(max(1, calls // 10))
-    m_best = b_best = 0.0
-    for i in range(rounds):
-        # alternate which side goes first, so neither profits from the other's warm-up
-        if i % 2:
-            b_best = max(b_best, best_rate(bare, calls, 1))
-            m_best = max(m_best, best_rate(module, calls, 1))
+    m_times: list[float] = []
+    b_times: list[float] = []
+    for i in range(max(rounds, calls // BLOCK)):
+        if i % 2:  # alternate which side goes first
+            b_times.append(_timed(bare))
+            m_times.append(_timed(module))
         else:
-            m_best = max(m_best, best_rate(module, calls, 1))
-            b_best = max(b_best, best_rate(bare, calls, 1))
-    return m_best, b_best
+            m_times.append(_timed(module))
+            b_times.append(_timed(bare))
+    return BLOCK / statistics.median(m_times), BLOCK / statistics.median(b_times)
 
 
 # --------------------------------------------------------------------------- MySQL
@@ -199,8 +205,10 @@ def harness_rates(db: MariaDB, srv: RedisServer, calls: int) -> dict[str, float]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--calls", type=int, default=2000, help="calls per timed block")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating blocks per side")
+    parser.add_argument("--calls", type=int, default=10000, help="calls per side")
+    parser.add_argument(
+        "--rounds", type=int, default=20, help="minimum alternating blocks per side"
+    )
     args = parser.parse_args()
 
     with mariadb() as db, redis_server() as srv:

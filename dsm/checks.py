@@ -28,14 +28,17 @@ SourceLine = Callable[[str, int], str]
 
 
 def _walk(elements: Iterable[Element]) -> Iterable[Action]:
-    for e in elements:
-        if isinstance(e, Action):
-            yield e
-        elif isinstance(e, If):
-            yield from _walk(e.then)
-            yield from _walk(e.orelse)
-        elif isinstance(e, For):
-            yield from _walk(e.body)
+    """Every simple action in a list, branches and loop bodies included (iterative: any depth)."""
+    todo: list[Iterable[Element]] = [elements]
+    while todo:
+        for e in todo.pop():
+            if isinstance(e, Action):
+                yield e
+            elif isinstance(e, If):
+                todo.append(e.then)
+                todo.append(e.orelse)
+            elif isinstance(e, For):
+                todo.append(e.body)
 
 
 def _leaves(elements: Iterable[Element]) -> bool:

@@ -20,9 +20,12 @@ from collections.abc import Iterable, Sequence
 from dsm.chart import Chart, State
 from dsm.checks import check_chart
 from dsm.diagnostics import CompileError, Diagnostic
+from dsm.fastbuild import constructor
 from dsm.parser import ParseResult, parse
 from dsm.source import SourceText, preprocess_file, preprocess_text
 from dsm.tokenizer import tokenize
+
+_State = constructor(State)
 
 __all__ = ["compile_file", "compile_source", "check_paths", "compile_unit", "Unit"]
 
@@ -72,7 +75,7 @@ def _build(
     )
     diagnostics = sorted(src.diagnostics + result.diagnostics, key=_position)
     states = tuple(
-        State(r.name, r.enter, r.exit, tuple(r.transitions), r.loc) for r in result.states
+        _State(r.name, r.enter, r.exit, tuple(r.transitions), r.loc) for r in result.states
     )
     chart = Chart(name, states, result.initial, tuple(result.imports), path)
     if consistency_check and not any(d.is_error for d in diagnostics):

@@ -32,7 +32,9 @@ def constructor(cls: type[T]) -> Callable[..., T]:
     fields = dataclasses.fields(cls)
     names = [f.name for f in fields]
     if any(
-        not f.init or f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        not f.init
+        or f.default is not dataclasses.MISSING
+        or f.default_factory is not dataclasses.MISSING
         for f in fields
     ):
         return cls

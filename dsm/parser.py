@@ -18,9 +18,11 @@ import difflib
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from dsm.chart import Action, Condition, Element, For, If, Loc, Transition
 from dsm.diagnostics import Diagnostic
+from dsm.fastbuild import constructor
 from dsm.source import SourceText
 from dsm.styles import Split, splitter
 from dsm.vocabulary import (
@@ -60,10 +62,21 @@ _STYLE_CODES = {
     "L": "W005",
 }
 
+# Fast constructors for the chart nodes built per token (see dsm.fastbuild).
+_new_loc = constructor(Loc)
+_new_action = constructor(Action)
+_new_condition = constructor(Condition)
+_new_transition = constructor(Transition)
+_new_if = constructor(If)
+_new_for = constructor(For)
+
 _SPLITTERS = {
     style: splitter(style)
     for style in ("N", "S", "P,opt", "P,mand", "P=opt", "P=mand", "L", "T", "K", "raw")
 }
+
+_CORE_ACTIONS_GET = CORE_ACTIONS.get
+_CORE_CONDITIONS_GET = CORE_CONDITIONS.get
 
 LookupFn = Callable[[str], Signature | None]
 
@@ -283,18 +296,17 @@ class Machine:
         self.function_records: dict[str, FunctionRecord] = {}
         self.diagnostics: list[Diagnostic] = []
         self.condition_events: dict[tuple[str, str], str | None] = {}
-        self._no_context_run = False
+        self._starts = source.starts
+        self._origins = source.origins
 
     # -- positions and diagnostics --------------------------------------
     def loc(self, offset: int) -> Loc:
-        starts = self.src.starts
-        if not starts:
-            return Loc(self.src.default_path, 1, offset + 1)
+        starts = self._starts
         i = bisect_right(starts, offset) - 1
         if i < 0:
-            i = 0
-        o = self.src.origins[i]
-        return Loc(o[0], o[1], offset - starts[i] + 1)
+            return _new_loc(self.src.default_path, 1, offset + 1)
+        o = self._origins[i]
+        return _new_loc(o[0], o[1], offset - starts[i] + 1)
 
     def report(
         self, severity: str, code: str, offset: int, message: str, hint: str = "", length: int = 1
@@ -357,6 +369,7 @@ class Machine:
     def _split(
         self, sig: Signature | None, argument: str, offset: int, token: str
     ) -> tuple[str, ...]:
+        """Pre-split the argument text by the signature's style (L-82); problems become warnings."""
         if sig is None:
             return (argument,)
         custom = sig.split
@@ -374,29 +387,53 @@ class Machine:
                 )
                 return (argument,)
         if problems:
-            code = _STYLE_CODES.get(sig.style, "W015") if sig.split is None else "W015"
+            code = _STYLE_CODES.get(sig.style, "W015") if custom is None else "W015"
             for problem in problems:
                 self.warning(code, offset, f"`{sig.name}`: {problem}", token=token)
         return parts
 
     def make_action(self, token: str, offset: int) -> Action | None:
-        name, argument = name_and_argument(token)
-        module, sig = self._lookup(name, False)
+        """An action token (L-75, L-80); ``None`` (and an error) for an unknown name."""
+        p = token.find("(")
+        if p < 0:
+            name = token
+            argument = ""
+        else:
+            name = token[:p]
+            q = token.rfind(")")
+            argument = token[p + 1 : q] if q > p else token[p + 1 :]
+        if self.modules:
+            module, sig = self._lookup(name, False)
+        else:
+            module = ""
+            sig = _CORE_ACTIONS_GET(name)
         if sig is None and not self.syntax_only:
             hint = self._suggest(name, False)
             if not name and token.startswith("("):
                 hint = "a blank between an action name and `(` splits the token (L-77)"
-            elif token == "--" or token.startswith("--"):
+            elif token.startswith("--"):
                 hint = "`--` starts a comment only at the beginning of a line (L-7)"
             self.error("E014", offset, f"unknown action `{show(name)}`", hint, token)
             return None
-        return Action(
+        return _new_action(
             name, module, self._split(sig, argument, offset, token), token, self.loc(offset)
         )
 
     def make_condition(self, token: str, offset: int, invert: bool) -> Condition | None:
-        name, argument = name_and_argument(token)
-        module, sig = self._lookup(name, True)
+        """A condition token (L-75, L-81); ``None`` (and an error) for an unknown name."""
+        p = token.find("(")
+        if p < 0:
+            name = token
+            argument = ""
+        else:
+            name = token[:p]
+            q = token.rfind(")")
+            argument = token[p + 1 : q] if q > p else token[p + 1 :]
+        if self.modules:
+            module, sig = self._lookup(name, True)
+        else:
+            module = ""
+            sig = _CORE_CONDITIONS_GET(name)
         if sig is None and not self.syntax_only:
             self.error(
                 "E015",
@@ -407,7 +444,7 @@ class Machine:
             )
             return None
         self.condition_events[(module, name)] = None if sig is None else sig.event
-        return Condition(
+        return _new_condition(
             name, module, self._split(sig, argument, offset, token), invert, token, self.loc(offset)
         )
 
@@ -476,7 +513,7 @@ class Machine:
         loc = self.loc(frame.offset)
         for rec in attach:
             rec.transitions.append(
-                Transition(
+                _new_transition(
                     frame.name or "",
                     rec.name,
                     frame.target,
@@ -527,7 +564,9 @@ class Machine:
                 below.orelse = items
             stack.pop()
             self.append_element(
-                If(below.conditions, below.then, below.orelse, self._if_loc(below)), offset, token
+                _new_if(below.conditions, below.then, below.orelse, self._if_loc(below)),
+                offset,
+                token,
             )
         elif (kind == A_ENTER and isinstance(below, _State)) or (
             kind == A_EXIT and isinstance(below, _State)
@@ -541,7 +580,7 @@ class Machine:
         elif kind == A_FOR and isinstance(below, _For):
             stack.pop()
             if below.valid:
-                element = For(
+                element = _new_for(
                     below.kind_,  # type: ignore[arg-type]
                     below.counter,
                     below.value,
@@ -576,55 +615,46 @@ class Machine:
     # -- the token loop ------------------------------------------------------
     def run(self) -> None:
         stack = self.stack
-        values = self.values
-        offsets = self.offsets
-        for idx in range(len(values)):
-            tok = values[idx]
-            off = offsets[idx]
+        # Handler per frame kind, indexed by the kind constants; INITIAL ignores tokens (L-70).
+        handlers: tuple[Callable[[Any, str, int], None] | None, ...] = (
+            self.on_function,
+            None,
+            self.on_state,
+            self.on_transition,
+            self.on_conditions,
+            self.on_actions,
+            self.on_if,
+            self.on_for,
+        )
+        keyword_frames = _KEYWORD_FRAMES
+        no_context_run = False
+        for tok, off in zip(self.values, self.offsets):
             # Global keywords first, in every context (L-32 … L-37).
             if tok[0] in "istf":
-                opener = _KEYWORD_FRAMES.get(tok)
+                opener = keyword_frames.get(tok)
                 if opener is not None:
                     stack.append(opener(off))
                     continue
                 if len(tok) > 6 and tok.startswith("import"):
                     self.do_import(tok, off)
                     continue
-            if not stack:
-                if tok != ";":
-                    if not self._no_context_run:
-                        self.error(
-                            "E006",
-                            off,
-                            f"`{show(tok)}` outside any statement (no context)",
-                            "statements start with `state`, `transition`, `function`, `initial` or `import(…)`"
-                            + (
-                                "; `--` starts a comment only at the beginning of a line (L-7)"
-                                if tok.startswith("--")
-                                else ""
-                            ),
-                            tok,
-                        )
-                    self._no_context_run = True
-                continue
-            self._no_context_run = False
-            top = stack[-1]
-            kind = top.kind
-            if kind == ACTIONS:
-                self.on_actions(top, tok, off)  # type: ignore[arg-type]
-            elif kind == CONDITIONS:
-                self.on_conditions(top, tok, off)  # type: ignore[arg-type]
-            elif kind == TRANSITION:
-                self.on_transition(top, tok, off)  # type: ignore[arg-type]
-            elif kind == STATE:
-                self.on_state(top, tok, off)  # type: ignore[arg-type]
-            elif kind == IF:
-                self.on_if(top, tok, off)  # type: ignore[arg-type]
-            elif kind == FOR:
-                self.on_for(top, tok, off)  # type: ignore[arg-type]
-            elif kind == FUNCTION:
-                self.on_function(top, tok, off)  # type: ignore[arg-type]
-            # INITIAL: every non-keyword token is ignored (L-70).
+            if stack:
+                top = stack[-1]
+                handler = handlers[top.kind]
+                if handler is not None:
+                    handler(top, tok, off)
+                no_context_run = False
+            elif tok != ";":
+                if not no_context_run:
+                    self.no_context(tok, off)
+                no_context_run = True
+
+    def no_context(self, tok: str, off: int) -> None:
+        """L-38: a token other than `;` while the stack is empty."""
+        hint = "statements start with `state`, `transition`, `function`, `initial` or `import(…)`"
+        if tok.startswith("--"):
+            hint += "; `--` starts a comment only at the beginning of a line (L-7)"
+        self.error("E006", off, f"`{show(tok)}` outside any statement (no context)", hint, tok)
 
     def on_state(self, frame: _State, tok: str, off: int) -> None:
         """L-39 … L-42."""
@@ -755,7 +785,7 @@ class Machine:
                 "else",
             )
             # Carry on as if it were an else of an empty if, so the branch's `}` pairs up.
-            last = If((), (), (), self.loc(off))
+            last = _new_if((), (), (), self.loc(off))
         else:
             frame.items.pop()
         reopened = _If(off)
@@ -805,7 +835,7 @@ class Machine:
         elif tok == ";" or tok == "}":
             self.stack.pop()
             self.append_element(
-                If(frame.conditions, frame.then, frame.orelse, self._if_loc(frame)), off, tok
+                _new_if(frame.conditions, frame.then, frame.orelse, self._if_loc(frame)), off, tok
             )
         else:
             self.error(

@@ -26,6 +26,7 @@ __all__ = [
 
 Split = tuple[tuple[str, ...], list[str]]
 _BLANKS = " \t"
+_QUOTES = ("'", '"')  # a tuple, so that the empty prefix of an empty part is not "in" it
 
 
 def split_N(text: str) -> Split:
@@ -85,9 +86,16 @@ def split_P(text: str, sep: str, mandatory: bool) -> Split:
     if i < 0:
         if mandatory:
             return ("", ""), [f"expected two arguments separated by {sep!r} in {text!r}"]
-        return (unquote_part(text.strip(_BLANKS)), ""), []
-    p1 = unquote_part(text[:i].strip(_BLANKS))
-    p2 = unquote_part(text[i + 1 :].strip(_BLANKS))
+        p1 = text.strip(_BLANKS)
+        if p1[:1] in _QUOTES:
+            p1 = unquote_part(p1)
+        return (p1, ""), []
+    p1 = text[:i].strip(_BLANKS)
+    p2 = text[i + 1 :].strip(_BLANKS)
+    if p1[:1] in _QUOTES:
+        p1 = unquote_part(p1)
+    if p2[:1] in _QUOTES:
+        p2 = unquote_part(p2)
     if mandatory and (not p1 or not p2):
         which = "first" if not p1 else "second"
         return (p1, p2), [f"empty {which} argument in {text!r}"]

@@ -33,27 +33,37 @@ Tokens = tuple[list[str], list[int]]
 def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str], frozenset[str]]:
     """The scanning expressions, built from the lexical classes of ``dsm.lark``.
 
-    ``token``: whitespace, then group 1 a punctuation character, group 2 a
-    *simple* word (plain characters and parenthesised spans that contain no
-    parentheses or quotes) that ends at whitespace, punctuation or the end,
-    or group 3 the simple beginning of a word that continues with a span the
-    simple form cannot take (a quote, a nested or unterminated parenthesis);
-    such a word is finished by the exact scanner.  ``prev`` only matters when
-    it is a backslash, and a simple span never leaves one behind, so handing
-    over in the middle of a word is exact.
+    ``token`` matches whitespace and then one of: group 1 a punctuation
+    character; group 2 a *simple* word that does not start with a quote;
+    group 3 a simple word that does (its value loses the first and last
+    character, L-28); group 4 the simple beginning of a word that goes on
+    with a span the simple form cannot take, which the exact scanner
+    finishes.  A simple word consists of plain characters, quoted spans
+    without backslashes and parenthesised spans without nested parentheses
+    or backslashes (quoted spans allowed inside).  ``prev`` only matters when
+    it is a backslash, and no simple span leaves one behind, so the simple
+    form is exact and handing over in the middle of a word is too.
     """
     lc = lex_classes()
     ws = re.escape(lc.whitespace)
     punct = re.escape(lc.punctuation)
     span = re.escape(lc.quotes + lc.span_open)
-    quotes = re.escape(lc.quotes)
-    word = f"[^{ws}{punct}{span}]"
-    simple = f"{word}*+(?:\\([^(){quotes}]*\\){word}*+)*+"
-    token = re.compile(
-        f"[{ws}]*+(?:([{punct}])|(?=[^{ws}])({simple})(?![{span}])|({simple})(?=[{span}]))"
+    plain = f"[^{ws}{punct}{span}]++"
+    quoted = "|".join(f"{re.escape(q)}[^{re.escape(q)}\\\\]*+{re.escape(q)}" for q in lc.quotes)
+    inner = "|".join(
+        [f"[^(){re.escape(lc.quotes)}\\\\]"]
+        + [f"{re.escape(q)}[^{re.escape(q)}\\\\]*+{re.escape(q)}" for q in lc.quotes]
     )
-    plain = re.compile(f"[^{ws}{punct}{span}]*")
-    return token, plain, frozenset(lc.whitespace + lc.punctuation), frozenset(lc.quotes)
+    paren = f"\\((?:{inner})*+\\)"
+    simple = f"(?:{plain}|{quoted}|{paren})*+"
+    token = re.compile(
+        f"[{ws}]*+(?:([{punct}])"
+        f"|(?=[^{ws}{re.escape(lc.quotes)}])({simple})(?![{span}])"
+        f"|(?=[{re.escape(lc.quotes)}])({simple})(?![{span}])"
+        f"|({simple})(?=[{span}]))"
+    )
+    rest = re.compile(f"[^{ws}{punct}{span}]*")
+    return token, rest, frozenset(lc.whitespace + lc.punctuation), frozenset(lc.quotes)
 
 
 def _quoted_end(text: str, i: int, prev: str) -> tuple[int, str]:
@@ -139,11 +149,18 @@ def tokenize(text: str) -> Tokens:
     while True:
         for m in token.finditer(text, pos):
             g = m.lastindex
-            if g != 3:
-                append_v(m.group(g))  # type: ignore[arg-type]
-                append_o(m.start(g))  # type: ignore[arg-type]
+            if g == 2 or g == 1:
+                start, end = m.span(g)  # type: ignore[arg-type]
+                append_v(text[start:end])
+                append_o(start)
                 continue
-            start = m.start(3)
+            if g == 3:
+                start, end = m.span(3)
+                if end - start > 2:  # L-28: first and last character dropped; L-29: empty vanishes
+                    append_v(text[start + 1 : end - 1])
+                    append_o(start)
+                continue
+            start = m.start(4)
             end = _word_end(text, m.end(), plain, stops)
             word = text[start:end]
             if word[0] in quotes:

@@ -24,15 +24,16 @@ connect to server``, ``Timeout was reached``) followed by the detail.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
 import httpx
+
 from dsm.runtime.context import ActionContext
 from dsm.runtime.registry import Module
+from dsm.runtime.session import LEVEL_DEBUG, LEVEL_WARN
 from dsm.runtime.values import parse_uint, strip_dollar
 
 __all__ = ["module", "client", "form_names"]
@@ -71,7 +72,7 @@ def _timeout_seconds(ctx: ActionContext) -> int:
         return 0
     value = parse_uint(text)
     if value is None:
-        ctx.log(logging.WARNING, f"curl: could not parse $curl.timeout '{text}'; no timeout used")
+        ctx.log(LEVEL_WARN, f"curl: could not parse $curl.timeout '{text}'; no timeout used")
         return 0
     return value
 
@@ -141,7 +142,7 @@ def _fetch(
 
 def _failed(ctx: ActionContext, url: str, exc: _TransferFailed) -> None:
     ctx.vars[ERR] = str(exc)
-    ctx.log(logging.WARNING, f"curl: request to {url} failed: {exc}")
+    ctx.log(LEVEL_WARN, f"curl: request to {url} failed: {exc}")
     ctx.set_error("general")
 
 
@@ -187,7 +188,7 @@ def get_discard_result(ctx: ActionContext, arg: str) -> None:
     body = _fetch(ctx, "GET", url)
     if body is None:
         return
-    ctx.log(logging.DEBUG, f"curl: {url} returned: {_text(body)}")
+    ctx.log(LEVEL_DEBUG, f"curl: {url} returned: {_text(body)}")
     ctx.clear_error()
 
 
@@ -199,7 +200,7 @@ def get_file(ctx: ActionContext, url_arg: str, path_arg: str) -> None:
     try:
         fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - kept open across the streamed transfer
     except OSError as exc:
-        ctx.log(logging.WARNING, f"curl: cannot open '{path}' for writing: {exc}")
+        ctx.log(LEVEL_WARN, f"curl: cannot open '{path}' for writing: {exc}")
         ctx.set_error("file")
         return
     with fh:
@@ -210,7 +211,7 @@ def get_file(ctx: ActionContext, url_arg: str, path_arg: str) -> None:
             _failed(ctx, url, exc)
             return
         except OSError as exc:
-            ctx.log(logging.WARNING, f"curl: cannot write '{path}': {exc}")
+            ctx.log(LEVEL_WARN, f"curl: cannot write '{path}': {exc}")
             ctx.set_error("file")
             return
     ctx.clear_error()
@@ -246,5 +247,5 @@ def post_discard_result(ctx: ActionContext, url_arg: str, varlist: str) -> None:
     body = _fetch(ctx, "POST", url, files)
     if body is None:
         return
-    ctx.log(logging.DEBUG, f"curl: {url} returned: {_text(body)}")
+    ctx.log(LEVEL_DEBUG, f"curl: {url} returned: {_text(body)}")
     ctx.clear_error()

@@ -37,12 +37,13 @@ from typing import Any
 
 import pymysql
 import pymysql.converters
+from pymysql.constants import SERVER_STATUS
+
 from dsm.runtime.actions.objects import take_ownership
 from dsm.runtime.call import AudioOpenError, FileItem
 from dsm.runtime.context import ActionContext
 from dsm.runtime.registry import Module
 from dsm.runtime.values import parse_uint, strip_dollar
-from pymysql.constants import SERVER_STATUS
 
 __all__ = ["module", "MySQLConnection", "MySQLResult", "substitute_query", "parse_db_url"]
 
@@ -440,8 +441,8 @@ def query_get_result(ctx: ActionContext, sql: str, row_arg: str) -> None:
     res = _rows_or_error(ctx, sql)
     if res is None:
         return
-    row_text = ctx.resolve(row_arg)
-    row = parse_uint(row_text) if row_text else 0
+    row_text = ctx.resolve(row_arg) if row_arg else ""
+    row = parse_uint(row_text)
     if row is None:
         ctx.set_error("arg", f"row index '{row_text}' not understood\n")
         return
@@ -459,8 +460,8 @@ def get_result(ctx: ActionContext, row_arg: str, column_arg: str) -> None:
     res = _result(ctx)
     if res is None:
         return
-    row_text = ctx.resolve(row_arg)
-    row = parse_uint(row_text) if row_text else 0
+    row_text = ctx.resolve(row_arg) if row_arg else ""
+    row = parse_uint(row_text)
     if row is None:
         ctx.set_error("arg", f"row index '{row_text}' not understood")
         return

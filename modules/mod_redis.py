@@ -23,15 +23,16 @@ REFERENCE QUIRKS reproduced here:
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import Any
 
 import redis
 import redis.connection
 import redis.exceptions
+
 from dsm.runtime.actions.objects import take_ownership
 from dsm.runtime.context import ActionContext
 from dsm.runtime.registry import Module
+from dsm.runtime.session import LEVEL_ERROR, LEVEL_INFO
 from dsm.runtime.values import parse_int, parse_uint, strip_dollar
 
 __all__ = ["module", "RedisConnection", "parse_redis_url", "RedisURL"]
@@ -205,7 +206,7 @@ def _command_args(text: str) -> list[bytes]:
 
 def _log_full(ctx: ActionContext, con: RedisConnection, message: str) -> None:
     if con.url.full_logging:
-        ctx.log(logging.INFO, message)
+        ctx.log(LEVEL_INFO, message)
 
 
 def _lost(ctx: ActionContext, con: RedisConnection) -> None:
@@ -226,7 +227,7 @@ def connect(ctx: ActionContext, arg: str) -> None:
     try:
         con.connect()
     except _IO_ERRORS as exc:
-        ctx.log(logging.ERROR, f"redis.connect to {url} failed: {exc}")
+        ctx.log(LEVEL_ERROR, f"redis.connect to {url} failed: {exc}")
         ctx.set_error("connection", "Could not connect to redis DB")
         return
     take_ownership(ctx, con)

@@ -86,6 +86,10 @@ def _client_command(fn: Callable[[argparse.Namespace, ControlClient], int]) -> C
         except RpcFailure as exc:
             print(f"dsm {args.command}: {exc.message} (code {exc.code})", file=sys.stderr)
             return EXIT_FAILED
+        except BrokenPipeError:  # output piped into head & co.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
 
     return run
 
@@ -95,12 +99,8 @@ def _print_json(obj: Any) -> None:
 
 
 def _result_text(result: Any) -> str:
-    """``[200, 'DSMs reloaded']`` as the reference's tools print results (T-1, T-2)."""
-    if isinstance(result, list):
-        return "[" + ", ".join(_result_text(x) for x in result) + "]"
-    if isinstance(result, str):
-        return "'" + result.replace("\n", "\\n") + "'"
-    return str(result)
+    """``[200, 'DSMs reloaded']``: printed as the reference's Python tools print results (T-1, T-2)."""
+    return repr(result)
 
 
 def _print_diagnostics(diags: list[dict[str, Any]]) -> None:

@@ -35,19 +35,25 @@ class Clock(Protocol):
 
 
 class _VirtualHandle:
-    __slots__ = ("when", "seq", "callback", "cancelled")
+    __slots__ = ("when", "seq", "callback", "cancelled", "clock")
 
-    def __init__(self, when: int, seq: int, callback: Callable[[], None]) -> None:
+    def __init__(
+        self, when: int, seq: int, callback: Callable[[], None], clock: VirtualClock
+    ) -> None:
         self.when = when
         self.seq = seq
-        self.callback = callback
+        self.callback: Callable[[], None] | None = callback
         self.cancelled = False
+        self.clock: VirtualClock | None = clock
 
     def cancel(self) -> None:
-        self.cancelled = True
-
-    def __lt__(self, other: _VirtualHandle) -> bool:
-        return (self.when, self.seq) < (other.when, other.seq)
+        if not self.cancelled:
+            self.cancelled = True
+            self.callback = None  # drop the closure at once
+            clock = self.clock
+            self.clock = None
+            if clock is not None:
+                clock._note_cancel()
 
 
 class VirtualClock:
@@ -62,30 +68,44 @@ class VirtualClock:
 
     def __init__(self, start: float = 0.0) -> None:
         self._now_ms = round(start * 1000)
-        self._heap: list[_VirtualHandle] = []
+        self._heap: list[tuple[int, int, _VirtualHandle]] = []
         self._seq = itertools.count()
+        self._cancelled = 0
 
     def now(self) -> float:
         return self._now_ms / 1000.0
 
     def call_at(self, when: float, callback: Callable[[], None]) -> _VirtualHandle:
-        when_ms = max(round(when * 1000), self._now_ms)
-        handle = _VirtualHandle(when_ms, next(self._seq), callback)
-        heapq.heappush(self._heap, handle)
+        when_ms = round(when * 1000)
+        if when_ms < self._now_ms:
+            when_ms = self._now_ms
+        seq = next(self._seq)
+        handle = _VirtualHandle(when_ms, seq, callback, self)
+        heapq.heappush(self._heap, (when_ms, seq, handle))
         return handle
+
+    def _note_cancel(self) -> None:
+        """Cancelled handles stay in the heap until popped; purge them when they dominate."""
+        self._cancelled += 1
+        if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
+            self._heap = [e for e in self._heap if not e[2].cancelled]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> _VirtualHandle:
         return self.call_at(self.now() + delay, callback)
 
     def pending(self) -> int:
         """Number of scheduled, not cancelled callbacks."""
-        return sum(1 for h in self._heap if not h.cancelled)
+        return sum(1 for e in self._heap if not e[2].cancelled)
 
     def next_due(self) -> float | None:
         """Time of the earliest pending callback, or ``None``."""
-        while self._heap and self._heap[0].cancelled:
+        while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
-        return self._heap[0].when / 1000.0 if self._heap else None
+            if self._cancelled:
+                self._cancelled -= 1
+        return self._heap[0][0] / 1000.0 if self._heap else None
 
     def advance(self, seconds: float) -> int:
         """Move time forward by ``seconds`` running due callbacks in time order.
@@ -97,14 +117,20 @@ class VirtualClock:
         end_ms = self._now_ms + round(seconds * 1000)
         ran = 0
         heap = self._heap
-        while heap and heap[0].when <= end_ms:
-            handle = heapq.heappop(heap)
-            if handle.cancelled:
+        while heap and heap[0][0] <= end_ms:
+            handle = heapq.heappop(heap)[2]
+            callback = handle.callback
+            if handle.cancelled or callback is None:
+                if self._cancelled:
+                    self._cancelled -= 1
                 continue
             self._now_ms = max(self._now_ms, handle.when)
             handle.cancelled = True
-            handle.callback()
+            handle.callback = None
+            handle.clock = None
+            callback()
             ran += 1
+            heap = self._heap  # a purge may have replaced the list
         self._now_ms = end_ms
         return ran
 

@@ -30,7 +30,7 @@ from dsm.runtime.actions.objects import dispose_owned
 from dsm.runtime.call import Call, SystemCall
 from dsm.runtime.clock import Clock
 from dsm.runtime.errors import DSMException
-from dsm.runtime.events import BEFORE_DESTROY, DSM_EVENT, START, STARTUP, QueuedEvent
+from dsm.runtime.events import BEFORE_DESTROY, DSM_EVENT, START, STARTUP
 from dsm.runtime.executable import XChart, build
 from dsm.runtime.registry import Module
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
@@ -297,7 +297,7 @@ class Engine:
         call.local_tag = sid
         s = Session(self, sid, "call", call, cfg.chartset, cfg, variables)
         self._add(s)
-        s._enqueue(QueuedEvent(START, None, start=start))
+        s._enqueue((START, None, None, None, start))
         return s
 
     def start_system(
@@ -312,7 +312,7 @@ class Engine:
         call = SystemCall(sid)
         s = Session(self, sid, "system", call, cfg.chartset, cfg, cfg.config_variables())
         self._add(s)
-        s._enqueue(QueuedEvent(start_type, None, start=diagram))
+        s._enqueue((start_type, None, None, None, diagram))
         return s
 
     def bundle_names(self) -> list[str]:

@@ -54,32 +54,14 @@ DoneCallback = Callable[[dict[str, str] | None], None]
 """Called after an event was processed, with the event's own (possibly modified) map (E-157)."""
 
 
-class QueuedEvent:
-    """One entry of a session's FIFO queue (E-146).
+QueuedEvent = tuple[
+    str, "dict[str, str] | None", "Mapping[str, Any] | None", "DoneCallback | None", "str | None"
+]
+"""One entry of a session's FIFO queue (E-146): ``(type, params, objects, on_done, start)``.
 
-    ``objects`` are placed in the session's object store for the duration of
-    the event only (E-20).  ``on_done`` lets the host inspect ``#processed``
-    and similar results once processing has finished (E-157).  A ``start``
-    entry carries the start diagram name instead of an event (section 10).
-    """
-
-    __slots__ = ("type", "params", "objects", "on_done", "start")
-
-    def __init__(
-        self,
-        type: str,
-        params: dict[str, str] | None,
-        objects: Mapping[str, Any] | None = None,
-        on_done: DoneCallback | None = None,
-        start: str | None = None,
-    ) -> None:
-        self.type = type
-        self.params = params
-        self.objects = objects
-        self.on_done = on_done
-        self.start = start
-
-    def __repr__(self) -> str:
-        if self.start is not None:
-            return f"<start {self.start!r} as {self.type}>"
-        return f"<event {self.type} {self.params!r}>"
+A plain tuple, because one is created per event.  ``objects`` are placed in
+the session's object store for the duration of the event only (E-20);
+``on_done`` lets the host inspect ``#processed`` and similar results once
+processing has finished (E-157); a non-``None`` ``start`` makes the entry the
+session start with that diagram name and ``type`` as start type (section 10).
+"""

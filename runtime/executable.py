@@ -138,7 +138,7 @@ class XTransition:
     E-54 step 3 looks the target up in the *current* diagram (E-70).
     """
 
-    __slots__ = ("name", "target", "target_state", "conds", "actions", "exception", "src")
+    __slots__ = ("name", "target", "target_state", "conds", "tests", "actions", "exception", "src")
 
     def __init__(
         self,
@@ -150,6 +150,7 @@ class XTransition:
         self.target = src.target
         self.target_state: XState | None = None
         self.conds = conds
+        self.tests = tuple(c.test for c in conds)
         self.actions = actions
         self.exception = src.exception
         self.src = src
@@ -279,6 +280,17 @@ def _test_condition(event: str | None, args: tuple[str, ...], invert: bool) -> C
     op, left, right = args[0], args[1], args[2]
     if not op:  # no operator recognised at compile time: never matches (E-43)
         return lambda s: invert
+    fast = _fast_test(op, left, right)
+    if fast is not None:
+        if event is None:
+            return fast if not invert else (lambda s: not fast(s))
+
+        def fast_typed(s: Any) -> bool:
+            if s.event_type != event:
+                return invert
+            return fast(s) != invert
+
+        return fast_typed
     te = values.test_expression
     if event is None:
 
@@ -293,6 +305,96 @@ def _test_condition(event: str | None, args: tuple[str, ...], invert: bool) -> C
         return te(op, left, right, s.vars, s.params, s.select) != invert
 
     return test_typed
+
+
+def _no_select(name: str) -> str:
+    return ""
+
+
+# An operand getter: the session -> the operand's value (R of the operand text).
+Getter = Callable[[Any], str]
+
+
+def _operand(text: str) -> tuple[str, str] | None:
+    """Classify a test operand for the fast path: ``("lit", value)``, ``("var", name)``, ``("param", name)``.
+
+    ``None`` means "needs the general rules" (selects, ``len(…)`` forms).
+    The classification follows R (E-22) exactly: ``$$``/``##`` are literal
+    markers, any other text is resolved once at load time.
+    """
+    if len(text) > 5 and text.startswith("len(") and text.endswith(")"):
+        return None
+    c = text[:1]
+    if c == "$":
+        return ("lit", "$") if text.startswith("$$") else ("var", text[1:])
+    if c == "#":
+        return ("lit", "#") if text.startswith("##") else ("param", text[1:])
+    if c == "@":
+        return None
+    return ("lit", values.resolve(text, {}, None, _no_select))
+
+
+def _getter(kind: str, value: str) -> Getter:
+    if kind == "var":
+        return lambda s: s.vars.get(value, "")
+
+    def param(s: Any) -> str:
+        p = s.params
+        return "" if p is None else p.get(value, "")
+
+    return param
+
+
+def _fast_test(op: str, left: str, right: str) -> CondTest | None:
+    """A specialised predicate for the common operand forms, or ``None``.
+
+    Only ASCII values take the fast comparisons; anything else defers to
+    :func:`dsm.runtime.values.test_expression`, which defines the
+    semantics (E-44 … E-48).
+    """
+    lo = _operand(left)
+    ro = _operand(right)
+    if lo is None or ro is None or op not in ("==", "!=", "<", ">"):
+        return None
+    slow = values.test_expression
+    cnum = values.parse_cnum
+    if lo[0] == "lit" and ro[0] == "lit":
+        return lambda s: slow(op, left, right, s.vars, s.params, s.select)
+    get_l = _getter(*lo) if lo[0] != "lit" else None
+    if ro[0] != "lit":
+        return None
+    rv = ro[1]
+    assert get_l is not None
+    if not rv.isascii():
+        return None
+    if op == "==":
+        star = rv.find("*")
+        if star < 0:
+            return lambda s: get_l(s) == rv
+        prefix = rv[:star]
+
+        def eq_prefix(s: Any) -> bool:
+            lv = get_l(s)
+            if lv.isascii():
+                return lv.startswith(prefix)
+            return slow(op, left, right, s.vars, s.params, s.select)
+
+        return eq_prefix
+    if op == "!=":
+        return lambda s: get_l(s) != rv
+    b = cnum(rv)
+    less = op == "<"
+
+    def order(s: Any) -> bool:
+        lv = get_l(s)
+        a = cnum(lv)
+        if a is not None and b is not None:
+            return a < b if less else a > b
+        if lv.isascii():
+            return lv < rv if less else lv > rv
+        return slow(op, left, right, s.vars, s.params, s.select)
+
+    return order
 
 
 def _key_press(args: tuple[str, ...], invert: bool) -> CondTest:

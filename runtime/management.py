@@ -23,12 +23,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dsm.diagnostics import Diagnostic, render_json
 from dsm.runtime.engine import DIComponent
 from dsm.runtime.errors import DSMException
 from dsm.runtime.events import RELOAD
-from dsm.runtime.versions import ChartLibrary, ReloadFailed, Version, short
-
-from dsm.diagnostics import Diagnostic, render_json
+from dsm.runtime.versions import ChartLibrary, Compiled, ReloadFailed, Version, short
 
 if TYPE_CHECKING:
     from dsm.runtime.control.observer import Observer
@@ -132,10 +131,14 @@ class DSMComponent(DIComponent):
         return [404, "Session not found"]
 
     # -- D-2 … D-4 ---------------------------------------------------------------------
-    def reload_dsms(self, args: list[Any]) -> Result:
-        """D-2: recompile the main collection; running sessions keep theirs (E-14)."""
+    def reload_dsms(self, args: list[Any], compiled: Compiled | ReloadFailed | None = None) -> Result:
+        """D-2: recompile the main collection; running sessions keep theirs (E-14).
+
+        ``compiled``: an outcome of :meth:`ChartLibrary.compile_outcome`
+        computed beforehand (off the engine's thread).
+        """
         try:
-            self.library.reload()
+            self.library.reload(compiled)
         except ReloadFailed as exc:
             self.last_diagnostics = list(exc.diagnostics)
             return [500, exc.reason]

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from dsm.diagnostics import CompileError, render
 from dsm.runtime.clock import AsyncioClock
 from dsm.runtime.control.http_server import ControlServer, parse_hostport
 from dsm.runtime.control.methods import ControlAPI
@@ -53,8 +54,6 @@ from dsm.runtime.versions import (
     ReloadFailed,
     ScriptSource,
 )
-
-from dsm.diagnostics import CompileError, render
 
 __all__ = ["Server", "StructuredLog", "find_examples", "DEFAULT_CONFIG", "serve_main"]
 
@@ -192,8 +191,13 @@ class Server:
         component = install_component(engine, library)
         self.api = ControlAPI(engine, library, component, observer, item_seconds=self.item_seconds)
         host, port = parse_hostport(self.control)
+        dispatcher = self.api.dispatcher()
+        for name, fn in self.api.offloaded_reloads(
+            lambda: asyncio.to_thread(library.compile_outcome)
+        ).items():
+            dispatcher.add(name, fn)
         self.control_server = ControlServer(
-            self.api.dispatcher(),
+            dispatcher,
             lambda: render_metrics(engine, observer, library, time.monotonic() - self._started),
             self.token,
         )
@@ -243,10 +247,17 @@ class Server:
             ):
                 files = sorted({Path(p).name for _, p in changes})
                 self.log("change", files=",".join(files))
-                with contextlib.suppress(ReloadFailed):
-                    self.library.reload()
+                await self._reload_off_thread()
         except Exception as exc:  # the watcher must never take the server down
             self.log("watch", "error", msg=f"watcher stopped: {exc}")
+
+    async def _reload_off_thread(self) -> None:
+        """Compile in a worker thread, swap on the loop: calls keep running meanwhile."""
+        assert self.library is not None
+        library = self.library
+        compiled = await asyncio.to_thread(library.compile_outcome)
+        with contextlib.suppress(ReloadFailed):
+            library.reload(compiled)
 
     # -- run and stop ---------------------------------------------------------------------------
     async def run(self) -> int:

@@ -32,11 +32,12 @@ timers and event queue are created on first use.
 from __future__ import annotations
 
 from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from dsm.runtime import arrays, values
 from dsm.runtime.errors import DSMException
-from dsm.runtime.events import EXCEPTION, QueuedEvent
+from dsm.runtime.events import EXCEPTION
 from dsm.runtime.executable import (
     OP_ACTION,
     OP_BREAK,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from dsm.runtime.call import Call
     from dsm.runtime.clock import TimerHandle
     from dsm.runtime.engine import AppConfig, ChartSet, Engine
-    from dsm.runtime.events import DoneCallback
+    from dsm.runtime.events import DoneCallback, QueuedEvent
 
 __all__ = ["Session", "LEVEL_ERROR", "LEVEL_WARN", "LEVEL_INFO", "LEVEL_DEBUG"]
 
@@ -208,7 +209,16 @@ class Session:
         """
         if self.ended:
             return False
-        self._enqueue(QueuedEvent(event_type, params, objects, on_done))
+        q = self._queue
+        if q is None:
+            q = self._queue = deque()
+        q.append((event_type, params, objects, on_done, None))
+        if not self._scheduled:
+            self._scheduled = True
+            engine = self.engine
+            engine._ready.append(self)
+            if engine.on_pending is not None and not engine._busy:
+                engine.on_pending()
         return True
 
     def process(
@@ -248,15 +258,18 @@ class Session:
         q = self._queue
         n = 0
         while q and not self.ended:
-            item = q.popleft()
+            etype, params, objects, on_done, start = q.popleft()
             n += 1
-            if item.start is not None:
-                if not self._start(item.start, item.type) and self.kind == "system":
+            if start is not None:
+                if not self._start(start, etype) and self.kind == "system":
                     self.stopped = True  # E-162: a system session whose start fails ends
                 continue
-            self._with_objects(item.type, item.params, item.objects)
-            if item.on_done is not None:
-                item.on_done(item.params)
+            if objects:
+                self._with_objects(etype, params, objects)
+            else:
+                self._process(etype, params)
+            if on_done is not None:
+                on_done(params)
         return n
 
     def _with_objects(
@@ -342,14 +355,21 @@ class Session:
         """One round (E-54)."""
         st = self.state
         assert st is not None
-        for tr in st.exceptional if exception_mode else st.normal:
-            for c in tr.conds:
-                if not self._cond(c):
+        test = None
+        try:
+            for tr in st.exceptional if exception_mode else st.normal:
+                for test in tr.tests:
+                    if not test(self):
+                        break
+                else:
                     break
             else:
-                break
-        else:
-            return  # no transition matched: the event is dropped
+                return  # no transition matched: the event is dropped
+        except DSMException:
+            raise
+        except Exception as exc:  # E-50: a faulty condition is this session's exception
+            c = tr.conds[tr.tests.index(test)] if test in tr.tests else tr.conds[0]
+            raise self._fault(exc, c.src.name, str(c.src.loc)) from exc
         tracer = self.engine.tracer
         if tracer is not None:
             tracer(self, "transition", tr.name)
@@ -392,7 +412,7 @@ class Session:
     # -- action lists (section 7) ----------------------------------------------
     def _run(self, elems: tuple[XElement, ...]) -> int:
         """Run a list; returns 0, or why it was interrupted (break / flow change)."""
-        for i, el in enumerate(elems, 1):
+        for el in elems:
             op = el.op
             if op == OP_ACTION:
                 try:
@@ -429,7 +449,7 @@ class Session:
                 if stack is None:
                     stack = self._stack = []
                 assert self.diagram is not None
-                stack.append(_Frame(self.diagram, self.state, elems[i:]))
+                stack.append(_Frame(self.diagram, self.state, elems[elems.index(el) + 1 :]))
                 if self._jump(self._flow_target(el.args)):  # type: ignore[union-attr]
                     return _FLOW
             elif op == OP_RETURN:
@@ -541,9 +561,10 @@ class Session:
         if seconds <= 0:
             self._timer_fired(timer_id)
             return
-        seconds = min(seconds, ONE_YEAR)
+        if seconds > ONE_YEAR:
+            seconds = ONE_YEAR
         clock = self.engine.clock
-        timers[timer_id] = clock.call_at(clock.now() + seconds, lambda: self._timer_fired(timer_id))
+        timers[timer_id] = clock.call_at(clock.now() + seconds, partial(self._timer_fired, timer_id))
 
     def remove_timer(self, timer_id: int) -> None:
         if self._timers:

@@ -38,10 +38,9 @@ import dsm
 from dsm.diagnostics import CompileError, Diagnostic
 
 if TYPE_CHECKING:
+    from dsm.chart import Chart
     from dsm.runtime.engine import ChartSet, Engine
     from dsm.runtime.session import Session
-
-    from dsm.chart import Chart
 
 __all__ = [
     "Compiled",
@@ -280,20 +279,37 @@ class ChartLibrary:
         self.history.append(version)
         return version
 
-    def reload(self) -> Version:
-        """Compile the whole source; install it only if all of it compiled (D-2)."""
+    def compile_outcome(self) -> Compiled | ReloadFailed:
+        """``source.compile()`` with the failure as a value: safe to run in a worker thread."""
+        try:
+            return self.source.compile()
+        except ReloadFailed as exc:
+            return exc
+        except CompileError as exc:
+            return ReloadFailed("loading scripts", exc.diagnostics)
+
+    def reload(self, compiled: Compiled | ReloadFailed | None = None) -> Version:
+        """Compile the whole source; install it only if all of it compiled (D-2).
+
+        ``compiled`` is an outcome of :meth:`compile_outcome` obtained
+        elsewhere (the server compiles in a worker thread so that only the
+        swap runs on the engine's thread).
+        """
         started = time.perf_counter()
         try:
-            compiled = self.source.compile()
+            if compiled is None:
+                compiled = self.source.compile()
+            if isinstance(compiled, ReloadFailed):
+                raise compiled
             version = self.install(compiled)
         except ReloadFailed as exc:
-            self._done(False, None, exc, started)
+            self.report(False, None, exc, started)
             raise
         except CompileError as exc:
             failed = ReloadFailed("loading scripts", exc.diagnostics)
-            self._done(False, None, failed, started)
+            self.report(False, None, failed, started)
             raise failed from exc
-        self._done(True, version, None, started)
+        self.report(True, version, None, started)
         return version
 
     def add(self, name: str, path: str, mod_path: Sequence[str]) -> Version:
@@ -342,9 +358,10 @@ class ChartLibrary:
         self.history.append(version)
         return version
 
-    def _done(
+    def report(
         self, ok: bool, version: Version | None, error: ReloadFailed | None, started: float
     ) -> None:
+        """Count one attempt and tell the listeners (also used for off-thread compiles)."""
         self.reloads += 1
         if not ok:
             self.failed_reloads += 1

@@ -16,17 +16,31 @@ from dsm.runtime.values import parse_uint
 
 __all__ = ["set_timer", "remove_timer", "remove_timers"]
 
+_parsed: dict[str, int | None] = {}
+
+
+def _uint(text: str) -> int | None:
+    """``UINT`` with a small memo: timer ids and durations repeat, parsing is pure."""
+    try:
+        return _parsed[text]
+    except KeyError:
+        v = parse_uint(text)
+        if len(_parsed) > 4096:
+            _parsed.clear()
+        _parsed[text] = v
+        return v
+
 
 @core.action("setTimer", style="P,mand")
 def set_timer(ctx: ActionContext, id_text: str = "", seconds_text: str = "", *_: str) -> None:
     """``setTimer(id, seconds)`` (A-core-63): both ``UINT(R(…))``; whole seconds only."""
     rid = ctx.resolve(id_text)
-    tid = parse_uint(rid)
+    tid = _uint(rid)
     if tid is None:
         ctx.set_error("arg", f"timer id '{rid}' not decipherable\n")
         return
     rsec = ctx.resolve(seconds_text)
-    seconds = parse_uint(rsec)
+    seconds = _uint(rsec)
     if seconds is None:
         ctx.set_error("arg", f"timeout value '{rsec}' not decipherable\n")
         return
@@ -39,7 +53,7 @@ def set_timer(ctx: ActionContext, id_text: str = "", seconds_text: str = "", *_:
 def remove_timer(ctx: ActionContext, id_text: str = "", *_: str) -> None:
     """``removeTimer(id)`` (A-core-64): cancelling a timer that is not running is fine."""
     rid = ctx.resolve(id_text)
-    tid = parse_uint(rid)
+    tid = _uint(rid)
     if tid is None:
         ctx.set_error("arg", f"timer id '{rid}' not decipherable\n")
         return

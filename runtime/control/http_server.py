@@ -96,6 +96,7 @@ class ControlServer:
         self.token = token
         self.server: asyncio.Server | None = None
         self.requests = 0
+        self._clients: set[asyncio.Task[object]] = set()
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         check_bind(host, self.token)
@@ -108,9 +109,18 @@ class ControlServer:
             self.server.close()
             await self.server.wait_closed()
             self.server = None
+        # open keep-alive connections end with the server, not with the loop
+        tasks = list(self._clients)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- connection handling ---------------------------------------------------------
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
         try:
             while True:
                 keep = await asyncio.wait_for(self._one(reader, writer), IDLE_TIMEOUT)
@@ -121,8 +131,10 @@ class ControlServer:
         except Exception:  # never let a connection take the server down
             _log.exception("control connection failed")
         finally:
+            if task is not None:
+                self._clients.discard(task)
             writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
+            with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
                 await writer.wait_closed()
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
@@ -182,7 +194,7 @@ class ControlServer:
                 err = error_response(None, PARSE_ERROR, "Parse error: empty body")
                 await self._send(writer, 200, _json(err), "application/json", close=close)
             else:
-                reply = self.dispatcher.handle_bytes(body)
+                reply = await self.dispatcher.handle_bytes_async(body)
                 if reply is None:
                     await self._send(writer, 204, b"", "application/json", close=close)
                 else:

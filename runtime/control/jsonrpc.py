@@ -18,6 +18,7 @@ its own code.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -80,12 +81,28 @@ class Dispatcher:
         self.methods[name] = fn
 
     def handle_bytes(self, body: bytes) -> bytes | None:
-        """The response body for a request body; ``None`` when nothing is to be sent."""
-        try:
-            obj = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            return _dump(error_response(None, PARSE_ERROR, f"Parse error: {exc}"))
+        """The response body for a request body; ``None`` when nothing is to be sent.
+
+        Synchronous: a method returning an awaitable is an internal error
+        here; servers use :meth:`handle_bytes_async`.
+        """
+        obj = _parse(body)
+        if isinstance(obj, _Failed):
+            return _dump(obj.reply)
         out = self.handle(obj)
+        return None if out is None else _dump(out)
+
+    async def handle_bytes_async(self, body: bytes) -> bytes | None:
+        """As :meth:`handle_bytes`; methods may return awaitables, which are awaited."""
+        obj = _parse(body)
+        if isinstance(obj, _Failed):
+            return _dump(obj.reply)
+        if isinstance(obj, list) and obj and len(obj) <= self.max_batch:
+            replies = [r for r in [await self.handle_one_async(o) for o in obj] if r is not None]
+            return _dump(replies) if replies else None
+        if isinstance(obj, list):
+            return _dump(self.handle(obj))
+        out = await self.handle_one_async(obj)
         return None if out is None else _dump(out)
 
     def handle(self, obj: Any) -> Any:
@@ -98,45 +115,112 @@ class Dispatcher:
             return replies or None
         return self.handle_one(obj)
 
-    def handle_one(self, req: Any) -> dict[str, Any] | None:
+    def _prepare(self, req: Any) -> tuple[Any, bool, Method | None, Any, dict[str, Any] | None]:
+        """Validate one request: ``(id, notification, method, params, error reply)``."""
         if not isinstance(req, dict):
-            return error_response(None, INVALID_REQUEST, "Invalid Request: not an object")
+            return None, False, None, None, error_response(None, INVALID_REQUEST, "Invalid Request: not an object")
         id_ = req.get("id")
         notification = "id" not in req
         if not _valid_id(id_):
-            return error_response(None, INVALID_REQUEST, "Invalid Request: bad id")
+            return None, False, None, None, error_response(None, INVALID_REQUEST, "Invalid Request: bad id")
         method = req.get("method")
         if req.get("jsonrpc") != "2.0" or not isinstance(method, str):
-            return error_response(id_, INVALID_REQUEST, "Invalid Request: needs jsonrpc '2.0' and a method name")
+            err = error_response(id_, INVALID_REQUEST, "Invalid Request: needs jsonrpc '2.0' and a method name")
+            return id_, False, None, None, err
         params = req.get("params")
         if params is not None and not isinstance(params, list | dict):
-            return error_response(id_, INVALID_REQUEST, "Invalid Request: params must be an array or an object")
+            err = error_response(id_, INVALID_REQUEST, "Invalid Request: params must be an array or an object")
+            return id_, False, None, None, err
         fn = self.methods.get(method)
         if fn is None:
-            reply = error_response(id_, METHOD_NOT_FOUND, f"Method not found: {method}")
+            return id_, notification, None, None, error_response(id_, METHOD_NOT_FOUND, f"Method not found: {method}")
+        return id_, notification, fn, params, None
+
+    def handle_one(self, req: Any) -> dict[str, Any] | None:
+        id_, notification, fn, params, error = self._prepare(req)
+        if fn is None:
+            reply = error
         else:
-            reply = self._call(fn, method, params, id_)
+            reply = self._finish(self._invoke(fn, req["method"], params, id_), req["method"], id_)
+            if inspect.isawaitable(reply):
+                _close(reply)
+                reply = error_response(id_, INTERNAL_ERROR, "Internal error: asynchronous method called synchronously")
         return None if notification else reply
 
-    def _call(self, fn: Method, method: str, params: Any, id_: Any) -> dict[str, Any]:
+    async def handle_one_async(self, req: Any) -> dict[str, Any] | None:
+        id_, notification, fn, params, error = self._prepare(req)
+        if fn is None:
+            reply = error
+        else:
+            outcome = self._invoke(fn, req["method"], params, id_)
+            if isinstance(outcome, _Result) and inspect.isawaitable(outcome.value):
+                outcome = await self._await(outcome.value, req["method"], id_)
+            reply = self._finish(outcome, req["method"], id_)
+        return None if notification else reply
+
+    def _invoke(self, fn: Method, method: str, params: Any, id_: Any) -> _Result | dict[str, Any]:
         try:
-            result = fn(params)
-        except RpcError as exc:
-            return error_response(id_, exc.code, exc.message, exc.data)
-        except NotImplementedError as exc:
-            return error_response(id_, METHOD_NOT_FOUND, f"not implemented: {exc or method}")
-        except IndexError:
-            return error_response(id_, INVALID_PARAMS, f"out of bounds in call of '{method}'")
-        except TypeError as exc:
-            return error_response(id_, INVALID_PARAMS, f"type mismatch in call of '{method}': {exc}")
+            return _Result(fn(params))
         except Exception as exc:
-            _log.exception("control method %s failed", method)
-            return error_response(id_, INTERNAL_ERROR, f"Internal error: {type(exc).__name__}: {exc}")
+            return self._error(exc, method, id_)
+
+    async def _await(self, awaitable: Any, method: str, id_: Any) -> _Result | dict[str, Any]:
         try:
-            json.dumps(result)
+            return _Result(await awaitable)
+        except Exception as exc:
+            return self._error(exc, method, id_)
+
+    @staticmethod
+    def _error(exc: Exception, method: str, id_: Any) -> dict[str, Any]:
+        if isinstance(exc, RpcError):
+            return error_response(id_, exc.code, exc.message, exc.data)
+        if isinstance(exc, NotImplementedError):
+            return error_response(id_, METHOD_NOT_FOUND, f"not implemented: {exc or method}")
+        if isinstance(exc, IndexError):
+            return error_response(id_, INVALID_PARAMS, f"out of bounds in call of '{method}'")
+        if isinstance(exc, TypeError):
+            return error_response(id_, INVALID_PARAMS, f"type mismatch in call of '{method}': {exc}")
+        _log.error("control method %s failed", method, exc_info=exc)
+        return error_response(id_, INTERNAL_ERROR, f"Internal error: {type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _finish(outcome: _Result | dict[str, Any], method: str, id_: Any) -> Any:
+        if not isinstance(outcome, _Result):
+            return outcome
+        if inspect.isawaitable(outcome.value):
+            return outcome.value
+        try:
+            json.dumps(outcome.value)
         except (TypeError, ValueError) as exc:
             return error_response(id_, INTERNAL_ERROR, f"Internal error: result not serialisable: {exc}")
-        return {"jsonrpc": "2.0", "result": result, "id": id_}
+        return {"jsonrpc": "2.0", "result": outcome.value, "id": id_}
+
+
+class _Result:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Failed:
+    __slots__ = ("reply",)
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        self.reply = reply
+
+
+def _parse(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return _Failed(error_response(None, PARSE_ERROR, f"Parse error: {exc}"))
+
+
+def _close(awaitable: Any) -> None:
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()
 
 
 def _dump(obj: Any) -> bytes:

@@ -18,16 +18,16 @@ reflects what the request caused (events posted, system DSMs started).
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from dsm.diagnostics import render_json
 from dsm.runtime.control.jsonrpc import APPLICATION_ERROR, INVALID_PARAMS, Dispatcher, RpcError
 from dsm.runtime.control.remote_call import RemoteCall, start_remote_call
 from dsm.runtime.management import FUNCTIONS, DSMComponent, Operations
-from dsm.runtime.versions import ReloadFailed
-
-from dsm.diagnostics import render_json
+from dsm.runtime.versions import Compiled, ReloadFailed
 
 if TYPE_CHECKING:
     from dsm.runtime.control.observer import Observer
@@ -85,6 +85,34 @@ class ControlAPI:
 
     def pump(self) -> None:
         self.engine.run_pending(limit=1_000_000)
+
+    def offloaded_reloads(
+        self, compile_off_thread: Callable[[], Awaitable[Compiled | ReloadFailed]]
+    ) -> dict[str, Callable[[Any], Awaitable[Any]]]:
+        """``reload`` and ``reloadDSMs`` that compile through ``compile_off_thread``.
+
+        Only the swap then runs on the engine's thread; a lock keeps
+        concurrent reload requests in order (the last one asked wins).
+        """
+        lock = asyncio.Lock()
+
+        async def reload(params: Any) -> Any:
+            async with lock:
+                compiled = await compile_off_thread()
+                try:
+                    return self.reload(params, compiled)
+                finally:
+                    self.pump()
+
+        async def reload_dsms(params: Any) -> Any:
+            async with lock:
+                compiled = await compile_off_thread()
+                try:
+                    return self.component.reload_dsms([], compiled)
+                finally:
+                    self.pump()
+
+        return {"reload": reload, "reloadDSMs": reload_dsms}
 
     def dispatcher(self) -> Dispatcher:
         d = Dispatcher()
@@ -147,9 +175,9 @@ class ControlAPI:
         return sum(1 for s in self.engine.sessions.values() if s.kind == "call" and not s.ended)
 
     # -- reload and versions -----------------------------------------------------------------
-    def reload(self, params: Any) -> dict[str, Any]:
+    def reload(self, params: Any, compiled: Compiled | ReloadFailed | None = None) -> dict[str, Any]:
         """D-2 with the details an operator needs: new version, diagnostics of a failure."""
-        result = self.component.invoke("reloadDSMs", [])
+        result = self.component.reload_dsms([], compiled)
         out = {
             "result": result,
             "ok": result[0] == 200,

@@ -28,7 +28,7 @@ from dsm.runtime.clock import VirtualClock
 from dsm.runtime.engine import Engine
 from dsm.runtime.harness.callee import SimCallee
 from dsm.runtime.harness.coverage import COVERAGE
-from dsm.runtime.harness.media import MediaSide, build_prompts
+from dsm.runtime.harness.media import VirtualMedia, build_prompts
 from dsm.runtime.harness.records import Line, Played, Reply
 from dsm.runtime.harness.simcall import SimCall
 from dsm.runtime.session import Session
@@ -216,7 +216,7 @@ class Harness:
         """
         callee = callee or f"sip:{app}@example.org"
         headers = dict(headers or {})
-        media = MediaSide(self.clock, self.prompts)
+        media = VirtualMedia(self.clock, self.prompts)
         holder: list[TestCall] = []
 
         def note(kind: str, detail: str) -> None:
@@ -343,10 +343,11 @@ class TestCall(_Handle):
         s.deliver("SessionStart", None)
         self.harness._pump()
         if not s.ended:
+            # E-151: receiving on; unless $connect_session is 0 the playlist becomes
+            # the output (and the input if none is set) and media runs.
             sim.set_media_flag("receiving", True)
             if s.vars.get("connect_session") != "0":
-                sim.media.attach(input=True, output=True, only_if_unset_input=True)
-                sim.media.connect()
+                sim.media_connect()
 
     # -- what the caller does -----------------------------------------------------------------
     def press(self, keys: str, *, inband: bool = False, duration: float | None = None, gap: float | None = None) -> None:
@@ -373,8 +374,9 @@ class TestCall(_Handle):
                 continue
             self.advance(dur)
             self.harness.note(self.id, "key", k)
-            self.session.deliver("Key", {"key": str(code), "duration": str(round(dur * 1000))})
-            self.harness._pump()
+            if self.sim.media.flags["dtmf_detection"]:  # A-core-50: off means no Key events
+                self.session.deliver("Key", {"key": str(code), "duration": str(round(dur * 1000))})
+                self.harness._pump()
             self.advance(pause)
 
     def hangup(self) -> None:
@@ -383,7 +385,7 @@ class TestCall(_Handle):
             return
         self.sim.dialog = "disconnected"
         self.sim.reply(200, "OK", "BYE")
-        self.sim.media.disconnect()
+        self.sim.media_disconnect()
         self.session.deliver("Hangup", {"headers": ""})
         self.harness._pump()
 
@@ -428,7 +430,7 @@ class TestCall(_Handle):
             )
             sig = fields.get("signal", "")
             code = KEY_CODES.get(sig.upper()) if sig else None
-            if code is not None:
+            if code is not None and self.sim.media.flags["dtmf_detection"]:
                 self.session.deliver("Key", {"key": str(code), "duration": fields.get("duration", "100")})
                 self.harness._pump()
 
@@ -458,7 +460,7 @@ class TestCall(_Handle):
 
     @property
     def dtmf_sent(self) -> list[tuple[int, int]]:
-        return list(self.sim.dtmf_sent)
+        return list(self.sim.media.sent_dtmf)
 
     def heard(self) -> Any:
         """What the caller heard so far: int16 samples at 8 kHz on the virtual timeline."""

@@ -1,16 +1,16 @@
-"""The media side of a simulated call: a real playlist driven frame by frame on virtual time.
+"""The media side of a simulated call: :class:`~dsm.runtime.media.call_media.CallMedia` on virtual time.
 
-:class:`MediaSide` owns the call's :class:`~dsm.runtime.media.playlist.Playlist`,
-prompt selection, recorder and in-band DTMF detector, and runs a 20 ms tick
-on the virtual clock while there is something to do.  Each tick reads one
-frame of output (what the caller hears) and feeds one frame of input (what
-the caller says, or silence) to the recorder and the detector; events the
-media layer reports (NoAudio, PlaylistSeparator, in-band keys) are delivered
-to the session at the end of the frame they happened in.
+:class:`VirtualMedia` is the call media that the SIP call uses too, plus what
+a simulation needs: a 20 ms tick on the virtual clock while there is
+something to do, a queue of caller audio (what the caller "says"), and a
+record of every frame sent to the caller.  Each tick sends one frame, feeds
+one frame of caller audio (or silence) to the recorder and the in-band
+detector, and delivers the events the media layer reports (NoAudio,
+PlaylistSeparator, in-band keys) to the session at the end of that frame.
 
 When nothing can happen (empty playlist, no recording, no caller audio) the
 tick stops and the clock jumps straight to the next timer; the caller hears
-silence meanwhile, and :meth:`MediaSide.heard` fills those gaps with zeros.
+silence meanwhile, and :meth:`VirtualMedia.heard` fills those gaps with zeros.
 """
 
 from __future__ import annotations
@@ -23,24 +23,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from dsm.runtime import call as callmod
+from dsm.runtime import call as call_api
 from dsm.runtime.clock import TimerHandle, VirtualClock
 from dsm.runtime.harness.records import Played
-from dsm.runtime.media import items as mitems
-from dsm.runtime.media.audio import FRAME_SAMPLES, SAMPLE_RATE, AudioFileError, as_samples, load_audio
+from dsm.runtime.media.audio import FRAME_SAMPLES, SAMPLE_RATE, as_samples, load_audio
+from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_tone
-from dsm.runtime.media.dtmf_detector import DtmfDetector
-from dsm.runtime.media.prompts import PromptLibrary, PromptNotFound, PromptSetNotFound
-from dsm.runtime.media.recorder import Recorder
-from dsm.runtime.media.tones import RingtoneSpec
+from dsm.runtime.media.items import PlaylistItem
+from dsm.runtime.media.prompts import PromptLibrary
 
 if TYPE_CHECKING:
     from dsm.runtime.session import Session
 
-__all__ = ["MediaSide", "build_prompts"]
+__all__ = ["VirtualMedia", "build_prompts"]
 
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 _AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".au", ".aiff", ".mp3")
+_SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
 
 def build_prompts(
@@ -51,9 +50,9 @@ def build_prompts(
     """The harness's prompt library.
 
     From the configuration's prompt keys (``load_prompts``, prompt sets) when
-    there is a configuration; else from ``explicit`` (name -> file, or name ->
-    seconds of a generated 440 Hz tone); else every audio file of the
-    ``prompts/`` folder beside the scripts, named by its stem.
+    there is a configuration; then ``explicit`` (name -> file, or name ->
+    seconds of a generated 440 Hz tone); without either, every audio file of
+    the ``prompts/`` folder beside the scripts, named by its stem.
     """
     lib = PromptLibrary()
     if conf_values:
@@ -61,8 +60,7 @@ def build_prompts(
     if explicit:
         for name, source in explicit.items():
             if isinstance(source, int | float):
-                n = round(float(source) * SAMPLE_RATE)
-                t = np.arange(n) / SAMPLE_RATE
+                t = np.arange(round(float(source) * SAMPLE_RATE)) / SAMPLE_RATE
                 lib.default.add(name, as_samples(np.round(3000 * np.sin(2 * np.pi * 440 * t))))
             else:
                 lib.default.add(name, load_audio(str(source)))
@@ -73,151 +71,101 @@ def build_prompts(
     return lib
 
 
-class MediaSide:
-    """Playlist, recorder and detector of one simulated call, ticking on a virtual clock."""
+class VirtualMedia(CallMedia):
+    """Call media ticking on a virtual clock, with caller audio in and heard audio out."""
 
     def __init__(self, clock: VirtualClock, prompts: PromptLibrary) -> None:
-        from dsm.runtime.media.playlist import Playlist
-
+        super().__init__(prompts)
         self.clock = clock
-        self.playlist = Playlist()
-        self.prompts = prompts.selection()
-        self.recorder: Recorder | None = None
-        self.detector: DtmfDetector | None = None
-        self.output = False
-        self.input = False
-        self.connected = False
-        self.muted = False
-        self.receiving = True
         self.origin = round(clock.now() * SAMPLE_RATE)
         self._session: Session | None = None
         self._note: Callable[[str, str], None] = lambda kind, detail: None
         self._tick: TimerHandle | None = None
-        self._heard: list[tuple[int, npt.NDArray[np.int16]]] = []
-        self._anchors: list[tuple[int, int]] = []  # (playlist stream position, call sample)
-        self._input: list[npt.NDArray[np.int16]] = []
-        self._closed = False
         self._ticking = False
+        self._closed = False
+        self._heard: list[tuple[int, npt.NDArray[np.int16]]] = []
+        self._caller: list[npt.NDArray[np.int16]] = []
 
     def bind(self, session: Session, note: Callable[[str, str], None]) -> None:
         self._session = session
         self._note = note
 
-    # -- the Call interface's media operations ------------------------------------------
-    def play(self, item: callmod.AudioItem, front: bool) -> None:
-        media_item = self._convert(item)
-        if front:
-            self.playlist.insert_front(media_item)
-        else:
-            self.playlist.append(media_item)
-        self._note("play", f"{'front ' if front else ''}{media_item.label}")
+    # -- Call-interface operations that can start the tick ------------------------------
+    def play(self, item: call_api.AudioItem | PlaylistItem, front: bool = False) -> None:
+        super().play(item, front)
+        name = getattr(item, "name", None) or getattr(item, "path", None) or type(item).__name__
+        self._note("play", f"{'front ' if front else ''}{name}")
         self._wake()
 
-    def _convert(self, item: callmod.AudioItem) -> mitems.PlaylistItem:
-        if isinstance(item, callmod.FileItem):
-            try:
-                return mitems.FileItem(item.path, item.loop)
-            except AudioFileError as exc:
-                raise callmod.AudioOpenError(item.path, str(exc)) from None
-        if isinstance(item, callmod.PromptItem):
-            try:
-                return self.prompts.item(item.name, item.loop, item.fallback)
-            except PromptNotFound:
-                raise callmod.UnknownPrompt(item.name) from None
-        if isinstance(item, callmod.SilenceItem):
-            return mitems.SilenceItem(item.ms)
-        if isinstance(item, callmod.RingtoneItem):
-            return mitems.RingtoneItem(RingtoneSpec(item.length, item.on, item.off, item.f, item.f2))
-        return mitems.SeparatorItem(item.id)
-
-    def flush(self) -> None:
-        self.playlist.flush()
+    def flush_playlist(self) -> None:
+        super().flush_playlist()
         self._note("flush", "playlist flushed")
 
-    def attach(self, input: bool, output: bool, only_if_unset_input: bool = False) -> None:
-        if output:
-            self.output = True
-        if input and not (only_if_unset_input and self.recorder is not None):
-            self.input = True
-        self._wake()
-
-    def set_prompts(self, name: str) -> None:
-        try:
-            self.prompts.select(name)
-        except PromptSetNotFound:
-            raise callmod.UnknownPrompt(name) from None
-
     def record_start(self, path: str) -> None:
-        self.record_stop()
-        try:
-            self.recorder = Recorder(path)
-        except AudioFileError as exc:
-            raise callmod.AudioOpenError(path, str(exc)) from None
+        super().record_start(path)
         self._note("record", f"start {path}")
         self._wake()
 
     def record_stop(self) -> bool:
-        rec, self.recorder = self.recorder, None
-        if rec is None:
-            return False
-        rec.close()
-        self._note("record", f"stop {rec.path} ({rec.length_ms} ms)")
-        return True
+        rec = self.recorder
+        stopped = super().record_stop()
+        if rec is not None:
+            self._note("record", f"stop {rec.path} ({rec.length_ms} ms)")
+        return stopped
 
-    def record_length(self) -> int | None:
-        return None if self.recorder is None else self.recorder.length_ms
-
-    def record_data_size(self) -> int | None:
-        return None if self.recorder is None else self.recorder.data_size
-
-    def connect(self) -> None:
-        self.connected = True
-        if not self.output:
-            self.output = True
+    def media_connect(self) -> None:
+        super().media_connect()
         self._wake()
 
-    def disconnect(self) -> None:
-        self.connected = False
+    def media_disconnect(self) -> None:
+        super().media_disconnect()
         self._stop_ticking()
 
-    def set_flag(self, flag: str, on: bool) -> None:
-        if flag == "mute":
-            self.muted = on
-        elif flag == "receiving":
-            self.receiving = on
-        elif flag == "dtmf_detection":
-            self.detector = DtmfDetector() if on else None
-
     def close(self) -> None:
-        self.record_stop()
+        super().close()
         self._stop_ticking()
         self._closed = True
 
-    # -- caller audio -----------------------------------------------------------------
+    # -- caller audio --------------------------------------------------------------------
     def say(self, audio: Any) -> float:
-        """Queue caller audio; returns its duration in seconds."""
+        """Queue caller audio (a file or int16 samples at 8 kHz); returns its duration."""
         if isinstance(audio, str | os.PathLike):
             samples = load_audio(str(audio))
         else:
             samples = as_samples(np.asarray(audio).reshape(-1))
-        self._input.append(samples)
+        self._caller.append(samples)
         self._wake()
         return samples.size / SAMPLE_RATE
 
     def say_dtmf(self, key: str, seconds: float, pause: float) -> None:
         """Queue the tones of one key followed by ``pause`` seconds of silence."""
-        self._input.append(dtmf_tone(key, round(seconds * 1000)))
-        self._input.append(np.zeros(round(pause * SAMPLE_RATE), dtype=np.int16))
+        self._caller.append(dtmf_tone(key, round(seconds * 1000)))
+        self._caller.append(np.zeros(round(pause * SAMPLE_RATE), dtype=np.int16))
         self._wake()
 
-    # -- ticking ------------------------------------------------------------------------
+    def _next_caller_frame(self) -> npt.NDArray[np.int16]:
+        """The next 20 ms of caller audio; silence when the caller says nothing."""
+        if not self._caller:
+            return _SILENCE
+        frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        filled = 0
+        while filled < FRAME_SAMPLES and self._caller:
+            head = self._caller[0]
+            take = min(FRAME_SAMPLES - filled, head.size)
+            frame[filled : filled + take] = head[:take]
+            filled += take
+            if take == head.size:
+                self._caller.pop(0)
+            else:
+                self._caller[0] = head[take:]
+        return frame
+
+    # -- ticking -----------------------------------------------------------------------
     def _busy(self) -> bool:
-        return bool(len(self.playlist) or self.recorder is not None or self._input)
+        return bool(len(self.playlist) or self.recorder is not None or self._caller)
 
     def _wake(self) -> None:
         if self._tick is None and not self._ticking and self.connected and not self._closed and self._busy():
-            now = round(self.clock.now() * SAMPLE_RATE)
-            self._anchors.append((self.playlist.position, now - self.origin))
             self._tick = self.clock.call_at(self.clock.now() + FRAME_SECONDS, self._on_tick)
 
     def _stop_ticking(self) -> None:
@@ -225,58 +173,31 @@ class MediaSide:
             self._tick.cancel()
             self._tick = None
 
-    def _next_input(self) -> npt.NDArray[np.int16] | None:
-        """The next 20 ms of caller audio, or ``None`` when the caller is silent."""
-        if not self._input:
-            return None
-        frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        filled = 0
-        while filled < FRAME_SAMPLES and self._input:
-            head = self._input[0]
-            take = min(FRAME_SAMPLES - filled, head.size)
-            frame[filled : filled + take] = head[:take]
-            filled += take
-            if take == head.size:
-                self._input.pop(0)
-            else:
-                self._input[0] = head[take:]
-        return frame
-
     def _on_tick(self) -> None:
+        self._tick = None
         self._ticking = True
         try:
             self._frame()
         finally:
             self._ticking = False
-        self._tick = None
         if self.connected and not self._closed and self._busy():
             self._tick = self.clock.call_at(self.clock.now() + FRAME_SECONDS, self._on_tick)
 
     def _frame(self) -> None:
+        start = self.clock.now() - FRAME_SECONDS
+        result = self.tick(self._next_caller_frame(), now=start)
+        if result.sent is not None:
+            self._heard.append((round(start * SAMPLE_RATE) - self.origin, result.sent))
         session = self._session
-        end = round(self.clock.now() * SAMPLE_RATE) - self.origin
-        events: list[Any] = []
-        if self.output:
-            frame, events = self.playlist.read_frame(FRAME_SAMPLES)
-            if not self.muted:
-                self._heard.append((end - FRAME_SAMPLES, frame))
-        incoming = self._next_input()
-        if incoming is not None and self.receiving:
-            if self.recorder is not None:
-                self.recorder.write_frame(incoming)
-            if self.detector is not None:
-                for press in self.detector.process(incoming):
-                    events.append(press)
-        elif self.recorder is not None:
-            self.recorder.write_frame(np.zeros(FRAME_SAMPLES, dtype=np.int16))
-        if session is not None:
-            for ev in events:
-                self._note("media", f"{ev.event_type} {ev.params}")
-                session.deliver(ev.event_type, ev.params)
+        if session is None:
+            return
+        for ev in result.events:
+            self._note("media", f"{ev.event_type} {ev.params}")
+            session.deliver(ev.event_type, ev.params)
 
     # -- what the test looks at ---------------------------------------------------------
     def heard(self) -> npt.NDArray[np.int16]:
-        """Everything the caller heard from the start of the call until now."""
+        """Everything sent to the caller from the start of the call until now."""
         total = round(self.clock.now() * SAMPLE_RATE) - self.origin
         out = np.zeros(max(total, 0), dtype=np.int16)
         for start, frame in self._heard:
@@ -285,34 +206,24 @@ class MediaSide:
                 out[start:stop] = frame[: stop - start]
         return out
 
-    def _call_time(self, stream_pos: int) -> float:
-        base_stream, base_call = 0, 0
-        for s, c in self._anchors:
-            if s <= stream_pos:
-                base_stream, base_call = s, c
-            else:
-                break
-        return (self.origin + base_call + stream_pos - base_stream) / SAMPLE_RATE
-
     def played(self) -> list[Played]:
-        """Items heard, in order, with virtual start/end times (seconds)."""
-        out: list[Played] = []
+        """Items played, in order, with virtual start/end times in seconds."""
         segments = list(self.playlist.played)
         current = self.playlist.open_segment()
         if current is not None:
             segments.append(current)
+        out: list[Played] = []
         for seg in segments:
-            if seg.kind == "separator":
+            if seg.kind == "separator" or seg.start_time is None:
                 continue
             item = seg.item
-            path = getattr(item, "path", None) or getattr(item, "name", "") or item.label
-            end = None if seg.outcome == "playing" else self._call_time(seg.end)
+            path = getattr(item, "path", None) or getattr(item, "name", None) or item.label
             out.append(
                 Played(
                     seg.kind,
                     str(path),
-                    self._call_time(seg.start),
-                    end,
+                    seg.start_time,
+                    None if seg.outcome == "playing" else seg.end_time,
                     seg.outcome in ("finished", "playing"),
                 )
             )

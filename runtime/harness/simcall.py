@@ -4,8 +4,8 @@
 real SIP call does, so a script cannot tell the two apart.  Instead of
 sending packets it keeps records: the replies and requests it "sent", the
 DTMF it generated, the B2B leg it was asked to create; the media side is a
-:class:`~dsm.runtime.harness.media.MediaSide` driven frame by frame on the
-virtual clock, so what the caller heard is real audio on a real timeline.
+:class:`~dsm.runtime.harness.media.VirtualMedia` (the call media the SIP
+call uses too) driven frame by frame on the virtual clock, so what the caller heard is real audio on a real timeline.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dsm.runtime.harness.records import Reply, Request
 
 if TYPE_CHECKING:
     from dsm.runtime.harness.callee import SimCallee
-    from dsm.runtime.harness.media import MediaSide
+    from dsm.runtime.harness.media import VirtualMedia
 
 __all__ = ["SimCall", "parse_uri"]
 
@@ -45,7 +45,7 @@ class SimCall(Call):
 
     def __init__(
         self,
-        media: MediaSide,
+        media: VirtualMedia,
         caller: str,
         callee: str,
         headers: Mapping[str, str] | None = None,
@@ -73,8 +73,6 @@ class SimCall(Call):
         }
         self.replies: list[Reply] = []
         self.requests: list[Request] = []
-        self.dtmf_sent: list[tuple[int, int]] = []
-        self.flags: dict[str, bool] = {"receiving": True}
         self.b2b_flags: dict[str, bool] = {}
         self.b2b_headers = ""
         self.relayed: list[dict[str, str]] = []
@@ -110,10 +108,10 @@ class SimCall(Call):
         self.media.play(item, front)
 
     def flush_playlist(self) -> None:
-        self.media.flush()
+        self.media.flush_playlist()
 
     def attach_playlist(self, input: bool, output: bool) -> None:
-        self.media.attach(input=input, output=output)
+        self.media.attach_playlist(input, output)
 
     def set_prompts(self, name: str) -> None:
         self.media.set_prompts(name)
@@ -131,17 +129,16 @@ class SimCall(Call):
         return self.media.record_data_size()
 
     def media_connect(self) -> None:
-        self.media.connect()
+        self.media.media_connect()
 
     def media_disconnect(self) -> None:
-        self.media.disconnect()
+        self.media.media_disconnect()
 
     def set_media_flag(self, flag: str, on: bool) -> None:
-        self.flags[flag] = on
-        self.media.set_flag(flag, on)
+        self.media.set_media_flag(flag, on)
 
     def send_dtmf(self, event: int, duration_ms: int) -> None:
-        self.dtmf_sent.append((event, duration_ms))
+        self.media.send_dtmf(event, duration_ms)
         self._note("dtmf-out", f"event {event} for {duration_ms} ms")
 
     def bye(self) -> None:

@@ -30,6 +30,7 @@ from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+
 from dsm.runtime import call as call_api
 from dsm.runtime.media.audio import FRAME_SAMPLES, AudioFileError, Samples
 from dsm.runtime.media.dtmf import KeyPress
@@ -217,14 +218,18 @@ class CallMedia:
 
     # -- driving --------------------------------------------------------------
 
-    def tick(self, received: npt.ArrayLike | None = None) -> MediaTick:
-        """One 20 ms step: read the output, route the received frame, detect keys."""
+    def tick(self, received: npt.ArrayLike | None = None, now: float | None = None) -> MediaTick:
+        """One 20 ms step: read the output, route the received frame, detect keys.
+
+        ``now`` (the caller's clock at the start of the frame, seconds) is
+        passed on to the playlist's log and events.
+        """
         if not self.connected:
             return MediaTick(None)
         events: list[MediaEvent] = []
         sent: Samples | None = None
         if self.output == "playlist":
-            frame, playlist_events = self.playlist.read_frame()
+            frame, playlist_events = self.playlist.read_frame(now=now)
             events.extend(playlist_events)
             if not self.flags["mute"]:
                 sent = frame

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final
 
 import numpy as np
+
 from dsm.runtime.media.audio import SAMPLE_RATE, Samples, ms_to_samples, to_int16
 
 __all__ = [

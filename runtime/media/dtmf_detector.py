@@ -46,6 +46,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+
 from dsm.runtime.media.audio import FRAME_SAMPLES, SAMPLE_RATE
 from dsm.runtime.media.dtmf import HIGH_GROUP_HZ, LOW_GROUP_HZ, KeyPress, dbm0_to_power
 
@@ -137,7 +138,26 @@ def _leakage() -> npt.NDArray[np.float64]:
 
 
 _BASIS: Final = _basis()
+_HALF: Final = _FREQUENCIES.size
+_TONE_COLUMNS: Final = np.array(
+    [[r, 4 + c, _HALF + r, _HALF + 4 + c] for r in range(4) for c in range(4)]
+)
+_HARMONIC_COLUMNS: Final = np.array(
+    [[8 + r, 12 + c, _HALF + 8 + r, _HALF + 12 + c] for r in range(4) for c in range(4)]
+)
+_FUNDAMENTALS: Final = np.ascontiguousarray(
+    np.concatenate([_BASIS[:, 0:8], _BASIS[:, 16:24]], axis=1)
+)
+_ENERGY: Final = np.stack(
+    [
+        (np.arange(WINDOW) < HOP).astype(np.float32),
+        (np.arange(WINDOW) >= HOP).astype(np.float32),
+        (_TAPER**2).astype(np.float32),
+    ],
+    axis=1,
+)
 _LEAKAGE: Final = _leakage()
+_LEAKAGE_FLAT: Final = _LEAKAGE.reshape(16, 4, 4)
 _KEY_OF: Final = np.array([[1, 2, 3, 12], [4, 5, 6, 13], [7, 8, 9, 14], [10, 0, 11, 15]], np.int8)
 _MIN_POWER: Final = dbm0_to_power(MIN_LEVEL_DBM0)
 
@@ -150,22 +170,33 @@ def classify_windows(windows: npt.ArrayLike) -> npt.NDArray[np.int8]:
     """Key code held in each 160-sample window, or -1 (see module docstring).
 
     ``windows`` has shape ``(..., 160)``; the result has the leading shape.
+    A cheap first pass (level and tone share, two matrix products for all
+    windows) leaves only the rare candidate windows for the other checks.
     """
     x = np.asarray(windows, dtype=np.float32)
     if x.shape[-1] != WINDOW:
         raise ValueError(f"windows must have {WINDOW} samples, got shape {x.shape}")
     lead = x.shape[:-1]
     x = x.reshape(-1, WINDOW)
-    squares = x * x
-    first = squares[:, :HOP].sum(axis=1, dtype=np.float64)
-    second = squares[:, HOP:].sum(axis=1, dtype=np.float64)
-    total = first + second
-    tapered = x * _TAPER.astype(np.float32)
-    tapered_total = np.maximum((tapered * tapered).sum(axis=1, dtype=np.float64), 1e-9)
+    keys = np.full(x.shape[0], -1, dtype=np.int8)
+
+    energies = (x * x) @ _ENERGY  # first half, second half, tapered
+    tapered_total = np.maximum(energies[:, 2].astype(np.float64), 1e-9)
+    fundamentals = x @ _FUNDAMENTALS
+    power = fundamentals[:, :8] ** 2 + fundamentals[:, 8:] ** 2
+    best = power[:, 0:4].max(axis=1) + power[:, 4:8].max(axis=1)
+    loud = energies[:, 0] + energies[:, 1] >= _MIN_POWER * WINDOW
+    candidates = np.flatnonzero(loud & (best * _SHARE_SCALE >= MIN_TONE_SHARE * tapered_total))
+    if candidates.size == 0:
+        return keys.reshape(lead)
+
+    x = x[candidates]
+    first = energies[candidates, 0].astype(np.float64)
+    second = energies[candidates, 1].astype(np.float64)
     projections = (x @ _BASIS).astype(np.float64)
     half = _FREQUENCIES.size
-    power = projections[:, :half] ** 2 + projections[:, half:] ** 2
-    share = power * _SHARE_SCALE / tapered_total[:, None]
+    power64 = projections[:, :half] ** 2 + projections[:, half:] ** 2
+    share = power64 * _SHARE_SCALE / tapered_total[candidates, None]
 
     rows = share[:, 0:4]
     cols = share[:, 4:8]
@@ -174,33 +205,17 @@ def classify_windows(windows: npt.ArrayLike) -> npt.NDArray[np.int8]:
     idx = np.arange(x.shape[0])
     low = rows[idx, row]
     high = cols[idx, col]
-    tones = np.stack(
-        [
-            projections[idx, row],
-            projections[idx, 4 + col],
-            projections[idx, half + row],
-            projections[idx, half + 4 + col],
-        ],
-        axis=1,
-    )
-    harmonics = np.stack(
-        [
-            projections[idx, 8 + row],
-            projections[idx, 12 + col],
-            projections[idx, half + 8 + row],
-            projections[idx, half + 12 + col],
-        ],
-        axis=1,
-    )
-    residual = harmonics - np.einsum("mij,mj->mi", _LEAKAGE[row, col], tones)
-    scale = _SHARE_SCALE / tapered_total
+    pair = row * 4 + col
+    tones = projections[idx[:, None], _TONE_COLUMNS[pair]]
+    harmonics = projections[idx[:, None], _HARMONIC_COLUMNS[pair]]
+    residual = harmonics - np.matmul(_LEAKAGE_FLAT[pair], tones[:, :, None])[:, :, 0]
+    scale = _SHARE_SCALE / tapered_total[candidates]
     low_h = (residual[:, 0] ** 2 + residual[:, 2] ** 2) * scale
     high_h = (residual[:, 1] ** 2 + residual[:, 3] ** 2) * scale
     rows_other = np.where(np.arange(4)[None, :] == row[:, None], 0.0, rows).max(axis=1)
     cols_other = np.where(np.arange(4)[None, :] == col[:, None], 0.0, cols).max(axis=1)
 
-    ok = total >= _MIN_POWER * WINDOW
-    ok &= low + high >= MIN_TONE_SHARE
+    ok = low + high >= MIN_TONE_SHARE
     ok &= high <= low * _db(NORMAL_TWIST_DB)
     ok &= low <= high * _db(REVERSE_TWIST_DB)
     ok &= rows_other * _db(GROUP_MARGIN_DB) <= low
@@ -209,7 +224,7 @@ def classify_windows(windows: npt.ArrayLike) -> npt.NDArray[np.int8]:
     ok &= high_h * _db(HARMONIC_MARGIN_DB) <= high
     steady = _db(STEADY_DB)
     ok &= (first <= second * steady) & (second <= first * steady)
-    keys = np.where(ok, _KEY_OF[row, col], np.int8(-1)).astype(np.int8)
+    keys[candidates] = np.where(ok, _KEY_OF[row, col], np.int8(-1))
     return keys.reshape(lead)
 
 
@@ -282,6 +297,9 @@ class DtmfDetectorBank:
         step = self._step
         key = self._key
         valid = (found >= 0) & mask
+        if not valid.any() and not (key >= 0).any():  # the usual case: nothing going on
+            self._step = step + mask
+            return []
         same = valid & (found == key)
         other = valid & (found != key)
         gap = ~valid & mask & (key >= 0)
@@ -309,15 +327,43 @@ class DtmfDetectorBank:
 
 
 class DtmfDetector:
-    """In-band DTMF detection for one call: feed frames, get key presses."""
+    """In-band DTMF detection for one call: feed frames, get key presses.
+
+    The same analysis and the same tracking rules as
+    :class:`DtmfDetectorBank`, with the tracker kept in plain integers
+    because per-call array operations would cost more than the analysis.
+    """
 
     def __init__(self) -> None:
-        self._bank = DtmfDetectorBank(1)
+        self._tail = np.zeros(HOP, dtype=np.float32)
+        self._windows = np.empty((2, WINDOW), dtype=np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the current state (no event)."""
+        self._tail[:] = 0.0
+        self._step = 0
+        self._key = -1
+        self._first = 0
+        self._last = 0
+        self._run = 0
+        self._pressed = False
 
     def process(self, frame: npt.ArrayLike) -> list[KeyPress]:
         """Analyse one 20 ms frame; key presses that ended in it."""
-        block = np.asarray(frame).reshape(1, FRAME_SAMPLES)
-        return [press for _, press in self._bank.process(block)]
+        current = np.asarray(frame).reshape(FRAME_SAMPLES)
+        windows = self._windows
+        windows[0, :HOP] = self._tail
+        windows[0, HOP:] = current[:HOP]
+        windows[1] = current
+        self._tail[:] = current[HOP:]
+        first, second = classify_windows(windows).tolist()
+        out: list[KeyPress] = []
+        for found in (first, second):
+            press = self._advance(found)
+            if press is not None:
+                out.append(press)
+        return out
 
     def process_samples(self, samples: npt.ArrayLike) -> list[KeyPress]:
         """Analyse a whole signal (padded with silence to whole frames)."""
@@ -331,9 +377,32 @@ class DtmfDetector:
 
     def flush(self) -> list[KeyPress]:
         """End of input: report a key still held, then start afresh."""
-        press = self._bank.flush(0)
-        return [] if press is None else [press]
+        out = [self._press()] if self._pressed else []
+        self.reset()
+        return out
 
-    def reset(self) -> None:
-        """Forget the current state (no event)."""
-        self._bank.reset(0)
+    def _press(self) -> KeyPress:
+        span = self._last - self._first
+        return KeyPress(self._key, span * STEP_MS + WINDOW * 1000 // SAMPLE_RATE)
+
+    def _advance(self, found: int) -> KeyPress | None:
+        step = self._step
+        self._step = step + 1
+        press = None
+        if found >= 0 and found == self._key:
+            self._last = step
+            self._run += 1
+        elif found >= 0:
+            if self._pressed:
+                press = self._press()
+            self._key, self._first, self._last, self._run = found, step, step, 1
+            self._pressed = False
+        elif self._key >= 0:
+            if not self._pressed:
+                self._key, self._run = -1, 0
+            elif step - self._last >= END_GAP_STEPS:
+                press = self._press()
+                self._key, self._run, self._pressed = -1, 0, False
+        if self._key >= 0 and self._run >= MIN_WINDOWS:
+            self._pressed = True
+        return press

@@ -23,6 +23,8 @@ class NoAudio:
     type: str = "noAudio"
     at: int = 0
     """Stream sample of the output at which the last item ended."""
+    time: float | None = None
+    """The same moment on the caller's clock, when it passed one (seconds)."""
 
     event_type: ClassVar[str] = "NoAudio"
 
@@ -38,6 +40,8 @@ class PlaylistSeparatorReached:
     id: int
     at: int = 0
     """Stream sample of the output at which the separator was reached."""
+    time: float | None = None
+    """The same moment on the caller's clock, when it passed one (seconds)."""
 
     event_type: ClassVar[str] = "PlaylistSeparator"
 

@@ -19,6 +19,7 @@ from typing import Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+
 from dsm.runtime.media.audio import Samples
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ALAW_ENCODE",
     "ULAW_DECODE",
     "ULAW_ENCODE",
+    "CODECS",
     "Codes",
     "alaw_decode",
     "alaw_encode",
@@ -137,3 +139,10 @@ def alaw_encode(samples: npt.ArrayLike) -> Codes:
 def alaw_decode(codes: bytes | bytearray | memoryview | npt.ArrayLike) -> Samples:
     """int16 samples of A-law codes (bytes or a uint8 array of any shape)."""
     return ALAW_DECODE[_codes(codes)]
+
+
+CODECS: Final = {
+    "PCMU": (ulaw_encode, ulaw_decode),
+    "PCMA": (alaw_encode, alaw_decode),
+}
+"""SDP encoding name -> (encode, decode), for the RTP side (payload types 0 and 8)."""

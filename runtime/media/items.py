@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
+
 from dsm.runtime.media.audio import Samples, as_samples, load_audio
 from dsm.runtime.media.tones import RingtoneGenerator, RingtoneSpec, SilenceGenerator
 

@@ -37,6 +37,7 @@ from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+
 from dsm.runtime.media.audio import FRAME_SAMPLES, SAMPLE_RATE, Samples
 from dsm.runtime.media.events import NoAudio, PlaylistSeparatorReached
 from dsm.runtime.media.items import PlaylistItem, SeparatorItem
@@ -55,7 +56,10 @@ class PlayedSegment:
     playlist's output when the stretch began/ended); ``item_start``/
     ``item_end`` are positions inside the item.  ``outcome`` says why the
     stretch ended: ``finished``, ``interrupted`` (front insertion),
-    ``flushed`` or ``playing`` (still open).
+    ``flushed`` or ``playing`` (still open).  ``start_time``/``end_time``
+    are the same moments on the caller's clock (seconds), when the caller
+    passes ``now`` to :meth:`Playlist.read_frame`; they stay right across
+    stretches in which the playlist was not read (media disconnected).
     """
 
     item: PlaylistItem
@@ -64,6 +68,8 @@ class PlayedSegment:
     end: int = -1
     item_end: int = -1
     outcome: str = "playing"
+    start_time: float | None = None
+    end_time: float | None = None
 
     @property
     def kind(self) -> str:
@@ -92,6 +98,8 @@ class Playlist:
         """Samples read from the playlist so far (the output stream clock)."""
         self.played: list[PlayedSegment] = []
         """In-order log of what was played (see :class:`PlayedSegment`)."""
+        self._frame_time: float | None = None
+        self._frame_start = 0
 
     # -- queue ------------------------------------------------------------
 
@@ -124,17 +132,31 @@ class Playlist:
 
     # -- media ------------------------------------------------------------
 
-    def read_frame(self, samples: int = FRAME_SAMPLES) -> tuple[Samples, list[PlaylistEvent]]:
-        """The next ``samples`` of output and the events reached while producing them."""
+    def read_frame(
+        self, samples: int = FRAME_SAMPLES, now: float | None = None
+    ) -> tuple[Samples, list[PlaylistEvent]]:
+        """The next ``samples`` of output and the events reached while producing them.
+
+        ``now`` is the caller's clock (seconds) at the first sample of this
+        frame; when given, segments and events also carry times.
+        """
         pieces: list[npt.NDArray[np.int16]] = []
         events: list[PlaylistEvent] = []
+        self._frame_time = now
+        self._frame_start = self.position
         need = samples
         while need > 0 and self._items:
             item = self._items[0]
             if self._open is None:
-                self._open = PlayedSegment(item, self.position, item.position)
+                self._open = PlayedSegment(
+                    item, self.position, item.position, start_time=self._time_at(self.position)
+                )
             if isinstance(item, SeparatorItem):
-                events.append(PlaylistSeparatorReached(item.separator_id, self.position))
+                events.append(
+                    PlaylistSeparatorReached(
+                        item.separator_id, self.position, self._time_at(self.position)
+                    )
+                )
             else:
                 piece = item.read(need)
                 if piece.size:
@@ -148,7 +170,7 @@ class Playlist:
             self._close_open("finished")
             self._items.popleft()
             if not self._items:
-                events.append(NoAudio("noAudio", self.position))
+                events.append(NoAudio("noAudio", self.position, self._time_at(self.position)))
         if need > 0:
             pieces.append(np.zeros(need, dtype=np.int16))
             self.position += need
@@ -165,10 +187,16 @@ class Playlist:
         if segment is None:
             return
         segment.end = self.position
+        segment.end_time = self._time_at(self.position)
         segment.item_end = segment.item.position
         segment.outcome = outcome
         self.played.append(segment)
         self._open = None
+
+    def _time_at(self, position: int) -> float | None:
+        if self._frame_time is None:
+            return None
+        return self._frame_time + (position - self._frame_start) / SAMPLE_RATE
 
     def open_segment(self) -> PlayedSegment | None:
         """The stretch being played right now, not yet in :attr:`played`."""

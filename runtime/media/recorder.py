@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import soundfile
+
 from dsm.runtime.media.audio import SAMPLE_RATE, AudioFileError, as_samples, samples_to_ms
 
 __all__ = ["Recorder"]
@@ -47,7 +48,7 @@ class Recorder:
     def __init__(self, path: str) -> None:
         self.path = path
         file_format, subtype = _format_for(path)
-        self.bytes_per_sample = 2 if subtype == _PCM16 else 1 if "LAW" in subtype else 2
+        self.bytes_per_sample = 1 if subtype in ("ULAW", "ALAW") else 2
         try:
             self._file: soundfile.SoundFile | None = soundfile.SoundFile(
                 path, "w", SAMPLE_RATE, 1, subtype, format=file_format

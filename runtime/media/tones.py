@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+
 from dsm.runtime.media.audio import SAMPLE_RATE, Samples, ms_to_samples, to_int16
 from dsm.runtime.media.dtmf import DBM0_PEAK
 

@@ -211,7 +211,7 @@ class Headers:
         for n, v in self._items:
             if n.lower() == lower:
                 if not placed:
-                    out.append((full, value))
+                    out.append((n, value))  # keep the existing spelling
                     placed = True
             else:
                 out.append((n, v))

@@ -86,13 +86,17 @@ def test_L2_functions_belong_to_one_compilation_unit() -> None:
 
 def test_L2_functions_visible_only_after_their_definition() -> None:
     with pytest.raises(CompileError):
-        compile_source("initial state A enter { f() };\nfunction f() { stop };", consistency_check=False)
+        compile_source(
+            "initial state A enter { f() };\nfunction f() { stop };", consistency_check=False
+        )
 
 
 def test_L4_transitions_cannot_use_states_of_another_diagram() -> None:
     compile_source("initial state OTHER;", "one", consistency_check=False)
     with pytest.raises(CompileError) as info:
-        compile_source("initial state A;\ntransition t OTHER - hangup -> A;", "two", consistency_check=False)
+        compile_source(
+            "initial state A;\ntransition t OTHER - hangup -> A;", "two", consistency_check=False
+        )
     assert info.value.diagnostics[0].code == "E016"
 
 

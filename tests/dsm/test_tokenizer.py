@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dsm.tokenizer import tokenize
 
@@ -141,3 +143,67 @@ def test_L29_empty_tokens_vanish(text: str) -> None:
 
 def test_L29_lone_quote_at_end_vanishes() -> None:
     assert values('a "') == ["a"]
+
+
+# -- the fast path against a literal reading of L-23 … L-29 -------------------------
+def reference_tokenize(text: str) -> list[str]:
+    """A character-by-character transcription of L-23 … L-29, for comparison only."""
+    ws, punct = " \t\r\n", ";{}[]"
+    out: list[str] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i] in ws:
+            i += 1
+        if i >= n:
+            return out
+        if text[i] in punct:
+            out.append(text[i])
+            i += 1
+            continue
+        start, prev = i, " "
+        while i < n and text[i] not in ws and text[i] not in punct:
+            c = text[i]
+            if c in "\"'":  # L-24
+                i += 1
+                while i < n and not (text[i] == c and prev != "\\"):
+                    prev = text[i]
+                    i += 1
+                i += 1  # the closing quote (or past the end)
+            elif c == "(":  # L-25
+                depth = 0
+                prev = "("
+                i += 1
+                while i < n:
+                    d = text[i]
+                    if d == "(":
+                        depth += 1
+                    elif d == ")":
+                        if depth == 0:
+                            prev = ")"
+                            i += 1
+                            break
+                        depth -= 1
+                    elif d in "\"'":
+                        i += 1
+                        while i < n and not (text[i] == d and prev != "\\"):
+                            prev = text[i]
+                            i += 1
+                        prev = d
+                        i += 1
+                        continue
+                    prev = d
+                    i += 1
+            else:
+                i += 1
+        word = text[start : min(i, n)]
+        if word[0] in "\"'":
+            word = word[1:-1]
+        if word:
+            out.append(word)
+        i = min(i, n)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.text(alphabet="ab \n;{}[]()\"'\\-=", max_size=60))
+def test_L23_L29_fast_tokenizer_equals_the_literal_rules(text: str) -> None:
+    assert tokenize(text)[0] == reference_tokenize(text)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
-from dsm.modules import mod_curl as cu
 from servers import FakeContext, HttpTestServer
+
+from dsm.modules import mod_curl as cu
+from dsm.runtime.session import LEVEL_DEBUG, LEVEL_WARN
 
 
 class TestGet:
@@ -60,7 +61,7 @@ class TestGet:
         c = FakeContext({"curl.timeout": "1.5"})
         cu.get(c, http_server.base + "/hello")
         assert c.vars["curl.out"] == "hello world"
-        assert any(level == logging.WARNING and "curl.timeout" in msg for level, msg in c.logged)
+        assert any(level == LEVEL_WARN and "curl.timeout" in msg for level, msg in c.logged)
 
     def test_M_curl_common_reading_timeout_creates_it(self, http_server: HttpTestServer) -> None:
         c = FakeContext()
@@ -92,7 +93,7 @@ class TestGet:
         cu.get_discard_result(c, http_server.base + "/hello")
         assert c.vars["curl.out"] == "untouched"
         assert c.vars["errno"] == ""
-        assert any(level == logging.DEBUG and "hello world" in msg for level, msg in c.logged)
+        assert any(level == LEVEL_DEBUG and "hello world" in msg for level, msg in c.logged)
 
 
 class TestFiles:
@@ -162,7 +163,7 @@ class TestForms:
         cu.post_discard_result(c, http_server.base + "/form", "v")
         assert c.vars["curl.out"] == "untouched"
         assert c.vars["errno"] == ""
-        assert any(level == logging.DEBUG and "POST /form" in msg for level, msg in c.logged)
+        assert any(level == LEVEL_DEBUG and "POST /form" in msg for level, msg in c.logged)
 
     def test_M_api_vocabulary(self) -> None:
         """Section 2: 6 actions, no conditions."""

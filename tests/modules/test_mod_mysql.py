@@ -18,10 +18,11 @@ import numpy as np
 import pymysql
 import pytest
 import soundfile
+from servers import FakeContext, MariaDB
+
 from dsm.modules import mod_mysql as my
 from dsm.runtime.call import FileItem, SystemCall
 from dsm.runtime.errors import DSMException
-from servers import FakeContext, MariaDB
 
 
 def _admin(server: MariaDB) -> pymysql.connections.Connection:
@@ -192,6 +193,15 @@ class TestConnect:
         my.connect(c, "")
         assert c.vars["errno"] == "config"
         assert c.vars["strerror"] == "cannot access mysql_ca_cert file\n"
+
+    def test_M_mysql_1_readable_ca_cert_enables_tls(self, tables: MariaDB, tmp_path: Path) -> None:
+        """K-33: a readable CA file switches TLS on; a broken one fails the connection, not the config."""
+        ca = tmp_path / "ca.pem"
+        ca.write_text("not a certificate")
+        c = FakeContext({"config.db_url": tables.url, "config.mysql_ca_cert": str(ca)})
+        my.connect(c, "")
+        assert c.vars["errno"] == "connection"
+        assert my.CON not in c.objects
 
     def test_M_mysql_2_disconnect_leaves_empty_entry(self, ctx: FakeContext) -> None:
         con = ctx.objects["db.con"]
@@ -597,3 +607,24 @@ initial state START enter {{
         )
         assert call.vars["safe"] == "it\\'s"
         assert call.vars["db.qstr"] == "SELECT 1 FROM people WHERE name='it\\'s'"
+
+    def test_script_event_parameters_in_query(
+        self, harness_class: Any, tmp_path: Path, tables: MariaDB
+    ) -> None:
+        """Q puts ``#name`` event parameters into the SQL while an event is processed."""
+        call = run_script(
+            harness_class,
+            tmp_path,
+            f"""
+initial state START enter {{
+  mysql.connect({tables.url});
+}};
+transition "lookup" START - event(#who == al) / {{
+  mysql.queryGetResult(SELECT pin FROM people WHERE name='#who');
+}} -> DONE;
+state DONE;
+""",
+        )
+        call.post_event({"who": "al"})
+        assert call.state == "DONE"
+        assert call.vars["pin"] == "9"

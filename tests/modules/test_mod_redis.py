@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import redis
-from dsm.modules import mod_redis as rd
 from servers import FakeContext, RedisServer, refused_port
+
+from dsm.modules import mod_redis as rd
 
 
 @pytest.fixture

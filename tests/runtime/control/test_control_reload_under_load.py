@@ -115,3 +115,51 @@ def test_D2_unchanged_scripts_keep_the_running_version_object(tmp_path: Path) ->
     cs = engine.main.chartset
     assert library.reload() is first
     assert engine.main.chartset is cs
+
+
+def test_E14_reload_under_load_in_a_running_server(tmp_path: Path) -> None:
+    """The same over the control endpoint: 200 calls, 20 reloads (v2, broken, v1, …)."""
+    from control_rig import ServerThread
+
+    write_version(tmp_path, 1)
+    st = ServerThread(scripts=[str(tmp_path)])
+    try:
+        c = st.client
+        c.call("traceSet", {"mode": "all"})
+        ids: dict[str, str] = {}  # call id -> version number
+        running = "1"
+        versions = {"1": c.call("versions")["current"]}
+        for i in range(20):
+            for _ in range(10):
+                ids[c.call("startCall", {"app": "main"})["id"]] = running
+            step = ("2", "broken", "1")[i % 3]
+            if step == "broken":
+                write_broken(tmp_path)
+                out = c.call("reload")
+                assert not out["ok"] and out["version"] == versions[running] and out["diagnostics"]
+            else:
+                write_version(tmp_path, int(step))
+                out = c.call("reload")
+                assert out["ok"]
+                versions[step] = out["version"]
+                running = step
+        rows = {r["id"]: r for r in c.call("listCalls", {"system": False})}
+        assert set(rows) == set(ids), "no call ended early"
+        for sid, v in ids.items():
+            assert rows[sid]["version"] == versions[v]
+            assert rows[sid]["state"] == f"START_V{v}"
+        for sid in ids:
+            c.call("callPress", [sid, "12"])
+        for sid, v in ids.items():
+            info = c.call("callInfo", [sid])
+            assert info["state"] == f"SUB_V{v}" and info["vars"]["sub"] == v
+        lines = c.call("traceRead", {"since": 0, "limit": 10_000})["lines"]
+        for line in lines:
+            assert line["version"] == versions[ids[line["call"]]]
+        for sid in ids:
+            assert c.call("callHangup", [sid])["ended"]
+        assert c.call("calls") == 0
+        metrics = c.get("/metrics").splitlines()
+        assert "dsm_reloads_total 20" in metrics and "dsm_reloads_failed_total 7" in metrics
+    finally:
+        st.stop()

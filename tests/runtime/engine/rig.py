@@ -42,7 +42,7 @@ class Rig:
             self._tags += 1
             call = FakeCall(f"tag{self._tags}", {"user": "alice", "domain": "example.com"})
         s = self.engine.start_call(app, call, **kw)
-        self.engine.run_pending()
+        self.engine.run_pending(limit=10000)
         return s
 
     def run(self, name: str, text: str, **kw: Any) -> Session:
@@ -52,7 +52,7 @@ class Rig:
 
     def send(self, s: Session, event_type: str, params: dict[str, str] | None = None) -> dict[str, str] | None:
         s.deliver(event_type, params)
-        self.engine.run_pending()
+        self.engine.run_pending(limit=10000)
         return params
 
     def key(self, s: Session, *keys: str) -> None:
@@ -61,7 +61,7 @@ class Rig:
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
-        self.engine.run_pending()
+        self.engine.run_pending(limit=10000)
 
     # observations ------------------------------------------------------------
     def errors(self) -> list[str]:

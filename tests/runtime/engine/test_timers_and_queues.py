@@ -43,12 +43,12 @@ def test_E144_remove_timer_and_remove_timers(rig: Rig) -> None:
 
 
 def test_E142_zero_seconds_fires_at_once(rig: Rig) -> None:
-    s = rig.run("d", "initial state A enter { setTimer(3, 0) }; transition t A - timer / set($id=#id) -> A;")
+    s = rig.run("d", "initial state A enter { setTimer(3, 0) }; state B; transition t A - timer / set($id=#id) -> B;")
     assert s.vars["id"] == "3"
 
 
 def test_E143_large_ids_are_reported_signed(rig: Rig) -> None:
-    s = rig.run("d", "initial state A enter { setTimer(4294967295, 0) }; transition t A - timer / set($id=#id) -> A;")
+    s = rig.run("d", "initial state A enter { setTimer(4294967295, 0) }; state B; transition t A - timer / set($id=#id) -> B;")
     assert s.vars["id"] == "-1"
 
 
@@ -60,7 +60,7 @@ def test_E114_bad_arguments_set_errno(rig: Rig) -> None:
 
 
 def test_E142_durations_clipped_to_one_year(rig: Rig) -> None:
-    s = rig.run("d", "initial state A enter { setTimer(1, 999999999) }; transition t A - timer / set($f=1) -> A;")
+    s = rig.run("d", "initial state A enter { setTimer(1, 999999999) }; state B; transition t A - timer / set($f=1) -> B;")
     rig.advance(365 * 24 * 3600)
     assert s.vars["f"] == "1"
 
@@ -88,7 +88,7 @@ def test_A_core_79_post_to_dsm_queue_is_accepted_and_discarded(rig: Rig) -> None
 def test_E117_register_taken_name_keeps_owner_unregister_removes_any(rig: Rig) -> None:
     rig.load(
         a="initial state A enter { registerEventQueue(q) };",
-        b="initial state A enter { registerEventQueue(q) }; transition t A - event / unregisterEventQueue(q) -> A;",
+        b="initial state A enter { registerEventQueue(q) }; state B; transition t A - event / unregisterEventQueue(q) -> B;",
     )
     a = rig.call("a")
     b = rig.call("b")
@@ -131,7 +131,8 @@ def test_E118_create_system_dsm_runs_asynchronously(rig: Rig) -> None:
         sys="initial state S enter { set($me=@local_tag); postEvent(caller, hello) }; transition t S - startup -> S;",
         d="""
         initial state A enter { registerEventQueue(caller); createSystemDSM(main, sys); set($after=1) };
-        transition t A - event / set($from_system=1) -> A;
+        state B;
+        transition t A - event / set($from_system=1) -> B;
         """,
     )
     s = rig.call("d")
@@ -163,8 +164,8 @@ def test_E160_E162_system_session_selects_and_media_core_ex(rig: Rig) -> None:
         sys="""
         initial state S; state ERR;
         transition t S - startup / set($user=@user); set($tag=@local_tag); playFile(x.wav) -> S;
-        transition e S - exception / set($cause=#cause); set($type=#type); B2B.relayEvent(x) -> ERR;
-        transition f ERR - exception / set($cause2=#cause); stop() -> ERR;
+        transition e S - exception; test(#type == core) / set($cause=#cause); set($type=#type); B2B.relayEvent(x) -> ERR;
+        transition f S - exception; test(#type == script) / set($cause2=#cause); stop() -> ERR;
         """
     )
     s = rig.engine.start_system("main", "sys")

@@ -249,24 +249,24 @@ def test_system_dsm(tmp_path):
     assert s.vars["su"] == "1"
 
 
-def test_inband_keys_need_detection(tmp_path):
+def test_inband_keys_are_detected_unless_detection_is_off(tmp_path):
+    """A-core-49/50: detection (in-band included) is on by default; off means no Key events."""
     script(
         tmp_path,
         "app",
         """
         initial state S;
-        transition "on" S - event(#cmd == on) / enableDTMFDetection -> S;
+        transition "off" S - event(#cmd == off) / disableDTMFDetection -> S;
         transition k S - key / append($k, #key) -> S;
         transition "bye" S - hangup / stop(false) -> S;
         """,
     )
     h = Harness(tmp_path)
     call = h.call("app")
-    call.press("12", inband=True)
-    assert "k" not in call.vars
-    call.post_event({"cmd": "on"})
     call.press("37#", inband=True)
-    call.advance(0.2)
+    assert call.vars.get("k") == "3711"
+    call.post_event({"cmd": "off"})
+    call.press("12", inband=True)
     assert call.vars.get("k") == "3711"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+
 from dsm.runtime.media.audio import SAMPLE_RATE, Samples, to_int16
 from dsm.runtime.media.dtmf import dbm0_to_power
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+
 from dsm.runtime import call as call_api
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import KeyPress, dtmf_tone
@@ -190,3 +191,11 @@ def test_clear_audio_gives_noAudio_cleared() -> None:
 def test_unknown_flag_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown media flag"):
         CallMedia().set_media_flag("loud", True)
+
+
+def test_tick_passes_the_callers_clock_to_the_playlist() -> None:
+    media = connected()
+    media.play(SampleItem(np.arange(1, 81, dtype=np.int16)))
+    tick = media.tick(now=2.5)
+    assert tick.events == [NoAudio("noAudio", 80, 2.51)]
+    assert media.playlist.played[0].start_time == 2.5

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from media_signals import music_like, speech_like, white_noise
+
 from dsm.runtime.media.audio import FRAME_SAMPLES, to_int16
 from dsm.runtime.media.dtmf import KEY_CHARS, KeyPress, dtmf_tone
 from dsm.runtime.media.dtmf_detector import DtmfDetector, DtmfDetectorBank, classify_windows
-from media_signals import music_like, speech_like, white_noise
 
 
 def silence_ms(ms: int) -> np.ndarray:

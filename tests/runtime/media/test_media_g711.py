@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from dsm.runtime.media import g711
 
 
@@ -116,3 +117,9 @@ def test_frames_of_any_shape_and_bad_types() -> None:
 def test_tables_are_read_only() -> None:
     with pytest.raises(ValueError):
         g711.ULAW_ENCODE[0] = 1
+
+
+def test_codec_table_by_sdp_name() -> None:
+    encode, decode = g711.CODECS["PCMU"]
+    assert decode(encode(np.zeros(3, np.int16))).tolist() == [0, 0, 0]
+    assert g711.CODECS["PCMA"][0] is g711.alaw_encode

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from dsm.runtime.media.audio import AudioFileError, write_wav
 from dsm.runtime.media.events import NoAudio, PlaylistSeparatorReached
 from dsm.runtime.media.items import (
@@ -293,3 +294,24 @@ def test_input_goes_to_the_record_side_of_the_current_item() -> None:
 def test_bad_separator_id() -> None:
     with pytest.raises(ValueError):
         SeparatorItem(-1)
+
+
+def test_times_on_the_callers_clock_survive_pauses_in_reading() -> None:
+    """With ``now`` the log and the events carry the caller's (virtual) time."""
+    playlist = Playlist()
+    playlist.append(numbered(1, 200, "a"))
+    playlist.append(SeparatorItem(2))
+    playlist.append(numbered(1, 100, "b"))
+    playlist.read_frame(now=10.0)
+    # media disconnected for a second: the playlist is not read
+    _, events = playlist.read_frame(now=11.02)
+    _, more = playlist.read_frame(now=11.04)
+    a, sep, b = playlist.played
+    assert (a.start_time, a.end_time) == (10.0, 11.02 + 40 / 8000)
+    assert sep.start_time == sep.end_time == 11.02 + 40 / 8000
+    assert (b.start_time, b.end_time) == (11.02 + 40 / 8000, 11.02 + 140 / 8000)
+    assert events == [
+        PlaylistSeparatorReached(2, 200, 11.02 + 40 / 8000),
+        NoAudio("noAudio", 300, 11.02 + 140 / 8000),
+    ]
+    assert more == []

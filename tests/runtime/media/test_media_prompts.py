@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from dsm.runtime.media.audio import AudioFileError, write_wav
 from dsm.runtime.media.prompts import (
     PromptCollection,

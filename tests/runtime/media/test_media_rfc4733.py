@@ -4,6 +4,9 @@ and a receiver that reports every key exactly once (Key, E-151)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dsm.runtime.media.dtmf import KeyPress
 from dsm.runtime.media.rfc4733 import (
     END_REPEATS,
@@ -11,8 +14,6 @@ from dsm.runtime.media.rfc4733 import (
     TelephoneEventReceiver,
     telephone_event_packets,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def test_payload_layout() -> None:

@@ -8,6 +8,8 @@ raise ParseError with a usable reason, and everything must round-trip.
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from dsm.runtime.sip.errors import ParseError
@@ -336,7 +338,7 @@ HEAD = (
         ("Via: SIP/2.0/UDP x;branch=z9hG4bKa,,SIP/2.0/UDP y\r\n", lambda m: len(m.vias) == 3),
     ],
 )
-def test_odd_but_valid_headers(extra: str, check) -> None:  # type: ignore[no-untyped-def]
+def test_odd_but_valid_headers(extra: str, check: Callable[[Any], bool]) -> None:
     msg = parse_message((HEAD + extra + "\r\n").encode())
     assert check(msg)
     roundtrip(msg)
@@ -437,3 +439,25 @@ def test_uri_and_name_addr_round_trip(
     assert parse_uri(str(uri)) == uri
     address = NameAddress(uri, display, params)
     assert NameAddress.parse(str(address)) == address
+
+
+def test_headers_editing_keeps_order() -> None:
+    headers = Headers([("Via", "a"), ("v", "b"), ("X-A", "1"), ("To", "t")])
+    assert headers.items() == [("Via", "a"), ("Via", "b"), ("X-A", "1"), ("To", "t")]
+    headers.replace_first("via", "a2")
+    headers.set("x-a", "2")
+    headers.prepend("Route", "<sip:r;lr>")
+    headers.remove("TO")
+    assert headers.items() == [("Route", "<sip:r;lr>"), ("Via", "a2"), ("Via", "b"), ("X-A", "2")]
+    assert "route" in headers and "To" not in headers and len(headers) == 4
+    with pytest.raises(KeyError):
+        headers.replace_first("Contact", "x")
+
+
+def test_stream_framer_rejects_oversized_and_bad_length() -> None:
+    with pytest.raises(ParseError):
+        StreamFramer().feed(b"INVITE sip:a@b SIP/2.0\r\nl: x\r\n\r\n")
+    with pytest.raises(ParseError):
+        StreamFramer(max_message=100).feed(BASIC.encode())
+    with pytest.raises(ParseError):
+        StreamFramer().feed(b"A" * 70000)

@@ -7,6 +7,7 @@ from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.sdp import (
     PCMA,
     PCMU,
+    Negotiated,
     OfferAnswerError,
     answer_offer,
     make_offer,
@@ -34,8 +35,8 @@ OFFER = (
 )
 
 
-def answer(text: str = OFFER, **kw: object):  # type: ignore[no-untyped-def]
-    return answer_offer(parse_sdp(text), address="10.0.0.1", port=40000, session_id="7", **kw)  # type: ignore[arg-type]
+def answer(text: str = OFFER) -> Negotiated:
+    return answer_offer(parse_sdp(text), address="10.0.0.1", port=40000, session_id="7")
 
 
 def test_parse_and_serialise_round_trip() -> None:

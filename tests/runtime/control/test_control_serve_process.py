@@ -1,0 +1,156 @@
+"""``dsm serve`` as a real process (issue 7 item 3, 4): start, control, watch, SIGTERM.
+
+The server binds port 0 and reports the port it got in its
+``event=listening`` log line, so the test never races for a free port.
+Waiting is by polling for log lines with generous limits, never by sleeping
+a fixed time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from control_rig import write_broken, write_version
+
+from dsm.runtime.control.client import ControlClient
+
+LIMIT = 20.0
+
+
+class Proc:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "dsm.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.p.stderr is not None
+        for line in self.p.stderr:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def wait_for(self, *needles: str, after: int = 0) -> str:
+        deadline = time.monotonic() + LIMIT
+        with self._cond:
+            while True:
+                for line in self.lines[after:]:
+                    if all(n in line for n in needles):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or self.p.poll() is not None and not self._reader.is_alive():
+                    raise AssertionError(f"no log line with {needles}; got:\n" + "\n".join(self.lines))
+                self._cond.wait(min(left, 0.2))
+
+    def field(self, line: str, key: str) -> str:
+        for part in line.split(" "):
+            if part.startswith(key + "="):
+                return part[len(key) + 1 :]
+        raise KeyError(key)
+
+    def stop(self) -> int:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(LIMIT)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            raise
+
+
+@pytest.fixture
+def proc(scripts: Path) -> Iterator[Proc]:
+    p = Proc("serve", "--scripts", str(scripts), "--control", "127.0.0.1:0", "--watch")
+    try:
+        yield p
+    finally:
+        if p.p.poll() is None:
+            p.p.kill()
+            p.p.wait()
+
+
+def test_serve_starts_answers_and_stops_cleanly_on_SIGTERM(proc: Proc) -> None:
+    line = proc.wait_for("event=listening")
+    address = proc.field(line, "control")
+    assert address.startswith("127.0.0.1:")
+    client = ControlClient(address)
+    assert client.call("listDSMs") == ["main", "sub"]
+    call = client.call("startCall", {"app": "main"})
+    assert call["state"] == "START_V1"
+    out = subprocess.run(
+        [sys.executable, "-m", "dsm.cli", "calls", "--control", address],
+        capture_output=True, text=True, timeout=LIMIT,
+    )
+    assert out.returncode == 0
+    assert out.stdout.splitlines()[0] == "Active calls: 1"
+    assert proc.stop() == 0
+    proc.wait_for("event=stopped", "sessions_ended=1")
+
+
+def test_watch_reloads_changed_scripts_and_keeps_the_old_set_on_errors(proc: Proc, scripts: Path) -> None:
+    line = proc.wait_for("event=listening")
+    client = ControlClient(proc.field(line, "control"))
+    proc.wait_for("event=watch")
+    v1 = client.call("versions")["current"]
+    old_call = client.call("startCall", {"app": "main"})
+
+    mark = len(proc.lines)
+    write_version(scripts, 2)
+    line = proc.wait_for("event=reload", "ok=true", after=mark)
+    v2 = proc.field(line, "version")
+    assert v2 != v1 and client.call("versions")["current"] == v2
+    assert client.call("startCall", {"app": "main"})["state"] == "START_V2"
+
+    mark = len(proc.lines)
+    write_broken(scripts)
+    proc.wait_for("event=reload", "ok=false", after=mark)
+    proc.wait_for("event=diagnostic", "noSuchActionAnywhere", after=mark)
+    assert client.call("versions")["current"] == v2, "the old set keeps serving"
+    assert client.call("startCall", {"app": "main"})["state"] == "START_V2"
+    info = client.call("callInfo", [old_call["id"]])
+    assert info["version"] == v1 and info["state"] == "START_V1"
+    assert proc.stop() == 0
+
+
+def test_client_command_without_a_server_exits_3(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nobody listens there
+    out = subprocess.run(
+        [sys.executable, "-m", "dsm.cli", "list"],
+        capture_output=True, text=True, timeout=LIMIT,
+        env={**os.environ, "DSM_CONTROL": f"127.0.0.1:{port}"},
+    )
+    assert out.returncode == 3
+    assert out.stderr.strip() == (
+        f"dsm list: no DSM server answers at 127.0.0.1:{port} "
+        "(start one with 'dsm serve', or use --control / DSM_CONTROL)"
+    )
+
+
+def test_serve_refuses_a_public_bind_without_token(scripts: Path) -> None:
+    p = Proc("serve", "--scripts", str(scripts), "--control", "0.0.0.0:0")
+    try:
+        assert p.p.wait(LIMIT) == 1
+        p.wait_for("event=start", "ok=false", "loopback")
+    finally:
+        if p.p.poll() is None:
+            p.p.kill()
