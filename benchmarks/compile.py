@@ -92,8 +92,8 @@ def main() -> None:
         json.dumps(
             {
                 "median_ms_small": round(small, 4),
-            "median_cpu_ms_small": round(small_cpu, 4),
-            "best_ms_small": round(min(wall), 4),
+                "median_cpu_ms_small": round(small_cpu, 4),
+                "best_ms_small": round(min(wall), 4),
                 "ms_per_state_large": round(per_state[1000], 4),
                 "ms_per_state_100": round(per_state[100], 4),
                 "linearity_ratio": round(ratio, 3),

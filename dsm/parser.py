@@ -6,6 +6,15 @@ global keywords (L-32 … L-37) have had their say.  This module reproduces that
 loop literally, because every leniency of real scripts (missing braces,
 optional arrows, late ``;`` …) and every oddity (L-93) follows from it.
 
+REFERENCE QUIRKS reproduced here (each has a test named after its rule):
+every token longer than six characters starting with ``import`` is an import
+(L-33); every action token starting with ``for`` is a loop header, so
+``format(…)`` fails (L-61); a FUNCTION frame is never popped, so a stray
+top-level ``{ … }`` replaces the last function's body (L-64, L-65); ``else
+if`` needs an extra ``}`` (L-59); a second ``else`` replaces the first
+(L-59); transitions attach to the first state of a name (L-43, L-45);
+quotes are not removed inside a source list (L-45).
+
 Compile errors (L-90) are recorded and the loop goes on with the next token
 wherever that makes sense, so one run reports several errors.  Logged errors
 of the reference (L-92) are recorded as warnings.  The result is a
@@ -78,8 +87,6 @@ _SPLITTERS = {
 _CORE_ACTIONS_GET = CORE_ACTIONS.get
 _CORE_CONDITIONS_GET = CORE_CONDITIONS.get
 
-LookupFn = Callable[[str], Signature | None]
-
 
 class _Frame:
     __slots__ = ("kind", "offset")
@@ -93,7 +100,8 @@ class _Function(_Frame):
     __slots__ = ("name", "body", "registered")
 
     def __init__(self, offset: int) -> None:
-        super().__init__(FUNCTION, offset)
+        self.kind = FUNCTION
+        self.offset = offset
         self.name: str | None = None
         self.body: tuple[Element, ...] = ()
         self.registered = False
@@ -103,7 +111,8 @@ class _State(_Frame):
     __slots__ = ("name", "name_offset", "enter", "exit")
 
     def __init__(self, offset: int) -> None:
-        super().__init__(STATE, offset)
+        self.kind = STATE
+        self.offset = offset
         self.name: str | None = None
         self.name_offset = offset
         self.enter: tuple[Element, ...] = ()
@@ -114,7 +123,8 @@ class _Transition(_Frame):
     __slots__ = ("name", "source", "source_offset", "target", "conditions", "exception", "actions")
 
     def __init__(self, offset: int) -> None:
-        super().__init__(TRANSITION, offset)
+        self.kind = TRANSITION
+        self.offset = offset
         self.name: str | None = None
         self.source: str | None = None
         self.source_offset = offset
@@ -128,7 +138,8 @@ class _Conditions(_Frame):
     __slots__ = ("is_if", "items", "invert_next", "exception")
 
     def __init__(self, offset: int, is_if: bool) -> None:
-        super().__init__(CONDITIONS, offset)
+        self.kind = CONDITIONS
+        self.offset = offset
         self.is_if = is_if
         self.items: list[Condition] = []
         self.invert_next = False
@@ -139,7 +150,8 @@ class _Actions(_Frame):
     __slots__ = ("list_kind", "items")
 
     def __init__(self, offset: int, list_kind: int) -> None:
-        super().__init__(ACTIONS, offset)
+        self.kind = ACTIONS
+        self.offset = offset
         self.list_kind = list_kind
         self.items: list[Element] = []
 
@@ -148,7 +160,8 @@ class _If(_Frame):
     __slots__ = ("conditions", "exception", "then", "orelse", "loc")
 
     def __init__(self, offset: int) -> None:
-        super().__init__(IF, offset)
+        self.kind = IF
+        self.offset = offset
         self.loc: Loc | None = None  # kept when `else` reopens a finished block
         self.conditions: tuple[Condition, ...] = ()
         self.exception = False
@@ -160,7 +173,8 @@ class _For(_Frame):
     __slots__ = ("parsed", "valid", "kind_", "counter", "value", "collection", "lower", "upper")
 
     def __init__(self, offset: int) -> None:
-        super().__init__(FOR, offset)
+        self.kind = FOR
+        self.offset = offset
         self.parsed = False
         self.valid = False
         self.kind_ = "array"
@@ -259,7 +273,11 @@ def split_sources(source: str) -> list[str]:
 
 
 def name_and_argument(token: str) -> tuple[str, str]:
-    """L-75: name before the first ``(``; argument text up to the last ``)`` after it."""
+    """L-75: name before the first ``(``; argument text up to the last ``)`` after it.
+
+    (:meth:`Machine.make_action` and :meth:`Machine.make_condition` inline the
+    same steps on the hot path.)
+    """
     i = token.find("(")
     if i < 0:
         return token, ""

@@ -131,7 +131,10 @@ class _Preprocessor:
             self.offset += len(line) + 1  # L-10: every kept line ends with one LF
 
     def run_file(self, path: str, load_path: str, origin: Origin | None, column: int) -> None:
-        real = os.path.realpath(path)
+        try:
+            real = os.path.realpath(path)
+        except (OSError, ValueError):
+            real = path
         if real in self.open_files:
             chain = " -> ".join(self.open_files[self.open_files.index(real) :] + [real])
             assert origin is not None  # the top-level file cannot be on the stack already
@@ -143,8 +146,8 @@ class _Preprocessor:
             return
         try:
             text = read_text(path)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+            reason = getattr(exc, "strerror", None) or str(exc)
             if origin is None:
                 self.diagnostics.append(
                     Diagnostic(path, 1, 1, "error", "E002", f"cannot read {path}: {reason}")
@@ -161,7 +164,13 @@ class _Preprocessor:
     def include(
         self, origin: Origin, column: int, argument: str, current: str, load_path: str
     ) -> None:
-        """One ``#include`` line (L-11 … L-18)."""
+        """One ``#include`` line (L-11 … L-18).
+
+        REFERENCE QUIRKS: only spaces and quotes are stripped, so trailing
+        text and a CR stay in the file name (L-13); a relative name is
+        appended to the *original* load path, also inside included files
+        (L-14).  Extra ``include_paths`` are searched only after that fails.
+        """
         name = argument.strip(_STRIP_INCLUDE)
         if not name:
             self.error(origin, column, "E001", "empty #include name")

@@ -11,10 +11,13 @@ quote loses its first and last character (L-28); empty tokens vanish (L-29).
 
 Tokens are returned as two parallel lists (values and start offsets in the
 chart text) rather than objects: the compile path touches every token once
-and this keeps it cheap.  Most words contain no span at all; one regular
-expression (built once from the lexical classes in ``dsm.lark``) consumes
-whitespace plus a plain word or punctuation, and only a word that reaches a
-span character falls back to the character-exact scanner.
+and this keeps it cheap.  Most words are *simple* (no backslash inside a
+span, no nested parenthesis, no unterminated span); one regular expression,
+built once from the lexical classes in ``dsm.lark``, consumes whitespace plus
+a punctuation character or a simple word, and only other words fall back to
+the character-exact scanner (see :func:`_patterns` for why this is exact).
+REFERENCE QUIRKS reproduced here: L-24/L-25 escape rules, L-27 swallowing,
+L-28 last character dropped, L-29 ``""`` vanishing.
 """
 
 from __future__ import annotations

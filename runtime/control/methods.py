@@ -192,7 +192,10 @@ class ControlAPI:
         """``load(name, path)``: add one diagram from an explicit file (as D-3)."""
         name = _str_param(params, 0, "name")
         path = _str_param(params, 1, "path")
-        mod_path = self.library.source.diag_path()[1] if hasattr(self.library.source, "diag_path") else []
+        try:
+            mod_path = self.library.source.diag_path()[1]
+        except ReloadFailed:
+            mod_path = []  # an unreadable dsm.conf: load without a module path
         if name in self.engine.main.chartset:
             result: list[Any] = [400, f"DSM named '{name}' already loaded (use reloadDSMs to reload all)"]
             diags: list[dict[str, object]] = []
