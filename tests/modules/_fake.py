@@ -9,10 +9,10 @@ harness test the same behaviour end to end.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from dsm.runtime.call import AudioOpenError
-from dsm.runtime.errors import DSMException
+from dsm.runtime.harness.stub import StubContext
 from dsm.runtime.registry import Module
 
 __all__ = ["FakeCall", "FakeContext", "FakeEngine", "run_action", "run_condition", "harness_call"]
@@ -46,8 +46,8 @@ class FakeEngine:
         return True
 
 
-class FakeContext:
-    """The session as an action sees it (runtime/context.py), in memory."""
+class FakeContext(StubContext):
+    """The session as an action sees it (runtime/context.py), in memory, with fake call and engine."""
 
     def __init__(
         self,
@@ -60,54 +60,15 @@ class FakeContext:
         kind: str = "call",
         engine: Any = None,
     ) -> None:
-        self.vars: dict[str, str] = dict(vars or {})
-        self.params = params
-        self.event_type = event_type
-        self.objects: dict[str, Any] = {}
-        self.call: Any = FakeCall()
-        self.engine: Any = engine if engine is not None else FakeEngine()
-        self.kind = kind
-        self.selects = {"local_tag": local_tag, **(selects or {})}
-        self.logs: list[tuple[int, str]] = []
-
-    def resolve(self, text: str) -> str:
-        if not text:
-            return ""
-        if text.startswith("$$"):
-            return "$"
-        if text.startswith("$"):
-            return self.vars.get(text[1:], "")
-        if text.startswith("##"):
-            return "#"
-        if text.startswith("#"):
-            return "" if self.params is None else self.params.get(text[1:], "")
-        if text.startswith("@@") or text == "@":
-            return "@"
-        if text.startswith("@"):
-            return self.select(text[1:])
-        return text.strip('"')
-
-    def interpolate(self, text: str) -> str:  # not used by these modules
-        return text
-
-    def select(self, name: str) -> str:
-        if self.kind == "system" and name != "local_tag":
-            return ""
-        return self.selects.get(name, "")
-
-    def set_error(self, errno: str, strerror: str | None = None) -> None:
-        self.vars["errno"] = errno
-        if strerror is not None:
-            self.vars["strerror"] = strerror
-
-    def clear_error(self) -> None:
-        self.vars["errno"] = ""
-
-    def raise_dsm(self, type: str, **params: str) -> NoReturn:
-        raise DSMException(type, params)
-
-    def log(self, level: int, message: str) -> None:
-        self.logs.append((level, message))
+        super().__init__(
+            dict(vars or {}),
+            params,
+            {"local_tag": local_tag, **(selects or {})},
+            event_type=event_type,
+            kind=kind,
+            call=FakeCall(),
+            engine=engine if engine is not None else FakeEngine(),
+        )
 
 
 def run_action(module: Module, ctx: FakeContext, name: str, *args: str) -> None:

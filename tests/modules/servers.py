@@ -24,7 +24,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NoReturn
+from typing import Any
+
+from dsm.runtime.harness.stub import StubContext
 
 __all__ = [
     "ServerUnavailable",
@@ -356,13 +358,11 @@ class FakeCall:
         self.played.append((item, front))
 
 
-class FakeContext:
-    """A minimal :class:`dsm.runtime.context.ActionContext` for running module actions directly.
+class FakeContext(StubContext):
+    """A :class:`~dsm.runtime.harness.stub.StubContext` with a recording call and ownership.
 
-    Values use the runtime's own resolution and interpolation
-    (``dsm.runtime.values``, engine.md E-22, E-27); selects are a plain
-    dict.  ``owned_objects`` is what the session would dispose of at its
-    end (:meth:`dispose_all`).
+    ``owned_objects`` is what the session would dispose of at its end
+    (:meth:`dispose_all`); ``logged`` is the log.
     """
 
     def __init__(
@@ -371,45 +371,12 @@ class FakeContext:
         params: dict[str, str] | None = None,
         kind: str = "call",
     ) -> None:
-        self.vars: dict[str, str] = dict(variables or {})
-        self.params: dict[str, str] | None = params
-        self.event_type = "Start"
-        self.objects: dict[str, Any] = {}
-        self.call: Any = FakeCall()
-        self.engine = None
-        self.kind = kind
-        self.owned_objects: list[Any] | None = []
-        self.selects: dict[str, str] = {}
-        self.logged: list[tuple[int, str]] = []
+        super().__init__(dict(variables or {}), params, kind=kind, call=FakeCall())
+        self.owned_objects = []
 
-    def resolve(self, text: str) -> str:
-        from dsm.runtime.values import resolve
-
-        return resolve(text, self.vars, self.params, self.select)
-
-    def interpolate(self, text: str) -> str:
-        from dsm.runtime.values import interpolate
-
-        return interpolate(text, self.vars, self.params, self.select)
-
-    def select(self, name: str) -> str:
-        return self.selects.get(name, "")
-
-    def set_error(self, errno: str, strerror: str | None = None) -> None:
-        self.vars["errno"] = errno
-        if strerror is not None:
-            self.vars["strerror"] = strerror
-
-    def clear_error(self) -> None:
-        self.vars["errno"] = ""
-
-    def raise_dsm(self, type: str, **params: str) -> NoReturn:  # noqa: A002
-        from dsm.runtime.errors import DSMException
-
-        raise DSMException(type, params)
-
-    def log(self, level: int, message: str) -> None:
-        self.logged.append((level, message))
+    @property
+    def logged(self) -> list[tuple[int, str]]:
+        return self.logs
 
     @property
     def owned(self) -> list[Any]:

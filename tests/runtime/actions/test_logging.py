@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, NoReturn
+
+import pytest
 
 import dsm.runtime.actions.logging  # noqa: F401  (registers the actions)
-import pytest
 from dsm.runtime.actions.core import core
 from dsm.runtime.actions.logging import dsm_level, python_level
-from dsm.runtime.errors import DSMException
-from dsm.runtime.values import interpolate, resolve
-
+from dsm.runtime.harness.stub import StubContext
 from dsm.vocabulary import CORE_ACTIONS
 
 
-class FakeContext:
-    """A dict-backed ActionContext: values through the real R and I, logs and errors recorded."""
+class FakeContext(StubContext):
+    """A dict-backed ActionContext processing a Key event (values through the real R and I)."""
 
     def __init__(
         self,
@@ -24,38 +22,7 @@ class FakeContext:
         params: dict[str, str] | None = None,
         selects: dict[str, str] | None = None,
     ) -> None:
-        self.vars: dict[str, str] = {} if vars is None else vars
-        self.params = params
-        self.selects = selects or {}
-        self.objects: dict[str, Any] = {}
-        self.event_type = "Key"
-        self.kind = "call"
-        self.call: Any = None
-        self.engine: Any = None
-        self.logs: list[tuple[int, str]] = []
-
-    def resolve(self, text: str) -> str:
-        return resolve(text, self.vars, self.params, self.select)
-
-    def interpolate(self, text: str) -> str:
-        return interpolate(text, self.vars, self.params, self.select)
-
-    def select(self, name: str) -> str:
-        return self.selects.get(name, "")
-
-    def set_error(self, errno: str, strerror: str | None = None) -> None:
-        self.vars["errno"] = errno
-        if strerror is not None:
-            self.vars["strerror"] = strerror
-
-    def clear_error(self) -> None:
-        self.vars["errno"] = ""
-
-    def raise_dsm(self, type: str, **params: str) -> NoReturn:
-        raise DSMException(type, params)
-
-    def log(self, level: int, message: str) -> None:
-        self.logs.append((level, message))
+        super().__init__(vars, params, selects, event_type="Key")
 
 
 def run(ctx: FakeContext, name: str, *args: str) -> list[tuple[int, str]]:
