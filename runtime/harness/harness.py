@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,10 @@ from dsm.runtime.harness.coverage import COVERAGE
 from dsm.runtime.harness.media import VirtualMedia, build_prompts
 from dsm.runtime.harness.records import Line, Played, Reply
 from dsm.runtime.harness.simcall import SimCall
+from dsm.runtime.incoming import InviteRequest, answer_incoming, header_block
 from dsm.runtime.session import Session
 
-__all__ = ["Harness", "TestCall", "SystemHandle", "KEY_CODES", "SimRequest"]
+__all__ = ["Harness", "TestCall", "SystemHandle", "KEY_CODES"]
 
 KEY_CODES: dict[str, int] = {
     **{str(d): d for d in range(10)},
@@ -45,25 +45,6 @@ KEY_CODES: dict[str, int] = {
     "D": 15,
 }
 """Keys as :meth:`TestCall.press` takes them -> the ``#key`` values of Key events (E-151)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SimRequest:
-    """The SIP request object placed in the object store as ``request`` (E-20)."""
-
-    method: str
-    r_uri: str
-    from_: str
-    to: str
-    callid: str
-    hdrs: str = ""
-    body: str = ""
-    cseq: int = 1
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _header_block(headers: Mapping[str, str]) -> str:
-    return "".join(f"{k}: {v}\r\n" for k, v in headers.items())
 
 
 class Harness:
@@ -229,7 +210,7 @@ class Harness:
         sim = SimCall(
             media, caller, callee, headers, note=note, new_callee=new_callee, number=len(self.calls) + 1
         )
-        session = self.engine.start_call(app, sim, headers=_header_block(headers))
+        session = self.engine.start_call(app, sim, headers=header_block(headers))
         tc = TestCall(self, session, sim)
         holder.append(tc)
         media.bind(session, note)
@@ -321,33 +302,17 @@ class TestCall(_Handle):
 
     # -- start sequence ---------------------------------------------------------------------
     def _invite(self) -> None:
-        s, sim = self.session, self.sim
-        if s.ended:
-            return
-        req = SimRequest(
+        sim = self.sim
+        req = InviteRequest(
             "INVITE",
             sim.callee_uri,
             sim.caller,
             sim.callee_uri,
             sim.callid,
-            _header_block(sim.headers),
+            header_block(sim.headers),
             headers=dict(sim.headers),
         )
-        accept = self.harness.engine.run_invite_hooks(s, req)
-        before = sim.dialog
-        s.deliver("Invite", None, objects={"request": req})
-        self.harness._pump()
-        if s.ended or not accept or sim.dialog != before:
-            return
-        sim.reply(200, "OK")
-        s.deliver("SessionStart", None)
-        self.harness._pump()
-        if not s.ended:
-            # E-151: receiving on; unless $connect_session is 0 the playlist becomes
-            # the output (and the input if none is set) and media runs.
-            sim.set_media_flag("receiving", True)
-            if s.vars.get("connect_session") != "0":
-                sim.media_connect()
+        answer_incoming(self.harness.engine, self.session, sim, req, self.harness._pump)
 
     # -- what the caller does -----------------------------------------------------------------
     def press(self, keys: str, *, inband: bool = False, duration: float | None = None, gap: float | None = None) -> None:
@@ -403,7 +368,7 @@ class TestCall(_Handle):
             self.hangup()
             return
         s, sim = self.session, self.sim
-        req = SimRequest(method, sim.callee_uri, sim.caller, sim.callee_uri, sim.callid, _header_block(headers), body, headers=headers)
+        req = InviteRequest(method, sim.callee_uri, sim.caller, sim.callee_uri, sim.callid, header_block(headers), body, headers=headers)
         processed = False
         if s.vars.get("enable_request_events") == "true":
             params = {
@@ -411,7 +376,7 @@ class TestCall(_Handle):
                 "r_uri": sim.callee_uri,
                 "from": sim.caller,
                 "to": sim.callee_uri,
-                "hdrs": _header_block(headers),
+                "hdrs": header_block(headers),
                 "cseq": "2",
             }
             result: list[dict[str, str] | None] = []

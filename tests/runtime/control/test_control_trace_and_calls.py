@@ -36,7 +36,8 @@ def test_E151_simulated_call_plays_prompts_then_gets_NoAudio(tmp_path: Path) -> 
     call = start_remote_call(engine, "prompts", item_seconds=2.0)
     assert call.session is not None and call.session.state is not None
     assert call.session.state.name == "PLAYING"
-    assert call.replies[0] == (200, "OK", "INVITE")
+    first = call.replies[0]
+    assert (first.code, first.reason, first.request) == (200, "OK", "INVITE")
     engine.clock.advance(3.9)  # type: ignore[attr-defined]
     assert call.session.state.name == "PLAYING" and call.played == ["hello", "menu"]
     engine.clock.advance(0.2)  # type: ignore[attr-defined]

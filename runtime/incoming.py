@@ -1,0 +1,82 @@
+"""The host's side of an incoming call's start: Invite, automatic 200 OK, SessionStart, media.
+
+``engine.md`` E-151/E-152 describe what the host does around the first
+INVITE, whatever carries the call: the modules' invite hooks run, the Invite
+event is processed, and unless a module vetoed or the script answered
+itself the host accepts the call with 200 OK; SessionStart follows, RTP
+receiving is switched on and, unless ``$connect_session`` is ``0``, the
+playlist is connected as the audio output (and input if none is set).
+
+The simulated call of the harness, the control endpoint's calls and the SIP
+call all run this one function, so scripts see the same sequence from each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from dsm.runtime.engine import Engine
+    from dsm.runtime.session import Session
+
+__all__ = ["InviteRequest", "AnsweringCall", "answer_incoming", "header_block"]
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRequest:
+    """The SIP request placed in the object store as ``request`` (E-20)."""
+
+    method: str
+    r_uri: str
+    from_: str
+    to: str
+    callid: str
+    hdrs: str = ""
+    body: str = ""
+    cseq: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class AnsweringCall(Protocol):
+    """What :func:`answer_incoming` needs of the call beyond the Call interface."""
+
+    dialog: str
+
+    def reply(self, code: int, reason: str) -> None: ...
+
+    def set_media_flag(self, flag: str, on: bool) -> None: ...
+
+    def media_connect(self) -> None: ...
+
+
+def header_block(headers: Mapping[str, str]) -> str:
+    """Headers as the ``Name: value CRLF`` block that params like ``hdrs`` carry."""
+    return "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+
+
+def answer_incoming(
+    engine: Engine,
+    session: Session,
+    call: AnsweringCall,
+    request: InviteRequest,
+    drain: Callable[[], object],
+) -> None:
+    """Run the host's part of E-151/E-152 after the Start event, processing each event at once."""
+    if session.ended:
+        return
+    accept = engine.run_invite_hooks(session, request)
+    before = call.dialog
+    session.deliver("Invite", None, objects={"request": request})
+    drain()
+    if session.ended or not accept or call.dialog != before:
+        return  # a module vetoed, or the script replied itself: the host does nothing
+    call.reply(200, "OK")
+    session.deliver("SessionStart", None)
+    drain()
+    if session.ended:
+        return
+    call.set_media_flag("receiving", True)
+    if session.vars.get("connect_session") != "0":
+        call.media_connect()
