@@ -161,7 +161,7 @@ def bench_transitions(cycles: int) -> float:
             self.remove_timer(1)
 
         def check(self, ev: Any) -> None:
-            self.evaluate(params=ev.kwargs["params"])  # the repost round
+            self.evaluate(params=ev.kwargs["params"])  # type: ignore[attr-defined]  # the repost round
 
         def good(self, ev: Any) -> None:
             self.vars["result"] = "ok"

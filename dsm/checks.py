@@ -13,7 +13,7 @@ drops silently, L-71).  All findings are warnings: the diagram still loads
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Collection, Callable, Iterable, Mapping
 
 from dsm.chart import Action, Chart, Element, For, If, Loc, State
 from dsm.diagnostics import Diagnostic
@@ -194,4 +194,43 @@ def check_chart(
             "a state, transition or function definition needs its terminating `;` (L-71)",
             len(kind),
         )
+    return out
+
+
+_PROMPT_ACTIONS = frozenset({"playPrompt", "playPromptFront", "playPromptLooped"})
+
+
+def unknown_prompts(chart: Chart, known: Collection[str], source_line: SourceLine) -> list[Diagnostic]:
+    """W017: a ``playPrompt`` name that no configured prompt file provides.
+
+    Only literal names are checked: a name starting with ``$``, ``#`` or ``@``
+    is resolved at run time (E-22) and may be anything.
+    """
+    out: list[Diagnostic] = []
+    for state in chart.states:
+        lists = [state.enter, state.exit, *(t.actions for t in state.transitions)]
+        for elements in lists:
+            for a in _walk(elements):
+                if a.name not in _PROMPT_ACTIONS or a.module or not a.args:
+                    continue
+                name = a.args[0].strip('"')
+                if not name or name[0] in "$#@" or name in known:
+                    continue
+                hint = ""
+                close = difflib.get_close_matches(name, list(known), n=1)
+                if close:
+                    hint = f"did you mean `{close[0]}`?"
+                out.append(
+                    Diagnostic(
+                        a.loc.path,
+                        a.loc.line,
+                        a.loc.column,
+                        "warning",
+                        "W017",
+                        f"prompt `{name}` is not provided by any configured prompt file",
+                        hint,
+                        source_line(a.loc.path, a.loc.line),
+                        len(a.text),
+                    )
+                )
     return out

@@ -74,6 +74,11 @@ def build_parser(load_plugins: bool = False) -> argparse.ArgumentParser:
         "--strict", action="store_true", help="also warn where a script relies on a reader leniency"
     )
     check.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    check.add_argument(
+        "--config",
+        metavar="DSM_CONF",
+        help="warn about playPrompt names that no prompt file of this dsm.conf provides",
+    )
     _add_compile_options(check)
     check.set_defaults(func=_cmd_check)
 
@@ -111,6 +116,22 @@ def _load_plugins(subparsers: Any) -> None:
 
 
 # -- check -------------------------------------------------------------------
+def _configured_prompts(conf: str) -> set[str] | None:
+    """Prompt names of a dsm.conf, read by the runtime's plug-in (entry point ``dsm.prompts``)."""
+    if not os.path.isfile(conf):
+        print(f"dsm check: no such configuration file: {conf}", file=sys.stderr)
+        return None
+    for ep in importlib.metadata.entry_points(group="dsm.prompts"):
+        try:
+            names: set[str] = ep.load()(conf)
+            return names
+        except Exception as exc:
+            print(f"dsm check: cannot read prompts of {conf}: {exc}", file=sys.stderr)
+            return None
+    print("dsm check: --config needs the runtime (dsm.runtime) installed", file=sys.stderr)
+    return None
+
+
 def _summary(files: int, diags: Sequence[Diagnostic]) -> dict[str, int]:
     errors = sum(1 for d in diags if d.is_error)
     return {"files": files, "errors": errors, "warnings": len(diags) - errors}
@@ -126,12 +147,18 @@ def _cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print(f"dsm check: no such file or directory: {p}", file=sys.stderr)
         return 2
     files = sum(1 for _ in iter_script_files(args.paths))
+    known_prompts = None
+    if args.config:
+        known_prompts = _configured_prompts(args.config)
+        if known_prompts is None:
+            return 2
     diags = check_paths(
         args.paths,
         args.include_paths,
         syntax_only=args.syntax_only,
         module_path=args.module_path,
         strict=args.strict,
+        known_prompts=known_prompts,
     )
     summary = _summary(files, diags)
     if args.format == "json":

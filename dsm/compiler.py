@@ -15,10 +15,10 @@ failure is reported as diagnostic ``E900`` rather than a traceback.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from dsm.chart import Chart, State
-from dsm.checks import check_chart
+from dsm.checks import check_chart, unknown_prompts
 from dsm.diagnostics import CompileError, Diagnostic
 from dsm.fastbuild import constructor
 from dsm.parser import ParseResult, parse
@@ -233,12 +233,15 @@ def check_paths(
     syntax_only: bool = False,
     module_path: Sequence[str] = (),
     strict: bool = False,
+    known_prompts: Collection[str] | None = None,
 ) -> list[Diagnostic]:
     """Compile every script named (files or directories) and return all diagnostics.
 
     ``syntax_only`` skips the unknown action/condition check (names nobody
     declares then produce no error); ``strict`` adds warnings (W013) where a
-    statement relies on a reference leniency (see :mod:`dsm.strict`).
+    statement relies on a reference leniency (see :mod:`dsm.strict`);
+    ``known_prompts`` (the prompt names a configuration provides) adds a
+    warning (W017) for every literal ``playPrompt`` name not among them.
     """
     out: list[Diagnostic] = []
     for path, problem in iter_script_files(paths):
@@ -254,4 +257,9 @@ def check_paths(
             from dsm.strict import strict_diagnostics
 
             out.extend(strict_diagnostics(unit.source, *unit.tokens))
+        if known_prompts is not None and unit.chart is not None and unit.source is not None:
+            lines = _source_line_lookup(unit.source)
+            out.extend(
+                unknown_prompts(unit.chart, known_prompts, lambda p, n: lines.get((p, n), ""))
+            )
     return out

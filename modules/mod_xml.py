@@ -31,10 +31,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from lxml import etree
+
 from dsm.runtime.context import ActionContext
 from dsm.runtime.registry import Module
 from dsm.runtime.values import parse_int, strip_dollar
-from lxml import etree
 
 __all__ = ["module", "XmlDocument", "XPathResult", "preload"]
 

@@ -26,10 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dsm.runtime.registry import Module
-
 from dsm.chart import Chart
 from dsm.diagnostics import CompileError, Diagnostic
+from dsm.runtime.registry import Module
 from dsm.vocabulary import ModuleNotFound, find_module
 
 if TYPE_CHECKING:
@@ -363,7 +362,7 @@ def preload_modules(names: Sequence[str], mod_path: Sequence[str], conf: ConfFil
             except Exception as exc:
                 conf.error("preload_mods", f"Error while preloading '{name}': {exc}", "K-5")
                 continue
-            if result not in (None, 0, True):
+            if result is False or (type(result) is int and result != 0):  # M-api-6: 0 = success
                 conf.error("preload_mods", f"Error while preloading '{name}'", "K-5")
                 continue
         out.append(vocab)

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from dsm.chart import Chart
 from dsm.runtime.actions.objects import dispose_owned
 from dsm.runtime.call import Call, SystemCall
 from dsm.runtime.clock import Clock
@@ -35,9 +36,7 @@ from dsm.runtime.executable import XChart, build
 from dsm.runtime.registry import Module
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
 
-from dsm.chart import Chart
-
-__all__ = ["Engine", "ChartSet", "AppConfig", "Tracer", "LogSink", "DIComponent"]
+__all__ = ["Engine", "ChartSet", "AppConfig", "Tracer", "LogSink", "DIComponent", "ManagementComponent"]
 
 _log = logging.getLogger("dsm.session")
 _PY_LEVELS = {
@@ -202,6 +201,7 @@ class Engine:
         self._ids = itertools.count(1)
         self._busy = 0
         self.configs["main"] = AppConfig("main", ChartSet(()))
+        self.di["dsm"] = ManagementComponent(self)
         self.config: Any = None
         if config is not None:
             from dsm.runtime.config import install, load_config
@@ -379,7 +379,13 @@ class Engine:
                 s = ready.popleft()
                 if s.ended:
                     continue
-                done += s._drain()
+                try:
+                    done += s._drain()
+                except Exception as exc:  # never let one session stop the others
+                    self.log(s, LEVEL_ERROR, f"session failed and is ended: {type(exc).__name__}: {exc}")
+                    s.stopped = True
+                    if s._queue:
+                        s._queue.clear()
                 if s.stopped and not s.pending:
                     self.end_session(s)
                 if limit is not None and done >= limit:
@@ -430,6 +436,24 @@ class Engine:
                     self.log(s, LEVEL_ERROR, f"{mod.name}: invite hook failed: {exc}")
         return ok
 
+    def process_sdp_offer(self, s: Session, sdp: Any) -> Any:
+        """M-api-9: every attached module may edit a locally generated SDP offer."""
+        for mod in s.chartset.modules:
+            hook = mod.hooks.get("process_sdp_offer")
+            if hook is not None:
+                result = hook(sdp)
+                sdp = sdp if result is None else result
+        return sdp
+
+    def process_sdp_answer(self, s: Session, offer: Any, answer: Any) -> Any:
+        """M-api-9: every attached module may edit a locally generated SDP answer."""
+        for mod in s.chartset.modules:
+            hook = mod.hooks.get("process_sdp_answer")
+            if hook is not None:
+                result = hook(offer, answer)
+                answer = answer if result is None else result
+        return answer
+
     def create_system_dsm(self, config: str, diagram: str) -> Session:
         """``createSystemDSM`` (E-118, D-11) with its exact error texts."""
         if not config or not diagram:
@@ -455,3 +479,151 @@ class Engine:
         pylevel = _PY_LEVELS[level]
         if _log.isEnabledFor(pylevel):
             _log.log(pylevel, "[%s] %s", session.id if session else "-", message)
+
+
+class ManagementComponent(DIComponent):
+    """The DSM component's own management functions (``config.md`` section 4, E-176).
+
+    Registered as ``engine.di["dsm"]``; reachable from scripts through
+    ``DI(dsm, …)`` and from the control interface.  Results are the
+    reference's ``[code, text]`` lists (``hasDSM``: ``["1"]``/``["0"]``).
+    ``preloadModules``, ``preloadModule`` and ``loadConfig`` are not offered
+    yet (they answer "not implemented").
+    """
+
+    FUNCTIONS = (
+        "postDSMEvent",
+        "reloadDSMs",
+        "loadDSM",
+        "loadDSMWithPaths",  # D-12 REFERENCE QUIRK: advertised, but not accepted (D-4)
+        "preloadModules",
+        "preloadModule",
+        "loadConfig",
+        "hasDSM",
+        "listDSMs",
+        "registerApplication",
+        "createSystemDSM",
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @staticmethod
+    def _str(args: list[Any], i: int) -> str:
+        v = args[i]  # IndexError → "out of bounds"
+        if not isinstance(v, str):
+            raise TypeError(f"argument {i} must be a string")
+        return v
+
+    def _collection(self, args: list[Any]) -> ChartSet | None:
+        if len(args) > 1 and isinstance(args[1], str):
+            cfg = self.engine.apps.get(args[1])
+            return cfg.chartset if cfg is not None and cfg.name != "main" else None
+        return self.engine.main.chartset
+
+    def invoke(self, function: str, args: list[Any]) -> Any:
+        e = self.engine
+        if function == "postDSMEvent":  # D-1
+            target = self._str(args, 0)
+            pairs = args[1]
+            if not isinstance(pairs, list):
+                raise TypeError("pairs must be a list")
+            params: dict[str, str] = {}
+            for pair in pairs:
+                if not isinstance(pair, list | tuple) or len(pair) < 2:
+                    raise IndexError("pair needs name and value")
+                if not isinstance(pair[0], str) or not isinstance(pair[1], str):
+                    raise TypeError("pair values must be strings")
+                params[pair[0]] = pair[1]
+            return [200, "OK"] if e.post_event(target, params) else [404, "Session not found"]
+        if function == "hasDSM":  # D-7
+            name = self._str(args, 0)
+            cs = self._collection(args)
+            return ["1"] if cs is not None and name in cs else ["0"]
+        if function == "listDSMs":  # D-8
+            listed = self._collection(["", args[0]] if args and args[0] != "" else [])
+            return [] if listed is None else listed.names()
+        if function == "registerApplication":  # D-9
+            name = self._str(args, 0)
+            cs = self._collection(args)
+            if cs is None or name not in cs:
+                return [400, "unknown application (DSM)"]
+            if name in e.apps:
+                return [500, "Error registering DSM application (already registered?)"]
+            cfg = e.apps.get(args[1]) if len(args) > 1 and isinstance(args[1], str) else None
+            e.apps[name] = cfg if cfg is not None else e.main
+            return [200, "registered DSM application"]
+        if function == "createSystemDSM":  # D-11
+            try:
+                e.create_system_dsm(self._str(args, 0), self._str(args, 1))
+            except DSMException as exc:
+                return [500, exc.params.get("cause", "")]
+            return [200, "OK"]
+        if function == "_list":  # D-12
+            return list(self.FUNCTIONS)
+        if function == "reloadDSMs":  # D-2
+            return self._reload()
+        if function in ("loadDSM", "loadDSMWithPath"):  # D-3, D-4
+            return self._load_one(function, args)
+        raise NotImplementedError(function)  # D-13
+
+    def _conf_values(self) -> dict[str, str] | list[Any]:
+        from dsm.runtime.config import read_conf
+
+        cfg = self.engine.config
+        if cfg is None:
+            return [500, "loading config file <none>"]
+        conf = read_conf(cfg.path)
+        if any(d.is_error for d in conf.diagnostics):
+            return [500, f"loading config file {cfg.path}"]
+        return conf.values
+
+    def _reload(self) -> list[Any]:
+        import dsm
+        from dsm.runtime.config import split_list
+
+        values = self._conf_values()
+        if isinstance(values, list):
+            return values
+        diag_path = values.get("diag_path", "")
+        if diag_path and not diag_path.endswith("/"):
+            diag_path += "/"
+        mod_path = [values["mod_path"]] if values.get("mod_path") else []
+        charts: dict[str, Chart] = {}
+        for name in split_list(values.get("load_diags", "")):
+            try:
+                charts[name] = dsm.compile_file(f"{diag_path}{name}.dsm", name=name, module_path=mod_path)
+            except (dsm.CompileError, OSError):
+                return [500, f"loading {name} from {diag_path}{name}.dsm"]
+        main = self.engine.main
+        self.engine.load(charts, "main", register_apps=[a for a in main.register_apps if a in charts], mod_path=mod_path)
+        return [200, "DSMs reloaded"]
+
+    def _load_one(self, function: str, args: list[Any]) -> list[Any]:
+        import dsm
+
+        name = self._str(args, 0)
+        if function == "loadDSMWithPath":
+            diag_path, mod_dir = self._str(args, 1), self._str(args, 2)
+            path = diag_path + name + ".dsm"  # D-4 REFERENCE QUIRK: no "/" inserted
+        else:
+            values = self._conf_values()
+            if isinstance(values, list):
+                return values
+            diag_path = values.get("diag_path", "")
+            if diag_path and not diag_path.endswith("/"):
+                diag_path += "/"
+            mod_dir = values.get("mod_path", "")
+            path = f"{diag_path}{name}.dsm"
+        main = self.engine.main
+        if name in main.chartset:
+            return [400, f"DSM named '{name}' already loaded (use reloadDSMs to reload all)"]
+        mod_path = [mod_dir] if mod_dir else []
+        try:
+            chart = dsm.compile_file(path, name=name, module_path=mod_path)
+        except (dsm.CompileError, OSError):
+            return [500, f"error loading {name} from {path}"]
+        charts = {n: x.chart for n, x in main.chartset.diagrams.items()}
+        charts[name] = chart
+        self.engine.load(charts, "main", register_apps=main.register_apps, mod_path=mod_path or None)
+        return [200, f"loaded {name} from {path}"]

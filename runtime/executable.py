@@ -27,11 +27,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dsm.chart import Action, Chart, Condition, Element, For, If, Loc, State, Transition
 from dsm.runtime import values
 from dsm.runtime.errors import DSMException
 from dsm.runtime.registry import ActionDef, ConditionDef, Module
-
-from dsm.chart import Action, Chart, Condition, Element, For, If, Loc, State, Transition
 from dsm.vocabulary import ModuleNotFound, find_module
 
 __all__ = [
@@ -384,10 +383,16 @@ def _fast_test(op: str, left: str, right: str) -> CondTest | None:
         return lambda s: get_l(s) != rv
     b = cnum(rv)
     less = op == "<"
+    memo: dict[str, int | None] = {}
 
     def order(s: Any) -> bool:
         lv = get_l(s)
-        a = cnum(lv)
+        try:
+            a = memo[lv]  # CNUM is pure and operand values repeat (digits, ids)
+        except KeyError:
+            a = cnum(lv)
+            if len(memo) < 256:
+                memo[lv] = a
         if a is not None and b is not None:
             return a < b if less else a > b
         if lv.isascii():

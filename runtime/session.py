@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
     from dsm.runtime.call import Call
     from dsm.runtime.clock import TimerHandle
-    from dsm.runtime.engine import AppConfig, ChartSet, Engine
+    from dsm.runtime.engine import AppConfig, ChartSet, Engine, Tracer
     from dsm.runtime.events import DoneCallback, QueuedEvent
 
 __all__ = ["Session", "LEVEL_ERROR", "LEVEL_WARN", "LEVEL_INFO", "LEVEL_DEBUG"]
@@ -75,6 +75,11 @@ _BREAK = 1
 _FLOW = 2
 
 ONE_YEAR = 365 * 24 * 3600
+MAX_FLOW_DEPTH = 100
+"""Nested jumps/returns that run enter lists or remainders (a diagram jumping to itself in
+its initial enter list recurses forever in the reference); deeper nesting raises
+``{type: internal}`` instead of exhausting the Python stack."""
+_resolve = values.resolve
 
 
 class _Frame:
@@ -115,6 +120,8 @@ class Session:
         "_repost",
         "_no_repost",
         "_scheduled",
+        "_sel",
+        "_depth",
         "__weakref__",
     )
 
@@ -151,6 +158,8 @@ class Session:
         self._repost = False
         self._no_repost = False
         self._scheduled = False
+        self._sel = self.select  # bound once: resolve runs several times per event
+        self._depth = 0
 
     def __repr__(self) -> str:
         where = "-" if self.state is None else f"{self.state.diagram.name}/{self.state.name}"
@@ -170,10 +179,10 @@ class Session:
         return len(self._stack) if self._stack else 0
 
     def resolve(self, text: str) -> str:
-        return values.resolve(text, self.vars, self.params, self.select)
+        return _resolve(text, self.vars, self.params, self._sel)
 
     def interpolate(self, text: str) -> str:
-        return values.interpolate(text, self.vars, self.params, self.select)
+        return values.interpolate(text, self.vars, self.params, self._sel)
 
     def select(self, name: str) -> str:
         """A select (section 19): ``local_tag`` is the session's address, others the call's."""
@@ -235,7 +244,11 @@ class Session:
         """
         if self.ended:
             return params
-        self._with_objects(event_type, params, objects)
+        saved = (self.event_type, self.params, self._repost, self._no_repost)
+        try:
+            self._with_objects(event_type, params, objects)
+        finally:
+            self.event_type, self.params, self._repost, self._no_repost = saved
         return params
 
     def _enqueue(self, item: QueuedEvent) -> None:
@@ -269,7 +282,11 @@ class Session:
             else:
                 self._process(etype, params)
             if on_done is not None:
-                on_done(params)
+                try:
+                    on_done(params)
+                except Exception as exc:  # a host callback fault is not the script's
+                    self.log(LEVEL_ERROR, f"event {etype}: host callback failed: {exc!r}")
+        self.params = None  # an idle session keeps no event map alive
         return n
 
     def _with_objects(
@@ -294,7 +311,12 @@ class Session:
         self.event_type = start_type
         self.params = None
         try:
-            self._jump(diagram)
+            try:
+                self._jump(diagram)
+            except DSMException:
+                raise
+            except Exception as fault:
+                raise self._fault(fault, "start", diagram) from fault
         except DSMException as exc:
             # E-90 REFERENCE QUIRK: the start event is not processed normally;
             # one processing runs whose first round is an exception round with
@@ -314,47 +336,49 @@ class Session:
     ) -> None:
         if self.state is None:  # E-52
             return
-        saved = (self.event_type, self.params, self._repost, self._no_repost)
+        # Nested processing (E-51) saves and restores the outer context in process().
         self._no_repost = False
         mode = exception_first
         etype = event_type
         eparams = params
-        limit = self.engine.max_rounds
+        engine = self.engine
+        limit = engine.max_rounds
         rounds = 0
-        tracer = self.engine.tracer
+        tracer = engine.tracer
         if tracer is not None:
             tracer(self, "event", event_type)
-        try:
-            while self.state is not None:
-                rounds += 1
-                if rounds > limit:  # E-58: abandon a runaway event
-                    self.log(
-                        LEVEL_ERROR,
-                        f"event {event_type} abandoned after {limit} rounds (endless repost or exception loop)",
-                    )
-                    break
-                self.event_type = etype
-                self.params = eparams
-                self._repost = False
+        while self.state is not None:
+            rounds += 1
+            if rounds > limit:  # E-58: abandon a runaway event
+                self.log(
+                    LEVEL_ERROR,
+                    f"event {event_type} abandoned after {limit} rounds (endless repost or exception loop)",
+                )
+                break
+            self.event_type = etype
+            self.params = eparams
+            self._repost = False
+            try:
                 try:
-                    self._round(mode)
-                except DSMException as exc:
-                    # E-73: exception round with a copy of the exception's params
-                    if tracer is not None:
-                        tracer(self, "exception", exc.type)
-                    mode = True
-                    etype = EXCEPTION
-                    eparams = dict(exc.params)
-                    continue
-                if not self._repost:
-                    break
-        finally:
-            self.event_type, self.params, self._repost, self._no_repost = saved
+                    self._round(mode, tracer)
+                except DSMException:
+                    raise
+                except Exception as fault:  # e.g. a fault in a flow action's argument
+                    raise self._fault(fault, "round", event_type) from fault
+            except DSMException as exc:
+                # E-73: exception round with a copy of the exception's params
+                if tracer is not None:
+                    tracer(self, "exception", exc.type)
+                mode = True
+                etype = EXCEPTION
+                eparams = dict(exc.params)
+                continue
+            if not self._repost:
+                break
 
-    def _round(self, exception_mode: bool) -> None:
+    def _round(self, exception_mode: bool, tracer: Tracer | None = None) -> None:
         """One round (E-54)."""
-        st = self.state
-        assert st is not None
+        st: XState = self.state  # type: ignore[assignment]  # checked by _process
         test = None
         try:
             for tr in st.exceptional if exception_mode else st.normal:
@@ -370,7 +394,6 @@ class Session:
         except Exception as exc:  # E-50: a faulty condition is this session's exception
             c = tr.conds[tr.tests.index(test)] if test in tr.tests else tr.conds[0]
             raise self._fault(exc, c.src.name, str(c.src.loc)) from exc
-        tracer = self.engine.tracer
         if tracer is not None:
             tracer(self, "transition", tr.name)
         cur = self.diagram
@@ -476,13 +499,23 @@ class Session:
         if tracer is not None:
             tracer(self, "state", f"{d.name}/{init.name}")
         if init.enter:
-            saved = self._no_repost
-            self._no_repost = True
-            try:
-                self._run(init.enter)
-            finally:
-                self._no_repost = saved
+            self._nested(init.enter)
         return True
+
+    def _nested(self, elems: tuple[XElement, ...]) -> None:
+        """Run an engine-started list inside a flow change: repost has no effect (E-61)."""
+        if self._depth >= MAX_FLOW_DEPTH:
+            cause = f"flow changes nested deeper than {MAX_FLOW_DEPTH} levels"
+            self.log(LEVEL_ERROR, cause)
+            raise DSMException("internal", {"cause": cause})
+        saved = self._no_repost
+        self._no_repost = True
+        self._depth += 1
+        try:
+            self._run(elems)
+        finally:
+            self._no_repost = saved
+            self._depth -= 1
 
     def _return(self) -> bool:
         """E-85; returns whether the invoking list is interrupted."""
@@ -497,12 +530,7 @@ class Session:
         if tracer is not None and frame.state is not None:
             tracer(self, "state", f"{frame.state.diagram.name}/{frame.state.name}")
         if frame.rest:
-            saved = self._no_repost
-            self._no_repost = True
-            try:
-                self._run(frame.rest)
-            finally:
-                self._no_repost = saved
+            self._nested(frame.rest)
         return True
 
     # -- for loops (E-64 … E-70) ---------------------------------------------------

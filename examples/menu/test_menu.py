@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 
 from dsm.runtime.harness import Harness, assert_played, assert_state, assert_terminated
 from dsm.runtime.harness.strategies import event_sequences, run_steps
-
-from pathlib import Path
 
 HERE = Path(__file__).parent
 

@@ -16,7 +16,6 @@ from dsm.runtime.actions.core import core
 from dsm.runtime.context import ActionContext
 from dsm.runtime.registry import ConditionDef
 from dsm.runtime.values import test_condition
-
 from dsm.vocabulary import CORE_CONDITIONS
 
 __all__ = ["test_predicate", "key_press_predicate"]

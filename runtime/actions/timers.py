@@ -12,35 +12,46 @@ from typing import Any
 
 from dsm.runtime.actions.core import core
 from dsm.runtime.context import ActionContext
-from dsm.runtime.values import parse_uint
+from dsm.runtime.values import parse_uint, resolve
 
 __all__ = ["set_timer", "remove_timer", "remove_timers"]
 
-_parsed: dict[str, int | None] = {}
+_literal: dict[str, tuple[str, int | None]] = {}
 
 
-def _uint(text: str) -> int | None:
-    """``UINT`` with a small memo: timer ids and durations repeat, parsing is pure."""
+def _no_select(name: str) -> str:
+    return ""
+
+
+def _uint_arg(ctx: ActionContext, text: str) -> tuple[str, int | None]:
+    """``(R(text), UINT(R(text)))``.
+
+    R of a text that does not start with ``$``, ``#`` or ``@`` depends on the
+    text alone (E-22), and timer arguments are mostly such literals, so
+    those results are memoised.
+    """
+    if text[:1] in ("$", "#", "@"):
+        r = ctx.resolve(text)
+        return r, parse_uint(r)
     try:
-        return _parsed[text]
+        return _literal[text]
     except KeyError:
-        v = parse_uint(text)
-        if len(_parsed) > 4096:
-            _parsed.clear()
-        _parsed[text] = v
-        return v
+        r = resolve(text, {}, None, _no_select)
+        got = (r, parse_uint(r))
+        if len(_literal) > 4096:
+            _literal.clear()
+        _literal[text] = got
+        return got
 
 
 @core.action("setTimer", style="P,mand")
 def set_timer(ctx: ActionContext, id_text: str = "", seconds_text: str = "", *_: str) -> None:
     """``setTimer(id, seconds)`` (A-core-63): both ``UINT(R(…))``; whole seconds only."""
-    rid = ctx.resolve(id_text)
-    tid = _uint(rid)
+    rid, tid = _uint_arg(ctx, id_text)
     if tid is None:
         ctx.set_error("arg", f"timer id '{rid}' not decipherable\n")
         return
-    rsec = ctx.resolve(seconds_text)
-    seconds = _uint(rsec)
+    rsec, seconds = _uint_arg(ctx, seconds_text)
     if seconds is None:
         ctx.set_error("arg", f"timeout value '{rsec}' not decipherable\n")
         return
@@ -52,8 +63,7 @@ def set_timer(ctx: ActionContext, id_text: str = "", seconds_text: str = "", *_:
 @core.action("removeTimer", style="S")
 def remove_timer(ctx: ActionContext, id_text: str = "", *_: str) -> None:
     """``removeTimer(id)`` (A-core-64): cancelling a timer that is not running is fine."""
-    rid = ctx.resolve(id_text)
-    tid = _uint(rid)
+    rid, tid = _uint_arg(ctx, id_text)
     if tid is None:
         ctx.set_error("arg", f"timer id '{rid}' not decipherable\n")
         return

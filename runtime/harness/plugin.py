@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ def dsm_harness(request: pytest.FixtureRequest) -> Iterator[Any]:
     if marker and marker.args:
         kwargs.setdefault("scripts", marker.args[0])
     scripts = kwargs.pop("scripts", None)
-    base = Path(str(request.fspath)).parent
+    base = Path(request.path).parent
     if scripts is None:
         ini = request.config.getini("dsm_scripts")
         scripts = Path(str(request.config.rootpath)) / ini if ini else base
@@ -73,7 +73,9 @@ def dsm_harness(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.failed and report.when == "call":
         for h in item.stash.get(_HARNESSES, []):

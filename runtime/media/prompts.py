@@ -209,3 +209,26 @@ class PromptSelection:
     def item(self, name: str, loop: bool = False, default_fallback: bool = False) -> PromptItem:
         """A playlist item for prompt ``name`` (``playPrompt``/``…Front``/``…Looped``)."""
         return PromptItem(name, self.lookup(name, default_fallback), loop)
+
+
+def configured_prompt_names(conf_path: str) -> set[str]:
+    """Every prompt name a ``dsm.conf`` provides through ``load_prompts`` and its prompt sets.
+
+    Used by ``dsm check --config`` to flag ``playPrompt`` names nobody
+    provides (W017); list files that cannot be read simply provide nothing.
+    The audio files themselves are not opened.
+    """
+    from dsm.runtime.config import read_conf
+
+    conf = read_conf(conf_path)
+    names: set[str] = set()
+    lists = list(conf.items("load_prompts"))
+    base = conf.get("prompts_sets_path")
+    lists += [f"{base}/{s}" if base else s for s in conf.items("load_prompts_sets")]
+    for list_file in lists:
+        try:
+            text = Path(list_file).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        names.update(name for name, _ in parse_prompt_list(text))
+    return names

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from _fake import FakeContext, FakeEngine, compile_every_name, harness, harness_call, run_action
+
 from dsm.modules.mod_groups import module, on_before_destroy, table
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from _fake import FakeContext, compile_every_name, harness_call, run_action
+
 from dsm.modules.mod_monitoring import module, store
 
 

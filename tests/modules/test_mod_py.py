@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from _fake import (
     FakeContext,
     compile_every_name,
@@ -14,6 +13,7 @@ from _fake import (
     run_condition,
     write_wav,
 )
+
 from dsm.modules import mod_py
 from dsm.modules.mod_py import EVENT_TYPES, module
 

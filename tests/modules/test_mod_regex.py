@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from _fake import FakeContext, compile_every_name, harness_call, run_action, run_condition
+
 from dsm.modules.mod_regex import (
     RegexError,
     compile_posix,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from _fake import FakeContext, compile_every_name, harness_call, run_action, run_condition
+
 from dsm.modules import mod_sys
 from dsm.modules.mod_sys import module
 from dsm.runtime.errors import DSMException

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from _fake import FakeContext, compile_every_name, harness_call, run_action
+
 from dsm.modules.mod_uri import module, on_invite, parse_uri, url_decode, url_encode
 
 

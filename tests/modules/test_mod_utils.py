@@ -15,6 +15,7 @@ from _fake import (
     run_condition,
     write_wav,
 )
+
 from dsm.modules.mod_utils import atof, atoi, count_files, format_float, module
 from dsm.runtime.call import FileItem, RingtoneItem
 from dsm.runtime.errors import DSMException

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from rig import Rig  # noqa: E402
+from engine_rig import Rig  # noqa: E402
 
 
 @pytest.fixture

@@ -40,3 +40,9 @@ def on_invite(request: Any, session: Any) -> bool:
 @module.on_before_destroy
 def on_before_destroy(session: Any, call: Any) -> None:
     hook_calls.append(("destroy", session.id))
+
+
+@module.preload
+def preload(config: dict[str, str]) -> int:
+    hook_calls.append(("preload", config.get("fail_preload", "")))
+    return 1 if config.get("fail_preload") == "yes" else 0

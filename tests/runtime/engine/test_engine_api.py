@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from rig import Rig
+from engine_rig import Rig
 
+from dsm.runtime.context import ActionContext
 from dsm.runtime.engine import app_params
+from dsm.runtime.session import Session
 
 
 def test_E14_reload_affects_only_new_sessions(rig: Rig) -> None:
@@ -145,3 +147,8 @@ def test_idle_session_is_small(rig: Rig) -> None:
     tracemalloc.stop()
     size = sum(s.size_diff for s in after.compare_to(before, "filename"))
     assert len(sessions) == 200 and size / 200 < 10_000
+
+
+def _session_is_an_action_context(s: Session) -> ActionContext:
+    """Static check (mypy): a session satisfies the ActionContext protocol (M-api-4)."""
+    return s

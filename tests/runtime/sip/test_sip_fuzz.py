@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import random
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Via
 from dsm.runtime.sip.message import Request, Response, parse_message
@@ -19,8 +22,6 @@ from dsm.runtime.sip.rtp import RtpPacket
 from dsm.runtime.sip.sdp import OfferAnswerError, answer_offer, parse_sdp
 from dsm.runtime.sip.uri import NameAddress, parse_params, parse_uri
 from dsm.runtime.sip.useragent import InDialogRequest, NewCall, UserAgentError, UserAgentServer
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 SDP = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers, Via, canonical_name
 from dsm.runtime.sip.message import Request, Response, StreamFramer, parse_message
 from dsm.runtime.sip.responses import make_response
 from dsm.runtime.sip.uri import NameAddress, OtherUri, SipUri, parse_uri
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 BASIC = (
     "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"

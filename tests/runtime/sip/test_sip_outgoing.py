@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from dsm.runtime.sip.message import Request, Response, parse_message
 from dsm.runtime.sip.responses import make_response
 from dsm.runtime.sip.useragent import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
+
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.rtcp import (
     RR,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.sdp import (
     PCMA,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from dsm.runtime.sip import dialog as dialog_module
 from dsm.runtime.sip.message import Request, Response, parse_message
 from dsm.runtime.sip.sdp import OfferAnswerError, answer_offer, make_offer, parse_sdp

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dsm.runtime.arrays import (
     array_index,
     array_items,
@@ -14,8 +17,6 @@ from dsm.runtime.arrays import (
     struct_items,
     varlist_params,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def test_E16_name_order_is_unsigned_bytes() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from dsm.runtime.values import test_condition, test_expression
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dsm.runtime.values import test_condition, test_expression
 
 VARS = {
     "pin": "1234",

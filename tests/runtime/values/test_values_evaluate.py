@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from dsm.runtime.values import evaluate, resolve
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dsm.runtime.values import evaluate, resolve
 
 VARS = {"n": "7", "big": "4294967296", "neg": "-3", "n-x": "nx"}
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from dsm.runtime.values import interpolate, resolve
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dsm.runtime.values import interpolate, resolve
 
 VARS = {"a": "X", "ab": "AB", "n": "7", "list": "L"}
 PARAMS = {"key": "5"}

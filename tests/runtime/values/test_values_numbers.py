@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from dsm.runtime.values import parse_cnum, parse_int, parse_uint
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dsm.runtime.values import parse_cnum, parse_int, parse_uint
 
 
 @pytest.mark.parametrize(

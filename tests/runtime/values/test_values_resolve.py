@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dsm.runtime.values import resolve, strip_dollar
 
 VARS = {"a": "A", "a b": "spaced", "": "empty-name", "n-x": "dash"}

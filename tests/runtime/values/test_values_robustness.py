@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dsm.runtime.arrays import array_items, array_size, struct_items, varlist_params
-from dsm.runtime.values import evaluate, interpolate, resolve, test_expression
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dsm.runtime.arrays import array_items, array_size, struct_items, varlist_params
+from dsm.runtime.values import evaluate, interpolate, resolve, test_expression
 
 ANY_TEXT = st.text(alphabet=st.characters(codec=None), max_size=40)  # includes surrogates
 MARKER_TEXT = st.text(alphabet="$#@()[]\"'\\ \t,;:-+0123456789abé\udcff", max_size=40)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rig import Rig
+from engine_rig import Rig
 
 
 def test_E54_first_matching_transition_wins(rig: Rig) -> None:
@@ -160,3 +160,30 @@ def test_E147_events_arriving_during_processing_are_queued(rig: Rig) -> None:
     )
     rig.key(s, "1")
     assert s.vars["o"] == "ke" and rig.where(s) == "d/C"
+
+
+def test_E140_clearing_errno_keeps_strerror(rig: Rig) -> None:
+    s = rig.run("d", "initial state A enter { setTimer(x, 1); setTimer(1, 1) };")
+    assert s.vars["errno"] == "" and s.vars["strerror"] == "timer id 'x' not decipherable\n"
+
+
+def test_E153_rtp_timeout_condition_never_matches_the_rtp_timeout_event(rig: Rig) -> None:
+    s = rig.run(
+        "d",
+        """
+        initial state A; state B; state C;
+        transition r A - rtpTimeout -> B;
+        transition t A - test(#type == rtp_timeout) -> C;
+        """,
+    )
+    rig.send(s, "RTPTimeout", {"type": "rtp_timeout", "timeout_value": "30"})
+    assert rig.where(s) == "d/C"
+
+
+def test_E155_params_absent_behaviour(rig: Rig) -> None:
+    s = rig.run(
+        "d",
+        "initial state A; state B; transition t A - sessionStart / set(#x=1); sets($s=a#x b); param($p=x) -> B;",
+    )
+    rig.send(s, "SessionStart", None)
+    assert s.vars["s"] == "a#x b" and s.vars["p"] == "" and rig.where(s) == "d/B"

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine_rig import Rig
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rig import Rig
 
 CHARTS: dict[str, dict[str, str]] = {
     "pin": {
@@ -34,7 +34,7 @@ CHARTS: dict[str, dict[str, str]] = {
         transition c A - key(#key == 1) / callFSM(sub); set($lost=1) -> B;
         transition j A - key(#key == 2) / for ($i in range(2)) { jumpFSM(sub) } -> B;
         transition r B - key / repost() -> A;
-        transition e (A,B) - event / postEvent(@local_tag, x) -> A;
+        transition e (A,B) - event; test($posted == "") / set($posted=1); postEvent(@local_tag, x) -> A;
         transition h (A,B) - hangup / stop(true) -> B;
         """,
         "sub": """
@@ -70,7 +70,7 @@ EVENTS = st.one_of(
 
 
 def replay(chart: str, events: list[tuple[str, str]]) -> tuple[list[Any], Rig]:
-    rig = Rig()
+    rig = Rig(limit=200)
     rig.load(**CHARTS[chart])
     start = next(iter(CHARTS[chart]))
     s = rig.call(start)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rig import Rig
+from engine_rig import Rig
 
 
 def test_E82_jump_runs_initial_enter_and_interrupts(rig: Rig) -> None:

@@ -6,18 +6,19 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from engine_fake_call import FakeCall
+
 import dsm
 from dsm.runtime.clock import VirtualClock
 from dsm.runtime.engine import ChartSet, Engine
 from dsm.runtime.session import Session
-from fake_call import FakeCall
-
 
 HERE = str(Path(__file__).parent)
 
 
 class Rig:
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 10000) -> None:
+        self.limit = limit
         self.clock = VirtualClock()
         self.engine = Engine(self.clock, mod_path=[HERE], max_rounds=50)
         self.logs: list[tuple[str, int, str]] = []
@@ -42,7 +43,7 @@ class Rig:
             self._tags += 1
             call = FakeCall(f"tag{self._tags}", {"user": "alice", "domain": "example.com"})
         s = self.engine.start_call(app, call, **kw)
-        self.engine.run_pending(limit=10000)
+        self.engine.run_pending(limit=self.limit)
         return s
 
     def run(self, name: str, text: str, **kw: Any) -> Session:
@@ -52,7 +53,7 @@ class Rig:
 
     def send(self, s: Session, event_type: str, params: dict[str, str] | None = None) -> dict[str, str] | None:
         s.deliver(event_type, params)
-        self.engine.run_pending(limit=10000)
+        self.engine.run_pending(limit=self.limit)
         return params
 
     def key(self, s: Session, *keys: str) -> None:
@@ -61,7 +62,7 @@ class Rig:
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
-        self.engine.run_pending(limit=10000)
+        self.engine.run_pending(limit=self.limit)
 
     # observations ------------------------------------------------------------
     def errors(self) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rig import Rig
+from engine_rig import Rig
 
 from dsm.runtime.actions import core
 from dsm.vocabulary import CORE_ACTIONS, CORE_CONDITIONS

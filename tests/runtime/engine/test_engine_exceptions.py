@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rig import Rig
+from engine_rig import Rig
 
 
 def test_E72_E73_exception_round_with_copy_of_params(rig: Rig) -> None:
@@ -132,3 +132,12 @@ def test_E79_throw_on_error_params(rig: Rig) -> None:
     )
     rig.key(s, "1")
     assert s.vars["type"] == "arg" and s.vars["text"] == "timeout value 'soon' not decipherable\n"
+
+
+def test_E58_self_jump_in_initial_enter_is_bounded(rig: Rig) -> None:
+    """A diagram jumping to itself from its initial enter list recurses forever in the reference."""
+    s = rig.run("d", "initial state A enter { jumpFSM(d) };")
+    other = rig.run("e", "initial state A; transition t A - key / set($x=1) -> A;")
+    rig.key(other, "1")
+    assert rig.where(s) == "d/A" and other.vars["x"] == "1"
+    assert any("nested deeper" in e for e in rig.errors())

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from rig import Rig
-
+from engine_rig import Rig
 
 TIMER_CHART = """
 initial state A; state B;

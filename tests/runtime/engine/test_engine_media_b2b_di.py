@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rig import Rig
+from engine_rig import Rig
 
 from dsm.runtime.call import FileItem, PromptItem, RingtoneItem, SeparatorItem, SilenceItem
 from dsm.runtime.engine import DIComponent

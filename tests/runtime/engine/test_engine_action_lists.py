@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rig import Rig
+from engine_rig import Rig
 
 
 def test_E63_if_else_sees_the_event_being_processed(rig: Rig) -> None:

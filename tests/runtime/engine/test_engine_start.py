@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rig import Rig
+from engine_rig import Rig
 
 
 def test_E91_initial_enter_runs_before_start_event(rig: Rig) -> None:
