@@ -13,7 +13,7 @@ drops silently, L-71).  All findings are warnings: the diagram still loads
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from dsm.chart import Action, Chart, Element, For, If, Loc, State
 from dsm.diagnostics import Diagnostic

@@ -260,6 +260,8 @@ def check_paths(
         if known_prompts is not None and unit.chart is not None and unit.source is not None:
             lines = _source_line_lookup(unit.source)
             out.extend(
-                unknown_prompts(unit.chart, known_prompts, lambda p, n: lines.get((p, n), ""))
+                unknown_prompts(
+                    unit.chart, known_prompts, lambda p, n, lines=lines: lines.get((p, n), "")
+                )
             )
     return out

@@ -36,7 +36,7 @@ from dsm.runtime.executable import XChart, build
 from dsm.runtime.registry import Module
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
 
-__all__ = ["Engine", "ChartSet", "AppConfig", "Tracer", "LogSink", "DIComponent", "ManagementComponent"]
+__all__ = ["Engine", "ChartSet", "AppConfig", "Tracer", "LogSink", "DIComponent"]
 
 _log = logging.getLogger("dsm.session")
 _PY_LEVELS = {
@@ -201,13 +201,19 @@ class Engine:
         self._ids = itertools.count(1)
         self._busy = 0
         self.configs["main"] = AppConfig("main", ChartSet(()))
-        self.di["dsm"] = ManagementComponent(self)
         self.config: Any = None
         if config is not None:
             from dsm.runtime.config import install, load_config
 
             self.config = load_config(config) if isinstance(config, str) else config
             install(self, self.config)
+        # The DSM component's management functions (config.md section 4) as ``DI(dsm, …)``;
+        # a server replaces it with one bound to its own script source.
+        from dsm.runtime.management import install_component
+        from dsm.runtime.versions import ChartLibrary, ConfigSource, NoSource
+
+        source = ConfigSource(self.config.path) if self.config is not None else NoSource()
+        install_component(self, ChartLibrary(self, source))
 
     # -- charts -----------------------------------------------------------------
     def load(
@@ -313,6 +319,29 @@ class Engine:
         s = Session(self, sid, "system", call, cfg.chartset, cfg, cfg.config_variables())
         self._add(s)
         s._enqueue((start_type, None, None, None, diagram))
+        return s
+
+    def start_sbc(
+        self, app_bundle: str, start_diag: str, call: Call, cc_vars: Mapping[str, str] | None = None
+    ) -> Session:
+        """Create an SBC call-control session (E-163) and queue its ``Start``.
+
+        Both names must be set and valid, otherwise :class:`ValueError` (the
+        leg's call-control initialisation fails).  Variables: ``config.*`` of
+        the bundle, then every call-control variable as a plain variable.
+        """
+        cfg = self.configs.get(app_bundle) if app_bundle else None
+        if cfg is None or not start_diag or start_diag not in cfg.chartset:
+            raise ValueError(f"DSM call control: bad app_bundle {app_bundle!r} or start_diag {start_diag!r}")
+        variables = cfg.config_variables()
+        variables.update(cc_vars or {})
+        sid = call.local_tag or self._new_id("sbc-")
+        if sid in self.addresses:
+            raise ValueError(f"a session with address {sid!r} already exists")
+        call.local_tag = sid
+        s = Session(self, sid, "sbc", call, cfg.chartset, cfg, variables)
+        self._add(s)
+        s._enqueue((START, None, None, None, start_diag))
         return s
 
     def bundle_names(self) -> list[str]:
@@ -479,151 +508,3 @@ class Engine:
         pylevel = _PY_LEVELS[level]
         if _log.isEnabledFor(pylevel):
             _log.log(pylevel, "[%s] %s", session.id if session else "-", message)
-
-
-class ManagementComponent(DIComponent):
-    """The DSM component's own management functions (``config.md`` section 4, E-176).
-
-    Registered as ``engine.di["dsm"]``; reachable from scripts through
-    ``DI(dsm, …)`` and from the control interface.  Results are the
-    reference's ``[code, text]`` lists (``hasDSM``: ``["1"]``/``["0"]``).
-    ``preloadModules``, ``preloadModule`` and ``loadConfig`` are not offered
-    yet (they answer "not implemented").
-    """
-
-    FUNCTIONS = (
-        "postDSMEvent",
-        "reloadDSMs",
-        "loadDSM",
-        "loadDSMWithPaths",  # D-12 REFERENCE QUIRK: advertised, but not accepted (D-4)
-        "preloadModules",
-        "preloadModule",
-        "loadConfig",
-        "hasDSM",
-        "listDSMs",
-        "registerApplication",
-        "createSystemDSM",
-    )
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @staticmethod
-    def _str(args: list[Any], i: int) -> str:
-        v = args[i]  # IndexError → "out of bounds"
-        if not isinstance(v, str):
-            raise TypeError(f"argument {i} must be a string")
-        return v
-
-    def _collection(self, args: list[Any]) -> ChartSet | None:
-        if len(args) > 1 and isinstance(args[1], str):
-            cfg = self.engine.apps.get(args[1])
-            return cfg.chartset if cfg is not None and cfg.name != "main" else None
-        return self.engine.main.chartset
-
-    def invoke(self, function: str, args: list[Any]) -> Any:
-        e = self.engine
-        if function == "postDSMEvent":  # D-1
-            target = self._str(args, 0)
-            pairs = args[1]
-            if not isinstance(pairs, list):
-                raise TypeError("pairs must be a list")
-            params: dict[str, str] = {}
-            for pair in pairs:
-                if not isinstance(pair, list | tuple) or len(pair) < 2:
-                    raise IndexError("pair needs name and value")
-                if not isinstance(pair[0], str) or not isinstance(pair[1], str):
-                    raise TypeError("pair values must be strings")
-                params[pair[0]] = pair[1]
-            return [200, "OK"] if e.post_event(target, params) else [404, "Session not found"]
-        if function == "hasDSM":  # D-7
-            name = self._str(args, 0)
-            cs = self._collection(args)
-            return ["1"] if cs is not None and name in cs else ["0"]
-        if function == "listDSMs":  # D-8
-            listed = self._collection(["", args[0]] if args and args[0] != "" else [])
-            return [] if listed is None else listed.names()
-        if function == "registerApplication":  # D-9
-            name = self._str(args, 0)
-            cs = self._collection(args)
-            if cs is None or name not in cs:
-                return [400, "unknown application (DSM)"]
-            if name in e.apps:
-                return [500, "Error registering DSM application (already registered?)"]
-            cfg = e.apps.get(args[1]) if len(args) > 1 and isinstance(args[1], str) else None
-            e.apps[name] = cfg if cfg is not None else e.main
-            return [200, "registered DSM application"]
-        if function == "createSystemDSM":  # D-11
-            try:
-                e.create_system_dsm(self._str(args, 0), self._str(args, 1))
-            except DSMException as exc:
-                return [500, exc.params.get("cause", "")]
-            return [200, "OK"]
-        if function == "_list":  # D-12
-            return list(self.FUNCTIONS)
-        if function == "reloadDSMs":  # D-2
-            return self._reload()
-        if function in ("loadDSM", "loadDSMWithPath"):  # D-3, D-4
-            return self._load_one(function, args)
-        raise NotImplementedError(function)  # D-13
-
-    def _conf_values(self) -> dict[str, str] | list[Any]:
-        from dsm.runtime.config import read_conf
-
-        cfg = self.engine.config
-        if cfg is None:
-            return [500, "loading config file <none>"]
-        conf = read_conf(cfg.path)
-        if any(d.is_error for d in conf.diagnostics):
-            return [500, f"loading config file {cfg.path}"]
-        return conf.values
-
-    def _reload(self) -> list[Any]:
-        import dsm
-        from dsm.runtime.config import split_list
-
-        values = self._conf_values()
-        if isinstance(values, list):
-            return values
-        diag_path = values.get("diag_path", "")
-        if diag_path and not diag_path.endswith("/"):
-            diag_path += "/"
-        mod_path = [values["mod_path"]] if values.get("mod_path") else []
-        charts: dict[str, Chart] = {}
-        for name in split_list(values.get("load_diags", "")):
-            try:
-                charts[name] = dsm.compile_file(f"{diag_path}{name}.dsm", name=name, module_path=mod_path)
-            except (dsm.CompileError, OSError):
-                return [500, f"loading {name} from {diag_path}{name}.dsm"]
-        main = self.engine.main
-        self.engine.load(charts, "main", register_apps=[a for a in main.register_apps if a in charts], mod_path=mod_path)
-        return [200, "DSMs reloaded"]
-
-    def _load_one(self, function: str, args: list[Any]) -> list[Any]:
-        import dsm
-
-        name = self._str(args, 0)
-        if function == "loadDSMWithPath":
-            diag_path, mod_dir = self._str(args, 1), self._str(args, 2)
-            path = diag_path + name + ".dsm"  # D-4 REFERENCE QUIRK: no "/" inserted
-        else:
-            values = self._conf_values()
-            if isinstance(values, list):
-                return values
-            diag_path = values.get("diag_path", "")
-            if diag_path and not diag_path.endswith("/"):
-                diag_path += "/"
-            mod_dir = values.get("mod_path", "")
-            path = f"{diag_path}{name}.dsm"
-        main = self.engine.main
-        if name in main.chartset:
-            return [400, f"DSM named '{name}' already loaded (use reloadDSMs to reload all)"]
-        mod_path = [mod_dir] if mod_dir else []
-        try:
-            chart = dsm.compile_file(path, name=name, module_path=mod_path)
-        except (dsm.CompileError, OSError):
-            return [500, f"error loading {name} from {path}"]
-        charts = {n: x.chart for n, x in main.chartset.diagrams.items()}
-        charts[name] = chart
-        self.engine.load(charts, "main", register_apps=main.register_apps, mod_path=mod_path or None)
-        return [200, f"loaded {name} from {path}"]

@@ -159,6 +159,22 @@ class DirectorySource:
         return str(first) + "/", list(self.mod_path)
 
 
+class NoSource:
+    """The source of an engine loaded by hand (``Engine.load``): nothing to re-read."""
+
+    def compile(self) -> Compiled:
+        raise ReloadFailed("loading config file <none>")
+
+    def describe(self) -> str:
+        return "-"
+
+    def watch_paths(self) -> list[str]:
+        return []
+
+    def diag_path(self) -> tuple[str, list[str]]:
+        return "", []
+
+
 class ConfigSource:
     """A ``dsm.conf``; a reload re-reads only ``diag_path``, ``mod_path``, ``load_diags`` (D-2)."""
 

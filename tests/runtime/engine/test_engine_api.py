@@ -152,3 +152,17 @@ def test_idle_session_is_small(rig: Rig) -> None:
 def _session_is_an_action_context(s: Session) -> ActionContext:
     """Static check (mypy): a session satisfies the ActionContext protocol (M-api-4)."""
     return s
+
+
+def test_E163_sbc_session_variables_and_validation(rig: Rig) -> None:
+    import pytest
+    from engine_fake_call import FakeCall
+
+    import dsm
+
+    rig.engine.load({"cc": dsm.compile_source("initial state C; transition s C - start / set($began=1) -> C;", name="cc")}, "b1", values={"x": "b"})
+    s = rig.engine.start_sbc("b1", "cc", FakeCall("leg1"), {"config.x": "cc", "mode": "m"})
+    rig.engine.run_pending()
+    assert s.kind == "sbc" and s.vars["config.x"] == "cc" and s.vars["mode"] == "m" and s.vars["began"] == "1"
+    with pytest.raises(ValueError):
+        rig.engine.start_sbc("b1", "nope", FakeCall("leg2"))
