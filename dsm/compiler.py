@@ -15,7 +15,7 @@ failure is reported as diagnostic ``E900`` rather than a traceback.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from dsm.chart import Chart, State
 from dsm.checks import check_chart, unknown_prompts
@@ -58,6 +58,16 @@ def _position(d: Diagnostic) -> tuple[str, int, int]:
 
 def _source_line_lookup(src: SourceText) -> dict[tuple[str, int], str]:
     return {(o[0], o[1]): o[2] for o in src.origins}
+
+
+def _line_getter(src: SourceText) -> Callable[[str, int], str]:
+    """A ``(path, line) -> source text`` lookup for diagnostics."""
+    lines = _source_line_lookup(src)
+
+    def source_line(path: str, line: int) -> str:
+        return lines.get((path, line), "")
+
+    return source_line
 
 
 def _build(
@@ -258,10 +268,5 @@ def check_paths(
 
             out.extend(strict_diagnostics(unit.source, *unit.tokens))
         if known_prompts is not None and unit.chart is not None and unit.source is not None:
-            lines = _source_line_lookup(unit.source)
-            out.extend(
-                unknown_prompts(
-                    unit.chart, known_prompts, lambda p, n, lines=lines: lines.get((p, n), "")
-                )
-            )
+            out.extend(unknown_prompts(unit.chart, known_prompts, _line_getter(unit.source)))
     return out

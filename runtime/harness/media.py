@@ -143,10 +143,15 @@ class VirtualMedia(CallMedia):
         self._caller.append(np.zeros(round(pause * SAMPLE_RATE), dtype=np.int16))
         self._wake()
 
-    def _next_caller_frame(self) -> npt.NDArray[np.int16]:
-        """The next 20 ms of caller audio; silence when the caller says nothing."""
+    def _next_caller_frame(self) -> npt.NDArray[np.int16] | None:
+        """The next 20 ms of caller audio; silence when the caller says nothing.
+
+        ``None`` (no audio received) when the caller is silent and nothing
+        records: a silent frame can change nothing then, and skipping it keeps
+        the in-band detector off the hot path of simulated calls.
+        """
         if not self._caller:
-            return _SILENCE
+            return _SILENCE if self.recorder is not None else None
         frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         filled = 0
         while filled < FRAME_SAMPLES and self._caller:
