@@ -36,12 +36,12 @@ Tokens = tuple[list[str], list[int]]
 def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str], frozenset[str]]:
     """The scanning expressions, built from the lexical classes of ``dsm.lark``.
 
-    ``token`` matches whitespace and then one of: group 1 a punctuation
-    character; group 2 a *simple* word that does not start with a quote;
-    group 3 a simple word that does (its value loses the first and last
-    character, L-28); group 4 the simple beginning of a word that goes on
-    with a span the simple form cannot take, which the exact scanner
-    finishes.  A simple word consists of plain characters, quoted spans
+    ``token`` matches (group 1) whitespace and then one of: group 2 a
+    punctuation character; group 3 a *simple* word that does not start with a
+    quote; group 4 a simple word that does (its value loses the first and
+    last character, L-28); group 5 the simple beginning of a word that goes
+    on with a span the simple form cannot take (group 6, the span character,
+    marks this case), which the exact scanner finishes.  A simple word consists of plain characters, quoted spans
     without backslashes and parenthesised spans without nested parentheses
     or backslashes (quoted spans allowed inside).  ``prev`` only matters when
     it is a backslash, and no simple span leaves one behind, so the simple
@@ -60,10 +60,10 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str], froze
     paren = f"\\((?:{inner})*+\\)"
     simple = f"(?:{plain}|{quoted}|{paren})*+"
     token = re.compile(
-        f"[{ws}]*+(?:([{punct}])"
+        f"([{ws}]*+)(?:([{punct}])"
         f"|(?=[^{ws}{re.escape(lc.quotes)}])({simple})(?![{span}])"
         f"|(?=[{re.escape(lc.quotes)}])({simple})(?![{span}])"
-        f"|({simple})(?=[{span}]))"
+        f"|({simple})(?=([{span}])))"
     )
     rest = re.compile(f"[^{ws}{punct}{span}]*")
     return token, rest, frozenset(lc.whitespace + lc.punctuation), frozenset(lc.quotes)
@@ -142,7 +142,13 @@ def _word_end(text: str, i: int, plain: re.Pattern[str], stops: frozenset[str]) 
 
 
 def tokenize(text: str) -> Tokens:
-    """Split chart text into token values and their start offsets."""
+    """Split chart text into token values and their start offsets.
+
+    ``findall`` does the scanning in C; offsets are recovered by adding up
+    the lengths of what each match consumed.  Only a word with a span the
+    simple form cannot take drops out to the exact scanner, after which
+    scanning resumes behind that word.
+    """
     token, plain, stops, quotes = _patterns()
     values: list[str] = []
     offsets: list[int] = []
@@ -150,21 +156,22 @@ def tokenize(text: str) -> Tokens:
     append_o = offsets.append
     pos = 0
     while True:
-        for m in token.finditer(text, pos):
-            g = m.lastindex
-            if g == 2 or g == 1:
-                start, end = m.span(g)  # type: ignore[arg-type]
-                append_v(text[start:end])
-                append_o(start)
+        for ws, punct, simple, quoted, prefix, _span in token.findall(text, pos):
+            pos += len(ws)
+            if punct or simple:
+                word = punct or simple
+                append_v(word)
+                append_o(pos)
+                pos += len(word)
                 continue
-            if g == 3:
-                start, end = m.span(3)
-                if end - start > 2:  # L-28: first and last character dropped; L-29: empty vanishes
-                    append_v(text[start + 1 : end - 1])
-                    append_o(start)
+            if quoted:
+                if len(quoted) > 2:  # L-28: first and last character dropped; L-29: empty vanishes
+                    append_v(quoted[1:-1])
+                    append_o(pos)
+                pos += len(quoted)
                 continue
-            start = m.start(4)
-            end = _word_end(text, m.end(), plain, stops)
+            start = pos
+            end = _word_end(text, pos + len(prefix), plain, stops)
             word = text[start:end]
             if word[0] in quotes:
                 word = word[1:-1]  # L-28: first and last character dropped, whatever they are

@@ -16,8 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RULE = re.compile(r"\*\*((?:[A-Z]{1,2}|[A-Z]-[a-z0-9]+|[A-Z]-[a-z]+)-\d+)[.*]")
-CITE = re.compile(r"\b([A-Z]{1,2}|[A-Z][-_][a-z0-9]+)[-_](\d+)\b")
+# "L-44", "L44", "A-core-7", "A_core_7", "M-sys-4", "M_sys_4" in names or docstrings
+CITE = re.compile(r"(?<![A-Za-z0-9])([A-Z]{1,2}|[A-Z][-_][a-z0-9]+)[-_]?(\d+)(?![0-9])")
 
 
 def spec_rules(spec_dir: Path) -> dict[str, list[str]]:
