@@ -492,9 +492,11 @@ class Machine:
         except Exception as exc:  # defensive: a module that crashes while loading
             self.error("E005", offset, f"cannot import module `{show(name)}`: {exc}", quirk, token)
             return
+        # Every import is an instance of its own (M-api-2: hooks run per import);
+        # name lookups need each module once, in first-import order (L-80).
         if name not in self.imports:
-            self.imports.append(name)
             self.modules.append((name, vocab))
+        self.imports.append(name)
 
     # -- completion of constructs ----------------------------------------
     def add_state(self, frame: _State, initial: bool) -> None:

@@ -470,7 +470,11 @@ class Engine:
         for mod in s.chartset.modules:
             hook = mod.hooks.get("process_sdp_offer")
             if hook is not None:
-                result = hook(sdp)
+                try:
+                    result = hook(sdp)
+                except Exception as exc:  # a faulty module keeps the SDP as it was
+                    self.log(s, LEVEL_ERROR, f"{mod.name}: SDP offer hook failed: {exc}")
+                    continue
                 sdp = sdp if result is None else result
         return sdp
 
@@ -479,7 +483,11 @@ class Engine:
         for mod in s.chartset.modules:
             hook = mod.hooks.get("process_sdp_answer")
             if hook is not None:
-                result = hook(offer, answer)
+                try:
+                    result = hook(offer, answer)
+                except Exception as exc:  # a faulty module keeps the SDP as it was
+                    self.log(s, LEVEL_ERROR, f"{mod.name}: SDP answer hook failed: {exc}")
+                    continue
                 answer = answer if result is None else result
         return answer
 

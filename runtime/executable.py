@@ -234,7 +234,7 @@ class _Binder:
     def _candidates(self, module: str) -> list[Module]:
         first = self._module(module)
         out = [first] if first is not None else []
-        out.extend(m for m in self.imports if m is not first)
+        out.extend(m for m in dict.fromkeys(self.imports) if m is not first)
         if self.core is not first:
             out.append(self.core)
         return out
