@@ -20,6 +20,7 @@ application, system DSMs of main, then bundles).
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -104,6 +105,9 @@ KNOWN_KEYS = frozenset(
     }
 )
 """K-1 … K-34 (K-30 "any other key" excluded)."""
+
+_debug_log = logging.getLogger("dsm.config")
+"""K-6: ``debug_raw_dsm = yes`` writes each diagram's pre-processed text here at DEBUG level."""
 
 _SECONDS_KEYS = {"session_expires": 120, "minimum_timer": 90, "maximum_timer": 900}
 _REFRESH_METHODS = ("INVITE", "UPDATE", "UPDATE_FALLBACK_INVITE")
@@ -369,9 +373,13 @@ def preload_modules(names: Sequence[str], mod_path: Sequence[str], conf: ConfFil
     return out
 
 
-def load_bundle(name: str, conf: ConfFile, main: bool = False) -> Bundle:
-    """CF-10 steps 1, 4, 5: preload, compile ``load_diags``, check ``register_apps``."""
+def load_bundle(name: str, conf: ConfFile, main: bool = False, debug_raw: bool = False) -> Bundle:
+    """CF-10 steps 1, 4, 5: preload, compile ``load_diags``, check ``register_apps``.
+
+    ``debug_raw`` is the main file's ``debug_raw_dsm`` (K-6, global).
+    """
     import dsm
+    from dsm.source import preprocess_file
 
     _check_keys(conf, main)
     b = Bundle(name, conf)
@@ -391,6 +399,10 @@ def load_bundle(name: str, conf: ConfFile, main: bool = False) -> Bundle:
             conf.error("load_diags", f"loading {diag} from {path} failed", "K-2")
         except OSError as exc:
             conf.error("load_diags", f"loading {diag} from {path}: {exc}", "K-2")
+        else:
+            if debug_raw:
+                raw = preprocess_file(path, [b.diag_path] if b.diag_path else []).text
+                _debug_log.debug("diagram '%s' (%s) after pre-processing:\n%s", diag, path, raw)
     for app in conf.items("register_apps"):
         if app not in b.charts:
             conf.error("register_apps", f"register_apps: '{app}' is not a loaded diagram", "K-3")
@@ -402,7 +414,8 @@ def load_config(path: str) -> DSMConfig:
     main_conf = read_conf(path)
     if any(d.is_error for d in main_conf.diagnostics):
         raise ConfigError(main_conf.diagnostics)
-    cfg = DSMConfig(path, load_bundle("main", main_conf, main=True))
+    debug_raw = main_conf.flag("debug_raw_dsm")
+    cfg = DSMConfig(path, load_bundle("main", main_conf, main=True, debug_raw=debug_raw))
     conf_dir = main_conf.get("conf_dir")
     if conf_dir:
         try:
@@ -415,7 +428,7 @@ def load_config(path: str) -> DSMConfig:
             if any(d.is_error for d in bconf.diagnostics):
                 cfg.diagnostics.extend(bconf.diagnostics)
                 continue
-            cfg.bundles[fname[:-5]] = load_bundle(fname[:-5], bconf)
+            cfg.bundles[fname[:-5]] = load_bundle(fname[:-5], bconf, debug_raw=debug_raw)
     for b in [cfg.main, *cfg.bundles.values()]:
         cfg.diagnostics.extend(b.conf.diagnostics)
     if any(d.is_error for d in cfg.diagnostics):
