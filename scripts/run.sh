@@ -9,5 +9,5 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 fi
-.venv/bin/python -m pip install -q -e . >/dev/null
+.venv/bin/python -m pip install -q -e . >/dev/null 2>&1 || .venv/bin/python -m pip install -e .
 exec .venv/bin/dsm serve "$@"
