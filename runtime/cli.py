@@ -12,7 +12,7 @@ client commands talk to a running ``dsm serve`` over its control endpoint:
 ``call-info ID``   one session's variables and recent transitions
 ``post-event``     ``TARGET k=v …``: a DSMEvent to a session or queue (D-1)
 ``trace``          switch the per-call trace on/off and print its lines
-``start-call``     start a simulated call (until SIP exists); ``press``,
+``start-call``     start a simulated call (no SIP peer needed); ``press``,
                    ``hangup`` drive it
 =================  ==========================================================
 
@@ -305,6 +305,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.config and args.scripts:
         print("dsm serve: give either --config or --scripts, not both", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        rtp_ports = _port_range(args.rtp_ports)
+    except ValueError as exc:
+        print(f"dsm serve: --rtp-ports: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return serve_main(
         args.config,
         args.scripts or [],
@@ -313,7 +318,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         args.watch,
         args.log_level,
         args.prompt_seconds,
+        sip=args.sip,
+        application=args.application,
+        app_mapping=args.app_mapping,
+        rtp_ports=rtp_ports,
+        rtp_timeout=args.rtp_timeout,
     )
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    """``LOW-HIGH`` -> (low, high), both 1..65535 and low <= high."""
+    low, sep, high = text.partition("-")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise ValueError(f"expected LOW-HIGH, not {text!r}")
+    lo, hi = int(low), int(high)
+    if not 0 < lo <= hi <= 65535:
+        raise ValueError(f"bad port range {text!r}")
+    return lo, hi
 
 
 def register(subparsers: Any) -> None:
@@ -329,6 +350,20 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--watch", action="store_true", help="reload when script files change")
     serve.add_argument("--log-level", choices=("error", "warn", "info", "debug"), default="info")
     serve.add_argument("--prompt-seconds", type=float, default=1.0, help="how long a simulated call plays one prompt")
+    serve.add_argument(
+        "--sip", metavar="HOST:PORT", default=None,
+        help="answer SIP calls over UDP on this address (port 0 = any free port)",
+    )
+    serve.add_argument(
+        "--application", metavar="VALUE", default="$(ruri.user)",
+        help="application of a new call (AS-1): a name, $(ruri.user), $(ruri.param), $(apphdr) or $(mapping)",
+    )
+    serve.add_argument("--app-mapping", metavar="FILE", default=None, help="app_mapping.conf for $(mapping)")
+    serve.add_argument("--rtp-ports", metavar="LOW-HIGH", default="10000-19999", help="RTP port range (default 10000-19999)")
+    serve.add_argument(
+        "--rtp-timeout", metavar="SECONDS", type=float, default=300.0,
+        help="RTPTimeout after this long without RTP while monitorRTPTimeout is on (0 = never; default 300)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     def client(name: str, help_: str, fn: Callable[[argparse.Namespace, ControlClient], int]) -> argparse.ArgumentParser:
@@ -369,7 +404,7 @@ def register(subparsers: Any) -> None:
 
     trace.set_defaults(func=run_trace)
 
-    p = client("start-call", "start a simulated call to an application (until SIP exists)", _cmd_start_call)
+    p = client("start-call", "start a simulated call to an application (no SIP peer needed)", _cmd_start_call)
     p.add_argument("app", metavar="APP")
     p.add_argument("--caller", metavar="URI", default=None)
     p = client("press", "press DTMF keys on a simulated call", _cmd_press)

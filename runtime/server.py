@@ -4,6 +4,8 @@
 
     dsm serve [--config dsm.conf | --scripts DIR …] [--control 127.0.0.1:5040]
               [--control-token T] [--watch] [--log-level info]
+              [--sip 127.0.0.1:5070 [--application VALUE] [--rtp-ports LOW-HIGH]
+                                    [--rtp-timeout SECONDS]]
 
 * Without ``--config`` and ``--scripts`` the ``examples/`` directory is
   served with an embedded default configuration: every script of it (and
@@ -21,8 +23,14 @@
 * SIGTERM or SIGINT: stop accepting requests, end every session (calls
   get ``BeforeDestroy``), log ``event=stopped`` and exit 0.
 
-Until SIP exists calls are started over the control endpoint
-(``startCall``) with a headless simulated call.
+With ``--sip HOST:PORT`` the server also answers real calls over UDP
+(``docs/sip.md``, "Serving calls"): the application of a new INVITE is
+chosen as ``--application`` says (AS-1, default ``$(ruri.user)``; an empty
+or unknown name is refused with ``500 Server Internal Error``), prompts come
+from the configuration's prompt keys or, when serving script folders, from
+the ``prompts/`` folder beside each script, and every call gets one RTP
+socket from ``--rtp-ports``.  Without ``--sip`` calls are started over the
+control endpoint (``startCall``) with a headless simulated call.
 """
 
 from __future__ import annotations
@@ -46,7 +54,12 @@ from dsm.runtime.control.metrics import render_metrics
 from dsm.runtime.control.observer import Observer
 from dsm.runtime.engine import Engine
 from dsm.runtime.management import install_component
+from dsm.runtime.media.prompts import PromptLibrary
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
+from dsm.runtime.sip.message import Request
+from dsm.runtime.sip.rtp_session import DEFAULT_RTP_TIMEOUT, RtpPortPool
+from dsm.runtime.sip.sipcall import SipCalls
+from dsm.runtime.sip.transport import SipTransport, open_sip_transport
 from dsm.runtime.versions import (
     ChartLibrary,
     ConfigSource,
@@ -58,6 +71,9 @@ from dsm.runtime.versions import (
 __all__ = ["Server", "StructuredLog", "find_examples", "DEFAULT_CONFIG", "serve_main"]
 
 DEFAULT_CONFIG: dict[str, str] = {"set_param_variables": "no"}
+DEFAULT_APPLICATION = "$(ruri.user)"
+"""AS-1 application selection used when ``--application`` is not given."""
+DEFAULT_RTP_PORTS = (10000, 19999)
 """Configuration values of the embedded default (``$config.<key>`` for scripts)."""
 
 _LEVELS = {"error": LEVEL_ERROR, "warn": LEVEL_WARN, "info": LEVEL_INFO, "debug": LEVEL_DEBUG}
@@ -121,8 +137,22 @@ class Server:
         watch: bool = False,
         log: StructuredLog | None = None,
         item_seconds: float = 1.0,
+        sip: str | None = None,
+        application: str = DEFAULT_APPLICATION,
+        app_mapping: str | None = None,
+        rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS,
+        rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
     ) -> None:
         self.config_path = config
+        self.rtp_timeout = rtp_timeout
+        self.sip = sip
+        self.application = application
+        self.app_mapping = app_mapping
+        self.rtp_ports = rtp_ports
+        self.sip_address: tuple[str, int] | None = None
+        self.sip_calls: SipCalls | None = None
+        self._sip_transport: SipTransport | None = None
+        self._prompts: dict[str, PromptLibrary] = {}
         self.scripts = list(scripts)
         self.control = control
         self.token = token
@@ -201,11 +231,15 @@ class Server:
             lambda: render_metrics(engine, observer, library, time.monotonic() - self._started),
             self.token,
         )
+        if self.sip:
+            await self._start_sip(engine)
         self.address = await self.control_server.start(host, port)
         current = library.current
+        sip_fields = {"sip": f"{self.sip_address[0]}:{self.sip_address[1]}"} if self.sip_address else {}
         self.log(
             "listening",
             control=f"{self.address[0]}:{self.address[1]}",
+            **sip_fields,
             source=library.source.describe(),
             version=current.id if current else "-",
             diagrams=",".join(engine.main.chartset.names()),
@@ -215,6 +249,74 @@ class Server:
         if self.watch:
             self._watch_task = asyncio.create_task(self._watch_loop())
         return self.address
+
+    # -- SIP ----------------------------------------------------------------------------------
+    async def _start_sip(self, engine: Engine) -> None:
+        """Bind the SIP listener; bad settings raise :class:`ValueError` before anything binds."""
+        from dsm.runtime.config import parse_app_mapping, select_application
+
+        assert self.sip is not None
+        host, port = parse_hostport(self.sip)
+        mapping: list[Any] = []
+        if self.application == "$(mapping)":
+            if not self.app_mapping:
+                raise ValueError("--application '$(mapping)' needs --app-mapping FILE (app_mapping.conf)")
+            mapping = parse_app_mapping(Path(self.app_mapping).read_text(encoding="utf-8"), self.app_mapping)
+        setting = self.application
+
+        def choose(request: Request) -> str:
+            headers = {name: value for name, value in reversed(list(request.headers))}
+            return select_application(setting, request.uri, headers, mapping)
+
+        low, high = self.rtp_ports
+        calls = SipCalls(
+            engine,
+            host=host,
+            choose_app=choose,
+            prompts_for=self._prompts_for,
+            rtp_ports=RtpPortPool(host, low, high),
+            log=self.log,
+            rtp_timeout=self.rtp_timeout,
+        )
+
+        def on_error(message: str) -> None:
+            self.log("sip", "warn", msg=message)
+
+        transport = await open_sip_transport(host, port, calls.on_event, on_error=on_error)
+        calls.transport = transport
+        self.sip_calls = calls
+        self._sip_transport = transport
+        self.sip_address = (host, transport.core.port)
+
+    def _prompts_for(self, app: str) -> PromptLibrary:
+        """The prompts of one application, loaded on its first call and kept.
+
+        With a configuration file: its prompt keys (``load_prompts``, prompt
+        sets), shared by every application.  Serving script folders: the
+        audio files of the ``prompts/`` folder beside the application's script.
+        """
+        from dsm.runtime.harness.media import build_prompts
+        from dsm.runtime.media.prompts import PromptConfigError
+
+        key = "" if self.config_path else app
+        cached = self._prompts.get(key)
+        if cached is not None:
+            return cached
+        library = PromptLibrary()
+        try:
+            if self.config_path:
+                assert self.engine is not None
+                library.configure(self.engine.main.values)
+            else:
+                source = self.library.source if self.library is not None else None
+                files = source.files() if isinstance(source, DirectorySource) else []
+                folder = next((f.parent for f in files if f.stem == app), None)
+                if folder is not None:
+                    library = build_prompts(None, folder / "prompts", None)
+        except (PromptConfigError, OSError, ValueError) as exc:
+            self.log("prompts", "error", app=app, msg=str(exc))
+        self._prompts[key] = library
+        return library
 
     # -- reload logging ------------------------------------------------------------------------
     def _reloaded(self, ok: bool, version: Any, error: ReloadFailed | None, seconds: float) -> None:
@@ -297,6 +399,10 @@ class Server:
             for s in list(self.engine.sessions.values()):
                 self.engine.end_session(s)
                 ended += 1
+        if self.sip_calls is not None:
+            self.sip_calls.close_all()
+        if self._sip_transport is not None:
+            self._sip_transport.close()
         self.log("stopped", sessions_ended=ended)
 
 
@@ -308,6 +414,12 @@ def serve_main(
     watch: bool,
     log_level: str = "info",
     item_seconds: float = 1.0,
+    *,
+    sip: str | None = None,
+    application: str = DEFAULT_APPLICATION,
+    app_mapping: str | None = None,
+    rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS,
+    rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
 ) -> int:
     """Run a server until SIGTERM/SIGINT; the exit code."""
     server = Server(
@@ -318,5 +430,10 @@ def serve_main(
         watch=watch,
         log=StructuredLog(level=log_level),
         item_seconds=item_seconds,
+        sip=sip,
+        application=application,
+        app_mapping=app_mapping,
+        rtp_ports=rtp_ports,
+        rtp_timeout=rtp_timeout,
     )
     return asyncio.run(server.run())

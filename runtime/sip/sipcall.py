@@ -1,0 +1,594 @@
+"""The real call: a SIP dialog behind the :class:`~dsm.runtime.call.Call` interface.
+
+:class:`SipCall` is to the SIP user agent what the harness's ``SimCall`` is to
+the simulation: the same selects, the same ``reply``/``dialog`` contract that
+:func:`dsm.runtime.incoming.answer_incoming` relies on, and the same media
+object (:class:`~dsm.runtime.media.call_media.CallMedia`), here driven by the
+call's :class:`~dsm.runtime.sip.rtp_session.RtpSession` instead of a virtual
+clock.  A script cannot tell the two apart.
+
+:class:`SipCalls` is the transaction user of the SIP core: it receives the
+core's events, starts a session for every new INVITE (application chosen by
+the server, AS-1; an unknown one is refused with ``500 Server Internal
+Error``), and routes the rest to their call:
+
+* BYE and CANCEL give ``Hangup`` with ``headers`` (E-151); the session is not
+  stopped, the script calls ``stop``;
+* no ACK for our 2xx gives ``Hangup`` with ``reason=onNoAck``, then the
+  host's default: BYE and stop;
+* INFO ``application/dtmf-relay`` is answered 200 and gives ``Key``; other
+  in-dialog requests are answered 200 (a re-INVITE or UPDATE with an offer
+  gets a fresh SDP answer and moves the RTP stream); with
+  ``$enable_request_events == true`` the script sees ``SipRequest`` first
+  and ``#processed=true`` leaves the request unanswered by the host (E-157).
+
+The SDP offer of the INVITE is negotiated before the session starts: an offer
+without a common codec is refused with ``488`` and no session is created.
+The B2B actions raise ``{type: core, cause: B2B calls are not supported over
+SIP yet}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import zlib
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dsm.runtime.call import AudioItem, Call
+from dsm.runtime.errors import DSMException
+from dsm.runtime.incoming import InviteRequest, answer_incoming, header_block
+from dsm.runtime.media.call_media import CallMedia
+from dsm.runtime.media.prompts import PromptLibrary
+from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.message import Request
+from dsm.runtime.sip.rtp_session import (
+    DEFAULT_RTP_TIMEOUT,
+    RtpPortPool,
+    RtpSession,
+    SessionMediaEvent,
+)
+from dsm.runtime.sip.sdp import (
+    Negotiated,
+    OfferAnswerError,
+    SessionDescription,
+    answer_offer,
+    make_offer,
+    parse_sdp,
+)
+from dsm.runtime.sip.transport import SipTransport
+from dsm.runtime.sip.uri import SipUri
+from dsm.runtime.sip.useragent import (
+    AckReceived,
+    AckTimeout,
+    CallCancelled,
+    CallEnded,
+    Dropped,
+    Event,
+    InDialogRequest,
+    NewCall,
+    RequestFailed,
+    ResponseToRequest,
+    UserAgentError,
+)
+
+if TYPE_CHECKING:
+    from dsm.runtime.engine import Engine
+    from dsm.runtime.session import Session
+
+__all__ = ["SipCall", "SipCalls", "dtmf_relay_key", "UNSUPPORTED_B2B"]
+
+UNSUPPORTED_B2B = "B2B calls are not supported over SIP yet"
+_KEYS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
+Log = Callable[..., None]
+
+
+def dtmf_relay_key(body: str) -> tuple[int, str] | None:
+    """``Signal=5`` / ``Duration=160`` of an ``application/dtmf-relay`` body -> (key code, ms)."""
+    fields = {}
+    for line in body.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip():
+            fields[name.strip().lower()] = value.strip()
+    signal = fields.get("signal", "")
+    code = _KEYS.get(signal.upper()) if signal else None
+    if code is None and signal.isdigit() and int(signal) <= 15:
+        code = int(signal)
+    if code is None:
+        return None
+    duration = fields.get("duration", "100")
+    return code, duration if duration.isdigit() else "100"
+
+
+def _b2b_unsupported() -> DSMException:
+    return DSMException("core", {"cause": UNSUPPORTED_B2B})
+
+
+def _headers_of(request: Request) -> dict[str, str]:
+    """First value of every header, in order (what ``InviteRequest.headers`` holds)."""
+    out: dict[str, str] = {}
+    for name, value in request.headers:
+        out.setdefault(name, value)
+    return out
+
+
+def _is_sdp(request: Request) -> bool:
+    return bool(request.body) and request.content_type.lower().startswith("application/sdp")
+
+
+class SipCall(Call):
+    """One incoming SIP call and its session; see the module docstring."""
+
+    def __init__(
+        self,
+        calls: SipCalls,
+        new: NewCall,
+        media: CallMedia,
+        rtp: RtpSession,
+        negotiated: Negotiated | None,
+    ) -> None:
+        self.calls = calls
+        self.call_id = new.call_id
+        self.invite = new.request
+        self.media = media
+        self.rtp = rtp
+        self.negotiated = negotiated
+        self.local_sdp: SessionDescription | None = negotiated.answer if negotiated else None
+        self.session: Session | None = None
+        self.dialog = "trying"  # trying -> early -> connected -> disconnected
+        self.b2b_capable = False
+        self._sdp_version = 0
+        invite = new.request
+        ruri = invite.request_uri
+        user = (ruri.user or "") if isinstance(ruri, SipUri) else ""
+        domain = ruri.host if isinstance(ruri, SipUri) else ""
+        from_ = invite.from_
+        self._selects = {
+            "user": user,
+            "domain": domain,
+            "remote_tag": from_.tag or "",
+            "callid": invite.call_id,
+            "local_uri": invite.uri,
+            "local_party": invite.headers.get("To") or "",
+            "remote_uri": str(from_.uri),
+            "remote_party": invite.headers.get("From") or "",
+        }
+
+    # -- SIP side ------------------------------------------------------------------------
+    def reply(
+        self,
+        code: int,
+        reason: str,
+        request: str = "INVITE",
+        headers: Mapping[str, str] | None = None,
+        body: str = "",
+    ) -> None:
+        """Answer the INVITE; 2xx and 183 carry the SDP answer and start the RTP stream."""
+        if request != "INVITE":
+            raise UserAgentError("only the INVITE is answered through reply(); see SipCalls")
+        if code == 100:
+            return  # the core sent 100 Trying already
+        data = body.encode("utf-8") if body else b""
+        media_reply = (200 <= code < 300) or code == 183
+        if media_reply and not data and self.local_sdp is not None:
+            data = str(self.local_sdp).encode("utf-8")
+        extra = list((headers or {}).items())
+        try:
+            self.calls.run(
+                lambda now: self.calls.core.reply(
+                    self.call_id, code, reason or None, now=now, body=data, headers=extra
+                )
+            )
+        except UserAgentError as exc:
+            self.calls.log("sip", "warn", call=self.call_id, msg=f"reply {code} not sent: {exc}")
+            return
+        if 200 <= code < 300:
+            self.dialog = "connected"
+        elif code >= 300:
+            self.dialog = "disconnected"
+            self.rtp.close()
+        elif code > 100:
+            self.dialog = "early"
+        if media_reply and self.negotiated is not None:
+            self.rtp.start()
+
+    # -- Call interface: selects and media ----------------------------------------------
+    def select(self, name: str) -> str:
+        if name == "local_tag":
+            return self.local_tag
+        return self._selects.get(name, "")
+
+    def play(self, item: AudioItem, front: bool = False) -> None:
+        self.media.play(item, front)
+
+    def flush_playlist(self) -> None:
+        self.media.flush_playlist()
+
+    def attach_playlist(self, input: bool, output: bool) -> None:
+        self.media.attach_playlist(input, output)
+
+    def set_prompts(self, name: str) -> None:
+        self.media.set_prompts(name)
+
+    def record_start(self, path: str) -> None:
+        self.media.record_start(path)
+
+    def record_stop(self) -> bool:
+        return self.media.record_stop()
+
+    def record_length(self) -> int | None:
+        return self.media.record_length()
+
+    def record_data_size(self) -> int | None:
+        return self.media.record_data_size()
+
+    def media_connect(self) -> None:
+        self.media.media_connect()
+
+    def media_disconnect(self) -> None:
+        self.media.media_disconnect()
+
+    def set_media_flag(self, flag: str, on: bool) -> None:
+        self.media.set_media_flag(flag, on)
+
+    def send_dtmf(self, event: int, duration_ms: int) -> None:
+        self.media.send_dtmf(event, duration_ms)
+
+    # -- dialog end ----------------------------------------------------------------------
+    def bye(self) -> None:
+        """``stop(true)``: BYE when answered, ``487`` while the INVITE is unanswered."""
+        state, self.dialog = self.dialog, "disconnected"
+        self.rtp.close()
+        try:
+            if state == "connected":
+                self.calls.run(lambda now: self.calls.core.bye(self.call_id, now=now))
+            elif state in ("trying", "early"):
+                self.calls.run(
+                    lambda now: self.calls.core.reply(
+                        self.call_id, 487, "Request Terminated", now=now
+                    )
+                )
+        except UserAgentError as exc:
+            self.calls.log("sip", "debug", call=self.call_id, msg=f"bye: {exc}")
+
+    def on_session_end(self) -> None:
+        self.media.close()
+        if self.dialog != "disconnected":
+            self.bye()
+        self.rtp.close()
+        self.calls.forget(self)
+
+    # -- B2B: not over SIP yet --------------------------------------------------------------
+    def b2b_connect_callee(
+        self, to: str, request_uri: str, relayed: bool, settings: Mapping[str, str]
+    ) -> None:
+        raise _b2b_unsupported()
+
+    def b2b_terminate_other_leg(self) -> None:
+        raise _b2b_unsupported()
+
+    def b2b_send_reinvite(self, generate_sdp: bool, extra_headers: str) -> None:
+        raise _b2b_unsupported()
+
+    def b2b_set_flag(self, flag: str, on: bool) -> None:
+        raise _b2b_unsupported()
+
+    def b2b_relay_event(self, params: dict[str, str]) -> None:
+        raise _b2b_unsupported()
+
+    def get_b2b_headers(self) -> str:
+        raise _b2b_unsupported()
+
+    def set_b2b_headers(self, block: str) -> None:
+        raise _b2b_unsupported()
+
+    # -- events from the dialog ---------------------------------------------------------------
+    def deliver_media(self, events: Sequence[SessionMediaEvent]) -> None:
+        session = self.session
+        if session is None or session.ended:
+            return
+        for ev in events:
+            session.deliver(ev.event_type, ev.params)
+
+    def _deliver(self, event_type: str, params: dict[str, str] | None, **kw: Any) -> None:
+        session = self.session
+        if session is not None and not session.ended:
+            session.deliver(event_type, params, **kw)
+
+    def remote_hangup(self, request: Request) -> None:
+        """BYE or CANCEL from the caller (already answered by the core): ``Hangup`` (E-151)."""
+        self.dialog = "disconnected"
+        self.media.media_disconnect()
+        self.rtp.close()
+        self._deliver("Hangup", {"headers": _header_text(request)})
+
+    def no_ack(self) -> None:
+        """No ACK for our 2xx: ``Hangup`` with ``reason=onNoAck``, then BYE and stop (E-151)."""
+
+        def default(_params: dict[str, str] | None) -> None:
+            self.bye()
+            if self.session is not None:
+                self.session.stop()
+
+        session = self.session
+        if session is None or session.ended:
+            self.bye()
+            return
+        session.deliver("Hangup", {"headers": "", "reason": "onNoAck"}, on_done=default)
+
+    def ack(self, request: Request) -> None:
+        """An ACK; it carries the SDP answer when the INVITE had no offer."""
+        if self.negotiated is None and _is_sdp(request):
+            self._take_answer(request.body)
+
+    def _take_answer(self, body: bytes) -> None:
+        try:
+            answer = parse_sdp(body)
+            negotiated = answer_offer(answer, address=self.calls.host, port=self.rtp.local_port)
+        except (ParseError, OfferAnswerError) as exc:
+            self.calls.log("sip", "warn", call=self.call_id, msg=f"unusable SDP answer: {exc}")
+            return
+        self.negotiated = negotiated
+        self.rtp.configure(
+            negotiated.remote_address, negotiated.codec, negotiated.telephone_event, "sendrecv"
+        )
+        if self.dialog == "connected":
+            self.rtp.start()
+
+    def in_dialog(self, event: InDialogRequest) -> None:
+        """re-INVITE, UPDATE, INFO, OPTIONS …: the script first if it asked (E-151 SipRequest)."""
+        request = event.request
+        session = self.session
+        if session is not None and not session.ended and session.vars.get("enable_request_events") == "true":
+            params = {
+                "method": request.method,
+                "r_uri": request.uri,
+                "from": request.headers.get("From") or "",
+                "to": request.headers.get("To") or "",
+                "hdrs": _header_text(request),
+                "cseq": str(request.cseq.number),
+            }
+            req = _invite_request(request)
+
+            def done(result: dict[str, str] | None) -> None:
+                if not (result is not None and result.get("processed") == "true"):
+                    self._default_request(event)
+
+            session.deliver("SipRequest", params, objects={"request": req}, on_done=done)
+            return
+        self._default_request(event)
+
+    def _default_request(self, event: InDialogRequest) -> None:
+        request = event.request
+        method = request.method
+        body = b""
+        if method in ("INVITE", "UPDATE"):
+            if _is_sdp(request):
+                try:
+                    body = self._renegotiate(request.body)
+                except (ParseError, OfferAnswerError) as exc:
+                    status = exc.status if isinstance(exc, OfferAnswerError) else 488
+                    self._reply_request(event, status, None)
+                    return
+            elif self.local_sdp is not None:
+                body = str(self.local_sdp).encode("utf-8")
+        self._reply_request(event, 200, "OK", body)
+        if method == "INFO" and request.content_type.lower().startswith("application/dtmf-relay"):
+            key = dtmf_relay_key(request.body.decode("utf-8", "replace"))
+            if key is not None and self.media.flags["dtmf_detection"]:
+                self._deliver("Key", {"key": str(key[0]), "duration": key[1]})
+
+    def _renegotiate(self, offer_body: bytes) -> bytes:
+        """A new offer in the dialog (hold, resume, new address): answer it, move the stream."""
+        offer = parse_sdp(offer_body)
+        self._sdp_version += 1
+        negotiated = answer_offer(
+            offer,
+            address=self.calls.host,
+            port=self.rtp.local_port,
+            session_id=self.calls.session_id(self.call_id),
+            session_version=str(self._sdp_version),
+        )
+        self.negotiated = negotiated
+        self.local_sdp = negotiated.answer
+        self.rtp.configure(
+            negotiated.remote_address, negotiated.codec, negotiated.telephone_event, negotiated.direction
+        )
+        if self.dialog == "connected":
+            self.rtp.start()
+        return str(negotiated.answer).encode("utf-8")
+
+    def _reply_request(
+        self, event: InDialogRequest, status: int, reason: str | None, body: bytes = b""
+    ) -> None:
+        try:
+            self.calls.run(
+                lambda now: self.calls.core.reply_request(
+                    self.call_id, event.transaction, status, reason, now=now, body=body
+                )
+            )
+        except UserAgentError as exc:
+            self.calls.log("sip", "debug", call=self.call_id, msg=f"{event.request.method}: {exc}")
+
+
+def _header_text(request: Request) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in request.headers)
+
+
+def _invite_request(request: Request) -> InviteRequest:
+    return InviteRequest(
+        request.method,
+        request.uri,
+        request.headers.get("From") or "",
+        request.headers.get("To") or "",
+        request.call_id,
+        _header_text(request),
+        request.body.decode("utf-8", "replace"),
+        request.cseq.number,
+        _headers_of(request),
+    )
+
+
+class SipCalls:
+    """The transaction user of the SIP core: sessions for new calls, events to their calls.
+
+    ``choose_app(request)`` gives the application name for a new INVITE
+    (AS-1; ``""`` refuses); ``prompts_for(app)`` the prompt library of that
+    application.  ``log(event, level, **fields)`` is the server's structured log.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        host: str,
+        choose_app: Callable[[Request], str],
+        prompts_for: Callable[[str], PromptLibrary],
+        rtp_ports: RtpPortPool,
+        log: Log,
+        rng: random.Random | None = None,
+        keep_recent: int = 100,
+        rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
+    ) -> None:
+        self.engine = engine
+        self.rtp_timeout = rtp_timeout
+        self.host = host
+        self.choose_app = choose_app
+        self.prompts_for = prompts_for
+        self.rtp_ports = rtp_ports
+        self.log = log
+        self.rng = rng or random.Random()
+        self.transport: SipTransport | None = None
+        self.calls: dict[str, SipCall] = {}
+        self.recent: deque[SipCall] = deque(maxlen=keep_recent)
+        """The last calls started (ended ones included), newest last: for operators and tests."""
+        self.refused = 0
+
+    # -- plumbing for the calls ------------------------------------------------------------
+    @property
+    def core(self) -> Any:
+        assert self.transport is not None, "SIP transport not attached"
+        return self.transport.core
+
+    def run(self, step: Callable[[float], list[Any]]) -> None:
+        assert self.transport is not None, "SIP transport not attached"
+        self.transport.run(step)
+
+    def drain(self) -> None:
+        self.engine.run_pending(limit=100_000)
+
+    def forget(self, call: SipCall) -> None:
+        if self.calls.get(call.call_id) is call:
+            del self.calls[call.call_id]
+
+    def session_id(self, call_id: str) -> str:
+        """The SDP ``o=`` session id of a call: stable for the call, unrelated to others."""
+        return str(zlib.crc32(call_id.encode("utf-8", "surrogateescape")))
+
+    def registered(self, app: str) -> bool:
+        """AS-2: a name the engine serves (``dsm`` only with ``inbound_start_diag``)."""
+        if app == "dsm":
+            return bool(self.engine.inbound_start_diag)
+        return bool(app) and app in self.engine.apps
+
+    def close_all(self) -> None:
+        for call in list(self.calls.values()):
+            call.rtp.close()
+
+    # -- the core's events --------------------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, NewCall):
+            self._new_call(event)
+            return
+        if isinstance(event, Dropped):
+            self.log("sip", "debug", msg=f"dropped: {event.reason}", source=str(event.source))
+            return
+        call = self.calls.get(getattr(event, "call_id", ""))
+        if call is None:
+            return
+        if isinstance(event, CallEnded | CallCancelled):
+            call.remote_hangup(event.request)
+        elif isinstance(event, AckReceived):
+            call.ack(event.request)
+        elif isinstance(event, AckTimeout):
+            call.no_ack()
+        elif isinstance(event, InDialogRequest):
+            call.in_dialog(event)
+        elif isinstance(event, ResponseToRequest | RequestFailed):
+            pass  # responses to our BYE: nothing more to do for the session
+
+    def _refuse(self, call_id: str, status: int, reason: str, why: str) -> None:
+        self.refused += 1
+        self.log("sip", "warn", call=call_id, status=status, msg=why)
+        with contextlib.suppress(UserAgentError):
+            self.run(lambda now: self.core.reply(call_id, status, reason, now=now))
+
+    def _new_call(self, new: NewCall) -> None:
+        request = new.request
+        app = self.choose_app(request)
+        if not self.registered(app):
+            self._refuse(
+                new.call_id, 500, "Server Internal Error", f"no application {app!r} (AS-1)"
+            )
+            return
+        try:
+            sock = self.rtp_ports.bind()
+        except OSError as exc:
+            self._refuse(new.call_id, 500, "Server Internal Error", str(exc))
+            return
+        loop = asyncio.get_running_loop()
+        holder: list[SipCall] = []
+
+        def deliver(events: Sequence[SessionMediaEvent]) -> None:
+            if holder:
+                holder[0].deliver_media(events)
+
+        def rtp_error(message: str) -> None:
+            self.log("rtp", "debug", call=new.call_id, msg=message)
+
+        media = CallMedia(self.prompts_for(app))
+        rtp = RtpSession(
+            loop, sock, media, deliver, on_error=rtp_error, rng=self.rng, rtp_timeout=self.rtp_timeout
+        )
+        negotiated: Negotiated | None = None
+        if _is_sdp(request):
+            try:
+                negotiated = answer_offer(
+                    parse_sdp(request.body),
+                    address=self.host,
+                    port=rtp.local_port,
+                    session_id=self.session_id(new.call_id),
+                )
+            except (ParseError, OfferAnswerError) as exc:
+                rtp.close()
+                status = exc.status if isinstance(exc, OfferAnswerError) else 400
+                reason = exc.reason if isinstance(exc, OfferAnswerError) else "Bad SDP"
+                self._refuse(new.call_id, status, reason, f"SDP offer: {exc}")
+                return
+            rtp.configure(
+                negotiated.remote_address,
+                negotiated.codec,
+                negotiated.telephone_event,
+                negotiated.direction,
+            )
+        call = SipCall(self, new, media, rtp, negotiated)
+        if negotiated is None:  # no offer in the INVITE: we offer in the 2xx, the ACK answers
+            call.local_sdp = make_offer(address=self.host, port=rtp.local_port)
+        holder.append(call)
+        self.calls[new.call_id] = call
+        self.recent.append(call)
+        headers = _headers_of(request)
+        try:
+            session = self.engine.start_call(app, call, headers=header_block(headers))
+        except Exception as exc:  # noqa: BLE001 - refuse this call, keep serving
+            self.forget(call)
+            rtp.close()
+            self._refuse(new.call_id, 500, "Server Internal Error", f"session start: {exc}")
+            return
+        call.session = session
+        self.log("call", call=new.call_id, app=app, session=session.id, source=f"{new.source[0]}:{new.source[1]}")
+        self.drain()
+        answer_incoming(self.engine, session, call, _invite_request(request), self.drain)
