@@ -31,9 +31,9 @@ from dsm.runtime.call import (
     SilenceItem,
 )
 from dsm.runtime.harness.callee import SimCallee
-from dsm.runtime.harness.harness import KEY_CODES
 from dsm.runtime.harness.simcall import SimCall
 from dsm.runtime.incoming import InviteRequest, answer_incoming, header_block
+from dsm.runtime.media.dtmf import KEY_CODES
 
 if TYPE_CHECKING:
     from dsm.runtime.clock import TimerHandle

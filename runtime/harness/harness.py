@@ -31,20 +31,11 @@ from dsm.runtime.harness.media import VirtualMedia, build_prompts
 from dsm.runtime.harness.records import Line, Played, Reply
 from dsm.runtime.harness.simcall import SimCall
 from dsm.runtime.incoming import InviteRequest, answer_incoming, header_block
+from dsm.runtime.media.dtmf import KEY_CODES, dtmf_relay_key
 from dsm.runtime.session import Session
 
 __all__ = ["Harness", "TestCall", "SystemHandle", "KEY_CODES"]
 
-KEY_CODES: dict[str, int] = {
-    **{str(d): d for d in range(10)},
-    "*": 10,
-    "#": 11,
-    "A": 12,
-    "B": 13,
-    "C": 14,
-    "D": 15,
-}
-"""Keys as :meth:`TestCall.press` takes them -> the ``#key`` values of Key events (E-151)."""
 
 
 class Harness:
@@ -388,15 +379,9 @@ class TestCall(_Handle):
         sim.reply(200, "OK", method)
         ctype = next((v for k, v in headers.items() if k.lower() in ("content-type", "c")), "")
         if method == "INFO" and ctype.lower().startswith("application/dtmf-relay"):
-            fields = dict(
-                (k.strip().lower(), v.strip())
-                for k, _, v in (ln.partition("=") for ln in body.splitlines())
-                if k.strip()
-            )
-            sig = fields.get("signal", "")
-            code = KEY_CODES.get(sig.upper()) if sig else None
-            if code is not None and self.sim.media.flags["dtmf_detection"]:
-                self.session.deliver("Key", {"key": str(code), "duration": fields.get("duration", "100")})
+            key = dtmf_relay_key(body)
+            if key is not None and self.sim.media.flags["dtmf_detection"]:
+                self.session.deliver("Key", {"key": str(key[0]), "duration": key[1]})
                 self.harness._pump()
 
     def say(self, audio: Any) -> None:

@@ -26,6 +26,8 @@ __all__ = [
     "DBM0_PEAK",
     "HIGH_GROUP_HZ",
     "KEY_CHARS",
+    "KEY_CODES",
+    "dtmf_relay_key",
     "KEY_FREQUENCIES",
     "LOW_GROUP_HZ",
     "KeyPress",
@@ -45,6 +47,9 @@ HIGH_GROUP_HZ: Final = (1209.0, 1336.0, 1477.0, 1633.0)
 
 KEY_CHARS: Final = "0123456789*#ABCD"
 """Character of each key code (index = code)."""
+
+KEY_CODES: Final[dict[str, int]] = {c: i for i, c in enumerate(KEY_CHARS)}
+"""Key character -> key code (the ``#key`` of Key events, E-151)."""
 
 _LAYOUT: Final = ("123A", "456B", "789C", "*0#D")
 
@@ -121,3 +126,25 @@ def dtmf_tone(
     signal = math.sqrt(2.0 * low_power) * np.sin(2.0 * np.pi * low * t)
     signal += math.sqrt(2.0 * high_power) * np.sin(2.0 * np.pi * high * t)
     return to_int16(signal)
+
+
+def dtmf_relay_key(body: str) -> tuple[int, str] | None:
+    """``Signal=5`` / ``Duration=160`` of an ``application/dtmf-relay`` body -> (key code, ms).
+
+    The signal is a key character (``0``–``9``, ``*``, ``#``, ``A``–``D``) or a
+    key code up to 15; ``None`` when the body names no key.  A missing or
+    malformed duration counts as 100 ms.
+    """
+    fields = {}
+    for line in body.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip():
+            fields[name.strip().lower()] = value.strip()
+    signal = fields.get("signal", "")
+    code = KEY_CODES.get(signal.upper()) if signal else None
+    if code is None and signal.isdigit() and int(signal) <= 15:
+        code = int(signal)
+    if code is None:
+        return None
+    duration = fields.get("duration", "100")
+    return code, duration if duration.isdigit() else "100"

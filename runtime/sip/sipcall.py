@@ -42,6 +42,7 @@ from dsm.runtime.call import AudioItem, Call
 from dsm.runtime.errors import DSMException
 from dsm.runtime.incoming import InviteRequest, answer_incoming, header_block
 from dsm.runtime.media.call_media import CallMedia
+from dsm.runtime.media.dtmf import dtmf_relay_key
 from dsm.runtime.media.prompts import PromptLibrary
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.message import Request
@@ -79,28 +80,10 @@ if TYPE_CHECKING:
     from dsm.runtime.engine import Engine
     from dsm.runtime.session import Session
 
-__all__ = ["SipCall", "SipCalls", "dtmf_relay_key", "UNSUPPORTED_B2B"]
+__all__ = ["SipCall", "SipCalls", "UNSUPPORTED_B2B"]
 
 UNSUPPORTED_B2B = "B2B calls are not supported over SIP yet"
-_KEYS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
 Log = Callable[..., None]
-
-
-def dtmf_relay_key(body: str) -> tuple[int, str] | None:
-    """``Signal=5`` / ``Duration=160`` of an ``application/dtmf-relay`` body -> (key code, ms)."""
-    fields = {}
-    for line in body.splitlines():
-        name, sep, value = line.partition("=")
-        if sep and name.strip():
-            fields[name.strip().lower()] = value.strip()
-    signal = fields.get("signal", "")
-    code = _KEYS.get(signal.upper()) if signal else None
-    if code is None and signal.isdigit() and int(signal) <= 15:
-        code = int(signal)
-    if code is None:
-        return None
-    duration = fields.get("duration", "100")
-    return code, duration if duration.isdigit() else "100"
 
 
 def _b2b_unsupported() -> DSMException:

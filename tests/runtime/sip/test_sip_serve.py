@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 
 from dsm.runtime.media.call_media import CallMedia
+from dsm.runtime.media.dtmf import dtmf_relay_key
 from dsm.runtime.media.g711 import ulaw_decode, ulaw_encode
 from dsm.runtime.media.items import PromptItem
 from dsm.runtime.media.rfc4733 import telephone_event_packets
@@ -40,7 +41,7 @@ from dsm.runtime.sip.message import Response, parse_message
 from dsm.runtime.sip.rtp import RtpPacket, RtpSender
 from dsm.runtime.sip.rtp_session import RtpPortPool, RtpSession
 from dsm.runtime.sip.sdp import PCMU, Codec
-from dsm.runtime.sip.sipcall import SipCall, dtmf_relay_key
+from dsm.runtime.sip.sipcall import SipCall
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 LIMIT = 30.0
