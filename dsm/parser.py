@@ -273,11 +273,7 @@ def split_sources(source: str) -> list[str]:
 
 
 def name_and_argument(token: str) -> tuple[str, str]:
-    """L-75: name before the first ``(``; argument text up to the last ``)`` after it.
-
-    (:meth:`Machine.make_action` and :meth:`Machine.make_condition` inline the
-    same steps on the hot path.)
-    """
+    """L-75: name before the first ``(``; argument text up to the last ``)`` after it."""
     i = token.find("(")
     if i < 0:
         return token, ""
@@ -412,14 +408,7 @@ class Machine:
 
     def make_action(self, token: str, offset: int) -> Action | None:
         """An action token (L-75, L-80); ``None`` (and an error) for an unknown name."""
-        p = token.find("(")
-        if p < 0:
-            name = token
-            argument = ""
-        else:
-            name = token[:p]
-            q = token.rfind(")")
-            argument = token[p + 1 : q] if q > p else token[p + 1 :]
+        name, argument = name_and_argument(token)
         if self.modules:
             module, sig = self._lookup(name, False)
         else:
@@ -439,14 +428,7 @@ class Machine:
 
     def make_condition(self, token: str, offset: int, invert: bool) -> Condition | None:
         """A condition token (L-75, L-81); ``None`` (and an error) for an unknown name."""
-        p = token.find("(")
-        if p < 0:
-            name = token
-            argument = ""
-        else:
-            name = token[:p]
-            q = token.rfind(")")
-            argument = token[p + 1 : q] if q > p else token[p + 1 :]
+        name, argument = name_and_argument(token)
         if self.modules:
             module, sig = self._lookup(name, True)
         else:

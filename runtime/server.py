@@ -228,7 +228,9 @@ class Server:
             dispatcher.add(name, fn)
         self.control_server = ControlServer(
             dispatcher,
-            lambda: render_metrics(engine, observer, library, time.monotonic() - self._started),
+            lambda: render_metrics(
+                engine, observer, library, time.monotonic() - self._started, sip=self.sip_calls
+            ),
             self.token,
         )
         if self.sip:

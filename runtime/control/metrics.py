@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dsm.runtime.control.observer import Observer
     from dsm.runtime.engine import Engine
+    from dsm.runtime.sip.sipcall import SipCalls
     from dsm.runtime.versions import ChartLibrary
 
 __all__ = ["render_metrics", "CONTENT_TYPE"]
@@ -28,8 +29,15 @@ def render_metrics(
     observer: Observer,
     library: ChartLibrary | None,
     uptime: float = 0.0,
+    sip: SipCalls | None = None,
 ) -> str:
-    """The whole exposition text."""
+    """The whole exposition text; with ``sip`` (``dsm serve --sip``) also the SIP and RTP figures.
+
+    The RTP frame figures are gauges summed over the calls alive at the time
+    of the scrape (a call's counts leave with it): a measurement reads them
+    twice while the same calls are up and divides the differences
+    (``benchmarks/sip.py``).
+    """
     calls: dict[str, int] = {}
     system = 0
     versions: dict[str, int] = {}
@@ -75,4 +83,26 @@ def render_metrics(
     current = engine.main.chartset.digest[:12]
     metric("dsm_chart_version_info", "gauge", "The current main collection version.", [(f'{{version="{current}"}}', 1)])
     metric("dsm_uptime_seconds", "gauge", "Seconds since the server started.", [("", round(uptime, 3))])
+    if sip is not None:
+        live = list(sip.calls.values())
+        transport = sip.transport
+        metric("dsm_sip_calls", "gauge", "SIP calls held by the server (session not ended).", [("", len(live))])
+        metric("dsm_sip_calls_refused_total", "counter", "New INVITEs refused.", [("", sip.refused)])
+        if transport is not None:
+            metric(
+                "dsm_sip_datagrams_received_total", "counter", "SIP datagrams received.", [("", transport.received)]
+            )
+            metric("dsm_sip_datagrams_sent_total", "counter", "SIP datagrams sent.", [("", transport.sent)])
+        metric(
+            "dsm_rtp_frames",
+            "gauge",
+            "20 ms frame slots due so far, summed over the RTP sessions of live calls.",
+            [("", sum(c.rtp.frames for c in live))],
+        )
+        metric(
+            "dsm_rtp_late_frames",
+            "gauge",
+            "Frame slots served more than 10 ms late (or skipped), summed over live calls.",
+            [("", sum(c.rtp.frames_late for c in live))],
+        )
     return "\n".join(out) + "\n"

@@ -10,7 +10,11 @@
   returns is encoded with the codec of the SDP answer and sent.  When the
   loop falls behind, up to :data:`MAX_CATCH_UP` missed frames are made up at
   once; beyond that the schedule restarts from now (the lost time is counted
-  in :attr:`RtpSession.late_frames`);
+  in :attr:`RtpSession.late_frames`).  For measurements every frame slot is
+  counted in :attr:`RtpSession.frames`, and a slot served more than
+  :data:`LATE_AFTER` after its schedule (or skipped) in
+  :attr:`RtpSession.frames_late` -- the server's ``/metrics`` sums them over
+  the live calls (``dsm_rtp_frames``, ``dsm_rtp_late_frames``);
 * RFC 4733 packets go straight to :meth:`CallMedia.receive_telephone_event`;
   ``sendDTMF`` requests (:attr:`CallMedia.outgoing_dtmf`) are sent as
   telephone-event packets, one per frame interval, in place of audio;
@@ -59,11 +63,15 @@ __all__ = [
     "FRAME_SECONDS",
     "MAX_CATCH_UP",
     "DEFAULT_RTP_TIMEOUT",
+    "LATE_AFTER",
 ]
 
 FRAME_SECONDS: Final = FRAME_SAMPLES / 8000
 MAX_CATCH_UP: Final = 5
 """Frames made up at once after the loop was late; more is treated as a restart."""
+
+LATE_AFTER: Final = 0.010
+"""Seconds after its schedule beyond which a frame counts as late (half a frame interval)."""
 
 DEFAULT_RTP_TIMEOUT: Final = 300.0
 """Seconds without received RTP before RTPTimeout (the reference's ``dead_rtp_time`` default)."""
@@ -171,6 +179,10 @@ class RtpSession:
         self.packets_sent = 0
         self.packets_received = 0
         self.late_frames = 0
+        self.frames = 0
+        """Frame slots due since :meth:`start` (sent, skipped or silent)."""
+        self.frames_late = 0
+        """Slots served more than :data:`LATE_AFTER` after their schedule, skipped ones included."""
         self.rtp_timeout = rtp_timeout
         self._last_received = 0.0
         self._timeout_reported = False
@@ -232,6 +244,9 @@ class RtpSession:
         done = 0
         try:
             while due <= now and done < MAX_CATCH_UP:
+                self.frames += 1
+                if now - due > LATE_AFTER:
+                    self.frames_late += 1
                 self._frame(due - FRAME_SECONDS)
                 due += FRAME_SECONDS
                 done += 1
@@ -240,6 +255,8 @@ class RtpSession:
         if due <= now:  # far behind: start the schedule again from now
             missed = int((now - due) / FRAME_SECONDS) + 1
             self.late_frames += missed
+            self.frames += missed
+            self.frames_late += missed
             self.sender.skip(missed)
             due = now + FRAME_SECONDS
         self._next_at = due
