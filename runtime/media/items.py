@@ -122,7 +122,24 @@ class PromptItem(SampleItem):
         super().__init__(samples, loop, name)
 
 
-class SilenceItem(PlaylistItem):
+class _GeneratedItem(PlaylistItem):
+    """An item whose samples come from a generator (silence, ring tones)."""
+
+    _generator: SilenceGenerator | RingtoneGenerator
+
+    @property
+    def position(self) -> int:  # type: ignore[override]
+        return self._generator.position
+
+    @property
+    def finished(self) -> bool:
+        return self._generator.finished
+
+    def read(self, n: int) -> Samples:
+        return self._generator.read(n)
+
+
+class SilenceItem(_GeneratedItem):
     """``ms`` of silence (A-core-27); negative = endless (REFERENCE QUIRK)."""
 
     kind: ClassVar[str] = "silence"
@@ -135,19 +152,8 @@ class SilenceItem(PlaylistItem):
     def label(self) -> str:
         return f"silence {self.ms} ms"
 
-    @property
-    def position(self) -> int:  # type: ignore[override]
-        return self._generator.position
 
-    @property
-    def finished(self) -> bool:
-        return self._generator.finished
-
-    def read(self, n: int) -> Samples:
-        return self._generator.read(n)
-
-
-class RingtoneItem(PlaylistItem):
+class RingtoneItem(_GeneratedItem):
     """A ring-tone generator (``playRingtone``, A-core-29)."""
 
     kind: ClassVar[str] = "ringtone"
@@ -160,17 +166,6 @@ class RingtoneItem(PlaylistItem):
     def label(self) -> str:
         s = self.spec
         return f"ringtone length={s.length} on={s.on} off={s.off} f={s.f} f2={s.f2}"
-
-    @property
-    def position(self) -> int:  # type: ignore[override]
-        return self._generator.position
-
-    @property
-    def finished(self) -> bool:
-        return self._generator.finished
-
-    def read(self, n: int) -> Samples:
-        return self._generator.read(n)
 
 
 class SeparatorItem(PlaylistItem):
