@@ -24,6 +24,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from dsm.runtime.errors import DSMException
 
@@ -37,6 +38,7 @@ __all__ = [
     "AudioOpenError",
     "UnknownPrompt",
     "Call",
+    "MediaDelegation",
     "SystemCall",
     "SELECT_NAMES",
 ]
@@ -235,6 +237,55 @@ class Call(ABC):
 
     @abstractmethod
     def set_b2b_headers(self, block: str) -> None: ...
+
+
+class MediaDelegation:
+    """The media operations of :class:`Call`, handed to ``self.media``.
+
+    For a call whose media side is a :class:`dsm.runtime.media.call_media.CallMedia`
+    (or an object with the same methods): the simulated call and the SIP call
+    both put this mixin before :class:`Call` in their bases.
+    """
+
+    media: Any
+
+    def play(self, item: AudioItem, front: bool = False) -> None:
+        self.media.play(item, front)
+
+    def flush_playlist(self) -> None:
+        self.media.flush_playlist()
+
+    def attach_playlist(self, input: bool, output: bool) -> None:
+        self.media.attach_playlist(input, output)
+
+    def set_prompts(self, name: str) -> None:
+        self.media.set_prompts(name)
+
+    def record_start(self, path: str) -> None:
+        self.media.record_start(path)
+
+    def record_stop(self) -> bool:
+        return bool(self.media.record_stop())
+
+    def record_length(self) -> int | None:
+        result: int | None = self.media.record_length()
+        return result
+
+    def record_data_size(self) -> int | None:
+        result: int | None = self.media.record_data_size()
+        return result
+
+    def media_connect(self) -> None:
+        self.media.media_connect()
+
+    def media_disconnect(self) -> None:
+        self.media.media_disconnect()
+
+    def set_media_flag(self, flag: str, on: bool) -> None:
+        self.media.set_media_flag(flag, on)
+
+    def send_dtmf(self, event: int, duration_ms: int) -> None:
+        self.media.send_dtmf(event, duration_ms)
 
 
 def _not_in_system() -> DSMException:

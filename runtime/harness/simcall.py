@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from dsm.runtime.call import AudioItem, Call
+from dsm.runtime.call import Call, MediaDelegation
 from dsm.runtime.harness.records import Reply, Request
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def parse_uri(uri: str) -> tuple[str, str]:
     return user, host.split(":", 1)[0] if host.count(":") == 1 else host
 
 
-class SimCall(Call):
+class SimCall(MediaDelegation, Call):
     """A caller on the other end of a simulated SIP dialog.
 
     ``caller``/``callee`` are the From and request URIs of the INVITE; the
@@ -103,39 +103,6 @@ class SimCall(Call):
         if name == "local_tag":
             return self.local_tag
         return self._selects.get(name, "")
-
-    def play(self, item: AudioItem, front: bool = False) -> None:
-        self.media.play(item, front)
-
-    def flush_playlist(self) -> None:
-        self.media.flush_playlist()
-
-    def attach_playlist(self, input: bool, output: bool) -> None:
-        self.media.attach_playlist(input, output)
-
-    def set_prompts(self, name: str) -> None:
-        self.media.set_prompts(name)
-
-    def record_start(self, path: str) -> None:
-        self.media.record_start(path)
-
-    def record_stop(self) -> bool:
-        return self.media.record_stop()
-
-    def record_length(self) -> int | None:
-        return self.media.record_length()
-
-    def record_data_size(self) -> int | None:
-        return self.media.record_data_size()
-
-    def media_connect(self) -> None:
-        self.media.media_connect()
-
-    def media_disconnect(self) -> None:
-        self.media.media_disconnect()
-
-    def set_media_flag(self, flag: str, on: bool) -> None:
-        self.media.set_media_flag(flag, on)
 
     def send_dtmf(self, event: int, duration_ms: int) -> None:
         self.media.send_dtmf(event, duration_ms)

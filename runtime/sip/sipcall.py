@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dsm.runtime.call import AudioItem, Call
+from dsm.runtime.call import Call, MediaDelegation
 from dsm.runtime.errors import DSMException
 from dsm.runtime.incoming import InviteRequest, answer_incoming, header_block
 from dsm.runtime.media.call_media import CallMedia
@@ -102,7 +102,7 @@ def _is_sdp(request: Request) -> bool:
     return bool(request.body) and request.content_type.lower().startswith("application/sdp")
 
 
-class SipCall(Call):
+class SipCall(MediaDelegation, Call):
     """One incoming SIP call and its session; see the module docstring."""
 
     def __init__(
@@ -183,42 +183,6 @@ class SipCall(Call):
         if name == "local_tag":
             return self.local_tag
         return self._selects.get(name, "")
-
-    def play(self, item: AudioItem, front: bool = False) -> None:
-        self.media.play(item, front)
-
-    def flush_playlist(self) -> None:
-        self.media.flush_playlist()
-
-    def attach_playlist(self, input: bool, output: bool) -> None:
-        self.media.attach_playlist(input, output)
-
-    def set_prompts(self, name: str) -> None:
-        self.media.set_prompts(name)
-
-    def record_start(self, path: str) -> None:
-        self.media.record_start(path)
-
-    def record_stop(self) -> bool:
-        return self.media.record_stop()
-
-    def record_length(self) -> int | None:
-        return self.media.record_length()
-
-    def record_data_size(self) -> int | None:
-        return self.media.record_data_size()
-
-    def media_connect(self) -> None:
-        self.media.media_connect()
-
-    def media_disconnect(self) -> None:
-        self.media.media_disconnect()
-
-    def set_media_flag(self, flag: str, on: bool) -> None:
-        self.media.set_media_flag(flag, on)
-
-    def send_dtmf(self, event: int, duration_ms: int) -> None:
-        self.media.send_dtmf(event, duration_ms)
 
     # -- dialog end ----------------------------------------------------------------------
     def bye(self) -> None:
