@@ -631,6 +631,10 @@ class UserAgentServer:
         if via.host.strip("[]") != source[0]:
             via.params["received"] = source[0]
             changed = True
+        elif "received" in via.params:
+            # A sender's own ``received`` would steer our responses elsewhere.
+            del via.params["received"]
+            changed = True
         if "rport" in via.params and via.params["rport"] is None:
             via.params["rport"] = str(source[1])
             changed = True

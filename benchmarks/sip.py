@@ -1,0 +1,384 @@
+"""SIP serving capacity: calls per second and concurrent G.711 calls on one core (issue 9).
+
+``dsm serve --sip`` runs as a subprocess (one asyncio loop, so one core) on
+free loopback ports, serving two tiny scripts written to a temporary folder
+with a one-second prompt:
+
+* ``aph`` -- answer, play the prompt, wait for the caller's BYE;
+* ``loop`` -- answer and play the prompt again and again (continuous G.711).
+
+Two measurements, each with sipp (Debian ``sip-tester``) as the caller:
+
+1. **max_cps_no_failures**: sipp places answer-play-hangup calls (INVITE with
+   a PCMU offer, ACK, 1 s pause, BYE) at rising rates (25, 50, 100, 200,
+   300 calls/s, each for a few seconds); the highest rate at which sipp
+   counts no failed call.
+2. **concurrent_calls_under_1pct_late**: sipp keeps N ``loop`` calls up (long
+   pause) for rising N (50, 100, 200, 300 … 800); once all N are up the
+   server's ``/metrics`` is read every 3 s for two windows, and the share of
+   20 ms frame slots served more than 10 ms after their schedule (or
+   skipped) is computed from ``dsm_rtp_frames`` and ``dsm_rtp_late_frames``;
+   the better window counts (one stall from another process on a shared
+   machine makes every call late at once).  The highest N below 1 % late
+   frames is reported.
+
+Every loop is bounded in count and time (the whole run stays under two
+minutes), all traffic is on 127.0.0.1, and the server and every sipp are
+killed on every path.  Each measurement gets a fresh server, so that the
+transactions of one do not weigh on the other.  ``--profile FILE`` runs the
+(first) server under cProfile and writes its statistics to FILE when it stops.
+
+Run: ``.venv/bin/python benchmarks/sip.py``.  The last line of output is one
+JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import soundfile
+
+CPS_RATES = (25, 50, 100, 200, 300)
+CPS_SECONDS = 3
+CONCURRENT = (50, 100, 200, 300, 400, 500, 600, 800)
+WINDOW = 3.0
+"""Seconds between two /metrics readings of a concurrency step."""
+WINDOWS = 2
+"""Windows per step; the best one counts, so that one stall caused by another
+process on the machine does not decide the step."""
+LATE_LIMIT = 0.01
+TOTAL_BUDGET = 115.0
+"""Seconds for the whole run; steps that would not fit are left out."""
+
+APH_SCRIPT = """\
+-- answer, play a one-second prompt, wait for the caller's BYE (at most 10 s)
+initial state PLAY enter { playPrompt(hello) setTimer(1, 10) };
+state DONE;
+state END;
+transition "played" PLAY - noAudio -> DONE;
+transition "hangup" (PLAY, DONE) - hangup / stop(false) -> END;
+transition "caller gone" (PLAY, DONE) - timer(#id == 1) / stop(true) -> END;
+"""
+
+LOOP_SCRIPT = """\
+-- answer and keep playing: continuous G.711 until the caller's BYE (at most 60 s)
+initial state START enter { setTimer(1, 60) playPrompt(hello) };
+state PLAY enter { playPrompt(hello) };
+state END;
+transition "first played" START - noAudio -> PLAY;
+transition "again" PLAY - noAudio -> PLAY;
+transition "hangup" (START, PLAY) - hangup / stop(false) -> END;
+transition "caller gone" (START, PLAY) - timer(#id == 1) / stop(true) -> END;
+"""
+
+UAC = """\
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="answer-play-hangup">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200" rrs="true" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [last_From:]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <pause milliseconds="{pause_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [last_From:]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
+
+def free_port(kind: int = socket.SOCK_DGRAM, even: bool = False) -> int:
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if not even or port % 2 == 0:
+            return port
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def write_scripts(root: Path) -> Path:
+    scripts = root / "scripts"
+    (scripts / "prompts").mkdir(parents=True)
+    (scripts / "aph.dsm").write_text(APH_SCRIPT)
+    (scripts / "loop.dsm").write_text(LOOP_SCRIPT)
+    t = np.arange(8000) / 8000
+    tone = (6000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    soundfile.write(scripts / "prompts" / "hello.wav", tone, 8000, subtype="PCM_16")
+    return scripts
+
+
+class Served:
+    """``dsm serve --sip`` as a subprocess; killed on exit whatever happened."""
+
+    def __init__(self, scripts: Path, profile: str | None) -> None:
+        self.sip_port = free_port()
+        self.control_port = free_port(socket.SOCK_STREAM)
+        cmd = [sys.executable]
+        if profile:
+            cmd += ["-m", "cProfile", "-o", profile]
+        cmd += ["-m", "dsm.cli"]
+        cmd += [
+            "serve", "--scripts", str(scripts),
+            "--sip", f"127.0.0.1:{self.sip_port}", "--control", f"127.0.0.1:{self.control_port}",
+            "--rtp-ports", "20000-29999", "--log-level", "error",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.control_port}", timeout=5.0)
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dsm serve exited {self.proc.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                self.metrics()
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError("dsm serve did not start within 30 s")
+            time.sleep(0.1)
+
+    def metrics(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for line in self.client.get("/metrics").text.splitlines():
+            if line and not line.startswith("#") and "{" not in line:
+                name, _, value = line.partition(" ")
+                out[name] = float(value)
+        return out
+
+    def close(self) -> None:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: a clean stop, so cProfile writes its file
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@contextlib.contextmanager
+def sipp_run(
+    sipp: str, work: Path, port: int, service: str, rate: float, calls: int, pause_ms: int, timeout: float
+) -> Iterator[subprocess.Popen[bytes]]:
+    """One sipp run in the background; killed if still running when the block ends."""
+    xml = work / f"uac-{service}-{pause_ms}.xml"
+    xml.write_text(UAC.replace("{pause_ms}", str(pause_ms)))
+    stats = work / "stats.csv"
+    stats.unlink(missing_ok=True)
+    cmd = [
+        sipp, f"127.0.0.1:{port}", "-sf", str(xml), "-s", service,
+        "-r", str(rate), "-m", str(calls), "-l", str(calls),
+        "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port(even=True)),
+        "-timeout", f"{int(timeout)}s", "-timeout_error", "-recv_timeout", "10000", "-max_socket", "4096",
+        "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def sipp_counts(work: Path) -> dict[str, int]:
+    """Successful and failed calls from sipp's statistics file (last row)."""
+    path = work / "stats.csv"
+    if not path.exists():
+        return {}
+    rows = list(csv.reader(path.read_text(errors="replace").splitlines(), delimiter=";"))
+    if len(rows) < 2:
+        return {}
+    last = dict(zip(rows[0], rows[-1], strict=False))
+    out: dict[str, int] = {}
+    for key in ("SuccessfulCall(C)", "FailedCall(C)", "OutgoingCall(C)"):
+        with contextlib.suppress(KeyError, ValueError):
+            out[key] = int(last[key])
+    return out
+
+
+def wait(proc: subprocess.Popen[bytes], seconds: float) -> int | None:
+    try:
+        return proc.wait(max(seconds, 0.1))
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def measure_cps(sipp: str, served: Served, work: Path, deadline: float) -> tuple[int, list[dict[str, object]]]:
+    best = 0
+    steps: list[dict[str, object]] = []
+    for rate in CPS_RATES:
+        calls = rate * CPS_SECONDS
+        budget = CPS_SECONDS + 15.0
+        if time.monotonic() + budget > deadline:
+            break
+        with sipp_run(sipp, work, served.sip_port, "aph", rate, calls, 1000, budget) as proc:
+            code = wait(proc, budget)
+        counts = sipp_counts(work)
+        ok = code == 0 and counts.get("FailedCall(C)", 1) == 0 and counts.get("SuccessfulCall(C)") == calls
+        steps.append({"rate": rate, "calls": calls, "sipp_exit": code, **counts})
+        print(f"cps {rate:4d}: exit {code} {counts}", flush=True)
+        if not ok:
+            break
+        best = rate
+        settle(served, deadline)
+    return best, steps
+
+
+def settle(served: Served, deadline: float) -> None:
+    """Wait (bounded) until the server holds no call, so steps do not overlap."""
+    limit = min(time.monotonic() + 15, deadline)
+    while time.monotonic() < limit:
+        if served.metrics().get("dsm_sip_calls", 0) == 0:
+            return
+        time.sleep(0.2)
+
+
+def measure_concurrency(
+    sipp: str, served: Served, work: Path, ramp_rate: int, deadline: float
+) -> tuple[int, list[dict[str, object]]]:
+    best = 0
+    steps: list[dict[str, object]] = []
+    for n in CONCURRENT:
+        ramp = n / ramp_rate
+        pause = ramp + WINDOW * WINDOWS + 3.0
+        budget = ramp + pause + 12.0  # kill limit; the step itself takes about ramp + pause
+        if time.monotonic() + ramp + pause + 2.0 > deadline:
+            print(f"concurrent {n}: left out (time budget)", flush=True)
+            break
+        step: dict[str, object] = {"calls": n}
+        with sipp_run(sipp, work, served.sip_port, "loop", ramp_rate, n, int(pause * 1000), budget) as proc:
+            up_by = time.monotonic() + ramp + 5.0
+            up = 0.0
+            while time.monotonic() < up_by and proc.poll() is None:
+                up = served.metrics().get("dsm_sip_calls", 0)
+                if up >= n:
+                    break
+                time.sleep(0.1)
+            step["up"] = int(up)
+            if up >= n:
+                readings = [served.metrics()]
+                for _ in range(WINDOWS):
+                    time.sleep(WINDOW)
+                    readings.append(served.metrics())
+                ratios = []
+                for first, second in zip(readings, readings[1:], strict=False):
+                    frames = second["dsm_rtp_frames"] - first["dsm_rtp_frames"]
+                    late = second["dsm_rtp_late_frames"] - first["dsm_rtp_late_frames"]
+                    if frames > 0:
+                        ratios.append(round(late / frames, 5))
+                step["late_ratios"] = ratios
+                step["late_ratio"] = min(ratios) if ratios else None
+            code = wait(proc, budget)
+        step["sipp_exit"] = code
+        step.update(sipp_counts(work))
+        steps.append(step)
+        print(f"concurrent {n}: {step}", flush=True)
+        ratio = step.get("late_ratio")
+        if not isinstance(ratio, float) or ratio >= LATE_LIMIT or code != 0:
+            break
+        best = n
+        settle(served, deadline)
+    return best, steps
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", metavar="FILE", help="run the server under cProfile, statistics to FILE")
+    parser.add_argument("--skip-cps", action="store_true", help="only the concurrency measurement")
+    parser.add_argument("--skip-concurrency", action="store_true", help="only the calls-per-second measurement")
+    args = parser.parse_args()
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        print(json.dumps({"error": "sipp not installed (Debian package sip-tester)"}))
+        return 1
+    started = time.monotonic()
+    deadline = started + TOTAL_BUDGET
+    result: dict[str, object] = {"benchmark": "sip"}
+    with tempfile.TemporaryDirectory(prefix="dsm-bench-sip-") as tmp:
+        work = Path(tmp)
+        scripts = write_scripts(work)
+        cps = 0
+        if not args.skip_cps:
+            served = Served(scripts, args.profile)
+            try:
+                cps, cps_steps = measure_cps(sipp, served, work, deadline)
+            finally:
+                served.close()
+            result["max_cps_no_failures"] = cps
+            result["cps_steps"] = cps_steps
+        if not args.skip_concurrency:
+            # a fresh server: the transactions of the last rate step would still be timing out
+            served = Served(scripts, None if not args.skip_cps else args.profile)
+            try:
+                ramp = max(25, min(cps or 50, 100))
+                calls, calls_steps = measure_concurrency(sipp, served, work, ramp, deadline)
+            finally:
+                served.close()
+            result["concurrent_calls_under_1pct_late"] = calls
+            result["concurrency_steps"] = calls_steps
+    result["targets"] = {"max_cps_no_failures": 200, "concurrent_calls_under_1pct_late": 500}
+    result["seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
