@@ -472,11 +472,11 @@ def test_rfc3261_18_2_1_client_supplied_received_is_dropped() -> None:
 
     ua = UserAgentServer("127.0.0.1", 5070)
     raw = (
-        "OPTIONS sip:x@127.0.0.1:5070 SIP/2.0\r\n"
-        "Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKspoof;received=127.0.0.9\r\n"
-        "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\n"
-        "Call-ID: spoof@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    ).encode()
+        b"OPTIONS sip:x@127.0.0.1:5070 SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKspoof;received=127.0.0.9\r\n"
+        b"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\n"
+        b"Call-ID: spoof@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
     out = ua.receive(raw, ("127.0.0.1", 5061), 0.0)
     sent = [o for o in out if isinstance(o, Datagram)]
     assert sent, out
