@@ -14,29 +14,26 @@ unknown application) or drive one RTP session against a loopback socket.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import io
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pytest
+from sip_rig import LIMIT, ThreadedServer
 
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_relay_key
 from dsm.runtime.media.g711 import ulaw_decode, ulaw_encode
 from dsm.runtime.media.items import PromptItem
 from dsm.runtime.media.rfc4733 import telephone_event_packets
-from dsm.runtime.server import Server, StructuredLog
 from dsm.runtime.sip.message import Response, parse_message
 from dsm.runtime.sip.rtp import RtpPacket, RtpSender
 from dsm.runtime.sip.rtp_session import RtpPortPool, RtpSession
@@ -44,35 +41,15 @@ from dsm.runtime.sip.sdp import PCMU, Codec
 from dsm.runtime.sip.sipcall import SipCall
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-LIMIT = 30.0
-T = TypeVar("T")
 
 
 # -- the server in a thread ---------------------------------------------------------------------
-class SipServer:
+class SipServer(ThreadedServer):
     """``dsm serve --scripts examples --sip 127.0.0.1:0`` on its own loop in a thread."""
 
     def __init__(self, scripts: Path | None = EXAMPLES, **kw: Any) -> None:
-        self.log_text = io.StringIO()
         self.trace: list[tuple[str, str, str]] = []
-        self.server = Server(
-            scripts=[str(scripts)] if scripts is not None else [],
-            control="127.0.0.1:0",
-            sip="127.0.0.1:0",
-            log=StructuredLog(self.log_text, level="debug"),
-            **kw,
-        )
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        if not self._ready.wait(LIMIT):
-            raise RuntimeError("server did not start")
-        if self._error is not None:
-            raise self._error
-        assert self.server.sip_address is not None
-        self.port = self.server.sip_address[1]
+        super().__init__([str(scripts)] if scripts is not None else [], **kw)
         self.on_loop(self._install_tracer)
 
     def _install_tracer(self) -> None:
@@ -90,36 +67,6 @@ class SipServer:
 
     def transitions(self) -> list[str]:
         return self.on_loop(lambda: [d for _, k, d in self.trace if k == "transition"])
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def main() -> None:
-            try:
-                await self.server.start()
-            except BaseException as exc:  # reported to the test thread
-                self._error = exc
-                self._ready.set()
-                return
-            self._ready.set()
-            await self.server.stopping.wait()
-            await self.server.shutdown()
-
-        self.loop.run_until_complete(main())
-        self.loop.close()
-
-    def on_loop(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the server's loop (the engine is not thread-safe) and return its result."""
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # handed to the test thread
-                future.set_exception(exc)
-
-        self.loop.call_soon_threadsafe(run)
-        return future.result(LIMIT)
 
     def calls(self) -> list[SipCall]:
         calls = self.server.sip_calls

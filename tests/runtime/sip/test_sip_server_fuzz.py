@@ -28,22 +28,18 @@ wall-clock speed.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
-import io
 import os
 import random
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from sip_rig import LIMIT, ThreadedServer
 
-from dsm.runtime.server import Server, StructuredLog
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.message import Request, Response, parse_message
 from dsm.runtime.sip.sdp import OfferAnswerError, answer_offer, parse_sdp
@@ -51,11 +47,9 @@ from dsm.runtime.sip.transaction import TimerSettings
 from dsm.runtime.sip.uri import NameAddress, SipUri
 
 LOOPBACK = "127.0.0.1"
-LIMIT = 30.0
 DATAGRAMS = 10_000
 BATCH = 48
 FAST_TIMERS = TimerSettings(t1=0.01, t2=0.04, t4=0.05, timer_d=0.1)
-T = TypeVar("T")
 
 WAIT_SCRIPT = """\
 -- The call in progress: waits for one key, then for the caller's BYE.
@@ -76,61 +70,11 @@ transition "hangup" RING - hangup / stop(false) -> END;
 
 
 # -- the server on its own loop --------------------------------------------------------------------
-class LiveServer:
+class LiveServer(ThreadedServer):
     """``Server`` with ``--sip 127.0.0.1:0`` on a loop in a thread; loop exceptions are collected."""
 
     def __init__(self, scripts: Path) -> None:
-        self.log_text = io.StringIO()
-        self.loop_errors: list[dict[str, Any]] = []
-        self.server = Server(
-            scripts=[str(scripts)],
-            control="127.0.0.1:0",
-            sip="127.0.0.1:0",
-            rtp_ports=(30000, 39999),
-            log=StructuredLog(self.log_text, level="debug"),
-        )
-        self.loop = asyncio.new_event_loop()
-        self.loop.set_exception_handler(lambda _loop, context: self.loop_errors.append(context))
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        if not self._ready.wait(LIMIT):
-            raise RuntimeError("server did not start")
-        if self._error is not None:
-            raise self._error
-        assert self.server.sip_address is not None
-        self.port = self.server.sip_address[1]
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def main() -> None:
-            try:
-                await self.server.start()
-            except BaseException as exc:  # handed to the test thread
-                self._error = exc
-                self._ready.set()
-                return
-            self._ready.set()
-            await self.server.stopping.wait()
-            await self.server.shutdown()
-
-        self.loop.run_until_complete(main())
-        self.loop.close()
-
-    def on_loop(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the server's loop (nothing of the server is thread-safe)."""
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # handed to the test thread
-                future.set_exception(exc)
-
-        self.loop.call_soon_threadsafe(run)
-        return future.result(LIMIT)
+        super().__init__([str(scripts)], rtp_ports=(30000, 39999))
 
     def received(self) -> int:
         """Datagrams the SIP transport has taken in (an int read across threads is safe)."""
