@@ -14,13 +14,20 @@ Two measurements, each with sipp (Debian ``sip-tester``) as the caller:
    300 calls/s, each for a few seconds); the highest rate at which sipp
    counts no failed call.
 2. **concurrent_calls_under_1pct_late**: sipp keeps N ``loop`` calls up (long
-   pause) for rising N (50, 100, 200, 300 … 800); once all N are up the
+   pause) for rising N (100, 200, 300 … 800; set up at the sustained call
+   rate, at most 200/s); once all N are up the
    server's ``/metrics`` is read every 3 s for two windows, and the share of
    20 ms frame slots served more than 10 ms after their schedule (or
    skipped) is computed from ``dsm_rtp_frames`` and ``dsm_rtp_late_frames``;
    the better window counts (one stall from another process on a shared
    machine makes every call late at once).  The highest N below 1 % late
    frames is reported.
+
+Each concurrency step also reports ``server_cpu`` (the server's share of one
+core over the windows, from ``/proc``) and the machine's load average: on a
+shared machine a failed step with a low ``server_cpu`` and a high load
+points at other processes, not at the server.  ``--calls 400,500`` and
+``--rates 200,300`` replace the ladders (to re-measure one step).
 
 Every loop is bounded in count and time (the whole run stays under two
 minutes), all traffic is on 127.0.0.1, and the server and every sipp are
@@ -38,6 +45,7 @@ import argparse
 import contextlib
 import csv
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -51,9 +59,9 @@ import httpx
 import numpy as np
 import soundfile
 
-CPS_RATES = (25, 50, 100, 200, 300)
+CPS_RATES: tuple[int, ...] = (25, 50, 100, 200, 300)
 CPS_SECONDS = 3
-CONCURRENT = (50, 100, 200, 300, 400, 500, 600, 800)
+CONCURRENT: tuple[int, ...] = (100, 200, 300, 400, 500, 600, 800)
 WINDOW = 3.0
 """Seconds between two /metrics readings of a concurrency step."""
 WINDOWS = 2
@@ -194,6 +202,14 @@ class Served:
                 raise RuntimeError("dsm serve did not start within 30 s")
             time.sleep(0.1)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (Linux ``/proc``), 0 if unknown."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for line in self.client.get("/metrics").text.splitlines():
@@ -315,9 +331,11 @@ def measure_concurrency(
             step["up"] = int(up)
             if up >= n:
                 readings = [served.metrics()]
+                cpu = [(time.monotonic(), served.cpu_seconds())]
                 for _ in range(WINDOWS):
                     time.sleep(WINDOW)
                     readings.append(served.metrics())
+                    cpu.append((time.monotonic(), served.cpu_seconds()))
                 ratios = []
                 for first, second in zip(readings, readings[1:], strict=False):
                     frames = second["dsm_rtp_frames"] - first["dsm_rtp_frames"]
@@ -326,6 +344,9 @@ def measure_concurrency(
                         ratios.append(round(late / frames, 5))
                 step["late_ratios"] = ratios
                 step["late_ratio"] = min(ratios) if ratios else None
+                # the server's share of one core while the calls ran (what the frames cost)
+                step["server_cpu"] = round((cpu[-1][1] - cpu[0][1]) / (cpu[-1][0] - cpu[0][0]), 3)
+                step["load_average"] = round(os.getloadavg()[0], 2)
             code = wait(proc, budget)
         step["sipp_exit"] = code
         step.update(sipp_counts(work))
@@ -344,7 +365,16 @@ def main() -> int:
     parser.add_argument("--profile", metavar="FILE", help="run the server under cProfile, statistics to FILE")
     parser.add_argument("--skip-cps", action="store_true", help="only the concurrency measurement")
     parser.add_argument("--skip-concurrency", action="store_true", help="only the calls-per-second measurement")
+    parser.add_argument(
+        "--calls", metavar="N,N,…", help="concurrency steps to try instead of the default ladder"
+    )
+    parser.add_argument("--rates", metavar="R,R,…", help="call rates to try instead of the default ladder")
     args = parser.parse_args()
+    global CONCURRENT, CPS_RATES
+    if args.calls:
+        CONCURRENT = tuple(int(n) for n in args.calls.split(","))
+    if args.rates:
+        CPS_RATES = tuple(int(n) for n in args.rates.split(","))
     sipp = shutil.which("sipp")
     if sipp is None:
         print(json.dumps({"error": "sipp not installed (Debian package sip-tester)"}))
@@ -368,7 +398,8 @@ def main() -> int:
             # a fresh server: the transactions of the last rate step would still be timing out
             served = Served(scripts, None if not args.skip_cps else args.profile)
             try:
-                ramp = max(25, min(cps or 50, 100))
+                # calls are set up at the rate the server just sustained (at most 200/s)
+                ramp = max(25, min(cps or 50, 200))
                 calls, calls_steps = measure_concurrency(sipp, served, work, ramp, deadline)
             finally:
                 served.close()

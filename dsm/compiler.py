@@ -83,12 +83,14 @@ def _build(
     result: ParseResult = parse(
         src, values, offsets, module_path=module_path, syntax_only=syntax_only
     )
-    diagnostics = sorted(src.diagnostics + result.diagnostics, key=_position)
+    diagnostics = src.diagnostics + result.diagnostics
+    if diagnostics:
+        diagnostics.sort(key=_position)
     states = tuple(
-        _State(r.name, r.enter, r.exit, tuple(r.transitions), r.loc) for r in result.states
+        [_State(r.name, r.enter, r.exit, tuple(r.transitions), r.loc) for r in result.states]
     )
     chart = Chart(name, states, result.initial, tuple(result.imports), path)
-    if consistency_check and not any(d.is_error for d in diagnostics):
+    if consistency_check and not (diagnostics and any(d.is_error for d in diagnostics)):
         lines: dict[tuple[str, int], str] | None = None
 
         def source_line(p: str, line: int) -> str:
@@ -97,16 +99,15 @@ def _build(
                 lines = _source_line_lookup(src)
             return lines.get((p, line), "")
 
-        diagnostics = diagnostics + sorted(
-            check_chart(
-                chart,
-                functions=result.functions,
-                unfinished=result.unfinished,
-                condition_events=result.condition_events,
-                source_line=source_line,
-            ),
-            key=_position,
+        findings = check_chart(
+            chart,
+            functions=result.functions,
+            unfinished=result.unfinished,
+            condition_events=result.condition_events,
+            source_line=source_line,
         )
+        if findings:
+            diagnostics = diagnostics + sorted(findings, key=_position)
     if diagnostics:
         object.__setattr__(chart, "warnings", tuple(d for d in diagnostics if not d.is_error))
     return Unit(chart, diagnostics, src, (values, offsets))
@@ -145,7 +146,7 @@ def compile_unit(
             src = preprocess_file(path, include_paths)
         else:
             src = preprocess_text(text, path, "", include_paths)
-        if any(d.is_error for d in src.diagnostics) and not src.origins:
+        if not src.origins and any(d.is_error for d in src.diagnostics):
             return Unit(None, list(src.diagnostics), src, None)
         return _build(
             src,
@@ -162,7 +163,7 @@ def compile_unit(
 
 
 def _finish(unit: Unit) -> Chart:
-    if unit.chart is None or unit.errors:
+    if unit.chart is None or (unit.diagnostics and unit.errors):
         raise CompileError(unit.diagnostics)
     return unit.chart
 

@@ -33,7 +33,7 @@ from dsm.chart import Action, Condition, Element, For, If, Loc, Transition
 from dsm.diagnostics import Diagnostic
 from dsm.fastbuild import constructor
 from dsm.source import SourceText
-from dsm.styles import Split, splitter
+from dsm.styles import QuickSplit, Split, quick_splitter, splitter
 from dsm.vocabulary import (
     CORE_ACTIONS,
     CORE_CONDITIONS,
@@ -72,18 +72,19 @@ _STYLE_CODES = {
 }
 
 # Fast constructors for the chart nodes built per token (see dsm.fastbuild).
-_new_loc = constructor(Loc)
+_tuple_new = tuple.__new__  # builds a Loc in C: _tuple_new(Loc, (path, line, column))
 _new_action = constructor(Action)
 _new_condition = constructor(Condition)
 _new_transition = constructor(Transition)
 _new_if = constructor(If)
 _new_for = constructor(For)
 
-_SPLITTERS = {
-    style: splitter(style)
-    for style in ("N", "S", "P,opt", "P,mand", "P=opt", "P=mand", "L", "T", "K", "raw")
-}
+_STYLES = ("N", "S", "P,opt", "P,mand", "P=opt", "P=mand", "L", "T", "K", "raw")
+_SPLITTERS = {style: splitter(style) for style in _STYLES}
+# Parts without the list of logged errors; ``None`` sends a token to the full split.
+_QUICK: dict[str, QuickSplit] = {style: quick_splitter(style) for style in _STYLES}
 
+_bisect = bisect_right
 _CORE_ACTIONS_GET = CORE_ACTIONS.get
 _CORE_CONDITIONS_GET = CORE_CONDITIONS.get
 
@@ -188,6 +189,40 @@ class _For(_Frame):
 def _initial_frame(offset: int) -> _Frame:
     return _Frame(INITIAL, offset)
 
+
+# Structural words of a transition (L-44).
+_T_ARROW, _T_CONDITIONS, _T_ACTIONS, _T_END = range(4)
+_TRANSITION_WORDS = {
+    "->": _T_ARROW,
+    "-->": _T_ARROW,
+    "-": _T_CONDITIONS,
+    "/": _T_ACTIONS,
+    "-/": _T_ACTIONS,
+    ";": _T_END,
+}
+# Structural words of a condition list (L-47).
+_C_SKIP, _C_BRACE, _C_CLOSE, _C_NOT, _C_EXCEPTION = range(5)
+_CONDITION_WORDS = {
+    ";": _C_SKIP,
+    "[": _C_SKIP,
+    "}": _C_SKIP,
+    "{": _C_BRACE,
+    "/": _C_CLOSE,
+    "->": _C_CLOSE,
+    "]": _C_CLOSE,
+    "not": _C_NOT,
+    "exception": _C_EXCEPTION,
+}
+# Structural words of an action list (L-49).
+_W_SKIP, _W_CLOSE, _W_IF, _W_ELSE = range(4)
+_ACTION_WORDS = {
+    ";": _W_SKIP,
+    "{": _W_SKIP,
+    "}": _W_CLOSE,
+    "->": _W_CLOSE,
+    "if": _W_IF,
+    "else": _W_ELSE,
+}
 
 _KEYWORD_FRAMES: dict[str, Callable[[int], _Frame]] = {
     "state": _State,
@@ -315,12 +350,18 @@ class Machine:
 
     # -- positions and diagnostics --------------------------------------
     def loc(self, offset: int) -> Loc:
+        """The position of a chart-text offset.
+
+        Offsets of tokens always lie on a kept line (the first kept line
+        starts at 0), which the inline copies in ``make_action`` and
+        ``make_condition`` rely on.
+        """
         starts = self._starts
-        i = bisect_right(starts, offset) - 1
+        i = _bisect(starts, offset) - 1
         if i < 0:
-            return _new_loc(self.src.default_path, 1, offset + 1)
+            return _tuple_new(Loc, (self.src.default_path, 1, offset + 1))
         o = self._origins[i]
-        return _new_loc(o[0], o[1], offset - starts[i] + 1)
+        return _tuple_new(Loc, (o[0], o[1], offset - starts[i] + 1))
 
     def report(
         self, severity: str, code: str, offset: int, message: str, hint: str = "", length: int = 1
@@ -408,12 +449,22 @@ class Machine:
 
     def make_action(self, token: str, offset: int) -> Action | None:
         """An action token (L-75, L-80); ``None`` (and an error) for an unknown name."""
-        name, argument = name_and_argument(token)
+        name, _, rest = token.partition("(")  # name_and_argument, inline: runs for every action
+        j = rest.rfind(")")
+        argument = rest if j < 0 else rest[:j]
         if self.modules:
             module, sig = self._lookup(name, False)
         else:
             module = ""
             sig = _CORE_ACTIONS_GET(name)
+        if sig is not None and sig.split is None:
+            parts = _QUICK[sig.style](argument)
+            if parts is not None:
+                starts = self._starts  # self.loc(offset), inline
+                k = _bisect(starts, offset) - 1
+                o = self._origins[k]
+                loc = _tuple_new(Loc, (o[0], o[1], offset - starts[k] + 1))
+                return _new_action(name, module, parts, token, loc)
         if sig is None and not self.syntax_only:
             hint = self._suggest(name, False)
             if not name and token.startswith("("):
@@ -428,12 +479,23 @@ class Machine:
 
     def make_condition(self, token: str, offset: int, invert: bool) -> Condition | None:
         """A condition token (L-75, L-81); ``None`` (and an error) for an unknown name."""
-        name, argument = name_and_argument(token)
+        name, _, rest = token.partition("(")  # name_and_argument, inline: runs for every condition
+        j = rest.rfind(")")
+        argument = rest if j < 0 else rest[:j]
         if self.modules:
             module, sig = self._lookup(name, True)
         else:
             module = ""
             sig = _CORE_CONDITIONS_GET(name)
+        if sig is not None and sig.split is None:
+            parts = _QUICK[sig.style](argument)
+            if parts is not None:
+                self.condition_events[(module, name)] = sig.event
+                starts = self._starts  # self.loc(offset), inline
+                k = _bisect(starts, offset) - 1
+                o = self._origins[k]
+                loc = _tuple_new(Loc, (o[0], o[1], offset - starts[k] + 1))
+                return _new_condition(name, module, parts, invert, token, loc)
         if sig is None and not self.syntax_only:
             self.error(
                 "E015",
@@ -500,7 +562,7 @@ class Machine:
     def complete_transition(self, frame: _Transition) -> None:
         source = frame.source or ""
         attach: list[StateRecord] = []
-        for sname in split_sources(source):
+        for sname in split_sources(source) if "(" in source else (source,):
             rec = self.by_name.get(sname)
             if rec is None:
                 self.error(
@@ -557,7 +619,14 @@ class Machine:
             )
             return
         below = stack[-1]
-        if kind == A_FUNCTION and isinstance(below, _Function):
+        # The cases exclude each other (one list kind each); commonest first.
+        if kind == A_TRANSITION and isinstance(below, _Transition):
+            below.actions = items
+        elif kind == A_ENTER and isinstance(below, _State):
+            below.enter = items
+        elif kind == A_EXIT and isinstance(below, _State):
+            below.exit = items
+        elif kind == A_FUNCTION and isinstance(below, _Function):
             below.body = items
         elif (kind in (A_THEN, A_ELSE)) and isinstance(below, _If):
             if kind == A_THEN:
@@ -570,15 +639,6 @@ class Machine:
                 offset,
                 token,
             )
-        elif (kind == A_ENTER and isinstance(below, _State)) or (
-            kind == A_EXIT and isinstance(below, _State)
-        ):
-            if kind == A_ENTER:
-                below.enter = items
-            else:
-                below.exit = items
-        elif kind == A_TRANSITION and isinstance(below, _Transition):
-            below.actions = items
         elif kind == A_FOR and isinstance(below, _For):
             stack.pop()
             if below.valid:
@@ -632,12 +692,16 @@ class Machine:
         no_context_run = False
         for tok, off in zip(self.values, self.offsets):
             # Global keywords first, in every context (L-32 … L-37).
-            if tok[0] in "istf":
+            first = tok[0]
+            if first in "istf":
                 opener = keyword_frames.get(tok)
                 if opener is not None:
                     stack.append(opener(off))
+                    # Only a keyword makes an empty stack non-empty, so this is
+                    # where a run of tokens outside any statement (L-38) ends.
+                    no_context_run = False
                     continue
-                if len(tok) > 6 and tok.startswith("import"):
+                if first == "i" and len(tok) > 6 and tok.startswith("import"):
                     self.do_import(tok, off)
                     continue
             if stack:
@@ -645,7 +709,6 @@ class Machine:
                 handler = handlers[top.kind]
                 if handler is not None:
                     handler(top, tok, off)
-                no_context_run = False
             elif tok != ";":
                 if not no_context_run:
                     self.no_context(tok, off)
@@ -678,30 +741,39 @@ class Machine:
         # anything else: silently ignored (L-42)
 
     def on_transition(self, frame: _Transition, tok: str, off: int) -> None:
-        """L-44, in its order."""
+        """L-44, in its order (its structural words are mutually exclusive, one table)."""
         if frame.name is None:
             frame.name = tok
         elif frame.source is None:
             frame.source = tok
             frame.source_offset = off
-        elif tok == "->" or tok == "-->":
-            pass
-        elif tok == "-":
-            self.stack.append(_Conditions(off, False))
-        elif tok == "/" or tok == "-/":
-            self.stack.append(_Actions(off, A_TRANSITION))
-        elif tok == ";":
-            self.stack.pop()
-            self.complete_transition(frame)
-        elif frame.target is None:
-            frame.target = tok
-        # anything else: silently ignored (L-44.8)
+        else:
+            word = _TRANSITION_WORDS.get(tok)
+            if word is None:
+                if frame.target is None:
+                    frame.target = tok
+                # anything else: silently ignored (L-44.8)
+            elif word == _T_CONDITIONS:
+                self.stack.append(_Conditions(off, False))
+            elif word == _T_ACTIONS:
+                self.stack.append(_Actions(off, A_TRANSITION))
+            elif word == _T_END:
+                self.stack.pop()
+                self.complete_transition(frame)
+            # _T_ARROW: `->` and `-->` are optional (L-44)
 
     def on_conditions(self, frame: _Conditions, tok: str, off: int) -> None:
-        """L-47, in its order."""
-        if tok == ";" or tok == "[":
+        """L-47, in its order (its structural words are mutually exclusive, one table)."""
+        word = _CONDITION_WORDS.get(tok)
+        if word is None:
+            cond = self.make_condition(tok, off, frame.invert_next)
+            frame.invert_next = False
+            if cond is not None:
+                frame.items.append(cond)
             return
-        if tok == "{":
+        if word == _C_SKIP:
+            return
+        if word == _C_BRACE:
             if frame.is_if:
                 stack = self.stack
                 stack.pop()
@@ -711,9 +783,7 @@ class Machine:
                     owner.exception = frame.exception
                 stack.append(_Actions(off, A_THEN))
             return
-        if tok == "}":
-            return
-        if tok == "/" or tok == "->" or tok == "]":
+        if word == _C_CLOSE:
             stack = self.stack
             stack.pop()
             below = stack[-1] if stack else None
@@ -731,44 +801,44 @@ class Machine:
                     token=tok,
                 )
             return
-        if tok == "not":
+        if word == _C_NOT:
             frame.invert_next = not frame.invert_next
-            return
-        if tok == "exception":
+        else:
             frame.exception = True
-            return
-        cond = self.make_condition(tok, off, frame.invert_next)
-        frame.invert_next = False
-        if cond is not None:
-            frame.items.append(cond)
 
     def on_actions(self, frame: _Actions, tok: str, off: int) -> None:
-        """L-49, in its order."""
-        if tok == ";" or tok == "{":
+        """L-49, in its order.
+
+        The structural words are looked up in one table (they are mutually
+        exclusive exact matches, so the order of L-49 is kept); everything
+        else is a ``for`` header, a function call or an action.
+        """
+        word = _ACTION_WORDS.get(tok)
+        if word is not None:
+            if word == _W_SKIP:
+                return
+            if word == _W_CLOSE:
+                self.close_actions(frame, off, tok)
+            elif word == _W_IF:
+                self.stack.append(_If(off))
+                self.stack.append(_Conditions(off, True))
+            else:
+                self.on_else(frame, off)
             return
-        if tok == "}" or tok == "->":
-            self.close_actions(frame, off, tok)
-            return
-        if tok == "if":
-            self.stack.append(_If(off))
-            self.stack.append(_Conditions(off, True))
-            return
-        if tok == "else":
-            self.on_else(frame, off)
-            return
-        if tok[:3] == "for":
+        if tok[0] == "f" and tok.startswith("for"):
             loop = _For(off)
             self.stack.append(loop)
             if len(tok) > 3:
                 self.parse_header(loop, tok[3:], off, tok)
             return
-        paren = tok.find("(")
-        if paren >= 0:
-            fn = self.functions.get(tok[:paren])
-            if fn is not None:
-                frame.items.extend(fn.body)  # L-68: inlined as the body is now
-                self.function_records[tok[:paren]].calls += 1
-                return
+        if self.functions:
+            paren = tok.find("(")
+            if paren >= 0:
+                fn = self.functions.get(tok[:paren])
+                if fn is not None:
+                    frame.items.extend(fn.body)  # L-68: inlined as the body is now
+                    self.function_records[tok[:paren]].calls += 1
+                    return
         action = self.make_action(tok, off)
         if action is not None:
             frame.items.append(action)

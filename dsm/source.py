@@ -90,6 +90,9 @@ class _Preprocessor:
         self.diagnostics: list[Diagnostic] = []
         self.open_files: list[str] = []
         self.top_path = "<string>"
+        # A text's own path joins ``open_files`` only when the first #include
+        # needs cycle detection (see ``preprocess_text``).
+        self.unresolved_top: str | None = None
 
     # -- diagnostics -----------------------------------------------------
     def error(self, origin: Origin, column: int, code: str, message: str, hint: str = "") -> None:
@@ -113,6 +116,7 @@ class _Preprocessor:
         parts = self.parts
         origins = self.origins
         starts = self.starts
+        offset = self.offset  # kept local; an #include continues from self.offset
         for number, line in enumerate(_split_lines(text), 1):
             stripped = line.lstrip(" \t")
             if stripped:
@@ -123,12 +127,15 @@ class _Preprocessor:
                     if not stripped.startswith("#include"):
                         continue  # L-6: comment line
                     column = len(line) - len(stripped) + 1
+                    self.offset = offset
                     self.include(Origin(path, number, line), column, stripped[8:], path, load_path)
+                    offset = self.offset
                     continue
-            starts.append(self.offset)
+            starts.append(offset)
             origins.append((path, number, line))  # type: ignore[arg-type]
             parts.append(line)
-            self.offset += len(line) + 1  # L-10: every kept line ends with one LF
+            offset += len(line) + 1  # L-10: every kept line ends with one LF
+        self.offset = offset
 
     def run_file(self, path: str, load_path: str, origin: Origin | None, column: int) -> None:
         try:
@@ -171,6 +178,10 @@ class _Preprocessor:
         appended to the *original* load path, also inside included files
         (L-14).  Extra ``include_paths`` are searched only after that fails.
         """
+        if self.unresolved_top is not None:
+            top, self.unresolved_top = self.unresolved_top, None
+            if os.path.isfile(top):
+                self.open_files.insert(0, os.path.realpath(top))
         name = argument.strip(_STRIP_INCLUDE)
         if not name:
             self.error(origin, column, "E001", "empty #include name")
@@ -247,11 +258,16 @@ class _Preprocessor:
 def preprocess_text(
     text: str, path: str = "<string>", load_path: str = "", include_paths: Sequence[str] = ()
 ) -> SourceText:
-    """Pre-process script text that did not come from a file (or was read already)."""
+    """Pre-process script text that did not come from a file (or was read already).
+
+    If ``path`` names an existing file, an ``#include`` of that file is a
+    cycle.  Asking the file system costs more than pre-processing a small
+    text, so it is asked only when the text has an ``#include`` at all.
+    """
     pp = _Preprocessor(include_paths)
     pp.top_path = path
-    if not path.startswith("<") and os.path.isfile(path):
-        pp.open_files.append(os.path.realpath(path))
+    if not path.startswith("<"):
+        pp.unresolved_top = path
     pp.run_text(text, path, load_path)
     return pp.result()
 

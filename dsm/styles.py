@@ -21,10 +21,15 @@ __all__ = [
     "split_raw",
     "splitter",
     "unquote_part",
+    "quick_splitter",
+    "Parts",
+    "QuickSplit",
     "Split",
 ]
 
-Split = tuple[tuple[str, ...], list[str]]
+Parts = tuple[str, ...]
+Split = tuple[Parts, list[str]]
+QuickSplit = Callable[[str], "Parts | None"]
 _BLANKS = " \t"
 _QUOTES = ("'", '"')  # a tuple, so that the empty prefix of an empty part is not "in" it
 
@@ -34,14 +39,19 @@ def split_N(text: str) -> Split:
     return (), []
 
 
-def split_S(text: str) -> Split:
+def parts_S(text: str) -> Parts:
     """Style S (L-83): trim blanks, then strip the outer run of ``"`` (or else of ``'``)."""
     t = text.strip(_BLANKS)
-    if t[:1] == '"':
-        t = t.strip('"')
-    elif t[:1] == "'":
-        t = t.strip("'")
-    return (t,), []
+    if t:
+        q = t[0]
+        if q == '"' or q == "'":
+            t = t.strip(q)
+    return (t,)
+
+
+def split_S(text: str) -> Split:
+    """Style S (L-83); it never logs an error."""
+    return parts_S(text), []
 
 
 def unquote_part(part: str) -> str:
@@ -78,28 +88,42 @@ def _find_separator(text: str, sep: str) -> int:
     return -1
 
 
-def split_P(text: str, sep: str, mandatory: bool) -> Split:
-    """Style P (L-84): two parts at the first unquoted separator."""
+def _parts_at_separator(text: str, sep: str) -> tuple[str, str] | None:
+    """L-84 steps 1-3 when a separator is found: both parts trimmed and unquoted, else ``None``."""
     i = text.find(sep)
     if i >= 0 and ('"' in text[:i] or "'" in text[:i]):
         i = _find_separator(text, sep)
     if i < 0:
-        if mandatory:
-            return ("", ""), [f"expected two arguments separated by {sep!r} in {text!r}"]
-        p1 = text.strip(_BLANKS)
-        if p1[:1] in _QUOTES:
-            p1 = unquote_part(p1)
-        return (p1, ""), []
+        return None
     p1 = text[:i].strip(_BLANKS)
     p2 = text[i + 1 :].strip(_BLANKS)
     if p1[:1] in _QUOTES:
         p1 = unquote_part(p1)
     if p2[:1] in _QUOTES:
         p2 = unquote_part(p2)
+    return p1, p2
+
+
+def _single(text: str) -> str:
+    """L-84 without a separator (optional form): the whole text is the first part."""
+    p1 = text.strip(_BLANKS)
+    if p1[:1] in _QUOTES:
+        p1 = unquote_part(p1)
+    return p1
+
+
+def split_P(text: str, sep: str, mandatory: bool) -> Split:
+    """Style P (L-84): two parts at the first unquoted separator."""
+    pair = _parts_at_separator(text, sep)
+    if pair is None:
+        if mandatory:
+            return ("", ""), [f"expected two arguments separated by {sep!r} in {text!r}"]
+        return (_single(text), ""), []
+    p1, p2 = pair
     if mandatory and (not p1 or not p2):
         which = "first" if not p1 else "second"
-        return (p1, p2), [f"empty {which} argument in {text!r}"]
-    return (p1, p2), []
+        return pair, [f"empty {which} argument in {text!r}"]
+    return pair, []
 
 
 def split_L(text: str) -> Split:
@@ -113,6 +137,17 @@ def split_L(text: str) -> Split:
 _OPERATORS = ("==", "!=", "<", ">")
 
 
+def parts_T(text: str) -> Parts | None:
+    """Style T's parts (see :func:`split_T`), or ``None`` when no operator is found."""
+    if not text:
+        return ()
+    for op in _OPERATORS:
+        i = text.find(op)
+        if i >= 0:
+            return (op, text[:i].strip(" "), text[i + len(op) :].strip(" "))
+    return None
+
+
 def split_T(text: str) -> Split:
     """Style T (L-86): ``(op, left, right)``; ``()`` when empty; ``("", "", "")`` if no operator.
 
@@ -120,15 +155,12 @@ def split_T(text: str) -> Split:
     text (so ``$a != b==c`` splits at ``==``); operands are trimmed of spaces
     only, never tabs.
     """
-    if not text:
-        return (), []
-    for op in _OPERATORS:
-        i = text.find(op)
-        if i >= 0:
-            return (op, text[:i].strip(" "), text[i + len(op) :].strip(" ")), []
-    return ("", "", ""), [
-        f"test expression {text!r} has no operator (==, !=, <, >); it never matches"
-    ]
+    parts = parts_T(text)
+    if parts is None:
+        return ("", "", ""), [
+            f"test expression {text!r} has no operator (==, !=, <, >); it never matches"
+        ]
+    return parts, []
 
 
 def split_K(text: str) -> Split:
@@ -166,3 +198,72 @@ _BY_STYLE: dict[str, Callable[[str], Split]] = {
 def splitter(style: str) -> Callable[[str], Split]:
     """The split function for a style code (see :mod:`dsm.vocabulary`)."""
     return _BY_STYLE[style]
+
+
+# -- quick splitting for the compiler's hot path ------------------------------------
+#
+# The compiler splits the arguments of every action and condition token.  The
+# functions above return the parts *and* a list of logged errors, which costs a
+# list per token although almost no argument has a problem.  A quick splitter
+# returns only the parts, or ``None`` exactly when the full split would log an
+# error; the caller then runs the full split to get the messages.  The parts
+# are always those of the full split (``tests/dsm/test_styles.py`` checks
+# this for every style on random text).
+
+
+def _parts_N(text: str) -> Parts:
+    return ()
+
+
+def _parts_K(text: str) -> Parts:
+    return (text,)
+
+
+def _parts_L(text: str) -> Parts | None:
+    pieces = tuple(p for p in text.split(",") if p)
+    return pieces if len(pieces) >= 2 else None
+
+
+def _quick_pair(sep: str, mandatory: bool) -> QuickSplit:
+    """Style P, quick: without a quote before the first separator, that separator is the one."""
+
+    def parts(text: str) -> Parts | None:
+        i = text.find(sep)
+        if i < 0:
+            return None if mandatory else (_single(text), "")
+        head = text[:i]
+        pair: tuple[str, str] | None
+        if '"' in head or "'" in head:
+            pair = _parts_at_separator(text, sep)  # quotes decide which separator counts
+            if pair is None:
+                return None if mandatory else (_single(text), "")
+        else:
+            p2 = text[i + 1 :].strip(_BLANKS)
+            if p2[:1] in _QUOTES:
+                p2 = unquote_part(p2)
+            pair = (head.strip(_BLANKS), p2)  # no quote in head: nothing to unquote there
+        if mandatory and (not pair[0] or not pair[1]):
+            return None
+        return pair
+
+    parts.__name__ = f"parts_P{sep}{'mand' if mandatory else 'opt'}"
+    return parts
+
+
+_QUICK_BY_STYLE: dict[str, QuickSplit] = {
+    "N": _parts_N,
+    "S": parts_S,
+    "P,opt": _quick_pair(",", False),
+    "P,mand": _quick_pair(",", True),
+    "P=opt": _quick_pair("=", False),
+    "P=mand": _quick_pair("=", True),
+    "L": _parts_L,
+    "T": parts_T,
+    "K": _parts_K,
+    "raw": _parts_K,
+}
+
+
+def quick_splitter(style: str) -> QuickSplit:
+    """The quick split function for a style code: parts, or ``None`` if the full split logs an error."""
+    return _QUICK_BY_STYLE[style]

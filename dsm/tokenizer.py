@@ -12,10 +12,13 @@ quote loses its first and last character (L-28); empty tokens vanish (L-29).
 Tokens are returned as two parallel lists (values and start offsets in the
 chart text) rather than objects: the compile path touches every token once
 and this keeps it cheap.  Most words are *simple* (no backslash inside a
-span, no nested parenthesis, no unterminated span); one regular expression,
-built once from the lexical classes in ``dsm.lark``, consumes whitespace plus
-a punctuation character or a simple word, and only other words fall back to
-the character-exact scanner (see :func:`_patterns` for why this is exact).
+span, no nested parenthesis, no unterminated span).  When every word of a
+text is simple, one ``re.split`` cuts the whole text into separators and
+tokens without any per-token Python work (:func:`_split_simple`); otherwise
+one regular expression, built once from the lexical classes in ``dsm.lark``,
+consumes whitespace plus a punctuation character or a simple word, and only
+other words fall back to the character-exact scanner (see :func:`_patterns`
+for why this is exact).
 REFERENCE QUIRKS reproduced here: L-24/L-25 escape rules, L-27 swallowing,
 L-28 last character dropped, L-29 ``""`` vanishing.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import accumulate
 
 from dsm.lexclasses import lex_classes
 
@@ -141,8 +145,76 @@ def _word_end(text: str, i: int, plain: re.Pattern[str], stops: frozenset[str]) 
     return n
 
 
+@lru_cache(maxsize=1)
+def _splitter() -> tuple[re.Pattern[str], str, str]:
+    """The expression of :func:`_split_simple`, with the whitespace and quote characters.
+
+    Group 1 matches a punctuation character or a simple word: plain
+    characters and simple spans (as in :func:`_patterns`), at least one
+    character, not starting with whitespace.  ``re.split`` with it yields
+    ``[sep, token, sep, token, …, sep]``.
+    """
+    lc = lex_classes()
+    ws = re.escape(lc.whitespace)
+    punct = re.escape(lc.punctuation)
+    plain = f"[^{ws}{punct}{re.escape(lc.quotes + lc.span_open)}]*+"
+    quoted = [f"{re.escape(q)}[^{re.escape(q)}\\\\]*+{re.escape(q)}" for q in lc.quotes]
+    inner = "|".join([f"[^(){re.escape(lc.quotes)}\\\\]++"] + quoted)
+    span = "|".join([f"\\((?:{inner})*+\\)"] + quoted)
+    word = f"(?=[^{ws}]){plain}(?:(?:{span}){plain})*+"
+    return re.compile(f"([{punct}]|{word})"), lc.whitespace, lc.quotes
+
+
+def _split_simple(text: str) -> Tokens | None:
+    """Tokens of a text whose words are all simple, or ``None`` if one is not.
+
+    The fast path exists because a per-token Python loop costs as much as the
+    scan itself on small charts.  Between the matches of :func:`_splitter`
+    there must be nothing but whitespace: a word with a span the simple form
+    cannot take leaves a span character in a separator (or, when the word
+    starts with it, an empty match), and such texts take the exact path.  At
+    a token start the expression consumes exactly the token (see
+    :func:`_patterns`), so the split equals the exact scan.  Offsets are the
+    running sums of the lengths of everything before each token.
+
+    A text with a backslash goes straight to the exact path: escapes inside
+    spans are the commonest reason for a word not to be simple, and the
+    split would only be wasted work then.
+    """
+    if "\\" in text:
+        return None
+    split, whitespace, quotes = _splitter()
+    parts = split.split(text)
+    values = parts[1::2]
+    if "".join(parts[0::2]).strip(whitespace) or "" in values:
+        return None
+    offsets = list(accumulate(map(len, parts)))[:-1:2]
+    for q in quotes:
+        if q in text:
+            break
+    else:
+        return values, offsets
+    # L-28: a word starting with a quote loses its first and last character; L-29.
+    values = [v[1:-1] if v[0] in quotes else v for v in values]
+    if "" in values:
+        kept = [i for i, v in enumerate(values) if v]
+        values = [values[i] for i in kept]
+        offsets = [offsets[i] for i in kept]
+    return values, offsets
+
+
 def tokenize(text: str) -> Tokens:
     """Split chart text into token values and their start offsets.
+
+    Texts made of simple words take :func:`_split_simple`; the others are
+    scanned by :func:`_tokenize_scan`.
+    """
+    fast = _split_simple(text)
+    return fast if fast is not None else _tokenize_scan(text)
+
+
+def _tokenize_scan(text: str) -> Tokens:
+    """Tokens of any text.
 
     ``findall`` does the scanning in C; offsets are recovered by adding up
     the lengths of what each match consumed.  Only a word with a span the

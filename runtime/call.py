@@ -37,6 +37,7 @@ __all__ = [
     "SeparatorItem",
     "AudioOpenError",
     "UnknownPrompt",
+    "DialogError",
     "Call",
     "MediaDelegation",
     "SystemCall",
@@ -125,6 +126,20 @@ class UnknownPrompt(LookupError):
         super().__init__(f"unknown prompt {name!r}")
 
 
+class DialogError(Exception):
+    """A dialog operation (``mod_dlg``) that could not be carried out.
+
+    ``code``/``reason`` are what the failure amounts to as a SIP reply: the
+    negotiation's refusal (``488 Not Acceptable Here`` …) or ``500 could not
+    send response``; ``dlg.acceptInvite`` answers the INVITE with them.
+    """
+
+    def __init__(self, message: str, code: int = 500, reason: str = "Server Internal Error") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
 # -- the interface -------------------------------------------------------------
 
 
@@ -209,6 +224,36 @@ class Call(ABC):
 
     def on_session_end(self) -> None:  # noqa: B027 - optional hook
         """The session has ended; a SIP call sends BYE for a still connected dialog."""
+
+    # direct dialog control (mod_dlg, modules.md section 6) ----------------------
+    def dialog_reply(self, code: int, reason: str, headers: str = "", sdp: bool = False) -> None:
+        """Reply to the dialog's initial INVITE (``dlg.reply``, ``dlg.acceptInvite``).
+
+        ``headers`` is a block of extra header lines, each ending in CRLF.
+        With ``sdp`` the reply carries the SDP answer negotiated from the
+        INVITE's offer and sets up media as the host's own answer does (the
+        caller of this method raises EarlySession/SessionStart, see
+        :func:`dsm.runtime.incoming.accept_invite`).  Raises
+        :class:`DialogError` when negotiation fails or nothing can be sent.
+        """
+        raise DialogError("no dialog to reply in")
+
+    def reply_request(self, request: Any, code: int, reason: str, headers: str = "") -> None:
+        """Reply to an in-dialog request the script received (``dlg.replyRequest``).
+
+        ``request`` is the wrapped request object of the SipRequest event
+        (:class:`dsm.runtime.incoming.InviteRequest` with ``wrapped`` set).
+        Raises :class:`DialogError` when the reply cannot be sent.
+        """
+        raise DialogError("no dialog to reply in")
+
+    def send_request(self, method: str, headers: str = "", content_type: str = "", body: str = "") -> None:
+        """Send a request inside the dialog: BYE (``dlg.bye``), INFO, REFER.
+
+        Sending BYE does not stop the session.  Raises :class:`DialogError`
+        when there is no dialog or the request cannot be sent.
+        """
+        raise DialogError("no dialog to send in")
 
     # B2B (A-core-53 … 62) ------------------------------------------------------
     @abstractmethod

@@ -177,6 +177,18 @@ class Engine:
         engine.run_pending()
     """
 
+    dialout: Callable[..., str] | None = None
+    """The host's outgoing-call service, ``None`` when the host cannot place calls.
+
+    ``dialout(app, *, r_uri, from_, from_uri, to, local_tag="", headers="",
+    auth_user="", auth_pwd="", variables=None) -> str`` starts an outgoing
+    call running ``app`` (``dlg.dialout``, M-dlg-6) and returns its local tag
+    (the session id); it raises :class:`LookupError` for an unknown
+    application and :class:`ValueError` for a local tag in use.  The engine
+    itself carries no calls: the harness sets it to a simulated call, a
+    server serving SIP to :func:`dsm.runtime.sip.outgoing.dialout`.
+    """
+
     def __init__(
         self,
         clock: Clock,

@@ -15,18 +15,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 if TYPE_CHECKING:
+    from dsm.runtime.call import Call
     from dsm.runtime.engine import Engine
     from dsm.runtime.session import Session
 
-__all__ = ["InviteRequest", "AnsweringCall", "answer_incoming", "header_block"]
+__all__ = ["InviteRequest", "AnsweringCall", "accept_invite", "answer_incoming", "header_block"]
 
 
 @dataclass(frozen=True, slots=True)
 class InviteRequest:
-    """The SIP request placed in the object store as ``request`` (E-20)."""
+    """The SIP request placed in the object store as ``request`` (E-20).
+
+    ``wrapped`` marks the requests ``mod_dlg`` may reply to (those of the
+    SipRequest event, modules.md section 6): the INVITE of the ``invite``
+    event is the bare request and is not wrapped (REFERENCE QUIRK).
+    ``handle`` is the carrying call's own reference to the request (its
+    server transaction), opaque to everyone else.
+    """
 
     method: str
     r_uri: str
@@ -37,6 +45,8 @@ class InviteRequest:
     body: str = ""
     cseq: int = 1
     headers: dict[str, str] = field(default_factory=dict)
+    wrapped: bool = False
+    handle: Any = field(default=None, compare=False)
 
 
 class AnsweringCall(Protocol):
@@ -80,3 +90,31 @@ def answer_incoming(
     call.set_media_flag("receiving", True)
     if session.vars.get("connect_session") != "0":
         call.media_connect()
+
+
+def _connect(session: Session, call: AnsweringCall, switch: str) -> None:
+    call.set_media_flag("receiving", True)
+    if session.vars.get(switch) != "0":
+        call.media_connect()
+
+
+def accept_invite(session: Session, call: Call, code: int, reason: str, headers: str = "") -> None:
+    """Answer the INVITE with an SDP answer from inside an action (``dlg.acceptInvite``, M-dlg-3).
+
+    The reply completes the offer/answer exchange, so the host raises the
+    matching event at once, nested in the running action (E-51): a 18x
+    starts an early session (EarlySession; unless ``$connect_early_session``
+    is ``0`` the playlist is attached), a 2xx the call (SessionStart; unless
+    ``$connect_session`` is ``0``).  :class:`~dsm.runtime.call.DialogError`
+    from the call propagates to the action.
+    """
+    call.dialog_reply(code, reason, headers, sdp=True)
+    answering = cast("AnsweringCall", call)
+    if 180 <= code < 200:
+        session.process("EarlySession", None)
+        if not session.ended:
+            _connect(session, answering, "connect_early_session")
+    elif 200 <= code < 300:
+        session.process("SessionStart", None)
+        if not session.ended:
+            _connect(session, answering, "connect_session")

@@ -58,6 +58,7 @@ from dsm.runtime.media.prompts import PromptLibrary
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
 from dsm.runtime.sip.message import Request
 from dsm.runtime.sip.rtp_session import DEFAULT_RTP_TIMEOUT, RtpPortPool
+from dsm.runtime.sip.session_timer import TimerConfig
 from dsm.runtime.sip.sipcall import SipCalls
 from dsm.runtime.sip.transport import SipTransport, open_sip_transport
 from dsm.runtime.versions import (
@@ -153,6 +154,7 @@ class Server:
         self.sip_calls: SipCalls | None = None
         self._sip_transport: SipTransport | None = None
         self._prompts: dict[str, PromptLibrary] = {}
+        self._session_timer_settings: dict[str, Any] = {}
         self.scripts = list(scripts)
         self.control = control
         self.token = token
@@ -187,6 +189,7 @@ class Server:
             from dsm.runtime.config import install, load_config
 
             cfg = load_config(source.path)
+            self._session_timer_settings = cfg.session_timer
             install(engine, cfg)
             library.adopt()
         else:
@@ -255,7 +258,10 @@ class Server:
     # -- SIP ----------------------------------------------------------------------------------
     async def _start_sip(self, engine: Engine) -> None:
         """Bind the SIP listener; bad settings raise :class:`ValueError` before anything binds."""
+        from functools import partial
+
         from dsm.runtime.config import parse_app_mapping, select_application
+        from dsm.runtime.sip.outgoing import dialout
 
         assert self.sip is not None
         host, port = parse_hostport(self.sip)
@@ -271,6 +277,12 @@ class Server:
             return select_application(setting, request.uri, headers, mapping)
 
         low, high = self.rtp_ports
+        timer: TimerConfig | None = None
+        if self._session_timer_settings.get("enabled"):
+            try:
+                timer = TimerConfig.from_settings(self._session_timer_settings)
+            except ValueError as exc:  # K-24: an invalid configuration leaves timers off
+                self.log("sip", "error", msg=f"session timers disabled: {exc}")
         calls = SipCalls(
             engine,
             host=host,
@@ -279,13 +291,17 @@ class Server:
             rtp_ports=RtpPortPool(host, low, high),
             log=self.log,
             rtp_timeout=self.rtp_timeout,
+            session_timer=timer,
         )
 
         def on_error(message: str) -> None:
             self.log("sip", "warn", msg=message)
 
-        transport = await open_sip_transport(host, port, calls.on_event, on_error=on_error)
+        transport = await open_sip_transport(
+            host, port, calls.on_event, on_error=on_error, **calls.core_options()
+        )
         calls.transport = transport
+        engine.dialout = partial(dialout, calls)  # dlg.dialout places real calls (M-dlg-6)
         self.sip_calls = calls
         self._sip_transport = transport
         self.sip_address = (host, transport.core.port)

@@ -443,8 +443,8 @@ class Session:
                 except DSMException:
                     raise
                 except Exception as exc:
-                    src = el.src
-                    raise self._fault(exc, src.name, str(src.loc)) from exc
+                    src = el.src  # type: ignore[union-attr]
+                    raise self._fault(exc, src.name, str(src.loc)) from exc  # type: ignore[union-attr]
             elif op == OP_IF:
                 for c in el.conds:  # type: ignore[union-attr]
                     if not self._cond(c):

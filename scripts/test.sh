@@ -31,5 +31,5 @@ fi
 .venv/bin/python -m pip install -q -e '.[test,bench]'
 
 .venv/bin/ruff check .
-.venv/bin/mypy dsm runtime modules
+.venv/bin/python scripts/typecheck.py
 exec .venv/bin/python -m pytest "$@"

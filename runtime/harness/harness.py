@@ -28,8 +28,8 @@ from dsm.runtime.engine import Engine
 from dsm.runtime.harness.callee import SimCallee
 from dsm.runtime.harness.coverage import COVERAGE
 from dsm.runtime.harness.media import VirtualMedia, build_prompts
-from dsm.runtime.harness.records import Line, Played, Reply
-from dsm.runtime.harness.simcall import SimCall
+from dsm.runtime.harness.records import Line, Played, Reply, Request
+from dsm.runtime.harness.simcall import RequestHandle, SimCall
 from dsm.runtime.incoming import InviteRequest, answer_incoming, header_block
 from dsm.runtime.media.dtmf import KEY_CODES, dtmf_relay_key
 from dsm.runtime.session import Session
@@ -76,6 +76,8 @@ class Harness:
         self.engine.tracer = self._trace
         self.engine.log_sink = self._log
         self.engine.on_pending = self._pump
+        # the host's outgoing-call service that ``dlg.dialout`` (M-dlg-6) asks for
+        self.engine.dialout = self._dialout
         self.lines: dict[str, list[Line]] = {}
         self.calls: list[TestCall] = []
         self._conf: Any = None
@@ -196,7 +198,10 @@ class Harness:
                 self.note(holder[0].id, kind, detail)
 
         def new_callee(sim: SimCall, to: str, ruri: str) -> SimCallee:
-            return SimCallee(to, ruri, lambda t, p: holder[0].session.deliver(t, p))
+            def deliver(event_type: str, params: dict[str, str]) -> None:
+                holder[0].session.deliver(event_type, params)
+
+            return SimCallee(to, ruri, deliver)
 
         sim = SimCall(
             media, caller, callee, headers, note=note, new_callee=new_callee, number=len(self.calls) + 1
@@ -210,6 +215,50 @@ class Harness:
         self._pump()
         tc._invite()
         return tc
+
+    def _dialout(
+        self,
+        app: str,
+        *,
+        r_uri: str,
+        from_: str,
+        from_uri: str,
+        to: str,
+        local_tag: str = "",
+        headers: str = "",
+        auth_user: str = "",
+        auth_pwd: str = "",
+        variables: Mapping[str, str] | None = None,
+    ) -> str:
+        """Start an outgoing simulated call running ``app`` (``dlg.dialout``); returns its local tag.
+
+        The new call is a :class:`TestCall` with ``outgoing`` set, appended to
+        :attr:`calls`; the test plays the called party with
+        :meth:`TestCall.ring`, :meth:`TestCall.answer` or :meth:`TestCall.reject`.
+        Raises :class:`LookupError` for an unknown application and
+        :class:`ValueError` for a local tag already in use.
+        """
+        if app != "dsm" and app not in self.engine.apps:
+            raise LookupError(f"no application named {app!r}")
+        media = VirtualMedia(self.clock, self.prompts)
+        holder: list[TestCall] = []
+
+        def note(kind: str, detail: str) -> None:
+            if holder:
+                self.note(holder[0].id, kind, detail)
+
+        sim = SimCall(media, from_uri, r_uri, note=note, number=len(self.calls) + 1)
+        sim.local_tag = local_tag
+        session = self.engine.start_call(
+            app, sim, dict(variables or {}), headers, outgoing=True
+        )
+        tc = TestCall(self, session, sim, outgoing=True)
+        holder.append(tc)
+        media.bind(session, note)
+        self.calls.append(tc)
+        auth = f" (auth as {auth_user})" if auth_user and auth_pwd else ""
+        self.note(session.id, "call", f"outgoing from {from_} to {to} ({r_uri}){auth}")
+        return session.id
 
     def call_system(self, diagram: str, config: str = "main") -> SystemHandle:
         """Start a system DSM (``engine.md`` section 16) on ``diagram``."""
@@ -286,10 +335,15 @@ class TestCall(_Handle):
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, harness: Harness, session: Session, sim: SimCall) -> None:
+    def __init__(
+        self, harness: Harness, session: Session, sim: SimCall, *, outgoing: bool = False
+    ) -> None:
         super().__init__(harness, session)
         self.sim = sim
+        self.outgoing = outgoing
+        """Started by the script side (``dlg.dialout``) rather than by a caller."""
         self.keys_pressed: list[str] = []
+        self._cseq = 1  # the INVITE's; requests inside the dialog count on from it
 
     # -- start sequence ---------------------------------------------------------------------
     def _invite(self) -> None:
@@ -335,6 +389,47 @@ class TestCall(_Handle):
                 self.harness._pump()
             self.advance(pause)
 
+    # -- the called party of an outgoing call (dlg.dialout) ------------------------------
+    def _require_outgoing(self, what: str) -> bool:
+        if not self.outgoing:
+            raise RuntimeError(f"{what}() plays the called party of an outgoing call")
+        return not self.session.ended and self.sim.dialog in ("trying", "early")
+
+    def ring(self, code: int = 180, reason: str = "Ringing") -> None:
+        """The called party rings: a provisional reply raises Ringing (E-151)."""
+        if not self._require_outgoing("ring"):
+            return
+        self.sim.dialog = "early"
+        self.harness.note(self.id, "reply", f"{code} {reason} (received)")
+        self.session.deliver("Ringing", {"code": str(code), "reason": reason, "has_body": "false"})
+        self.harness._pump()
+
+    def answer(self) -> None:
+        """The called party answers: 200 OK, SessionStart, then media as for incoming calls (E-151)."""
+        if not self._require_outgoing("answer"):
+            return
+        self.sim.dialog = "connected"
+        self.harness.note(self.id, "reply", "200 OK (received)")
+        self.session.deliver("SessionStart", None)
+        self.harness._pump()
+        if self.session.ended:
+            return
+        self.sim.set_media_flag("receiving", True)
+        if self.session.vars.get("connect_session") != "0":
+            self.sim.media_connect()
+
+    def reject(self, code: int = 486, reason: str = "Busy Here") -> None:
+        """The called party refuses: FailedCall, after which the session is stopped (E-151)."""
+        if not self._require_outgoing("reject"):
+            return
+        self.sim.dialog = "disconnected"
+        self.harness.note(self.id, "reply", f"{code} {reason} (received)")
+        session = self.session
+        session.deliver(
+            "FailedCall", {"code": str(code), "reason": reason}, on_done=lambda _p: session.stop()
+        )
+        self.harness._pump()
+
     def hangup(self) -> None:
         """The caller hangs up: BYE, answered 200 by the host, then the Hangup event (E-151)."""
         if self.session.ended:
@@ -359,7 +454,21 @@ class TestCall(_Handle):
             self.hangup()
             return
         s, sim = self.session, self.sim
-        req = InviteRequest(method, sim.callee_uri, sim.caller, sim.callee_uri, sim.callid, header_block(headers), body, headers=headers)
+        self._cseq += 1
+        handle = RequestHandle(method, self._cseq)
+        req = InviteRequest(
+            method,
+            sim.callee_uri,
+            sim.caller,
+            sim.callee_uri,
+            sim.callid,
+            header_block(headers),
+            body,
+            self._cseq,
+            headers=headers,
+            wrapped=True,
+            handle=handle,
+        )
         processed = False
         if s.vars.get("enable_request_events") == "true":
             params = {
@@ -368,7 +477,7 @@ class TestCall(_Handle):
                 "from": sim.caller,
                 "to": sim.callee_uri,
                 "hdrs": header_block(headers),
-                "cseq": "2",
+                "cseq": str(self._cseq),
             }
             result: list[dict[str, str] | None] = []
             s.deliver("SipRequest", params, objects={"request": req}, on_done=result.append)
@@ -376,6 +485,12 @@ class TestCall(_Handle):
             processed = bool(result) and result[0] is not None and result[0].get("processed") == "true"
         if processed:
             return
+        if handle.final is not None:
+            # the script answered (dlg.replyRequest) without #processed: the host's own
+            # reply finds the transaction completed and is not sent
+            self.harness.note(self.id, "reply", f"host reply to {method} not sent: already answered")
+            return
+        handle.final = 200
         sim.reply(200, "OK", method)
         ctype = next((v for k, v in headers.items() if k.lower() in ("content-type", "c")), "")
         if method == "INFO" and ctype.lower().startswith("application/dtmf-relay"):
@@ -402,6 +517,11 @@ class TestCall(_Handle):
     @property
     def sent_replies(self) -> list[Reply]:
         return list(self.sim.replies)
+
+    @property
+    def sent_requests(self) -> list[Request]:
+        """Requests sent towards the caller (BYE, INFO, REFER, re-INVITE …), in order."""
+        return list(self.sim.requests)
 
     @property
     def callee(self) -> SimCallee | None:

@@ -34,22 +34,40 @@ class Played:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A SIP reply sent towards the caller (``request`` is the method it answers)."""
+    """A SIP reply sent towards the caller (``request`` is the method it answers).
+
+    ``headers`` maps the extra header names to their values (the last line
+    wins for a repeated name); ``hdrs`` is the extra header block exactly as
+    it was handed to the call (CRLF-terminated lines), for tests of line-end
+    handling.  A reply carrying the SDP answer has ``Content-Type:
+    application/sdp`` in ``headers`` and the answer in ``body``.
+    """
 
     code: int
     reason: str
     request: str = "INVITE"
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
+    hdrs: str = ""
+
+    @property
+    def has_sdp(self) -> bool:
+        """The reply carries an SDP answer (``dlg.acceptInvite``, M-dlg-3)."""
+        return self.headers.get("Content-Type", "").lower() == "application/sdp" and bool(self.body)
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A SIP request sent by the script's side (BYE, re-INVITE, INFO …)."""
+    """A SIP request sent by the script's side (BYE, re-INVITE, INFO, REFER …).
+
+    ``headers`` as for :class:`Reply` (``Content-Type`` included when the
+    request has a body type); ``hdrs`` is the extra header block as given.
+    """
 
     method: str
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
+    hdrs: str = ""
 
 
 @dataclass(frozen=True, slots=True)

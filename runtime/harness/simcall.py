@@ -11,16 +11,61 @@ call uses too) driven frame by frame on the virtual clock, so what the caller he
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from dsm.runtime.call import Call, MediaDelegation
+from dsm.runtime.call import Call, DialogError, MediaDelegation
 from dsm.runtime.harness.records import Reply, Request
 
 if TYPE_CHECKING:
     from dsm.runtime.harness.callee import SimCallee
     from dsm.runtime.harness.media import VirtualMedia
 
-__all__ = ["SimCall", "parse_uri"]
+__all__ = ["SimCall", "RequestHandle", "SDP_ANSWER", "parse_uri", "header_dict"]
+
+SDP_ANSWER = (
+    "v=0\r\n"
+    "o=- 1 1 IN IP4 127.0.0.1\r\n"
+    "s=dsm simulated call\r\n"
+    "c=IN IP4 127.0.0.1\r\n"
+    "t=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0 8 101\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\n"
+)
+"""The body a simulated reply with an SDP answer carries (``dlg.acceptInvite``)."""
+
+_CANNOT_SEND = (500, "could not send response")
+
+
+@dataclass(slots=True)
+class RequestHandle:
+    """The simulated server transaction of a request the caller sent inside the dialog.
+
+    The harness puts it into the wrapped request of the SipRequest event
+    (``InviteRequest.handle``) so that :meth:`SimCall.reply_request` knows
+    which request a script's ``dlg.replyRequest`` answers; ``final`` is the
+    code of the final reply once one was sent (a second one is refused, as
+    a real transaction would).
+    """
+
+    method: str
+    cseq: int
+    final: int | None = None
+
+
+def header_dict(block: str) -> dict[str, str]:
+    """``Name: value`` lines of a CRLF header block as a dict (later lines win)."""
+    out: dict[str, str] = {}
+    for line in block.replace("\r\n", "\n").split("\n"):
+        name, colon, value = line.partition(":")
+        if colon and name.strip():
+            out[name.strip()] = value.strip()
+    return out
+
+
+def _check_code(code: int) -> None:
+    if not 100 <= code <= 699:
+        raise DialogError(f"invalid reply code {code}", *_CANNOT_SEND)
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -77,14 +122,30 @@ class SimCall(MediaDelegation, Call):
         self.b2b_headers = ""
         self.relayed: list[dict[str, str]] = []
         self.callee: SimCallee | None = None
-        self.dialog = "trying"  # trying -> connected -> disconnected
+        self.dialog = "trying"  # trying -> early -> connected -> disconnected
+        self.sdp_refusal: tuple[int, str] | None = None
+        """Set to ``(code, reason)`` to make SDP negotiation fail (e.g. ``(488, "Not Acceptable Here")``)."""
+        self.b2b_relayed_invite = False
+        """Whether the other leg was created in relayed-INVITE mode (A-core-53, M-dlg-5)."""
+        self.rtp_relay_mode = "RTP_Direct"
+        """The B2B RTP relay mode ``dlg.getRtpRelayMode`` reports (M-dlg-10)."""
         self._note = note or (lambda kind, detail: None)
         self._new_callee = new_callee
+        self._number = number
 
     # -- SIP dialog side (used by the harness and by modules) ------------------------
-    def reply(self, code: int, reason: str, request: str = "INVITE", headers: Mapping[str, str] | None = None, body: str = "") -> None:
+    def reply(
+        self,
+        code: int,
+        reason: str,
+        request: str = "INVITE",
+        headers: Mapping[str, str] | None = None,
+        body: str = "",
+        *,
+        hdrs: str = "",
+    ) -> None:
         """Send a reply towards the caller and move the dialog state as SIP would."""
-        self.replies.append(Reply(code, reason, request, dict(headers or {}), body))
+        self.replies.append(Reply(code, reason, request, dict(headers or {}), body, hdrs))
         self._note("reply", f"{code} {reason} ({request})")
         if request == "INVITE":
             if 200 <= code < 300:
@@ -94,9 +155,73 @@ class SimCall(MediaDelegation, Call):
             elif code > 100:
                 self.dialog = "early"
 
-    def request(self, method: str, headers: Mapping[str, str] | None = None, body: str = "") -> None:
-        self.requests.append(Request(method, dict(headers or {}), body))
+    def request(
+        self, method: str, headers: Mapping[str, str] | None = None, body: str = "", *, hdrs: str = ""
+    ) -> None:
+        self.requests.append(Request(method, dict(headers or {}), body, hdrs))
         self._note("request", method)
+
+    # -- direct dialog control (mod_dlg) ---------------------------------------------
+    def dialog_reply(self, code: int, reason: str, headers: str = "", sdp: bool = False) -> None:
+        """Reply to the initial INVITE as the script asks (``dlg.reply``, ``dlg.acceptInvite``).
+
+        Once a final reply was sent (or the caller gave up) the INVITE
+        transaction is over and nothing more can be sent, as in SIP.  With
+        ``sdp`` the reply carries :data:`SDP_ANSWER`, unless
+        :attr:`sdp_refusal` makes the negotiation fail.
+        """
+        _check_code(code)
+        if self.dialog in ("connected", "disconnected"):
+            raise DialogError("the INVITE has already been answered", *_CANNOT_SEND)
+        fields = header_dict(headers)
+        body = ""
+        if sdp:
+            if self.sdp_refusal is not None:
+                refused_code, refused_reason = self.sdp_refusal
+                raise DialogError("SDP offer not acceptable", refused_code, refused_reason)
+            fields["Content-Type"] = "application/sdp"
+            body = SDP_ANSWER
+        self.reply(code, reason, "INVITE", fields, body, hdrs=headers)
+
+    def reply_request(self, request: Any, code: int, reason: str, headers: str = "") -> None:
+        """Reply to a request of a SipRequest event (``dlg.replyRequest``).
+
+        Only the wrapped requests the harness created carry a
+        :class:`RequestHandle`; anything else cannot be answered.
+        """
+        handle = getattr(request, "handle", None)
+        if not getattr(request, "wrapped", False) or not isinstance(handle, RequestHandle):
+            raise DialogError("not a request received in this dialog", *_CANNOT_SEND)
+        _check_code(code)
+        if handle.final is not None:
+            raise DialogError(
+                f"{handle.method} already answered with {handle.final}", *_CANNOT_SEND
+            )
+        if code >= 200:
+            handle.final = code
+        self.reply(code, reason, handle.method, header_dict(headers), hdrs=headers)
+
+    def send_request(
+        self, method: str, headers: str = "", content_type: str = "", body: str = ""
+    ) -> None:
+        """Send BYE, INFO, REFER … inside an early or established dialog.
+
+        A BYE ends the dialog (so no second BYE follows when the session
+        ends) but, as in the reference, not the session.
+        """
+        if self.dialog not in ("early", "connected"):
+            raise DialogError(f"no dialog to send {method} in (dialog is {self.dialog})")
+        fields = header_dict(headers)
+        if content_type:
+            fields["Content-Type"] = content_type
+        self.request(method, fields, body, hdrs=headers)
+        if method == "BYE":
+            self.dialog = "disconnected"
+
+    @property
+    def other_id(self) -> str:
+        """The other leg's identifier for ``dlg.getOtherId`` (M-dlg-9); empty without one."""
+        return "" if self.callee is None else f"callee-{self._number}"
 
     # -- Call interface ----------------------------------------------------------------
     def select(self, name: str) -> str:
@@ -123,7 +248,8 @@ class SimCall(MediaDelegation, Call):
         if self._new_callee is None:
             raise RuntimeError("this simulated call cannot create another leg")
         self.callee = self._new_callee(self, to, request_uri)
-        self._note("b2b", f"connectCallee to={to} ruri={request_uri}")
+        self.b2b_relayed_invite = relayed
+        self._note("b2b", f"connectCallee to={to} ruri={request_uri}{' (relayed INVITE)' if relayed else ''}")
 
     def b2b_terminate_other_leg(self) -> None:
         if self.callee is not None:

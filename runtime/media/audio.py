@@ -15,6 +15,7 @@ hand-written filter would not be.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Final, TypeAlias
 
@@ -127,7 +128,7 @@ def load_audio(path: str | Path) -> Samples:
     return to_int16(mono * 32768.0)
 
 
-def write_wav(path: str | Path, samples: npt.ArrayLike) -> None:
+def write_wav(path: str | os.PathLike[str], samples: npt.ArrayLike) -> None:
     """Write samples as an 8 kHz, 16-bit, mono WAV file."""
     name = str(path)
     try:

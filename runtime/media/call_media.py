@@ -226,13 +226,16 @@ class CallMedia:
         """
         if not self.connected:
             return MediaTick(None)
-        events: list[MediaEvent] = []
+        events: list[MediaEvent]
         sent: Samples | None = None
         if self.output == "playlist":
             frame, playlist_events = self.playlist.read_frame(now=now)
-            events.extend(playlist_events)
+            # A fresh list, ours to extend (no typing.cast: this runs per frame and call).
+            events = playlist_events  # type: ignore[assignment]
             if not self.flags["mute"]:
                 sent = frame
+        else:
+            events = []
         if received is not None and self.flags["receiving"]:
             incoming = np.asarray(received, dtype=np.int16).reshape(FRAME_SAMPLES)
             if self.input == "recorder" and self.recorder is not None:

@@ -15,6 +15,7 @@ tables against scalar re-statements of those algorithms over all inputs.
 
 from __future__ import annotations
 
+import weakref
 from typing import Final, TypeAlias
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "ULAW_ENCODE",
     "CODECS",
     "Codes",
+    "EncodedArrays",
     "alaw_decode",
     "alaw_encode",
     "ulaw_decode",
@@ -146,3 +148,36 @@ CODECS: Final = {
     "PCMA": (alaw_encode, alaw_decode),
 }
 """SDP encoding name -> (encode, decode), for the RTP side (payload types 0 and 8)."""
+
+
+class EncodedArrays:
+    """The codes of whole sample arrays (prompts, files), encoded once per array.
+
+    A call playing a prompt sends slices of one shared array; encoding each
+    20 ms frame again costs a table lookup per frame and call.  Instead the
+    whole array is encoded the first time a frame of it is sent, and every
+    frame after that is a slice of the cached bytes.  Entries live as long
+    as their array (weak references); arrays longer than ``max_samples`` are
+    not cached, so that the first frame of a long recording does not stall
+    the loop while it is encoded.
+    """
+
+    def __init__(self, table: Codes, max_samples: int = 8000 * 60) -> None:
+        self.table = table
+        self.max_samples = max_samples
+        self._codes: dict[int, tuple[weakref.ref[np.ndarray], bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def codes(self, samples: Samples) -> bytes | None:
+        """The codes of all of ``samples`` (1-D int16), or ``None`` if not cacheable."""
+        key = id(samples)
+        hit = self._codes.get(key)
+        if hit is not None and hit[0]() is samples:
+            return hit[1]
+        if samples.ndim != 1 or samples.dtype != np.int16 or samples.size > self.max_samples:
+            return None
+        codes = self.table[samples.view(np.uint16)].tobytes()
+        self._codes[key] = (weakref.ref(samples, lambda _ref: self._codes.pop(key, None)), codes)
+        return codes

@@ -40,12 +40,21 @@ import numpy.typing as npt
 
 from dsm.runtime.media.audio import FRAME_SAMPLES, SAMPLE_RATE, Samples
 from dsm.runtime.media.events import NoAudio, PlaylistSeparatorReached
-from dsm.runtime.media.items import PlaylistItem, SeparatorItem
+from dsm.runtime.media.items import (
+    FileItem,
+    PlaylistItem,
+    PromptItem,
+    SampleItem,
+    SeparatorItem,
+)
 
 __all__ = ["PlayedSegment", "Playlist", "PlaylistEvent"]
 
 PlaylistEvent: TypeAlias = NoAudio | PlaylistSeparatorReached
 """What :meth:`Playlist.read_frame` can report."""
+
+_PLAIN_SAMPLE_ITEMS = (SampleItem, FileItem, PromptItem)
+"""Item types whose ``read`` is known to be plain slicing (subclasses may do more)."""
 
 
 @dataclass(slots=True)
@@ -100,6 +109,9 @@ class Playlist:
         """In-order log of what was played (see :class:`PlayedSegment`)."""
         self._frame_time: float | None = None
         self._frame_start = 0
+        self.frame_source: tuple[Samples, int] | None = None
+        """``(array, start)`` when the last frame read is ``array[start:start + n]`` of one
+        item's samples, unchanged (lets a sender reuse codes computed once per array)."""
 
     # -- queue ------------------------------------------------------------
 
@@ -140,6 +152,23 @@ class Playlist:
         ``now`` is the caller's clock (seconds) at the first sample of this
         frame; when given, segments and events also carry times.
         """
+        items = self._items
+        if self._open is not None and items:
+            # The frame of almost every call: the current item, already started,
+            # has more than a frame left -- one slice, no event, nothing to log.
+            item = items[0]
+            if (
+                isinstance(item, SampleItem)
+                and type(item) in _PLAIN_SAMPLE_ITEMS
+                and not item.loop
+                and item.samples.size - item.position > samples
+            ):
+                self._frame_time = now
+                self._frame_start = self.position
+                self.position += samples
+                self.frame_source = (item.samples, item.position)
+                return item.read(samples), []
+        self.frame_source = None
         pieces: list[npt.NDArray[np.int16]] = []
         events: list[PlaylistEvent] = []
         self._frame_time = now

@@ -195,8 +195,11 @@ class TwoXXRetransmitter:
         self._next = self._give_up = None
 
     def next_timeout(self) -> float | None:
-        times = [t for t in (self._next, self._give_up) if t is not None]
-        return min(times) if times else None
+        """The earlier of the next retransmission and the give-up time (64*T1), or ``None``."""
+        retransmit, give_up = self._next, self._give_up
+        if retransmit is None or (give_up is not None and give_up < retransmit):
+            return give_up
+        return retransmit
 
     def handle_timeout(self, now: float) -> list[Output]:
         out: list[Output] = []

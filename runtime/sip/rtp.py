@@ -24,10 +24,20 @@ from dataclasses import dataclass
 
 from dsm.runtime.sip.errors import ParseError
 
-__all__ = ["RtpPacket", "RtpSender", "JitterBuffer", "seq_diff", "RTP_VERSION"]
+__all__ = [
+    "RtpPacket",
+    "RtpSender",
+    "JitterBuffer",
+    "seq_diff",
+    "RTP_VERSION",
+    "RTP_HEADER_SIZE",
+]
 
 RTP_VERSION = 2
 _HEADER = struct.Struct("!BBHII")
+RTP_HEADER_SIZE = _HEADER.size
+"""Octets of the fixed header (no CSRCs, no extension)."""
+_FIRST_OCTET = RTP_VERSION << 6
 
 
 def seq_diff(a: int, b: int) -> int:
@@ -166,6 +176,20 @@ class RtpSender:
         self._event_timestamp = None
         self.skip(1)
         return packet
+
+    def audio_into(self, packet: bytearray, *, marker: bool = False) -> None:
+        """Like :meth:`audio`, for a packet buffer that already holds the payload.
+
+        Writes the fixed header into ``packet[:12]`` (the bytes ``bytes(audio(payload))``
+        would start with) and advances the stream exactly as :meth:`audio`:
+        the per-frame send path of a call builds no objects at all.
+        """
+        second = self.payload_type | (0x80 if marker or self._first else 0)
+        _HEADER.pack_into(packet, 0, _FIRST_OCTET, second, self.sequence, self.timestamp, self.ssrc)
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        self.timestamp = (self.timestamp + self.samples_per_frame) & 0xFFFFFFFF
+        self._first = False
+        self._event_timestamp = None
 
     def skip(self, frames: int = 1) -> None:
         """Advance the media clock without sending (silence, held call)."""

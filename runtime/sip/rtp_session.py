@@ -5,7 +5,9 @@
 :mod:`dsm.runtime.sip.rtp`:
 
 * every 20 ms (an absolute schedule on the loop's clock, so the rate does
-  not drift) it takes the next received frame out of the jitter buffer,
+  not drift; the slots are those of the loop's shared
+  :class:`~dsm.runtime.sip.media_clock.MediaClock`, one timer for all
+  calls) it takes the next received frame out of the jitter buffer,
   decodes it and passes it to :meth:`CallMedia.tick`; the frame the tick
   returns is encoded with the codec of the SDP answer and sent.  When the
   loop falls behind, up to :data:`MAX_CATCH_UP` missed frames are made up at
@@ -48,10 +50,19 @@ import numpy as np
 
 from dsm.runtime.media.audio import FRAME_SAMPLES
 from dsm.runtime.media.call_media import CallMedia, MediaEvent
-from dsm.runtime.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from dsm.runtime.media.g711 import (
+    ALAW_ENCODE,
+    ULAW_ENCODE,
+    EncodedArrays,
+    alaw_decode,
+    alaw_encode,
+    ulaw_decode,
+    ulaw_encode,
+)
 from dsm.runtime.media.rfc4733 import TelephoneEventPacket
 from dsm.runtime.sip.errors import ParseError
-from dsm.runtime.sip.rtp import JitterBuffer, RtpPacket, RtpSender
+from dsm.runtime.sip.media_clock import MediaClock
+from dsm.runtime.sip.rtp import RTP_HEADER_SIZE, JitterBuffer, RtpPacket, RtpSender
 from dsm.runtime.sip.sdp import Codec
 
 __all__ = [
@@ -93,6 +104,9 @@ SessionMediaEvent: TypeAlias = MediaEvent | RtpTimeoutEvent
 """Everything the RTP session reports to the call."""
 
 _ENCODERS = {"PCMU": ulaw_encode, "PCMA": alaw_encode}
+_ENCODE_TABLES = {"PCMU": ULAW_ENCODE, "PCMA": ALAW_ENCODE}
+_ENCODED_ARRAYS = {"PCMU": EncodedArrays(ULAW_ENCODE), "PCMA": EncodedArrays(ALAW_ENCODE)}
+"""Prompt codes shared by every call of the process, per codec."""
 _DECODERS = {0: ulaw_decode, 8: alaw_decode}
 _SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 _NO_SEND = ("recvonly", "inactive")
@@ -153,8 +167,10 @@ class RtpSession:
         rng: random.Random | None = None,
         jitter_depth: int = 3,
         rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
+        clock: MediaClock | None = None,
     ) -> None:
         self.loop = loop
+        self.clock = clock if clock is not None else MediaClock.for_loop(loop)
         self.sock = sock
         self._local_port = int(sock.getsockname()[1])
         self.media = media
@@ -172,8 +188,16 @@ class RtpSession:
         self._received: list[np.ndarray] = []
         self._received_samples = 0
         self._dtmf: list[tuple[TelephoneEventPacket, bool]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._next_at = 0.0
+        self._running = False
+        self._slot = 0
+        """The clock tick of the next frame (frames are ``clock.phases`` ticks apart)."""
+        self._audio_packet = bytearray(RTP_HEADER_SIZE + FRAME_SAMPLES)
+        """The outgoing audio packet, rewritten in place for every frame."""
+        self._audio_payload = np.frombuffer(
+            self._audio_packet, dtype=np.uint8, offset=RTP_HEADER_SIZE
+        )
+        self._encode_table: np.ndarray | None = None
+        self._encoded_arrays: EncodedArrays | None = None
         self._reading = False
         self.closed = False
         self.packets_sent = 0
@@ -208,6 +232,8 @@ class RtpSession:
         self.telephone_event = telephone_event
         self.direction = direction
         self.sender.payload_type = codec.payload_type
+        self._encode_table = _ENCODE_TABLES[codec.name.upper()]
+        self._encoded_arrays = _ENCODED_ARRAYS[codec.name.upper()]
 
     # -- running -------------------------------------------------------------------------
     def start(self) -> None:
@@ -217,52 +243,63 @@ class RtpSession:
         if not self._reading:
             self.loop.add_reader(self.sock.fileno(), self._readable)
             self._reading = True
-        if self._timer is None:
+        if not self._running:
+            self._running = True
             self._last_received = self.loop.time()
-            self._next_at = self.loop.time() + FRAME_SECONDS
-            self._timer = self.loop.call_at(self._next_at, self._tick)
+            self._slot = self.clock.join(self)
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._running:
+            self.clock.leave(self)
+            self._running = False
         if self._reading:
             with contextlib.suppress(Exception):
                 self.loop.remove_reader(self.sock.fileno())
             self._reading = False
         self.sock.close()
 
-    def _tick(self) -> None:
-        self._timer = None
+    def pace(self, at: float) -> None:
+        """The clock's slot ``at`` is here: serve every frame due by now.
+
+        ``now`` is read here, per session, so a frame served late because
+        other calls went first counts as late.  The clock may fire a hair
+        before its slot; the slot time is then taken as now.
+        """
         if self.closed:
             return
         now = self.loop.time()
-        due = self._next_at
+        if now < at:
+            now = at
+        clock = self.clock
+        step = clock.phases
+        origin, tick = clock.grid()
+        slot = self._slot
+        due = origin + slot * tick  # clock.slot_time(slot), inlined: this runs per frame
         done = 0
         try:
-            while due <= now and done < MAX_CATCH_UP:
+            while due <= now and done < MAX_CATCH_UP and not self.closed:
                 self.frames += 1
                 if now - due > LATE_AFTER:
                     self.frames_late += 1
                 self._frame(due - FRAME_SECONDS)
-                due += FRAME_SECONDS
+                slot += step
+                due = origin + slot * tick
                 done += 1
         except Exception as exc:  # noqa: BLE001 - a media fault ends nothing but this frame
             self.on_error(f"rtp frame failed: {type(exc).__name__}: {exc}")
-        if due <= now:  # far behind: start the schedule again from now
+        if due <= now:  # far behind (or a failed frame): restart the schedule from now
             missed = int((now - due) / FRAME_SECONDS) + 1
             self.late_frames += missed
             self.frames += missed
             self.frames_late += missed
             self.sender.skip(missed)
-            due = now + FRAME_SECONDS
-        self._next_at = due
-        self._check_timeout(now)
-        if not self.closed:
-            self._timer = self.loop.call_at(due, self._tick)
+            slot += missed * step
+        self._slot = slot
+        if self.rtp_timeout > 0 and not self._timeout_reported and self.media.flags["rtp_timeout"]:
+            self._check_timeout(now)
 
     def _check_timeout(self, now: float) -> None:
         if (
@@ -276,8 +313,10 @@ class RtpSession:
 
     def _frame(self, start: float) -> None:
         received = self._next_received()
-        result = self.media.tick(received, now=start)
-        self._take_dtmf()
+        media = self.media
+        result = media.tick(received, now=start)
+        if media.outgoing_dtmf:
+            self._take_dtmf()
         if self._dtmf:
             self._send_dtmf_packet()
         elif result.sent is not None and self.direction not in _NO_SEND:
@@ -288,7 +327,7 @@ class RtpSession:
             self.deliver(list(result.events))
 
     # -- sending --------------------------------------------------------------------------
-    def _sendto(self, data: bytes) -> None:
+    def _sendto(self, data: bytes | bytearray) -> None:
         if self.remote is None:
             return
         try:
@@ -300,11 +339,45 @@ class RtpSession:
             self.on_error(f"rtp send to {self.remote}: {exc}")
 
     def _send_audio(self, frame: np.ndarray) -> None:
-        if self.codec is None or self.remote is None:
+        """Encode and send one frame: the per-frame path of every call, so kept lean.
+
+        A plain 160-sample int16 frame is encoded straight into the packet
+        buffer (one table lookup for the whole frame) and the header is
+        packed in place; anything else takes the general encoder.
+        """
+        table = self._encode_table
+        remote = self.remote
+        if table is None or remote is None:  # no codec or nowhere to send yet
             self.sender.skip(1)
             return
-        payload = _ENCODERS[self.codec.name.upper()](frame).tobytes()
-        self._sendto(bytes(self.sender.audio(payload)))
+        packet = self._audio_packet
+        source = self.media.playlist.frame_source
+        codes = None
+        if source is not None and self._encoded_arrays is not None:
+            samples, start = source
+            base = frame.base
+            if (base is samples or (base is not None and base is samples.base)) and (
+                frame.size == FRAME_SAMPLES
+            ):
+                codes = self._encoded_arrays.codes(samples)
+        try:
+            if codes is not None:  # a slice of a prompt whose codes are known
+                packet[RTP_HEADER_SIZE:] = codes[start : start + FRAME_SAMPLES]
+            else:
+                table.take(frame.view(np.uint16), out=self._audio_payload, mode="clip")
+        except (ValueError, TypeError):  # not a plain 20 ms int16 frame
+            assert self.codec is not None
+            payload = _ENCODERS[self.codec.name.upper()](frame).tobytes()
+            self._sendto(bytes(self.sender.audio(payload)))
+            return
+        self.sender.audio_into(packet)
+        try:
+            self.sock.sendto(packet, remote)
+            self.packets_sent += 1
+        except (BlockingIOError, InterruptedError):
+            pass  # a full socket buffer drops the frame, as the network would
+        except OSError as exc:
+            self.on_error(f"rtp send to {remote}: {exc}")
 
     def _take_dtmf(self) -> None:
         pending = self.media.outgoing_dtmf

@@ -20,7 +20,10 @@ Error``), and routes the rest to their call:
   in-dialog requests are answered 200 (a re-INVITE or UPDATE with an offer
   gets a fresh SDP answer and moves the RTP stream); with
   ``$enable_request_events == true`` the script sees ``SipRequest`` first
-  and ``#processed=true`` leaves the request unanswered by the host (E-157).
+  and ``#processed=true`` leaves the request unanswered by the host (E-157);
+* the answers to an INVITE we sent (``dlg.dialout``) go to the outgoing call
+  (:mod:`dsm.runtime.sip.outgoing`); a 2xx for a dial-out that already
+  ended is ended with BYE.
 
 The SDP offer of the INVITE is negotiated before the session starts: an offer
 without a common codec is refused with ``488`` and no session is created.
@@ -38,7 +41,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dsm.runtime.call import Call, MediaDelegation
+from dsm.runtime.call import Call, DialogError, MediaDelegation
 from dsm.runtime.errors import DSMException
 from dsm.runtime.incoming import InviteRequest, answer_incoming, header_block
 from dsm.runtime.media.call_media import CallMedia
@@ -60,13 +63,17 @@ from dsm.runtime.sip.sdp import (
     make_offer,
     parse_sdp,
 )
+from dsm.runtime.sip.session_timer import Refusal, SessionTimer, TimerConfig
 from dsm.runtime.sip.transport import SipTransport
 from dsm.runtime.sip.uri import SipUri
 from dsm.runtime.sip.useragent import (
     AckReceived,
     AckTimeout,
+    CallAnswered,
     CallCancelled,
     CallEnded,
+    CallFailed,
+    CallProgress,
     Dropped,
     Event,
     InDialogRequest,
@@ -124,6 +131,8 @@ class SipCall(MediaDelegation, Call):
         self.dialog = "trying"  # trying -> early -> connected -> disconnected
         self.b2b_capable = False
         self._sdp_version = 0
+        self.timer: SessionTimer | None = None
+        self._timer_handle: asyncio.TimerHandle | None = None
         invite = new.request
         ruri = invite.request_uri
         user = (ruri.user or "") if isinstance(ruri, SipUri) else ""
@@ -149,34 +158,87 @@ class SipCall(MediaDelegation, Call):
         headers: Mapping[str, str] | None = None,
         body: str = "",
     ) -> None:
-        """Answer the INVITE; 2xx and 183 carry the SDP answer and start the RTP stream."""
+        """The host's own answer to the INVITE; 2xx and 183 carry the SDP answer."""
         if request != "INVITE":
             raise UserAgentError("only the INVITE is answered through reply(); see SipCalls")
         if code == 100:
             return  # the core sent 100 Trying already
         data = body.encode("utf-8") if body else b""
-        media_reply = (200 <= code < 300) or code == 183
-        if media_reply and not data and self.local_sdp is not None:
-            data = str(self.local_sdp).encode("utf-8")
-        extra = list((headers or {}).items())
+        with_sdp = not data and ((200 <= code < 300) or code == 183)
         try:
-            self.calls.run(
-                lambda now: self.calls.core.reply(
-                    self.call_id, code, reason or None, now=now, body=data, headers=extra
-                )
-            )
+            self._answer(code, reason, list((headers or {}).items()), data, with_sdp)
         except UserAgentError as exc:
             self.calls.log("sip", "warn", call=self.call_id, msg=f"reply {code} not sent: {exc}")
-            return
+
+    def _answer(
+        self, code: int, reason: str, extra: list[tuple[str, str]], data: bytes, with_sdp: bool
+    ) -> None:
+        """Send a reply to the INVITE and move dialog and media as the reply says."""
+        if with_sdp and self.local_sdp is not None:
+            data = str(self.local_sdp).encode("utf-8")
+        if 200 <= code < 300:
+            extra = extra + self.timer_headers()
+        self.calls.run(
+            lambda now: self.calls.core.reply(
+                self.call_id, code, reason or None, now=now, body=data, headers=extra
+            )
+        )
         if 200 <= code < 300:
             self.dialog = "connected"
+            self.start_session_timer()
         elif code >= 300:
             self.dialog = "disconnected"
             self.rtp.close()
         elif code > 100:
             self.dialog = "early"
-        if media_reply and self.negotiated is not None:
+        if with_sdp and code > 100 and code < 300 and self.negotiated is not None:
             self.rtp.start()
+
+    # -- direct dialog control (mod_dlg) ---------------------------------------------------
+    def dialog_reply(self, code: int, reason: str, headers: str = "", sdp: bool = False) -> None:
+        """``dlg.reply`` / ``dlg.acceptInvite``: answer the INVITE from the script (M-dlg-1, 3)."""
+        if code == 100:
+            return  # the core sent 100 Trying already
+        if sdp and self.local_sdp is None:
+            raise DialogError("no SDP answer for this INVITE", 488, "Not Acceptable Here")
+        try:
+            self._answer(code, reason, header_lines(headers), b"", sdp)
+        except UserAgentError as exc:
+            raise DialogError(str(exc), 500, "could not send response") from None
+
+    def reply_request(self, request: Any, code: int, reason: str, headers: str = "") -> None:
+        """``dlg.replyRequest``: answer the wrapped request of a SipRequest event (M-dlg-2)."""
+        event = getattr(request, "handle", None)
+        if not isinstance(event, InDialogRequest) or event.call_id != self.call_id:
+            raise DialogError("not a request of this dialog")
+        self._reply_request(event, code, reason or None, extra=header_lines(headers), strict=True)
+
+    def send_request(self, method: str, headers: str = "", content_type: str = "", body: str = "") -> None:
+        """``dlg.bye`` / ``dlg.info`` / ``dlg.refer``: a request in the dialog (M-dlg-4, 11, 12)."""
+        extra = header_lines(headers)
+        method = method.upper()
+        try:
+            if method == "BYE":
+                if self.dialog in ("trying", "early"):
+                    raise UserAgentError("the INVITE is not answered yet")
+                self.calls.run(lambda now: self.calls.core.bye(self.call_id, now=now, headers=extra))
+                self.dialog = "disconnected"
+                self.stop_session_timer()
+                self.rtp.close()
+                return
+            data = body.encode("utf-8")
+            self.calls.run(
+                lambda now: self.calls.core.send_request(
+                    self.call_id,
+                    method,
+                    now=now,
+                    body=data,
+                    content_type=content_type or None,
+                    headers=extra,
+                )
+            )
+        except UserAgentError as exc:
+            raise DialogError(str(exc)) from None
 
     # -- Call interface: selects and media ----------------------------------------------
     def select(self, name: str) -> str:
@@ -188,6 +250,7 @@ class SipCall(MediaDelegation, Call):
     def bye(self) -> None:
         """``stop(true)``: BYE when answered, ``487`` while the INVITE is unanswered."""
         state, self.dialog = self.dialog, "disconnected"
+        self.stop_session_timer()
         self.rtp.close()
         try:
             if state == "connected":
@@ -202,11 +265,15 @@ class SipCall(MediaDelegation, Call):
             self.calls.log("sip", "debug", call=self.call_id, msg=f"bye: {exc}")
 
     def on_session_end(self) -> None:
+        self.stop_session_timer()
         self.media.close()
         if self.dialog != "disconnected":
             self.bye()
         self.rtp.close()
         self.calls.forget(self)
+
+    def outgoing_event(self, event: CallProgress | CallAnswered | CallFailed) -> None:
+        """The answers to an INVITE we sent; only outgoing calls have one (``outgoing.py``)."""
 
     # -- B2B: not over SIP yet --------------------------------------------------------------
     def b2b_connect_callee(
@@ -246,25 +313,55 @@ class SipCall(MediaDelegation, Call):
             session.deliver(event_type, params, **kw)
 
     def remote_hangup(self, request: Request) -> None:
-        """BYE or CANCEL from the caller (already answered by the core): ``Hangup`` (E-151)."""
+        """BYE or CANCEL from the caller (already answered): ``Hangup`` (E-151)."""
         self.dialog = "disconnected"
+        self.stop_session_timer()
         self.media.media_disconnect()
         self.rtp.close()
         self._deliver("Hangup", {"headers": _header_text(request)})
 
+    def cancelled(self, request: Request) -> None:
+        """CANCEL before the answer (the core sent 200 and 487): SipRequest first, then Hangup."""
+        self.dialog = "disconnected"
+        self.rtp.close()
+        if self._request_events():
+            self._sip_request(request, None, lambda: self.remote_hangup(request))
+        else:
+            self.remote_hangup(request)
+
+    def _request_events(self) -> bool:
+        session = self.session
+        return (
+            session is not None
+            and not session.ended
+            and session.vars.get("enable_request_events") == "true"
+        )
+
+    def _sip_request(
+        self, request: Request, event: InDialogRequest | None, default: Callable[[], None]
+    ) -> None:
+        """The SipRequest event (E-151); ``default`` runs unless the script set ``#processed=true``."""
+        session = self.session
+        assert session is not None
+        params = {
+            "method": request.method,
+            "r_uri": request.uri,
+            "from": request.headers.get("From") or "",
+            "to": request.headers.get("To") or "",
+            "hdrs": _header_text(request),
+            "cseq": str(request.cseq.number),
+        }
+        req = _invite_request(request, handle=event)
+
+        def done(result: dict[str, str] | None) -> None:
+            if not (result is not None and result.get("processed") == "true"):
+                default()
+
+        session.deliver("SipRequest", params, objects={"request": req}, on_done=done)
+
     def no_ack(self) -> None:
         """No ACK for our 2xx: ``Hangup`` with ``reason=onNoAck``, then BYE and stop (E-151)."""
-
-        def default(_params: dict[str, str] | None) -> None:
-            self.bye()
-            if self.session is not None:
-                self.session.stop()
-
-        session = self.session
-        if session is None or session.ended:
-            self.bye()
-            return
-        session.deliver("Hangup", {"headers": "", "reason": "onNoAck"}, on_done=default)
+        self._event_with_default("Hangup", {"headers": "", "reason": "onNoAck"}, always=True)
 
     def ack(self, request: Request) -> None:
         """An ACK; it carries the SDP answer when the INVITE had no offer."""
@@ -286,32 +383,28 @@ class SipCall(MediaDelegation, Call):
             self.rtp.start()
 
     def in_dialog(self, event: InDialogRequest) -> None:
-        """re-INVITE, UPDATE, INFO, OPTIONS …: the script first if it asked (E-151 SipRequest)."""
-        request = event.request
-        session = self.session
-        if session is not None and not session.ended and session.vars.get("enable_request_events") == "true":
-            params = {
-                "method": request.method,
-                "r_uri": request.uri,
-                "from": request.headers.get("From") or "",
-                "to": request.headers.get("To") or "",
-                "hdrs": _header_text(request),
-                "cseq": str(request.cseq.number),
-            }
-            req = _invite_request(request)
-
-            def done(result: dict[str, str] | None) -> None:
-                if not (result is not None and result.get("processed") == "true"):
-                    self._default_request(event)
-
-            session.deliver("SipRequest", params, objects={"request": req}, on_done=done)
-            return
-        self._default_request(event)
+        """BYE, re-INVITE, UPDATE, INFO, OPTIONS …: the script first if it asked (E-151 SipRequest)."""
+        if self._request_events():
+            self._sip_request(event.request, event, lambda: self._default_request(event))
+        else:
+            self._default_request(event)
 
     def _default_request(self, event: InDialogRequest) -> None:
         request = event.request
         method = request.method
+        if method == "BYE":
+            self._reply_request(event, 200, "OK")
+            self.remote_hangup(request)
+            return
         body = b""
+        extra: list[tuple[str, str]] = []
+        if method in ("INVITE", "UPDATE") and self.timer is not None:
+            refusal = self.timer.peer_refresh(request, self.calls.now())
+            if refusal is not None:
+                self._reply_request(event, refusal.status, refusal.reason, extra=refusal.headers)
+                return
+            extra = self.timer.response_headers()
+            self._arm_timer()
         if method in ("INVITE", "UPDATE"):
             if _is_sdp(request):
                 try:
@@ -322,11 +415,114 @@ class SipCall(MediaDelegation, Call):
                     return
             elif self.local_sdp is not None:
                 body = str(self.local_sdp).encode("utf-8")
-        self._reply_request(event, 200, "OK", body)
+        self._reply_request(event, 200, "OK", body, extra=extra)
         if method == "INFO" and request.content_type.lower().startswith("application/dtmf-relay"):
             key = dtmf_relay_key(request.body.decode("utf-8", "replace"))
             if key is not None and self.media.flags["dtmf_detection"]:
                 self._deliver("Key", {"key": str(key[0]), "duration": key[1]})
+
+    # -- session timer (K-24 … K-29) and answers to our requests ----------------------------
+    def timer_headers(self) -> list[tuple[str, str]]:
+        """Session-Expires (and Require) for our 2xx to the INVITE."""
+        return self.timer.response_headers() if self.timer is not None else []
+
+    def start_session_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.start(self.calls.now())
+            self._arm_timer()
+
+    def stop_session_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.stop()
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+            self._timer_handle = None
+
+    def _arm_timer(self) -> None:
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+            self._timer_handle = None
+        timer = self.timer
+        if timer is not None and timer.deadline is not None:
+            loop = asyncio.get_running_loop()
+            self._timer_handle = loop.call_at(timer.deadline, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer_handle = None
+        timer = self.timer
+        if timer is None or self.dialog != "connected":
+            return
+        what = timer.due(self.calls.now())
+        if what == "refresh":
+            self._send_refresh()
+        elif what == "expired":
+            self._session_timeout()
+        self._arm_timer()
+
+    def _send_refresh(self) -> None:
+        timer = self.timer
+        assert timer is not None
+        method = timer.refresh_method()
+        body = str(self.local_sdp).encode("utf-8") if method == "INVITE" and self.local_sdp else b""
+        try:
+            self.calls.run(
+                lambda now: self.calls.core.send_request(
+                    self.call_id, method, now=now, body=body, headers=timer.refresh_headers()
+                )
+            )
+        except UserAgentError as exc:
+            self.calls.log("sip", "warn", call=self.call_id, msg=f"session refresh not sent: {exc}")
+
+    def _session_timeout(self) -> None:
+        """No refresh in time: SessionTimeout; unless ``#processed``, BYE and stop (E-151)."""
+        self.calls.log("sip", "info", call=self.call_id, msg="session timer expired")
+        self._event_with_default("SessionTimeout", {})
+
+    def _event_with_default(
+        self, event_type: str, params: dict[str, str], *, always: bool = False
+    ) -> None:
+        """Deliver an event whose host default is BYE and stop: unless ``#processed`` (E-157), or ``always``."""
+
+        def default(result: dict[str, str] | None) -> None:
+            if not always and result is not None and result.get("processed") == "true":
+                return
+            self.bye()
+            if self.session is not None:
+                self.session.stop()
+
+        session = self.session
+        if session is None or session.ended:
+            self.bye()
+            return
+        session.deliver(event_type, params, on_done=default)
+
+    def answered(self, request: Request, response: Any) -> None:
+        """A final response (or a timeout, ``response`` None) to a request we sent in the dialog."""
+        status = response.status if response is not None else 408
+        if status < 200:
+            return
+        timer = self.timer
+        if timer is not None and _is_refresh(request):
+            outcome = timer.refresh_answered(status, response, self.calls.now()) if response is not None else "gone"
+            if outcome == "retry":
+                self._send_refresh()
+            self._arm_timer()
+            if outcome != "gone":
+                return
+        if status in (408, 481) and self.dialog == "connected" and request.method != "BYE":
+            # The peer is gone (E-151 RemoteDisappeared): unless #processed, BYE and stop.
+            reason = response.reason if response is not None else "Request Timeout"
+            hdrs = "".join(f"{n}: {v}\r\n" for n, v in response.headers) if response is not None else ""
+            self._event_with_default(
+                "RemoteDisappeared",
+                {
+                    "code": str(status),
+                    "reason": reason,
+                    "hdrs": hdrs,
+                    "cseq": str(request.cseq.number),
+                    "dlg_status": _DIALOG_STATUS.get(self.dialog, ""),
+                },
+            )
 
     def _renegotiate(self, offer_body: bytes) -> bytes:
         """A new offer in the dialog (hold, resume, new address): answer it, move the stream."""
@@ -349,23 +545,50 @@ class SipCall(MediaDelegation, Call):
         return str(negotiated.answer).encode("utf-8")
 
     def _reply_request(
-        self, event: InDialogRequest, status: int, reason: str | None, body: bytes = b""
+        self,
+        event: InDialogRequest,
+        status: int,
+        reason: str | None,
+        body: bytes = b"",
+        *,
+        extra: Sequence[tuple[str, str]] = (),
+        strict: bool = False,
     ) -> None:
         try:
             self.calls.run(
                 lambda now: self.calls.core.reply_request(
-                    self.call_id, event.transaction, status, reason, now=now, body=body
+                    self.call_id, event.transaction, status, reason, now=now, body=body, headers=extra
                 )
             )
         except UserAgentError as exc:
+            if strict:
+                raise DialogError(str(exc), 500, "could not send response") from None
             self.calls.log("sip", "debug", call=self.call_id, msg=f"{event.request.method}: {exc}")
+
+
+def _is_refresh(request: Request) -> bool:
+    """Our session refreshes are the only requests we send with Session-Expires."""
+    return request.method in ("INVITE", "UPDATE") and "Session-Expires" in request.headers
+
+
+_DIALOG_STATUS = {"trying": "Trying", "early": "Early", "connected": "Connected", "disconnected": "Disconnected"}
+
+
+def header_lines(block: str) -> list[tuple[str, str]]:
+    """A ``Name: value CRLF`` block (mod_dlg's converted headers) as header pairs."""
+    out: list[tuple[str, str]] = []
+    for line in block.replace("\r\n", "\n").split("\n"):
+        name, colon, value = line.partition(":")
+        if colon and name.strip():
+            out.append((name.strip(), value.strip()))
+    return out
 
 
 def _header_text(request: Request) -> str:
     return "".join(f"{name}: {value}\r\n" for name, value in request.headers)
 
 
-def _invite_request(request: Request) -> InviteRequest:
+def _invite_request(request: Request, handle: InDialogRequest | None = None) -> InviteRequest:
     return InviteRequest(
         request.method,
         request.uri,
@@ -376,6 +599,8 @@ def _invite_request(request: Request) -> InviteRequest:
         request.body.decode("utf-8", "replace"),
         request.cseq.number,
         _headers_of(request),
+        wrapped=handle is not None,
+        handle=handle,
     )
 
 
@@ -399,8 +624,10 @@ class SipCalls:
         rng: random.Random | None = None,
         keep_recent: int = 100,
         rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
+        session_timer: TimerConfig | None = None,
     ) -> None:
         self.engine = engine
+        self.session_timer = session_timer
         self.rtp_timeout = rtp_timeout
         self.host = host
         self.choose_app = choose_app
@@ -423,6 +650,14 @@ class SipCalls:
     def run(self, step: Callable[[float], list[Any]]) -> None:
         assert self.transport is not None, "SIP transport not attached"
         self.transport.run(step)
+
+    def core_options(self) -> dict[str, Any]:
+        """How the SIP core must be made for these calls (see :class:`UserAgentServer`)."""
+        return {"bye_to_tu": True, "extensions": ("timer",) if self.session_timer else ()}
+
+    def now(self) -> float:
+        assert self.transport is not None, "SIP transport not attached"
+        return self.transport.now()
 
     def drain(self) -> None:
         self.engine.run_pending(limit=100_000)
@@ -455,8 +690,16 @@ class SipCalls:
             return
         call = self.calls.get(getattr(event, "call_id", ""))
         if call is None:
+            if isinstance(event, CallAnswered):  # a dial-out given up while its 2xx was on the way
+                with contextlib.suppress(UserAgentError):
+                    self.run(lambda now: self.core.bye(event.call_id, now=now))
             return
-        if isinstance(event, CallEnded | CallCancelled):
+        if isinstance(event, CallProgress | CallAnswered | CallFailed):
+            call.outgoing_event(event)
+            return
+        if isinstance(event, CallCancelled):
+            call.cancelled(event.request)
+        elif isinstance(event, CallEnded):
             call.remote_hangup(event.request)
         elif isinstance(event, AckReceived):
             call.ack(event.request)
@@ -464,14 +707,23 @@ class SipCalls:
             call.no_ack()
         elif isinstance(event, InDialogRequest):
             call.in_dialog(event)
-        elif isinstance(event, ResponseToRequest | RequestFailed):
-            pass  # responses to our BYE: nothing more to do for the session
+        elif isinstance(event, ResponseToRequest):
+            call.answered(event.request, event.response)
+        elif isinstance(event, RequestFailed):
+            call.answered(event.request, None)
 
-    def _refuse(self, call_id: str, status: int, reason: str, why: str) -> None:
+    def _refuse(
+        self,
+        call_id: str,
+        status: int,
+        reason: str,
+        why: str,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.refused += 1
         self.log("sip", "warn", call=call_id, status=status, msg=why)
         with contextlib.suppress(UserAgentError):
-            self.run(lambda now: self.core.reply(call_id, status, reason, now=now))
+            self.run(lambda now: self.core.reply(call_id, status, reason, now=now, headers=headers))
 
     def _new_call(self, new: NewCall) -> None:
         request = new.request
@@ -481,6 +733,19 @@ class SipCalls:
                 new.call_id, 500, "Server Internal Error", f"no application {app!r} (AS-1)"
             )
             return
+        timer: SessionTimer | None = None
+        if self.session_timer is not None:
+            negotiated_timer = SessionTimer.negotiate(self.session_timer, request)
+            if isinstance(negotiated_timer, Refusal):
+                self._refuse(
+                    new.call_id,
+                    negotiated_timer.status,
+                    negotiated_timer.reason,
+                    "session interval too small (RFC 4028)",
+                    negotiated_timer.headers,
+                )
+                return
+            timer = negotiated_timer
         try:
             sock = self.rtp_ports.bind()
         except OSError as exc:
@@ -522,6 +787,7 @@ class SipCalls:
                 negotiated.direction,
             )
         call = SipCall(self, new, media, rtp, negotiated)
+        call.timer = timer
         if negotiated is None:  # no offer in the INVITE: we offer in the 2xx, the ACK answers
             call.local_sdp = make_offer(address=self.host, port=rtp.local_port)
         holder.append(call)

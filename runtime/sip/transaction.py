@@ -5,7 +5,11 @@ A transaction is fed messages and time and answers with a list of outputs:
 and events for the transaction user (:class:`ResponseReceived`,
 :class:`TimedOut`).  Nothing here reads a clock: every call gets ``now``
 (seconds, any monotonic origin) and :meth:`Transaction.next_timeout` tells
-the owner when to call :meth:`Transaction.handle_timeout` next.
+the owner when to call :meth:`Transaction.handle_timeout` next.  An owner
+that keeps many transactions sets :attr:`Transaction.on_timer` to learn every
+deadline as it is started (a timer heap), instead of asking each transaction
+again after every step; a stopped timer simply leaves a stale entry there,
+which :meth:`Transaction.next_timeout` exposes as such.
 
 Timers (RFC 3261 table 4), from :class:`TimerSettings` T1, T2, T4:
 
@@ -29,6 +33,7 @@ transaction-less request for the TU.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dsm.runtime.sip.errors import ParseError
@@ -154,6 +159,8 @@ class Transaction:
         self.state = "init"
         self._deadlines: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
+        self.on_timer: Callable[[float], None] | None = None
+        """Told the deadline of every timer started from now on (the owner's timer heap)."""
 
     @property
     def terminated(self) -> bool:
@@ -162,6 +169,10 @@ class Transaction:
     def next_timeout(self) -> float | None:
         """When :meth:`handle_timeout` must be called next, or ``None``."""
         return min(self._deadlines.values()) if self._deadlines else None
+
+    def deadlines(self) -> list[float]:
+        """The deadlines of the running timers (for an owner that starts watching late)."""
+        return list(self._deadlines.values())
 
     def handle_timeout(self, now: float) -> list[Output]:
         """Fire every timer due at ``now`` (in deadline order)."""
@@ -184,6 +195,8 @@ class Transaction:
         self._deadlines[name] = at
         if interval is not None:
             self._intervals[name] = interval
+        if self.on_timer is not None:
+            self.on_timer(at)
 
     def _stop(self, *names: str) -> None:
         for name in names:

@@ -27,12 +27,16 @@ What the core answers by itself (RFC 3261 section 8.2 and 12-15):
 * ``OPTIONS`` outside a dialog: ``200`` with Allow/Accept;
 * ``CANCEL``: ``200``, then ``487`` to the INVITE if it is unanswered;
   ``481`` when no INVITE matches;
-* ``BYE``: ``200`` and :class:`CallEnded`;
+* ``BYE``: ``200`` and :class:`CallEnded` -- unless the core was made with
+  ``bye_to_tu=True``: then a BYE is an :class:`InDialogRequest` like any
+  other, and the TU's 2xx through :meth:`UserAgentServer.reply_request` ends
+  the call (the DSM host lets a script see the BYE first, E-151 SipRequest);
 * in-dialog requests with an unknown dialog: ``481``; CSeq lower than the
   last one: ``500``; a second re-INVITE while one is pending: ``500`` with
   Retry-After;
 * out-of-dialog methods we do not serve: ``405`` (known) or ``501``;
-  ``Require`` with any option tag: ``420`` with Unsupported;
+  ``Require`` with an option tag not in ``extensions``: ``420`` with
+  Unsupported (``extensions`` are also listed in ``Supported``);
 * malformed requests: ``400`` with the parser's reason as phrase when Via,
   From, To, Call-ID and CSeq were usable, otherwise dropped (RFC 3261 says a
   response cannot be routed without them);
@@ -51,7 +55,7 @@ The TU's own mistakes (unknown call, reply in the wrong state) raise
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -60,6 +64,7 @@ from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import Headers
 from dsm.runtime.sip.message import Request, Response, parse_message
 from dsm.runtime.sip.responses import make_response
+from dsm.runtime.sip.timer_heap import NotifyingDict, TimerHeap
 from dsm.runtime.sip.transaction import (
     MAGIC_COOKIE,
     InviteClientTransaction,
@@ -246,6 +251,8 @@ class _ServerEntry:
     call_id: str | None
     destination: Address
     tu_deadline: float | None = None
+    key: TransactionKey | None = None
+    """Set when the entry is put into the table (the timer heap finds it back by it)."""
 
 
 @dataclass(slots=True)
@@ -253,6 +260,8 @@ class _ClientEntry:
     transaction: ClientTransaction
     call_id: str
     destination: Address
+    key: TransactionKey | None = None
+    """Set when the entry is put into the table (the timer heap finds it back by it)."""
 
 
 @dataclass(slots=True)
@@ -266,12 +275,36 @@ class _Call:
     """UAS: incoming, early, confirmed.  UAC: calling, ringing, confirmed."""
     role: str = "uas"
     dialog: Dialog | None = None
-    retransmitter: TwoXXRetransmitter | None = None
+    _retransmitter: TwoXXRetransmitter | None = None
     bye_pending: list[tuple[str, str]] | None = None
     pending_reinvite: TransactionKey | None = None
     acks: dict[tuple[int, str], Request] = field(default_factory=dict)
     """ACKs we sent for 2xx to our INVITEs, by (CSeq number, To tag); resent on retransmission."""
     cancel_pending: bool = False
+    on_timer: Callable[[_Call], None] | None = None
+    """The core's timer heap, told when a new 2xx retransmitter starts its timers."""
+
+    @property
+    def retransmitter(self) -> TwoXXRetransmitter | None:
+        """The 2xx retransmitter of the last INVITE we answered with 2xx, if any."""
+        return self._retransmitter
+
+    @retransmitter.setter
+    def retransmitter(self, value: TwoXXRetransmitter | None) -> None:
+        self._retransmitter = value
+        if value is not None and self.on_timer is not None:
+            self.on_timer(self)
+
+
+_TimerOwner: TypeAlias = "_ServerEntry | _ClientEntry | _Call"
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a <= b else b
 
 
 class UserAgentServer:
@@ -286,8 +319,12 @@ class UserAgentServer:
         rng: random.Random | None = None,
         user_agent: str = "dsm-runtime",
         tu_reply_timeout: float | None = None,
+        bye_to_tu: bool = False,
+        extensions: Iterable[str] = (),
     ) -> None:
         self.host = host
+        self.bye_to_tu = bye_to_tu
+        self.extensions = tuple(extensions)
         self.port = port
         self.timers = timers or TimerSettings()
         self._rng = rng or random.Random()
@@ -295,9 +332,10 @@ class UserAgentServer:
         self.tu_reply_timeout = (
             tu_reply_timeout if tu_reply_timeout is not None else self.timers.timeout / 2
         )
-        self.calls: dict[str, _Call] = {}
-        self._server: dict[TransactionKey, _ServerEntry] = {}
-        self._client: dict[TransactionKey, _ClientEntry] = {}
+        self._timers: TimerHeap[_TimerOwner] = TimerHeap(self._deadline_of)
+        self.calls: dict[str, _Call] = NotifyingDict(self._call_added)
+        self._server: dict[TransactionKey, _ServerEntry] = NotifyingDict(self._server_added)
+        self._client: dict[TransactionKey, _ClientEntry] = NotifyingDict(self._client_added)
         self.errors = 0
 
     # ------------------------------------------------------------------ I/O
@@ -316,52 +354,31 @@ class UserAgentServer:
             return [Dropped(f"internal error: {type(exc).__name__}: {exc}", source)]
 
     def next_timeout(self) -> float | None:
-        """The earliest time at which :meth:`handle_timeout` has work."""
-        times: list[float] = []
-        for s in self._server.values():
-            t = s.transaction.next_timeout()
-            if t is not None:
-                times.append(t)
-            if s.tu_deadline is not None:
-                times.append(s.tu_deadline)
-        for c in self._client.values():
-            t = c.transaction.next_timeout()
-            if t is not None:
-                times.append(t)
-        for call in self.calls.values():
-            if call.retransmitter is not None:
-                t = call.retransmitter.next_timeout()
-                if t is not None:
-                    times.append(t)
-        return min(times) if times else None
+        """The earliest time at which :meth:`handle_timeout` has work.
+
+        O(1) amortised: the top of the timer heap, after dropping entries
+        whose timer was stopped or whose transaction is gone.
+        """
+        return self._timers.earliest()
 
     def handle_timeout(self, now: float) -> list[UAOutput]:
-        """Fire every timer due at ``now``; never raises."""
+        """Fire every timer due at ``now``, earliest first; never raises."""
         out: list[UAOutput] = []
-        for key, entry in list(self._server.items()):
+        for owner in self._timers.pop_due(now):
             try:
-                out += self._server_timeouts(key, entry, now)
+                if isinstance(owner, _ServerEntry):
+                    assert owner.key is not None
+                    out += self._server_timeouts(owner.key, owner, now)
+                elif isinstance(owner, _ClientEntry):
+                    out += self._client_timeouts(owner, now)
+                else:
+                    out += self._call_timeouts(owner, now)
             except Exception as exc:  # noqa: BLE001
                 self.errors += 1
-                self._server.pop(key, None)
+                self._forget(owner)
                 out.append(Dropped(f"internal error: {type(exc).__name__}: {exc}", None))
-        for key, centry in list(self._client.items()):
-            try:
-                outputs = centry.transaction.handle_timeout(now)
-                out += self._client_outputs(centry, outputs, now)
-                if centry.transaction.terminated:
-                    self._client.pop(key, None)
-            except Exception as exc:  # noqa: BLE001
-                self.errors += 1
-                self._client.pop(key, None)
-                out.append(Dropped(f"internal error: {type(exc).__name__}: {exc}", None))
-        for call in list(self.calls.values()):
-            try:
-                out += self._call_timeouts(call, now)
-            except Exception as exc:  # noqa: BLE001
-                self.errors += 1
-                self.calls.pop(call.call_id, None)
-                out.append(Dropped(f"internal error: {type(exc).__name__}: {exc}", None))
+                continue
+            self._reschedule(owner)
         return out
 
     # ------------------------------------------------------------ TU API
@@ -432,6 +449,8 @@ class UserAgentServer:
         out = self._server_outputs(entry, entry.transaction.send_response(response, now))
         if status >= 200:
             entry.tu_deadline = None
+            if request.method == "BYE" and status < 300:
+                out += self._end_by_bye(call, now)
             if call.pending_reinvite == transaction:
                 call.pending_reinvite = None
             if request.method == "INVITE" and status < 300:
@@ -599,9 +618,21 @@ class UserAgentServer:
         if message.method == "CANCEL":
             return self._on_cancel(message, key, destination, now)
         if message.method != "CANCEL" and (required := message.headers.get_all("Require")):
-            return self._stateless(
-                message, key, destination, now, 420, headers=[("Unsupported", ", ".join(required))]
-            )
+            unsupported = [
+                tag
+                for value in required
+                for tag in (t.strip() for t in value.split(","))
+                if tag and tag.lower() not in self.extensions
+            ]
+            if unsupported:
+                return self._stateless(
+                    message,
+                    key,
+                    destination,
+                    now,
+                    420,
+                    headers=[("Unsupported", ", ".join(unsupported))],
+                )
         if message.to.tag:
             return self._in_dialog(message, key, destination, now)
         if message.method == "INVITE":
@@ -718,15 +749,9 @@ class UserAgentServer:
             return self._stateless(request, key, destination, now, 481)
         if not dialog.accept_remote_cseq(request):
             return self._stateless(request, key, destination, now, 500, "CSeq out of order")
-        if request.method == "BYE":
+        if request.method == "BYE" and not self.bye_to_tu:
             out = self._stateless(request, key, destination, now, 200)
-            invite_entry = self._server.get(call.invite_key)
-            if invite_entry is not None and invite_entry.transaction.state == "proceeding":
-                response = make_response(call.invite, 487, to_tag=call.local_tag)
-                out += self._server_outputs(
-                    invite_entry, invite_entry.transaction.send_response(response, now)
-                )
-            del self.calls[call.call_id]
+            out += self._end_by_bye(call, now)
             out.append(CallEnded(call.call_id, request))
             return out
         transaction: ServerTransaction
@@ -772,7 +797,10 @@ class UserAgentServer:
         return f"SIP/2.0/UDP {host}:{self.port};branch={MAGIC_COOKIE}{self._tag()};rport"
 
     def _capabilities(self) -> list[tuple[str, str]]:
-        return [("Allow", ", ".join(ALLOWED_METHODS)), ("Accept", "application/sdp")]
+        out = [("Allow", ", ".join(ALLOWED_METHODS)), ("Accept", "application/sdp")]
+        if self.extensions:
+            out.append(("Supported", ", ".join(self.extensions)))
+        return out
 
     def _response(
         self,
@@ -791,6 +819,8 @@ class UserAgentServer:
             extra.append(("Contact", self.contact))
         if 200 <= status < 300 and request.method == "INVITE":
             extra += self._capabilities()[:1]
+            if self.extensions:
+                extra.append(("Supported", ", ".join(self.extensions)))
         extra.append(("Server", self.user_agent))
         extra += list(headers)
         if body and not content_type:
@@ -842,6 +872,18 @@ class UserAgentServer:
         out = self._server_outputs(entry, transaction.send_response(response, now))
         if transaction.terminated:
             self._server.pop(key, None)
+        return out
+
+    def _end_by_bye(self, call: _Call, now: float) -> list[UAOutput]:
+        """The peer's BYE was accepted: a still unanswered INVITE gets 487, the call is gone."""
+        out: list[UAOutput] = []
+        invite_entry = self._server.get(call.invite_key)
+        if invite_entry is not None and invite_entry.transaction.state == "proceeding":
+            response = make_response(call.invite, 487, to_tag=call.local_tag)
+            out += self._server_outputs(
+                invite_entry, invite_entry.transaction.send_response(response, now)
+            )
+        self.calls.pop(call.call_id, None)
         return out
 
     def _send_bye(self, call: _Call, headers: list[tuple[str, str]], now: float) -> list[UAOutput]:
@@ -982,6 +1024,81 @@ class UserAgentServer:
         call.acks[(number, to_tag)] = ack
         return [Datagram(bytes(ack), _ack_destination(dialog))], first
 
+    # ------------------------------------------------------------ timers
+    #
+    # Every table entry with a timer has an entry in ``self._timers`` at or
+    # before each of its deadlines: transactions push each timer they start
+    # (``Transaction.on_timer``), entries push what they hold when they are
+    # put into a table, 2xx retransmitters when they are set on a call, and
+    # every owner pushes its next deadline after its timers ran.
+
+    def _server_added(self, key: TransactionKey, entry: _ServerEntry) -> None:
+        entry.key = key
+        self._watch(entry.transaction, entry)
+        if entry.tu_deadline is not None:
+            self._timers.push(entry.tu_deadline, entry)
+
+    def _client_added(self, key: TransactionKey, entry: _ClientEntry) -> None:
+        entry.key = key
+        self._watch(entry.transaction, entry)
+
+    def _call_added(self, call_id: str, call: _Call) -> None:
+        call.on_timer = self._reschedule
+        self._reschedule(call)
+
+    def _watch(
+        self, transaction: ServerTransaction | ClientTransaction, owner: _TimerOwner
+    ) -> None:
+        push = self._timers.push
+        for at in transaction.deadlines():
+            push(at, owner)
+        transaction.on_timer = lambda at: push(at, owner)
+
+    def _reschedule(self, owner: _TimerOwner) -> None:
+        at = self._deadline_of(owner)
+        if at is not None:
+            self._timers.push(at, owner)
+
+    def _deadline_of(self, owner: _TimerOwner) -> float | None:
+        """The owner's earliest deadline, or ``None`` when it left its table or has none."""
+        if isinstance(owner, _ServerEntry):
+            if owner.key is None or self._server.get(owner.key) is not owner:
+                return None
+            return _earliest(owner.transaction.next_timeout(), owner.tu_deadline)
+        if isinstance(owner, _ClientEntry):
+            if owner.key is None or self._client.get(owner.key) is not owner:
+                return None
+            return owner.transaction.next_timeout()
+        if self.calls.get(owner.call_id) is not owner:
+            return None
+        return self._call_deadline(owner)
+
+    @staticmethod
+    def _call_deadline(call: _Call) -> float | None:
+        """The earliest timer of a call itself (not of its transactions)."""
+        retransmitter = call.retransmitter
+        if retransmitter is None or retransmitter.done:
+            return None
+        return retransmitter.next_timeout()
+
+    def _forget(self, owner: _TimerOwner) -> None:
+        """Drop an owner whose timers raised (its heap entries go stale with it)."""
+        if isinstance(owner, _ServerEntry):
+            if owner.key is not None and self._server.get(owner.key) is owner:
+                del self._server[owner.key]
+        elif isinstance(owner, _ClientEntry):
+            if owner.key is not None and self._client.get(owner.key) is owner:
+                del self._client[owner.key]
+        elif self.calls.get(owner.call_id) is owner:
+            del self.calls[owner.call_id]
+
+    def _client_timeouts(self, entry: _ClientEntry, now: float) -> list[UAOutput]:
+        out = self._client_outputs(entry, entry.transaction.handle_timeout(now), now)
+        if entry.transaction.terminated and entry.key is not None:
+            if self._client.get(entry.key) is entry:
+                del self._client[entry.key]
+        return out
+
     def _server_timeouts(
         self, key: TransactionKey, entry: _ServerEntry, now: float
     ) -> list[UAOutput]:
@@ -1023,7 +1140,7 @@ class UserAgentServer:
         return message.top_via.response_address(call.source)
 
 
-def _dialog_header_problem(request: Request) -> str | None:
+def _dialog_header_problem(request: Request | Response) -> str | None:
     """Why Contact / Record-Route of a dialog-forming request are unusable, or ``None``.
 
     The dialog's remote target and route set come from them; checking once

@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lang_helpers import chart, codes, fail
 
 from dsm import Action, For, If
-from dsm.parser import name_and_argument
+from dsm.parser import Machine, name_and_argument
+from dsm.source import preprocess_text
+from dsm.vocabulary import CORE_CONDITIONS
 
 
 def names(elements: tuple[object, ...]) -> list[str]:
@@ -591,3 +595,20 @@ def test_L36_state_pushes_a_new_state_frame() -> None:
 def test_L89_there_is_no_setPromptSet() -> None:
     errs = fail("initial state A enter { setPromptSet(x) };")
     assert codes(errs) == ["E014"] and "setPrompts" in errs[0].hint
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.sampled_from(["keyPress", "x", "(", ")", "a", " "]), max_size=8))
+def test_L75_condition_tokens_split_like_name_and_argument(pieces: list[str]) -> None:
+    """L-75: the compile path's own name/argument split equals :func:`name_and_argument`
+    (style K keeps the argument text whole, L-87; unknown names keep it too)."""
+    token = "".join(pieces)
+    if not token:
+        return
+    src = preprocess_text(token)
+    m = Machine(src, [token], [0], syntax_only=True)
+    cond = m.make_condition(token, 0, False)
+    name, argument = name_and_argument(token)
+    assert cond is not None and cond.name == name
+    if name == "keyPress" or name not in CORE_CONDITIONS:
+        assert cond.args == (argument,)

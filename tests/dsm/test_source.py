@@ -249,3 +249,18 @@ def test_line_map_through_includes(tmp_path: Path) -> None:
     assert os.path.basename(path) == "inc.dsm" and (line, col) == (3, 7) and text == "state B;"
     path, line, col, _ = src.locate(src.text.index("C"))
     assert os.path.basename(path) == "m.dsm" and line == 3
+
+
+def test_L18_text_named_by_its_file_including_that_file_is_a_cycle(tmp_path: Path) -> None:
+    """L-18: text handed over with the path of an existing file is that file, so an
+    ``#include`` of it is a cycle (the file system is asked only at the first include)."""
+    main = _write(tmp_path / "m.dsm", "state X;\n")
+    src = preprocess_text(f"state A;\n#include {main}\n", str(main))
+    assert [d.code for d in src.diagnostics] == ["E003"]
+    assert src.text == "state A;\n"
+
+
+def test_L18_text_under_a_non_file_name_may_include_any_file(tmp_path: Path) -> None:
+    inc = _write(tmp_path / "m.dsm", "state X;\n")
+    src = preprocess_text(f"state A;\n#include {inc}\n", "<string>")
+    assert src.diagnostics == [] and src.text == "state A;\nstate X;\n"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lang_helpers import chart
 
 from dsm.styles import (
+    quick_splitter,
     split_K,
     split_L,
     split_N,
@@ -137,3 +140,21 @@ def test_splitter_for_every_style_code() -> None:
 def test_L82_actions_are_split_once_at_compile_time(action: str, args: tuple[str, ...]) -> None:
     c = chart(f"initial state A enter {{ {action} }};")
     assert c.states[0].enter[0].args == args
+
+
+# -- the quick splitters of the compile path ----------------------------------------
+_STYLE_CODES = ("N", "S", "P,opt", "P,mand", "P=opt", "P=mand", "L", "T", "K", "raw")
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet=" \t,=\"'\\ab<>!$#()", max_size=24))
+def test_L82_quick_split_equals_full_split_for_every_style(text: str) -> None:
+    """L-82 … L-88: the compile path's quick split gives the full split's parts, and
+    declines (``None``) exactly when the full split logs an error (L-92)."""
+    for style in _STYLE_CODES:
+        parts, problems = splitter(style)(text)
+        quick = quick_splitter(style)(text)
+        if problems:
+            assert quick is None, (style, text)
+        else:
+            assert quick == parts, (style, text)

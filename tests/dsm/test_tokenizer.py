@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsm.tokenizer import tokenize
+from dsm.tokenizer import _split_simple, _tokenize_scan, tokenize
 
 
 def values(text: str) -> list[str]:
@@ -206,4 +206,40 @@ def reference_tokenize(text: str) -> list[str]:
 @settings(max_examples=400, deadline=None, database=None)
 @given(st.text(alphabet="ab \n;{}[]()\"'\\-=", max_size=60))
 def test_L23_L29_fast_tokenizer_equals_the_literal_rules(text: str) -> None:
+    assert tokenize(text)[0] == reference_tokenize(text)
+
+
+# -- the whole-text split fast path against the scanning path -----------------------
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.text(alphabet="ab \n\t;{}[]()\"'\\-=", max_size=60))
+def test_L20_L29_split_path_equals_scan_path_with_offsets(text: str) -> None:
+    """L-20 … L-29: where the one-split fast path applies, values *and* offsets are
+    those of the scanning path; where it declines, the scanning path is used."""
+    fast = _split_simple(text)
+    if fast is not None:
+        assert fast == _tokenize_scan(text)
+    assert tokenize(text) == _tokenize_scan(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'transition "a b" S1 - key(#key == 1) / log(1, "x y") -> S2;',
+        "state A enter { set($a='q') };",
+        'a "" b',  # L-29 inside the fast path
+        "(S1, S2) x",
+    ],
+)
+def test_L23_simple_words_take_the_split_path(text: str) -> None:
+    fast = _split_simple(text)
+    assert fast is not None and fast == _tokenize_scan(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["f(a (b) c) d", r'"a\"b" c', "x 'abc", "f(abc", r"f(\"a)", 'a"b'],
+)
+def test_L24_L26_other_words_take_the_scan_path(text: str) -> None:
+    """Nested parentheses, backslashes in spans and unterminated spans (L-24 … L-26)."""
+    assert _split_simple(text) is None
     assert tokenize(text)[0] == reference_tokenize(text)

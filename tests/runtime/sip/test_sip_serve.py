@@ -191,6 +191,45 @@ ACK_2XX = """\
 """
 
 
+ACK_FAILURE = """\
+  <send ack_txn="invite">
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+"""The ACK for a final failure to the INVITE (same branch, RFC 3261 17.1.1.3)."""
+
+
+CANCEL_INVITE = (
+    """\
+  <send>
+    <![CDATA[
+      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      CSeq: 1 CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+  <recv response="487" response_txn="invite"/>
+""",
+    ACK_FAILURE,
+)
+"""CANCEL of the unanswered INVITE: 200 for the CANCEL, 487 for the INVITE, ACK."""
+
+
 def in_dialog(method: str, cseq: int, body: str = "", content_type: str = "") -> str:
     """A request in the dialog, sent to the server's Contact, as transaction ``t<cseq>``."""
     ctype = f"      Content-Type: {content_type}\n" if content_type else ""
@@ -229,6 +268,28 @@ def recv(code: int, txn: str = "", **attrs: str) -> str:
         attrs["response_txn"] = txn
     extra = "".join(f' {k}="{v}"' for k, v in attrs.items())
     return f'  <recv response="{code}"{extra}/>\n'
+
+
+def reply_to_last(status: str = "200 OK", extra: str = "") -> str:
+    """sipp's reply to the request it just received (``extra``: header lines, 6-space indented)."""
+    return f"""\
+  <send>
+    <![CDATA[
+      SIP/2.0 {status}
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+{extra}      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+
+def answer_request(method: str, status: str = "200 OK", extra: str = "") -> str:
+    """Wait for the server's ``method`` request and answer it."""
+    return f'  <recv request="{method}"/>\n' + reply_to_last(status, extra)
 
 
 def run_sipp(sipp: str, tmp_path: Path, port: int, xml: str, service: str) -> subprocess.CompletedProcess[str]:
@@ -294,21 +355,8 @@ def test_E151_info_dtmf_relay_keys_move_the_pin_script(sipp: str, served: SipSer
 
 def test_AS1_unknown_application_gets_500_from_sipp(sipp: str, served: SipServer, tmp_path: Path) -> None:
     """An application nobody registered: ``500 Server Internal Error`` (AS-1), no session."""
-    ack = """\
-  <send ack_txn="invite">
-    <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-"""
-    run_sipp(sipp, tmp_path, served.port, scenario("unknown-app", INVITE, recv(500, "invite"), ack), "nosuchapp")
+    xml = scenario("unknown-app", INVITE, recv(500, "invite"), ACK_FAILURE)
+    run_sipp(sipp, tmp_path, served.port, xml, "nosuchapp")
     assert served.calls() == []
 
 
@@ -396,43 +444,7 @@ def test_E151_cancel_before_answer_gives_hangup(sipp: str, tmp_path: Path) -> No
     conf.write_text(
         f"diag_path={scripts}\nload_diags=waiting\nregister_apps=waiting\nmod_path={scripts}\n"
     )
-    cancel = """\
-  <send>
-    <![CDATA[
-      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      CSeq: 1 CANCEL
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-"""
-    ack = """\
-  <send ack_txn="invite">
-    <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-"""
-    xml = scenario(
-        "cancel",
-        INVITE.replace('optional="true" ', ""),
-        pause(300),
-        cancel,
-        '  <recv response="200"/>\n',
-        recv(487, "invite"),
-        ack,
-    )
+    xml = scenario("cancel", INVITE.replace('optional="true" ', ""), pause(300), *CANCEL_INVITE)
     server = SipServer(scripts=None, config=str(conf))
     try:
         run_sipp(sipp, tmp_path, server.port, xml, "waiting")
@@ -460,21 +472,7 @@ def test_E153_rtp_timeout_arrives_as_RTPTimeout_and_the_script_hangs_up(sipp: st
         'transition "rtp gone" WAIT - test(#type == rtp_timeout) / set($timeout=#timeout_value) -> END;\n'
         'transition "hangup" (WAIT, END) - hangup / stop(false) -> END;\n'
     )
-    answer_bye = """\
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-"""
-    xml = scenario("rtp-timeout", INVITE, ANSWERED, ACK_2XX, answer_bye)
+    xml = scenario("rtp-timeout", INVITE, ANSWERED, ACK_2XX, answer_request("BYE"))
     server = SipServer(scripts=scripts, rtp_timeout=0.5)
     try:
         run_sipp(sipp, tmp_path, server.port, xml, "watch")

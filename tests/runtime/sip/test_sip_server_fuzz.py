@@ -450,8 +450,8 @@ def test_10000_fuzzed_datagrams_leave_the_live_call_and_the_server_intact(live: 
             )
 
         live.wait_for("back to the baseline", settled, limit=20.0)
-        if fds is not None:
-            assert _open_fds() == fds
+        if fds is not None:  # a garbage collection may close another test's leftovers meanwhile
+            assert (_open_fds() or 0) <= fds
 
         # the live call still works: a key by INFO, then BYE (E-151)
         info = caller.in_dialog("INFO", "Signal=5\r\nDuration=160\r\n", "application/dtmf-relay")

@@ -1,0 +1,140 @@
+"""One timer for all the RTP sessions of an event loop.
+
+Each call used to arm its own ``loop.call_at`` every 20 ms: with hundreds of
+calls that is hundreds of timer handles, heap operations and callback
+dispatches per frame interval.  :class:`MediaClock` keeps one grid of *ticks*
+instead, ``origin + j * step`` with ``step = period / phases``, and one timer
+on it.  Every session belongs to one *phase* (``j % phases``; a new session
+joins the least crowded one) and its frames are due at the ticks of its
+phase, one period apart.  At each tick the clock serves the sessions of that
+phase, one after the other.
+
+Why phases: a frame is late when it leaves more than 10 ms after its slot;
+serving every call in one burst per period would make the last calls of a
+big burst late although the loop is far from busy.  Four phases cut the
+bursts to a quarter, as the calls' own timers used to spread them.
+
+A session's frames are numbered by tick index, so every schedule lies on the
+grid (no float drift): the first frame of a session started at ``t`` is due
+at the first tick of its phase at or after ``t + period`` -- up to one period
+later than a schedule of its own would have put it.  Everything else (which
+frames, their order, catch-up after a stall, the late-frame counts) is
+decided by the session as before; the clock only says "tick ``j`` is here".
+
+Nothing here reads a clock of its own: time is the loop's (``loop.time()``)
+and the timer is ``loop.call_at``, so tests drive it with a fake loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import weakref
+from typing import Final, Protocol
+
+__all__ = ["MediaClock", "PacedSession", "FRAME_PERIOD", "PHASES"]
+
+FRAME_PERIOD: Final = 0.020
+"""Seconds per frame (160 samples at 8 kHz)."""
+
+PHASES: Final = 4
+"""Ticks per frame period; each session is served at one of them."""
+
+_EPSILON: Final = 1e-9
+"""Tolerance when mapping a time to a tick (float rounding of ``origin + j * step``)."""
+
+
+class PacedSession(Protocol):
+    """What the clock needs of a session: serve the frames due by tick time ``at``."""
+
+    def pace(self, at: float) -> None: ...
+
+
+class MediaClock:
+    """Frame ticks shared by the sessions of one loop; see the module docstring."""
+
+    _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, period: float = FRAME_PERIOD, phases: int = PHASES
+    ) -> None:
+        if period <= 0 or phases < 1:
+            raise ValueError("the frame period must be positive and phases at least 1")
+        self.loop = loop
+        self.period = period
+        self.phases = phases
+        """Tick indices between two frames of one session."""
+        self.step = period / phases
+        self.origin: float | None = None
+        """Time of tick 0: the loop's time when the first session joined."""
+        self._groups: list[dict[PacedSession, None]] = [{} for _ in range(phases)]
+        self._timer: asyncio.TimerHandle | None = None
+        self._next_tick = 0
+        self.ticks = 0
+        """Tick callbacks run so far (for tests and diagnostics)."""
+
+    @classmethod
+    def for_loop(cls, loop: asyncio.AbstractEventLoop) -> MediaClock:
+        """The clock every session of ``loop`` shares unless given its own."""
+        clock = cls._shared.get(loop)
+        if clock is None:
+            clock = cls._shared[loop] = cls(loop)
+        return clock
+
+    def __len__(self) -> int:
+        return sum(len(group) for group in self._groups)
+
+    def slot_time(self, tick: int) -> float:
+        """When tick ``tick`` is due (the same float for the same tick, always)."""
+        assert self.origin is not None, "no session has joined the clock yet"
+        return self.origin + tick * self.step
+
+    def grid(self) -> tuple[float, float]:
+        """``(origin, step)``: tick ``j`` is due at ``origin + j * step`` (as :meth:`slot_time`)."""
+        assert self.origin is not None, "no session has joined the clock yet"
+        return self.origin, self.step
+
+    def join(self, session: PacedSession) -> int:
+        """Serve ``session`` from now on; returns the tick of its first frame.
+
+        The session joins the phase with the fewest sessions; its first
+        frame is due at the first tick of that phase one period after now.
+        """
+        now = self.loop.time()
+        if self.origin is None:
+            self.origin = now
+        phase = min(range(self.phases), key=lambda p: len(self._groups[p]))
+        first = max(0, math.ceil((now + self.period - self.origin) / self.step - _EPSILON))
+        first += (phase - first) % self.phases
+        self._groups[phase][session] = None
+        if self._timer is None:
+            self._arm(max(first - self.phases + 1, 0))
+        return first
+
+    def leave(self, session: PacedSession) -> None:
+        """Stop serving ``session`` (idempotent); the timer stops with the last one."""
+        for group in self._groups:
+            group.pop(session, None)
+        if self._timer is not None and not any(self._groups):
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self, tick: int) -> None:
+        if self._timer is not None:  # e.g. a session joined while a tick was running
+            self._timer.cancel()
+        self._next_tick = tick
+        self._timer = self.loop.call_at(self.slot_time(tick), self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        tick = self._next_tick
+        at = self.slot_time(tick)
+        self.ticks += 1
+        for session in list(self._groups[tick % self.phases]):
+            session.pace(at)  # a session never raises (it reports its own faults)
+        if any(self._groups):
+            # Always the very next tick, even when it is already past: every phase
+            # gets its turn, and a late one simply runs at once.
+            self._arm(tick + 1)

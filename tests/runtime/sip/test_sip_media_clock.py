@@ -1,0 +1,259 @@
+"""Many calls on one media clock: one timer, every call's frames in order and on time.
+
+Deterministic: a fake loop with injected time drives the clock; the RTP
+packets go over real UDP sockets on 127.0.0.1 and are read back to check
+sequence numbers, timestamps, marker bits and payloads.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from fake_loop import FakeLoop
+
+from dsm.runtime.media.call_media import CallMedia
+from dsm.runtime.media.events import NoAudio
+from dsm.runtime.media.g711 import alaw_encode, ulaw_encode
+from dsm.runtime.media.items import PromptItem
+from dsm.runtime.sip.media_clock import FRAME_PERIOD, PHASES, MediaClock
+from dsm.runtime.sip.rtp import RtpPacket, RtpSender
+from dsm.runtime.sip.rtp_session import LATE_AFTER, MAX_CATCH_UP, RtpPortPool, RtpSession
+from dsm.runtime.sip.sdp import Codec
+
+PCMU = Codec(0, "PCMU", 8000)
+PCMA = Codec(8, "PCMA", 8000)
+
+
+@pytest.fixture
+def sink() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+def received(sock: socket.socket) -> list[RtpPacket]:
+    out = []
+    while True:
+        try:
+            out.append(RtpPacket.parse(sock.recv(2048)))
+        except BlockingIOError:
+            return out
+
+
+def tone(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(-20000, 20000, int(8000 * seconds)).astype(np.int16)
+
+
+class Rig:
+    """Sessions on one fake loop and one clock, all sending to ``sink``."""
+
+    def __init__(self, sink: socket.socket, phases: int = PHASES) -> None:
+        self.loop = FakeLoop()
+        self.clock = MediaClock(self.loop, phases=phases)  # type: ignore[arg-type]
+        self.sink = sink
+        self.pool = RtpPortPool("127.0.0.1", 40000, 49999)
+        self.sessions: list[RtpSession] = []
+        self.events: list[list[object]] = []
+
+    def add(self, samples: np.ndarray, codec: Codec = PCMU, seed: int = 0) -> RtpSession:
+        media = CallMedia()
+        media.play(PromptItem("p", samples))
+        media.media_connect()
+        index = len(self.events)
+        self.events.append([])
+        session = RtpSession(
+            self.loop,  # type: ignore[arg-type]
+            self.pool.bind(),
+            media,
+            lambda evs: self.events[index].extend(evs),
+            rng=random.Random(seed),
+            clock=self.clock,
+        )
+        session.configure(self.sink.getsockname(), codec, None)
+        session.start()
+        self.sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        for session in self.sessions:
+            session.close()
+
+
+def test_many_calls_share_one_timer_and_each_gets_its_frames_in_order(sink: socket.socket) -> None:
+    """Issue "Real calls": 40 calls, one armed timer at any time, 25 frames each, in order."""
+    rig = Rig(sink)
+    try:
+        prompts = [tone(1.0, seed=i) for i in range(40)]
+        for i, samples in enumerate(prompts):
+            rig.add(samples, seed=i)
+        assert len(rig.loop.pending) == 1
+        start = rig.loop.time()
+        for k in range(1, 26):
+            rig.loop.advance(start + k * FRAME_PERIOD + FRAME_PERIOD)
+            assert len(rig.loop.pending) == 1
+        packets = received(sink)
+        by_ssrc: dict[int, list[RtpPacket]] = {}
+        for packet in packets:
+            by_ssrc.setdefault(packet.ssrc, []).append(packet)
+        assert len(by_ssrc) == 40
+        for i, session in enumerate(rig.sessions):
+            stream = by_ssrc[session.sender.ssrc]
+            assert len(stream) >= 25
+            reference = RtpSender(
+                session.sender.ssrc,
+                0,
+                sequence=stream[0].sequence,
+                timestamp=stream[0].timestamp,
+            )
+            for n, packet in enumerate(stream):
+                expected = reference.audio(
+                    ulaw_encode(prompts[i][n * 160 : (n + 1) * 160]).tobytes()
+                )
+                assert packet == expected
+            assert stream[0].marker and not any(p.marker for p in stream[1:])
+            assert session.frames == len(stream) and session.frames_late == 0
+    finally:
+        rig.close()
+
+
+def test_sessions_spread_over_the_phases_and_frames_stay_one_period_apart(
+    sink: socket.socket,
+) -> None:
+    rig = Rig(sink)
+    try:
+        for i in range(8):
+            rig.add(tone(1.0, seed=i), seed=i)
+        firsts = [s._slot for s in rig.sessions]
+        assert sorted(f % PHASES for f in firsts) == [0, 0, 1, 1, 2, 2, 3, 3]
+        for first in firsts:
+            assert rig.clock.slot_time(first) - rig.loop.time() >= FRAME_PERIOD - 1e-9
+            assert rig.clock.slot_time(first) - rig.loop.time() < 2 * FRAME_PERIOD
+        rig.loop.advance(rig.loop.time() + 0.5)
+        for session, first in zip(rig.sessions, firsts, strict=True):
+            assert (session._slot - first) % PHASES == 0  # still on its own phase
+    finally:
+        rig.close()
+
+
+def test_the_clock_stops_with_the_last_session_and_restarts_with_the_next(
+    sink: socket.socket,
+) -> None:
+    rig = Rig(sink)
+    try:
+        a = rig.add(tone(1.0))
+        a.close()
+        assert rig.loop.pending == [] and len(rig.clock) == 0
+        b = rig.add(tone(1.0))
+        assert len(rig.loop.pending) == 1
+        rig.loop.advance(rig.loop.time() + 0.1)
+        assert b.frames >= 4
+    finally:
+        rig.close()
+
+
+def test_LATE_AFTER_a_frame_served_more_than_10ms_late_counts_as_late(sink: socket.socket) -> None:
+    rig = Rig(sink, phases=1)
+    try:
+        session = rig.add(tone(1.0))
+        rig.loop.late_by = LATE_AFTER / 2
+        rig.loop.advance(rig.loop.time() + 0.1)
+        assert session.frames > 0 and session.frames_late == 0
+        frames = session.frames
+        rig.loop.late_by = LATE_AFTER * 1.5
+        rig.loop.advance(rig.loop.time() + 0.1)
+        assert session.frames > frames and session.frames_late > 0
+    finally:
+        rig.close()
+
+
+def test_after_a_stall_five_frames_are_made_up_and_the_rest_skipped(sink: socket.socket) -> None:
+    """MAX_CATCH_UP frames at once; beyond that the schedule restarts and the timestamps skip."""
+    rig = Rig(sink, phases=1)
+    try:
+        session = rig.add(tone(2.0))
+        rig.loop.advance(rig.loop.time() + FRAME_PERIOD * 1.5)  # the first frame
+        assert session.frames == 1
+        received(sink)
+        ts = session.sender.timestamp
+        rig.loop.now += 0.2  # the loop was blocked for 200 ms: 10 frame slots due at once
+        rig.loop.advance(rig.loop.now)
+        made_up = received(sink)
+        assert len(made_up) == MAX_CATCH_UP
+        assert session.late_frames == 10 - MAX_CATCH_UP
+        assert session.frames == 1 + 10 and session.frames_late == 10
+        assert session.sender.timestamp == (ts + 10 * 160) & 0xFFFFFFFF
+        rig.loop.advance(rig.loop.now + FRAME_PERIOD)
+        assert session.frames == 12 and session.frames_late == 10  # back on schedule
+    finally:
+        rig.close()
+
+
+def test_noaudio_arrives_on_the_frame_that_ends_the_prompt(sink: socket.socket) -> None:
+    """Same events as before: NoAudio once, with the media time of the prompt's end."""
+    rig = Rig(sink)
+    try:
+        session = rig.add(tone(0.1))  # 5 frames
+        first_due = rig.clock.slot_time(session._slot)
+        rig.loop.advance(rig.loop.time() + 0.3)
+        noaudio = [e for e in rig.events[0] if isinstance(e, NoAudio)]
+        assert len(noaudio) == 1 and noaudio[0].at == 800
+        # the 5th frame starts one period before its slot and ends at it
+        assert noaudio[0].time == pytest.approx(first_due + 4 * FRAME_PERIOD)
+    finally:
+        rig.close()
+
+
+def test_pcma_frames_use_the_alaw_table(sink: socket.socket) -> None:
+    rig = Rig(sink)
+    try:
+        samples = tone(0.2, seed=3)
+        rig.add(samples, codec=PCMA)
+        rig.loop.advance(rig.loop.time() + 0.1)
+        packets = received(sink)
+        assert packets and all(p.payload_type == 8 for p in packets)
+        assert packets[0].payload == alaw_encode(samples[:160]).tobytes()
+    finally:
+        rig.close()
+
+
+def test_sender_audio_into_writes_what_audio_would_build() -> None:
+    a = RtpSender(0x12345678, 0, sequence=0xFFFE, timestamp=0xFFFFFF00)
+    b = RtpSender(0x12345678, 0, sequence=0xFFFE, timestamp=0xFFFFFF00)
+    buffer = bytearray(12 + 160)
+    for n in range(5):
+        payload = bytes([n]) * 160
+        buffer[12:] = payload
+        b.audio_into(buffer, marker=(n == 3))
+        assert bytes(buffer) == bytes(a.audio(payload, marker=(n == 3)))
+    assert (a.sequence, a.timestamp) == (b.sequence, b.timestamp)
+
+
+def test_a_call_started_during_a_tick_leaves_one_timer(sink: socket.socket) -> None:
+    """A session may start another call's media from its events; the clock keeps one timer."""
+    rig = Rig(sink)
+    try:
+        first = rig.add(tone(0.1))
+        started: list[RtpSession] = []
+        original = first.deliver
+
+        def deliver(events: object) -> None:
+            original(events)  # type: ignore[arg-type]
+            if not started:
+                started.append(rig.add(tone(1.0), seed=5))
+
+        first.deliver = deliver  # type: ignore[assignment]
+        rig.loop.advance(rig.loop.time() + 0.2)  # NoAudio after 5 frames starts the second call
+        assert started and len(rig.loop.pending) == 1
+        frames = started[0].frames
+        rig.loop.advance(rig.loop.time() + 0.2)
+        assert started[0].frames == frames + 10  # one frame per period, not two
+    finally:
+        rig.close()
