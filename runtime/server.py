@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import signal
 import sys
@@ -389,6 +390,11 @@ class Server:
                     self.log("diagnostic", "error", text=render(d))
             self.log("start", "error", ok="false", msg=str(exc))
             return 1
+        # Everything loaded so far (modules, compiled charts, prompts) lives as long as the
+        # process: out of the collector's sight it no longer makes full collections long
+        # enough to delay every call's RTP frames at once.
+        gc.collect()
+        gc.freeze()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

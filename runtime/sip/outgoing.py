@@ -39,15 +39,14 @@ usable SDP answer is ACKed, ended with BYE and reported as ``FailedCall``
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 from dsm.runtime.call import DialogError
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.message import Response
-from dsm.runtime.sip.rtp_session import RtpSession, SessionMediaEvent
+from dsm.runtime.sip.rtp_session import RtpSession
 from dsm.runtime.sip.sdp import SessionDescription, make_offer
 from dsm.runtime.sip.sipcall import SipCall, SipCalls, header_lines
 from dsm.runtime.sip.uri import SipUri, parse_uri
@@ -276,27 +275,9 @@ def dialout(
         raise ValueError(f"local tag {local_tag!r} is in use")
     target = _parse_target(r_uri)
     extra = header_lines(headers)
-    sock = calls.rtp_ports.bind()
     call_id = f"{calls.rng.getrandbits(64):016x}@{calls.host}"
     holder: list[OutgoingSipCall] = []
-
-    def deliver(events: Sequence[SessionMediaEvent]) -> None:
-        if holder:
-            holder[0].deliver_media(events)
-
-    def rtp_error(message: str) -> None:
-        calls.log("rtp", "debug", call=call_id, msg=message)
-
-    media = CallMedia(calls.prompts_for(app))
-    rtp = RtpSession(
-        asyncio.get_running_loop(),
-        sock,
-        media,
-        deliver,
-        on_error=rtp_error,
-        rng=calls.rng,
-        rtp_timeout=calls.rtp_timeout,
-    )
+    media, rtp = calls.media_for(app, call_id, holder)
     offer = make_offer(
         address=calls.host, port=rtp.local_port, session_id=calls.session_id(call_id)
     )

@@ -3,8 +3,11 @@
 Enough to keep peers that watch RTCP happy: :func:`compound_report` builds
 the SR (or RR when we sent nothing) followed by the mandatory SDES CNAME.
 The wall-clock time for the NTP timestamp is a parameter, like every time
-in this package.  Incoming RTCP is not interpreted beyond its header
-(:func:`parse_header`).
+in this package.  :class:`ReceptionStats` keeps what a report block says
+about the stream we receive (RFC 3550 6.4.1 and appendix A.3, A.8):
+extended highest sequence number, losses, interarrival jitter, and the
+last sender report heard from the peer (LSR/DLSR).  Incoming RTCP is read
+only that far (:func:`parse_header`, :meth:`ReceptionStats.rtcp`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = [
     "compound_report",
     "ntp_timestamp",
     "parse_header",
+    "ReceptionStats",
     "SR",
     "RR",
     "SDES",
@@ -148,3 +152,76 @@ def parse_header(data: bytes) -> list[tuple[int, int, int]]:
     if not out:
         raise ParseError("Empty RTCP packet")
     return out
+
+
+class ReceptionStats:
+    """Reception statistics of the one RTP source we receive, for our report block.
+
+    Fed every RTP packet (:meth:`rtp`, with its arrival time in seconds) and
+    every RTCP datagram (:meth:`rtcp`); :meth:`block` gives the report block
+    for a report sent at ``now`` (seconds, same clock), or ``None`` before
+    the first packet.
+    """
+
+    def __init__(self, clock_rate: int = 8000) -> None:
+        self.clock_rate = clock_rate
+        self.reports_received = 0
+        self._last_sr = 0
+        self._last_sr_at: float | None = None
+        self._start(None, 0)
+
+    def _start(self, ssrc: int | None, sequence: int) -> None:
+        """A new source: its statistics start afresh (RFC 3550 A.1)."""
+        self.ssrc = ssrc
+        self.received = 0
+        self._base_seq = self._max_seq = sequence
+        self._cycles = 0
+        self._expected_prior = self._received_prior = 0
+        self._transit: float | None = None
+        self._jitter = 0.0
+
+    def rtp(self, ssrc: int, sequence: int, timestamp: int, arrival: float) -> None:
+        if ssrc != self.ssrc:
+            self._start(ssrc, sequence)
+        elif (sequence - self._max_seq) & 0xFFFF < 0x8000:  # in order (or a duplicate)
+            if sequence < self._max_seq:
+                self._cycles += 1 << 16
+            self._max_seq = sequence
+        self.received += 1
+        transit = arrival * self.clock_rate - timestamp
+        if self._transit is not None:
+            self._jitter += (abs(transit - self._transit) - self._jitter) / 16
+        self._transit = transit
+
+    def rtcp(self, data: bytes, now: float) -> None:
+        """Note a sender report of the peer (its NTP time's middle 32 bits and when it came)."""
+        pos = 0
+        for packet_type, _count, size in parse_header(data):
+            if packet_type == SR and size >= 28:
+                msw, lsw = struct.unpack_from("!II", data, pos + 8)
+                self._last_sr = ((msw & 0xFFFF) << 16) | (lsw >> 16)
+                self._last_sr_at = now
+            pos += size
+        self.reports_received += 1
+
+    def block(self, now: float) -> ReportBlock | None:
+        if self.ssrc is None:
+            return None
+        extended = self._cycles + self._max_seq
+        expected = extended - self._base_seq + 1
+        lost = expected - self.received
+        expected_interval = expected - self._expected_prior
+        received_interval = self.received - self._received_prior
+        self._expected_prior, self._received_prior = expected, self.received
+        lost_interval = expected_interval - received_interval
+        fraction = (lost_interval << 8) // expected_interval if expected_interval > 0 and lost_interval > 0 else 0
+        dlsr = int((now - self._last_sr_at) * 65536) if self._last_sr_at is not None else 0
+        return ReportBlock(
+            self.ssrc,
+            fraction_lost=min(fraction, 255),
+            cumulative_lost=lost,
+            highest_sequence=extended,
+            jitter=int(self._jitter),
+            last_sr=self._last_sr,
+            delay_since_last_sr=dlsr if self._last_sr_at is not None else 0,
+        )

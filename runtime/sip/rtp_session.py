@@ -30,10 +30,14 @@
   only ``test(#type == rtp_timeout)`` catches it, never ``rtpTimeout``.  It
   fires again only after packets arrived and stopped once more.
 
-The socket comes from :class:`RtpPortPool` (even ports of a configurable
-range, so that ``port + 1`` stays free for RTCP) and is read with
-``loop.add_reader``: binding is synchronous, so the SDP answer can name the
-port at once.
+The sockets come from :class:`RtpPortPool`: RTP on an even port of a
+configurable range, RTCP on ``port + 1`` (:meth:`RtpPortPool.bind_pair`),
+both read with ``loop.add_reader``: binding is synchronous, so the SDP
+answer can name the port at once.  With an RTCP socket the session sends a
+compound report (SR, or RR before it sent anything, with a reception block
+once RTP arrived, plus SDES CNAME) to the peer's RTP port + 1 every
+:data:`RTCP_INTERVAL` seconds (randomised by ±50 %, RFC 3550 6.2) and keeps
+the peer's sender reports for the LSR/DLSR fields.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import asyncio
 import contextlib
 import random
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeAlias
@@ -62,6 +67,7 @@ from dsm.runtime.media.g711 import (
 from dsm.runtime.media.rfc4733 import TelephoneEventPacket
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.media_clock import MediaClock
+from dsm.runtime.sip.rtcp import ReceptionStats, compound_report
 from dsm.runtime.sip.rtp import RTP_HEADER_SIZE, JitterBuffer, RtpPacket, RtpSender
 from dsm.runtime.sip.sdp import Codec
 
@@ -75,7 +81,11 @@ __all__ = [
     "MAX_CATCH_UP",
     "DEFAULT_RTP_TIMEOUT",
     "LATE_AFTER",
+    "RTCP_INTERVAL",
 ]
+
+RTCP_INTERVAL: Final = 5.0
+"""Seconds between our RTCP reports (RFC 3550's minimum; each wait randomised by ±50 %)."""
 
 FRAME_SECONDS: Final = FRAME_SAMPLES / 8000
 MAX_CATCH_UP: Final = 5
@@ -152,6 +162,23 @@ class RtpPortPool:
             return sock
         raise RtpPortsExhausted(f"no free RTP port in {self.low}-{self.high} on {self.host}")
 
+    def bind_pair(self) -> tuple[socket.socket, socket.socket]:
+        """RTP on the next free even port and RTCP on the odd port above it (RFC 3550 11)."""
+        count = (self.high - self.low) // 2 + 1
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        for _ in range(count):
+            rtp = self.bind()
+            rtcp = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                rtcp.bind((self.host, int(rtp.getsockname()[1]) + 1))
+            except OSError:
+                rtcp.close()
+                rtp.close()
+                continue
+            rtcp.setblocking(False)
+            return rtp, rtcp
+        raise RtpPortsExhausted(f"no free RTP/RTCP port pair in {self.low}-{self.high} on {self.host}")
+
 
 class RtpSession:
     """The RTP side of one call; see the module docstring."""
@@ -168,15 +195,25 @@ class RtpSession:
         jitter_depth: int = 3,
         rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
         clock: MediaClock | None = None,
+        rtcp_sock: socket.socket | None = None,
+        rtcp_interval: float = RTCP_INTERVAL,
+        cname: str = "dsm",
     ) -> None:
         self.loop = loop
+        self.rtcp_sock = rtcp_sock
+        self.rtcp_interval = rtcp_interval
+        self.cname = cname
+        self.reception = ReceptionStats()
+        self.rtcp_sent = 0
+        self._rtcp_timer: asyncio.TimerHandle | None = None
+        self._rng = rng or random.Random()
         self.clock = clock if clock is not None else MediaClock.for_loop(loop)
         self.sock = sock
         self._local_port = int(sock.getsockname()[1])
         self.media = media
         self.deliver = deliver
         self.on_error: Callable[[str], None] = on_error or (lambda message: None)
-        rng = rng or random.Random()
+        rng = self._rng
         self.sender = RtpSender(
             rng.getrandbits(32), 0, sequence=rng.getrandbits(16), timestamp=rng.getrandbits(32)
         )
@@ -242,6 +279,9 @@ class RtpSession:
             return
         if not self._reading:
             self.loop.add_reader(self.sock.fileno(), self._readable)
+            if self.rtcp_sock is not None:
+                self.loop.add_reader(self.rtcp_sock.fileno(), self._rtcp_readable)
+                self._schedule_report()
             self._reading = True
         if not self._running:
             self._running = True
@@ -258,8 +298,15 @@ class RtpSession:
         if self._reading:
             with contextlib.suppress(Exception):
                 self.loop.remove_reader(self.sock.fileno())
+                if self.rtcp_sock is not None:
+                    self.loop.remove_reader(self.rtcp_sock.fileno())
             self._reading = False
+        if self._rtcp_timer is not None:
+            self._rtcp_timer.cancel()
+            self._rtcp_timer = None
         self.sock.close()
+        if self.rtcp_sock is not None:
+            self.rtcp_sock.close()
 
     def pace(self, at: float) -> None:
         """The clock's slot ``at`` is here: serve every frame due by now.
@@ -422,6 +469,7 @@ class RtpSession:
             return
         self.packets_received += 1
         self._last_received = self.loop.time()
+        self.reception.rtp(packet.ssrc, packet.sequence, packet.timestamp, self._last_received)
         self._timeout_reported = False
         if self.direction in _NO_RECEIVE:
             return
@@ -433,6 +481,51 @@ class RtpSession:
             return
         if packet.payload_type in _DECODERS:
             self.jitter.push(packet)
+
+    # -- RTCP ---------------------------------------------------------------------------------
+    def _schedule_report(self) -> None:
+        wait = self.rtcp_interval * (0.5 + self._rng.random())
+        self._rtcp_timer = self.loop.call_later(wait, self._send_report)
+
+    def _send_report(self) -> None:
+        """Our compound report to the peer's RTCP port (its RTP port + 1), then the next one."""
+        self._rtcp_timer = None
+        if self.closed or self.rtcp_sock is None:
+            return
+        remote = self.remote
+        if remote is not None:
+            block = self.reception.block(self.loop.time())
+            sender = self.sender
+            report = compound_report(
+                sender.ssrc,
+                self.cname,
+                unix_time=time.time(),  # the NTP field is wall-clock time by definition
+                rtp_timestamp=sender.timestamp,
+                packet_count=self.packets_sent,
+                octet_count=self.packets_sent * FRAME_SAMPLES,
+                blocks=(block,) if block is not None else (),
+            )
+            try:
+                self.rtcp_sock.sendto(report, (remote[0], remote[1] + 1))
+                self.rtcp_sent += 1
+            except OSError as exc:
+                self.on_error(f"rtcp send: {exc}")
+        self._schedule_report()
+
+    def _rtcp_readable(self) -> None:
+        sock = self.rtcp_sock
+        if sock is None:
+            return
+        for _ in range(16):
+            try:
+                data = sock.recv(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.on_error(f"rtcp receive: {exc}")
+                return
+            with contextlib.suppress(ParseError):  # not RTCP: dropped
+                self.reception.rtcp(data, self.loop.time())
 
     def _next_received(self) -> np.ndarray | None:
         """The next 20 ms of caller audio; silence for gaps while recording, else ``None``."""

@@ -712,6 +712,37 @@ class SipCalls:
         elif isinstance(event, RequestFailed):
             call.answered(event.request, None)
 
+    def media_for(
+        self, app: str, call_id: str, holder: Sequence[SipCall]
+    ) -> tuple[CallMedia, RtpSession]:
+        """The media side of a new call: its prompts, an RTP/RTCP port pair, the RTP session.
+
+        ``holder`` gets the call once it exists; media events go to it.
+        Raises :class:`OSError` when no port pair is free.
+        """
+        sock, rtcp = self.rtp_ports.bind_pair()
+
+        def deliver(events: Sequence[SessionMediaEvent]) -> None:
+            if holder:
+                holder[0].deliver_media(events)
+
+        def rtp_error(message: str) -> None:
+            self.log("rtp", "debug", call=call_id, msg=message)
+
+        media = CallMedia(self.prompts_for(app))
+        rtp = RtpSession(
+            asyncio.get_running_loop(),
+            sock,
+            media,
+            deliver,
+            on_error=rtp_error,
+            rng=self.rng,
+            rtp_timeout=self.rtp_timeout,
+            rtcp_sock=rtcp,
+            cname=f"dsm@{self.host}",
+        )
+        return media, rtp
+
     def _refuse(
         self,
         call_id: str,
@@ -746,25 +777,12 @@ class SipCalls:
                 )
                 return
             timer = negotiated_timer
+        holder: list[SipCall] = []
         try:
-            sock = self.rtp_ports.bind()
+            media, rtp = self.media_for(app, new.call_id, holder)
         except OSError as exc:
             self._refuse(new.call_id, 500, "Server Internal Error", str(exc))
             return
-        loop = asyncio.get_running_loop()
-        holder: list[SipCall] = []
-
-        def deliver(events: Sequence[SessionMediaEvent]) -> None:
-            if holder:
-                holder[0].deliver_media(events)
-
-        def rtp_error(message: str) -> None:
-            self.log("rtp", "debug", call=new.call_id, msg=message)
-
-        media = CallMedia(self.prompts_for(app))
-        rtp = RtpSession(
-            loop, sock, media, deliver, on_error=rtp_error, rng=self.rng, rtp_timeout=self.rtp_timeout
-        )
         negotiated: Negotiated | None = None
         if _is_sdp(request):
             try:

@@ -13,17 +13,30 @@ which calls a core method with the current time and dispatches its outputs
 the same way, so every byte that leaves goes through one place.  Nothing a
 callback raises escapes into the event loop: it is logged and the other calls
 carry on.
+
+Destinations are usually IP addresses (Via ``received``, SDP).  A host name
+(a Contact or Record-Route with a name) is resolved with the loop's
+``getaddrinfo`` in the background -- a blocking lookup would stall every
+call on the loop -- and the datagram leaves when the answer is there.
+Answers are kept for :data:`DNS_TTL` seconds; a name that does not resolve
+is logged and its datagrams are dropped (the transactions time out as for
+any lost packet).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from dsm.runtime.sip.useragent import Datagram, Event, UAOutput, UserAgentServer
 
 __all__ = ["SipTransport", "open_sip_transport"]
+
+DNS_TTL: Final = 60.0
+"""Seconds a resolved host name is reused."""
 
 EventHandler = Callable[[Event], None]
 ErrorLog = Callable[[str], None]
@@ -48,6 +61,10 @@ class SipTransport(asyncio.DatagramProtocol):
         self._timer_at: float | None = None
         self.sent = 0
         self.received = 0
+        self._resolved: dict[str, tuple[str, float]] = {}
+        """Host name -> (address, expiry on the loop clock)."""
+        self._resolving: dict[str, list[Datagram]] = {}
+        """Host names being looked up -> datagrams waiting for the answer."""
 
     # -- asyncio protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -97,11 +114,44 @@ class SipTransport(asyncio.DatagramProtocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
+        host, port = item.destination[0], item.destination[1]
+        if not _is_address(host):
+            known = self._resolved.get(host)
+            if known is None or known[1] < self.loop.time():
+                self._resolve_then_send(host, item)
+                return
+            item = Datagram(item.data, (known[0], port))
         try:
             transport.sendto(item.data, item.destination)
             self.sent += 1
         except (OSError, ValueError) as exc:  # e.g. an unresolvable host name in a Via
             self.on_error(f"cannot send to {item.destination}: {exc}")
+
+    def _resolve_then_send(self, host: str, item: Datagram) -> None:
+        waiting = self._resolving.get(host)
+        if waiting is not None:
+            waiting.append(item)
+            return
+        self._resolving[host] = [item]
+        task = self.loop.create_task(self._lookup(host))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    async def _lookup(self, host: str) -> None:
+        family = socket.AF_UNSPEC
+        try:
+            infos = await self.loop.getaddrinfo(host, None, family=family, type=socket.SOCK_DGRAM)
+        except (OSError, UnicodeError, ValueError) as exc:  # ValueError/UnicodeError: bad IDNA
+            waiting = self._resolving.pop(host, [])
+            self.on_error(f"cannot resolve {host}: {exc} ({len(waiting)} datagram(s) dropped)")
+            return
+        address = str(infos[0][4][0]) if infos else ""
+        waiting = self._resolving.pop(host, [])
+        if not address:
+            self.on_error(f"cannot resolve {host}: no address")
+            return
+        self._resolved[host] = (address, self.loop.time() + DNS_TTL)
+        for item in waiting:
+            self._send(Datagram(item.data, (address, item.destination[1])))
 
     def _arm(self) -> None:
         when = self.core.next_timeout()
@@ -145,3 +195,12 @@ async def open_sip_transport(
     if sockname is not None:
         core.port = int(sockname[1])
     return protocol
+
+
+def _is_address(host: str) -> bool:
+    """An IPv4/IPv6 literal (brackets allowed), as opposed to a name to resolve."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,89 @@
+"""The asyncio shell's sending: host names are resolved off the loop, never by a blocking call.
+
+Only names the machine resolves locally (``localhost``) are looked up for
+real; failures are simulated by replacing the loop's ``getaddrinfo``, so no
+query ever leaves the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from dsm.runtime.sip.transport import SipTransport, _is_address, open_sip_transport
+from dsm.runtime.sip.useragent import Datagram, Event
+
+
+def test_ip_literals_are_sent_as_they_are_and_names_are_resolved() -> None:
+    assert _is_address("127.0.0.1") and _is_address("::1") and _is_address("[::1]")
+    assert not _is_address("localhost") and not _is_address("sip.example.org")
+
+
+async def _transport(errors: list[str]) -> SipTransport:
+    def on_event(_event: Event) -> None:
+        pass
+
+    return await open_sip_transport("127.0.0.1", 0, on_event, on_error=errors.append)
+
+
+def test_datagram_to_a_host_name_is_sent_once_resolved_and_the_answer_is_kept() -> None:
+    async def run() -> tuple[list[bytes], int, list[str]]:
+        errors: list[str] = []
+        transport = await _transport(errors)
+        lookups = 0
+        real = transport.loop.getaddrinfo
+
+        async def counting(*args: Any, **kw: Any) -> Any:
+            nonlocal lookups
+            lookups += 1
+            return await real(*args, **kw)
+
+        transport.loop.getaddrinfo = counting  # type: ignore[method-assign]
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", 0))
+        peer.setblocking(False)
+        port = peer.getsockname()[1]
+        transport.dispatch([Datagram(b"one", ("localhost", port)), Datagram(b"two", ("localhost", port))])
+        got: list[bytes] = []
+        deadline = transport.loop.time() + 10
+        while len(got) < 2 and transport.loop.time() < deadline:
+            try:
+                got.append(peer.recv(100))
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+        transport.dispatch([Datagram(b"three", ("localhost", port))])  # from the cache, at once
+        while len(got) < 3 and transport.loop.time() < deadline:
+            try:
+                got.append(peer.recv(100))
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+        transport.close()
+        peer.close()
+        return got, lookups, errors
+
+    got, lookups, errors = asyncio.run(run())
+    assert sorted(got) == [b"one", b"three", b"two"]
+    assert lookups == 1
+    assert errors == []
+
+
+def test_unresolvable_name_drops_its_datagrams_with_a_log_line() -> None:
+    async def run() -> tuple[list[str], int]:
+        errors: list[str] = []
+        transport = await _transport(errors)
+
+        async def failing(*_args: Any, **_kw: Any) -> Any:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+        transport.loop.getaddrinfo = failing  # type: ignore[method-assign]
+        transport.dispatch([Datagram(b"x", ("nowhere.invalid", 5060))])
+        for _ in range(20):
+            await asyncio.sleep(0)
+        sent = transport.sent
+        transport.close()
+        return errors, sent
+
+    errors, sent = asyncio.run(run())
+    assert sent == 0
+    assert len(errors) == 1 and "cannot resolve nowhere.invalid" in errors[0]
