@@ -693,6 +693,13 @@ class SipCalls:
             if isinstance(event, CallAnswered):  # a dial-out given up while its 2xx was on the way
                 with contextlib.suppress(UserAgentError):
                     self.run(lambda now: self.core.bye(event.call_id, now=now))
+            elif isinstance(event, InDialogRequest):  # no session behind the dialog any more
+                with contextlib.suppress(UserAgentError):
+                    self.run(
+                        lambda now: self.core.reply_request(
+                            event.call_id, event.transaction, 481, None, now=now
+                        )
+                    )
             return
         if isinstance(event, CallProgress | CallAnswered | CallFailed):
             call.outgoing_event(event)

@@ -114,3 +114,16 @@ def test_A_core_36_voicemail_records_the_callers_pcma_audio_over_sip(
     assert rate == 8000
     assert len(audio) > 8000  # more than a second of the caller
     assert float(np.abs(audio.astype(np.int32)).mean()) > 50  # speech, not silence
+
+
+def test_E151_caller_bye_mid_prompt_ends_the_survey(sipp: str, served: SipServer, tmp_path: Path) -> None:
+    """BYE 0.3 s into the 1.1 s intro: 200 to sipp, Hangup in INTRO, the script stops; RTP stops."""
+    xml = scenario("bye-mid-prompt", INVITE, ANSWERED, ACK_2XX, pause(300), in_dialog("BYE", 2), recv(200, "t2"))
+    run_sipp(sipp, tmp_path, served.port, xml, "survey")
+    (call,) = served.wait_ended(1)
+    assert call["state"] == "END"
+    assert call["vars"]["q"] == "0"  # still in the intro: no question was reached
+    assert call["dialog"] == "disconnected"
+    assert 5 <= call["sent"] < 45  # some of the intro went out, not all of its 56 frames
+    transitions = served.transitions()
+    assert "caller hung up" in transitions[-1]
