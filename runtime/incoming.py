@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from dsm.runtime.engine import Engine
     from dsm.runtime.session import Session
 
-__all__ = ["InviteRequest", "AnsweringCall", "accept_invite", "answer_incoming", "header_block"]
+__all__ = ["InviteRequest", "SipReplyObject", "AnsweringCall", "accept_invite", "answer_incoming", "header_block"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,23 @@ class InviteRequest:
     headers: dict[str, str] = field(default_factory=dict)
     wrapped: bool = False
     handle: Any = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SipReplyObject:
+    """The SIP reply placed in the object store as ``reply`` (E-20; SipReply, RemoteDisappeared).
+
+    ``modifiable`` is false: only the SBC's relayed replies may be edited
+    (``dlg.addReplyBodyPart``, modules.md section 6).
+    """
+
+    code: int
+    reason: str
+    hdrs: str
+    body: str
+    cseq: int
+    headers: dict[str, str] = field(default_factory=dict)
+    modifiable: bool = False
 
 
 class AnsweringCall(Protocol):

@@ -119,12 +119,23 @@ class OutgoingSipCall(SipCall):
 
     # -- the answers to our INVITE --------------------------------------------------------
     def outgoing_event(self, event: CallProgress | CallAnswered | CallFailed) -> None:
+        """The answers to our INVITE; with ``$enable_reply_events`` the script sees SipReply first.
+
+        ``#processed=true`` on a provisional or failure reply keeps the host
+        from raising Ringing/EarlySession/FailedCall for it (E-151); a 2xx is
+        always taken, since the core has already ACKed it.
+        """
         if isinstance(event, CallProgress):
-            self.progress(event.response)
+            provisional = event.response
+            status = "Early" if provisional.status > 100 else "Trying"
+            self.reply_event(provisional, lambda: self.progress(provisional), status)
         elif isinstance(event, CallAnswered):
+            self.reply_event(event.response, lambda: None, "Connected")
             self.answered_call(event.response)
+        elif (failure := event.response) is not None:
+            self.reply_event(failure, lambda: self.failed(failure), "Disconnected")
         else:
-            self.failed(event.response)
+            self.failed(None)
 
     def progress(self, response: Response) -> None:
         """A provisional reply: Ringing, or EarlySession for the first usable SDP (E-151)."""

@@ -43,12 +43,12 @@ from typing import TYPE_CHECKING, Any
 
 from dsm.runtime.call import Call, DialogError, MediaDelegation
 from dsm.runtime.errors import DSMException
-from dsm.runtime.incoming import InviteRequest, answer_incoming, header_block
+from dsm.runtime.incoming import InviteRequest, SipReplyObject, answer_incoming, header_block
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_relay_key
 from dsm.runtime.media.prompts import PromptLibrary
 from dsm.runtime.sip.errors import ParseError
-from dsm.runtime.sip.message import Request
+from dsm.runtime.sip.message import Request, Response
 from dsm.runtime.sip.rtp_session import (
     DEFAULT_RTP_TIMEOUT,
     RtpPortPool,
@@ -97,7 +97,7 @@ def _b2b_unsupported() -> DSMException:
     return DSMException("core", {"cause": UNSUPPORTED_B2B})
 
 
-def _headers_of(request: Request) -> dict[str, str]:
+def _headers_of(request: Request | Response) -> dict[str, str]:
     """First value of every header, in order (what ``InviteRequest.headers`` holds)."""
     out: dict[str, str] = {}
     for name, value in request.headers:
@@ -479,7 +479,12 @@ class SipCall(MediaDelegation, Call):
         self._event_with_default("SessionTimeout", {})
 
     def _event_with_default(
-        self, event_type: str, params: dict[str, str], *, always: bool = False
+        self,
+        event_type: str,
+        params: dict[str, str],
+        *,
+        always: bool = False,
+        objects: Mapping[str, Any] | None = None,
     ) -> None:
         """Deliver an event whose host default is BYE and stop: unless ``#processed`` (E-157), or ``always``."""
 
@@ -494,10 +499,42 @@ class SipCall(MediaDelegation, Call):
         if session is None or session.ended:
             self.bye()
             return
-        session.deliver(event_type, params, on_done=default)
+        session.deliver(event_type, params, objects=objects, on_done=default)
 
     def answered(self, request: Request, response: Any) -> None:
-        """A final response (or a timeout, ``response`` None) to a request we sent in the dialog."""
+        """A response (or a timeout, ``response`` None) to a request we sent in the dialog.
+
+        With ``$enable_reply_events == true`` the script sees it first as
+        SipReply and ``#processed=true`` keeps the host out (E-151, E-157).
+        """
+        if response is None:
+            self._answered(request, None)
+        else:
+            self.reply_event(response, lambda: self._answered(request, response))
+
+    def reply_event(self, response: Any, default: Callable[[], None], new_status: str | None = None) -> None:
+        """SipReply for ``response`` when the script asked for reply events, then ``default`` unless processed."""
+        session = self.session
+        if session is None or session.ended or session.vars.get("enable_reply_events") != "true":
+            default()
+            return
+        old = _DIALOG_STATUS.get(self.dialog, "")
+        params = {
+            "code": str(response.status),
+            "reason": response.reason,
+            "hdrs": _header_text(response),
+            "cseq": str(response.cseq.number),
+            "dlg_status": new_status or old,
+            "old_dlg_status": old,
+        }
+
+        def done(result: dict[str, str] | None) -> None:
+            if not (result is not None and result.get("processed") == "true"):
+                default()
+
+        session.deliver("SipReply", params, objects={"reply": reply_object(response)}, on_done=done)
+
+    def _answered(self, request: Request, response: Any) -> None:
         status = response.status if response is not None else 408
         if status < 200:
             return
@@ -522,6 +559,7 @@ class SipCall(MediaDelegation, Call):
                     "cseq": str(request.cseq.number),
                     "dlg_status": _DIALOG_STATUS.get(self.dialog, ""),
                 },
+                objects={"reply": reply_object(response)} if response is not None else None,
             )
 
     def _renegotiate(self, offer_body: bytes) -> bytes:
@@ -584,8 +622,20 @@ def header_lines(block: str) -> list[tuple[str, str]]:
     return out
 
 
-def _header_text(request: Request) -> str:
-    return "".join(f"{name}: {value}\r\n" for name, value in request.headers)
+def _header_text(message: Request | Response) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in message.headers)
+
+
+def reply_object(response: Response) -> SipReplyObject:
+    """The ``reply`` object of SipReply and RemoteDisappeared (E-20, E-151)."""
+    return SipReplyObject(
+        response.status,
+        response.reason,
+        _header_text(response),
+        response.body.decode("utf-8", "replace"),
+        response.cseq.number,
+        _headers_of(response),
+    )
 
 
 def _invite_request(request: Request, handle: InDialogRequest | None = None) -> InviteRequest:

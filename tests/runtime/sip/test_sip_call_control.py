@@ -534,3 +534,48 @@ def test_E151_cancel_is_a_sipRequest_then_hangup(sipp: str, tmp_path: Path) -> N
         server.stop()
     assert call["vars"]["seen"] == "CANCEL"
     assert call["vars"]["hung"] == "yes"
+
+
+def test_E151_sipReply_for_our_info_with_its_body_M_dlg_8(sipp: str, tmp_path: Path) -> None:
+    """``dlg.info`` (M-dlg-12), the 200 comes back as SipReply with the ``reply`` object (M-dlg-8)."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "ping.dsm").write_text(
+        "import(mod_dlg);\n"
+        "initial state TALK enter { set($enable_reply_events=true) };\nstate END;\n"
+        'transition "send" TALK - sessionStart / dlg.info(text/plain, ping) -> TALK;\n'
+        'transition "reply" TALK - sipReply / set($code=#code); set($cseq=#cseq); '
+        "dlg.getReplyBody(text/plain, body) -> TALK;\n"
+        'transition "hangup" (TALK, END) - hangup / stop(false) -> END;\n'
+    )
+    pong = """\
+  <recv request="INFO">
+    <action>
+      <ereg regexp="ping" search_in="body" check_it="true" assign_to="ping"/>
+    </action>
+  </recv>
+  <Reference variables="ping"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Type: text/plain
+      Content-Length: [len]
+
+      pong
+    ]]>
+  </send>
+"""
+    xml = scenario("info-reply", _invite_with(""), recv(200, "invite", rrs="true"), ACK_2XX, pong, pause(200), OUR_BYE)
+    server = SipServer(scripts=scripts)
+    try:
+        run_sipp(sipp, tmp_path, server.port, xml, "ping")
+        (call,) = server.wait_ended(1)
+    finally:
+        server.stop()
+    assert call["vars"]["code"] == "200"
+    assert call["vars"]["body"].strip() == "pong"

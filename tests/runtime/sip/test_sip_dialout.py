@@ -27,7 +27,9 @@ from test_sip_serve import free_udp_port, pause, reply_to_last
 from dsm.runtime.sip.outgoing import OutgoingSipCall
 
 CALLEE = """\
-initial state S;
+initial state S enter { if test($mode == replies) { set($enable_reply_events=true) } };
+transition "reply taken" S - sipReply; test(#code == 180) / append($replies, 180.); set(#processed=true) -> S;
+transition "reply" S - sipReply / append($replies, #code); set($reply_status=#dlg_status) -> S;
 transition "cancel while ringing" S - ringing; test($mode == cancel) / set($rang=#code); stop(true) -> END;
 transition "ringing" S - ringing / set($rang=#code); set($ring_reason=#reason); set($ring_body=#has_body) -> S;
 transition "early" S - early / set($early=yes) -> S;
@@ -320,6 +322,16 @@ def test_E151_busy_gives_FailedCall_486_and_the_session_is_stopped(rig: Rig) -> 
     assert (v["failed"], v["failed_reason"]) == ("486", "Busy Here")
     assert "up" not in v
     assert out["dialog"] == "disconnected" and not out["live"]
+
+
+def test_E151_E157_sipReply_first_and_processed_hides_the_ringing(rig: Rig) -> None:
+    """``$enable_reply_events``: every reply is a SipReply first; ``#processed`` on the 180 means no Ringing."""
+    xml = scenario("replies", RECV_INVITE, reply(180, "Ringing"), pause(200), reply(486, "Busy Here"), recv("ACK"))
+    _, out, _ = run(rig, xml, mode="replies")
+    assert out["vars"]["replies"] == "180.486"
+    assert out["vars"]["reply_status"] == "Disconnected"
+    assert "rang" not in out["vars"]
+    assert out["vars"]["failed"] == "486"  # not processed: FailedCall as usual
 
 
 def test_E151_stop_true_after_the_answer_sends_BYE(rig: Rig) -> None:
