@@ -133,6 +133,8 @@ class SipCall(MediaDelegation, Call):
         self._sdp_version = 0
         self.timer: SessionTimer | None = None
         self._timer_handle: asyncio.TimerHandle | None = None
+        self._pending_bye: InDialogRequest | None = None
+        """A BYE the script is looking at (SipRequest), not answered yet."""
         invite = new.request
         ruri = invite.request_uri
         user = (ruri.user or "") if isinstance(ruri, SipUri) else ""
@@ -212,6 +214,12 @@ class SipCall(MediaDelegation, Call):
         if not isinstance(event, InDialogRequest) or event.call_id != self.call_id:
             raise DialogError("not a request of this dialog")
         self._reply_request(event, code, reason or None, extra=header_lines(headers), strict=True)
+        if event is self._pending_bye and code >= 200:
+            self._pending_bye = None
+            if code < 300:  # the script accepted the BYE itself: the dialog is over
+                self.dialog = "disconnected"
+                self.stop_session_timer()
+                self.rtp.close()
 
     def send_request(self, method: str, headers: str = "", content_type: str = "", body: str = "") -> None:
         """``dlg.bye`` / ``dlg.info`` / ``dlg.refer``: a request in the dialog (M-dlg-4, 11, 12)."""
@@ -266,6 +274,10 @@ class SipCall(MediaDelegation, Call):
 
     def on_session_end(self) -> None:
         self.stop_session_timer()
+        if self._pending_bye is not None:  # the session ended before its SipRequest ran
+            bye, self._pending_bye = self._pending_bye, None
+            self._reply_request(bye, 200, "OK")
+            self.dialog = "disconnected"
         self.media.close()
         if self.dialog != "disconnected":
             self.bye()
@@ -385,6 +397,8 @@ class SipCall(MediaDelegation, Call):
     def in_dialog(self, event: InDialogRequest) -> None:
         """BYE, re-INVITE, UPDATE, INFO, OPTIONS …: the script first if it asked (E-151 SipRequest)."""
         if self._request_events():
+            if event.request.method == "BYE":
+                self._pending_bye = event
             self._sip_request(event.request, event, lambda: self._default_request(event))
         else:
             self._default_request(event)
@@ -393,6 +407,7 @@ class SipCall(MediaDelegation, Call):
         request = event.request
         method = request.method
         if method == "BYE":
+            self._pending_bye = None
             self._reply_request(event, 200, "OK")
             self.remote_hangup(request)
             return

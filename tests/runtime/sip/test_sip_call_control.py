@@ -579,3 +579,36 @@ def test_E151_sipReply_for_our_info_with_its_body_M_dlg_8(sipp: str, tmp_path: P
         server.stop()
     assert call["vars"]["code"] == "200"
     assert call["vars"]["body"].strip() == "pong"
+
+
+def test_E157_script_answers_the_bye_itself_with_dlg_replyRequest(sipp: str, tmp_path: Path) -> None:
+    """``#processed=true`` and ``dlg.replyRequest(200, OK)`` on the BYE: sipp gets the script's 200, no Hangup."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "own.dsm").write_text(
+        "import(mod_dlg);\n"
+        "initial state TALK enter { set($enable_request_events=true) };\nstate END;\n"
+        'transition "bye" TALK - sipRequest; test(#method == BYE) / set(#processed=true); '
+        "dlg.replyRequest(200, Bye Taken); set($took=yes); stop(false) -> END;\n"
+        'transition "hangup" (TALK, END) - hangup / set($hung=yes); stop(false) -> END;\n'
+    )
+    xml = scenario(
+        "own-bye",
+        _invite_with(""),
+        recv(200, "invite", rrs="true"),
+        ACK_2XX,
+        pause(200),
+        in_dialog("BYE", 2),
+        '  <recv response="200" response_txn="t2">\n    <action>\n'
+        '      <ereg regexp="Bye Taken" search_in="msg" check_it="true" assign_to="taken"/>\n'
+        '    </action>\n  </recv>\n  <Reference variables="taken"/>\n',
+    )
+    server = SipServer(scripts=scripts)
+    try:
+        run_sipp(sipp, tmp_path, server.port, xml, "own")
+        (call,) = server.wait_ended(1)
+    finally:
+        server.stop()
+    assert call["vars"]["took"] == "yes"
+    assert "hung" not in call["vars"]
+    assert call["dialog"] == "disconnected"
