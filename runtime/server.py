@@ -23,7 +23,7 @@
 * SIGTERM or SIGINT: stop accepting requests, end every session (calls
   get ``BeforeDestroy``), log ``event=stopped`` and exit 0.
 
-With ``--sip HOST:PORT`` the server also answers real calls over UDP
+With ``--sip HOST:PORT`` the server also answers real calls over UDP and TCP
 (``docs/sip.md``, "Serving calls"): the application of a new INVITE is
 chosen as ``--application`` says (AS-1, default ``$(ruri.user)``; an empty
 or unknown name is refused with ``500 Server Internal Error``), prompts come
@@ -298,8 +298,8 @@ class Server:
         def on_error(message: str) -> None:
             self.log("sip", "warn", msg=message)
 
-        transport = await open_sip_transport(
-            host, port, calls.on_event, on_error=on_error, **calls.core_options()
+        transport = await open_sip_transport(  # UDP and TCP on the same address (RFC 3261 18)
+            host, port, calls.on_event, on_error=on_error, tcp=True, **calls.core_options()
         )
         calls.transport = transport
         engine.dialout = partial(dialout, calls)  # dlg.dialout places real calls (M-dlg-6)

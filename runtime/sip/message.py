@@ -269,27 +269,55 @@ def _frame_body(headers: Headers, rest: bytes, stream: bool) -> bytes:
 class StreamFramer:
     """Cut a byte stream (TCP/TLS) into SIP messages by Content-Length.
 
-    Feed received bytes; get back the complete messages parsed so far.  A
-    framing error raises :class:`ParseError`; the connection should then be
-    closed, as the stream position is lost.  Keep-alive CRLFs are skipped.
+    Feed received bytes; get back the complete messages so far, parsed
+    (:meth:`feed`) or as raw bytes (:meth:`frames`, for a receiver that
+    parses itself and answers a malformed but framed message with ``400``
+    instead of dropping the connection).
+
+    A framing error (a bad Content-Length, a head without end, a message
+    over ``max_message``) raises :class:`ParseError`.  Messages complete
+    before the bad bytes are returned first; the error is then kept in
+    :attr:`broken` and raised by the next call.  Either way the connection
+    should be closed, as the stream position is lost.  Keep-alive CRLFs
+    between messages are skipped.  A missing Content-Length frames the
+    message without body (the parser then reports it: RFC 3261 18.3
+    requires the header on streams).
     """
 
     def __init__(self, max_message: int = 1 << 20) -> None:
         self._buffer = b""
         self._max = max_message
+        self.broken: ParseError | None = None
+        """The framing error met after the messages last returned, if any."""
 
     def feed(self, data: bytes) -> list[Message]:
+        return [parse_message(chunk, stream=True) for chunk in self.frames(data)]
+
+    def frames(self, data: bytes) -> list[bytes]:
+        """The complete messages in the stream so far, each as its own bytes."""
+        if self.broken is not None:
+            raise self.broken
         self._buffer += data
-        out: list[Message] = []
+        out: list[bytes] = []
+        try:
+            self._cut(out)
+        except ParseError as exc:
+            self.broken = exc
+            self._buffer = b""
+            if not out:
+                raise
+        return out
+
+    def _cut(self, out: list[bytes]) -> None:
         while True:
             self._buffer = self._buffer.lstrip(b"\r\n")
             if not self._buffer:
-                return out
+                return
             end = self._buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(self._buffer) > MAX_HEAD_SIZE:
                     raise ParseError("Headers too large")
-                return out
+                return
             head = self._buffer[:end]
             length = 0
             for line in head.split(b"\r\n")[1:]:
@@ -303,6 +331,6 @@ class StreamFramer:
             if total > self._max:
                 raise ParseError("Message too large")
             if len(self._buffer) < total:
-                return out
+                return
             chunk, self._buffer = self._buffer[:total], self._buffer[total:]
-            out.append(parse_message(chunk, stream=True))
+            out.append(chunk)

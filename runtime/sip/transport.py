@@ -1,4 +1,4 @@
-"""The asyncio shell around the sans-I/O SIP core: one UDP socket, its timers, nothing else.
+"""The asyncio shell around the sans-I/O SIP core: a UDP socket, TCP connections, the timers.
 
 :class:`SipTransport` is a :class:`asyncio.DatagramProtocol` that feeds every
 datagram, with its source address and the loop's time, into a
@@ -21,6 +21,25 @@ call on the loop -- and the datagram leaves when the answer is there.
 Answers are kept for :data:`DNS_TTL` seconds; a name that does not resolve
 is logged and its datagrams are dropped (the transactions time out as for
 any lost packet).
+
+TCP (RFC 3261 section 18), with :meth:`SipTransport.listen_tcp` on the same
+address as the UDP socket: every connection, accepted or opened by us, is a
+:class:`SipConnection` with its own :class:`StreamFramer`; each framed
+message goes to the core as ``receive(..., transport="tcp")`` with the
+connection's peer as source.  Connections are kept in a map from peer
+address to connection: a message the core sends over TCP goes over the
+connection to its destination, and when there is none one is opened (in the
+background, like a name lookup; what the core sends meanwhile waits for it)
+and kept.  A framing error (bad Content-Length, a head that never ends)
+closes that connection only -- the stream position is lost -- while a
+message that frames but does not parse is handled by the core as over UDP
+(``400`` or dropped).  Connections the peer closes are forgotten; one
+without traffic for :data:`TCP_IDLE_TIMEOUT` seconds is closed unless a
+call of the core came over it (a caller that does not listen for
+connections -- sipp, a phone behind NAT -- can only get our BYE over the
+connection it opened); a peer that stops reading is cut off once
+:data:`TCP_WRITE_LIMIT` bytes wait for it; beyond :data:`TCP_MAX_CONNECTIONS`
+new connections are closed at once.
 """
 
 from __future__ import annotations
@@ -31,19 +50,33 @@ import socket
 from collections.abc import Callable
 from typing import Any, Final, cast
 
-from dsm.runtime.sip.useragent import Datagram, Event, UAOutput, UserAgentServer
+from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.message import StreamFramer
+from dsm.runtime.sip.useragent import Address, Datagram, Event, UAOutput, UserAgentServer
 
-__all__ = ["SipTransport", "open_sip_transport"]
+__all__ = ["SipTransport", "SipConnection", "open_sip_transport"]
 
 DNS_TTL: Final = 60.0
 """Seconds a resolved host name is reused."""
+
+TCP_IDLE_TIMEOUT: Final = 900.0
+"""Seconds without a byte either way after which a TCP connection is closed."""
+
+TCP_WRITE_LIMIT: Final = 1 << 20
+"""Bytes waiting for a peer that does not read, beyond which its connection is closed."""
+
+TCP_CONNECT_BACKLOG: Final = 64
+"""Messages that may wait for one TCP connection being opened; more are dropped."""
+
+TCP_MAX_CONNECTIONS: Final = 4096
+"""Open TCP connections at most (file descriptors are finite); more are refused."""
 
 EventHandler = Callable[[Event], None]
 ErrorLog = Callable[[str], None]
 
 
 class SipTransport(asyncio.DatagramProtocol):
-    """UDP datagrams in and out of one :class:`UserAgentServer`."""
+    """UDP datagrams and TCP connections in and out of one :class:`UserAgentServer`."""
 
     def __init__(
         self,
@@ -65,6 +98,13 @@ class SipTransport(asyncio.DatagramProtocol):
         """Host name -> (address, expiry on the loop clock)."""
         self._resolving: dict[str, list[Datagram]] = {}
         """Host names being looked up -> datagrams waiting for the answer."""
+        self.tcp_idle_timeout = TCP_IDLE_TIMEOUT
+        self._tcp_server: asyncio.Server | None = None
+        self.connections: dict[Address, SipConnection] = {}
+        """Open TCP connections by peer address (normalised IP literal, port)."""
+        self._connecting: dict[Address, list[bytes]] = {}
+        """Peers a TCP connection is being opened to -> messages waiting for it."""
+        self._closed = False
 
     # -- asyncio protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -105,12 +145,65 @@ class SipTransport(asyncio.DatagramProtocol):
         self._arm()
 
     def close(self) -> None:
+        """Close the UDP socket, the TCP listener and every TCP connection."""
+        self._closed = True
         self._disarm()
         if self.transport is not None:
             self.transport.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+            self._tcp_server = None
+        for connection in list(self.connections.values()):
+            connection.close()
+        self._connecting.clear()
+
+    # -- TCP ------------------------------------------------------------------------------------
+    async def listen_tcp(self, host: str, port: int) -> None:
+        """Accept SIP over TCP on ``host:port`` (the UDP socket's address)."""
+        self._tcp_server = await self.loop.create_server(lambda: SipConnection(self), host, port)
+
+    @property
+    def tcp_port(self) -> int | None:
+        """The port the TCP listener is bound to, or ``None`` without one."""
+        server = self._tcp_server
+        if server is None or not server.sockets:
+            return None
+        return int(server.sockets[0].getsockname()[1])
+
+    def stream_message(self, data: bytes, peer: Address) -> None:
+        """One message framed from the TCP connection with ``peer``."""
+        self.received += 1
+        self.dispatch(self.core.receive(data, peer, self.loop.time(), "tcp"))
+
+    def register(self, connection: SipConnection) -> bool:
+        """A connection is up (accepted or opened): messages to its peer use it from now on.
+
+        ``False`` (and a log line) when :data:`TCP_MAX_CONNECTIONS` are open.
+        """
+        assert connection.peer is not None
+        if len(self.connections) >= TCP_MAX_CONNECTIONS:
+            peer = connection.peer
+            self.on_error(f"refusing tcp connection with {peer[0]}:{peer[1]}: too many connections")
+            return False
+        self.connections[connection.peer] = connection
+        return True
+
+    def carries_calls(self, peer: Address) -> bool:
+        """Whether a live call of the core came over the TCP connection with ``peer``."""
+        return any(
+            call.transport == "tcp" and call.source == peer for call in self.core.calls.values()
+        )
+
+    def forget(self, connection: SipConnection) -> None:
+        """A connection is gone; later messages to its peer open a new one."""
+        if connection.peer is not None and self.connections.get(connection.peer) is connection:
+            del self.connections[connection.peer]
 
     # -- plumbing -------------------------------------------------------------------------------
     def _send(self, item: Datagram) -> None:
+        if item.transport not in ("udp", "tcp"):
+            self.on_error(f"cannot send to {item.destination}: no {item.transport} transport")
+            return
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -120,7 +213,10 @@ class SipTransport(asyncio.DatagramProtocol):
             if known is None or known[1] < self.loop.time():
                 self._resolve_then_send(host, item)
                 return
-            item = Datagram(item.data, (known[0], port))
+            item = Datagram(item.data, (known[0], port), item.transport)
+        if item.transport == "tcp":
+            self._send_tcp(item.data, (_normal_address(item.destination[0]), port))
+            return
         try:
             transport.sendto(item.data, item.destination)
             self.sent += 1
@@ -151,7 +247,46 @@ class SipTransport(asyncio.DatagramProtocol):
             return
         self._resolved[host] = (address, self.loop.time() + DNS_TTL)
         for item in waiting:
-            self._send(Datagram(item.data, (address, item.destination[1])))
+            self._send(Datagram(item.data, (address, item.destination[1]), item.transport))
+
+    def _send_tcp(self, data: bytes, peer: Address) -> None:
+        connection = self.connections.get(peer)
+        if connection is not None and connection.write(data):
+            self.sent += 1
+            return
+        waiting = self._connecting.get(peer)
+        if waiting is not None:
+            if len(waiting) < TCP_CONNECT_BACKLOG:
+                waiting.append(data)
+            else:
+                self.on_error(f"tcp connection to {peer[0]}:{peer[1]} not up yet: message dropped")
+            return
+        if self._closed:
+            return
+        self._connecting[peer] = [data]
+        task = self.loop.create_task(self._connect(peer))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    async def _connect(self, peer: Address) -> None:
+        """Open a TCP connection to ``peer`` and send what waits for it (RFC 3261 18.1.1)."""
+        try:
+            _, connection = await self.loop.create_connection(
+                lambda: SipConnection(self), peer[0], peer[1]
+            )
+        except OSError as exc:
+            waiting = self._connecting.pop(peer, [])
+            self.on_error(
+                f"cannot connect to {peer[0]}:{peer[1]} over tcp: {exc} "
+                f"({len(waiting)} message(s) dropped)"
+            )
+            return
+        waiting = self._connecting.pop(peer, [])
+        if self._closed:  # closed while connecting
+            connection.close()
+            return
+        for data in waiting:
+            if connection.write(data):
+                self.sent += 1
 
     def _arm(self) -> None:
         when = self.core.next_timeout()
@@ -174,19 +309,146 @@ class SipTransport(asyncio.DatagramProtocol):
         self.dispatch(self.core.handle_timeout(self.loop.time()))
 
 
+class SipConnection(asyncio.Protocol):
+    """One TCP connection carrying SIP: bytes -> :class:`StreamFramer` -> the transport's core.
+
+    Nothing raised while handling the peer's bytes reaches the loop: a
+    framing error or a fault closes this connection only, with a log line.
+    """
+
+    def __init__(self, owner: SipTransport) -> None:
+        self.owner = owner
+        self.framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Address | None = None
+        self._last_active = 0.0
+        self._idle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if not peer:
+            transport.close()
+            return
+        self.peer = (_normal_address(str(peer[0])), int(peer[1]))
+        if not self.owner.register(self):
+            self.peer = None
+            transport.close()
+            return
+        self._last_active = self.owner.loop.time()
+        self._arm_idle()
+
+    def data_received(self, data: bytes) -> None:
+        peer = self.peer
+        if peer is None:
+            return
+        self._last_active = self.owner.loop.time()
+        try:
+            frames = self.framer.frames(data)
+        except ParseError as exc:
+            self._give_up(exc.reason)
+            return
+        try:
+            for frame in frames:
+                self.owner.stream_message(frame, peer)
+        except Exception as exc:  # noqa: BLE001 - one connection's fault must not reach the loop
+            self._give_up(f"{type(exc).__name__}: {exc}")
+            return
+        if self.framer.broken is not None:  # the messages before the bad bytes were served
+            self._give_up(self.framer.broken.reason)
+
+    def _give_up(self, reason: str) -> None:
+        peer = self.peer or ("?", 0)
+        self.owner.on_error(f"closing tcp connection from {peer[0]}:{peer[1]}: {reason}")
+        self.close()
+
+    def eof_received(self) -> bool | None:
+        return None  # the peer is done: close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        self.owner.forget(self)
+        self.transport = None
+
+    def write(self, data: bytes) -> bool:
+        """Send one message; ``False`` when the connection is closed or closing."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() > TCP_WRITE_LIMIT:
+            peer = self.peer or ("?", 0)
+            self.owner.on_error(
+                f"closing tcp connection to {peer[0]}:{peer[1]}: peer does not read"
+            )
+            self.close()
+            return False
+        transport.write(data)
+        self._last_active = self.owner.loop.time()
+        return True
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _arm_idle(self) -> None:
+        when = self._last_active + self.owner.tcp_idle_timeout
+        self._idle = self.owner.loop.call_at(when, self._check_idle)
+
+    def _check_idle(self) -> None:
+        """Close when idle for the timeout and no call came over it; else look again later."""
+        self._idle = None
+        if self.transport is None:
+            return
+        now = self.owner.loop.time()
+        if self.peer is not None and self.owner.carries_calls(self.peer):
+            self._last_active = now
+        if now >= self._last_active + self.owner.tcp_idle_timeout:
+            self.close()
+        else:
+            self._arm_idle()
+
+
 async def open_sip_transport(
     host: str,
     port: int,
     on_event: EventHandler,
     *,
     on_error: ErrorLog | None = None,
+    tcp: bool = False,
     **core_options: Any,
 ) -> SipTransport:
     """Bind ``host:port`` (port 0: any free port) and return the running transport.
 
     The core is created with the port actually bound, so Via, Contact and
-    the SDP say where the server really listens.
+    the SDP say where the server really listens.  With ``tcp`` the same
+    address also accepts SIP over TCP; with port 0 a UDP port whose TCP twin
+    is taken is given back and another one tried.
     """
+    attempts = 20 if tcp and port == 0 else 1
+    for attempt in range(attempts):
+        protocol = await _bind_udp(host, port, on_event, on_error, core_options)
+        if not tcp:
+            return protocol
+        try:
+            await protocol.listen_tcp(host, protocol.core.port)
+        except OSError:
+            protocol.close()
+            if attempt == attempts - 1:
+                raise
+            continue
+        return protocol
+    raise AssertionError("unreachable")
+
+
+async def _bind_udp(
+    host: str,
+    port: int,
+    on_event: EventHandler,
+    on_error: ErrorLog | None,
+    core_options: dict[str, Any],
+) -> SipTransport:
     loop = asyncio.get_running_loop()
     core = UserAgentServer(host, port, **core_options)
     protocol = SipTransport(core, loop, on_event, on_error)
@@ -195,6 +457,14 @@ async def open_sip_transport(
     if sockname is not None:
         core.port = int(sockname[1])
     return protocol
+
+
+def _normal_address(host: str) -> str:
+    """An IP literal in one spelling (no brackets, compressed IPv6), the key of the connection map."""
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return host
 
 
 def _is_address(host: str) -> bool:

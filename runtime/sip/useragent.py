@@ -44,6 +44,20 @@ What the core answers by itself (RFC 3261 section 8.2 and 12-15):
   a 2xx from a second fork is ACKed and otherwise ignored) and a CANCEL that
   waits for the first provisional response (RFC 3261 9.1).
 
+Transports (RFC 3261 section 18): UDP, and TCP for the calls we answer.
+:meth:`UserAgentServer.receive` is told the transport a message came over.
+Requests that came over TCP get reliable server transactions (no
+retransmission timers, Timers I and J zero) and their responses go back to
+the connection's peer (18.2.2).  A call answered over TCP is a TCP dialog:
+the core's own requests in it (BYE, re-INVITE/UPDATE refreshes, INFO) and
+its ACKs go over TCP with ``Via: SIP/2.0/TCP``, and our Contact says
+``;transport=tcp``; a ``transport`` parameter on the next hop (the remote
+target or the first route) overrides the dialog's transport either way.
+Our 2xx to an INVITE is retransmitted until the ACK on every transport, as
+RFC 3261 13.3.1.4 asks ("even if the transport at the UAS is reliable":
+a hop further on may be UDP).  Outgoing INVITEs (:meth:`invite`) are sent
+over UDP.  Every :class:`Datagram` says its ``transport``.
+
 The core never lets an exception escape :meth:`receive` or
 :meth:`handle_timeout`: a datagram that breaks something is dropped (a
 :class:`Dropped` event says why) and no other call is touched.  Calls are
@@ -57,7 +71,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from dsm.runtime.sip.dialog import Dialog, TwoXXRetransmitter, cancel_responses
 from dsm.runtime.sip.errors import ParseError
@@ -114,10 +128,15 @@ _DIALOG_ONLY = frozenset({"BYE", "INFO", "UPDATE", "PRACK"})
 
 @dataclass(frozen=True, slots=True)
 class Datagram:
-    """Bytes to send to ``destination`` (host, port); the host may be a name."""
+    """Bytes to send to ``destination`` (host, port) over ``transport``; the host may be a name.
+
+    ``transport`` is ``"udp"`` (one datagram) or ``"tcp"`` (one message on
+    the stream connected to ``destination``; the shell opens one if needed).
+    """
 
     data: bytes
     destination: Address
+    transport: str = "udp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +260,13 @@ class UserAgentError(ValueError):
     """The transaction user asked for something impossible (unknown call, wrong state)."""
 
 
+class _ReplyTo(NamedTuple):
+    """Where the responses to a received request go, and over which transport."""
+
+    address: Address
+    transport: str
+
+
 ServerTransaction: TypeAlias = InviteServerTransaction | NonInviteServerTransaction
 ClientTransaction: TypeAlias = InviteClientTransaction | NonInviteClientTransaction
 
@@ -253,6 +279,8 @@ class _ServerEntry:
     tu_deadline: float | None = None
     key: TransactionKey | None = None
     """Set when the entry is put into the table (the timer heap finds it back by it)."""
+    transport: str = "udp"
+    """The transport the request came over; its responses go back the same way."""
 
 
 @dataclass(slots=True)
@@ -262,6 +290,7 @@ class _ClientEntry:
     destination: Address
     key: TransactionKey | None = None
     """Set when the entry is put into the table (the timer heap finds it back by it)."""
+    transport: str = "udp"
 
 
 @dataclass(slots=True)
@@ -283,6 +312,10 @@ class _Call:
     cancel_pending: bool = False
     on_timer: Callable[[_Call], None] | None = None
     """The core's timer heap, told when a new 2xx retransmitter starts its timers."""
+    transport: str = "udp"
+    """The transport of the dialog-creating INVITE: the dialog's transport (RFC 3261 12.1)."""
+    twoxx_route: tuple[Address, str] | None = None
+    """Destination and transport of the 2xx being retransmitted (that of its INVITE)."""
 
     @property
     def retransmitter(self) -> TwoXXRetransmitter | None:
@@ -342,13 +375,26 @@ class UserAgentServer:
 
     @property
     def contact(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"<sip:{host}:{self.port}>"
+        """Our Contact for UDP (no ``transport`` parameter: UDP is the default)."""
+        return self.contact_for("udp")
 
-    def receive(self, data: bytes, source: Address, now: float) -> list[UAOutput]:
-        """Process one datagram from ``source``; never raises."""
+    def contact_for(self, transport: str) -> str:
+        """Our Contact for requests and responses sent over ``transport``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        param = "" if transport == "udp" else f";transport={transport}"
+        return f"<sip:{host}:{self.port}{param}>"
+
+    def receive(
+        self, data: bytes, source: Address, now: float, transport: str = "udp"
+    ) -> list[UAOutput]:
+        """Process one message from ``source`` (a datagram, or one framed from a stream); never raises.
+
+        ``transport`` is ``"udp"`` or ``"tcp"``: over TCP ``source`` is the
+        connection's peer, the message must carry Content-Length (RFC 3261
+        18.3) and its transactions are reliable.
+        """
         try:
-            return self._receive(data, source, now)
+            return self._receive(data, source, now, transport)
         except Exception as exc:  # noqa: BLE001 - one bad datagram must not stop the server
             self.errors += 1
             return [Dropped(f"internal error: {type(exc).__name__}: {exc}", source)]
@@ -406,17 +452,24 @@ class UserAgentServer:
         if entry is None or not isinstance(entry.transaction, InviteServerTransaction):
             raise UserAgentError(f"call {call_id!r} has no INVITE transaction")
         response = self._response(
-            call.invite, status, reason, call.local_tag, body, content_type, headers
+            call.invite,
+            status,
+            reason,
+            call.local_tag,
+            body,
+            content_type,
+            headers,
+            entry.transport,
         )
         out = self._server_outputs(entry, entry.transaction.send_response(response, now))
         if status < 200:
             if call.dialog is None:
-                call.dialog = Dialog.uas(call.invite, response, self.contact)
+                call.dialog = Dialog.uas(call.invite, response, self.contact_for(call.transport))
             call.state = "early"
         elif status < 300:
-            call.dialog = Dialog.uas(call.invite, response, self.contact)
+            call.dialog = Dialog.uas(call.invite, response, self.contact_for(call.transport))
             call.state = "confirmed"
-            call.retransmitter = TwoXXRetransmitter(response, now, self.timers)
+            self._retransmit_2xx(call, entry, response, now)
         else:
             del self.calls[call_id]
         return out
@@ -444,9 +497,18 @@ class UserAgentServer:
         if not 100 <= status <= 699:
             raise UserAgentError(f"bad status {status}")
         response = self._response(
-            request, status, reason, call.local_tag, body, content_type, headers
+            request,
+            status,
+            reason,
+            call.local_tag,
+            body,
+            content_type,
+            headers,
+            entry.transport,
         )
         out = self._server_outputs(entry, entry.transaction.send_response(response, now))
+        if entry.transaction.terminated:  # reliable transports: no Timer J to wait for
+            self._server.pop(transaction, None)
         if status >= 200:
             entry.tu_deadline = None
             if request.method == "BYE" and status < 300:
@@ -454,7 +516,7 @@ class UserAgentServer:
             if call.pending_reinvite == transaction:
                 call.pending_reinvite = None
             if request.method == "INVITE" and status < 300:
-                call.retransmitter = TwoXXRetransmitter(response, now, self.timers)
+                self._retransmit_2xx(call, entry, response, now)
             if request.method in ("INVITE", "UPDATE") and status < 300 and call.dialog is not None:
                 if _dialog_header_problem(request) is None and request.contact is not None:
                     call.dialog.remote_target = str(request.contact.uri)
@@ -582,41 +644,48 @@ class UserAgentServer:
         cancel_headers.add("User-Agent", self.user_agent)
         cancel = Request(headers=cancel_headers, method="CANCEL", uri=invite.uri)
         transaction = NonInviteClientTransaction(cancel, now, self.timers)
-        cancel_entry = _ClientEntry(transaction, call.call_id, entry.destination)
+        cancel_entry = _ClientEntry(
+            transaction, call.call_id, entry.destination, transport=entry.transport
+        )
         self._client[client_key(cancel)] = cancel_entry
         return self._client_outputs(cancel_entry, transaction.start(), now)
 
     # ------------------------------------------------------------ receiving
 
-    def _receive(self, data: bytes, source: Address, now: float) -> list[UAOutput]:
+    def _receive(self, data: bytes, source: Address, now: float, transport: str) -> list[UAOutput]:
         try:
-            message = parse_message(data)
+            message = parse_message(data, stream=transport != "udp")
         except ParseError as exc:
             request = exc.request
             if isinstance(request, Request) and request.method != "ACK":
                 self._stamp_via(request, source)
                 response = make_response(request, 400, exc.reason)
-                return [Datagram(bytes(response), request.top_via.response_address(source))]
+                address = _reply_destination(request, source, transport)
+                return [Datagram(bytes(response), address, transport)]
             return [Dropped(exc.reason, source)]
         if isinstance(message, Response):
             return self._on_response(message, source, now)
         self._stamp_via(message, source)
-        destination = message.top_via.response_address(source)
+        reply_to = _ReplyTo(_reply_destination(message, source, transport), transport)
         if message.version.upper() != "SIP/2.0":
             if message.method == "ACK":
                 return [Dropped("unsupported SIP version", source)]
-            return [Datagram(bytes(make_response(message, 505)), destination)]
+            response = make_response(message, 505)
+            return [Datagram(bytes(response), reply_to.address, reply_to.transport)]
         key = server_key(message)
         entry = self._server.get(key)
         if entry is not None:
             if message.method == "ACK" and entry.transaction.state in ("accepted", "terminated"):
                 # ACK for a 2xx reusing the INVITE's branch (RFC 2543 peers): dialog business.
                 return self._on_ack(message, source, now)
-            return self._server_outputs(entry, entry.transaction.handle_message(message, now))
+            out = self._server_outputs(entry, entry.transaction.handle_message(message, now))
+            if entry.transaction.terminated:  # reliable transports: no Timer I to wait for
+                self._server.pop(key, None)
+            return out
         if message.method == "ACK":
             return self._on_ack(message, source, now)
         if message.method == "CANCEL":
-            return self._on_cancel(message, key, destination, now)
+            return self._on_cancel(message, key, reply_to, now)
         if message.method != "CANCEL" and (required := message.headers.get_all("Require")):
             unsupported = [
                 tag
@@ -628,32 +697,32 @@ class UserAgentServer:
                 return self._stateless(
                     message,
                     key,
-                    destination,
+                    reply_to,
                     now,
                     420,
                     headers=[("Unsupported", ", ".join(unsupported))],
                 )
         if message.to.tag:
-            return self._in_dialog(message, key, destination, now)
+            return self._in_dialog(message, key, reply_to, now)
         if message.method == "INVITE":
-            return self._new_call(message, key, source, destination, now)
+            return self._new_call(message, key, source, reply_to, now)
         if message.method == "OPTIONS":
             return self._stateless(
                 message,
                 key,
-                destination,
+                reply_to,
                 now,
                 200,
                 headers=self._capabilities(),
                 to_tag=self._tag(),
             )
         if message.method in _DIALOG_ONLY:
-            return self._stateless(message, key, destination, now, 481)
+            return self._stateless(message, key, reply_to, now, 481)
         if message.method in _KNOWN_METHODS:
             return self._stateless(
-                message, key, destination, now, 405, headers=[("Allow", ", ".join(ALLOWED_METHODS))]
+                message, key, reply_to, now, 405, headers=[("Allow", ", ".join(ALLOWED_METHODS))]
             )
-        return self._stateless(message, key, destination, now, 501)
+        return self._stateless(message, key, reply_to, now, 501)
 
     def _stamp_via(self, request: Request, source: Address) -> None:
         """Add ``received`` / fill ``rport`` on the top Via (RFC 3261 18.2.1, RFC 3581)."""
@@ -677,19 +746,20 @@ class UserAgentServer:
         invite: Request,
         key: TransactionKey,
         source: Address,
-        destination: Address,
+        reply_to: _ReplyTo,
         now: float,
     ) -> list[UAOutput]:
         call_id = invite.call_id
         if call_id in self.calls:
-            return self._stateless(invite, key, destination, now, 482)
+            return self._stateless(invite, key, reply_to, now, 482)
         problem = _dialog_header_problem(invite)
         if problem is not None:
-            return self._stateless(invite, key, destination, now, 400, problem)
-        transaction = InviteServerTransaction(invite, now, self.timers)
-        entry = _ServerEntry(transaction, call_id, destination)
+            return self._stateless(invite, key, reply_to, now, 400, problem)
+        transport = reply_to.transport
+        transaction = InviteServerTransaction(invite, now, self.timers, reliable=transport != "udp")
+        entry = _ServerEntry(transaction, call_id, reply_to.address, transport=transport)
         self._server[key] = entry
-        call = _Call(call_id, invite, key, source, self._tag())
+        call = _Call(call_id, invite, key, source, self._tag(), transport=transport)
         self.calls[call_id] = call
         out = self._server_outputs(
             entry, transaction.send_response(make_response(invite, 100), now)
@@ -698,17 +768,17 @@ class UserAgentServer:
         return out
 
     def _on_cancel(
-        self, cancel: Request, key: TransactionKey, destination: Address, now: float
+        self, cancel: Request, key: TransactionKey, reply_to: _ReplyTo, now: float
     ) -> list[UAOutput]:
         invite_key = TransactionKey(key.branch, key.sent_by, "INVITE")
         entry = self._server.get(invite_key)
         if entry is None or not isinstance(entry.transaction, InviteServerTransaction):
-            return self._stateless(cancel, key, destination, now, 481)
+            return self._stateless(cancel, key, reply_to, now, 481)
         call = self.calls.get(entry.call_id or "")
         tag = call.local_tag if call is not None else None
         invite = entry.transaction.request
         ok, terminated = cancel_responses(invite, cancel, tag)
-        out = self._stateless_response(cancel, key, destination, now, ok)
+        out = self._stateless_response(cancel, key, reply_to, now, ok)
         if entry.transaction.state == "proceeding":
             out += self._server_outputs(entry, entry.transaction.send_response(terminated, now))
             if call is not None and call.invite_key == invite_key:
@@ -736,7 +806,7 @@ class UserAgentServer:
         return out
 
     def _in_dialog(
-        self, request: Request, key: TransactionKey, destination: Address, now: float
+        self, request: Request, key: TransactionKey, reply_to: _ReplyTo, now: float
     ) -> list[UAOutput]:
         call = self.calls.get(request.call_id)
         dialog = call.dialog if call is not None else None
@@ -746,25 +816,33 @@ class UserAgentServer:
             or request.to.tag != dialog.local_tag
             or (request.from_.tag or "") != dialog.remote_tag
         ):
-            return self._stateless(request, key, destination, now, 481)
+            return self._stateless(request, key, reply_to, now, 481)
         if not dialog.accept_remote_cseq(request):
-            return self._stateless(request, key, destination, now, 500, "CSeq out of order")
+            return self._stateless(request, key, reply_to, now, 500, "CSeq out of order")
         if request.method == "BYE" and not self.bye_to_tu:
-            out = self._stateless(request, key, destination, now, 200)
+            out = self._stateless(request, key, reply_to, now, 200)
             out += self._end_by_bye(call, now)
             out.append(CallEnded(call.call_id, request))
             return out
         transaction: ServerTransaction
+        transport = reply_to.transport
+        reliable = transport != "udp"
         if request.method == "INVITE":
             if call.pending_reinvite is not None or call.state != "confirmed":
                 return self._stateless(
-                    request, key, destination, now, 500, headers=[("Retry-After", "1")]
+                    request, key, reply_to, now, 500, headers=[("Retry-After", "1")]
                 )
-            transaction = InviteServerTransaction(request, now, self.timers)
+            transaction = InviteServerTransaction(request, now, self.timers, reliable)
             call.pending_reinvite = key
         else:
-            transaction = NonInviteServerTransaction(request, now, self.timers)
-        entry = _ServerEntry(transaction, call.call_id, destination, now + self.tu_reply_timeout)
+            transaction = NonInviteServerTransaction(request, now, self.timers, reliable)
+        entry = _ServerEntry(
+            transaction,
+            call.call_id,
+            reply_to.address,
+            now + self.tu_reply_timeout,
+            transport=transport,
+        )
         self._server[key] = entry
         out = []
         if request.method == "INVITE":
@@ -792,9 +870,12 @@ class UserAgentServer:
     def _tag(self) -> str:
         return f"{self._rng.getrandbits(64):016x}"
 
-    def _via(self) -> str:
+    def _via(self, transport: str = "udp") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"SIP/2.0/UDP {host}:{self.port};branch={MAGIC_COOKIE}{self._tag()};rport"
+        return (
+            f"SIP/2.0/{transport.upper()} {host}:{self.port};"
+            f"branch={MAGIC_COOKIE}{self._tag()};rport"
+        )
 
     def _capabilities(self) -> list[tuple[str, str]]:
         out = [("Allow", ", ".join(ALLOWED_METHODS)), ("Accept", "application/sdp")]
@@ -811,12 +892,13 @@ class UserAgentServer:
         body: bytes,
         content_type: str | None,
         headers: Iterable[tuple[str, str]],
+        transport: str,
     ) -> Response:
         extra: list[tuple[str, str]] = []
         if request.method == "INVITE" and 101 <= status < 300 and request.to.tag is None:
             extra += [("Record-Route", rr) for rr in request.headers.get_all("Record-Route")]
         if request.method in ("INVITE", "UPDATE") and 101 <= status < 300:
-            extra.append(("Contact", self.contact))
+            extra.append(("Contact", self.contact_for(transport)))
         if 200 <= status < 300 and request.method == "INVITE":
             extra += self._capabilities()[:1]
             if self.extensions:
@@ -839,7 +921,7 @@ class UserAgentServer:
         self,
         request: Request,
         key: TransactionKey,
-        destination: Address,
+        reply_to: _ReplyTo,
         now: float,
         status: int,
         reason: str | None = None,
@@ -852,22 +934,24 @@ class UserAgentServer:
         if to_tag is None and status != 100 and request.to.tag is None:
             to_tag = self._tag()
         response = make_response(request, status, reason, to_tag=to_tag, headers=extra)
-        return self._stateless_response(request, key, destination, now, response)
+        return self._stateless_response(request, key, reply_to, now, response)
 
     def _stateless_response(
         self,
         request: Request,
         key: TransactionKey,
-        destination: Address,
+        reply_to: _ReplyTo,
         now: float,
         response: Response,
     ) -> list[UAOutput]:
         transaction: ServerTransaction
+        transport = reply_to.transport
+        reliable = transport != "udp"
         if request.method == "INVITE":
-            transaction = InviteServerTransaction(request, now, self.timers)
+            transaction = InviteServerTransaction(request, now, self.timers, reliable)
         else:
-            transaction = NonInviteServerTransaction(request, now, self.timers)
-        entry = _ServerEntry(transaction, None, destination)
+            transaction = NonInviteServerTransaction(request, now, self.timers, reliable)
+        entry = _ServerEntry(transaction, None, reply_to.address, transport=transport)
         self._server[key] = entry
         out = self._server_outputs(entry, transaction.send_response(response, now))
         if transaction.terminated:
@@ -901,8 +985,9 @@ class UserAgentServer:
     ) -> list[UAOutput]:
         dialog = call.dialog
         assert dialog is not None
+        transport = _dialog_transport(dialog, call.transport)
         request = dialog.create_request(
-            method, self._via(), body=body, content_type=content_type, headers=headers
+            method, self._via(transport), body=body, content_type=content_type, headers=headers
         )
         request.headers.add("User-Agent", self.user_agent)
         try:
@@ -912,11 +997,12 @@ class UserAgentServer:
                 f"cannot route {method} in call {call.call_id!r}: {exc.reason}"
             ) from None
         transaction: ClientTransaction
+        reliable = transport != "udp"
         if method == "INVITE":
-            transaction = InviteClientTransaction(request, now, self.timers)
+            transaction = InviteClientTransaction(request, now, self.timers, reliable)
         else:
-            transaction = NonInviteClientTransaction(request, now, self.timers)
-        entry = _ClientEntry(transaction, call.call_id, destination)
+            transaction = NonInviteClientTransaction(request, now, self.timers, reliable)
+        entry = _ClientEntry(transaction, call.call_id, destination, transport=transport)
         self._client[client_key(request)] = entry
         return self._client_outputs(entry, transaction.start(), now)
 
@@ -932,7 +1018,7 @@ class UserAgentServer:
         out: list[UAOutput] = []
         for item in outputs:
             if isinstance(item, Send):
-                out.append(Datagram(bytes(item.message), entry.destination))
+                out.append(Datagram(bytes(item.message), entry.destination, entry.transport))
         return out
 
     def _client_outputs(
@@ -942,7 +1028,7 @@ class UserAgentServer:
         request = entry.transaction.request
         for item in outputs:
             if isinstance(item, Send):
-                out.append(Datagram(bytes(item.message), entry.destination))
+                out.append(Datagram(bytes(item.message), entry.destination, entry.transport))
             elif isinstance(item, ResponseReceived):
                 if request.method == "INVITE":
                     out += self._invite_response(entry, item.response, now)
@@ -1007,7 +1093,8 @@ class UserAgentServer:
         to_tag = response.to.tag or ""
         ack = call.acks.get((number, to_tag))
         if ack is not None and call.dialog is not None:
-            return [Datagram(bytes(ack), _ack_destination(call.dialog))], False
+            transport = _dialog_transport(call.dialog, call.transport)
+            return [Datagram(bytes(ack), _ack_destination(call.dialog), transport)], False
         dialog = call.dialog
         first = True
         if call.role == "uac" and call.invite is invite:
@@ -1019,10 +1106,11 @@ class UserAgentServer:
                 dialog = call.dialog = _uac_dialog(invite, response)
         if dialog is None:
             return [], False
-        ack = dialog.create_request("ACK", self._via(), cseq=number)
+        transport = _dialog_transport(dialog, call.transport)
+        ack = dialog.create_request("ACK", self._via(transport), cseq=number)
         ack.headers.add("User-Agent", self.user_agent)
         call.acks[(number, to_tag)] = ack
-        return [Datagram(bytes(ack), _ack_destination(dialog))], first
+        return [Datagram(bytes(ack), _ack_destination(dialog), transport)], first
 
     # ------------------------------------------------------------ timers
     #
@@ -1126,9 +1214,12 @@ class UserAgentServer:
         out: list[UAOutput] = []
         for item in retransmitter.handle_timeout(now):
             if isinstance(item, Send):
-                out.append(
-                    Datagram(bytes(item.message), self._response_destination(call, item.message))
-                )
+                if call.twoxx_route is not None:
+                    destination, transport = call.twoxx_route
+                else:
+                    destination = self._response_destination(call, item.message)
+                    transport = "udp"
+                out.append(Datagram(bytes(item.message), destination, transport))
             elif isinstance(item, TimedOut):
                 out.append(AckTimeout(call.call_id))
                 if call.bye_pending is not None:
@@ -1138,6 +1229,18 @@ class UserAgentServer:
 
     def _response_destination(self, call: _Call, message: Request | Response) -> Address:
         return message.top_via.response_address(call.source)
+
+    def _retransmit_2xx(
+        self, call: _Call, entry: _ServerEntry, response: Response, now: float
+    ) -> None:
+        """Start retransmitting our 2xx to an INVITE until the ACK (RFC 3261 13.3.1.4).
+
+        Also over TCP: the RFC retransmits "even if the transport at the UAS
+        is reliable", since the 2xx travels end to end and a later hop may be
+        UDP.  The copies go where the INVITE's responses go.
+        """
+        call.twoxx_route = (entry.destination, entry.transport)
+        call.retransmitter = TwoXXRetransmitter(response, now, self.timers)
 
 
 def _dialog_header_problem(request: Request | Response) -> str | None:
@@ -1175,6 +1278,39 @@ def _uac_dialog(invite: Request, response: Response) -> Dialog:
         local_contact=invite.headers.get("Contact") or "",
         state="confirmed" if 200 <= response.status < 300 else "early",
     )
+
+
+def _reply_destination(request: Request, source: Address, transport: str) -> Address:
+    """Where the responses to ``request`` go (RFC 3261 18.2.2).
+
+    Over UDP: the top Via's ``received``/``rport`` address (RFC 3581).  Over
+    TCP: back to the connection's peer, whatever the Via says.
+    """
+    if transport == "udp":
+        return request.top_via.response_address(source)
+    return source
+
+
+def _dialog_transport(dialog: Dialog, default: str) -> str:
+    """The transport of requests in ``dialog``: the next hop's ``transport`` parameter, else ``default``.
+
+    The next hop is the first route, or the remote target without a route
+    set.  Only ``udp`` and ``tcp`` are served; another value (``tls``,
+    ``sctp`` …) or an unparsable hop keeps ``default`` (the transport the
+    dialog was created over).
+    """
+    try:
+        hop = (
+            NameAddress.parse(dialog.route_set[0]).uri
+            if dialog.route_set
+            else parse_uri(dialog.remote_target)
+        )
+    except ParseError:
+        return default
+    if not isinstance(hop, SipUri):
+        return default
+    value = (hop.params.get("transport") or "").lower()
+    return value if value in ("udp", "tcp") else default
 
 
 def _ack_destination(dialog: Dialog) -> Address:

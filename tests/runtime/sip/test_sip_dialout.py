@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from sip_rig import LIMIT, ThreadedServer
-from test_sip_serve import free_udp_port, pause, reply_to_last
+from test_sip_serve import free_media_ports, free_udp_port, pause, reply_to_last
 
 from dsm.runtime.sip.outgoing import OutgoingSipCall
 
@@ -154,7 +154,7 @@ class Uas:
         cmd = [
             sipp, "-sf", str(path), "-m", "1",
             "-i", "127.0.0.1", "-p", str(self.port),
-            "-mi", "127.0.0.1", "-mp", str(free_udp_port(even=True)),
+            "-mi", "127.0.0.1", "-mp", str(free_media_ports()),
             "-timeout", "40s", "-timeout_error", "-recv_timeout", "20000",
             "-nostdin", "-trace_err", "-error_file", str(self.errors),
         ]  # fmt: skip

@@ -141,6 +141,24 @@ def free_udp_port(even: bool = False) -> int:
     raise RuntimeError("no free UDP port")
 
 
+def free_media_ports() -> int:
+    """An even UDP port with the three above it free too (sipp binds audio and video RTP/RTCP)."""
+    for _ in range(50):
+        base = free_udp_port(even=True)
+        probes: list[socket.socket] = []
+        try:
+            for port in range(base, base + 4):
+                probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+        return base
+    raise RuntimeError("no four free UDP ports in a row")
+
 HEAD = """\
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
@@ -292,16 +310,21 @@ def answer_request(method: str, status: str = "200 OK", extra: str = "") -> str:
     return f'  <recv request="{method}"/>\n' + reply_to_last(status, extra)
 
 
-def run_sipp(sipp: str, tmp_path: Path, port: int, xml: str, service: str) -> subprocess.CompletedProcess[str]:
-    """One call of ``xml`` to ``service``; fails the test with sipp's logs unless it exits 0."""
+def run_sipp(
+    sipp: str, tmp_path: Path, port: int, xml: str, service: str, transport: str = "u1"
+) -> subprocess.CompletedProcess[str]:
+    """One call of ``xml`` to ``service``; fails the test with sipp's logs unless it exits 0.
+
+    ``transport`` is sipp's ``-t``: ``u1`` (UDP, the default) or ``t1`` (one TCP connection).
+    """
     path = tmp_path / "scenario.xml"
     path.write_text(xml)
     errors = tmp_path / "errors.log"
     cmd = [
-        sipp, f"127.0.0.1:{port}",
+        sipp, f"127.0.0.1:{port}", "-t", transport,
         "-sf", str(path), "-s", service, "-m", "1", "-l", "1",
         "-i", "127.0.0.1", "-mi", "127.0.0.1",
-        "-p", str(free_udp_port()), "-mp", str(free_udp_port(even=True)),
+        "-p", str(free_udp_port()), "-mp", str(free_media_ports()),
         "-timeout", "40s", "-timeout_error", "-recv_timeout", "20000",
         "-nostdin", "-trace_err", "-trace_msg", "-error_file", str(errors),
     ]
