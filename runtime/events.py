@@ -23,6 +23,8 @@ __all__ = [
     "B2B_EVENT",
     "QueuedEvent",
     "DoneCallback",
+    "processed",
+    "unless_processed",
 ]
 
 START = "Start"
@@ -52,6 +54,21 @@ EVENT_TYPES: frozenset[str] = frozenset(
 
 DoneCallback = Callable[[dict[str, str] | None], None]
 """Called after an event was processed, with the event's own (possibly modified) map (E-157)."""
+
+
+def processed(params: Mapping[str, str] | None) -> bool:
+    """E-157: the script took the event over -- its map says ``processed`` is exactly ``true``."""
+    return params is not None and params.get("processed") == "true"
+
+
+def unless_processed(default: Callable[[], object]) -> DoneCallback:
+    """A done-callback that runs the host's ``default`` unless the script set ``#processed=true``."""
+
+    def done(params: dict[str, str] | None) -> None:
+        if not processed(params):
+            default()
+
+    return done
 
 
 QueuedEvent = tuple[

@@ -25,6 +25,7 @@ from dsm.chart import Chart
 from dsm.diagnostics import CompileError
 from dsm.runtime.clock import VirtualClock
 from dsm.runtime.engine import Engine
+from dsm.runtime.events import processed
 from dsm.runtime.harness.callee import SimCallee
 from dsm.runtime.harness.coverage import COVERAGE
 from dsm.runtime.harness.media import VirtualMedia, build_prompts
@@ -469,7 +470,7 @@ class TestCall(_Handle):
             wrapped=True,
             handle=handle,
         )
-        processed = False
+        taken = False
         if s.vars.get("enable_request_events") == "true":
             params = {
                 "method": method,
@@ -482,8 +483,8 @@ class TestCall(_Handle):
             result: list[dict[str, str] | None] = []
             s.deliver("SipRequest", params, objects={"request": req}, on_done=result.append)
             self.harness._pump()
-            processed = bool(result) and result[0] is not None and result[0].get("processed") == "true"
-        if processed:
+            taken = bool(result) and processed(result[0])
+        if taken:
             return
         if handle.final is not None:
             # the script answered (dlg.replyRequest) without #processed: the host's own

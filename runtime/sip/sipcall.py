@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsm.runtime.call import Call, DialogError, MediaDelegation
 from dsm.runtime.errors import DSMException
+from dsm.runtime.events import processed, unless_processed
 from dsm.runtime.incoming import InviteRequest, SipReplyObject, answer_incoming, header_block
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_relay_key
@@ -364,12 +365,9 @@ class SipCall(MediaDelegation, Call):
             "cseq": str(request.cseq.number),
         }
         req = _invite_request(request, handle=event)
-
-        def done(result: dict[str, str] | None) -> None:
-            if not (result is not None and result.get("processed") == "true"):
-                default()
-
-        session.deliver("SipRequest", params, objects={"request": req}, on_done=done)
+        session.deliver(
+            "SipRequest", params, objects={"request": req}, on_done=unless_processed(default)
+        )
 
     def no_ack(self) -> None:
         """No ACK for our 2xx: ``Hangup`` with ``reason=onNoAck``, then BYE and stop (E-151)."""
@@ -504,7 +502,7 @@ class SipCall(MediaDelegation, Call):
         """Deliver an event whose host default is BYE and stop: unless ``#processed`` (E-157), or ``always``."""
 
         def default(result: dict[str, str] | None) -> None:
-            if not always and result is not None and result.get("processed") == "true":
+            if not always and processed(result):
                 return
             self.bye()
             if self.session is not None:
@@ -542,12 +540,12 @@ class SipCall(MediaDelegation, Call):
             "dlg_status": new_status or old,
             "old_dlg_status": old,
         }
-
-        def done(result: dict[str, str] | None) -> None:
-            if not (result is not None and result.get("processed") == "true"):
-                default()
-
-        session.deliver("SipReply", params, objects={"reply": reply_object(response)}, on_done=done)
+        session.deliver(
+            "SipReply",
+            params,
+            objects={"reply": reply_object(response)},
+            on_done=unless_processed(default),
+        )
 
     def _answered(self, request: Request, response: Any) -> None:
         status = response.status if response is not None else 408

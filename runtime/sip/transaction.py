@@ -223,7 +223,6 @@ class InviteServerTransaction(Transaction):
         reliable: bool = False,
     ) -> None:
         super().__init__(request, timers or TimerSettings(), reliable)
-        timers = self.timers
         self.state = "proceeding"
         self.last_response: Response | None = None
 
@@ -288,7 +287,6 @@ class NonInviteServerTransaction(Transaction):
         reliable: bool = False,
     ) -> None:
         super().__init__(request, timers or TimerSettings(), reliable)
-        timers = self.timers
         self.state = "trying"
         self.last_response: Response | None = None
 
