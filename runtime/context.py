@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any, NoReturn, Protocol
 
-__all__ = ["ActionContext"]
+from dsm.runtime.errors import DSMException
+
+__all__ = ["ActionContext", "ErrorVars"]
 
 
 class ActionContext(Protocol):
@@ -58,3 +60,25 @@ class ActionContext(Protocol):
 
     def log(self, level: int, message: str) -> None:
         """Write to the session's log (section 20)."""
+
+
+class ErrorVars:
+    """The error part of :class:`ActionContext` for anything with ``vars`` (section 12, E-71, E-140).
+
+    Shared by the running session and the harness's single-action stand-in,
+    so both set ``$errno``/``$strerror`` and raise DSM exceptions alike.
+    """
+
+    __slots__ = ()
+    vars: dict[str, str]
+
+    def set_error(self, errno: str, strerror: str | None = None) -> None:
+        self.vars["errno"] = errno
+        if strerror is not None:
+            self.vars["strerror"] = strerror
+
+    def clear_error(self) -> None:
+        self.vars["errno"] = ""
+
+    def raise_dsm(self, type: str, **params: str) -> NoReturn:
+        raise DSMException(type, params)

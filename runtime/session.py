@@ -33,9 +33,10 @@ from __future__ import annotations
 
 from collections import deque
 from functools import partial
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from dsm.runtime import arrays, values
+from dsm.runtime.context import ErrorVars
 from dsm.runtime.errors import DSMException
 from dsm.runtime.events import EXCEPTION
 from dsm.runtime.executable import (
@@ -93,7 +94,7 @@ class _Frame:
         self.rest = rest
 
 
-class Session:
+class Session(ErrorVars):
     """One running interpreter instance (E-3); the ``ctx`` of every action."""
 
     __slots__ = (
@@ -189,17 +190,6 @@ class Session:
         if name == "local_tag":
             return self.id
         return self.call.select(name)
-
-    def set_error(self, errno: str, strerror: str | None = None) -> None:
-        self.vars["errno"] = errno
-        if strerror is not None:
-            self.vars["strerror"] = strerror
-
-    def clear_error(self) -> None:
-        self.vars["errno"] = ""
-
-    def raise_dsm(self, type: str, **params: str) -> NoReturn:
-        raise DSMException(type, params)
 
     def log(self, level: int, message: str) -> None:
         self.engine.log(self, level, message)

@@ -18,16 +18,16 @@ for the table-driven tests of a single function.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
 from dsm.runtime import values
-from dsm.runtime.errors import DSMException
+from dsm.runtime.context import ErrorVars
 from dsm.runtime.registry import Module
 
 __all__ = ["StubContext"]
 
 
-class StubContext:
+class StubContext(ErrorVars):
     """Variables, params, selects and an object store in plain dicts; errors and logs recorded."""
 
     def __init__(
@@ -64,17 +64,6 @@ class StubContext:
         if self.kind == "system" and name != "local_tag":
             return ""
         return self.selects.get(name, "")
-
-    def set_error(self, errno: str, strerror: str | None = None) -> None:
-        self.vars["errno"] = errno
-        if strerror is not None:
-            self.vars["strerror"] = strerror
-
-    def clear_error(self) -> None:
-        self.vars["errno"] = ""
-
-    def raise_dsm(self, type: str, **params: str) -> NoReturn:
-        raise DSMException(type, params)
 
     def log(self, level: int, message: str) -> None:
         self.logs.append((level, message))
