@@ -141,6 +141,22 @@ def free_udp_port(even: bool = False) -> int:
     raise RuntimeError("no free UDP port")
 
 
+def free_sip_port() -> int:
+    """A loopback port free for UDP and for TCP (sipp's main socket is one or the other).
+
+    The TCP probe binds without SO_REUSEADDR, so a port still in TIME_WAIT counts as taken.
+    """
+    for _ in range(50):
+        port = free_udp_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no port free for both UDP and TCP")
+
+
 def free_media_ports() -> int:
     """An even UDP port with the three above it free too (sipp binds audio and video RTP/RTCP)."""
     for _ in range(50):
@@ -320,19 +336,25 @@ def run_sipp(
     path = tmp_path / "scenario.xml"
     path.write_text(xml)
     errors = tmp_path / "errors.log"
-    cmd = [
-        sipp, f"127.0.0.1:{port}", "-t", transport,
-        "-sf", str(path), "-s", service, "-m", "1", "-l", "1",
-        "-i", "127.0.0.1", "-mi", "127.0.0.1",
-        "-p", str(free_udp_port()), "-mp", str(free_media_ports()),
-        "-timeout", "40s", "-timeout_error", "-recv_timeout", "20000",
-        "-nostdin", "-trace_err", "-trace_msg", "-error_file", str(errors),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=tmp_path)
-    if proc.returncode != 0:
+    for _attempt in range(3):
+        errors.unlink(missing_ok=True)
+        cmd = [
+            sipp, f"127.0.0.1:{port}", "-t", transport,
+            "-sf", str(path), "-s", service, "-m", "1", "-l", "1",
+            "-i", "127.0.0.1", "-mi", "127.0.0.1",
+            "-p", str(free_sip_port()), "-mp", str(free_media_ports()),
+            "-timeout", "40s", "-timeout_error", "-recv_timeout", "20000",
+            "-nostdin", "-trace_err", "-trace_msg", "-error_file", str(errors),
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=tmp_path)
+        if proc.returncode == 0:
+            return proc
         detail = errors.read_text(errors="replace")[-3000:] if errors.exists() else ""
-        raise AssertionError(f"sipp exited {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}\n{detail}")
-    return proc
+        # Another process took a probed port between the probe and sipp's bind: no call was
+        # placed yet, so the run is repeated on fresh ports.
+        if "Unable to bind" not in proc.stdout + proc.stderr + detail:
+            break
+    raise AssertionError(f"sipp exited {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}\n{detail}")
 
 
 # -- end to end with sipp ----------------------------------------------------------------------------
