@@ -147,10 +147,24 @@ class Uas:
     """sipp waiting for one call on a free loopback port."""
 
     def __init__(self, sipp: str, tmp_path: Path, xml: str) -> None:
-        self.port = free_udp_port()
         path = tmp_path / "uas.xml"
         path.write_text(xml)
         self.errors = tmp_path / "uas-errors.log"
+        for _attempt in range(3):
+            why = self._start(sipp, tmp_path, path)
+            if not why:
+                return
+            if "Unable to bind" not in why:
+                break
+        raise AssertionError(f"sipp did not start listening (exit {self.proc.returncode})\n{why}")
+
+    def _start(self, sipp: str, tmp_path: Path, path: Path) -> str:
+        """Start sipp: ``""`` once it listens, else what it printed before it exited.
+
+        "Unable to bind" there means another process took a probed port first.
+        """
+        self.errors.unlink(missing_ok=True)
+        self.port = free_udp_port()
         cmd = [
             sipp, "-sf", str(path), "-m", "1",
             "-i", "127.0.0.1", "-p", str(self.port),
@@ -163,9 +177,14 @@ class Uas:
         )
         deadline = time.monotonic() + LIMIT
         while not port_bound(self.port):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
+            if self.proc.poll() is not None:
+                out, err = self.proc.communicate(timeout=LIMIT)
+                detail = self.errors.read_text(errors="replace") if self.errors.exists() else ""
+                return f"{out[-2000:]}\n{err[-2000:]}\n{detail[-3000:]}"
+            if time.monotonic() > deadline:
                 self.fail("sipp did not start listening")
             time.sleep(0.02)
+        return ""
 
     def fail(self, why: str) -> None:
         if self.proc.poll() is None:
