@@ -279,14 +279,20 @@ class StreamFramer:
     before the bad bytes are returned first; the error is then kept in
     :attr:`broken` and raised by the next call.  Either way the connection
     should be closed, as the stream position is lost.  Keep-alive CRLFs
-    between messages are skipped.  A missing Content-Length frames the
-    message without body (the parser then reports it: RFC 3261 18.3
-    requires the header on streams).
+    between messages are skipped; each CRLF CRLF among them is an RFC 5626
+    (3.5.1) ping, counted in :attr:`pings` for the connection to answer
+    with a CRLF pong.  A missing Content-Length frames the message without
+    body (the parser then reports it: RFC 3261 18.3 requires the header on
+    streams).
     """
 
     def __init__(self, max_message: int = 1 << 20) -> None:
         self._buffer = b""
         self._max = max_message
+        self._crlfs = 0
+        """CRLFs seen since the last message, not yet counted as a ping."""
+        self.pings = 0
+        """Keep-alive pings received and not yet answered; the reader resets it."""
         self.broken: ParseError | None = None
         """The framing error met after the messages last returned, if any."""
 
@@ -308,9 +314,25 @@ class StreamFramer:
                 raise
         return out
 
+    def _skip_keepalives(self) -> None:
+        """Drop the CRLFs before the next message; every second one completes a ping.
+
+        The count carries over between reads, so a ping split over two
+        segments still counts; a message in between starts it afresh.
+        """
+        buffer = self._buffer
+        rest = buffer.lstrip(b"\r\n")
+        if len(rest) != len(buffer):
+            self._crlfs += buffer.count(b"\r\n", 0, len(buffer) - len(rest))
+            self.pings += self._crlfs // 2
+            self._crlfs %= 2
+            self._buffer = rest
+        if rest:
+            self._crlfs = 0
+
     def _cut(self, out: list[bytes]) -> None:
         while True:
-            self._buffer = self._buffer.lstrip(b"\r\n")
+            self._skip_keepalives()
             if not self._buffer:
                 return
             end = self._buffer.find(b"\r\n\r\n")

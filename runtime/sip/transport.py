@@ -356,6 +356,9 @@ class SipConnection(asyncio.Protocol):
             return
         if self.framer.broken is not None:  # the messages before the bad bytes were served
             self._give_up(self.framer.broken.reason)
+        elif self.framer.pings:  # RFC 5626 3.5.1: a CRLF CRLF ping gets a CRLF pong
+            self.write(b"\r\n" * self.framer.pings)
+            self.framer.pings = 0
 
     def _give_up(self, reason: str) -> None:
         peer = self.peer or ("?", 0)

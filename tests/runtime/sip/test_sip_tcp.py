@@ -249,6 +249,23 @@ def test_stream_framer_gives_raw_messages() -> None:
     assert got == [two]
 
 
+def test_RFC5626_3_5_1_stream_framer_counts_double_crlf_pings() -> None:
+    """CRLF CRLF between messages is a ping, also split over reads; a lone CRLF before a message is not."""
+    one = _request("OPTIONS", branch="z9hG4bKp")
+    framer = StreamFramer()
+    assert framer.frames(b"\r\n\r\n") == [] and framer.pings == 1
+    assert framer.frames(b"\r\n") == [] and framer.pings == 1
+    assert framer.frames(b"\r\n" + one) == [one] and framer.pings == 2
+    assert framer.frames(b"\r\n" + one + b"\r\n\r\n\r\n\r\n") == [one] and framer.pings == 4
+
+
+def test_RFC5626_udp_keepalive_crlfs_are_dropped_without_a_reply() -> None:
+    """Phones send CRLF CRLF datagrams to keep NAT bindings: no 400, nothing sent."""
+    core = UserAgentServer(*UA)
+    outputs = core.receive(b"\r\n\r\n", ("127.0.0.1", 5062), now=0.0)
+    assert _datagrams(outputs) == [] and core.errors == 0
+
+
 def test_stream_framer_serves_the_messages_before_a_framing_error() -> None:
     """A good message and garbage in one piece: the message first, the error on the next call."""
     good = _request("OPTIONS", branch="z9hG4bKc")
@@ -441,6 +458,17 @@ def test_tcp_framing_two_messages_in_one_write_and_one_in_many(served: SipServer
             time.sleep(0.005)
         (ok,) = _responses(sock, 1)
         assert ok.status == 200 and "INVITE" in (ok.headers.get("Allow") or "")
+    assert served.loop_errors == []
+
+
+def test_RFC5626_3_5_1_tcp_keepalive_ping_gets_a_crlf_pong(served: SipServer) -> None:
+    """A CRLF CRLF ping is answered with one CRLF; the connection goes on carrying SIP."""
+    with _tcp_connect(served.port) as sock:
+        sock.settimeout(LIMIT)
+        sock.sendall(b"\r\n\r\n")
+        assert sock.recv(16) == b"\r\n"
+        sock.sendall(_options(served.port, sock.getsockname()[1]))
+        assert [r.status for r in _responses(sock, 1)] == [200]
     assert served.loop_errors == []
 
 
