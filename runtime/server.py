@@ -47,6 +47,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from threadpoolctl import threadpool_limits
+
 from dsm.diagnostics import CompileError, render
 from dsm.runtime.clock import AsyncioClock
 from dsm.runtime.control.http_server import ControlServer, parse_hostport
@@ -395,6 +397,9 @@ class Server:
         # enough to delay every call's RTP frames at once.
         gc.collect()
         gc.freeze()
+        # One loop on one core: the media clock's batched DTMF analysis (a matrix product
+        # over hundreds of calls) must not wake BLAS worker threads that spin beside it.
+        threadpool_limits(limits=1, user_api="blas")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

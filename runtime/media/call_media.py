@@ -79,6 +79,8 @@ class MediaTick:
 
     sent: Samples | None
     events: list[MediaEvent] = field(default_factory=list)
+    undetected: Samples | None = None
+    """The received frame still to be analysed for in-band DTMF (``tick(detect=False)``)."""
 
 
 class CallMedia:
@@ -218,11 +220,17 @@ class CallMedia:
 
     # -- driving --------------------------------------------------------------
 
-    def tick(self, received: npt.ArrayLike | None = None, now: float | None = None) -> MediaTick:
+    def tick(
+        self, received: npt.ArrayLike | None = None, now: float | None = None, detect: bool = True
+    ) -> MediaTick:
         """One 20 ms step: read the output, route the received frame, detect keys.
 
         ``now`` (the caller's clock at the start of the frame, seconds) is
-        passed on to the playlist's log and events.
+        passed on to the playlist's log and events.  With ``detect=False``
+        the frame that in-band detection would analyse is returned as
+        ``undetected`` instead, for the caller to hand to
+        :attr:`detector` (directly or through a
+        :class:`~dsm.runtime.media.dtmf_detector.DetectionBatch`).
         """
         if not self.connected:
             return MediaTick(None)
@@ -243,6 +251,8 @@ class CallMedia:
             elif self.input == "playlist":
                 self.playlist.write_frame(incoming)
             if self.flags["dtmf_detection"]:
+                if not detect:
+                    return MediaTick(sent, events, incoming)
                 events.extend(self.detector.process(incoming))
         return MediaTick(sent, events)
 

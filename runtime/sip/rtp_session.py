@@ -55,6 +55,7 @@ import numpy as np
 
 from dsm.runtime.media.audio import FRAME_SAMPLES
 from dsm.runtime.media.call_media import CallMedia, MediaEvent
+from dsm.runtime.media.dtmf import KeyPress
 from dsm.runtime.media.g711 import (
     ALAW_ENCODE,
     ULAW_ENCODE,
@@ -361,7 +362,9 @@ class RtpSession:
     def _frame(self, start: float) -> None:
         received = self._next_received()
         media = self.media
-        result = media.tick(received, now=start)
+        result = media.tick(received, now=start, detect=False)
+        if result.undetected is not None:  # analysed with the tick's other calls
+            self.clock.dtmf.add(media.detector, result.undetected, self._keys_detected)
         if media.outgoing_dtmf:
             self._take_dtmf()
         if self._dtmf:
@@ -372,6 +375,15 @@ class RtpSession:
             self.sender.skip(1)
         if result.events:
             self.deliver(list(result.events))
+
+    def _keys_detected(self, presses: list[KeyPress]) -> None:
+        """In-band keys ended in one of our frames (from the clock's batch)."""
+        if self.closed:
+            return
+        try:
+            self.deliver(presses)
+        except Exception as exc:  # noqa: BLE001 - one call's fault must not reach the clock
+            self.on_error(f"dtmf delivery failed: {type(exc).__name__}: {exc}")
 
     # -- sending --------------------------------------------------------------------------
     def _sendto(self, data: bytes | bytearray) -> None:

@@ -13,7 +13,12 @@ from media_signals import music_like, speech_like, white_noise
 
 from dsm.runtime.media.audio import FRAME_SAMPLES, to_int16
 from dsm.runtime.media.dtmf import KEY_CHARS, KeyPress, dtmf_tone
-from dsm.runtime.media.dtmf_detector import DtmfDetector, DtmfDetectorBank, classify_windows
+from dsm.runtime.media.dtmf_detector import (
+    DetectionBatch,
+    DtmfDetector,
+    DtmfDetectorBank,
+    classify_windows,
+)
 
 
 def silence_ms(ms: int) -> np.ndarray:
@@ -162,6 +167,45 @@ def test_bank_gives_each_call_the_same_result_as_a_single_detector() -> None:
             got[call].append(press)
     assert got == [detect(s) for s in signals]
     assert all(len(g) == 4 for g in got)
+
+
+def test_detection_batch_gives_each_detector_the_same_result_as_processing_alone() -> None:
+    """E-151: one classification for the frames of many calls, two frames of each call per
+    batch (a late session catching up), grouped by call or interleaved; each detector tracks
+    its own frames in order."""
+    rng = np.random.default_rng(9)
+    signals = []
+    for _call in range(5):
+        parts = [silence_ms(int(rng.integers(0, 50)))]
+        for key in rng.integers(0, 16, 3):
+            parts += [dtmf_tone(int(key), int(rng.integers(50, 150)), -float(rng.integers(0, 25))), silence_ms(int(rng.integers(50, 100)))]
+        signals.append(np.concatenate([*parts, silence_ms(2000)])[: 160 * 90].reshape(-1, 160))
+    detectors = [DtmfDetector() for _ in signals]
+    got: list[list[KeyPress]] = [[] for _ in signals]
+    batch = DetectionBatch()
+    calls = range(len(signals))
+    for step in range(0, 90, 2):
+        if step % 4:
+            order = [(call, step + i) for i in (0, 1) for call in calls]
+        else:
+            order = [(call, step + i) for call in calls for i in (0, 1)]
+        for call, frame in order:
+            batch.add(detectors[call], signals[call][frame], got[call].extend)
+        assert len(batch) == 2 * len(signals)
+        batch.run()
+        assert len(batch) == 0
+    assert got == [detect(s.reshape(-1)) for s in signals]
+    assert all(len(g) == 3 for g in got)
+
+
+def test_detection_batch_reports_nothing_for_frames_without_keys() -> None:
+    batch = DetectionBatch()
+    calls: list[list[KeyPress]] = []
+    batch.run()  # empty: nothing to do
+    for frame in silence_ms(200).reshape(-1, 160):
+        batch.add(DtmfDetector(), frame, calls.append)
+    batch.run()
+    assert calls == []
 
 
 def test_inactive_calls_keep_their_state() -> None:

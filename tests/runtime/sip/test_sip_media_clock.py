@@ -16,6 +16,7 @@ import pytest
 from fake_loop import FakeLoop
 
 from dsm.runtime.media.call_media import CallMedia
+from dsm.runtime.media.dtmf import KeyPress, dtmf_tone
 from dsm.runtime.media.events import NoAudio
 from dsm.runtime.media.g711 import alaw_encode, ulaw_encode
 from dsm.runtime.media.items import PromptItem
@@ -209,6 +210,45 @@ def test_noaudio_arrives_on_the_frame_that_ends_the_prompt(sink: socket.socket) 
         assert noaudio[0].time == pytest.approx(first_due + 4 * FRAME_PERIOD)
     finally:
         rig.close()
+
+
+def test_E151_inband_keys_of_many_calls_are_analysed_together_at_each_tick(sink: socket.socket) -> None:
+    """Six callers each send one key as PCMU audio: every call gets its own Key, once,
+    with about the tone's duration; frames wait on the clock's batch only within a tick."""
+    rig = Rig(sink)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    caller.bind(("127.0.0.1", 0))
+    try:
+        sessions = [rig.add(tone(5.0, seed=i), seed=i) for i in range(6)]
+        for session in sessions:
+            session.media.flags["receiving"] = True
+        silence = np.zeros(240, dtype=np.int16)
+        signals = [
+            ulaw_encode(np.concatenate([silence, dtmf_tone(key, 100, -10.0), np.zeros(3200, np.int16)]))
+            for key in range(6)
+        ]
+        for index in range(signals[0].size // 160):
+            for session, codes in zip(sessions, signals, strict=True):
+                payload = codes[index * 160 : (index + 1) * 160].tobytes()
+                packet = RtpPacket(0, index, index * 160, 4242, payload, marker=index == 0)
+                caller.sendto(bytes(packet), ("127.0.0.1", session.local_port))
+                rig.loop.readers[session.sock.fileno()]()
+            rig.loop.advance(rig.loop.time() + FRAME_PERIOD)
+            assert len(rig.clock.dtmf) == 0
+        keys = [[e for e in events if isinstance(e, KeyPress)] for events in rig.events]
+        assert [[press.key for press in presses] for presses in keys] == [[k] for k in range(6)]
+        assert all(80 <= presses[0].duration_ms <= 110 for presses in keys)
+    finally:
+        caller.close()
+        rig.close()
+
+
+def test_keys_found_for_a_session_closed_meanwhile_are_dropped(sink: socket.socket) -> None:
+    rig = Rig(sink)
+    session = rig.add(tone(1.0))
+    session.close()
+    session._keys_detected([KeyPress(5, 100)])
+    assert rig.events == [[]]
 
 
 def test_pcma_frames_use_the_alaw_table(sink: socket.socket) -> None:
