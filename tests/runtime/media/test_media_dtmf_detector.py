@@ -148,17 +148,19 @@ def test_no_talk_off_in_five_minutes_of_speech_and_of_music(make, seed) -> None:
     assert [press for step in range(calls.shape[1]) for press in bank.process(calls[:, step])] == []
 
 
+def keying(rng: np.random.Generator, keys: int, frames: int) -> np.ndarray:
+    """``keys`` random keys of random length, level and spacing, cut to ``frames`` frames."""
+    parts = [silence_ms(int(rng.integers(0, 50)))]
+    for key in rng.integers(0, 16, keys):
+        level = -float(rng.integers(0, 25))
+        parts += [dtmf_tone(int(key), int(rng.integers(50, 150)), level), silence_ms(int(rng.integers(50, 100)))]
+    return np.concatenate([*parts, silence_ms(2000)])[: 160 * frames]
+
+
 def test_bank_gives_each_call_the_same_result_as_a_single_detector() -> None:
     """Batching over calls changes nothing: call i of the bank sees only its own frames."""
     rng = np.random.default_rng(4)
-    signals = []
-    for call in range(6):
-        parts = [silence_ms(int(rng.integers(0, 50)))]
-        for key in rng.integers(0, 16, 4):
-            parts += [dtmf_tone(int(key), int(rng.integers(50, 150)), -float(rng.integers(0, 25))), silence_ms(int(rng.integers(50, 100)))]
-        signal = np.concatenate(parts)
-        signals.append(np.concatenate([signal, silence_ms(2000)])[: 160 * 100])
-        del call
+    signals = [keying(rng, keys=4, frames=100) for _call in range(6)]
     bank = DtmfDetectorBank(len(signals))
     block = np.stack(signals).reshape(len(signals), -1, 160)
     got: list[list[KeyPress]] = [[] for _ in signals]
@@ -174,12 +176,7 @@ def test_detection_batch_gives_each_detector_the_same_result_as_processing_alone
     batch (a late session catching up), grouped by call or interleaved; each detector tracks
     its own frames in order."""
     rng = np.random.default_rng(9)
-    signals = []
-    for _call in range(5):
-        parts = [silence_ms(int(rng.integers(0, 50)))]
-        for key in rng.integers(0, 16, 3):
-            parts += [dtmf_tone(int(key), int(rng.integers(50, 150)), -float(rng.integers(0, 25))), silence_ms(int(rng.integers(50, 100)))]
-        signals.append(np.concatenate([*parts, silence_ms(2000)])[: 160 * 90].reshape(-1, 160))
+    signals = [keying(rng, keys=3, frames=90).reshape(-1, 160) for _call in range(5)]
     detectors = [DtmfDetector() for _ in signals]
     got: list[list[KeyPress]] = [[] for _ in signals]
     batch = DetectionBatch()
