@@ -17,8 +17,10 @@ client commands talk to a running ``dsm serve`` over its control endpoint:
 =================  ==========================================================
 
 Each takes ``--control HOST:PORT`` (default ``$DSM_CONTROL``, else
-``127.0.0.1:5040``), ``--control-token`` (default ``$DSM_CONTROL_TOKEN``)
-and ``--json`` (the raw JSON-RPC result instead of a table).  Exit codes:
+``127.0.0.1:5040``), ``--control-token`` (default ``$DSM_CONTROL_TOKEN``,
+else the token file ``dsm serve`` wrote for that port, or
+``--control-token-file``) and ``--json`` (the raw JSON-RPC result instead
+of a table).  Exit codes:
 0 success, 1 the server refused or reported a failure, 2 bad usage, 3 no
 server answers.
 """
@@ -59,7 +61,14 @@ def _client_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"control endpoint (default: $DSM_CONTROL, else {DEFAULT_CONTROL})",
     )
-    p.add_argument("--control-token", metavar="T", default=None, help="token (default: $DSM_CONTROL_TOKEN)")
+    p.add_argument(
+        "--control-token", metavar="T", default=None,
+        help="token (default: $DSM_CONTROL_TOKEN, else the token file the server wrote)",
+    )
+    p.add_argument(
+        "--control-token-file", metavar="PATH", default=None,
+        help="read the token from PATH (default: $DSM_CONTROL_TOKEN_FILE, else <runtime dir>/control-<port>.token)",
+    )
     p.add_argument("--json", action="store_true", help="print the JSON result instead of a table")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server (default 10)")
 
@@ -70,7 +79,7 @@ def _client_command(fn: Callable[[argparse.Namespace, ControlClient], int]) -> C
     def run(args: argparse.Namespace) -> int:
         address = args.control or default_control()
         try:
-            client = ControlClient(address, args.control_token, args.timeout)
+            client = ControlClient(address, args.control_token, args.timeout, args.control_token_file)
         except ValueError as exc:
             print(f"dsm {args.command}: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -318,6 +327,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         args.watch,
         args.log_level,
         args.prompt_seconds,
+        token_file=args.control_token_file,
+        control_hosts=args.control_host or (),
         sip=args.sip,
         application=args.application,
         app_mapping=args.app_mapping,
@@ -346,7 +357,18 @@ def register(subparsers: Any) -> None:
         "--control", metavar="HOST:PORT", default=None,
         help=f"control endpoint (default: $DSM_CONTROL, else {DEFAULT_CONTROL}; port 0 = any free port)",
     )
-    serve.add_argument("--control-token", metavar="T", default=None, help="require this token; allows non-loopback binds")
+    serve.add_argument(
+        "--control-token", metavar="T", default=None,
+        help="the control token (default: $DSM_CONTROL_TOKEN, else a random one); allows non-loopback binds",
+    )
+    serve.add_argument(
+        "--control-token-file", metavar="PATH", default=None,
+        help="write the token here, mode 0600 (default: $DSM_CONTROL_TOKEN_FILE, else <runtime dir>/control-<port>.token)",
+    )
+    serve.add_argument(
+        "--control-host", metavar="NAME", action="append", default=None,
+        help="also accept this name in Host/Origin of control requests (repeatable; default: the bound address, localhost)",
+    )
     serve.add_argument("--watch", action="store_true", help="reload when script files change")
     serve.add_argument("--log-level", choices=("error", "warn", "info", "debug"), default="info")
     serve.add_argument("--prompt-seconds", type=float, default=1.0, help="how long a simulated call plays one prompt")

@@ -3,7 +3,8 @@
 ::
 
     dsm serve [--config dsm.conf | --scripts DIR …] [--control 127.0.0.1:5040]
-              [--control-token T] [--watch] [--log-level info]
+              [--control-token T] [--control-token-file PATH] [--control-host NAME …]
+              [--watch] [--log-level info]
               [--sip 127.0.0.1:5070 [--application VALUE] [--rtp-ports LOW-HIGH]
                                     [--rtp-timeout SECONDS]]
 
@@ -13,7 +14,11 @@
   application named after it.
 * The control endpoint (JSON-RPC 2.0 at ``/``, Prometheus at ``/metrics``)
   binds to loopback only unless ``--control-token`` is given; port ``0``
-  picks a free port, reported in the ``event=listening`` log line.
+  picks a free port, reported in the ``event=listening`` log line.  It
+  always needs a token: ``--control-token`` / ``$DSM_CONTROL_TOKEN`` or a
+  random one, written to a file only this user can read (its path is the
+  ``token_file`` field of ``event=listening``), where the ``dsm`` client
+  commands find it (:mod:`dsm.runtime.control.token`).
 * ``--watch`` reloads when a ``.dsm`` or ``.conf`` file under the script
   folders changes, with the rule of :mod:`dsm.runtime.versions`: all
   compile, or nothing changes — a failed reload is logged with its
@@ -55,6 +60,7 @@ from dsm.runtime.control.http_server import ControlServer, parse_hostport
 from dsm.runtime.control.methods import ControlAPI
 from dsm.runtime.control.metrics import render_metrics
 from dsm.runtime.control.observer import Observer
+from dsm.runtime.control.token import new_token, remove_token, token_path, write_token
 from dsm.runtime.engine import Engine
 from dsm.runtime.management import install_component
 from dsm.runtime.media.prompts import PromptLibrary
@@ -138,6 +144,8 @@ class Server:
         scripts: Sequence[str] = (),
         control: str = "127.0.0.1:5040",
         token: str | None = None,
+        token_file: str | None = None,
+        control_hosts: Sequence[str] = (),
         watch: bool = False,
         log: StructuredLog | None = None,
         item_seconds: float = 1.0,
@@ -161,6 +169,10 @@ class Server:
         self.scripts = list(scripts)
         self.control = control
         self.token = token
+        self.token_given = bool(token)
+        self.token_file = token_file
+        self.token_path: Path | None = None
+        self.control_hosts = tuple(control_hosts)
         self.watch = watch
         self.log = log or StructuredLog()
         self.item_seconds = item_seconds
@@ -232,16 +244,31 @@ class Server:
             lambda: asyncio.to_thread(library.compile_outcome)
         ).items():
             dispatcher.add(name, fn)
-        self.control_server = ControlServer(
+        if not self.token:
+            self.token = new_token()
+        control_server = ControlServer(
             dispatcher,
             lambda: render_metrics(
-                engine, observer, library, time.monotonic() - self._started, sip=self.sip_calls
+                engine, observer, library, time.monotonic() - self._started, sip=self.sip_calls,
+                control=control_server,
             ),
             self.token,
+            allowed_hosts=self.control_hosts,
+            explicit_token=self.token_given,
         )
+        self.control_server = control_server
         if self.sip:
             await self._start_sip(engine)
-        self.address = await self.control_server.start(host, port)
+        self.address = await control_server.start(host, port)
+        path = token_path(self.address[1], self.token_file)
+        try:
+            write_token(path, self.token)
+        except OSError as exc:
+            raise OSError(
+                f"cannot write the control token file {path}: {exc.strerror or exc} "
+                "(use --control-token-file or $DSM_RUNTIME_DIR)"
+            ) from exc
+        self.token_path = path
         current = library.current
         sip_fields = {"sip": f"{self.sip_address[0]}:{self.sip_address[1]}"} if self.sip_address else {}
         self.log(
@@ -251,7 +278,7 @@ class Server:
             source=library.source.describe(),
             version=current.id if current else "-",
             diagrams=",".join(engine.main.chartset.names()),
-            token="yes" if self.token else "no",
+            token_file=str(path),
             watch="yes" if self.watch else "no",
         )
         if self.watch:
@@ -419,6 +446,9 @@ class Server:
         self.stopping.set()
         if self.control_server is not None:
             await self.control_server.close()
+        if self.token_path is not None and self.token:
+            remove_token(self.token_path, self.token)
+            self.token_path = None
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -444,6 +474,8 @@ def serve_main(
     log_level: str = "info",
     item_seconds: float = 1.0,
     *,
+    token_file: str | None = None,
+    control_hosts: Sequence[str] = (),
     sip: str | None = None,
     application: str = DEFAULT_APPLICATION,
     app_mapping: str | None = None,
@@ -456,6 +488,8 @@ def serve_main(
         scripts=scripts,
         control=control,
         token=token,
+        token_file=token_file,
+        control_hosts=control_hosts,
         watch=watch,
         log=StructuredLog(level=log_level),
         item_seconds=item_seconds,

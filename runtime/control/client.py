@@ -2,6 +2,11 @@
 
 Plain ``http.client``: the CLI makes one or two requests and exits, so an
 event loop would only add start-up time.
+
+The token is, in this order: the ``token`` argument (``--control-token``;
+``""`` sends none), ``$DSM_CONTROL_TOKEN``, the token file the server wrote
+for this port (``token_file`` / ``$DSM_CONTROL_TOKEN_FILE``, else
+``<runtime dir>/control-<port>.token``, see :mod:`dsm.runtime.control.token`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 from typing import Any
 
 from dsm.runtime.control.http_server import DEFAULT_CONTROL, parse_hostport
+from dsm.runtime.control.token import read_token, token_path
 
 __all__ = ["ControlClient", "ServerUnavailable", "RpcFailure", "default_control"]
 
@@ -37,10 +43,19 @@ def default_control() -> str:
 
 
 class ControlClient:
-    def __init__(self, address: str | None = None, token: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        token: str | None = None,
+        timeout: float = 10.0,
+        token_file: str | None = None,
+    ) -> None:
         self.address = address or default_control()
         self.host, self.port = parse_hostport(self.address)
-        self.token = token if token is not None else os.environ.get("DSM_CONTROL_TOKEN")
+        self.token_file = token_path(self.port, token_file)
+        if token is None:
+            token = os.environ.get("DSM_CONTROL_TOKEN") or read_token(self.token_file)
+        self.token = token
         self.timeout = timeout
         self._ids = itertools.count(1)
 
@@ -74,11 +89,23 @@ class ControlClient:
             raise RpcFailure(status, "unexpected reply")
         if "error" in reply:
             err = reply["error"] or {}
-            raise RpcFailure(int(err.get("code", status)), str(err.get("message", "error")), err.get("data"))
+            message = str(err.get("message", "error"))
+            if status == 401:
+                message += self._token_hint()
+            raise RpcFailure(int(err.get("code", status)), message, err.get("data"))
         return reply.get("result")
 
     def get(self, path: str) -> str:
         status, data = self._request("GET", path)
         if status != 200:
-            raise RpcFailure(status, f"HTTP {status}: {data.decode(errors='replace').strip()}")
+            hint = self._token_hint() if status == 401 else ""
+            raise RpcFailure(status, f"HTTP {status}: {data.decode(errors='replace').strip()}{hint}")
         return data.decode()
+
+    def _token_hint(self) -> str:
+        if self.token:
+            return " (the token sent does not match the server's)"
+        return (
+            f" (no token: none in {self.token_file}; give --control-token, "
+            "$DSM_CONTROL_TOKEN or --control-token-file)"
+        )

@@ -7,13 +7,27 @@ Routes:
 * ``GET /metrics`` — Prometheus text;
 * ``GET /health`` — ``ok``.
 
-Security: the server binds to a loopback address unless a token is given
-(:func:`check_bind`).  With a token every request must carry it, as
-``Authorization: Bearer <token>`` or ``X-DSM-Token: <token>``; others get
-HTTP 401 with a JSON-RPC error body.  Sizes are bounded (headers 64 KiB, body
-1 MiB) and idle connections time out, so a misbehaving client cannot tie the
-server up.  Every failure is answered or the connection closed; nothing
-propagates into the engine.
+Security (``docs/security.md``), checked in this order before any method runs:
+
+1. ``Host`` must name the bound address (an IP literal equal to it, any IP
+   literal on a wildcard bind), ``localhost`` or a name given with
+   ``--control-host``; a port in it must be the bound port.  An ``Origin``
+   header, when present, must name such a host too.  Otherwise HTTP 403:
+   a web page in the operator's browser (cross-site POST, DNS rebinding)
+   cannot reach the methods.
+2. With a token (``dsm serve`` always has one) every JSON-RPC request must
+   carry it, as ``Authorization: Bearer <token>`` or ``X-DSM-Token:
+   <token>``; others get HTTP 401.  ``GET /health`` and ``GET /metrics``
+   stay open when the server is bound to loopback (read-only, nothing
+   secret in them).
+3. A JSON-RPC request must be ``Content-Type: application/json`` (HTTP 415
+   otherwise), which no cross-site form or "simple" request can send.
+
+The server binds to a loopback address unless a token is given explicitly
+(:func:`check_bind`).  Sizes are bounded (headers 64 KiB, body 1 MiB) and
+idle connections time out, so a misbehaving client cannot tie the server
+up.  Every failure is answered or the connection closed; nothing propagates
+into the engine.
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ import logging
 from collections.abc import Callable
 
 from dsm.runtime.control.jsonrpc import (
+    FORBIDDEN,
     INVALID_REQUEST,
     PARSE_ERROR,
     UNAUTHORIZED,
@@ -34,7 +49,15 @@ from dsm.runtime.control.jsonrpc import (
     error_response,
 )
 
-__all__ = ["ControlServer", "check_bind", "parse_hostport", "DEFAULT_CONTROL", "BindRefused"]
+__all__ = [
+    "ControlServer",
+    "check_bind",
+    "parse_hostport",
+    "DEFAULT_CONTROL",
+    "BindRefused",
+    "host_allowed",
+    "origin_allowed",
+]
 
 DEFAULT_CONTROL = "127.0.0.1:5040"
 """Default control address: port 5040 as the reference's ``sems-stats`` (T-2)."""
@@ -45,8 +68,9 @@ IDLE_TIMEOUT = 30.0
 
 _log = logging.getLogger("dsm.control")
 
-_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large", 500: "Internal Server Error"}
+_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
+            415: "Unsupported Media Type", 500: "Internal Server Error"}
 
 
 class BindRefused(ValueError):
@@ -73,6 +97,84 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def _split_host(text: str) -> tuple[str, int | None] | None:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` → ``(host, port)``; ``None`` if malformed."""
+    text = text.strip().lower()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return None
+        host, rest = text[1:end], text[end + 1 :]
+        if not rest:
+            return host, None
+        if not rest.startswith(":") or not rest[1:].isdigit():
+            return None
+        return host, int(rest[1:])
+    if text.count(":") > 1:  # a bare IPv6 literal (not valid in Host, but harmless)
+        return text, None
+    host, sep, port = text.partition(":")
+    if not sep:
+        return host, None
+    if not port.isdigit():
+        return None
+    return host, int(port)
+
+
+def _same_ip(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return False
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(value: str, bound: tuple[str, int], extra: tuple[str, ...] = ()) -> bool:
+    """Whether a ``Host`` header names this server (the DNS-rebinding check).
+
+    Allowed: ``localhost``, an IP literal equal to the bound address (any IP
+    literal on a wildcard bind: a literal cannot be rebound), a bound host
+    name, or one of ``extra`` — each with no port or the bound port.
+    """
+    parsed = _split_host(value)
+    if parsed is None:
+        return False
+    host, port = parsed
+    bhost, bport = bound
+    if port is not None and port != bport:
+        return False
+    if not host:
+        return False
+    if host == "localhost" or host == bhost.lower() or host in (h.lower() for h in extra):
+        return True
+    if _is_wildcard(bhost):
+        return _is_ip(host)
+    if bhost == "localhost":
+        return _is_ip(host) and ipaddress.ip_address(host).is_loopback
+    return _same_ip(host, bhost)
+
+
+def origin_allowed(value: str, bound: tuple[str, int], extra: tuple[str, ...] = ()) -> bool:
+    """Whether an ``Origin`` header is this server's own (``http(s)://<allowed host>``)."""
+    scheme, sep, rest = value.strip().partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or "/" in rest:
+        return False
+    return host_allowed(rest, bound, extra)
+
+
 def check_bind(host: str, token: str | None) -> None:
     """Loopback only, unless a token protects the endpoint."""
     if not _is_loopback(host) and not token:
@@ -90,18 +192,26 @@ class ControlServer:
         dispatcher: Dispatcher,
         metrics: Callable[[], str],
         token: str | None = None,
+        *,
+        allowed_hosts: tuple[str, ...] = (),
+        explicit_token: bool | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.metrics = metrics
         self.token = token
+        self.allowed_hosts = allowed_hosts
+        self.explicit_token = bool(token) if explicit_token is None else explicit_token
         self.server: asyncio.Server | None = None
+        self.bound: tuple[str, int] = ("127.0.0.1", 0)
         self.requests = 0
+        self.refused: dict[str, int] = {"forbidden": 0, "unauthorized": 0, "media_type": 0}
         self._clients: set[asyncio.Task[object]] = set()
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
-        check_bind(host, self.token)
+        check_bind(host, self.token if self.explicit_token else None)
         self.server = await asyncio.start_server(self._client, host, port, limit=MAX_HEADER)
         sock = self.server.sockets[0].getsockname()
+        self.bound = (host, int(sock[1]))
         return str(sock[0]), int(sock[1])
 
     async def close(self) -> None:
@@ -177,11 +287,14 @@ class ControlServer:
             await self._send(writer, 411, b"content-length required\n", "text/plain", close=True)
             return False
         self.requests += 1
-        if self.token and not self._authorised(headers):
-            err = error_response(None, UNAUTHORIZED, "unauthorized: missing or wrong control token")
-            await self._send(writer, 401, _json(err), "application/json", close=close)
-            return not close
         path = target.split("?", 1)[0]
+        refusal = self._refusal(method, path, headers)
+        if refusal is not None:
+            status, reason, message = refusal
+            self.refused[reason] += 1
+            code = {401: UNAUTHORIZED, 403: FORBIDDEN}.get(status, INVALID_REQUEST)
+            await self._send(writer, status, _json(error_response(None, code, message)), "application/json", close=close)
+            return not close
         if method == "GET" and path == "/metrics":
             await self._send(writer, 200, self.metrics().encode(), "text/plain; version=0.0.4; charset=utf-8", close=close)
         elif method == "GET" and path == "/health":
@@ -202,6 +315,23 @@ class ControlServer:
         else:
             await self._send(writer, 404, b"not found\n", "text/plain", close=close)
         return not close
+
+    def _refusal(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str, str] | None:
+        """``(status, counter, message)`` when the request must not reach any route."""
+        host = headers.get("host")
+        if host is None or not host_allowed(host, self.bound, self.allowed_hosts):
+            return 403, "forbidden", "forbidden: the Host header does not name this server"
+        origin = headers.get("origin")
+        if origin is not None and not origin_allowed(origin, self.bound, self.allowed_hosts):
+            return 403, "forbidden", "forbidden: cross-origin requests are not accepted"
+        read_only = method == "GET" and path in ("/health", "/metrics")
+        if self.token and not (read_only and _is_loopback(self.bound[0])) and not self._authorised(headers):
+            return 401, "unauthorized", "unauthorized: missing or wrong control token"
+        if method == "POST" and path in ("/", "/rpc"):
+            ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if ctype != "application/json":
+                return 415, "media_type", "unsupported media type: send Content-Type: application/json"
+        return None
 
     def _authorised(self, headers: dict[str, str]) -> bool:
         assert self.token is not None

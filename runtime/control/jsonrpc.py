@@ -33,6 +33,7 @@ __all__ = [
     "INVALID_PARAMS",
     "INTERNAL_ERROR",
     "UNAUTHORIZED",
+    "FORBIDDEN",
     "error_response",
 ]
 
@@ -42,6 +43,8 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 UNAUTHORIZED = -32001
+FORBIDDEN = -32003
+"""A request refused before any method runs (foreign Host/Origin), or a path outside the allowed folders."""
 APPLICATION_ERROR = -32000
 
 _log = logging.getLogger("dsm.control")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from dsm.runtime.control.http_server import ControlServer
     from dsm.runtime.control.observer import Observer
     from dsm.runtime.engine import Engine
     from dsm.runtime.sip.sipcall import SipCalls
@@ -30,6 +31,7 @@ def render_metrics(
     library: ChartLibrary | None,
     uptime: float = 0.0,
     sip: SipCalls | None = None,
+    control: ControlServer | None = None,
 ) -> str:
     """The whole exposition text; with ``sip`` (``dsm serve --sip``) also the SIP and RTP figures.
 
@@ -83,6 +85,13 @@ def render_metrics(
     current = engine.main.chartset.digest[:12]
     metric("dsm_chart_version_info", "gauge", "The current main collection version.", [(f'{{version="{current}"}}', 1)])
     metric("dsm_uptime_seconds", "gauge", "Seconds since the server started.", [("", round(uptime, 3))])
+    if control is not None:
+        metric(
+            "dsm_control_refused_total",
+            "counter",
+            "Control requests refused before any method ran (foreign Host/Origin, no token, not JSON).",
+            [(f'{{reason="{r}"}}', n) for r, n in sorted(control.refused.items())],
+        )
     if sip is not None:
         live = list(sip.calls.values())
         transport = sip.transport

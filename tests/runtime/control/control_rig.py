@@ -70,7 +70,8 @@ class ServerThread:
             raise self._error
         assert self.server.address is not None
         self.address = f"127.0.0.1:{self.server.address[1]}"
-        self.client = ControlClient(self.address, token)
+        self.token = self.server.token
+        self.client = ControlClient(self.address, self.token)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)

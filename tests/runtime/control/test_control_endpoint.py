@@ -1,7 +1,8 @@
 """The control endpoint: JSON-RPC 2.0 envelope, token, loopback rule, metrics.
 
-Malformed requests get JSON-RPC errors and never disturb the server; with a
-token every request must carry it; a non-loopback bind needs a token.
+Malformed requests get JSON-RPC errors and never disturb the server; every
+JSON-RPC request must carry the token; a non-loopback bind needs an explicit
+token.  The attacks on the endpoint itself are in ``test_control_security.py``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ from dsm.runtime.control.http_server import BindRefused, check_bind, parse_hostp
 from dsm.runtime.control.jsonrpc import Dispatcher
 
 
-def post(address: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def post(
+    address: str, body: bytes, headers: dict[str, str] | None = None, token: str | None = None
+) -> tuple[int, Any]:
+    """POST ``body`` as ``application/json`` (with ``token`` as a bearer token when given)."""
     host, port = parse_hostport(address)
     conn = http.client.HTTPConnection(host, port, timeout=10)
-    conn.request("POST", "/", body=body, headers=headers or {})
+    sent = {"Content-Type": "application/json"}
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    conn.request("POST", "/", body=body, headers=sent | (headers or {}))
     resp = conn.getresponse()
     data = resp.read()
     conn.close()
@@ -49,7 +56,7 @@ def post(address: str, body: bytes, headers: dict[str, str] | None = None) -> tu
     ],
 )
 def test_malformed_json_rpc_gets_an_error_not_a_crash(served: ServerThread, body: bytes, code: int) -> None:
-    status, reply = post(served.address, body)
+    status, reply = post(served.address, body, token=served.token)
     assert status == 200
     assert reply["jsonrpc"] == "2.0" and reply["error"]["code"] == code
     assert served.client.call("calls") == 0, "the server still answers"
@@ -64,12 +71,12 @@ def test_batches_and_notifications(served: ServerThread) -> None:
             5,
         ]
     ).encode()
-    status, reply = post(served.address, body)
+    status, reply = post(served.address, body, token=served.token)
     assert status == 200
     assert reply[0] == {"jsonrpc": "2.0", "result": ["1"], "id": 1}
     assert reply[1]["error"]["code"] == -32601 and reply[1]["id"] == 2
     assert reply[2]["error"]["code"] == -32600
-    status, reply = post(served.address, b'{"jsonrpc": "2.0", "method": "calls"}')
+    status, reply = post(served.address, b'{"jsonrpc": "2.0", "method": "calls"}', token=served.token)
     assert status == 204 and reply is None
 
 
@@ -81,7 +88,7 @@ def test_garbage_http_does_not_take_the_server_down(served: ServerThread) -> Non
             s.shutdown(socket.SHUT_WR)
             s.recv(4096)
     conn = http.client.HTTPConnection(host, port, timeout=5)
-    conn.request("GET", "/nowhere")
+    conn.request("GET", "/nowhere", headers={"Authorization": f"Bearer {served.token}"})
     assert conn.getresponse().status == 404
     conn.close()
     assert served.client.call("hasDSM", ["main"]) == ["1"]
@@ -97,7 +104,8 @@ def test_request_without_the_token_is_refused(scripts: Path) -> None:
         )
         assert status == 401
         with pytest.raises(RpcFailure):
-            ControlClient(st.address, token="").get("/metrics")
+            ControlClient(st.address, token="").call("calls")
+        assert "dsm_active_calls" in ControlClient(st.address, token="").get("/metrics"), "open on loopback"
         assert st.client.call("calls") == 0  # the client sends "Authorization: Bearer s3cret"
         status, reply = post(
             st.address, b'{"jsonrpc": "2.0", "method": "calls", "id": 1}', {"X-DSM-Token": "s3cret"}
@@ -137,7 +145,8 @@ def test_metrics_in_prometheus_text_format(served: ServerThread) -> None:
     assert {t for t in types} == {"dsm_active_calls", "dsm_system_sessions", "dsm_sessions_by_version",
                                    "dsm_calls_started_total", "dsm_events_total", "dsm_events_per_second",
                                    "dsm_transitions_total", "dsm_exceptions_total", "dsm_reloads_total",
-                                   "dsm_reloads_failed_total", "dsm_chart_version_info", "dsm_uptime_seconds"}
+                                   "dsm_reloads_failed_total", "dsm_chart_version_info", "dsm_uptime_seconds",
+                                   "dsm_control_refused_total"}
 
 
 def test_dispatcher_internal_errors_are_reported() -> None:
