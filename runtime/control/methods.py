@@ -14,6 +14,12 @@ Three groups:
 
 After every method the engine's queues are drained, so a reply already
 reflects what the request caused (events posted, system DSMs started).
+
+Paths in requests (``load``, ``loadDSM``, ``loadDSMWithPath``,
+``preloadModule``, ``loadConfig``, also through ``di``) are checked by a
+:class:`~dsm.runtime.control.paths.PathPolicy` before anything is opened.
+Variables whose names look secret show as ``***`` in ``callInfo``
+(:mod:`dsm.runtime.redact`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsm.diagnostics import render_json
 from dsm.runtime.control.jsonrpc import APPLICATION_ERROR, INVALID_PARAMS, Dispatcher, RpcError
+from dsm.runtime.control.paths import PathPolicy
 from dsm.runtime.control.remote_call import RemoteCall, start_remote_call
 from dsm.runtime.management import FUNCTIONS, DSMComponent, Operations
 from dsm.runtime.versions import Compiled, ReloadFailed
@@ -82,6 +89,7 @@ class ControlAPI:
         self.started_at = time.time() if started_at is None else started_at
         self.calls: dict[str, RemoteCall] = {}
         self.on_reload = on_reload
+        self.paths = PathPolicy(library)
 
     def pump(self) -> None:
         self.engine.run_pending(limit=1_000_000)
@@ -153,9 +161,20 @@ class ControlAPI:
         def run(params: Any) -> Any:
             if isinstance(params, dict):
                 raise RpcError(INVALID_PARAMS, f"{name} takes positional parameters (an array)")
-            return self.component.invoke(name, list(params or []))
+            return self._invoke_dsm(name, list(params or []))
 
         return self._pumped(run)
+
+    def _invoke_dsm(self, function: str, args: list[Any]) -> Any:
+        """A DSM management function, after its paths passed the :class:`PathPolicy`."""
+        diag_path: str | None = None
+        if function == "loadDSM":
+            try:
+                diag_path = self.library.source.diag_path()[0]
+            except ReloadFailed:
+                diag_path = None  # the function reports the unreadable configuration
+        self.paths.check_function(function, args, diag_path)
+        return self.component.invoke(function, args)
 
     # -- T-3 compatibility --------------------------------------------------------------
     def di(self, params: Any) -> Any:
@@ -168,6 +187,8 @@ class ControlAPI:
         component = self.engine.di.get(comp)
         if component is None:
             raise RpcError(APPLICATION_ERROR, f"could not get '{comp}' factory")
+        if component is self.component:
+            return self._invoke_dsm(fn, list(params[2:]))
         return component.invoke(fn, list(params[2:]))
 
     def calls_count(self, params: Any) -> int:
@@ -192,6 +213,7 @@ class ControlAPI:
         """``load(name, path)``: add one diagram from an explicit file (as D-3)."""
         name = _str_param(params, 0, "name")
         path = _str_param(params, 1, "path")
+        self.paths.check_file("scripts", path)
         try:
             mod_path = self.library.source.diag_path()[1]
         except ReloadFailed:

@@ -76,8 +76,9 @@ def test_D1_post_event(served: ServerThread, capsys: pytest.CaptureFixture[str])
     assert code == 2 and "expected name=value" in err
 
 
-def test_load_adds_a_diagram(served: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    extra = tmp_path / "extra.dsm"
+def test_load_adds_a_diagram(served: ServerThread, scripts: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (scripts / "more").mkdir()
+    extra = scripts / "more" / "extra.dsm"  # load reads only from the script folders
     extra.write_text("initial state E;\n")
     code, out, _ = run(capsys, "load", "extra", str(extra), "--control", served.address)
     assert code == 0 and out.splitlines()[0] == f"[200, 'loaded extra from {extra}']"

@@ -16,7 +16,7 @@ import pytest
 from control_rig import BROKEN, ServerThread, main_script, sub_script
 
 from dsm.runtime.control.client import ControlClient, RpcFailure
-from dsm.runtime.control.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND
+from dsm.runtime.control.jsonrpc import FORBIDDEN, INVALID_PARAMS, METHOD_NOT_FOUND
 from dsm.runtime.management import FUNCTIONS, bundle_name_of
 
 SYSD = """
@@ -128,7 +128,10 @@ def test_D3_loadDSM_results(server: ServerThread, setup: Setup) -> None:
 def test_D4_loadDSMWithPath_inserts_no_slash(server: ServerThread, setup: Setup) -> None:
     c = server.client
     d = str(setup.diags)
-    assert c.call("loadDSMWithPath", ["extra", d, ""]) == [500, f"error loading extra from {d}extra.dsm"]
+    (setup.diags / "more").mkdir()
+    sub = f"{d}/more"  # without a slash the name is glued to the folder: diags/moreextra.dsm
+    assert c.call("loadDSMWithPath", ["extra", sub, ""]) == [500, f"error loading extra from {sub}extra.dsm"]
+    assert rpc_error(c, "loadDSMWithPath", ["extra", d, ""]).code == FORBIDDEN  # <root>extra.dsm is outside
     assert c.call("loadDSMWithPath", ["extra", d + "/", ""]) == [200, f"loaded extra from {d}/extra.dsm"]
     assert "out of bounds" in rpc_error(c, "loadDSMWithPath", ["extra", d]).message
 
@@ -149,14 +152,17 @@ def test_D5_preloadModules_results(server: ServerThread, setup: Setup) -> None:
 
 def test_D6_preloadModule_results(server: ServerThread, setup: Setup) -> None:
     c = server.client
-    assert c.call("preloadModule", ["mod_nosuchthing", str(setup.root)]) == [
+    mods = setup.root / "mods"
+    mods.mkdir()
+    setup.write_conf(f"mod_path={mods}\n")  # preloadModule reads only from mod_path
+    assert c.call("preloadModule", ["mod_nosuchthing", str(mods)]) == [
         500,
         "importing module 'mod_nosuchthing' for preload",
     ]
-    (setup.root / "mod_fine.py").write_text(
+    (mods / "mod_fine.py").write_text(
         "from dsm.runtime.registry import Module\nmodule = Module('mod_fine')\n"
     )
-    assert c.call("preloadModule", ["mod_fine", str(setup.root)]) == [200, "module preloaded."]
+    assert c.call("preloadModule", ["mod_fine", str(mods)]) == [200, "module preloaded."]
     assert rpc_error(c, "preloadModule", ["mod_fine"]).code == INVALID_PARAMS
 
 
@@ -198,7 +204,7 @@ def test_D10_loadConfig_live_bundle_with_Reload_system_dsms(server: ServerThread
     extra.mkdir()
     (extra / "helpdesk.dsm").write_text(main_script(9).replace("jumpFSM(sub)", "log(2, x)"))
     (extra / "watcher.dsm").write_text(SYSD.replace("salesq", "helpq"))
-    conf = setup.root / "support.conf"
+    conf = setup.bundles / "support.conf"  # loadConfig reads only from conf_dir
     conf.write_text(f"diag_path={extra}/\nload_diags=helpdesk,watcher\nregister_apps=helpdesk\nrun_system_dsms=watcher\n")
     assert c.call("loadConfig", [str(conf), "support.conf"]) == [200, "OK"]
     assert c.call("hasDSM", ["helpdesk", "helpdesk"]) == ["1"]
@@ -208,7 +214,7 @@ def test_D10_loadConfig_live_bundle_with_Reload_system_dsms(server: ServerThread
     assert {"kind": "event", "detail": "Reload"} in [{"kind": r["kind"], "detail": r["detail"]} for r in recent]
     call = c.call("startCall", {"app": "helpdesk"})
     assert call["config"] == "support" and call["state"] == "START_V9"
-    assert c.call("loadConfig", [str(setup.root / "missing.conf"), "x.conf"]) == [500, "reload config failed"]
+    assert c.call("loadConfig", [str(setup.bundles / "missing.conf"), "x.conf"]) == [500, "reload config failed"]
     assert "out of bounds" in rpc_error(c, "loadConfig", [str(conf)]).message
 
 
