@@ -15,7 +15,7 @@ checked; extra ones are ignored.
 
 :class:`Operations` adds what operators expect and the reference lacks:
 the calls with their diagram, state, version and age, and one call's
-variables and recent transitions.
+variables (secrets masked, :mod:`dsm.runtime.redact`) and recent transitions.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from dsm.diagnostics import Diagnostic, render_json
 from dsm.runtime.engine import DIComponent
 from dsm.runtime.errors import DSMException
 from dsm.runtime.events import RELOAD
+from dsm.runtime.redact import redact_text, redact_vars, secret_values
 from dsm.runtime.versions import ChartLibrary, Compiled, ReloadFailed, Version, short
 
 if TYPE_CHECKING:
@@ -335,11 +336,12 @@ class Operations:
         if s is None or s.ended:
             return None
         info = self.describe(s)
-        info["vars"] = dict(s.vars)
+        info["vars"] = redact_vars(s.vars)  # $o_auth_pwd & co. as *** (docs/security.md)
         info["timers"] = list(s.timers)
         info["stack_depth"] = s.call_stack_depth
         recent = self.observer.recent_lines(s) if self.observer is not None else []
-        info["recent"] = [{"t": round(t, 3), "kind": k, "detail": d} for t, k, d in recent]
+        hidden = secret_values(s.vars, s.params)
+        info["recent"] = [{"t": round(t, 3), "kind": k, "detail": redact_text(d, hidden)} for t, k, d in recent]
         return info
 
     def versions(self) -> dict[str, Any]:

@@ -44,6 +44,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import logging
 import signal
 import sys
 import time
@@ -64,6 +65,7 @@ from dsm.runtime.control.token import new_token, remove_token, token_path, write
 from dsm.runtime.engine import Engine
 from dsm.runtime.management import install_component
 from dsm.runtime.media.prompts import PromptLibrary
+from dsm.runtime.redact import redact_text, secret_values
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
 from dsm.runtime.sip.message import Request
 from dsm.runtime.sip.rtp_session import DEFAULT_RTP_TIMEOUT, RtpPortPool
@@ -78,7 +80,7 @@ from dsm.runtime.versions import (
     ScriptSource,
 )
 
-__all__ = ["Server", "StructuredLog", "find_examples", "DEFAULT_CONFIG", "serve_main"]
+__all__ = ["Server", "StructuredLog", "LoggingBridge", "find_examples", "DEFAULT_CONFIG", "serve_main"]
 
 DEFAULT_CONFIG: dict[str, str] = {"set_param_variables": "no"}
 DEFAULT_APPLICATION = "$(ruri.user)"
@@ -125,13 +127,45 @@ class StructuredLog:
             pass
 
     def session_sink(self, session: Session | None, level: int, message: str) -> None:
-        """The engine's log sink: script and engine messages as ``event=session`` lines."""
+        """The engine's log sink: script and engine messages as ``event=session`` lines.
+
+        Secrets are masked (``logVars``, ``log(2, $o_auth_pwd)``, values
+        interpolated into ``logs``): :mod:`dsm.runtime.redact`.
+        """
+        hidden = secret_values(session.vars, session.params) if session is not None else []
         self(
             "session",
             _LEVEL_NAMES.get(level, "debug"),
             session=session.id if session is not None else "-",
-            msg=message.rstrip("\n"),
+            msg=redact_text(message.rstrip("\n"), hidden),
         )
+
+
+class LoggingBridge(logging.Handler):
+    """Python :mod:`logging` records as structured lines: secrets masked, no traceback.
+
+    ``dsm serve`` installs it on the root logger, so a warning of any library
+    (or asyncio's report of a failed task) is one ``event=python`` line with
+    the exception's type and message, never a multi-line traceback.  Records
+    of ``dsm.session`` are left out: the engine's log sink wrote them already.
+    """
+
+    def __init__(self, log: StructuredLog) -> None:
+        super().__init__(logging.DEBUG)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "dsm.session":
+            return
+        try:
+            fields: dict[str, Any] = {"logger": record.name, "msg": redact_text(record.getMessage())}
+        except Exception:  # a record whose arguments do not fit its format
+            fields = {"logger": record.name, "msg": redact_text(str(record.msg))}
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            fields["error"] = redact_text(f"{type(exc).__name__}: {exc}")
+        level = "error" if record.levelno >= logging.ERROR else "warn" if record.levelno >= logging.WARNING else "info"
+        self.log("python", level, **fields)
 
 
 class Server:
@@ -483,6 +517,8 @@ def serve_main(
     rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
 ) -> int:
     """Run a server until SIGTERM/SIGINT; the exit code."""
+    log = StructuredLog(level=log_level)
+    logging.getLogger().addHandler(LoggingBridge(log))
     server = Server(
         config=config,
         scripts=scripts,
@@ -491,7 +527,7 @@ def serve_main(
         token_file=token_file,
         control_hosts=control_hosts,
         watch=watch,
-        log=StructuredLog(level=log_level),
+        log=log,
         item_seconds=item_seconds,
         sip=sip,
         application=application,

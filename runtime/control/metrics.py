@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dsm.runtime.redact import redact_text
+
 if TYPE_CHECKING:
     from dsm.runtime.control.http_server import ControlServer
     from dsm.runtime.control.observer import Observer
@@ -22,6 +24,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def _label(value: str) -> str:
+    value = redact_text(value)  # names only reach labels, but the one rule applies here too
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 

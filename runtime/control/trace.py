@@ -11,6 +11,8 @@ when the line is written).  Each line is one JSON object::
 ``t`` is engine time (the clock's seconds), ``seq`` a running number that
 clients use to poll for new lines (:meth:`TraceRecorder.read`).  Lines are
 kept in a bounded ring buffer and, if a file is given, appended to it.
+Details go through :func:`~dsm.runtime.redact.redact_text` with the
+session's secret values, like every operator view.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import itertools
 import json
 from collections import deque
 from typing import TYPE_CHECKING, Any, TextIO
+
+from dsm.runtime.redact import redact_text, secret_values
 
 if TYPE_CHECKING:
     from dsm.runtime.clock import Clock
@@ -98,7 +102,7 @@ class TraceRecorder:
             "version": session.chartset.digest[:12],
             "diagram": session.diagram.name if session.diagram is not None else "",
             "kind": kind,
-            "detail": detail,
+            "detail": redact_text(detail, secret_values(session.vars, session.params)),
         }
         self.lines.append(line)
         if self.file is not None:
