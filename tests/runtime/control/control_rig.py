@@ -1,10 +1,15 @@
-"""Helpers for control tests: script versions on disk and a server running in a thread."""
+"""Helpers for control tests: script versions on disk, a server in a thread, ``dsm serve`` as a process."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 from dsm.runtime.control.client import ControlClient
@@ -98,3 +103,63 @@ class ServerThread:
     @property
     def log(self) -> str:
         return self.log_text.getvalue()
+
+
+LIMIT = 20.0
+"""Seconds any wait on a child process may take."""
+
+
+class Proc:
+    """A ``dsm`` command (``serve`` mostly) as a child process; its stderr lines are collected."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "dsm.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.p.stderr is not None
+        for line in self.p.stderr:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def wait_for(self, *needles: str, after: int = 0) -> str:
+        deadline = time.monotonic() + LIMIT
+        with self._cond:
+            while True:
+                for line in self.lines[after:]:
+                    if all(n in line for n in needles):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or self.p.poll() is not None and not self._reader.is_alive():
+                    raise AssertionError(f"no log line with {needles}; got:\n" + "\n".join(self.lines))
+                self._cond.wait(min(left, 0.2))
+
+    @property
+    def text(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def field(self, line: str, key: str) -> str:
+        for part in line.split(" "):
+            if part.startswith(key + "="):
+                return part[len(key) + 1 :]
+        raise KeyError(key)
+
+    def stop(self) -> int:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(LIMIT)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            raise
