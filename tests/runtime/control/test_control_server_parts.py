@@ -1,14 +1,18 @@
-"""Small parts of ``dsm serve``: structured log lines, addresses, sources."""
+"""Small parts of ``dsm serve``: structured log lines, addresses, sources, Host/Origin, token file, masking."""
 
 from __future__ import annotations
 
 import io
+import logging
+import stat
 from pathlib import Path
 
 import pytest
 
-from dsm.runtime.control.http_server import parse_hostport
-from dsm.runtime.server import StructuredLog
+from dsm.runtime.control.http_server import host_allowed, origin_allowed, parse_hostport
+from dsm.runtime.control.token import new_token, read_token, remove_token, write_token
+from dsm.runtime.redact import is_secret, redact_text, redact_vars, secret_values
+from dsm.runtime.server import LoggingBridge, StructuredLog
 from dsm.runtime.versions import ConfigSource, DirectorySource, ReloadFailed
 
 
@@ -65,3 +69,87 @@ def test_D2_config_source_reads_only_diag_path_mod_path_load_diags(tmp_path: Pat
     with pytest.raises(ReloadFailed) as err:
         ConfigSource(tmp_path / "nope.conf").compile()
     assert err.value.reason == f"loading config file {tmp_path / 'nope.conf'}"
+
+
+# -- security parts (docs/security.md) ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("host", "bound", "ok"),
+    [
+        ("127.0.0.1:5040", ("127.0.0.1", 5040), True),
+        ("localhost:5040", ("127.0.0.1", 5040), True),
+        ("LOCALHOST", ("127.0.0.1", 5040), True),
+        ("[::1]:5040", ("::1", 5040), True),
+        ("127.0.0.1:5041", ("127.0.0.1", 5040), False),
+        ("evil.example:5040", ("127.0.0.1", 5040), False),
+        ("127.0.0.2:5040", ("127.0.0.1", 5040), False),
+        ("", ("127.0.0.1", 5040), False),
+        ("127.0.0.1:x", ("127.0.0.1", 5040), False),
+        ("192.0.2.7:5040", ("0.0.0.0", 5040), True),  # a literal cannot be rebound
+        ("dsm.example:5040", ("0.0.0.0", 5040), False),
+        ("127.0.0.1:5040", ("localhost", 5040), True),
+    ],
+)
+def test_host_header_must_name_this_server(host: str, bound: tuple[str, int], ok: bool) -> None:
+    assert host_allowed(host, bound) is ok
+
+
+def test_extra_control_hosts_and_origins() -> None:
+    bound = ("0.0.0.0", 5040)
+    assert host_allowed("dsm.example:5040", bound, ("dsm.example",))
+    assert origin_allowed("http://dsm.example:5040", bound, ("dsm.example",))
+    assert origin_allowed("http://127.0.0.1:5040", ("127.0.0.1", 5040))
+    for origin in ("null", "http://evil.example", "file://", "http://127.0.0.1:5040/x", "ftp://127.0.0.1:5040"):
+        assert not origin_allowed(origin, ("127.0.0.1", 5040)), origin
+
+
+def test_token_file_is_private_and_replaced_atomically(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "control-1.token"
+    write_token(path, "abc")
+    assert read_token(path) == "abc"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    path.chmod(0o644)
+    write_token(path, "def")
+    assert read_token(path) == "def" and stat.S_IMODE(path.stat().st_mode) == 0o600
+    remove_token(path, "abc")  # not its token any more: left alone
+    assert path.exists()
+    remove_token(path, "def")
+    assert not path.exists() and read_token(path) is None
+    assert len(new_token()) >= 40 and new_token() != new_token()
+
+
+def test_secret_names_and_one_masking_rule() -> None:
+    for name in ("o_auth_pwd", "b2b_auth_pwd", "PASSWORD", "api_token", "mySecret", "Authorization"):
+        assert is_secret(name), name
+    for name in ("pin", "user", "caller", "digits"):
+        assert not is_secret(name), name
+    assert redact_vars({"o_auth_pwd": "x", "pin": "1"}) == {"o_auth_pwd": "***", "pin": "1"}
+    hidden = secret_values({"o_auth_pwd": "hunter2", "pin": "1234", "token": "ab"})
+    assert hidden == ["hunter2"]  # too short values are not searched for
+    assert redact_text("FSM:  $o_auth_pwd='hunter2'") == "FSM:  $o_auth_pwd='***'"
+    assert redact_text("FSM:  #password='x y'") == "FSM:  #password='***'"
+    assert redact_text("FSM: $b2b_auth_pwd 'abc'") == "FSM: $b2b_auth_pwd '***'"
+    assert redact_text('user=bob pass=abc token="x y" pin=12') == "user=bob pass=*** token=*** pin=12"
+    assert redact_text("FSM: 'login with hunter2'", hidden) == "FSM: 'login with ***'"
+    assert redact_text("FSM:  $pin='1234'") == "FSM:  $pin='1234'"
+
+
+def test_python_logging_becomes_one_masked_line_without_traceback() -> None:
+    out = io.StringIO()
+    bridge = LoggingBridge(StructuredLog(out))
+    logger = logging.getLogger("dsm.test.bridge")
+    logger.addHandler(bridge)
+    logger.propagate = False
+    try:
+        try:
+            raise ValueError("bad password=abc")
+        except ValueError:
+            logger.exception("connection failed with token=xyz")
+        logging.getLogger("dsm.session").addHandler(bridge)
+        logging.getLogger("dsm.session").error("written by the session sink already")
+    finally:
+        logger.removeHandler(bridge)
+        logging.getLogger("dsm.session").removeHandler(bridge)
+    (line,) = out.getvalue().splitlines()
+    assert "event=python" in line and "logger=dsm.test.bridge" in line
+    assert 'msg="connection failed with token=***"' in line and 'error="ValueError: bad password=***"' in line
+    assert "Traceback" not in out.getvalue()
