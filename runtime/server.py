@@ -108,7 +108,7 @@ def _fmt(value: Any) -> str:
 
 
 class StructuredLog:
-    """``key=value`` log lines, one per event, greppable (``grep event=reload``)."""
+    """``key=value`` log lines, one per event, greppable (``grep event=reload``); secrets masked."""
 
     def __init__(self, out: TextIO | None = None, level: str = "info") -> None:
         self.out = out or sys.stderr
@@ -119,7 +119,9 @@ class StructuredLog:
             return
         ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         parts = [f"ts={ts}", f"level={level}", f"event={event}"]
-        parts.extend(f"{k}={_fmt(v)}" for k, v in fields.items())
+        # every text goes through the one masking rule: SIP reasons, diagnostics quoting a
+        # script line with a password literal, messages of modules (docs/security.md)
+        parts.extend(f"{k}={_fmt(redact_text(v) if isinstance(v, str) else v)}" for k, v in fields.items())
         try:
             self.out.write(" ".join(parts) + "\n")
             self.out.flush()

@@ -153,3 +153,9 @@ def test_python_logging_becomes_one_masked_line_without_traceback() -> None:
     assert "event=python" in line and "logger=dsm.test.bridge" in line
     assert 'msg="connection failed with token=***"' in line and 'error="ValueError: bad password=***"' in line
     assert "Traceback" not in out.getvalue()
+
+
+def test_every_log_field_goes_through_the_masking_rule() -> None:
+    out = io.StringIO()
+    StructuredLog(out)("diagnostic", "error", text="x.dsm:3:1: error [E014]\n  set($b2b_auth_pwd='letmein')")
+    assert "letmein" not in out.getvalue() and "$b2b_auth_pwd='***'" in out.getvalue()
