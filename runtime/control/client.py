@@ -7,6 +7,8 @@ The token is, in this order: the ``token`` argument (``--control-token``;
 ``""`` sends none), ``$DSM_CONTROL_TOKEN``, the token file the server wrote
 for this port (``token_file`` / ``$DSM_CONTROL_TOKEN_FILE``, else
 ``<runtime dir>/control-<port>.token``, see :mod:`dsm.runtime.control.token`).
+The default token file is read only for a loopback address: it belongs to
+this machine's server, and is never sent to another host.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import http.client
 import itertools
 import json
 import os
+from pathlib import Path
 from typing import Any
 
-from dsm.runtime.control.http_server import DEFAULT_CONTROL, parse_hostport
+from dsm.runtime.control.http_server import DEFAULT_CONTROL, is_loopback, parse_hostport
 from dsm.runtime.control.token import read_token, token_path
 
 __all__ = ["ControlClient", "ServerUnavailable", "RpcFailure", "default_control"]
@@ -52,9 +55,15 @@ class ControlClient:
     ) -> None:
         self.address = address or default_control()
         self.host, self.port = parse_hostport(self.address)
-        self.token_file = token_path(self.port, token_file)
+        explicit_file = token_file or os.environ.get("DSM_CONTROL_TOKEN_FILE")
+        self.token_file: Path | None = token_path(self.port, explicit_file)
+        if not explicit_file and not is_loopback(self.host):
+            # the default file is this machine's server's: never send it to another host
+            self.token_file = None
         if token is None:
-            token = os.environ.get("DSM_CONTROL_TOKEN") or read_token(self.token_file)
+            token = os.environ.get("DSM_CONTROL_TOKEN")
+            if not token and self.token_file is not None:
+                token = read_token(self.token_file)
         self.token = token
         self.timeout = timeout
         self._ids = itertools.count(1)
@@ -105,7 +114,9 @@ class ControlClient:
     def _token_hint(self) -> str:
         if self.token:
             return " (the token sent does not match the server's)"
-        return (
-            f" (no token: none in {self.token_file}; give --control-token, "
-            "$DSM_CONTROL_TOKEN or --control-token-file)"
+        where = (
+            f"none in {self.token_file}"
+            if self.token_file is not None
+            else "token files are only read for loopback addresses"
         )
+        return f" (no token: {where}; give --control-token, $DSM_CONTROL_TOKEN or --control-token-file)"

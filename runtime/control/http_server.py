@@ -57,6 +57,7 @@ __all__ = [
     "BindRefused",
     "host_allowed",
     "origin_allowed",
+    "is_loopback",
 ]
 
 DEFAULT_CONTROL = "127.0.0.1:5040"
@@ -88,7 +89,8 @@ def parse_hostport(text: str) -> tuple[str, int]:
     return host.strip("[]"), p
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP literal."""
     if host == "localhost":
         return True
     try:
@@ -177,7 +179,7 @@ def origin_allowed(value: str, bound: tuple[str, int], extra: tuple[str, ...] = 
 
 def check_bind(host: str, token: str | None) -> None:
     """Loopback only, unless a token protects the endpoint."""
-    if not _is_loopback(host) and not token:
+    if not is_loopback(host) and not token:
         raise BindRefused(
             f"refusing to serve the control endpoint on {host}: not a loopback address; "
             "give --control-token to allow it"
@@ -325,7 +327,7 @@ class ControlServer:
         if origin is not None and not origin_allowed(origin, self.bound, self.allowed_hosts):
             return 403, "forbidden", "forbidden: cross-origin requests are not accepted"
         read_only = method == "GET" and path in ("/health", "/metrics")
-        if self.token and not (read_only and _is_loopback(self.bound[0])) and not self._authorised(headers):
+        if self.token and not (read_only and is_loopback(self.bound[0])) and not self._authorised(headers):
             return 401, "unauthorized", "unauthorized: missing or wrong control token"
         if method == "POST" and path in ("/", "/rpc"):
             ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dsm.runtime.control.client import ControlClient
 from dsm.runtime.control.http_server import host_allowed, origin_allowed, parse_hostport
 from dsm.runtime.control.token import new_token, read_token, remove_token, write_token
 from dsm.runtime.redact import is_secret, redact_text, redact_vars, secret_values
@@ -159,3 +160,16 @@ def test_every_log_field_goes_through_the_masking_rule() -> None:
     out = io.StringIO()
     StructuredLog(out)("diagnostic", "error", text="x.dsm:3:1: error [E014]\n  set($b2b_auth_pwd='letmein')")
     assert "letmein" not in out.getvalue() and "$b2b_auth_pwd='***'" in out.getvalue()
+
+
+def test_the_default_token_file_is_never_sent_to_another_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DSM_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.delenv("DSM_CONTROL_TOKEN", raising=False)
+    monkeypatch.delenv("DSM_CONTROL_TOKEN_FILE", raising=False)
+    write_token(tmp_path / "control-5040.token", "local-secret")
+    assert ControlClient("127.0.0.1:5040").token == "local-secret"
+    assert ControlClient("localhost:5040").token == "local-secret"
+    assert ControlClient("192.0.2.1:5040").token is None
+    assert ControlClient("192.0.2.1:5040", token_file=str(tmp_path / "control-5040.token")).token == "local-secret"
