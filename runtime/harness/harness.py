@@ -394,7 +394,7 @@ class TestCall(_Handle):
     def _require_outgoing(self, what: str) -> bool:
         if not self.outgoing:
             raise RuntimeError(f"{what}() plays the called party of an outgoing call")
-        return not self.session.ended and self.sim.dialog in ("trying", "early")
+        return not self.session.ended and self.sim.dialog in ("trying", "proceeding", "early")
 
     def ring(self, code: int = 180, reason: str = "Ringing") -> None:
         """The called party rings: a provisional reply raises Ringing (E-151)."""

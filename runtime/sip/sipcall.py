@@ -129,7 +129,7 @@ class SipCall(MediaDelegation, Call):
         self.negotiated = negotiated
         self.local_sdp: SessionDescription | None = negotiated.answer if negotiated else None
         self.session: Session | None = None
-        self.dialog = "trying"  # trying -> early -> connected -> disconnected
+        self.dialog = "trying"  # trying -> (proceeding) -> early -> connected -> disconnected
         self.b2b_capable = False
         self._sdp_version = 0
         self.timer: SessionTimer | None = None
@@ -199,9 +199,23 @@ class SipCall(MediaDelegation, Call):
 
     # -- direct dialog control (mod_dlg) ---------------------------------------------------
     def dialog_reply(self, code: int, reason: str, headers: str = "", sdp: bool = False) -> None:
-        """``dlg.reply`` / ``dlg.acceptInvite``: answer the INVITE from the script (M-dlg-1, 3)."""
+        """``dlg.reply`` / ``dlg.acceptInvite``: answer the INVITE from the script (M-dlg-1, 3).
+
+        A 100 is sent too (with the script's reason) and, as any reply of the
+        script's, moves the dialog on, so the host sends no 200 of its own (E-151).
+        """
         if code == 100:
-            return  # the core sent 100 Trying already
+            try:
+                self.calls.run(
+                    lambda now: self.calls.core.reply(
+                        self.call_id, 100, reason or None, now=now, headers=header_lines(headers)
+                    )
+                )
+            except UserAgentError as exc:
+                raise DialogError(str(exc), 500, "could not send response") from None
+            if self.dialog == "trying":
+                self.dialog = "proceeding"
+            return
         if sdp and self.local_sdp is None:
             raise DialogError("no SDP answer for this INVITE", 488, "Not Acceptable Here")
         try:
@@ -228,7 +242,7 @@ class SipCall(MediaDelegation, Call):
         method = method.upper()
         try:
             if method == "BYE":
-                if self.dialog in ("trying", "early"):
+                if self.dialog in ("trying", "proceeding", "early"):
                     raise UserAgentError("the INVITE is not answered yet")
                 self.calls.run(lambda now: self.calls.core.bye(self.call_id, now=now, headers=extra))
                 self.dialog = "disconnected"
@@ -264,7 +278,7 @@ class SipCall(MediaDelegation, Call):
         try:
             if state == "connected":
                 self.calls.run(lambda now: self.calls.core.bye(self.call_id, now=now))
-            elif state in ("trying", "early"):
+            elif state in ("trying", "proceeding", "early"):
                 self.calls.run(
                     lambda now: self.calls.core.reply(
                         self.call_id, 487, "Request Terminated", now=now
@@ -622,7 +636,7 @@ def _is_refresh(request: Request) -> bool:
     return request.method in ("INVITE", "UPDATE") and "Session-Expires" in request.headers
 
 
-_DIALOG_STATUS = {"trying": "Trying", "early": "Early", "connected": "Connected", "disconnected": "Disconnected"}
+_DIALOG_STATUS = {"trying": "Trying", "proceeding": "Proceeding", "early": "Early", "connected": "Connected", "disconnected": "Disconnected"}
 
 
 def header_lines(block: str) -> list[tuple[str, str]]:
