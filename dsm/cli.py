@@ -73,6 +73,18 @@ def build_parser(load_plugins: bool = False) -> argparse.ArgumentParser:
     check.add_argument(
         "--strict", action="store_true", help="also warn where a script relies on a reader leniency"
     )
+    check.add_argument(
+        "--werror",
+        action="store_true",
+        help="treat warnings as errors: exit 1 when any warning is reported (also: -W error)",
+    )
+    check.add_argument(
+        "-W",
+        dest="warning_option",
+        choices=("error",),
+        metavar="error",
+        help="-W error is --werror",
+    )
     check.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     check.add_argument(
         "--config",
@@ -173,7 +185,8 @@ def _cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         out.write(
             f"{files} file{plural} checked: {summary['errors']} error(s), {summary['warnings']} warning(s)\n"
         )
-    return 1 if summary["errors"] else 0
+    werror = args.werror or args.warning_option == "error"
+    return 1 if summary["errors"] or (werror and summary["warnings"]) else 0
 
 
 # -- graph -------------------------------------------------------------------

@@ -83,8 +83,8 @@ def _client_command(fn: Callable[[argparse.Namespace, ControlClient], int]) -> C
                 file=sys.stderr,
             )
             return EXIT_NO_SERVER
-        except RpcFailure as exc:
-            print(f"dsm {args.command}: {exc.message} (code {exc.code})", file=sys.stderr)
+        except RpcFailure as exc:  # the server's message; the JSON-RPC code stays in --json land
+            print(f"dsm {args.command}: {exc.message}", file=sys.stderr)
             return EXIT_FAILED
         except BrokenPipeError:  # output piped into head & co.
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -98,14 +98,25 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False))
 
 
-def _result_text(result: Any) -> str:
-    """``[200, 'DSMs reloaded']``: printed as the reference's Python tools print results (T-1, T-2)."""
-    return repr(result)
+def _result_message(result: Any) -> str:
+    """The text of a reference-style ``[code, text]`` result (``--json`` shows the pair)."""
+    if isinstance(result, list) and len(result) >= 2:
+        return str(result[1])
+    return str(result)
 
 
 def _print_diagnostics(diags: list[dict[str, Any]]) -> None:
     for d in diags:
         print(f"{d.get('path')}:{d.get('line')}:{d.get('column')}: {d.get('severity')}: {d.get('message')} [{d.get('code')}]")
+        if d.get("hint"):
+            print(f"    hint: {d['hint']}")
+
+
+def _count(diags: list[dict[str, Any]]) -> str:
+    errors = sum(1 for d in diags if d.get("severity") == "error")
+    warnings = len(diags) - errors
+    parts = [f"{errors} error(s)"] if errors else []
+    return ", ".join(parts + [f"{warnings} warning(s)"])
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -113,13 +124,13 @@ def _cmd_reload(args: argparse.Namespace, client: ControlClient) -> int:
     out = client.call("reload")
     if args.json:
         _print_json(out)
+        return 0 if out["ok"] else EXIT_FAILED
+    diags = out["diagnostics"]
+    if out["ok"]:
+        print(f"reloaded: serving version {out['version']} ({_count(diags)})")
     else:
-        print(_result_text(out["result"]))
-        if out["ok"]:
-            print(f"version {out['version']}")
-        else:
-            print(f"still serving version {out['version']}")
-            _print_diagnostics(out["diagnostics"])
+        print(f"reload refused: {_result_message(out['result'])}; still serving version {out['version']}")
+    _print_diagnostics(diags)
     return 0 if out["ok"] else EXIT_FAILED
 
 
@@ -127,11 +138,12 @@ def _cmd_load(args: argparse.Namespace, client: ControlClient) -> int:
     out = client.call("load", [args.name, os.path.abspath(args.path)])
     if args.json:
         _print_json(out)
+        return 0 if out["ok"] else EXIT_FAILED
+    if out["ok"]:
+        print(f"{_result_message(out['result'])}: serving version {out['version']}")
     else:
-        print(_result_text(out["result"]))
-        if out["ok"]:
-            print(f"version {out['version']}")
-        _print_diagnostics(out["diagnostics"])
+        print(f"load refused: {_result_message(out['result'])}")
+    _print_diagnostics(out["diagnostics"])
     return 0 if out["ok"] else EXIT_FAILED
 
 
@@ -209,11 +221,14 @@ def _cmd_post_event(args: argparse.Namespace, client: ControlClient) -> int:
             return EXIT_USAGE
         pairs.append([name, value])
     result = client.call("postDSMEvent", [args.target, pairs])
+    ok = isinstance(result, list) and bool(result) and result[0] == 200
     if args.json:
         _print_json(result)
+    elif ok:
+        print(f"event posted to {args.target}")
     else:
-        print(_result_text(result))
-    return 0 if isinstance(result, list) and result and result[0] == 200 else EXIT_FAILED
+        print(f"dsm post-event: no session or event queue {args.target!r} ({_result_message(result)})", file=sys.stderr)
+    return 0 if ok else EXIT_FAILED
 
 
 def _cmd_trace(args: argparse.Namespace, client: ControlClient | None) -> int:

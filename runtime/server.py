@@ -49,7 +49,7 @@ from typing import Any, TextIO
 
 from threadpoolctl import threadpool_limits
 
-from dsm.diagnostics import CompileError, render
+from dsm.diagnostics import CompileError, Diagnostic
 from dsm.runtime.clock import AsyncioClock
 from dsm.runtime.control.http_server import ControlServer, parse_hostport
 from dsm.runtime.control.methods import ControlAPI
@@ -224,6 +224,7 @@ class Server:
         self.engine = engine
         library = self._load(engine)
         self.library = library
+        self.log_diagnostics(library.warnings)
         component = install_component(engine, library)
         self.api = ControlAPI(engine, library, component, observer, item_seconds=self.item_seconds)
         host, port = parse_hostport(self.control)
@@ -342,14 +343,25 @@ class Server:
     # -- reload logging ------------------------------------------------------------------------
     def _reloaded(self, ok: bool, version: Any, error: ReloadFailed | None, seconds: float) -> None:
         if ok:
+            warnings = self.library.warnings if self.library is not None else []
             self.log(
-                "reload", ok="true", version=version.id, diagrams=len(version.names), ms=round(seconds * 1000, 2)
-            )
+                "reload", ok="true", version=version.id, diagrams=len(version.names),
+                warnings=len(warnings), ms=round(seconds * 1000, 2),
+            )  # fmt: skip
+            self.log_diagnostics(warnings)
             return
         assert error is not None
         self.log("reload", "error", ok="false", reason=error.reason, ms=round(seconds * 1000, 2))
-        for d in error.diagnostics:
-            self.log("diagnostic", "error", text=render(d))
+        self.log_diagnostics(error.diagnostics)
+
+    def log_diagnostics(self, diagnostics: Sequence[Diagnostic]) -> None:
+        """One ``event=diagnostic`` line per finding: ``at=file:line:col code=… msg=…``."""
+        for d in diagnostics:
+            hint = {"hint": d.hint} if d.hint else {}
+            self.log(
+                "diagnostic", "error" if d.is_error else "warn",
+                at=f"{d.path}:{d.line}:{d.column}", code=d.code, msg=d.message, **hint,
+            )  # fmt: skip
 
     async def _watch_loop(self) -> None:
         import watchfiles
@@ -388,8 +400,7 @@ class Server:
             await self.start()
         except (CompileError, OSError, ValueError) as exc:
             if isinstance(exc, CompileError):
-                for d in exc.diagnostics:
-                    self.log("diagnostic", "error", text=render(d))
+                self.log_diagnostics(exc.diagnostics)
             self.log("start", "error", ok="false", msg=str(exc))
             return 1
         # Everything loaded so far (modules, compiled charts, prompts) lives as long as the

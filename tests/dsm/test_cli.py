@@ -182,3 +182,11 @@ def test_check_does_not_load_plugins(monkeypatch: Any, scripts: Path) -> None:
 
     monkeypatch.setattr(cli, "_entry_points", explode)
     assert cli.main(["check", str(scripts / "good.dsm")]) == 0
+
+
+@pytest.mark.parametrize("option", [["--werror"], ["-W", "error"]])
+def test_check_werror_fails_on_warnings(scripts: Path, option: list[str], capsys: Any) -> None:
+    """``--werror`` / ``-W error``: a script with only warnings makes ``dsm check`` exit 1."""
+    assert cli.main(["check", *option, str(scripts / "sub" / "warn.dsm")]) == 1
+    assert "warning" in capsys.readouterr().out
+    assert cli.main(["check", *option, str(scripts / "good.dsm")]) == 0

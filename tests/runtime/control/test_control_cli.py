@@ -21,19 +21,38 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_T1_reload_prints_the_result_and_version(served: ServerThread, scripts: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Human text, no Python lists: ``reloaded: serving version V``; a refusal names the reason."""
     write_version(scripts, 2)
     code, out, _ = run(capsys, "reload", "--control", served.address)
     assert code == 0
-    first, second = out.splitlines()
-    assert first == "[200, 'DSMs reloaded']"
-    assert second.startswith("version ")
+    first = out.splitlines()[0]
+    assert first.startswith("reloaded: serving version ") and first.endswith(" warning(s))")
+    version = first.split()[3]
     write_broken(scripts)
     code, out, _ = run(capsys, "reload", "--control", served.address)
     assert code == 1
     lines = out.splitlines()
-    assert lines[0].startswith("[500, 'loading main from ")
-    assert lines[1] == second.replace("version", "still serving version")
-    assert any("noSuchActionAnywhere" in line for line in lines[2:])
+    assert lines[0].startswith("reload refused: loading main from ")
+    assert lines[0].endswith(f"; still serving version {version}")
+    assert "[" not in lines[0] and "'" not in lines[0]
+    assert any("noSuchActionAnywhere" in line for line in lines[1:])
+
+
+def test_reload_reports_the_warnings_of_a_collection_that_loads(
+    served: ServerThread, scripts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Warnings at reload are not silent: listed by ``reload``, returned by ``reload --json``."""
+    write_version(scripts, 2)
+    (scripts / "warned.dsm").write_text('initial state A;\nstate B;\n')
+    code, out, _ = run(capsys, "reload", "--control", served.address, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["ok"]
+    assert all(d["severity"] == "warning" for d in data["diagnostics"])
+    assert {d["code"] for d in data["diagnostics"] if d["path"].endswith("warned.dsm")} >= {"W008", "W009"}
+    code, out, _ = run(capsys, "reload", "--control", served.address)
+    lines = out.splitlines()
+    assert code == 0 and "warning(s)" in lines[0] and "(0 warning(s))" not in lines[0]
+    assert any("warned.dsm:" in line and ": warning: " in line for line in lines[1:])
 
 
 def test_list_and_json(served: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,9 +88,10 @@ def test_D1_post_event(served: ServerThread, capsys: pytest.CaptureFixture[str])
     code, out, _ = run(capsys, "start-call", "main", "--control", served.address, "--json")
     sid = json.loads(out)["id"]
     code, out, _ = run(capsys, "post-event", sid, "action=take", "room=lobby", "--control", served.address)
-    assert (code, out) == (0, "[200, 'OK']\n")
-    code, out, _ = run(capsys, "post-event", "nobody", "a=b", "--control", served.address)
-    assert (code, out) == (1, "[404, 'Session not found']\n")
+    assert (code, out) == (0, f"event posted to {sid}\n")
+    code, out, err = run(capsys, "post-event", "nobody", "a=b", "--control", served.address)
+    assert (code, out) == (1, "")
+    assert "no session or event queue 'nobody'" in err
     code, _, err = run(capsys, "post-event", sid, "novalue", "--control", served.address)
     assert code == 2 and "expected name=value" in err
 
@@ -80,7 +100,7 @@ def test_load_adds_a_diagram(served: ServerThread, tmp_path: Path, capsys: pytes
     extra = tmp_path / "extra.dsm"
     extra.write_text("initial state E;\n")
     code, out, _ = run(capsys, "load", "extra", str(extra), "--control", served.address)
-    assert code == 0 and out.splitlines()[0] == f"[200, 'loaded extra from {extra}']"
+    assert code == 0 and out.splitlines()[0].startswith(f"loaded extra from {extra}: serving version ")
     code, out, _ = run(capsys, "load", "extra", str(extra), "--control", served.address)
     assert code == 1 and "already loaded" in out
 
@@ -104,3 +124,24 @@ def test_trace_on_read_off(served: ServerThread, tmp_path: Path, capsys: pytest.
 def test_bad_control_address_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "calls", "--control", "nonsense")
     assert code == 2 and "HOST:PORT" in err
+
+
+def test_serve_logs_warnings_at_start_and_reload_one_line_each(tmp_path: Path) -> None:
+    """``dsm serve`` logs each warning as one ``event=diagnostic level=warn at=file:line:col code=…`` line."""
+    folder = tmp_path / "warned"
+    folder.mkdir()
+    script = folder / "warned.dsm"
+    script.write_text('initial state A;\ntransition "bye" A - hangup / stop(false) -> A;\nstate B;\n')
+    st = ServerThread(scripts=[str(folder)])
+    try:
+        start_lines = [line for line in st.log.splitlines() if "event=diagnostic" in line]
+        assert any(f"level=warn event=diagnostic at={script}:3:7 code=W009 " in line for line in start_lines), start_lines
+        before = len(st.log.splitlines())
+        script.write_text('initial state A;\ntransition "bye" A - hangup / stop(false) -> A;\nstate C;\n')
+        out = st.client.call("reload")
+        assert out["ok"] and any(d["code"] == "W009" for d in out["diagnostics"])
+        reload_lines = st.log.splitlines()[before:]
+        assert any("event=reload" in line and "warnings=" in line for line in reload_lines)
+        assert any(f"at={script}:3:7 code=W009 " in line and "`C`" in line for line in reload_lines)
+    finally:
+        st.stop()
