@@ -363,15 +363,18 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument("--control-token", metavar="T", default=None, help="require this token; allows non-loopback binds")
     serve.add_argument("--watch", action="store_true", help="reload when script files change")
-    serve.add_argument("--log-level", choices=("error", "warn", "info", "debug"), default="info")
+    serve.add_argument(
+        "--log-level", choices=("error", "warn", "info", "debug"), default="info",
+        help="least severe log lines written to stderr (default info)",
+    )
     serve.add_argument("--prompt-seconds", type=float, default=1.0, help="how long a simulated call plays one prompt")
     serve.add_argument(
         "--sip", metavar="HOST:PORT", default=None,
-        help="answer SIP calls over UDP on this address (port 0 = any free port)",
+        help="answer SIP calls over UDP and TCP on this address (port 0 = any free port); without it no SIP is served",
     )
     serve.add_argument(
         "--application", metavar="VALUE", default="$(ruri.user)",
-        help="application of a new call (AS-1): a name, $(ruri.user), $(ruri.param), $(apphdr) or $(mapping)",
+        help="application of a new call: a name, $(ruri.user), $(ruri.param), $(apphdr) or $(mapping) (default $(ruri.user))",
     )
     serve.add_argument("--app-mapping", metavar="FILE", default=None, help="app_mapping.conf for $(mapping)")
     serve.add_argument("--rtp-ports", metavar="LOW-HIGH", default="10000-19999", help="RTP port range (default 10000-19999)")
@@ -389,16 +392,16 @@ def register(subparsers: Any) -> None:
 
     client("reload", "recompile the served scripts (reloadDSMs) and show the new version", _cmd_reload)
     p = client("load", "add one diagram to the running collection", _cmd_load)
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("path", metavar="PATH")
+    p.add_argument("name", metavar="NAME", help="diagram name for the new script")
+    p.add_argument("path", metavar="PATH", help="the .dsm file")
     client("list", "diagrams and versions of the running collection", _cmd_list)
     p = client("calls", "running sessions with diagram, state, version and age", _cmd_calls)
     p.add_argument("--calls-only", action="store_true", help="leave out system DSMs")
     p = client("call-info", "one session's variables and recent transitions", _cmd_call_info)
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="session id as 'dsm calls' lists it")
     p = client("post-event", "post a DSMEvent to a session or event queue (postDSMEvent)", _cmd_post_event)
-    p.add_argument("target", metavar="TARGET")
-    p.add_argument("pairs", metavar="k=v", nargs="*")
+    p.add_argument("target", metavar="TARGET", help="session id or event queue name")
+    p.add_argument("pairs", metavar="k=v", nargs="*", help="event parameters")
 
     trace = subparsers.add_parser("trace", help="per-call trace: switch on/off, print lines")
     _client_options(trace)
@@ -420,10 +423,10 @@ def register(subparsers: Any) -> None:
     trace.set_defaults(func=run_trace)
 
     p = client("start-call", "start a simulated call to an application (no SIP peer needed)", _cmd_start_call)
-    p.add_argument("app", metavar="APP")
-    p.add_argument("--caller", metavar="URI", default=None)
+    p.add_argument("app", metavar="APP", help="application (diagram) to call")
+    p.add_argument("--caller", metavar="URI", default=None, help="the caller's URI")
     p = client("press", "press DTMF keys on a simulated call", _cmd_press)
-    p.add_argument("id", metavar="ID")
-    p.add_argument("keys", metavar="KEYS")
+    p.add_argument("id", metavar="ID", help="call id as 'dsm start-call' prints it")
+    p.add_argument("keys", metavar="KEYS", help="keys to press, e.g. 12#")
     p = client("hangup", "hang up a simulated call", _cmd_hangup)
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="call id as 'dsm start-call' prints it")

@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import json
+import logging
 import signal
 import sys
 import time
@@ -128,6 +130,24 @@ class StructuredLog:
         )
 
 
+class _ToStructuredLog(logging.Handler):
+    """Python ``logging`` records of the ``dsm`` packages as ``event=log`` lines of the one log.
+
+    Session messages reach the log through the engine's sink already, so the
+    engine's own logger (``dsm.session``) is left out here.
+    """
+
+    def __init__(self, log: StructuredLog) -> None:
+        super().__init__()
+        self.structured = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "dsm.session":
+            return
+        level = "error" if record.levelno >= logging.ERROR else "warn" if record.levelno >= logging.WARNING else "info"
+        self.structured("log", level, logger=record.name, msg=record.getMessage())
+
+
 class Server:
     """One serving process: engine, library, control endpoint, optional watcher."""
 
@@ -183,6 +203,9 @@ class Server:
             if ex is None:
                 raise FileNotFoundError("no --config, no --scripts and no examples/ directory to serve")
             folders = [str(ex)]
+        for folder in folders:
+            if not Path(folder).exists():
+                raise FileNotFoundError(errno.ENOENT, f"--scripts {folder}: no such directory")
         return DirectorySource(folders)
 
     def _load(self, engine: Engine) -> ChartLibrary:
@@ -225,6 +248,7 @@ class Server:
         library = self._load(engine)
         self.library = library
         self.log_diagnostics(library.warnings)
+        self.load_prompts()
         component = install_component(engine, library)
         self.api = ControlAPI(engine, library, component, observer, item_seconds=self.item_seconds)
         host, port = parse_hostport(self.control)
@@ -242,7 +266,11 @@ class Server:
         )
         if self.sip:
             await self._start_sip(engine)
-        self.address = await self.control_server.start(host, port)
+        try:
+            self.address = await self.control_server.start(host, port)
+        except OSError as exc:
+            hint = " (is another dsm serve running? use --control HOST:PORT)" if exc.errno == errno.EADDRINUSE else ""
+            raise OSError(exc.errno, f"cannot listen for control on {host}:{port}: {exc.strerror or exc}{hint}") from exc
         current = library.current
         sip_fields = {"sip": f"{self.sip_address[0]}:{self.sip_address[1]}"} if self.sip_address else {}
         self.log(
@@ -301,9 +329,12 @@ class Server:
         def on_error(message: str) -> None:
             self.log("sip", "warn", msg=message)
 
-        transport = await open_sip_transport(  # UDP and TCP on the same address (RFC 3261 18)
-            host, port, calls.on_event, on_error=on_error, tcp=True, **calls.core_options()
-        )
+        try:
+            transport = await open_sip_transport(  # UDP and TCP on the same address (RFC 3261 18)
+                host, port, calls.on_event, on_error=on_error, tcp=True, **calls.core_options()
+            )
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen for SIP on {host}:{port} (UDP and TCP): {exc.strerror or exc}") from exc
         calls.transport = transport
         engine.dialout = partial(dialout, calls)  # dlg.dialout places real calls (M-dlg-6)
         self.sip_calls = calls
@@ -325,20 +356,38 @@ class Server:
         if cached is not None:
             return cached
         library = PromptLibrary()
+        problems: list[str] = []
         try:
             if self.config_path:
                 assert self.engine is not None
                 library.configure(self.engine.main.values)
+                problems = library.messages
             else:
                 source = self.library.source if self.library is not None else None
                 files = source.files() if isinstance(source, DirectorySource) else []
                 folder = next((f.parent for f in files if f.stem == app), None)
                 if folder is not None:
-                    library = build_prompts(None, folder / "prompts", None)
+                    library = build_prompts(None, folder / "prompts", None, problems)
         except (PromptConfigError, OSError, ValueError) as exc:
-            self.log("prompts", "error", app=app, msg=str(exc))
+            problems.append(str(exc))
+        for message in problems:
+            self.log("prompts", "error", app=app or "-", msg=message)
         self._prompts[key] = library
         return library
+
+    def load_prompts(self) -> None:
+        """Load every application's prompts now (at start and after a reload), logging each problem.
+
+        A missing or undecodable prompt file is then reported when the server
+        starts, not first when a call plays it.  Calls already running keep
+        the prompts they started with.
+        """
+        self._prompts.clear()
+        if self.config_path:
+            self._prompts_for("")
+        elif self.engine is not None:
+            for app in self.engine.main.chartset.names():
+                self._prompts_for(app)
 
     # -- reload logging ------------------------------------------------------------------------
     def _reloaded(self, ok: bool, version: Any, error: ReloadFailed | None, seconds: float) -> None:
@@ -349,6 +398,7 @@ class Server:
                 warnings=len(warnings), ms=round(seconds * 1000, 2),
             )  # fmt: skip
             self.log_diagnostics(warnings)
+            self.load_prompts()
             return
         assert error is not None
         self.log("reload", "error", ok="false", reason=error.reason, ms=round(seconds * 1000, 2))
@@ -401,7 +451,13 @@ class Server:
         except (CompileError, OSError, ValueError) as exc:
             if isinstance(exc, CompileError):
                 self.log_diagnostics(exc.diagnostics)
-            self.log("start", "error", ok="false", msg=str(exc))
+                errors = sum(1 for d in exc.diagnostics if d.is_error)
+                message = f"the scripts or configuration have {errors} error(s), logged above"
+            else:
+                message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.log("start", "error", ok="false", msg=message)
+            if self._sip_transport is not None:
+                self._sip_transport.close()
             return 1
         # Everything loaded so far (modules, compiled charts, prompts) lives as long as the
         # process: out of the collector's sight it no longer makes full collections long
@@ -462,13 +518,17 @@ def serve_main(
     rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
 ) -> int:
     """Run a server until SIGTERM/SIGINT; the exit code."""
+    log = StructuredLog(level=log_level)
+    root = logging.getLogger("dsm")  # one format: no plain lines beside the key=value ones
+    root.addHandler(_ToStructuredLog(log))
+    root.propagate = False
     server = Server(
         config=config,
         scripts=scripts,
         control=control,
         token=token,
         watch=watch,
-        log=StructuredLog(level=log_level),
+        log=log,
         item_seconds=item_seconds,
         sip=sip,
         application=application,

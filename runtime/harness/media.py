@@ -26,7 +26,13 @@ import numpy.typing as npt
 from dsm.runtime import call as call_api
 from dsm.runtime.clock import TimerHandle, VirtualClock
 from dsm.runtime.harness.records import Played
-from dsm.runtime.media.audio import FRAME_SAMPLES, SAMPLE_RATE, as_samples, load_audio
+from dsm.runtime.media.audio import (
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    AudioFileError,
+    as_samples,
+    load_audio,
+)
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_tone
 from dsm.runtime.media.items import PlaylistItem
@@ -46,13 +52,16 @@ def build_prompts(
     explicit: Mapping[str, str | float] | None,
     folder: Path,
     conf_values: Mapping[str, str] | None,
+    errors: list[str] | None = None,
 ) -> PromptLibrary:
     """The harness's prompt library.
 
     From the configuration's prompt keys (``load_prompts``, prompt sets) when
     there is a configuration; then ``explicit`` (name -> file, or name ->
     seconds of a generated 440 Hz tone); without either, every audio file of
-    the ``prompts/`` folder beside the scripts, named by its stem.
+    the ``prompts/`` folder beside the scripts, named by its stem.  With
+    ``errors`` a folder file that does not load is skipped and described
+    there (the server logs it); without, its :class:`AudioFileError` is raised.
     """
     lib = PromptLibrary()
     if conf_values:
@@ -67,7 +76,13 @@ def build_prompts(
     elif not conf_values and folder.is_dir():
         for f in sorted(folder.iterdir()):
             if f.suffix.lower() in _AUDIO_SUFFIXES and f.is_file():
-                lib.default.add(f.stem, load_audio(str(f)))
+                try:
+                    lib.default.add(f.stem, load_audio(str(f)))
+                except AudioFileError:
+                    if errors is None:
+                        raise
+                    errors.append(f"prompt '{f.stem}': audio file '{f}' cannot be decoded as audio")
+                    lib.default.failed[f.stem] = f"audio file '{f}' cannot be decoded as audio"
     return lib
 
 

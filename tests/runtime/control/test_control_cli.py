@@ -82,6 +82,7 @@ def test_T4_calls_and_call_info(served: ServerThread, capsys: pytest.CaptureFixt
     assert "first key v1" in out  # a recent transition
     code, _, err = run(capsys, "call-info", "nobody", "--control", served.address)
     assert code == 1 and "no such session: nobody" in err
+    assert "code" not in err  # no JSON-RPC error codes for people
 
 
 def test_D1_post_event(served: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,3 +146,30 @@ def test_serve_logs_warnings_at_start_and_reload_one_line_each(tmp_path: Path) -
         assert any(f"at={script}:3:7 code=W009 " in line and "`C`" in line for line in reload_lines)
     finally:
         st.stop()
+
+
+def test_serve_start_failures_name_the_directory_and_the_port(tmp_path: Path) -> None:
+    """``--scripts /nonexistent``: "no such directory"; a SIP port in use: the address is named."""
+    import asyncio
+    import io
+    import socket
+
+    from dsm.runtime.server import Server, StructuredLog
+
+    text = io.StringIO()
+    missing = tmp_path / "nonexistent"
+    server = Server(scripts=[str(missing)], control="127.0.0.1:0", log=StructuredLog(text))
+    assert asyncio.run(server.run()) == 1
+    assert f"{missing}: no such directory" in text.getvalue()
+    assert "Traceback" not in text.getvalue()
+
+    folder = tmp_path / "ok"
+    folder.mkdir()
+    (folder / "a.dsm").write_text('initial state A;\ntransition "h" A - hangup / stop(false) -> A;\n')
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        text = io.StringIO()
+        server = Server(scripts=[str(folder)], control="127.0.0.1:0", sip=f"127.0.0.1:{port}", log=StructuredLog(text))
+        assert asyncio.run(server.run()) == 1
+    assert f"cannot listen for SIP on 127.0.0.1:{port}" in text.getvalue()
