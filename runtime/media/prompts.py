@@ -90,6 +90,8 @@ class PromptCollection:
     """Prompt name -> audio; names are exact and case-sensitive (A-core-21)."""
 
     prompts: dict[str, Samples] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    """Prompt name -> the audio file it was loaded from."""
     failed: dict[str, str] = field(default_factory=dict)
     """Prompt name -> ``"audio file 'x.wav': reason"`` for prompts whose file did not load."""
 
@@ -102,9 +104,10 @@ class PromptCollection:
     def get(self, name: str) -> Samples | None:
         return self.prompts.get(name)
 
-    def add(self, name: str, samples: Samples) -> None:
+    def add(self, name: str, samples: Samples, file: str = "") -> None:
         """Define ``name``; a later definition replaces an earlier one (K-10)."""
         self.prompts[name] = samples
+        self.files[name] = file
         self.failed.pop(name, None)
 
     def load_list_text(self, text: str, loader: Loader = load_audio) -> list[str]:
@@ -117,7 +120,7 @@ class PromptCollection:
         errors: list[str] = []
         for name, path in parse_prompt_list(text):
             try:
-                self.add(name, loader(path))
+                self.add(name, loader(path), path)
             except AudioFileError as exc:
                 message = f"prompt '{name}': cannot load audio file '{path}': {exc.reason}"
                 errors.append(message)
@@ -215,7 +218,9 @@ class PromptSelection:
 
     def item(self, name: str, loop: bool = False, default_fallback: bool = False) -> PromptItem:
         """A playlist item for prompt ``name`` (``playPrompt``/``…Front``/``…Looped``)."""
-        return PromptItem(name, self.lookup(name, default_fallback), loop)
+        samples = self.lookup(name, default_fallback)
+        file = self.current.files.get(name) if name in self.current else self.library.default.files.get(name)
+        return PromptItem(name, samples, loop, file or "")
 
 
 class ConfiguredPrompts(set[str]):

@@ -262,7 +262,7 @@ def test_M_dlg_3_E51_acceptInvite_183_raises_EarlySession_nested(tmp_path: Path)
 def test_M_dlg_3_early_session_connects_media_and_the_prompt_is_heard(tmp_path: Path) -> None:
     call = start(tmp_path, EARLY_SCRIPT)
     call.advance(1.0)
-    assert [(p.path, p.start, p.end) for p in call.played] == [("ring", 0.0, 0.5)]
+    assert [(p.name, p.start, p.end) for p in call.played] == [("ring", 0.0, 0.5)]
     assert abs(call.heard()).max() > 0
 
 
@@ -381,7 +381,7 @@ def test_M_dlg_3_acceptInvite_200_in_invite_raises_SessionStart_once(tmp_path: P
     assert codes(call) == [200]
     assert call.vars["ss"] == "x"
     call.advance(1.0)
-    assert [p.path for p in call.played] == ["hello"]
+    assert [p.name for p in call.played] == ["hello"]
 
 
 # -- dlg.replyRequest (M-dlg-2) ------------------------------------------------------------
