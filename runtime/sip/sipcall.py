@@ -136,6 +136,9 @@ class SipCall(MediaDelegation, Call):
         self._timer_handle: asyncio.TimerHandle | None = None
         self._pending_bye: InDialogRequest | None = None
         """A BYE the script is looking at (SipRequest), not answered yet."""
+        self.started_at = calls.now()
+        self.end_reason = ""
+        """Why the call ended, for the ``event=call_end`` log line (first cause wins)."""
         invite = new.request
         ruri = invite.request_uri
         user = (ruri.user or "") if isinstance(ruri, SipUri) else ""
@@ -288,6 +291,7 @@ class SipCall(MediaDelegation, Call):
             self.calls.log("sip", "debug", call=self.call_id, msg=f"bye: {exc}")
 
     def on_session_end(self) -> None:
+        self._log_end()
         self.stop_session_timer()
         if self._pending_bye is not None:  # the session ended before its SipRequest ran
             bye, self._pending_bye = self._pending_bye, None
@@ -298,6 +302,21 @@ class SipCall(MediaDelegation, Call):
             self.bye()
         self.rtp.close()
         self.calls.forget(self)
+
+    def _log_end(self) -> None:
+        """One ``event=call_end`` line to go with the ``event=call`` line of the start."""
+        session = self.session
+        state = session.state.name if session is not None and session.state is not None else "-"
+        if self.end_reason:
+            reason = self.end_reason
+        elif self.dialog == "disconnected":
+            reason = "script ended the dialog"
+        else:
+            reason = "script stopped"
+        self.calls.log(
+            "call_end", call=self.call_id, session=session.id if session is not None else "-",
+            state=state, seconds=round(self.calls.now() - self.started_at, 3), reason=reason,
+        )  # fmt: skip
 
     def outgoing_event(self, event: CallProgress | CallAnswered | CallFailed) -> None:
         """The answers to an INVITE we sent; only outgoing calls have one (``outgoing.py``)."""
@@ -341,6 +360,7 @@ class SipCall(MediaDelegation, Call):
 
     def remote_hangup(self, request: Request) -> None:
         """BYE or CANCEL from the caller (already answered): ``Hangup`` (E-151)."""
+        self.end_reason = self.end_reason or f"caller {request.method}"
         self.dialog = "disconnected"
         self.stop_session_timer()
         self.media.media_disconnect()
@@ -385,6 +405,7 @@ class SipCall(MediaDelegation, Call):
 
     def no_ack(self) -> None:
         """No ACK for our 2xx: ``Hangup`` with ``reason=onNoAck``, then BYE and stop (E-151)."""
+        self.end_reason = self.end_reason or "no ACK"
         self._event_with_default("Hangup", {"headers": "", "reason": "onNoAck"}, always=True)
 
     def ack(self, request: Request) -> None:
@@ -503,6 +524,7 @@ class SipCall(MediaDelegation, Call):
     def _session_timeout(self) -> None:
         """No refresh in time: SessionTimeout; unless ``#processed``, BYE and stop (E-151)."""
         self.calls.log("sip", "info", call=self.call_id, msg="session timer expired")
+        self.end_reason = self.end_reason or "session timer expired"
         self._event_with_default("SessionTimeout", {})
 
     def _event_with_default(

@@ -96,6 +96,8 @@ def test_E151_stop_in_invite_without_reply_gets_200_then_bye(sipp: str, tmp_path
     finally:
         server.stop()
     assert call["dialog"] == "disconnected"
+    (end,) = [line for line in server.log_text.getvalue().splitlines() if "event=call_end" in line]
+    assert 'reason="script stopped"' in end
 
 
 def _pcmu_pcap(path: Path, seconds: float) -> int:
@@ -144,6 +146,9 @@ def test_A_core_36_record_file_holds_only_the_audio_received(sipp: str, tmp_path
         (call,) = server.wait_ended(1)
     finally:
         server.stop()
+    ends = [line for line in server.log_text.getvalue().splitlines() if "event=call_end" in line]
+    assert len(ends) == 1  # one end line per call, to go with its start line (issue 17 item 11)
+    assert 'state=END' in ends[0] and 'reason="caller BYE"' in ends[0] and "seconds=" in ends[0]
     assert call["received"] == 100
     info = soundfile.info(str(wav))
     assert info.samplerate == 8000
