@@ -867,7 +867,7 @@ class SipCalls:
         app = self.choose_app(request)
         if not self.registered(app):
             self._refuse(
-                new.call_id, 500, "Server Internal Error", f"no application {app!r} (AS-1)"
+                new.call_id, 500, "Server Internal Error", f"no application {app!r} (see --application)"
             )
             return
         timer: SessionTimer | None = None

@@ -173,3 +173,16 @@ def test_serve_start_failures_name_the_directory_and_the_port(tmp_path: Path) ->
         server = Server(scripts=[str(folder)], control="127.0.0.1:0", sip=f"127.0.0.1:{port}", log=StructuredLog(text))
         assert asyncio.run(server.run()) == 1
     assert f"cannot listen for SIP on 127.0.0.1:{port}" in text.getvalue()
+
+
+def test_every_rule_code_a_user_can_see_is_explained_in_the_docs() -> None:
+    """Diagnostic codes naming spec rules (CF-2, K-2, AS-1, D-2 …) are explained in docs/operations.md."""
+    import re
+
+    root = Path(__file__).resolve().parents[3]
+    used: set[str] = set()
+    for source in (root / "runtime").rglob("*.py"):
+        used |= set(re.findall(r'"((?:CF|K|AS|D|E|L)-\d+)"', source.read_text(encoding="utf-8")))
+    table = (root / "docs" / "operations.md").read_text(encoding="utf-8").split("## Diagnostic codes", 1)[1]
+    missing = sorted(code for code in used if f"`{code}`" not in table)
+    assert not missing, missing
