@@ -376,11 +376,10 @@ class Server:
         return library
 
     def load_prompts(self) -> None:
-        """Load every application's prompts now (at start and after a reload), logging each problem.
+        """Load every application's prompts now (at start), logging each problem.
 
         A missing or undecodable prompt file is then reported when the server
-        starts, not first when a call plays it.  Calls already running keep
-        the prompts they started with.
+        starts, not first when a call plays it.
         """
         self._prompts.clear()
         if self.config_path:
@@ -388,6 +387,48 @@ class Server:
         elif self.engine is not None:
             for app in self.engine.main.chartset.names():
                 self._prompts_for(app)
+
+    def _prompt_problems(self) -> list[tuple[str, str]]:
+        """``(app, message)`` for each prompt file that would not load, from file headers only."""
+        from dsm.runtime.harness.media import AUDIO_SUFFIXES
+        from dsm.runtime.media.audio import audio_problem
+        from dsm.runtime.media.prompts import prompt_file_problems
+
+        if self.config_path:
+            assert self.engine is not None
+            return [("-", m) for m in prompt_file_problems(dict(self.engine.main.values))]
+        source = self.library.source if self.library is not None else None
+        out: list[tuple[str, str]] = []
+        seen: set[Path] = set()
+        for script in source.files() if isinstance(source, DirectorySource) else []:
+            folder = script.parent / "prompts"
+            if folder in seen or not folder.is_dir():
+                continue
+            seen.add(folder)
+            for f in sorted(folder.iterdir()):
+                if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file():
+                    why = audio_problem(f)
+                    if why is not None:
+                        out.append((script.stem, f"prompt '{f.stem}': cannot load audio file '{f}': {why}"))
+        return out
+
+    def _recheck_prompts(self) -> None:
+        """After a reload: check the prompt files again in a worker thread and log the problems.
+
+        Prompts already loaded stay as they are (a reload re-reads scripts,
+        not prompts, D-2); the check only makes a broken file visible.
+        """
+        def report(problems: list[tuple[str, str]]) -> None:
+            for app, message in problems:
+                self.log("prompts", "error", app=app, msg=message)
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            report(self._prompt_problems())
+            return
+        future = loop.run_in_executor(None, self._prompt_problems)
+        future.add_done_callback(lambda f: report(f.result()) if not f.exception() else None)
 
     # -- reload logging ------------------------------------------------------------------------
     def _reloaded(self, ok: bool, version: Any, error: ReloadFailed | None, seconds: float) -> None:
@@ -398,7 +439,7 @@ class Server:
                 warnings=len(warnings), ms=round(seconds * 1000, 2),
             )  # fmt: skip
             self.log_diagnostics(warnings)
-            self.load_prompts()
+            self._recheck_prompts()
             return
         assert error is not None
         self.log("reload", "error", ok="false", reason=error.reason, ms=round(seconds * 1000, 2))

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 __all__ = ["VirtualMedia", "build_prompts"]
 
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
-_AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".au", ".aiff", ".mp3")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".au", ".aiff", ".mp3")
+"""File name endings of the audio files a ``prompts/`` folder provides."""
 _SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
 
@@ -75,14 +76,14 @@ def build_prompts(
                 lib.default.add(name, load_audio(str(source)), str(source))
     elif not conf_values and folder.is_dir():
         for f in sorted(folder.iterdir()):
-            if f.suffix.lower() in _AUDIO_SUFFIXES and f.is_file():
+            if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file():
                 try:
                     lib.default.add(f.stem, load_audio(str(f)), str(f))
-                except AudioFileError:
+                except AudioFileError as exc:
                     if errors is None:
                         raise
-                    errors.append(f"prompt '{f.stem}': audio file '{f}' cannot be decoded as audio")
-                    lib.default.failed[f.stem] = f"audio file '{f}' cannot be decoded as audio"
+                    errors.append(f"prompt '{f.stem}': cannot load audio file '{f}': {exc.reason}")
+                    lib.default.failed[f.stem] = f"audio file '{f}': {exc.reason}"
     return lib
 
 

@@ -128,6 +128,20 @@ def load_audio(path: str | Path) -> Samples:
     return to_int16(mono * 32768.0)
 
 
+def audio_problem(path: str | Path) -> str | None:
+    """Why an audio file would not load (as :func:`load_audio` words it), or ``None``.
+
+    Reads only the file's header, so it is cheap enough to check many
+    prompt files after every reload.
+    """
+    name = str(path)
+    try:
+        soundfile.info(name)
+    except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
+        return _open_failure(name, exc)
+    return None
+
+
 def _open_failure(name: str, exc: Exception) -> str:
     """Why an audio file could not be read, in words (not libsndfile's "System error")."""
     path = Path(name)

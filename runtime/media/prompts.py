@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from dsm.diagnostics import Diagnostic, Severity
-from dsm.runtime.media.audio import AudioFileError, Samples, load_audio
+from dsm.runtime.media.audio import AudioFileError, Samples, audio_problem, load_audio
 from dsm.runtime.media.items import PromptItem
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "PromptSelection",
     "PromptSetNotFound",
     "parse_prompt_list",
+    "prompt_file_problems",
     "split_list",
 ]
 
@@ -221,6 +222,33 @@ class PromptSelection:
         samples = self.lookup(name, default_fallback)
         file = self.current.files.get(name) if name in self.current else self.library.default.files.get(name)
         return PromptItem(name, samples, loop, file or "")
+
+
+def prompt_file_problems(config: Mapping[str, str]) -> list[str]:
+    """What :meth:`PromptLibrary.configure` would complain about, from file headers only.
+
+    For re-checking prompt files after a reload without decoding them: an
+    unreadable ``load_prompts`` or prompt-set list, or an audio file that is
+    missing or not audio, one message each.
+    """
+    problems: list[str] = []
+    lists = [(f, "prompt list") for f in split_list(config.get("load_prompts", ""))]
+    base = config.get("prompts_sets_path", "")
+    lists += [
+        (f"{base}/{name}" if base else name, f"prompt set '{name}'")
+        for name in split_list(config.get("load_prompts_sets", ""))
+    ]
+    for list_file, what in lists:
+        try:
+            text = Path(list_file).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            problems.append(f"{what}: cannot read '{list_file}': {exc.strerror or exc}")
+            continue
+        for name, path in parse_prompt_list(text):
+            why = audio_problem(path)
+            if why is not None:
+                problems.append(f"prompt '{name}': cannot load audio file '{path}': {why}")
+    return problems
 
 
 class ConfiguredPrompts(set[str]):

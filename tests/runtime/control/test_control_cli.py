@@ -186,3 +186,25 @@ def test_every_rule_code_a_user_can_see_is_explained_in_the_docs() -> None:
     table = (root / "docs" / "operations.md").read_text(encoding="utf-8").split("## Diagnostic codes", 1)[1]
     missing = sorted(code for code in used if f"`{code}`" not in table)
     assert not missing, missing
+
+
+def test_serve_logs_a_broken_prompt_file_at_start_and_after_a_reload(tmp_path: Path) -> None:
+    """Serving script folders: a ``prompts/`` file that is not audio is logged at start and on reload."""
+    import time
+
+    folder = tmp_path / "app"
+    (folder / "prompts").mkdir(parents=True)
+    (folder / "app.dsm").write_text('initial state A;\ntransition "h" A - hangup / stop(false) -> A;\n')
+    (folder / "prompts" / "hello.wav").write_text("not audio")
+    st = ServerThread(scripts=[str(folder)])
+    try:
+        assert any("event=prompts" in x and "hello.wav" in x for x in st.log.splitlines())
+        before = len(st.log.splitlines())
+        (folder / "prompts" / "bye.wav").write_text("not audio either")
+        assert st.client.call("reload")["ok"]
+        deadline = time.monotonic() + 20
+        while not any("event=prompts" in x and "bye.wav" in x for x in st.log.splitlines()[before:]):
+            assert time.monotonic() < deadline, st.log
+            time.sleep(0.05)
+    finally:
+        st.stop()
