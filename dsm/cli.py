@@ -1,7 +1,8 @@
 """The ``dsm`` command: ``dsm check`` and ``dsm graph``, plus plug-in subcommands.
 
-Exit codes (``check``): 0 no errors, 1 errors found, 2 bad usage (unknown
-option, missing path).  Other subcommands (``run``, ``serve`` …) come from the
+Exit codes (``check``): 0 no errors, 1 errors found (or warnings with
+``--werror``), 2 bad usage (unknown option, missing path); all of them are
+listed in ``dsm --help``.  Other subcommands (``run``, ``serve`` …) come from the
 entry-point group ``dsm.cli``: each entry point names a function
 ``register(subparsers)`` that adds its subparsers with
 ``set_defaults(func=callable(args) -> int)``.  Plug-ins are loaded only when
@@ -59,8 +60,39 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+_DESCRIPTION = """\
+DSM state-machine scripts: check and draw them (check, graph), try them
+without SIP (run), serve them over SIP with a control endpoint (serve), and
+operate a running server (reload, load, list, calls, call-info, post-event,
+trace, start-call, press, hangup).  `dsm COMMAND --help` describes each."""
+
+_EPILOG = """\
+exit codes:
+  0  success (dsm check: no errors; warnings allowed unless --werror)
+  1  errors found, or the server refused or reported a failure
+  2  bad usage: unknown option, missing file or directory, bad configuration path
+  3  no DSM server answers at the control address (operator commands)
+130  interrupted (Ctrl-C)
+
+output: text for people by default; --json (operator commands) or
+--format json (check) for programs, errors included."""
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("dsm-runtime")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
+        return "unknown"
+
+
 def build_parser(load_plugins: bool = False) -> argparse.ArgumentParser:
-    parser = _Parser(prog="dsm", description="DSM state-machine scripts: check, draw, run.")
+    parser = _Parser(
+        prog="dsm",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"dsm {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     check = sub.add_parser("check", help="compile scripts and report errors and warnings")
@@ -72,6 +104,18 @@ def build_parser(load_plugins: bool = False) -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--strict", action="store_true", help="also warn where a script relies on a reader leniency"
+    )
+    check.add_argument(
+        "--werror",
+        action="store_true",
+        help="treat warnings as errors: exit 1 when any warning is reported (also: -W error)",
+    )
+    check.add_argument(
+        "-W",
+        dest="warning_option",
+        choices=("error",),
+        metavar="error",
+        help="-W error is --werror",
     )
     check.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     check.add_argument(
@@ -116,20 +160,31 @@ def _load_plugins(subparsers: Any) -> None:
 
 
 # -- check -------------------------------------------------------------------
-def _configured_prompts(conf: str) -> set[str] | None:
-    """Prompt names of a dsm.conf, read by the runtime's plug-in (entry point ``dsm.prompts``)."""
+def _configured_prompts(conf: str) -> tuple[set[str], list[Diagnostic]] | str:
+    """Prompt names of a dsm.conf and the problems found in it, or why it cannot be read.
+
+    Read by the runtime's plug-in (entry point ``dsm.prompts``), which
+    validates the configuration as ``dsm serve`` does and decodes every
+    configured prompt file; it may attach ``diagnostics`` to the names.
+    """
     if not os.path.isfile(conf):
-        print(f"dsm check: no such configuration file: {conf}", file=sys.stderr)
-        return None
+        return f"no such configuration file: {conf}"
     for ep in importlib.metadata.entry_points(group="dsm.prompts"):
         try:
             names: set[str] = ep.load()(conf)
-            return names
         except Exception as exc:
-            print(f"dsm check: cannot read prompts of {conf}: {exc}", file=sys.stderr)
-            return None
-    print("dsm check: --config needs the runtime (dsm.runtime) installed", file=sys.stderr)
-    return None
+            return f"cannot read prompts of {conf}: {exc}"
+        return set(names), list(getattr(names, "diagnostics", []))
+    return "--config needs the runtime (dsm.runtime) installed"
+
+
+def _usage_problem(args: argparse.Namespace, message: str, out: TextIO) -> int:
+    """Exit 2 with ``message``: on stderr, and as a JSON object on stdout with ``--format json``."""
+    print(f"dsm check: {message}", file=sys.stderr)
+    if args.format == "json":
+        json.dump({"error": message, "diagnostics": [], "summary": None}, out, indent=2)
+        out.write("\n")
+    return 2
 
 
 def _summary(files: int, diags: Sequence[Diagnostic]) -> dict[str, int]:
@@ -143,16 +198,16 @@ def _cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
-        for p in missing:
-            print(f"dsm check: no such file or directory: {p}", file=sys.stderr)
-        return 2
+        return _usage_problem(args, "; ".join(f"no such file or directory: {p}" for p in missing), out)
     files = sum(1 for _ in iter_script_files(args.paths))
     known_prompts = None
+    config_diags: list[Diagnostic] = []
     if args.config:
-        known_prompts = _configured_prompts(args.config)
-        if known_prompts is None:
-            return 2
-    diags = check_paths(
+        configured = _configured_prompts(args.config)
+        if isinstance(configured, str):
+            return _usage_problem(args, configured, out)
+        known_prompts, config_diags = configured
+    diags = config_diags + check_paths(
         args.paths,
         args.include_paths,
         syntax_only=args.syntax_only,
@@ -173,7 +228,8 @@ def _cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         out.write(
             f"{files} file{plural} checked: {summary['errors']} error(s), {summary['warnings']} warning(s)\n"
         )
-    return 1 if summary["errors"] else 0
+    werror = args.werror or args.warning_option == "error"
+    return 1 if summary["errors"] or (werror and summary["warnings"]) else 0
 
 
 # -- graph -------------------------------------------------------------------
@@ -182,6 +238,9 @@ def _cmd_graph(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from dsm.graph import GraphvizMissing, to_dot, to_mermaid, to_svg
 
     out = out or sys.stdout
+    if os.path.isdir(args.path):
+        print(f"dsm graph: {args.path} is a directory; give one .dsm file", file=sys.stderr)
+        return 2
     if not os.path.isfile(args.path):
         print(f"dsm graph: no such file: {args.path}", file=sys.stderr)
         return 2
@@ -236,8 +295,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result = func(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:  # pragma: no cover - interactive
         return 130
+    except BrokenPipeError:  # output piped into head & co.: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return int(result or 0)
 
 

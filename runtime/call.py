@@ -121,9 +121,11 @@ class AudioOpenError(Exception):
 class UnknownPrompt(LookupError):
     """A prompt or prompt set name that the host does not know."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, detail: str = "") -> None:
         self.name = name
-        super().__init__(f"unknown prompt {name!r}")
+        self.detail = detail
+        """Why a configured prompt is missing (its audio file and the reason), else ``""``."""
+        super().__init__(f"unknown prompt {name!r}" + (f" ({detail})" if detail else ""))
 
 
 class DialogError(Exception):

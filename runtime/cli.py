@@ -92,8 +92,8 @@ def _client_command(fn: Callable[[argparse.Namespace, ControlClient], int]) -> C
                 file=sys.stderr,
             )
             return EXIT_NO_SERVER
-        except RpcFailure as exc:
-            print(f"dsm {args.command}: {exc.message} (code {exc.code})", file=sys.stderr)
+        except RpcFailure as exc:  # the server's message; the JSON-RPC code stays in --json land
+            print(f"dsm {args.command}: {exc.message}", file=sys.stderr)
             return EXIT_FAILED
         except BrokenPipeError:  # output piped into head & co.
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -107,14 +107,25 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False))
 
 
-def _result_text(result: Any) -> str:
-    """``[200, 'DSMs reloaded']``: printed as the reference's Python tools print results (T-1, T-2)."""
-    return repr(result)
+def _result_message(result: Any) -> str:
+    """The text of a reference-style ``[code, text]`` result (``--json`` shows the pair)."""
+    if isinstance(result, list) and len(result) >= 2:
+        return str(result[1])
+    return str(result)
 
 
 def _print_diagnostics(diags: list[dict[str, Any]]) -> None:
     for d in diags:
         print(f"{d.get('path')}:{d.get('line')}:{d.get('column')}: {d.get('severity')}: {d.get('message')} [{d.get('code')}]")
+        if d.get("hint"):
+            print(f"    hint: {d['hint']}")
+
+
+def _count(diags: list[dict[str, Any]]) -> str:
+    errors = sum(1 for d in diags if d.get("severity") == "error")
+    warnings = len(diags) - errors
+    parts = [f"{errors} error(s)"] if errors else []
+    return ", ".join(parts + [f"{warnings} warning(s)"])
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -122,13 +133,13 @@ def _cmd_reload(args: argparse.Namespace, client: ControlClient) -> int:
     out = client.call("reload")
     if args.json:
         _print_json(out)
+        return 0 if out["ok"] else EXIT_FAILED
+    diags = out["diagnostics"]
+    if out["ok"]:
+        print(f"reloaded: serving version {out['version']} ({_count(diags)})")
     else:
-        print(_result_text(out["result"]))
-        if out["ok"]:
-            print(f"version {out['version']}")
-        else:
-            print(f"still serving version {out['version']}")
-            _print_diagnostics(out["diagnostics"])
+        print(f"reload refused: {_result_message(out['result'])}; still serving version {out['version']}")
+    _print_diagnostics(diags)
     return 0 if out["ok"] else EXIT_FAILED
 
 
@@ -136,11 +147,12 @@ def _cmd_load(args: argparse.Namespace, client: ControlClient) -> int:
     out = client.call("load", [args.name, os.path.abspath(args.path)])
     if args.json:
         _print_json(out)
+        return 0 if out["ok"] else EXIT_FAILED
+    if out["ok"]:
+        print(f"{_result_message(out['result'])}: serving version {out['version']}")
     else:
-        print(_result_text(out["result"]))
-        if out["ok"]:
-            print(f"version {out['version']}")
-        _print_diagnostics(out["diagnostics"])
+        print(f"load refused: {_result_message(out['result'])}")
+    _print_diagnostics(out["diagnostics"])
     return 0 if out["ok"] else EXIT_FAILED
 
 
@@ -218,11 +230,14 @@ def _cmd_post_event(args: argparse.Namespace, client: ControlClient) -> int:
             return EXIT_USAGE
         pairs.append([name, value])
     result = client.call("postDSMEvent", [args.target, pairs])
+    ok = isinstance(result, list) and bool(result) and result[0] == 200
     if args.json:
         _print_json(result)
+    elif ok:
+        print(f"event posted to {args.target}")
     else:
-        print(_result_text(result))
-    return 0 if isinstance(result, list) and result and result[0] == 200 else EXIT_FAILED
+        print(f"dsm post-event: no session or event queue {args.target!r} ({_result_message(result)})", file=sys.stderr)
+    return 0 if ok else EXIT_FAILED
 
 
 def _cmd_trace(args: argparse.Namespace, client: ControlClient | None) -> int:
@@ -370,15 +385,18 @@ def register(subparsers: Any) -> None:
         help="also accept this name in Host/Origin of control requests (repeatable; default: the bound address, localhost)",
     )
     serve.add_argument("--watch", action="store_true", help="reload when script files change")
-    serve.add_argument("--log-level", choices=("error", "warn", "info", "debug"), default="info")
+    serve.add_argument(
+        "--log-level", choices=("error", "warn", "info", "debug"), default="info",
+        help="least severe log lines written to stderr (default info)",
+    )
     serve.add_argument("--prompt-seconds", type=float, default=1.0, help="how long a simulated call plays one prompt")
     serve.add_argument(
         "--sip", metavar="HOST:PORT", default=None,
-        help="answer SIP calls over UDP on this address (port 0 = any free port)",
+        help="answer SIP calls over UDP and TCP on this address (port 0 = any free port); without it no SIP is served",
     )
     serve.add_argument(
         "--application", metavar="VALUE", default="$(ruri.user)",
-        help="application of a new call (AS-1): a name, $(ruri.user), $(ruri.param), $(apphdr) or $(mapping)",
+        help="application of a new call: a name, $(ruri.user), $(ruri.param), $(apphdr) or $(mapping) (default $(ruri.user))",
     )
     serve.add_argument("--app-mapping", metavar="FILE", default=None, help="app_mapping.conf for $(mapping)")
     serve.add_argument("--rtp-ports", metavar="LOW-HIGH", default="10000-19999", help="RTP port range (default 10000-19999)")
@@ -396,16 +414,16 @@ def register(subparsers: Any) -> None:
 
     client("reload", "recompile the served scripts (reloadDSMs) and show the new version", _cmd_reload)
     p = client("load", "add one diagram to the running collection", _cmd_load)
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("path", metavar="PATH")
+    p.add_argument("name", metavar="NAME", help="diagram name for the new script")
+    p.add_argument("path", metavar="PATH", help="the .dsm file")
     client("list", "diagrams and versions of the running collection", _cmd_list)
     p = client("calls", "running sessions with diagram, state, version and age", _cmd_calls)
     p.add_argument("--calls-only", action="store_true", help="leave out system DSMs")
     p = client("call-info", "one session's variables and recent transitions", _cmd_call_info)
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="session id as 'dsm calls' lists it")
     p = client("post-event", "post a DSMEvent to a session or event queue (postDSMEvent)", _cmd_post_event)
-    p.add_argument("target", metavar="TARGET")
-    p.add_argument("pairs", metavar="k=v", nargs="*")
+    p.add_argument("target", metavar="TARGET", help="session id or event queue name")
+    p.add_argument("pairs", metavar="k=v", nargs="*", help="event parameters")
 
     trace = subparsers.add_parser("trace", help="per-call trace: switch on/off, print lines")
     _client_options(trace)
@@ -427,10 +445,10 @@ def register(subparsers: Any) -> None:
     trace.set_defaults(func=run_trace)
 
     p = client("start-call", "start a simulated call to an application (no SIP peer needed)", _cmd_start_call)
-    p.add_argument("app", metavar="APP")
-    p.add_argument("--caller", metavar="URI", default=None)
+    p.add_argument("app", metavar="APP", help="application (diagram) to call")
+    p.add_argument("--caller", metavar="URI", default=None, help="the caller's URI")
     p = client("press", "press DTMF keys on a simulated call", _cmd_press)
-    p.add_argument("id", metavar="ID")
-    p.add_argument("keys", metavar="KEYS")
+    p.add_argument("id", metavar="ID", help="call id as 'dsm start-call' prints it")
+    p.add_argument("keys", metavar="KEYS", help="keys to press, e.g. 12#")
     p = client("hangup", "hang up a simulated call", _cmd_hangup)
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="call id as 'dsm start-call' prints it")

@@ -90,16 +90,27 @@ def answer_incoming(
     request: InviteRequest,
     drain: Callable[[], object],
 ) -> None:
-    """Run the host's part of E-151/E-152 after the Start event, processing each event at once."""
+    """Run the host's part of E-151/E-152 after the Start event, processing each event at once.
+
+    The host decides right after the Invite event, before a session the
+    script stopped there ends: ``stop()`` with no reply sent still gets the
+    automatic 200, and the session's end then sends BYE, as the reference does.
+    """
     if session.ended:
         return
     accept = engine.run_invite_hooks(session, request)
     before = call.dialog
-    session.deliver("Invite", None, objects={"request": request})
+    answered: list[bool] = []
+
+    def after_invite(_params: object) -> None:
+        if accept and call.dialog == before:  # no veto and the script did not reply itself
+            call.reply(200, "OK")
+            answered.append(True)
+
+    session.deliver("Invite", None, objects={"request": request}, on_done=after_invite)
     drain()
-    if session.ended or not accept or call.dialog != before:
-        return  # a module vetoed, or the script replied itself: the host does nothing
-    call.reply(200, "OK")
+    if session.ended or not answered:
+        return
     session.deliver("SessionStart", None)
     drain()
     if session.ended:

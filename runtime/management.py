@@ -80,9 +80,9 @@ def bundle_name_of(conf_file_name: str) -> str:
 class DSMComponent(DIComponent):
     """D-1 … D-14 on an engine whose main collection a :class:`ChartLibrary` manages.
 
-    ``last_diagnostics`` holds the diagnostics of the most recent failed
-    load or reload, so that operator tools can show *why* beyond the
-    reference's one-line result.
+    ``last_diagnostics`` holds the diagnostics of the most recent load or
+    reload (the errors of a failed one, the warnings of a successful one), so
+    that operator tools can show *why* beyond the reference's one-line result.
     """
 
     def __init__(self, engine: Engine, library: ChartLibrary) -> None:
@@ -143,7 +143,7 @@ class DSMComponent(DIComponent):
         except ReloadFailed as exc:
             self.last_diagnostics = list(exc.diagnostics)
             return [500, exc.reason]
-        self.last_diagnostics = []
+        self.last_diagnostics = self.library.warnings  # loaded, but not silently
         return [200, "DSMs reloaded"]
 
     def load_dsm(self, args: list[Any]) -> Result:
@@ -173,7 +173,7 @@ class DSMComponent(DIComponent):
             if exc.reason.startswith("DSM named"):
                 return [400, exc.reason]
             return [500, f"error loading {name} from {path}"]
-        self.last_diagnostics = []
+        self.last_diagnostics = [w for w in self.library.warnings if w.path == path]
         return [200, f"loaded {name} from {path}"]
 
     # -- D-5, D-6 ------------------------------------------------------------------------

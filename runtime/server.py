@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import json
 import logging
@@ -55,7 +56,7 @@ from typing import Any, TextIO
 
 from threadpoolctl import threadpool_limits
 
-from dsm.diagnostics import CompileError, render
+from dsm.diagnostics import CompileError, Diagnostic
 from dsm.runtime.clock import AsyncioClock
 from dsm.runtime.control.http_server import ControlServer, parse_hostport
 from dsm.runtime.control.methods import ControlAPI
@@ -231,6 +232,9 @@ class Server:
             if ex is None:
                 raise FileNotFoundError("no --config, no --scripts and no examples/ directory to serve")
             folders = [str(ex)]
+        for folder in folders:
+            if not Path(folder).exists():
+                raise FileNotFoundError(errno.ENOENT, f"--scripts {folder}: no such directory")
         return DirectorySource(folders)
 
     def _load(self, engine: Engine) -> ChartLibrary:
@@ -272,6 +276,8 @@ class Server:
         self.engine = engine
         library = self._load(engine)
         self.library = library
+        self.log_diagnostics(library.warnings)
+        self.load_prompts()
         component = install_component(engine, library)
         self.api = ControlAPI(engine, library, component, observer, item_seconds=self.item_seconds)
         host, port = parse_hostport(self.control)
@@ -295,7 +301,11 @@ class Server:
         self.control_server = control_server
         if self.sip:
             await self._start_sip(engine)
-        self.address = await control_server.start(host, port)
+        try:
+            self.address = await control_server.start(host, port)
+        except OSError as exc:
+            hint = " (is another dsm serve running? use --control HOST:PORT)" if exc.errno == errno.EADDRINUSE else ""
+            raise OSError(exc.errno, f"cannot listen for control on {host}:{port}: {exc.strerror or exc}{hint}") from exc
         path = token_path(self.address[1], self.token_file)
         try:
             write_token(path, self.token)
@@ -363,9 +373,12 @@ class Server:
         def on_error(message: str) -> None:
             self.log("sip", "warn", msg=message)
 
-        transport = await open_sip_transport(  # UDP and TCP on the same address (RFC 3261 18)
-            host, port, calls.on_event, on_error=on_error, tcp=True, **calls.core_options()
-        )
+        try:
+            transport = await open_sip_transport(  # UDP and TCP on the same address (RFC 3261 18)
+                host, port, calls.on_event, on_error=on_error, tcp=True, **calls.core_options()
+            )
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen for SIP on {host}:{port} (UDP and TCP): {exc.strerror or exc}") from exc
         calls.transport = transport
         engine.dialout = partial(dialout, calls)  # dlg.dialout places real calls (M-dlg-6)
         self.sip_calls = calls
@@ -387,32 +400,103 @@ class Server:
         if cached is not None:
             return cached
         library = PromptLibrary()
+        problems: list[str] = []
         try:
             if self.config_path:
                 assert self.engine is not None
                 library.configure(self.engine.main.values)
+                problems = library.messages
             else:
                 source = self.library.source if self.library is not None else None
                 files = source.files() if isinstance(source, DirectorySource) else []
                 folder = next((f.parent for f in files if f.stem == app), None)
                 if folder is not None:
-                    library = build_prompts(None, folder / "prompts", None)
+                    library = build_prompts(None, folder / "prompts", None, problems)
         except (PromptConfigError, OSError, ValueError) as exc:
-            self.log("prompts", "error", app=app, msg=str(exc))
+            problems.append(str(exc))
+        for message in problems:
+            self.log("prompts", "error", app=app or "-", msg=message)
         self._prompts[key] = library
         return library
+
+    def load_prompts(self) -> None:
+        """Load every application's prompts now (at start), logging each problem.
+
+        A missing or undecodable prompt file is then reported when the server
+        starts, not first when a call plays it.
+        """
+        self._prompts.clear()
+        if self.config_path:
+            self._prompts_for("")
+        elif self.engine is not None:
+            for app in self.engine.main.chartset.names():
+                self._prompts_for(app)
+
+    def _prompt_problems(self) -> list[tuple[str, str]]:
+        """``(app, message)`` for each prompt file that would not load, from file headers only."""
+        from dsm.runtime.harness.media import AUDIO_SUFFIXES
+        from dsm.runtime.media.audio import audio_problem
+        from dsm.runtime.media.prompts import prompt_file_problems
+
+        if self.config_path:
+            assert self.engine is not None
+            return [("-", m) for m in prompt_file_problems(dict(self.engine.main.values))]
+        source = self.library.source if self.library is not None else None
+        out: list[tuple[str, str]] = []
+        seen: set[Path] = set()
+        for script in source.files() if isinstance(source, DirectorySource) else []:
+            folder = script.parent / "prompts"
+            if folder in seen or not folder.is_dir():
+                continue
+            seen.add(folder)
+            for f in sorted(folder.iterdir()):
+                if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file():
+                    why = audio_problem(f)
+                    if why is not None:
+                        out.append((script.stem, f"prompt '{f.stem}': cannot load audio file '{f}': {why}"))
+        return out
+
+    def _recheck_prompts(self) -> None:
+        """After a reload: check the prompt files again in a worker thread and log the problems.
+
+        Prompts already loaded stay as they are (a reload re-reads scripts,
+        not prompts, D-2); the check only makes a broken file visible.
+        """
+        def report(problems: list[tuple[str, str]]) -> None:
+            for app, message in problems:
+                self.log("prompts", "error", app=app, msg=message)
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            report(self._prompt_problems())
+            return
+        future = loop.run_in_executor(None, self._prompt_problems)
+        future.add_done_callback(lambda f: report(f.result()) if not f.exception() else None)
 
     # -- reload logging ------------------------------------------------------------------------
     def _reloaded(self, ok: bool, version: Any, error: ReloadFailed | None, seconds: float) -> None:
         if ok:
+            warnings = self.library.warnings if self.library is not None else []
             self.log(
-                "reload", ok="true", version=version.id, diagrams=len(version.names), ms=round(seconds * 1000, 2)
-            )
+                "reload", ok="true", version=version.id, diagrams=len(version.names),
+                warnings=len(warnings), ms=round(seconds * 1000, 2),
+            )  # fmt: skip
+            self.log_diagnostics(warnings)
+            self._recheck_prompts()
             return
         assert error is not None
         self.log("reload", "error", ok="false", reason=error.reason, ms=round(seconds * 1000, 2))
-        for d in error.diagnostics:
-            self.log("diagnostic", "error", text=render(d))
+        self.log_diagnostics(error.diagnostics)
+
+    def log_diagnostics(self, diagnostics: Sequence[Diagnostic]) -> None:
+        """One ``event=diagnostic`` line per finding: ``at=file:line:col code=… msg=…``."""
+        for d in diagnostics:
+            hint = {"hint": d.hint} if d.hint else {}
+            self.log(
+                "diagnostic", "error" if d.is_error else "warn",
+                at=f"{d.path}:{d.line}:{d.column}", code=d.code, msg=d.message, **hint,
+            )  # fmt: skip
 
     async def _watch_loop(self) -> None:
         import watchfiles
@@ -451,9 +535,14 @@ class Server:
             await self.start()
         except (CompileError, OSError, ValueError) as exc:
             if isinstance(exc, CompileError):
-                for d in exc.diagnostics:
-                    self.log("diagnostic", "error", text=render(d))
-            self.log("start", "error", ok="false", msg=str(exc))
+                self.log_diagnostics(exc.diagnostics)
+                errors = sum(1 for d in exc.diagnostics if d.is_error)
+                message = f"the scripts or configuration have {errors} error(s), logged above"
+            else:
+                message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.log("start", "error", ok="false", msg=message)
+            if self._sip_transport is not None:
+                self._sip_transport.close()
             return 1
         # Everything loaded so far (modules, compiled charts, prompts) lives as long as the
         # process: out of the collector's sight it no longer makes full collections long

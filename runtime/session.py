@@ -311,7 +311,7 @@ class Session(ErrorVars):
             # E-90 REFERENCE QUIRK: the start event is not processed normally;
             # one processing runs whose first round is an exception round with
             # the *start type* and the exception's params.
-            self._trace("exception", exc.type)
+            self._trace("exception", _exception_detail(exc))
             self._process(start_type, dict(exc.params), exception_first=True)
             return True
         if self.state is None:
@@ -358,7 +358,7 @@ class Session(ErrorVars):
             except DSMException as exc:
                 # E-73: exception round with a copy of the exception's params
                 if tracer is not None:
-                    tracer(self, "exception", exc.type)
+                    tracer(self, "exception", _exception_detail(exc))
                 mode = True
                 etype = EXCEPTION
                 eparams = dict(exc.params)
@@ -618,6 +618,12 @@ class Session(ErrorVars):
         tracer = self.engine.tracer
         if tracer is not None:
             tracer(self, kind, detail)
+
+
+def _exception_detail(exc: DSMException) -> str:
+    """``prompt name=hello``: the type and params of an exception, for the trace."""
+    params = " ".join(f"{k}={v}" for k, v in exc.params.items() if k != "type")
+    return f"{exc.type} {params}" if params else exc.type
 
 
 def _restore(vs: dict[str, str], name: str, old: str | None) -> None:

@@ -51,12 +51,27 @@ __all__ = [
     "Version",
     "ChartLibrary",
     "short",
+    "warnings_of",
 ]
 
 
 def short(digest: str) -> str:
     """The 12-character form of a version digest shown to operators."""
     return digest[:12]
+
+
+def warnings_of(chartset: ChartSet) -> list[Diagnostic]:
+    """The warnings of a loaded collection's charts, each once, in file and line order.
+
+    A script that compiles with warnings still loads; the server logs them and
+    ``reload`` returns them, so that a warning is never silent.
+    """
+    found: dict[tuple[str, int, int, str], Diagnostic] = {}
+    for x in chartset.diagrams.values():
+        for w in x.chart.warnings:
+            if isinstance(w, Diagnostic):
+                found.setdefault((w.path, w.line, w.column, w.code), w)
+    return [found[k] for k in sorted(found)]
 
 
 class ReloadFailed(CompileError):
@@ -286,6 +301,11 @@ class ChartLibrary:
 
     def session_version(self, session: Session) -> str:
         return short(session.chartset.digest)
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        """Warnings of the collection being served (see :func:`warnings_of`)."""
+        return warnings_of(self.engine.main.chartset)
 
     # -- changes ----------------------------------------------------------------
     def adopt(self, files: Sequence[str] = ()) -> Version:

@@ -18,7 +18,7 @@ def test_choice_1_plays_opening_hours_then_menu_again(dsm_harness):
     assert_state(call, "HOURS")
     call.advance(5)
     assert_state(call, "MENU")
-    assert [p.path for p in call.played][-2:] == ["opening_hours", "menu"]
+    assert [p.name for p in call.played][-2:] == ["opening_hours", "menu"]
 
 
 def test_invalid_key(dsm_harness):

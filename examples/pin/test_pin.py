@@ -46,7 +46,7 @@ def test_three_wrong_pins_end_the_call(dsm_harness):
         call.advance(3)
     call.advance(5)
     assert_terminated(call)
-    assert call.played[-1].path == "goodbye"
+    assert call.played[-1].name == "goodbye"
 
 
 def test_silence_times_out(dsm_harness):

@@ -18,7 +18,7 @@ def test_three_answers_are_stored(dsm_harness):
     assert call.vars["answer.3"] == "1"
     call.advance(3)
     assert_terminated(call)
-    assert [p.path for p in call.played] == ["survey_intro", "question_1", "question_2", "question_3", "thanks"]
+    assert [p.name for p in call.played] == ["survey_intro", "question_1", "question_2", "question_3", "thanks"]
 
 
 def test_invalid_key_repeats_the_question(dsm_harness):

@@ -25,7 +25,7 @@ def test_ticket_then_return(dsm_harness):
     assert call.vars["ticket_requested"] == "1"
     call.advance(4)
     assert call.diagram == "main"
-    assert "welcome_back" in [p.path for p in call.played]
+    assert "welcome_back" in [p.name for p in call.played]
 
 
 def test_quit(dsm_harness):

@@ -27,6 +27,9 @@ from dsm.runtime.context import ActionContext
 from dsm.runtime.errors import DSMException
 from dsm.runtime.values import parse_int, parse_uint, strip_dollar
 
+_ERROR = 0
+"""The log level ``error`` (section 20)."""
+
 __all__ = ["DTMF_EVENTS"]
 
 DTMF_EVENTS: dict[str, int] = {
@@ -51,16 +54,23 @@ def _play_prompt(ctx: ActionContext, name_text: str, front: bool, loop: bool) ->
     name = ctx.resolve(name_text)
     try:
         ctx.call.play(PromptItem(name, loop=loop), front)
-    except UnknownPrompt:
+    except UnknownPrompt as exc:
         # E-120 REFERENCE QUIRK: looking the flag up creates it (empty) when missing.
         fallback = ctx.vars.setdefault("prompts.default_fallback", "")
         if fallback != "yes":
-            raise DSMException("prompt", {"name": name}) from None
+            raise _unknown_prompt(ctx, exc) from None
         try:
             ctx.call.play(PromptItem(name, loop=loop, fallback=True), front)
-        except UnknownPrompt:
-            raise DSMException("prompt", {"name": name}) from None
+        except UnknownPrompt as again:
+            raise _unknown_prompt(ctx, again) from None
     ctx.clear_error()
+
+
+def _unknown_prompt(ctx: ActionContext, exc: UnknownPrompt) -> DSMException:
+    """``{type: prompt, name}``; the log says which audio file failed to load, if one did."""
+    why = f": {exc.detail}" if exc.detail else " (no prompt of that name is configured)"
+    ctx.log(_ERROR, f"prompt '{exc.name}' cannot be played{why}")
+    return DSMException("prompt", {"name": exc.name})
 
 
 @core.action("playPrompt", style="S")

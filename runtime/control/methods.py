@@ -224,7 +224,8 @@ class ControlAPI:
         else:
             try:
                 self.library.add(name, path, mod_path)
-                result, diags = [200, f"loaded {name} from {path}"], []
+                result = [200, f"loaded {name} from {path}"]
+                diags = [render_json(w) for w in self.library.warnings if w.path == path]
             except ReloadFailed as exc:
                 result = [500, f"error loading {name} from {path}"]
                 diags = [render_json(d) for d in exc.diagnostics]

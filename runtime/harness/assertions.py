@@ -43,20 +43,26 @@ def assert_state(call: TestCall, expected: str) -> None:
         raise DSMAssertionError(f"expected state {expected}, call {where} {_story(call)}")
 
 
-def assert_var(call: TestCall, name: str, expected: str) -> None:
-    """Variable ``$name`` (``$`` optional) has the value ``expected``."""
+def assert_var(call: TestCall, name: str, expected: object) -> None:
+    """Variable ``$name`` (``$`` optional) has the value ``expected``.
+
+    DSM variables are strings, so the comparison is as DSM makes it: a
+    number or other value is compared as its text (``1`` as ``'1'``).
+    """
     key = name[1:] if name.startswith("$") else name
+    text = expected if isinstance(expected, str) else str(expected)
     if key not in call.vars:
-        raise DSMAssertionError(f"expected ${key} == {expected!r}, but ${key} is not set {_story(call)}")
-    if call.vars[key] != expected:
+        raise DSMAssertionError(f"expected ${key} == {text!r}, but ${key} is not set {_story(call)}")
+    if call.vars[key] != text:
         raise DSMAssertionError(
-            f"expected ${key} == {expected!r}, but it is {call.vars[key]!r} {_story(call)}"
+            f"expected ${key} == {text!r}, but it is {call.vars[key]!r} {_story(call)}"
+            " (DSM variables are strings; compared as text)"
         )
 
 
 def assert_played(call: TestCall, expected: Sequence[str]) -> None:
-    """The caller heard exactly these files/prompts, in this order."""
-    got = [p.path for p in call.played]
+    """The caller heard exactly these prompts (by name) or files (by path), in this order."""
+    got = [p.name for p in call.played]
     if got != list(expected):
         raise DSMAssertionError(
             f"expected the caller to hear {', '.join(expected) or 'nothing'}; "

@@ -15,8 +15,9 @@ Events are processed as soon as they are delivered (the engine's
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,7 @@ class Harness:
         self.engine.dialout = self._dialout
         self.lines: dict[str, list[Line]] = {}
         self.calls: list[TestCall] = []
+        self._holding = False
         self._conf: Any = None
         self.charts: dict[str, Chart] = {}
         self._load(initial=True)
@@ -89,6 +91,15 @@ class Harness:
             self._script_dir() / "prompts",
             self._conf.main.values if self._conf is not None else None,
         )
+
+    def resolve_audio(self, path: str | os.PathLike[str]) -> str:
+        """A caller-audio path: relative ones beside the scripts if the file is there."""
+        p = Path(path)
+        if not p.is_absolute():
+            beside = self._script_dir() / p
+            if beside.exists():
+                return str(beside)
+        return str(p)
 
     # -- loading -------------------------------------------------------------------------
     def _script_dir(self) -> Path:
@@ -152,7 +163,18 @@ class Harness:
 
     # -- engine hooks ------------------------------------------------------------------------
     def _pump(self) -> None:
-        self.engine.run_pending(limit=100_000)
+        if not self._holding:
+            self.engine.run_pending(limit=100_000)
+
+    @contextlib.contextmanager
+    def _hold(self) -> Iterator[None]:
+        """Queue events without running them: a new call is wired up before its Start runs,
+        so that the transcript has what the initial state's enter actions do."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
 
     def _trace(self, session: Session, kind: str, detail: str) -> None:
         self.lines.setdefault(session.id, []).append(Line(self.clock.now(), kind, detail))
@@ -189,6 +211,9 @@ class Harness:
         200 OK (unless the script replied itself) and SessionStart, after
         which the playlist is connected unless ``$connect_session`` is ``0``.
         """
+        if app != "dsm" and app not in self.engine.apps:
+            names = ", ".join(sorted(self.engine.apps)) or "none"
+            raise LookupError(f"no application named {app!r}; the applications are: {names}")
         callee = callee or f"sip:{app}@example.org"
         headers = dict(headers or {})
         media = VirtualMedia(self.clock, self.prompts)
@@ -207,12 +232,13 @@ class Harness:
         sim = SimCall(
             media, caller, callee, headers, note=note, new_callee=new_callee, number=len(self.calls) + 1
         )
-        session = self.engine.start_call(app, sim, headers=header_block(headers))
-        tc = TestCall(self, session, sim)
-        holder.append(tc)
-        media.bind(session, note)
-        self.calls.append(tc)
-        self.note(session.id, "call", f"from {caller} to {callee}")
+        with self._hold():
+            session = self.engine.start_call(app, sim, headers=header_block(headers))
+            tc = TestCall(self, session, sim)
+            holder.append(tc)
+            media.bind(session, note)
+            self.calls.append(tc)
+            self.note(session.id, "call", f"from {caller} to {callee}")
         self._pump()
         tc._invite()
         return tc
@@ -250,15 +276,16 @@ class Harness:
 
         sim = SimCall(media, from_uri, r_uri, note=note, number=len(self.calls) + 1)
         sim.local_tag = local_tag
-        session = self.engine.start_call(
-            app, sim, dict(variables or {}), headers, outgoing=True
-        )
-        tc = TestCall(self, session, sim, outgoing=True)
-        holder.append(tc)
-        media.bind(session, note)
-        self.calls.append(tc)
-        auth = f" (auth as {auth_user})" if auth_user and auth_pwd else ""
-        self.note(session.id, "call", f"outgoing from {from_} to {to} ({r_uri}){auth}")
+        with self._hold():
+            session = self.engine.start_call(
+                app, sim, dict(variables or {}), headers, outgoing=True
+            )
+            tc = TestCall(self, session, sim, outgoing=True)
+            holder.append(tc)
+            media.bind(session, note)
+            self.calls.append(tc)
+            auth = f" (auth as {auth_user})" if auth_user and auth_pwd else ""
+            self.note(session.id, "call", f"outgoing from {from_} to {to} ({r_uri}){auth}")
         return session.id
 
     def call_system(self, diagram: str, config: str = "main") -> SystemHandle:
@@ -394,7 +421,7 @@ class TestCall(_Handle):
     def _require_outgoing(self, what: str) -> bool:
         if not self.outgoing:
             raise RuntimeError(f"{what}() plays the called party of an outgoing call")
-        return not self.session.ended and self.sim.dialog in ("trying", "early")
+        return not self.session.ended and self.sim.dialog in ("trying", "proceeding", "early")
 
     def ring(self, code: int = 180, reason: str = "Ringing") -> None:
         """The called party rings: a provisional reply raises Ringing (E-151)."""
@@ -500,14 +527,23 @@ class TestCall(_Handle):
                 self.session.deliver("Key", {"key": str(key[0]), "duration": key[1]})
                 self.harness._pump()
 
-    def say(self, audio: Any) -> None:
-        """Feed caller audio (a file path or an int16 sample array at 8 kHz).
+    def say(self, audio: Any, *, wait: bool = True) -> float:
+        """Feed caller audio (a file path or an int16 sample array at 8 kHz); its length in seconds.
 
         It is recorded by ``recordFile`` and scanned for in-band DTMF when
-        detection is on; virtual time advances by its duration.
+        detection is on.  Virtual time advances by its duration, so that the
+        script has heard all of it on return; with ``wait=False`` it is only
+        queued and plays out as time passes (``advance``, ``press``).  A
+        relative path is looked up beside the scripts first, then in the
+        working directory.  A missing or unreadable file raises
+        :class:`~dsm.runtime.media.audio.AudioFileError` naming it.
         """
-        seconds = self.sim.media.say(audio)
-        self.advance(seconds)
+        if isinstance(audio, str | os.PathLike):
+            audio = self.harness.resolve_audio(audio)
+        seconds = float(self.sim.media.say(audio))
+        if wait:
+            self.advance(seconds)
+        return seconds
 
     # -- what the test looks at ---------------------------------------------------------------
     @property

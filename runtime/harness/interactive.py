@@ -7,6 +7,7 @@ command the lines of the call's transcript that it produced are printed, so
 state changes and prompts show as they happen.  Works with a pipe too::
 
     printf '1234#\\nwait 10\\n' | dsm run examples/pin
+    dsm run examples --app menu      # scripts in sub-folders are found too
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dsm.diagnostics import CompileError
+from dsm.runtime.media.audio import AudioFileError
 
 __all__ = ["register", "run_session", "pick_app"]
 
@@ -48,20 +50,59 @@ def pick_app(scripts: Path, app: str | None) -> str:
     raise SystemExit(f"dsm run: cannot tell which application to call in {scripts}; use --app")
 
 
+def pick_folder(scripts: Path, app: str | None) -> Path:
+    """The folder (or file) to load: a folder without scripts of its own is searched one level down.
+
+    As ``dsm check`` and ``dsm serve``, ``dsm run examples`` finds the
+    scripts of ``examples/menu`` …; the application's own folder is then
+    loaded, so that its ``prompts/`` are found.
+    """
+    if not scripts.is_dir() or any(scripts.glob("*.dsm")):
+        return scripts
+    below = sorted(scripts.glob("*/*.dsm"))
+    if not below:
+        return scripts
+    if app:
+        for f in below:
+            if f.stem == app:
+                return f.parent
+        names = ", ".join(f.stem for f in below)
+        raise SystemExit(f"dsm run: no application {app!r} in {scripts}; the applications are: {names}")
+    folders = sorted({f.parent for f in below})
+    if len(folders) == 1:
+        return folders[0]
+    names = ", ".join(f.stem for f in below)
+    raise SystemExit(f"dsm run: {scripts} holds several applications ({names}); choose one with --app")
+
+
 def run_session(scripts: str, app: str | None, stdin: TextIO, stdout: TextIO) -> int:
     from dsm.runtime.harness import Harness
 
     path = Path(scripts)
+    if not path.exists():
+        print(f"dsm run: no such file or directory: {path}", file=stdout)
+        return 2
     try:
+        path = pick_folder(path, app)
         h = Harness(path)
+    except SystemExit as exc:
+        print(str(exc), file=stdout)
+        return 2
     except CompileError as exc:
         print(str(exc), file=stdout)
         return 1
-    except (FileNotFoundError, OSError) as exc:
+    except (FileNotFoundError, OSError, AudioFileError) as exc:
         print(f"dsm run: {exc}", file=stdout)
         return 2
-    name = pick_app(path, app)
-    call = h.call(name)
+    try:
+        name = pick_app(path, app)
+        call = h.call(name)
+    except SystemExit as exc:
+        print(str(exc), file=stdout)
+        return 2
+    except LookupError as exc:
+        print(f"dsm run: {exc.args[0] if exc.args else exc}", file=stdout)
+        return 2
     shown = 0
 
     def flush() -> None:
@@ -104,7 +145,9 @@ def run_session(scripts: str, app: str | None, stdin: TextIO, stdout: TextIO) ->
                 print(f"  state {call.state}", file=stdout)
             else:
                 call.press("".join(words))
-        except ValueError as exc:
+        except AudioFileError as exc:
+            print(f"  ? cannot read audio file '{exc.path}': {exc.reason}", file=stdout)
+        except (ValueError, LookupError) as exc:
             print(f"  ? {exc}", file=stdout)
         flush()
     flush()

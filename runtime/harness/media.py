@@ -26,7 +26,13 @@ import numpy.typing as npt
 from dsm.runtime import call as call_api
 from dsm.runtime.clock import TimerHandle, VirtualClock
 from dsm.runtime.harness.records import Played
-from dsm.runtime.media.audio import FRAME_SAMPLES, SAMPLE_RATE, as_samples, load_audio
+from dsm.runtime.media.audio import (
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    AudioFileError,
+    as_samples,
+    load_audio,
+)
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_tone
 from dsm.runtime.media.items import PlaylistItem
@@ -38,7 +44,8 @@ if TYPE_CHECKING:
 __all__ = ["VirtualMedia", "build_prompts"]
 
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
-_AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".au", ".aiff", ".mp3")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".au", ".aiff", ".mp3")
+"""File name endings of the audio files a ``prompts/`` folder provides."""
 _SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
 
@@ -46,13 +53,16 @@ def build_prompts(
     explicit: Mapping[str, str | float] | None,
     folder: Path,
     conf_values: Mapping[str, str] | None,
+    errors: list[str] | None = None,
 ) -> PromptLibrary:
     """The harness's prompt library.
 
     From the configuration's prompt keys (``load_prompts``, prompt sets) when
     there is a configuration; then ``explicit`` (name -> file, or name ->
     seconds of a generated 440 Hz tone); without either, every audio file of
-    the ``prompts/`` folder beside the scripts, named by its stem.
+    the ``prompts/`` folder beside the scripts, named by its stem.  With
+    ``errors`` a folder file that does not load is skipped and described
+    there (the server logs it); without, its :class:`AudioFileError` is raised.
     """
     lib = PromptLibrary()
     if conf_values:
@@ -63,11 +73,17 @@ def build_prompts(
                 t = np.arange(round(float(source) * SAMPLE_RATE)) / SAMPLE_RATE
                 lib.default.add(name, as_samples(np.round(3000 * np.sin(2 * np.pi * 440 * t))))
             else:
-                lib.default.add(name, load_audio(str(source)))
+                lib.default.add(name, load_audio(str(source)), str(source))
     elif not conf_values and folder.is_dir():
         for f in sorted(folder.iterdir()):
-            if f.suffix.lower() in _AUDIO_SUFFIXES and f.is_file():
-                lib.default.add(f.stem, load_audio(str(f)))
+            if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file():
+                try:
+                    lib.default.add(f.stem, load_audio(str(f)), str(f))
+                except AudioFileError as exc:
+                    if errors is None:
+                        raise
+                    errors.append(f"prompt '{f.stem}': cannot load audio file '{f}': {exc.reason}")
+                    lib.default.failed[f.stem] = f"audio file '{f}': {exc.reason}"
     return lib
 
 
@@ -212,7 +228,12 @@ class VirtualMedia(CallMedia):
         return out
 
     def played(self) -> list[Played]:
-        """Items played, in order, with virtual start/end times in seconds."""
+        """Items played, in order, with virtual start/end times in seconds (exact milliseconds).
+
+        The item at the head of a connected playlist counts as playing from
+        now even before its first frame is read: right after a call starts,
+        its first prompt is listed as started at 0.0.
+        """
         segments = list(self.playlist.played)
         current = self.playlist.open_segment()
         if current is not None:
@@ -221,15 +242,21 @@ class VirtualMedia(CallMedia):
         for seg in segments:
             if seg.kind == "separator" or seg.start_time is None:
                 continue
-            item = seg.item
-            path = getattr(item, "path", None) or getattr(item, "name", None) or item.label
-            out.append(
-                Played(
-                    seg.kind,
-                    str(path),
-                    seg.start_time,
-                    None if seg.outcome == "playing" else seg.end_time,
-                    seg.outcome in ("finished", "playing"),
-                )
-            )
+            playing = seg.outcome == "playing"
+            end = None if playing else seg.end_time
+            out.append(_played(seg.item, seg.start_time, end, seg.outcome == "finished"))
+        head = self.playlist.current
+        if current is None and head is not None and head.kind != "separator" and self.connected:
+            if self.output == "playlist":
+                out.append(_played(head, self.clock.now(), None, False))
         return out
+
+
+def _played(item: PlaylistItem, start: float, end: float | None, complete: bool) -> Played:
+    """A :class:`Played` record: prompts by name with their file, files by path."""
+    if item.kind == "prompt":
+        name, path = str(getattr(item, "name", "") or item.label), str(getattr(item, "file", ""))
+    else:
+        path = str(getattr(item, "path", "") or "")
+        name = path or item.label
+    return Played(item.kind, name, path, round(start, 3), None if end is None else round(end, 3), complete)

@@ -9,7 +9,8 @@
 * ``--dsm-cov`` reports chart coverage at the end of the run;
   ``--dsm-cov-fail-under=N`` fails the run below N percent;
   ``--dsm-cov-report=term|json`` picks the format (json goes to stdout, or to
-  ``--dsm-cov-json=FILE``).
+  ``--dsm-cov-json=FILE``).  Each of these options switches coverage on by
+  itself (``--dsm-cov`` is implied), so none of them is silently ignored.
 """
 
 from __future__ import annotations
@@ -30,21 +31,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dsm-cov", action="store_true", default=False, help="report DSM chart coverage")
     group.addoption(
         "--dsm-cov-fail-under", type=float, default=None, metavar="N",
-        help="fail if total chart coverage is below N percent",
+        help="fail if total chart coverage is below N percent (implies --dsm-cov)",
     )
     group.addoption(
-        "--dsm-cov-report", choices=("term", "json"), default="term",
-        help="coverage report format (default: term)",
+        "--dsm-cov-report", choices=("term", "json"), default=None,
+        help="coverage report format (default: term; implies --dsm-cov)",
     )
-    group.addoption("--dsm-cov-json", default=None, metavar="FILE", help="write the JSON report to FILE")
+    group.addoption(
+        "--dsm-cov-json", default=None, metavar="FILE", help="write the JSON report to FILE (implies --dsm-cov)"
+    )
     parser.addini("dsm_scripts", "default scripts (dir, .dsm or dsm.conf) for the dsm_harness fixture")
+
+
+def _coverage_on(config: pytest.Config) -> bool:
+    """``--dsm-cov``, or any other coverage option (each implies it)."""
+    return bool(
+        config.getoption("dsm_cov", False)
+        or config.getoption("dsm_cov_json", None)
+        or config.getoption("dsm_cov_report", None)
+        or config.getoption("dsm_cov_fail_under", None) is not None
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "dsm(scripts=None, config=None, prompts=None): scripts for the dsm_harness fixture"
+        "markers",
+        "dsm(scripts=None, config=None, prompts=None, config_values=None, include_paths=(), "
+        "module_path=(), key_duration=0.1, key_gap=0.1): the arguments of the dsm_harness "
+        "fixture's Harness (scripts: dir, .dsm or dsm.conf, relative to the test file; "
+        "prompts: name -> file or seconds; config_values: $config.<key> values without a dsm.conf)",
     )
-    if config.getoption("dsm_cov"):
+    if _coverage_on(config):
         COVERAGE.reset()
         COVERAGE.enabled = True
 
@@ -85,9 +102,9 @@ def pytest_runtest_makereport(
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if not config.getoption("dsm_cov"):
+    if not _coverage_on(config):
         return
-    fmt = config.getoption("dsm_cov_report")
+    fmt = config.getoption("dsm_cov_report") or "term"
     json_file = config.getoption("dsm_cov_json")
     if json_file:
         Path(json_file).write_text(COVERAGE.report_json() + "\n")
@@ -106,6 +123,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     threshold = session.config.getoption("dsm_cov_fail_under", None)
-    if session.config.getoption("dsm_cov", False) and threshold is not None:
+    if _coverage_on(session.config) and threshold is not None:
         if COVERAGE.total_percent() < threshold and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

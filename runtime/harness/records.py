@@ -15,21 +15,25 @@ __all__ = ["Played", "Reply", "Request", "Line"]
 class Played:
     """One playlist item as the caller heard it.
 
-    ``path`` is the file path, or the prompt name for prompts (``kind`` tells
-    which: ``file``, ``prompt``, ``silence``, ``ringtone``); ``start`` and
-    ``end`` are virtual seconds.  ``end`` is ``None`` while it still plays;
-    ``complete`` is false when the item was flushed or interrupted for good.
+    ``kind`` is ``file``, ``prompt``, ``silence`` or ``ringtone``.  ``name``
+    is the prompt name for prompts, the file path for files (and a label for
+    the others); ``path`` is the audio file (for a prompt, the file it was
+    loaded from; ``""`` when generated).  ``start`` and ``end`` are virtual
+    seconds, in exact milliseconds.  While the item still plays ``end`` is
+    ``None`` and ``playing`` is true; ``complete`` is true only once it
+    played to its end (false while playing and when flushed or interrupted).
     """
 
     kind: str
+    name: str
     path: str
     start: float
     end: float | None
     complete: bool = True
 
     @property
-    def name(self) -> str:
-        return self.path
+    def playing(self) -> bool:
+        return self.end is None
 
 
 @dataclass(frozen=True, slots=True)

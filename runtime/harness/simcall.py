@@ -122,7 +122,7 @@ class SimCall(MediaDelegation, Call):
         self.b2b_headers = ""
         self.relayed: list[dict[str, str]] = []
         self.callee: SimCallee | None = None
-        self.dialog = "trying"  # trying -> early -> connected -> disconnected
+        self.dialog = "trying"  # trying -> (proceeding) -> early -> connected -> disconnected
         self.sdp_refusal: tuple[int, str] | None = None
         """Set to ``(code, reason)`` to make SDP negotiation fail (e.g. ``(488, "Not Acceptable Here")``)."""
         self.b2b_relayed_invite = False
@@ -154,6 +154,8 @@ class SimCall(MediaDelegation, Call):
                 self.dialog = "disconnected"
             elif code > 100:
                 self.dialog = "early"
+            elif self.dialog == "trying":
+                self.dialog = "proceeding"
 
     def request(
         self, method: str, headers: Mapping[str, str] | None = None, body: str = "", *, hdrs: str = ""

@@ -121,11 +121,40 @@ def load_audio(path: str | Path) -> Samples:
             return np.ascontiguousarray(data, dtype=np.int16)
         data, rate = soundfile.read(name, dtype="float64", always_2d=True)
     except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
-        raise AudioFileError(name, str(exc)) from exc
+        raise AudioFileError(name, _open_failure(name, exc)) from exc
     mono = data.mean(axis=1)
     if rate != SAMPLE_RATE and mono.size:
         mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="VHQ")
     return to_int16(mono * 32768.0)
+
+
+def audio_problem(path: str | Path) -> str | None:
+    """Why an audio file would not load (as :func:`load_audio` words it), or ``None``.
+
+    Reads only the file's header, so it is cheap enough to check many
+    prompt files after every reload.
+    """
+    name = str(path)
+    try:
+        soundfile.info(name)
+    except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
+        return _open_failure(name, exc)
+    return None
+
+
+def _open_failure(name: str, exc: Exception) -> str:
+    """Why an audio file could not be read, in words (not libsndfile's "System error")."""
+    path = Path(name)
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return "is a directory"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    text = str(exc)
+    if "Format not recognised" in text or "unknown format" in text.lower():
+        return "not an audio file libsndfile can decode"
+    return text.split(": ", 1)[-1] if text.startswith("Error opening") else text
 
 
 def write_wav(path: str | os.PathLike[str], samples: npt.ArrayLike) -> None:

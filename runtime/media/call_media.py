@@ -129,7 +129,7 @@ class CallMedia:
             try:
                 return self.prompts.item(item.name, item.loop, item.fallback)
             except PromptNotFound as exc:
-                raise call_api.UnknownPrompt(exc.name) from exc
+                raise call_api.UnknownPrompt(exc.name, exc.detail) from exc
         if isinstance(item, call_api.SilenceItem):
             return SilenceItem(item.ms)
         if isinstance(item, call_api.RingtoneItem):

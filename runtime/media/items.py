@@ -118,8 +118,10 @@ class PromptItem(SampleItem):
 
     kind: ClassVar[str] = "prompt"
 
-    def __init__(self, name: str, samples: npt.ArrayLike, loop: bool = False) -> None:
+    def __init__(self, name: str, samples: npt.ArrayLike, loop: bool = False, file: str = "") -> None:
         super().__init__(samples, loop, name)
+        self.file = file
+        """The audio file the prompt was loaded from (``""`` for generated prompts)."""
 
 
 class _GeneratedItem(PlaylistItem):

@@ -12,16 +12,17 @@ the engine turns into ``{type: prompt, name: <name>}``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 
-from dsm.runtime.media.audio import AudioFileError, Samples, load_audio
+from dsm.diagnostics import Diagnostic, Severity
+from dsm.runtime.media.audio import AudioFileError, Samples, audio_problem, load_audio
 from dsm.runtime.media.items import PromptItem
 
 __all__ = [
+    "ConfiguredPrompts",
     "PromptCollection",
     "PromptConfigError",
     "PromptLibrary",
@@ -29,20 +30,24 @@ __all__ = [
     "PromptSelection",
     "PromptSetNotFound",
     "parse_prompt_list",
+    "prompt_file_problems",
     "split_list",
 ]
-
-log = logging.getLogger("dsm.runtime.media.prompts")
 
 Loader: TypeAlias = Callable[[str], Samples]
 
 
 class PromptNotFound(LookupError):
-    """A prompt name is not defined (A-core-21: ``{type: prompt, name}``)."""
+    """A prompt name is not defined (A-core-21: ``{type: prompt, name}``).
 
-    def __init__(self, name: str) -> None:
+    ``detail`` says why when the configuration named the prompt but its
+    audio file could not be loaded (the file and the reason), else ``""``.
+    """
+
+    def __init__(self, name: str, detail: str = "") -> None:
         self.name = name
-        super().__init__(f"prompt '{name}' not found")
+        self.detail = detail
+        super().__init__(f"prompt '{name}' not found" + (f" ({detail})" if detail else ""))
 
 
 class PromptSetNotFound(LookupError):
@@ -86,6 +91,10 @@ class PromptCollection:
     """Prompt name -> audio; names are exact and case-sensitive (A-core-21)."""
 
     prompts: dict[str, Samples] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    """Prompt name -> the audio file it was loaded from."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Prompt name -> ``"audio file 'x.wav': reason"`` for prompts whose file did not load."""
 
     def __contains__(self, name: object) -> bool:
         return name in self.prompts
@@ -96,24 +105,27 @@ class PromptCollection:
     def get(self, name: str) -> Samples | None:
         return self.prompts.get(name)
 
-    def add(self, name: str, samples: Samples) -> None:
+    def add(self, name: str, samples: Samples, file: str = "") -> None:
         """Define ``name``; a later definition replaces an earlier one (K-10)."""
         self.prompts[name] = samples
+        self.files[name] = file
+        self.failed.pop(name, None)
 
     def load_list_text(self, text: str, loader: Loader = load_audio) -> list[str]:
         """Load every pair of a prompt list; the errors, one message per failed prompt.
 
-        A prompt whose file cannot be loaded is logged and left undefined
-        (CF-8); the others are still loaded.
+        A prompt whose file cannot be loaded is left undefined and described
+        in the returned messages, for the caller to log (CF-8); the others
+        are still loaded.
         """
         errors: list[str] = []
         for name, path in parse_prompt_list(text):
             try:
-                self.add(name, loader(path))
+                self.add(name, loader(path), path)
             except AudioFileError as exc:
                 message = f"prompt '{name}': cannot load audio file '{path}': {exc.reason}"
-                log.error(message)
                 errors.append(message)
+                self.failed[name] = f"audio file '{path}': {exc.reason}"
         return errors
 
     def load_list_file(self, path: str, loader: Loader = load_audio) -> list[str]:
@@ -151,9 +163,7 @@ class PromptLibrary:
                 raise PromptConfigError(f"cannot read prompt list '{list_file}': {exc}") from exc
         for name in split_list(config.get("required_prompts", "")):
             if name not in self.default:
-                message = f"required prompt '{name}' is not defined"
-                log.error(message)
-                raise PromptConfigError(message)
+                raise PromptConfigError(f"required prompt '{name}' is not defined")
         base = config.get("prompts_sets_path", "")
         for set_name in split_list(config.get("load_prompts_sets", "")):
             path = f"{base}/{set_name}" if base else set_name
@@ -161,9 +171,7 @@ class PromptLibrary:
             try:
                 self.messages += collection.load_list_file(path, self.loader)
             except OSError as exc:
-                message = f"prompt set '{set_name}': cannot read '{path}': {exc}"
-                log.warning(message)
-                self.messages.append(message)
+                self.messages.append(f"prompt set '{set_name}': cannot read '{path}': {exc}")
             self.sets[set_name] = collection
 
     def selection(self) -> PromptSelection:
@@ -203,32 +211,122 @@ class PromptSelection:
         if samples is None and default_fallback:
             samples = self.library.default.get(name)
         if samples is None:
-            raise PromptNotFound(name)
+            detail = self.current.failed.get(name, "")
+            if not detail and default_fallback:
+                detail = self.library.default.failed.get(name, "")
+            raise PromptNotFound(name, detail)
         return samples
 
     def item(self, name: str, loop: bool = False, default_fallback: bool = False) -> PromptItem:
         """A playlist item for prompt ``name`` (``playPrompt``/``…Front``/``…Looped``)."""
-        return PromptItem(name, self.lookup(name, default_fallback), loop)
+        samples = self.lookup(name, default_fallback)
+        file = self.current.files.get(name) if name in self.current else self.library.default.files.get(name)
+        return PromptItem(name, samples, loop, file or "")
 
 
-def configured_prompt_names(conf_path: str) -> set[str]:
-    """Every prompt name a ``dsm.conf`` provides through ``load_prompts`` and its prompt sets.
+def prompt_file_problems(config: Mapping[str, str]) -> list[str]:
+    """What :meth:`PromptLibrary.configure` would complain about, from file headers only.
 
-    Used by ``dsm check --config`` to flag ``playPrompt`` names nobody
-    provides (W017); list files that cannot be read simply provide nothing.
-    The audio files themselves are not opened.
+    For re-checking prompt files after a reload without decoding them: an
+    unreadable ``load_prompts`` or prompt-set list, or an audio file that is
+    missing or not audio, one message each.
     """
-    from dsm.runtime.config import read_conf
-
-    conf = read_conf(conf_path)
-    names: set[str] = set()
-    lists = list(conf.items("load_prompts"))
-    base = conf.get("prompts_sets_path")
-    lists += [f"{base}/{s}" if base else s for s in conf.items("load_prompts_sets")]
-    for list_file in lists:
+    problems: list[str] = []
+    lists = [(f, "prompt list") for f in split_list(config.get("load_prompts", ""))]
+    base = config.get("prompts_sets_path", "")
+    lists += [
+        (f"{base}/{name}" if base else name, f"prompt set '{name}'")
+        for name in split_list(config.get("load_prompts_sets", ""))
+    ]
+    for list_file, what in lists:
         try:
             text = Path(list_file).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        except OSError as exc:
+            problems.append(f"{what}: cannot read '{list_file}': {exc.strerror or exc}")
             continue
-        names.update(name for name, _ in parse_prompt_list(text))
+        for name, path in parse_prompt_list(text):
+            why = audio_problem(path)
+            if why is not None:
+                problems.append(f"prompt '{name}': cannot load audio file '{path}': {why}")
+    return problems
+
+
+class ConfiguredPrompts(set[str]):
+    """Prompt names a configuration provides, with ``diagnostics`` about the configuration.
+
+    A ``set`` so that ``dsm check --config`` (entry point ``dsm.prompts``)
+    can use it as the known names; ``diagnostics`` lists what ``dsm serve``
+    would refuse or could not load, located in the files that say so.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.diagnostics: list[Diagnostic] = []
+
+
+def configured_prompt_names(conf_path: str) -> ConfiguredPrompts:
+    """Every prompt name a ``dsm.conf`` provides, and what is wrong with its prompts.
+
+    The configuration is read as ``dsm serve`` reads it: a configuration it
+    would reject gives the same errors here.  Then every prompt list is read
+    and every audio file in it decoded: a missing ``load_prompts`` list, a
+    missing or undecodable audio file and an undefined ``required_prompts``
+    name are errors; an unreadable prompt-set file is a warning (K-13: the
+    set is then empty).  Scripts are reported by ``dsm check`` itself.
+    """
+    from dsm.runtime.config import ConfigError, load_config, read_conf
+
+    out = ConfiguredPrompts()
+    try:
+        cfg = load_config(conf_path)
+        confs = [b.conf for b in [cfg.main, *cfg.bundles.values()]]
+    except ConfigError as exc:
+        out.diagnostics += [d for d in exc.diagnostics if not d.path.endswith(".dsm")]
+        if out.diagnostics:
+            return out
+        confs = [read_conf(conf_path)]  # only scripts failed: dsm check reports those
+    for conf in confs:
+        line = conf.lines.get
+        defined: set[str] = set()
+        for list_file in conf.items("load_prompts"):
+            defined |= _check_list(out, list_file, conf.path, line("load_prompts", 1), "error")
+        for name in conf.items("required_prompts"):
+            if name not in defined:
+                out.diagnostics.append(Diagnostic(
+                    conf.path, line("required_prompts", 1), 1, "error", "K-11",
+                    f"required prompt '{name}' is not defined by any load_prompts file",
+                ))  # fmt: skip
+        base = conf.get("prompts_sets_path")
+        for set_name in conf.items("load_prompts_sets"):
+            path = f"{base}/{set_name}" if base else set_name
+            _check_list(out, path, conf.path, line("load_prompts_sets", 1), "warning")
+        out |= defined
+    return out
+
+
+def _check_list(
+    out: ConfiguredPrompts, list_file: str, conf_path: str, conf_line: int, severity: Severity
+) -> set[str]:
+    """The names one prompt list defines; a diagnostic for each audio file that does not load."""
+    try:
+        text = Path(list_file).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        out.diagnostics.append(Diagnostic(
+            conf_path, conf_line, 1, severity, "CF-8",
+            f"cannot read prompt list '{list_file}': {exc.strerror or exc}",
+        ))  # fmt: skip
+        return set()
+    names: set[str] = set()
+    lines = text.splitlines()
+    for name, path in parse_prompt_list(text):
+        number = next((n for n, raw in enumerate(lines, 1) if raw.startswith(name) and path in raw), 1)
+        try:
+            load_audio(path)
+        except AudioFileError as exc:  # reported here, so not once more as an unknown name
+            out.diagnostics.append(Diagnostic(
+                list_file, number, 1, "error", "CF-8",
+                f"prompt '{name}': audio file '{path}': {exc.reason}",
+            ))  # fmt: skip
+        out.add(name)
+        names.add(name)
     return names

@@ -14,6 +14,7 @@ for 16-bit PCM) report.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,17 @@ def _format_for(path: str) -> tuple[str, str]:
     return extension, subtype or soundfile.default_subtype(extension) or _PCM16
 
 
+def _create_failure(path: str, exc: Exception) -> str:
+    """Why a recording file could not be created, in words (not libsndfile's "System error")."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        return f"no such directory: {folder}"
+    if not os.access(folder, os.W_OK):
+        return f"no permission to write in {folder}"
+    text = str(exc)
+    return text.split(": ", 1)[-1] if text.startswith("Error opening") else text
+
+
 class Recorder:
     """Writes input frames to an audio file between start and :meth:`close`.
 
@@ -54,7 +66,7 @@ class Recorder:
                 path, "w", SAMPLE_RATE, 1, subtype, format=file_format
             )
         except (OSError, RuntimeError) as exc:
-            raise AudioFileError(path, str(exc)) from exc
+            raise AudioFileError(path, _create_failure(path, exc)) from exc
         self.samples = 0
         """Samples written so far."""
 

@@ -540,7 +540,11 @@ class RtpSession:
                 self.reception.rtcp(data, self.loop.time())
 
     def _next_received(self) -> np.ndarray | None:
-        """The next 20 ms of caller audio; silence for gaps while recording, else ``None``."""
+        """The next 20 ms of caller audio, or ``None`` when nothing arrived.
+
+        A gap stays a gap: a recording holds only the audio received (2 s of
+        caller audio make a 2.00 s file, as in the reference), not filler.
+        """
         while self._received_samples < FRAME_SAMPLES:
             packet = self.jitter.pop()
             if packet is None:
@@ -550,7 +554,7 @@ class RtpSession:
                 self._received.append(samples)
                 self._received_samples += samples.size
         if self._received_samples < FRAME_SAMPLES:
-            if self._received_samples == 0 and self.media.recorder is None:
+            if self._received_samples == 0:
                 return None
             frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
             filled = 0

@@ -129,13 +129,16 @@ class SipCall(MediaDelegation, Call):
         self.negotiated = negotiated
         self.local_sdp: SessionDescription | None = negotiated.answer if negotiated else None
         self.session: Session | None = None
-        self.dialog = "trying"  # trying -> early -> connected -> disconnected
+        self.dialog = "trying"  # trying -> (proceeding) -> early -> connected -> disconnected
         self.b2b_capable = False
         self._sdp_version = 0
         self.timer: SessionTimer | None = None
         self._timer_handle: asyncio.TimerHandle | None = None
         self._pending_bye: InDialogRequest | None = None
         """A BYE the script is looking at (SipRequest), not answered yet."""
+        self.started_at = calls.now()
+        self.end_reason = ""
+        """Why the call ended, for the ``event=call_end`` log line (first cause wins)."""
         invite = new.request
         ruri = invite.request_uri
         user = (ruri.user or "") if isinstance(ruri, SipUri) else ""
@@ -199,9 +202,23 @@ class SipCall(MediaDelegation, Call):
 
     # -- direct dialog control (mod_dlg) ---------------------------------------------------
     def dialog_reply(self, code: int, reason: str, headers: str = "", sdp: bool = False) -> None:
-        """``dlg.reply`` / ``dlg.acceptInvite``: answer the INVITE from the script (M-dlg-1, 3)."""
+        """``dlg.reply`` / ``dlg.acceptInvite``: answer the INVITE from the script (M-dlg-1, 3).
+
+        A 100 is sent too (with the script's reason) and, as any reply of the
+        script's, moves the dialog on, so the host sends no 200 of its own (E-151).
+        """
         if code == 100:
-            return  # the core sent 100 Trying already
+            try:
+                self.calls.run(
+                    lambda now: self.calls.core.reply(
+                        self.call_id, 100, reason or None, now=now, headers=header_lines(headers)
+                    )
+                )
+            except UserAgentError as exc:
+                raise DialogError(str(exc), 500, "could not send response") from None
+            if self.dialog == "trying":
+                self.dialog = "proceeding"
+            return
         if sdp and self.local_sdp is None:
             raise DialogError("no SDP answer for this INVITE", 488, "Not Acceptable Here")
         try:
@@ -228,7 +245,7 @@ class SipCall(MediaDelegation, Call):
         method = method.upper()
         try:
             if method == "BYE":
-                if self.dialog in ("trying", "early"):
+                if self.dialog in ("trying", "proceeding", "early"):
                     raise UserAgentError("the INVITE is not answered yet")
                 self.calls.run(lambda now: self.calls.core.bye(self.call_id, now=now, headers=extra))
                 self.dialog = "disconnected"
@@ -264,7 +281,7 @@ class SipCall(MediaDelegation, Call):
         try:
             if state == "connected":
                 self.calls.run(lambda now: self.calls.core.bye(self.call_id, now=now))
-            elif state in ("trying", "early"):
+            elif state in ("trying", "proceeding", "early"):
                 self.calls.run(
                     lambda now: self.calls.core.reply(
                         self.call_id, 487, "Request Terminated", now=now
@@ -274,6 +291,7 @@ class SipCall(MediaDelegation, Call):
             self.calls.log("sip", "debug", call=self.call_id, msg=f"bye: {exc}")
 
     def on_session_end(self) -> None:
+        self._log_end()
         self.stop_session_timer()
         if self._pending_bye is not None:  # the session ended before its SipRequest ran
             bye, self._pending_bye = self._pending_bye, None
@@ -284,6 +302,21 @@ class SipCall(MediaDelegation, Call):
             self.bye()
         self.rtp.close()
         self.calls.forget(self)
+
+    def _log_end(self) -> None:
+        """One ``event=call_end`` line to go with the ``event=call`` line of the start."""
+        session = self.session
+        state = session.state.name if session is not None and session.state is not None else "-"
+        if self.end_reason:
+            reason = self.end_reason
+        elif self.dialog == "disconnected":
+            reason = "script ended the dialog"
+        else:
+            reason = "script stopped"
+        self.calls.log(
+            "call_end", call=self.call_id, session=session.id if session is not None else "-",
+            state=state, seconds=round(self.calls.now() - self.started_at, 3), reason=reason,
+        )  # fmt: skip
 
     def outgoing_event(self, event: CallProgress | CallAnswered | CallFailed) -> None:
         """The answers to an INVITE we sent; only outgoing calls have one (``outgoing.py``)."""
@@ -327,6 +360,7 @@ class SipCall(MediaDelegation, Call):
 
     def remote_hangup(self, request: Request) -> None:
         """BYE or CANCEL from the caller (already answered): ``Hangup`` (E-151)."""
+        self.end_reason = self.end_reason or f"caller {request.method}"
         self.dialog = "disconnected"
         self.stop_session_timer()
         self.media.media_disconnect()
@@ -371,6 +405,7 @@ class SipCall(MediaDelegation, Call):
 
     def no_ack(self) -> None:
         """No ACK for our 2xx: ``Hangup`` with ``reason=onNoAck``, then BYE and stop (E-151)."""
+        self.end_reason = self.end_reason or "no ACK"
         self._event_with_default("Hangup", {"headers": "", "reason": "onNoAck"}, always=True)
 
     def ack(self, request: Request) -> None:
@@ -489,6 +524,7 @@ class SipCall(MediaDelegation, Call):
     def _session_timeout(self) -> None:
         """No refresh in time: SessionTimeout; unless ``#processed``, BYE and stop (E-151)."""
         self.calls.log("sip", "info", call=self.call_id, msg="session timer expired")
+        self.end_reason = self.end_reason or "session timer expired"
         self._event_with_default("SessionTimeout", {})
 
     def _event_with_default(
@@ -622,7 +658,7 @@ def _is_refresh(request: Request) -> bool:
     return request.method in ("INVITE", "UPDATE") and "Session-Expires" in request.headers
 
 
-_DIALOG_STATUS = {"trying": "Trying", "early": "Early", "connected": "Connected", "disconnected": "Disconnected"}
+_DIALOG_STATUS = {"trying": "Trying", "proceeding": "Proceeding", "early": "Early", "connected": "Connected", "disconnected": "Disconnected"}
 
 
 def header_lines(block: str) -> list[tuple[str, str]]:
@@ -831,7 +867,7 @@ class SipCalls:
         app = self.choose_app(request)
         if not self.registered(app):
             self._refuse(
-                new.call_id, 500, "Server Internal Error", f"no application {app!r} (AS-1)"
+                new.call_id, 500, "Server Internal Error", f"no application {app!r} (see --application)"
             )
             return
         timer: SessionTimer | None = None

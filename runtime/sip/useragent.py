@@ -440,17 +440,26 @@ class UserAgentServer:
         content_type: str | None = None,
         headers: Iterable[tuple[str, str]] = (),
     ) -> list[UAOutput]:
-        """Answer the call's INVITE: 1xx (not 100), 2xx (starts the dialog) or 3xx-6xx."""
+        """Answer the call's INVITE: 1xx, 2xx (starts the dialog) or 3xx-6xx.
+
+        A 100 (the core sent one already; a script may send its own, with its
+        reason) carries no To tag and changes nothing in the call.
+        """
         call = self._call(call_id)
         if call.role != "uas":
             raise UserAgentError(f"call {call_id!r} is an outgoing call")
         if call.state not in ("incoming", "early"):
             raise UserAgentError(f"call {call_id!r} is already answered")
-        if not 101 <= status <= 699:
+        if not 100 <= status <= 699:
             raise UserAgentError(f"cannot reply {status} to an INVITE")
         entry = self._server.get(call.invite_key)
         if entry is None or not isinstance(entry.transaction, InviteServerTransaction):
             raise UserAgentError(f"call {call_id!r} has no INVITE transaction")
+        if status == 100:
+            trying = make_response(
+                call.invite, 100, reason, headers=[("Server", self.user_agent), *headers]
+            )
+            return self._server_outputs(entry, entry.transaction.send_response(trying, now))
         response = self._response(
             call.invite,
             status,

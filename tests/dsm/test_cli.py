@@ -182,3 +182,53 @@ def test_check_does_not_load_plugins(monkeypatch: Any, scripts: Path) -> None:
 
     monkeypatch.setattr(cli, "_entry_points", explode)
     assert cli.main(["check", str(scripts / "good.dsm")]) == 0
+
+
+@pytest.mark.parametrize("option", [["--werror"], ["-W", "error"]])
+def test_check_werror_fails_on_warnings(scripts: Path, option: list[str], capsys: Any) -> None:
+    """``--werror`` / ``-W error``: a script with only warnings makes ``dsm check`` exit 1."""
+    assert cli.main(["check", *option, str(scripts / "sub" / "warn.dsm")]) == 1
+    assert "warning" in capsys.readouterr().out
+    assert cli.main(["check", *option, str(scripts / "good.dsm")]) == 0
+
+
+def test_version_and_help_document_exit_codes(capsys: Any) -> None:
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("dsm ")
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "exit codes:" in out and "  3  no DSM server answers" in out
+    assert "serve" in out.split("exit codes:")[0]  # the description names more than check/draw/run
+
+
+def test_check_json_missing_path_is_json_on_stdout(tmp_path: Path, capsys: Any) -> None:
+    """``--format json``: a usage problem is a JSON object on stdout too (exit 2)."""
+    assert cli.main(["check", "--format", "json", str(tmp_path / "nope.dsm")]) == 2
+    data = json.loads(capsys.readouterr().out)
+    assert "no such file or directory" in data["error"] and data["diagnostics"] == []
+
+
+def test_graph_of_a_directory_says_so(tmp_path: Path, capsys: Any) -> None:
+    assert cli.main(["graph", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is a directory" in err and "no such file" not in err
+
+
+def test_check_json_into_a_closed_pipe_has_no_traceback(tmp_path: Path) -> None:
+    """``dsm check --format json … | head -1``: the reader goes away, no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    for n in range(300):
+        (tmp_path / f"s{n}.dsm").write_text("state A;\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dsm.cli", "check", "--format", "json", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # as head -1 does
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err

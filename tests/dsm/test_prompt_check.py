@@ -9,7 +9,11 @@ from dsm.compiler import check_paths
 
 
 def _setup(tmp_path: Path) -> tuple[Path, Path]:
-    (tmp_path / "prompts.txt").write_text("welcome=w.wav\ngoodbye=g.wav\n")
+    from dsm.runtime.media.audio import write_wav
+
+    for name in ("w", "g"):
+        write_wav(tmp_path / f"{name}.wav", [0] * 160)
+    (tmp_path / "prompts.txt").write_text(f"welcome={tmp_path / 'w.wav'}\ngoodbye={tmp_path / 'g.wav'}\n")
     conf = tmp_path / "dsm.conf"
     conf.write_text(f"load_prompts={tmp_path / 'prompts.txt'}\n")
     script = tmp_path / "ivr.dsm"

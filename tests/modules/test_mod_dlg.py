@@ -145,19 +145,34 @@ def test_M_dlg_1_E151_reply_180_in_invite_means_no_automatic_200(tmp_path: Path)
     assert call.state == "RINGING"
 
 
-def test_M_dlg_1_E151_reply_100_leaves_the_dialog_status_so_the_host_answers(tmp_path: Path) -> None:
-    """A 100 does not change the dialog status: the host still sends its 200 OK."""
+def test_M_dlg_1_E151_reply_100_moves_the_dialog_so_the_host_does_not_answer(tmp_path: Path) -> None:
+    """A 100 sent by the script moves the dialog to Proceeding: no automatic 200 (as the reference)."""
     call = start(
         tmp_path,
         """
         initial state S;
-        transition "inv" S - invite / dlg.reply(100, Trying) -> S;
+        transition "inv" S - invite / dlg.reply(100, trytry) -> S;
         transition "ss" S - sessionStart / set($started=yes) -> S;
         """
         + BYE,
     )
-    assert codes(call) == [100, 200]
-    assert call.vars["started"] == "yes"
+    assert codes(call) == [100]
+    assert call.sim.dialog == "proceeding"
+    assert "started" not in call.vars
+
+
+def test_E151_stop_in_invite_without_reply_answers_200_then_byes(tmp_path: Path) -> None:
+    """``stop(false)`` in ``invite`` with no reply: the host's 200 still goes out, then BYE."""
+    call = start(
+        tmp_path,
+        """
+        initial state S;
+        transition "inv" S - invite / stop(false) -> S;
+        """,
+    )
+    assert codes(call) == [200]
+    assert [r.method for r in call.sent_requests] == ["BYE"]
+    assert call.sim.dialog == "disconnected"
 
 
 def test_M_dlg_1_final_reply_in_invite_refuses_the_call(tmp_path: Path) -> None:
@@ -247,7 +262,7 @@ def test_M_dlg_3_E51_acceptInvite_183_raises_EarlySession_nested(tmp_path: Path)
 def test_M_dlg_3_early_session_connects_media_and_the_prompt_is_heard(tmp_path: Path) -> None:
     call = start(tmp_path, EARLY_SCRIPT)
     call.advance(1.0)
-    assert [(p.path, p.start, p.end) for p in call.played] == [("ring", 0.0, 0.5)]
+    assert [(p.name, p.start, p.end) for p in call.played] == [("ring", 0.0, 0.5)]
     assert abs(call.heard()).max() > 0
 
 
@@ -366,7 +381,7 @@ def test_M_dlg_3_acceptInvite_200_in_invite_raises_SessionStart_once(tmp_path: P
     assert codes(call) == [200]
     assert call.vars["ss"] == "x"
     call.advance(1.0)
-    assert [p.path for p in call.played] == ["hello"]
+    assert [p.name for p in call.played] == ["hello"]
 
 
 # -- dlg.replyRequest (M-dlg-2) ------------------------------------------------------------

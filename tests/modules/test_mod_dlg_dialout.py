@@ -87,7 +87,7 @@ def test_M_dlg_6_E152_called_party_rings_answers_and_hears_media(tmp_path: Path)
     out.answer()
     assert out.vars["up"] == "yes" and out.state == "UP"
     out.advance(1.0)
-    assert [p.path for p in out.played] == ["hello"]
+    assert [p.name for p in out.played] == ["hello"]
 
 
 def test_M_dlg_6_E151_rejected_outgoing_call_fails_and_stops(tmp_path: Path) -> None:

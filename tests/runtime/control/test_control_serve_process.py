@@ -100,3 +100,23 @@ def test_serve_refuses_a_public_bind_without_token(scripts: Path) -> None:
     finally:
         if p.p.poll() is None:
             p.p.kill()
+
+
+def test_serve_log_is_one_key_value_format(tmp_path: Path) -> None:
+    """A script's engine error (jumpFSM to a missing diagram) is one ``ts=… event=session`` line,
+    not also a plain ``[call-1] jumpFSM…`` line from Python's logging (issue 17 item 11)."""
+    folder = tmp_path / "jump"
+    folder.mkdir()
+    (folder / "jump.dsm").write_text(
+        'initial state S enter { jumpFSM(nosuch) };\ntransition "h" S - hangup / stop(false) -> S;\n'
+    )
+    p = Proc("serve", "--scripts", str(folder), "--control", "127.0.0.1:0")
+    try:
+        client = ControlClient(p.field(p.wait_for("event=listening"), "control"))
+        client.call("startCall", {"app": "jump"})
+        p.wait_for("event=session", "jumpFSM", "nosuch")
+        assert p.stop() == 0
+        p.wait_for("event=stopped")
+    finally:
+        p.stop()
+    assert all(line.startswith("ts=") for line in p.lines if line), p.lines

@@ -129,7 +129,7 @@ def test_generated_prompts_have_their_length(tmp_path):
     assert_state(call, "S")
     call.advance(0.2)
     assert_state(call, "T")
-    assert call.played[0].path == "hello"
+    assert call.played[0].name == "hello"
     assert call.played[0].end == pytest.approx(1.5)
     assert call.heard()[:12000].any()
 

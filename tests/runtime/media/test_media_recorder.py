@@ -69,3 +69,12 @@ def test_other_container_from_extension(tmp_path: Path) -> None:
         recorder.write_frame(frames(2)[0])
     data, rate = soundfile.read(str(path), dtype="int16")
     assert rate == 8000 and data.size == 160
+
+
+def test_A_core_36_recording_into_a_missing_folder_says_so(tmp_path: Path) -> None:
+    """No libsndfile "System error": the reason names the missing folder."""
+    target = tmp_path / "nope" / "rec.wav"
+    with pytest.raises(AudioFileError) as caught:
+        Recorder(str(target))
+    assert caught.value.reason == f"no such directory: {target.parent}"
+    assert "System error" not in str(caught.value)

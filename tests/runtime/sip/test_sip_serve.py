@@ -571,6 +571,9 @@ def test_AS1_unknown_application_refused_500(served: SipServer) -> None:
         response = _final_response(sock)
     assert (response.status, response.reason) == (500, "Server Internal Error")
     assert served.calls() == []
+    (line,) = [x for x in served.log_text.getvalue().splitlines() if "no application 'nosuch'" in x]
+    assert "AS-1" not in line  # users cannot look rule IDs up; the option is named instead
+    assert "--application" in line
 
 
 def test_AS1_fixed_application_name_serves_every_call() -> None:

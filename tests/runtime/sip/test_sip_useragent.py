@@ -382,10 +382,21 @@ def test_tu_mistakes_raise_user_agent_error() -> None:
     with pytest.raises(UserAgentError):
         ua.bye(caller.call_id, now=0.0)
     with pytest.raises(UserAgentError):
-        ua.reply(caller.call_id, 100, now=0.0)
+        ua.reply(caller.call_id, 99, now=0.0)
     ua.reply(caller.call_id, 486, now=0.1)
     with pytest.raises(UserAgentError):
         ua.reply(caller.call_id, 200, now=0.2)
+
+
+def test_M_dlg_1_a_100_from_the_tu_is_sent_without_to_tag_and_leaves_the_call_unanswered() -> None:
+    """A script's own ``100 trytry`` goes out as is (no To tag); the INVITE can still be answered."""
+    ua, caller = new_ua(), Caller()
+    ua.receive(caller.request("INVITE"), PEER, 0.0)
+    out = ua.reply(caller.call_id, 100, "trytry", now=0.1)
+    (trying,) = responses(out)
+    assert (trying.status, trying.reason) == (100, "trytry")
+    assert trying.to.tag is None
+    assert statuses(ua.reply(caller.call_id, 200, now=0.2)) == [200]
 
 
 def test_one_calls_failure_does_not_affect_another(monkeypatch: pytest.MonkeyPatch) -> None:
