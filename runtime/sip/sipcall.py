@@ -49,7 +49,9 @@ from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_relay_key
 from dsm.runtime.media.prompts import PromptLibrary
 from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.limits import SipCounters, SipLimits
 from dsm.runtime.sip.message import Request, Response
+from dsm.runtime.sip.rtp_latch import RtpLatch
 from dsm.runtime.sip.rtp_session import (
     DEFAULT_RTP_TIMEOUT,
     RtpPortPool,
@@ -134,6 +136,8 @@ class SipCall(MediaDelegation, Call):
         self._sdp_version = 0
         self.timer: SessionTimer | None = None
         self._timer_handle: asyncio.TimerHandle | None = None
+        self.dialog_was_confirmed = False
+        """Whether the ACK for our 2xx arrived (the peer is where its INVITE says)."""
         self._pending_bye: InDialogRequest | None = None
         """A BYE the script is looking at (SipRequest), not answered yet."""
         invite = new.request
@@ -189,6 +193,10 @@ class SipCall(MediaDelegation, Call):
         if 200 <= code < 300:
             self.dialog = "connected"
             self.start_session_timer()
+            if self.dialog_was_confirmed is False:
+                # No reflection: the SDP's address gets our stream only once the ACK (or the
+                # peer's own RTP) shows that whoever sent the INVITE wants it there.
+                self.rtp.hold_until_confirmed()
         elif code >= 300:
             self.dialog = "disconnected"
             self.rtp.close()
@@ -374,9 +382,11 @@ class SipCall(MediaDelegation, Call):
         self._event_with_default("Hangup", {"headers": "", "reason": "onNoAck"}, always=True)
 
     def ack(self, request: Request) -> None:
-        """An ACK; it carries the SDP answer when the INVITE had no offer."""
+        """An ACK; it carries the SDP answer when the INVITE had no offer.  Our stream may start."""
+        self.dialog_was_confirmed = True
         if self.negotiated is None and _is_sdp(request):
             self._take_answer(request.body)
+        self.rtp.confirm()
 
     def _take_answer(self, body: bytes) -> None:
         try:
@@ -387,7 +397,11 @@ class SipCall(MediaDelegation, Call):
             return
         self.negotiated = negotiated
         self.rtp.configure(
-            negotiated.remote_address, negotiated.codec, negotiated.telephone_event, "sendrecv"
+            negotiated.remote_address,
+            negotiated.codec,
+            negotiated.telephone_event,
+            "sendrecv",
+            [c.payload_type for c in negotiated.codecs],
         )
         if self.dialog == "connected":
             self.rtp.start()
@@ -589,7 +603,11 @@ class SipCall(MediaDelegation, Call):
         self.negotiated = negotiated
         self.local_sdp = negotiated.answer
         self.rtp.configure(
-            negotiated.remote_address, negotiated.codec, negotiated.telephone_event, negotiated.direction
+            negotiated.remote_address,
+            negotiated.codec,
+            negotiated.telephone_event,
+            negotiated.direction,
+            [c.payload_type for c in negotiated.codecs],
         )
         if self.dialog == "connected":
             self.rtp.start()
@@ -688,8 +706,12 @@ class SipCalls:
         keep_recent: int = 100,
         rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
         session_timer: TimerConfig | None = None,
+        limits: SipLimits | None = None,
+        counters: SipCounters | None = None,
     ) -> None:
         self.engine = engine
+        self.limits = limits if limits is not None else SipLimits()
+        self.counters = counters if counters is not None else SipCounters()
         self.session_timer = session_timer
         self.rtp_timeout = rtp_timeout
         self.host = host
@@ -716,7 +738,13 @@ class SipCalls:
 
     def core_options(self) -> dict[str, Any]:
         """How the SIP core must be made for these calls (see :class:`UserAgentServer`)."""
-        return {"bye_to_tu": True, "extensions": ("timer",) if self.session_timer else ()}
+        return {
+            "bye_to_tu": True,
+            "extensions": ("timer",) if self.session_timer else (),
+            "max_message_bytes": self.limits.max_message_bytes,
+            "max_headers": self.limits.max_headers,
+            "counters": self.counters,
+        }
 
     def now(self) -> float:
         assert self.transport is not None, "SIP transport not attached"
@@ -810,6 +838,8 @@ class SipCalls:
             rtp_timeout=self.rtp_timeout,
             rtcp_sock=rtcp,
             cname=f"dsm@{self.host}",
+            latch=RtpLatch(strict=self.limits.rtp_strict, symmetric=self.limits.rtp_symmetric),
+            counters=self.counters,
         )
         return media, rtp
 
@@ -873,6 +903,7 @@ class SipCalls:
                 negotiated.codec,
                 negotiated.telephone_event,
                 negotiated.direction,
+                [c.payload_type for c in negotiated.codecs],
             )
         call = SipCall(self, new, media, rtp, negotiated)
         call.timer = timer
