@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from attack_rig import WAIT, Caller, count_datagrams, legit_call, metrics, request
+from attack_rig import WAIT, Caller, count_datagrams, legit_call, metrics, request, sdp
 from test_sip_serve import SipServer
 
 from dsm.runtime.media.rfc4733 import telephone_event_packets
@@ -340,3 +340,76 @@ def test_bad_limit_values_are_refused_with_a_clear_message() -> None:
     assert "--tcp-max-per-source" in out.stderr and "positive whole number" in out.stderr
     assert "Traceback" not in out.stderr
 
+
+
+# -- early media: as the script asks, until the INVITE transaction ends -----------------------------------
+EARLY = """\
+import(mod_dlg);
+initial state START;
+state RINGING enter {{ playSilence(30000); setTimer(1, {answer_after}) }};
+state TALK;
+state END;
+transition "invite" START - invite / dlg.acceptInvite(183, Session Progress) -> RINGING;
+transition "answer" RINGING - timer(#id == 1) / dlg.acceptInvite(200, OK) -> TALK;
+transition "hangup" (START, RINGING, TALK, END) - hangup / stop(false) -> END;
+"""
+
+
+def _provisional(caller: Caller, status: int) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        msg = caller.receive(deadline - time.monotonic())
+        if msg is None:
+            break
+        if getattr(msg, "status", 0) == status:
+            return
+    raise AssertionError(f"no {status}")
+
+
+def _quiet_after(caller: Caller) -> int:
+    """RTP arriving in 0.5 s, after 0.2 s for packets already on their way."""
+    count_datagrams(caller.rtp, 0.2)
+    return caller.rtp_received(0.5)
+
+
+def test_early_media_flows_while_the_invite_is_pending_and_stops_when_it_ends(tmp_path: Any) -> None:
+    """183 with SDP: RTP flows; the 200 ends the INVITE transaction: silence until the ACK; CANCEL: silence."""
+    (tmp_path / "early.dsm").write_text(EARLY.format(answer_after=1))
+    (tmp_path / "ring.dsm").write_text(EARLY.format(answer_after=60))
+    s = SipServer(tmp_path, sip_timers=TimerSettings(t1=0.05, t2=0.4, t4=0.5, timer_d=0.5))
+    try:
+        caller = Caller(s.port)
+        try:
+            caller.call_id = "early-1"
+            caller.send(request("INVITE", s.port, caller.local, call_id=caller.call_id,
+                                body=sdp(caller.rtp_address), user="early"))
+            _provisional(caller, 183)
+            assert caller.first_rtp(WAIT)  # early media
+            ok = caller.final()
+            assert ok.status == 200
+            caller.ok = ok
+            assert _quiet_after(caller) == 0  # answered, not ACKed
+            caller.ack()
+            assert caller.first_rtp(WAIT)
+            assert caller.bye().status == 200
+        finally:
+            caller.close()
+        ringing = Caller(s.port)
+        try:
+            ringing.call_id = "early-2"
+            invite = request("INVITE", s.port, ringing.local, call_id=ringing.call_id,
+                             body=sdp(ringing.rtp_address), user="ring")
+            ringing.send(invite)
+            _provisional(ringing, 183)
+            assert ringing.first_rtp(WAIT)
+            branch = invite.split(b"branch=", 1)[1].split(b"\r\n", 1)[0].decode()
+            cancel = request("CANCEL", s.port, ringing.local, call_id=ringing.call_id, user="ring")
+            cancel = cancel.replace(cancel.split(b"branch=", 1)[1].split(b"\r\n", 1)[0], branch.encode())
+            ringing.send(cancel)
+            assert ringing.final("INVITE").status == 487
+            assert _quiet_after(ringing) == 0
+        finally:
+            ringing.close()
+        assert "Traceback" not in s.log_text.getvalue() and s.loop_errors == []
+    finally:
+        s.stop()
