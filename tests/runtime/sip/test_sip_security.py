@@ -413,3 +413,27 @@ def test_early_media_flows_while_the_invite_is_pending_and_stops_when_it_ends(tm
         assert "Traceback" not in s.log_text.getvalue() and s.loop_errors == []
     finally:
         s.stop()
+
+
+def test_symmetric_rtp_goes_where_the_callers_rtp_comes_from() -> None:
+    """``rtp_symmetric=yes``: the SDP names one port, the caller sends from another (NAT): the stream follows."""
+    s = SipServer(sip_settings={"rtp_symmetric": "yes"})
+    caller = Caller(s.port)
+    nat = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    nat.bind(("127.0.0.1", 0))
+    try:
+        assert caller.invite().status == 200
+        caller.ack()
+        deadline = time.monotonic() + WAIT
+        got = 0
+        while not got and time.monotonic() < deadline:
+            caller.send_audio(1, nat)
+            got = count_datagrams(nat, 0.2)
+        assert got > 0
+        count_datagrams(caller.rtp, 0.2)  # sent before the latch moved the stream
+        assert caller.rtp_received(0.5) == 0
+        assert caller.bye().status == 200
+    finally:
+        nat.close()
+        caller.close()
+        s.stop()
