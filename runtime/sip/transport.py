@@ -98,8 +98,8 @@ class SipTransport(asyncio.DatagramProtocol):
         self.core = core
         self.limits = limits if limits is not None else SipLimits()
         self.counters: SipCounters = core.counters
-        self._per_source: dict[str, int] = {}
-        """Accepted connections open per source IP address."""
+        self._per_source: dict[str, set[SipConnection]] = {}
+        """Accepted connections open, by source IP address."""
         self.loop = loop
         self.on_event = on_event
         self.on_error: ErrorLog = on_error or (lambda message: None)
@@ -205,7 +205,8 @@ class SipTransport(asyncio.DatagramProtocol):
             self.on_error(f"refusing tcp connection with {peer[0]}:{peer[1]}: too many connections")
             return False
         if connection.accepted:
-            held = self._per_source.get(peer[0], 0)
+            same = self._per_source.setdefault(peer[0], set())
+            held = len(same)
             if held >= self.limits.tcp_max_per_source:
                 self.counters.tcp_source_cap_refused += 1
                 refused = self.counters.tcp_source_cap_refused
@@ -215,7 +216,7 @@ class SipTransport(asyncio.DatagramProtocol):
                         f"address (sip_tcp_max_connections_per_source); {refused} refused so far"
                     )
                 return False
-            self._per_source[peer[0]] = held + 1
+            same.add(connection)
         self.connections[peer] = connection
         return True
 
@@ -228,14 +229,15 @@ class SipTransport(asyncio.DatagramProtocol):
     def forget(self, connection: SipConnection) -> None:
         """A connection is gone; later messages to its peer open a new one."""
         peer = connection.peer
-        if peer is not None and self.connections.get(peer) is connection:
+        if peer is None:
+            return
+        if self.connections.get(peer) is connection:
             del self.connections[peer]
-            if connection.accepted:
-                left = self._per_source.get(peer[0], 0) - 1
-                if left > 0:
-                    self._per_source[peer[0]] = left
-                else:
-                    self._per_source.pop(peer[0], None)
+        same = self._per_source.get(peer[0])
+        if same is not None:
+            same.discard(connection)
+            if not same:
+                del self._per_source[peer[0]]
 
     def too_large(self, head: TooLarge, peer: Address) -> None:
         """A message over ``max_message_bytes`` framed from a TCP connection: ``513`` if answerable."""
