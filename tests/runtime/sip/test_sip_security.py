@@ -183,7 +183,7 @@ def test_the_peers_own_rtp_opens_the_stream_before_the_ack(server: SipServer, in
 
 # -- TCP: per-source cap and message deadline ----------------------------------------------------------
 def _slow_client(port: int) -> socket.socket | None:
-    """A TCP connection from 127.0.0.2 holding a partial INVITE; ``None`` when 127.0.0.2 cannot be bound."""
+    """A TCP connection from 127.0.0.2; ``None`` when 127.0.0.2 cannot be bound."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.bind(("127.0.0.2", 0))
@@ -192,8 +192,6 @@ def _slow_client(port: int) -> socket.socket | None:
         return None
     sock.settimeout(WAIT)
     sock.connect(("127.0.0.1", port))
-    whole = request("INVITE", port, sock.getsockname()[:2], transport="TCP")
-    sock.sendall(whole[:60])
     return sock
 
 
@@ -210,7 +208,7 @@ def _closed_by_peer(sock: socket.socket) -> bool:
 def test_slow_tcp_clients_are_capped_per_source_and_cut_at_the_message_deadline(
     server: SipServer, in_progress: Caller
 ) -> None:
-    """40 connections from one address trickling a partial INVITE: 32 held, 8 refused, all closed by the deadline."""
+    """40 connections from one address: 32 held, 8 refused; each trickling a partial INVITE is cut by the deadline."""
     pool: list[socket.socket] = []
     try:
         for _ in range(40):
@@ -230,8 +228,12 @@ def test_slow_tcp_clients_are_capped_per_source_and_cut_at_the_message_deadline(
             assert other.final("OPTIONS").status == 200
         finally:
             other.close()
-        # The pool trickles one byte every 0.2 s; the 1 s message deadline cuts every connection.
-        open_ = list(pool)
+        # Each held connection begins an INVITE and trickles one byte every 0.2 s: the 1 s
+        # message deadline (counted from the first byte) cuts every one of them.
+        _wait("the refused ones closed", lambda: sum(not _closed_by_peer(k) for k in pool) == 32)
+        open_ = [sock for sock in pool if not _closed_by_peer(sock)]
+        for sock in open_:
+            sock.sendall(request("INVITE", server.port, sock.getsockname()[:2], transport="TCP")[:60])
         deadline = time.monotonic() + WAIT
         while open_ and time.monotonic() < deadline:
             for sock in list(open_):
