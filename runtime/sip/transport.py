@@ -542,6 +542,12 @@ async def _bind_udp(
     core_options: dict[str, Any],
 ) -> SipTransport:
     loop = asyncio.get_running_loop()
+    if limits is not None:  # one source for the size caps of the core and the framers
+        core_options = {
+            "max_message_bytes": limits.max_message_bytes,
+            "max_headers": limits.max_headers,
+            **core_options,
+        }
     core = UserAgentServer(host, port, **core_options)
     protocol = SipTransport(core, loop, on_event, on_error, limits)
     transport, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=(host, port))
