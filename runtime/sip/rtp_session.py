@@ -55,7 +55,7 @@ import contextlib
 import random
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeAlias
 
@@ -165,11 +165,14 @@ class RtpPortPool:
             raise ValueError(f"RTP port range {low}-{high} holds no even port")
         self._rng = rng or random.SystemRandom()
 
-    def _candidates(self) -> list[int]:
+    def _candidates(self) -> Iterator[int]:
+        """Random even ports, then every even port from a random start (lazily: usually one is enough)."""
         count = (self.high - self.low) // 2 + 1
-        drawn = [self.low + 2 * self._rng.randrange(count) for _ in range(min(RANDOM_TRIES, count))]
+        for _ in range(min(RANDOM_TRIES, count)):
+            yield self.low + 2 * self._rng.randrange(count)
         start = self._rng.randrange(count)
-        return drawn + [self.low + 2 * ((start + i) % count) for i in range(count)]
+        for i in range(count):
+            yield self.low + 2 * ((start + i) % count)
 
     def bind(self) -> socket.socket:
         """A non-blocking UDP socket bound to a random free even port."""
