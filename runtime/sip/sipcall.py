@@ -15,7 +15,10 @@ Error``), and routes the rest to their call:
 * BYE and CANCEL give ``Hangup`` with ``headers`` (E-151); the session is not
   stopped, the script calls ``stop``;
 * no ACK for our 2xx gives ``Hangup`` with ``reason=onNoAck``, then the
-  host's default: BYE and stop;
+  host's default: BYE and stop; until the ACK (or the caller's own RTP)
+  arrives no RTP is sent after our 2xx, so an INVITE naming someone else's
+  address cannot aim a stream at it (early media after a 183 flows while
+  the INVITE is pending);
 * INFO ``application/dtmf-relay`` is answered 200 and gives ``Key``; other
   in-dialog requests are answered 200 (a re-INVITE or UPDATE with an offer
   gets a fresh SDP answer and moves the RTP stream); with
@@ -193,7 +196,7 @@ class SipCall(MediaDelegation, Call):
         if 200 <= code < 300:
             self.dialog = "connected"
             self.start_session_timer()
-            if self.dialog_was_confirmed is False:
+            if not self.dialog_was_confirmed:
                 # No reflection: the SDP's address gets our stream only once the ACK (or the
                 # peer's own RTP) shows that whoever sent the INVITE wants it there.
                 self.rtp.hold_until_confirmed()
