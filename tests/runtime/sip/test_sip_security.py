@@ -439,3 +439,33 @@ def test_symmetric_rtp_goes_where_the_callers_rtp_comes_from() -> None:
         nat.close()
         caller.close()
         s.stop()
+
+
+def test_cli_flags_reach_the_served_limits() -> None:
+    """``dsm serve --sip … --sip-max-headers 12``: an OPTIONS with 20 headers is dropped, an ordinary one answered."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dsm.cli", "serve", "--sip", "127.0.0.1:0", "--control", "127.0.0.1:0",
+         "--application", "menu", "--sip-max-headers", "12"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + WAIT
+        line = ""
+        while "event=listening" not in line:
+            line = proc.stderr.readline()
+            if (not line and proc.poll() is not None) or time.monotonic() > deadline:
+                raise AssertionError(f"no listening line (exit {proc.poll()})")
+        port = int(next(p for p in line.split() if p.startswith("sip=")).rpartition(":")[2])
+        caller = Caller(port)
+        try:
+            extra = "".join(f"X-H{i}: {i}\r\n" for i in range(20))
+            caller.send(request("OPTIONS", port, caller.local, extra=extra))
+            assert caller.receive(1.0) is None
+            caller.send(request("OPTIONS", port, caller.local))
+            assert caller.final("OPTIONS").status == 200
+        finally:
+            caller.close()
+    finally:
+        proc.terminate()
+        proc.wait(WAIT)
