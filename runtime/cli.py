@@ -38,6 +38,7 @@ from typing import Any
 from dsm.runtime.control.client import ControlClient, RpcFailure, ServerUnavailable, default_control
 from dsm.runtime.control.http_server import DEFAULT_CONTROL
 from dsm.runtime.control.trace import format_line
+from dsm.runtime.sip.limits import SipLimits
 
 __all__ = ["register", "table"]
 
@@ -334,6 +335,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dsm serve: --rtp-ports: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    sip_settings = {
+        key: getattr(args, key) for _, key, _, _ in _LIMIT_FLAGS if getattr(args, key) is not None
+    }
+    try:
+        SipLimits.from_settings(sip_settings)
+    except ValueError as exc:
+        flag = next((f for f, key, _, _ in _LIMIT_FLAGS if str(exc).startswith(key)), "")
+        print(f"dsm serve: {flag}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return serve_main(
         args.config,
         args.scripts or [],
@@ -349,7 +359,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         app_mapping=args.app_mapping,
         rtp_ports=rtp_ports,
         rtp_timeout=args.rtp_timeout,
+        sip_settings=sip_settings,
     )
+
+
+_LIMIT_FLAGS = (
+    ("--rtp-strict", "rtp_strict", "yes|no", "latch RTP to its first source, drop others; default yes"),
+    ("--rtp-symmetric", "rtp_symmetric", "yes|no", "send RTP where the peer's comes from (NAT); default no"),
+    ("--sip-max-message-bytes", "sip_max_message_bytes", "N", "largest SIP message; default 32768"),
+    ("--sip-max-headers", "sip_max_headers", "N", "most header lines in a SIP message; default 256"),
+    ("--tcp-max-per-source", "sip_tcp_max_connections_per_source", "N",
+     "TCP connections per source address; default 32"),
+    ("--tcp-message-timeout", "sip_tcp_message_timeout", "SECONDS",
+     "time to complete a begun TCP message; default 10"),
+    ("--tcp-idle-timeout", "sip_tcp_idle_timeout", "SECONDS",
+     "close TCP connections without a call after this idle time; default 120"),
+)
+"""Command-line flags of the :class:`SipLimits` keys: (flag, dsm.conf key, metavar, help)."""
 
 
 def _port_range(text: str) -> tuple[int, int]:
@@ -404,6 +430,11 @@ def register(subparsers: Any) -> None:
         "--rtp-timeout", metavar="SECONDS", type=float, default=300.0,
         help="RTPTimeout after this long without RTP while monitorRTPTimeout is on (0 = never; default 300)",
     )
+    limits = serve.add_argument_group(
+        "limits for untrusted peers", "each overrides the dsm.conf key named (docs/security.md)"
+    )
+    for flag, key, metavar, what in _LIMIT_FLAGS:
+        limits.add_argument(flag, dest=key, metavar=metavar, default=None, help=f"{what} ({key})")
     serve.set_defaults(func=_cmd_serve)
 
     def client(name: str, help_: str, fn: Callable[[argparse.Namespace, ControlClient], int]) -> argparse.ArgumentParser:

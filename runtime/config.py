@@ -102,9 +102,17 @@ KNOWN_KEYS = frozenset(
         "db_url",
         "mysql_ca_cert",
         "redis_db_url",
+        # the server's limits for untrusted SIP/RTP peers (docs/security.md)
+        "sip_max_message_bytes",
+        "sip_max_headers",
+        "sip_tcp_max_connections_per_source",
+        "sip_tcp_message_timeout",
+        "sip_tcp_idle_timeout",
+        "rtp_strict",
+        "rtp_symmetric",
     }
 )
-"""K-1 … K-34 (K-30 "any other key" excluded)."""
+"""K-1 … K-34 (K-30 "any other key" excluded), and the server's SIP limit keys."""
 
 _debug_log = logging.getLogger("dsm.config")
 """K-6: ``debug_raw_dsm = yes`` writes each diagram's pre-processed text here at DEBUG level."""

@@ -6,7 +6,11 @@
               [--control-token T] [--control-token-file PATH] [--control-host NAME …]
               [--watch] [--log-level info]
               [--sip 127.0.0.1:5070 [--application VALUE] [--rtp-ports LOW-HIGH]
-                                    [--rtp-timeout SECONDS]]
+                                    [--rtp-timeout SECONDS] [--rtp-strict yes|no]
+                                    [--rtp-symmetric yes|no] [--sip-max-message-bytes N]
+                                    [--sip-max-headers N] [--tcp-max-per-source N]
+                                    [--tcp-message-timeout SECONDS]
+                                    [--tcp-idle-timeout SECONDS]]
 
 * Without ``--config`` and ``--scripts`` the ``examples/`` directory is
   served with an embedded default configuration: every script of it (and
@@ -36,6 +40,11 @@ from the configuration's prompt keys or, when serving script folders, from
 the ``prompts/`` folder beside each script, and every call gets one RTP
 socket from ``--rtp-ports``.  Without ``--sip`` calls are started over the
 control endpoint (``startCall``) with a headless simulated call.
+
+The limits an untrusted peer meets (strict RTP latching, TCP caps and
+deadlines, message size caps: :class:`~dsm.runtime.sip.limits.SipLimits`,
+``docs/security.md``) come from the ``dsm.conf`` keys of
+:data:`~dsm.runtime.sip.limits.CONF_KEYS`, with the command line on top.
 """
 
 from __future__ import annotations
@@ -49,7 +58,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -68,10 +77,12 @@ from dsm.runtime.management import install_component
 from dsm.runtime.media.prompts import PromptLibrary
 from dsm.runtime.redact import redact_text, secret_values
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
+from dsm.runtime.sip.limits import CONF_KEYS, SipCounters, SipLimits
 from dsm.runtime.sip.message import Request
 from dsm.runtime.sip.rtp_session import DEFAULT_RTP_TIMEOUT, RtpPortPool
 from dsm.runtime.sip.session_timer import TimerConfig
 from dsm.runtime.sip.sipcall import SipCalls
+from dsm.runtime.sip.transaction import TimerSettings
 from dsm.runtime.sip.transport import SipTransport, open_sip_transport
 from dsm.runtime.versions import (
     ChartLibrary,
@@ -191,8 +202,16 @@ class Server:
         app_mapping: str | None = None,
         rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS,
         rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
+        sip_settings: Mapping[str, str] | None = None,
+        sip_timers: TimerSettings | None = None,
     ) -> None:
         self.config_path = config
+        self.sip_settings = dict(sip_settings or {})
+        """Limit keys (:data:`CONF_KEYS`) given on the command line: over ``dsm.conf``'s."""
+        self.sip_timers = sip_timers
+        """RFC 3261 T1/T2/T4 (tests shorten them); ``None``: the RFC's values."""
+        self._sip_conf: dict[str, str] = {}
+        self.sip_limits: SipLimits | None = None
         self.rtp_timeout = rtp_timeout
         self.sip = sip
         self.application = application
@@ -245,6 +264,8 @@ class Server:
 
             cfg = load_config(source.path)
             self._session_timer_settings = cfg.session_timer
+            values = cfg.main.conf.values
+            self._sip_conf = {key: values[key] for key in CONF_KEYS if key in values}
             install(engine, cfg)
             library.adopt()
         else:
@@ -353,6 +374,9 @@ class Server:
             return select_application(setting, request.uri, headers, mapping)
 
         low, high = self.rtp_ports
+        limits = SipLimits.from_settings({**self._sip_conf, **self.sip_settings})
+        self.sip_limits = limits
+        counters = SipCounters()
         timer: TimerConfig | None = None
         if self._session_timer_settings.get("enabled"):
             try:
@@ -368,14 +392,19 @@ class Server:
             log=self.log,
             rtp_timeout=self.rtp_timeout,
             session_timer=timer,
+            limits=limits,
+            counters=counters,
         )
 
         def on_error(message: str) -> None:
             self.log("sip", "warn", msg=message)
 
+        options = calls.core_options()
+        if self.sip_timers is not None:
+            options["timers"] = self.sip_timers
         try:
             transport = await open_sip_transport(  # UDP and TCP on the same address (RFC 3261 18)
-                host, port, calls.on_event, on_error=on_error, tcp=True, **calls.core_options()
+                host, port, calls.on_event, on_error=on_error, tcp=True, limits=limits, **options
             )
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen for SIP on {host}:{port} (UDP and TCP): {exc.strerror or exc}") from exc
@@ -606,6 +635,7 @@ def serve_main(
     app_mapping: str | None = None,
     rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS,
     rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
+    sip_settings: Mapping[str, str] | None = None,
 ) -> int:
     """Run a server until SIGTERM/SIGINT; the exit code."""
     log = StructuredLog(level=log_level)
@@ -625,5 +655,6 @@ def serve_main(
         app_mapping=app_mapping,
         rtp_ports=rtp_ports,
         rtp_timeout=rtp_timeout,
+        sip_settings=sip_settings,
     )
     return asyncio.run(server.run())

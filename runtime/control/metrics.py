@@ -105,6 +105,26 @@ def render_metrics(
                 "dsm_sip_datagrams_received_total", "counter", "SIP datagrams received.", [("", transport.received)]
             )
             metric("dsm_sip_datagrams_sent_total", "counter", "SIP datagrams sent.", [("", transport.sent)])
+        counters = sip.counters
+        for name, value, help_ in (
+            ("dsm_rtp_foreign_dropped_total", counters.rtp_foreign_dropped,
+             "RTP packets dropped: not from the source the stream latched to (rtp_strict)."),
+            ("dsm_rtcp_foreign_dropped_total", counters.rtcp_foreign_dropped,
+             "RTCP packets dropped: not from the RTP peer's host (rtp_strict)."),
+            ("dsm_rtp_held_back_total", counters.rtp_held_back,
+             "Frames not sent after a 2xx while neither the ACK nor the peer's RTP had arrived."),
+            ("dsm_sip_tcp_source_cap_refused_total", counters.tcp_source_cap_refused,
+             "TCP connections refused: their source address held the most allowed."),
+            ("dsm_sip_tcp_message_timeouts_total", counters.tcp_message_timeouts,
+             "TCP connections closed: a begun message was not completed in time."),
+            ("dsm_sip_tcp_idle_closed_total", counters.tcp_idle_closed,
+             "TCP connections without a call closed after the idle timeout."),
+            ("dsm_sip_too_large_dropped_total", counters.sip_too_large_dropped,
+             "UDP SIP messages dropped for their size or header count."),
+            ("dsm_sip_too_large_rejected_total", counters.sip_too_large_rejected,
+             "TCP SIP messages refused with 513 for their size or header count."),
+        ):  # fmt: skip
+            metric(name, "counter", help_, [("", value)])
         metric(
             "dsm_rtp_frames",
             "gauge",

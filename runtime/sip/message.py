@@ -28,7 +28,17 @@ from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers, Via
 from dsm.runtime.sip.uri import NameAddress, Uri, is_token, parse_uri
 
-__all__ = ["Request", "Response", "Message", "parse_message", "StreamFramer", "ParseError"]
+__all__ = [
+    "Request",
+    "Response",
+    "Message",
+    "parse_message",
+    "StreamFramer",
+    "ParseError",
+    "TooLarge",
+    "header_count",
+    "essential_request",
+]
 
 MAX_HEAD_SIZE = 65536
 
@@ -249,6 +259,57 @@ def _parse(data: bytes, stream: bool) -> Message:
     return message
 
 
+def header_count(data: bytes) -> int:
+    """Lines in the head of ``data`` after the start line (folded lines count): cheap, no parsing."""
+    data = data.lstrip(b"\r\n")
+    end = data.find(b"\n\r\n")
+    lf = data.find(b"\n\n")
+    if end < 0 or (0 <= lf < end):
+        end = lf
+    head = data if end < 0 else data[:end]
+    return head.count(b"\n")
+
+
+_ESSENTIAL = frozenset({b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i", b"cseq"})
+
+
+def essential_request(head: bytes) -> Request | None:
+    """The request line and Via/From/To/Call-ID/CSeq of a head too large to parse, as a request.
+
+    Enough to route a ``513 Message Too Large`` back (RFC 3261 21.5.14)
+    without parsing the rest; ``None`` when it is no request or the
+    essentials are missing or bad.  Only whole lines are used.
+    """
+    head = head.lstrip(b"\r\n")
+    lines = head.split(b"\n")
+    if len(lines) < 2:
+        return None
+    kept = [lines[0].rstrip(b"\r")]
+    for raw in lines[1:-1] if not head.endswith(b"\n") else lines[1:]:
+        line = raw.rstrip(b"\r")
+        if not line:
+            break
+        name = line.partition(b":")[0].strip().lower()
+        if name in _ESSENTIAL:
+            kept.append(line)
+    try:
+        message = parse_message(b"\r\n".join(kept) + b"\r\nContent-Length: 0\r\n\r\n")
+    except ParseError:
+        return None
+    return message if isinstance(message, Request) else None
+
+
+class TooLarge(bytes):
+    """What :meth:`StreamFramer.frames` gives for a message over its size: the head's first bytes.
+
+    ``framing_lost`` says whether the stream position is lost (the head did
+    not end within the limit); when it is not, the body was skipped and the
+    connection can go on.
+    """
+
+    framing_lost: bool = False
+
+
 def _frame_body(headers: Headers, rest: bytes, stream: bool) -> bytes:
     values = headers.get_all("Content-Length")
     if not values:
@@ -274,8 +335,12 @@ class StreamFramer:
     parses itself and answers a malformed but framed message with ``400``
     instead of dropping the connection).
 
-    A framing error (a bad Content-Length, a head without end, a message
-    over ``max_message``) raises :class:`ParseError`.  Messages complete
+    A message over ``max_message`` bytes is returned as a :class:`TooLarge`
+    item (its head, for a ``513`` answer): when its head ended within the
+    limit, its body is skipped as it arrives and the stream goes on; when
+    not, the stream position is lost (``framing_lost``) and nothing more is
+    returned.  A framing error (a bad Content-Length) raises
+    :class:`ParseError`.  Messages complete
     before the bad bytes are returned first; the error is then kept in
     :attr:`broken` and raised by the next call.  Either way the connection
     should be closed, as the stream position is lost.  Keep-alive CRLFs
@@ -289,6 +354,8 @@ class StreamFramer:
     def __init__(self, max_message: int = 1 << 20) -> None:
         self._buffer = b""
         self._max = max_message
+        self._skip = 0
+        """Body bytes of an oversized message still to be thrown away."""
         self._crlfs = 0
         """CRLFs seen since the last message, not yet counted as a ping."""
         self.pings = 0
@@ -297,7 +364,17 @@ class StreamFramer:
         """The framing error met after the messages last returned, if any."""
 
     def feed(self, data: bytes) -> list[Message]:
-        return [parse_message(chunk, stream=True) for chunk in self.frames(data)]
+        out: list[Message] = []
+        for chunk in self.frames(data):
+            if isinstance(chunk, TooLarge):
+                raise ParseError("Message too large")
+            out.append(parse_message(chunk, stream=True))
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Bytes of a message begun but not complete (skipped body bytes included)."""
+        return len(self._buffer) + self._skip
 
     def frames(self, data: bytes) -> list[bytes]:
         """The complete messages in the stream so far, each as its own bytes."""
@@ -332,12 +409,21 @@ class StreamFramer:
 
     def _cut(self, out: list[bytes]) -> None:
         while True:
+            if self._skip:
+                dropped = min(self._skip, len(self._buffer))
+                self._skip -= dropped
+                self._buffer = self._buffer[dropped:]
+                if self._skip:
+                    return
             self._skip_keepalives()
             if not self._buffer:
                 return
             end = self._buffer.find(b"\r\n\r\n")
             if end < 0:
-                if len(self._buffer) > MAX_HEAD_SIZE:
+                if len(self._buffer) > min(MAX_HEAD_SIZE, self._max):
+                    too_large = TooLarge(self._buffer[: self._max])
+                    too_large.framing_lost = True
+                    out.append(too_large)
                     raise ParseError("Headers too large")
                 return
             head = self._buffer[:end]
@@ -351,7 +437,15 @@ class StreamFramer:
                     length = int(value)
             total = end + 4 + length
             if total > self._max:
-                raise ParseError("Message too large")
+                if end + 4 > self._max:  # the head alone is over: its end is no safe boundary
+                    too_large = TooLarge(head[: self._max])
+                    too_large.framing_lost = True
+                    out.append(too_large)
+                    raise ParseError("Headers too large")
+                out.append(TooLarge(head + b"\r\n\r\n"))
+                self._buffer = self._buffer[end + 4 :]
+                self._skip = length
+                continue
             if len(self._buffer) < total:
                 return
             chunk, self._buffer = self._buffer[:total], self._buffer[total:]

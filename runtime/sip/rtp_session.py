@@ -30,7 +30,15 @@
   only ``test(#type == rtp_timeout)`` catches it, never ``rtpTimeout``.  It
   fires again only after packets arrived and stopped once more.
 
-The sockets come from :class:`RtpPortPool`: RTP on an even port of a
+Who may send to the call and where it sends is :class:`~dsm.runtime.sip.rtp_latch.RtpLatch`'s
+decision (strict latching by default, symmetric RTP as an option): a packet
+from a stranger is dropped before anything looks at it and counted in
+:attr:`SipCounters.rtp_foreign_dropped`.  After our 2xx the call sends
+nothing until :meth:`RtpSession.confirm` (the ACK) or the peer's first
+admitted packet (:meth:`RtpSession.hold_until_confirmed`): an INVITE with
+someone else's address in its SDP that is never ACKed gets no stream.
+
+The sockets come from :class:`RtpPortPool`: RTP on a random even port of a
 configurable range, RTCP on ``port + 1`` (:meth:`RtpPortPool.bind_pair`),
 both read with ``loop.add_reader``: binding is synchronous, so the SDP
 answer can name the port at once.  With an RTCP socket the session sends a
@@ -47,7 +55,7 @@ import contextlib
 import random
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeAlias
 
@@ -67,9 +75,11 @@ from dsm.runtime.media.g711 import (
 )
 from dsm.runtime.media.rfc4733 import TelephoneEventPacket
 from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.limits import SipCounters
 from dsm.runtime.sip.media_clock import MediaClock
 from dsm.runtime.sip.rtcp import ReceptionStats, compound_report
 from dsm.runtime.sip.rtp import RTP_HEADER_SIZE, JitterBuffer, RtpPacket, RtpSender
+from dsm.runtime.sip.rtp_latch import RtpLatch
 from dsm.runtime.sip.sdp import Codec
 
 __all__ = [
@@ -128,15 +138,24 @@ class RtpPortsExhausted(OSError):
     """No port of the configured range could be bound."""
 
 
-class RtpPortPool:
-    """Binds one UDP socket per call on an even port of ``[low, high]``.
+RANDOM_TRIES: Final = 32
+"""Random even ports tried before the pool scans the whole range (from a random start)."""
 
-    Ports are tried round-robin from where the last call stopped; a port in
-    use (by another call or another program) is skipped, so no bookkeeping of
-    free ports is needed and nothing leaks when a call fails.
+
+class RtpPortPool:
+    """Binds one UDP socket per call on a random even port of ``[low, high]``.
+
+    A port is drawn at random (``random.SystemRandom`` unless an ``rng`` is
+    given), so the next call's port cannot be guessed from this one's; a
+    port in use (by another call or another program) is skipped and another
+    drawn, up to :data:`RANDOM_TRIES` times, then the range is scanned from
+    a random start so a nearly full range still finds its free ports.  No
+    bookkeeping of free ports is needed and nothing leaks when a call fails.
     """
 
-    def __init__(self, host: str, low: int = 10000, high: int = 19999) -> None:
+    def __init__(
+        self, host: str, low: int = 10000, high: int = 19999, rng: random.Random | None = None
+    ) -> None:
         if not 0 < low <= high <= 65535:
             raise ValueError(f"bad RTP port range {low}-{high}")
         self.host = host
@@ -144,15 +163,21 @@ class RtpPortPool:
         self.high = high
         if self.low > self.high:
             raise ValueError(f"RTP port range {low}-{high} holds no even port")
-        self._next = self.low
+        self._rng = rng or random.SystemRandom()
+
+    def _candidates(self) -> Iterator[int]:
+        """Random even ports, then every even port from a random start (lazily: usually one is enough)."""
+        count = (self.high - self.low) // 2 + 1
+        for _ in range(min(RANDOM_TRIES, count)):
+            yield self.low + 2 * self._rng.randrange(count)
+        start = self._rng.randrange(count)
+        for i in range(count):
+            yield self.low + 2 * ((start + i) % count)
 
     def bind(self) -> socket.socket:
-        """A non-blocking UDP socket bound to the next free even port."""
+        """A non-blocking UDP socket bound to a random free even port."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        count = (self.high - self.low) // 2 + 1
-        for _ in range(count):
-            port = self._next
-            self._next = port + 2 if port + 2 <= self.high else self.low
+        for port in self._candidates():
             sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 sock.bind((self.host, port))
@@ -199,8 +224,16 @@ class RtpSession:
         rtcp_sock: socket.socket | None = None,
         rtcp_interval: float = RTCP_INTERVAL,
         cname: str = "dsm",
+        latch: RtpLatch | None = None,
+        counters: SipCounters | None = None,
     ) -> None:
         self.loop = loop
+        self.latch = latch if latch is not None else RtpLatch()
+        self.counters = counters if counters is not None else SipCounters()
+        self.confirmed = True
+        """Whether we may send: ``False`` after our 2xx until the ACK or the peer's RTP arrives."""
+        self.packets_foreign = 0
+        """RTP packets from strangers dropped by the latch (this call)."""
         self.rtcp_sock = rtcp_sock
         self.rtcp_interval = rtcp_interval
         self.cname = cname
@@ -219,7 +252,6 @@ class RtpSession:
             rng.getrandbits(32), 0, sequence=rng.getrandbits(16), timestamp=rng.getrandbits(32)
         )
         self.jitter = JitterBuffer(jitter_depth)
-        self.remote: tuple[str, int] | None = None
         self.codec: Codec | None = None
         self.telephone_event: Codec | None = None
         self.direction = "sendrecv"
@@ -250,6 +282,11 @@ class RtpSession:
         self._timeout_reported = False
 
     @property
+    def remote(self) -> tuple[str, int] | None:
+        """Where our RTP goes now (the SDP's address, or the latched source when symmetric)."""
+        return self.latch.destination()
+
+    @property
     def local_port(self) -> int:
         """The bound port (still known after :meth:`close`)."""
         return self._local_port
@@ -261,17 +298,35 @@ class RtpSession:
         codec: Codec,
         telephone_event: Codec | None,
         direction: str = "sendrecv",
+        payload_types: Sequence[int] = (),
     ) -> None:
-        """Where to send, with which codec (the first of the answer) and direction."""
+        """Where to send, with which codec (the first of the answer) and direction.
+
+        Every offer/answer comes through here, so the latch re-opens: the
+        peer's next valid packet (one of ``payload_types``, the negotiated
+        ones, besides the codec's and telephone-event's) is latched again.
+        """
         if codec.name.upper() not in _ENCODERS:
             raise ValueError(f"codec {codec.name} is not G.711")
-        self.remote = remote
+        types = {codec.payload_type, *payload_types}
+        if telephone_event is not None:
+            types.add(telephone_event.payload_type)
+        self.latch.reset(remote, types)
         self.codec = codec
         self.telephone_event = telephone_event
         self.direction = direction
         self.sender.payload_type = codec.payload_type
         self._encode_table = _ENCODE_TABLES[codec.name.upper()]
         self._encoded_arrays = _ENCODED_ARRAYS[codec.name.upper()]
+
+    # -- the send gate (no reflection) ----------------------------------------------------------
+    def hold_until_confirmed(self) -> None:
+        """Our 2xx is out: send nothing until :meth:`confirm` or the peer's first admitted packet."""
+        self.confirmed = False
+
+    def confirm(self) -> None:
+        """The ACK arrived (or the peer's RTP did): the peer asked for this stream, send."""
+        self.confirmed = True
 
     # -- running -------------------------------------------------------------------------
     def start(self) -> None:
@@ -367,7 +422,10 @@ class RtpSession:
             self.clock.dtmf.add(media.detector, result.undetected, self._keys_detected)
         if media.outgoing_dtmf:
             self._take_dtmf()
-        if self._dtmf:
+        if not self.confirmed:  # nothing to an address the peer has not confirmed
+            self.counters.rtp_held_back += 1
+            self.sender.skip(1)
+        elif self._dtmf:
             self._send_dtmf_packet()
         elif result.sent is not None and self.direction not in _NO_SEND:
             self._send_audio(result.sent)
@@ -463,22 +521,29 @@ class RtpSession:
     def _readable(self) -> None:
         for _ in range(64):  # bounded: one flooded call must not starve the loop
             try:
-                data, _addr = self.sock.recvfrom(2048)
+                data, addr = self.sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 self.on_error(f"rtp receive: {exc}")
                 return
             try:
-                self._packet(data)
+                self._packet(data, addr)
             except Exception as exc:  # noqa: BLE001 - a bad packet is dropped, nothing more
                 self.on_error(f"rtp packet dropped: {type(exc).__name__}: {exc}")
 
-    def _packet(self, data: bytes) -> None:
+    def _packet(self, data: bytes, source: tuple[str, int]) -> None:
         try:
             packet = RtpPacket.parse(data)
         except ParseError:
             return
+        latch = self.latch
+        if not latch.admit(source, packet.payload_type):
+            self.packets_foreign += 1
+            self.counters.rtp_foreign_dropped += 1
+            return
+        if not self.confirmed and latch.source is not None:
+            self.confirmed = True  # the peer's own RTP: it wants the stream
         self.packets_received += 1
         self._last_received = self.loop.time()
         self.reception.rtp(packet.ssrc, packet.sequence, packet.timestamp, self._last_received)
@@ -504,8 +569,8 @@ class RtpSession:
         self._rtcp_timer = None
         if self.closed or self.rtcp_sock is None:
             return
-        remote = self.remote
-        if remote is not None:
+        remote = self.latch.rtcp_destination()
+        if remote is not None and self.confirmed:
             block = self.reception.block(self.loop.time())
             sender = self.sender
             report = compound_report(
@@ -518,7 +583,7 @@ class RtpSession:
                 blocks=(block,) if block is not None else (),
             )
             try:
-                self.rtcp_sock.sendto(report, (remote[0], remote[1] + 1))
+                self.rtcp_sock.sendto(report, remote)
                 self.rtcp_sent += 1
             except OSError as exc:
                 self.on_error(f"rtcp send: {exc}")
@@ -530,12 +595,15 @@ class RtpSession:
             return
         for _ in range(16):
             try:
-                data = sock.recv(2048)
+                data, addr = sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 self.on_error(f"rtcp receive: {exc}")
                 return
+            if not self.latch.admit_rtcp(addr):
+                self.counters.rtcp_foreign_dropped += 1
+                continue
             with contextlib.suppress(ParseError):  # not RTCP: dropped
                 self.reception.rtcp(data, self.loop.time())
 

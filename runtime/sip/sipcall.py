@@ -15,7 +15,10 @@ Error``), and routes the rest to their call:
 * BYE and CANCEL give ``Hangup`` with ``headers`` (E-151); the session is not
   stopped, the script calls ``stop``;
 * no ACK for our 2xx gives ``Hangup`` with ``reason=onNoAck``, then the
-  host's default: BYE and stop;
+  host's default: BYE and stop; until the ACK (or the caller's own RTP)
+  arrives no RTP is sent after our 2xx, so an INVITE naming someone else's
+  address cannot aim a stream at it (early media after a 183 flows while
+  the INVITE is pending);
 * INFO ``application/dtmf-relay`` is answered 200 and gives ``Key``; other
   in-dialog requests are answered 200 (a re-INVITE or UPDATE with an offer
   gets a fresh SDP answer and moves the RTP stream); with
@@ -49,7 +52,9 @@ from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_relay_key
 from dsm.runtime.media.prompts import PromptLibrary
 from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.limits import SipCounters, SipLimits
 from dsm.runtime.sip.message import Request, Response
+from dsm.runtime.sip.rtp_latch import RtpLatch
 from dsm.runtime.sip.rtp_session import (
     DEFAULT_RTP_TIMEOUT,
     RtpPortPool,
@@ -134,6 +139,8 @@ class SipCall(MediaDelegation, Call):
         self._sdp_version = 0
         self.timer: SessionTimer | None = None
         self._timer_handle: asyncio.TimerHandle | None = None
+        self.dialog_was_confirmed = False
+        """Whether the ACK for our 2xx arrived (the peer is where its INVITE says)."""
         self._pending_bye: InDialogRequest | None = None
         """A BYE the script is looking at (SipRequest), not answered yet."""
         self.started_at = calls.now()
@@ -192,6 +199,10 @@ class SipCall(MediaDelegation, Call):
         if 200 <= code < 300:
             self.dialog = "connected"
             self.start_session_timer()
+            if not self.dialog_was_confirmed:
+                # No reflection: the SDP's address gets our stream only once the ACK (or the
+                # peer's own RTP) shows that whoever sent the INVITE wants it there.
+                self.rtp.hold_until_confirmed()
         elif code >= 300:
             self.dialog = "disconnected"
             self.rtp.close()
@@ -409,9 +420,11 @@ class SipCall(MediaDelegation, Call):
         self._event_with_default("Hangup", {"headers": "", "reason": "onNoAck"}, always=True)
 
     def ack(self, request: Request) -> None:
-        """An ACK; it carries the SDP answer when the INVITE had no offer."""
+        """An ACK; it carries the SDP answer when the INVITE had no offer.  Our stream may start."""
+        self.dialog_was_confirmed = True
         if self.negotiated is None and _is_sdp(request):
             self._take_answer(request.body)
+        self.rtp.confirm()
 
     def _take_answer(self, body: bytes) -> None:
         try:
@@ -422,7 +435,11 @@ class SipCall(MediaDelegation, Call):
             return
         self.negotiated = negotiated
         self.rtp.configure(
-            negotiated.remote_address, negotiated.codec, negotiated.telephone_event, "sendrecv"
+            negotiated.remote_address,
+            negotiated.codec,
+            negotiated.telephone_event,
+            "sendrecv",
+            [c.payload_type for c in negotiated.codecs],
         )
         if self.dialog == "connected":
             self.rtp.start()
@@ -625,7 +642,11 @@ class SipCall(MediaDelegation, Call):
         self.negotiated = negotiated
         self.local_sdp = negotiated.answer
         self.rtp.configure(
-            negotiated.remote_address, negotiated.codec, negotiated.telephone_event, negotiated.direction
+            negotiated.remote_address,
+            negotiated.codec,
+            negotiated.telephone_event,
+            negotiated.direction,
+            [c.payload_type for c in negotiated.codecs],
         )
         if self.dialog == "connected":
             self.rtp.start()
@@ -724,8 +745,12 @@ class SipCalls:
         keep_recent: int = 100,
         rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
         session_timer: TimerConfig | None = None,
+        limits: SipLimits | None = None,
+        counters: SipCounters | None = None,
     ) -> None:
         self.engine = engine
+        self.limits = limits if limits is not None else SipLimits()
+        self.counters = counters if counters is not None else SipCounters()
         self.session_timer = session_timer
         self.rtp_timeout = rtp_timeout
         self.host = host
@@ -752,7 +777,13 @@ class SipCalls:
 
     def core_options(self) -> dict[str, Any]:
         """How the SIP core must be made for these calls (see :class:`UserAgentServer`)."""
-        return {"bye_to_tu": True, "extensions": ("timer",) if self.session_timer else ()}
+        return {
+            "bye_to_tu": True,
+            "extensions": ("timer",) if self.session_timer else (),
+            "max_message_bytes": self.limits.max_message_bytes,
+            "max_headers": self.limits.max_headers,
+            "counters": self.counters,
+        }
 
     def now(self) -> float:
         assert self.transport is not None, "SIP transport not attached"
@@ -846,6 +877,8 @@ class SipCalls:
             rtp_timeout=self.rtp_timeout,
             rtcp_sock=rtcp,
             cname=f"dsm@{self.host}",
+            latch=RtpLatch(strict=self.limits.rtp_strict, symmetric=self.limits.rtp_symmetric),
+            counters=self.counters,
         )
         return media, rtp
 
@@ -909,6 +942,7 @@ class SipCalls:
                 negotiated.codec,
                 negotiated.telephone_event,
                 negotiated.direction,
+                [c.payload_type for c in negotiated.codecs],
             )
         call = SipCall(self, new, media, rtp, negotiated)
         call.timer = timer

@@ -26,7 +26,15 @@ TCP (RFC 3261 section 18), with :meth:`SipTransport.listen_tcp` on the same
 address as the UDP socket: every connection, accepted or opened by us, is a
 :class:`SipConnection` with its own :class:`StreamFramer`; each framed
 message goes to the core as ``receive(..., transport="tcp")`` with the
-connection's peer as source.  Connections are kept in a map from peer
+connection's peer as source.  What one peer may hold is bounded by the
+:class:`~dsm.runtime.sip.limits.SipLimits` given: at most
+``tcp_max_per_source`` accepted connections per source IP address (more are
+closed at once), ``tcp_message_timeout`` seconds to complete a message once
+its first byte arrived (else the connection is closed), and messages of at
+most ``max_message_bytes`` (a larger one is answered ``513`` and its body
+skipped, or the connection closed when its head alone is too large); each
+firing is counted in the :class:`~dsm.runtime.sip.limits.SipCounters`.
+Connections are kept in a map from peer
 address to connection: a message the core sends over TCP goes over the
 connection to its destination, and when there is none one is opened (in the
 background, like a name lookup; what the core sends meanwhile waits for it)
@@ -34,7 +42,7 @@ and kept.  A framing error (bad Content-Length, a head that never ends)
 closes that connection only -- the stream position is lost -- while a
 message that frames but does not parse is handled by the core as over UDP
 (``400`` or dropped).  Connections the peer closes are forgotten; one
-without traffic for :data:`TCP_IDLE_TIMEOUT` seconds is closed unless a
+without traffic for ``tcp_idle_timeout`` seconds is closed unless a
 call of the core came over it (a caller that does not listen for
 connections -- sipp, a phone behind NAT -- can only get our BYE over the
 connection it opened); a peer that stops reading is cut off once
@@ -51,7 +59,8 @@ from collections.abc import Callable
 from typing import Any, Final, cast
 
 from dsm.runtime.sip.errors import ParseError
-from dsm.runtime.sip.message import StreamFramer
+from dsm.runtime.sip.limits import DEFAULT_LIMITS, SipCounters, SipLimits
+from dsm.runtime.sip.message import StreamFramer, TooLarge
 from dsm.runtime.sip.useragent import Address, Datagram, Event, UAOutput, UserAgentServer
 
 __all__ = ["SipTransport", "SipConnection", "open_sip_transport"]
@@ -59,8 +68,8 @@ __all__ = ["SipTransport", "SipConnection", "open_sip_transport"]
 DNS_TTL: Final = 60.0
 """Seconds a resolved host name is reused."""
 
-TCP_IDLE_TIMEOUT: Final = 900.0
-"""Seconds without a byte either way after which a TCP connection is closed."""
+TCP_IDLE_TIMEOUT: Final = DEFAULT_LIMITS.tcp_idle_timeout
+"""Seconds without a byte either way after which a TCP connection without a call is closed."""
 
 TCP_WRITE_LIMIT: Final = 1 << 20
 """Bytes waiting for a peer that does not read, beyond which its connection is closed."""
@@ -84,8 +93,13 @@ class SipTransport(asyncio.DatagramProtocol):
         loop: asyncio.AbstractEventLoop,
         on_event: EventHandler,
         on_error: ErrorLog | None = None,
+        limits: SipLimits | None = None,
     ) -> None:
         self.core = core
+        self.limits = limits if limits is not None else SipLimits()
+        self.counters: SipCounters = core.counters
+        self._per_source: dict[str, set[SipConnection]] = {}
+        """Accepted connections open, by source IP address."""
         self.loop = loop
         self.on_event = on_event
         self.on_error: ErrorLog = on_error or (lambda message: None)
@@ -98,7 +112,8 @@ class SipTransport(asyncio.DatagramProtocol):
         """Host name -> (address, expiry on the loop clock)."""
         self._resolving: dict[str, list[Datagram]] = {}
         """Host names being looked up -> datagrams waiting for the answer."""
-        self.tcp_idle_timeout = TCP_IDLE_TIMEOUT
+        self.tcp_idle_timeout = self.limits.tcp_idle_timeout
+        self.tcp_message_timeout = self.limits.tcp_message_timeout
         self._tcp_server: asyncio.Server | None = None
         self.connections: dict[Address, SipConnection] = {}
         """Open TCP connections by peer address (normalised IP literal, port)."""
@@ -160,7 +175,9 @@ class SipTransport(asyncio.DatagramProtocol):
     # -- TCP ------------------------------------------------------------------------------------
     async def listen_tcp(self, host: str, port: int) -> None:
         """Accept SIP over TCP on ``host:port`` (the UDP socket's address)."""
-        self._tcp_server = await self.loop.create_server(lambda: SipConnection(self), host, port)
+        self._tcp_server = await self.loop.create_server(
+            lambda: SipConnection(self, accepted=True), host, port
+        )
 
     @property
     def tcp_port(self) -> int | None:
@@ -178,14 +195,29 @@ class SipTransport(asyncio.DatagramProtocol):
     def register(self, connection: SipConnection) -> bool:
         """A connection is up (accepted or opened): messages to its peer use it from now on.
 
-        ``False`` (and a log line) when :data:`TCP_MAX_CONNECTIONS` are open.
+        ``False`` (and a log line) when :data:`TCP_MAX_CONNECTIONS` are open,
+        or when an accepted one's source address has ``tcp_max_per_source``
+        open already (counted; logged on the 1st, 10th, 100th … refusal).
         """
-        assert connection.peer is not None
+        peer = connection.peer
+        assert peer is not None
         if len(self.connections) >= TCP_MAX_CONNECTIONS:
-            peer = connection.peer
             self.on_error(f"refusing tcp connection with {peer[0]}:{peer[1]}: too many connections")
             return False
-        self.connections[connection.peer] = connection
+        if connection.accepted:
+            same = self._per_source.setdefault(peer[0], set())
+            held = len(same)
+            if held >= self.limits.tcp_max_per_source:
+                self.counters.tcp_source_cap_refused += 1
+                refused = self.counters.tcp_source_cap_refused
+                if _sparse(refused):
+                    self.on_error(
+                        f"refusing tcp connection from {peer[0]}:{peer[1]}: {held} open from that "
+                        f"address (sip_tcp_max_connections_per_source); {refused} refused so far"
+                    )
+                return False
+            same.add(connection)
+        self.connections[peer] = connection
         return True
 
     def carries_calls(self, peer: Address) -> bool:
@@ -196,8 +228,20 @@ class SipTransport(asyncio.DatagramProtocol):
 
     def forget(self, connection: SipConnection) -> None:
         """A connection is gone; later messages to its peer open a new one."""
-        if connection.peer is not None and self.connections.get(connection.peer) is connection:
-            del self.connections[connection.peer]
+        peer = connection.peer
+        if peer is None:
+            return
+        if self.connections.get(peer) is connection:
+            del self.connections[peer]
+        same = self._per_source.get(peer[0])
+        if same is not None:
+            same.discard(connection)
+            if not same:
+                del self._per_source[peer[0]]
+
+    def too_large(self, head: TooLarge, peer: Address) -> None:
+        """A message over ``max_message_bytes`` framed from a TCP connection: ``513`` if answerable."""
+        self.dispatch(self.core.reject_too_large(bytes(head), peer, "tcp"))
 
     # -- plumbing -------------------------------------------------------------------------------
     def _send(self, item: Datagram) -> None:
@@ -316,13 +360,17 @@ class SipConnection(asyncio.Protocol):
     framing error or a fault closes this connection only, with a log line.
     """
 
-    def __init__(self, owner: SipTransport) -> None:
+    def __init__(self, owner: SipTransport, *, accepted: bool = False) -> None:
         self.owner = owner
-        self.framer = StreamFramer()
+        self.accepted = accepted
+        """Opened by the peer (counted against its address's cap), not by us."""
+        self.framer = StreamFramer(owner.core.max_message_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer: Address | None = None
         self._last_active = 0.0
         self._idle: asyncio.TimerHandle | None = None
+        self._message_deadline: asyncio.TimerHandle | None = None
+        """Armed while a message is begun but not complete (``tcp_message_timeout``)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -350,15 +398,50 @@ class SipConnection(asyncio.Protocol):
             return
         try:
             for frame in frames:
-                self.owner.stream_message(frame, peer)
+                if isinstance(frame, TooLarge):
+                    self.owner.too_large(frame, peer)
+                else:
+                    self.owner.stream_message(frame, peer)
         except Exception as exc:  # noqa: BLE001 - one connection's fault must not reach the loop
             self._give_up(f"{type(exc).__name__}: {exc}")
             return
         if self.framer.broken is not None:  # the messages before the bad bytes were served
             self._give_up(self.framer.broken.reason)
-        elif self.framer.pings:  # RFC 5626 3.5.1: a CRLF CRLF ping gets a CRLF pong
+            return
+        if self.framer.pings:  # RFC 5626 3.5.1: a CRLF CRLF ping gets a CRLF pong
             self.write(b"\r\n" * self.framer.pings)
             self.framer.pings = 0
+        self._watch_message(bool(frames))
+
+    def _watch_message(self, completed: bool) -> None:
+        """Arm the deadline when a message began, disarm it when none is pending.
+
+        A message completed in this read ends the old deadline; bytes left
+        over begin the next message, with a deadline of its own.
+        """
+        timer = self._message_deadline
+        if timer is not None and (completed or not self.framer.pending):
+            timer.cancel()
+            self._message_deadline = timer = None
+        if timer is None and self.framer.pending and self.transport is not None:
+            self._message_deadline = self.owner.loop.call_later(
+                self.owner.tcp_message_timeout, self._message_late
+            )
+
+    def _message_late(self) -> None:
+        self._message_deadline = None
+        if self.transport is None or not self.framer.pending:
+            return
+        counters = self.owner.counters
+        counters.tcp_message_timeouts += 1
+        if _sparse(counters.tcp_message_timeouts):
+            peer = self.peer or ("?", 0)
+            self.owner.on_error(
+                f"closing tcp connection from {peer[0]}:{peer[1]}: message not complete after "
+                f"{self.owner.tcp_message_timeout:g} s (sip_tcp_message_timeout); "
+                f"{counters.tcp_message_timeouts} so far"
+            )
+        self.close()
 
     def _give_up(self, reason: str) -> None:
         peer = self.peer or ("?", 0)
@@ -372,6 +455,9 @@ class SipConnection(asyncio.Protocol):
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
+        if self._message_deadline is not None:
+            self._message_deadline.cancel()
+            self._message_deadline = None
         self.owner.forget(self)
         self.transport = None
 
@@ -408,6 +494,7 @@ class SipConnection(asyncio.Protocol):
         if self.peer is not None and self.owner.carries_calls(self.peer):
             self._last_active = now
         if now >= self._last_active + self.owner.tcp_idle_timeout:
+            self.owner.counters.tcp_idle_closed += 1
             self.close()
         else:
             self._arm_idle()
@@ -420,6 +507,7 @@ async def open_sip_transport(
     *,
     on_error: ErrorLog | None = None,
     tcp: bool = False,
+    limits: SipLimits | None = None,
     **core_options: Any,
 ) -> SipTransport:
     """Bind ``host:port`` (port 0: any free port) and return the running transport.
@@ -431,7 +519,7 @@ async def open_sip_transport(
     """
     attempts = 20 if tcp and port == 0 else 1
     for attempt in range(attempts):
-        protocol = await _bind_udp(host, port, on_event, on_error, core_options)
+        protocol = await _bind_udp(host, port, on_event, on_error, limits, core_options)
         if not tcp:
             return protocol
         try:
@@ -450,16 +538,30 @@ async def _bind_udp(
     port: int,
     on_event: EventHandler,
     on_error: ErrorLog | None,
+    limits: SipLimits | None,
     core_options: dict[str, Any],
 ) -> SipTransport:
     loop = asyncio.get_running_loop()
+    if limits is not None:  # one source for the size caps of the core and the framers
+        core_options = {
+            "max_message_bytes": limits.max_message_bytes,
+            "max_headers": limits.max_headers,
+            **core_options,
+        }
     core = UserAgentServer(host, port, **core_options)
-    protocol = SipTransport(core, loop, on_event, on_error)
+    protocol = SipTransport(core, loop, on_event, on_error, limits)
     transport, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=(host, port))
     sockname = transport.get_extra_info("sockname")
     if sockname is not None:
         core.port = int(sockname[1])
     return protocol
+
+
+def _sparse(count: int) -> bool:
+    """Log the 1st, 10th, 100th … time a limit fires: a flood must not flood the log too."""
+    while count >= 10 and count % 10 == 0:
+        count //= 10
+    return count == 1
 
 
 def _normal_address(host: str) -> str:

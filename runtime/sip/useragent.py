@@ -37,6 +37,11 @@ What the core answers by itself (RFC 3261 section 8.2 and 12-15):
 * out-of-dialog methods we do not serve: ``405`` (known) or ``501``;
   ``Require`` with an option tag not in ``extensions``: ``420`` with
   Unsupported (``extensions`` are also listed in ``Supported``);
+* a message over ``max_message_bytes`` or with more than ``max_headers``
+  header lines is not parsed: over UDP it is dropped, over TCP a request
+  gets ``513 Message Too Large`` built from its Via/From/To/Call-ID/CSeq
+  alone (:meth:`UserAgentServer.reject_too_large`); both are counted in
+  the :class:`~dsm.runtime.sip.limits.SipCounters`;
 * malformed requests: ``400`` with the parser's reason as phrase when Via,
   From, To, Call-ID and CSeq were usable, otherwise dropped (RFC 3261 says a
   response cannot be routed without them);
@@ -76,7 +81,14 @@ from typing import NamedTuple, TypeAlias
 from dsm.runtime.sip.dialog import Dialog, TwoXXRetransmitter, cancel_responses
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import Headers
-from dsm.runtime.sip.message import Request, Response, parse_message
+from dsm.runtime.sip.limits import DEFAULT_LIMITS, SipCounters
+from dsm.runtime.sip.message import (
+    Request,
+    Response,
+    essential_request,
+    header_count,
+    parse_message,
+)
 from dsm.runtime.sip.responses import make_response
 from dsm.runtime.sip.timer_heap import NotifyingDict, TimerHeap
 from dsm.runtime.sip.transaction import (
@@ -354,8 +366,14 @@ class UserAgentServer:
         tu_reply_timeout: float | None = None,
         bye_to_tu: bool = False,
         extensions: Iterable[str] = (),
+        max_message_bytes: int = DEFAULT_LIMITS.max_message_bytes,
+        max_headers: int = DEFAULT_LIMITS.max_headers,
+        counters: SipCounters | None = None,
     ) -> None:
         self.host = host
+        self.max_message_bytes = max_message_bytes
+        self.max_headers = max_headers
+        self.counters = counters if counters is not None else SipCounters()
         self.bye_to_tu = bye_to_tu
         self.extensions = tuple(extensions)
         self.port = port
@@ -394,10 +412,34 @@ class UserAgentServer:
         18.3) and its transactions are reliable.
         """
         try:
+            if len(data) > self.max_message_bytes:
+                return self.reject_too_large(data[: self.max_message_bytes], source, transport)
+            if header_count(data) > self.max_headers:
+                return self.reject_too_large(data, source, transport, "Too many headers")
             return self._receive(data, source, now, transport)
         except Exception as exc:  # noqa: BLE001 - one bad datagram must not stop the server
             self.errors += 1
             return [Dropped(f"internal error: {type(exc).__name__}: {exc}", source)]
+
+    def reject_too_large(
+        self, head: bytes, source: Address, transport: str, why: str = "Message too large"
+    ) -> list[UAOutput]:
+        """A message over the limits (``head``: its first bytes): UDP drop, TCP ``513`` (RFC 3261 18.1.1).
+
+        Nothing but the start line and the essential headers is looked at,
+        so a hostile message costs no more than a scan of its head.
+        """
+        if transport == "udp":
+            self.counters.sip_too_large_dropped += 1
+            return [Dropped(f"{why.lower()}: dropped", source)]
+        self.counters.sip_too_large_rejected += 1
+        request = essential_request(head)
+        if request is None or request.method == "ACK":
+            return [Dropped(f"{why.lower()}: not answerable", source)]
+        self._stamp_via(request, source)
+        response = make_response(request, 513, "Message Too Large")
+        address = _reply_destination(request, source, transport)
+        return [Datagram(bytes(response), address, transport), Dropped(why.lower(), source)]
 
     def next_timeout(self) -> float | None:
         """The earliest time at which :meth:`handle_timeout` has work.
