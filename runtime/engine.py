@@ -226,6 +226,10 @@ class Engine:
 
         source = ConfigSource(self.config.path) if self.config is not None else NoSource()
         install_component(self, ChartLibrary(self, source))
+        # user_timer, xmlrpc2di and the components of the entry-point group dsm.di
+        from dsm.runtime.components import install as install_components
+
+        install_components(self)
 
     # -- charts -----------------------------------------------------------------
     def load(

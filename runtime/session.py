@@ -568,7 +568,7 @@ class Session(ErrorVars):
             _restore(vs, x.value, keep_value)
 
     # -- timers (section 13) -----------------------------------------------------
-    def set_timer(self, timer_id: int, seconds: int) -> None:
+    def set_timer(self, timer_id: int, seconds: float) -> None:
         """(Re)start timer ``timer_id`` (E-142); 0 seconds queues the event at once."""
         timers = self._timers
         if timers is None:
