@@ -33,6 +33,7 @@ from dsm.runtime.clock import Clock
 from dsm.runtime.errors import DSMException
 from dsm.runtime.events import BEFORE_DESTROY, DSM_EVENT, START, STARTUP
 from dsm.runtime.executable import XChart, build
+from dsm.runtime.monitor import MON_SELECT, CallRefused, MonSelect, StateMonitor
 from dsm.runtime.registry import Module
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
 
@@ -205,6 +206,10 @@ class Engine:
         self.configs: dict[str, AppConfig] = {}
         self.apps: dict[str, AppConfig] = {}
         self.inbound_start_diag = ""
+        self.outbound_start_diag = ""
+        # E-174: set (with the store) when monitoring is enabled; AS-9 settings for $(mon_select)
+        self.monitor: StateMonitor | None = None
+        self.mon_select = MonSelect()
         self.di: dict[str, DIComponent] = {}
         self.tracer: Tracer | None = None
         self.log_sink: LogSink | None = None
@@ -299,8 +304,9 @@ class Engine:
         (E-170); ``headers`` the header block of the INVITE (P-App-Param,
         E-169).  The start runs in :meth:`run_pending`.
         """
+        mon_vars: dict[str, str] = {}
         if app_name == "dsm":
-            start = "" if outgoing else self.inbound_start_diag  # E-12 quirk for outgoing
+            start = self._generic_start(call, headers, outgoing, mon_vars)
         else:
             start = app_name
         cfg = self.apps.get(start, self.main)
@@ -313,6 +319,7 @@ class Engine:
                 variables.update(app_params(pap))
         if not outgoing and params:
             variables.update(outgoing_variables(params))
+        variables.update(mon_vars)  # E-171: $(mon_select) variables last
         sid = call.local_tag or self._new_id("call-")
         if sid in self.addresses:
             raise ValueError(f"a session with address {sid!r} already exists")
@@ -321,6 +328,36 @@ class Engine:
         self._add(s)
         s._enqueue((START, None, None, None, start))
         return s
+
+    def _generic_start(
+        self, call: Call, headers: str, outgoing: bool, mon_vars: dict[str, str]
+    ) -> str:
+        """E-9, K-8, K-9, AS-9: the start diagram of a call to the generic name ``dsm``.
+
+        :class:`CallRefused` (488) when the matching ``*_start_diag`` is empty;
+        an outgoing call otherwise gets an empty start diagram (E-12 quirk).
+        """
+        if outgoing:
+            if not self.outbound_start_diag:
+                raise CallRefused(488, "Not Acceptable Here", "no outbound calls allowed")
+            return ""  # E-12 REFERENCE QUIRK: outbound_start_diag is never used
+        if not self.inbound_start_diag:
+            raise CallRefused(488, "Not Acceptable Here", "no inbound calls allowed")
+        if self.inbound_start_diag != MON_SELECT:
+            return self.inbound_start_diag
+        start, record, params = self.mon_select.select(
+            self.monitor.store if self.monitor is not None else None,
+            from_uri=call.select("remote_party"),
+            ruri_user=call.select("user"),
+            to=call.select("local_party"),
+            pai=first_header(headers, "P-Asserted-Identity"),
+            app_param=first_header(headers, "P-App-Param"),
+        )
+        if record is not None:
+            if isinstance(params, Mapping):
+                mon_vars.update(outgoing_variables(params))
+            mon_vars["mon_session_record"] = record
+        return start
 
     def start_system(
         self, config: str, diagram: str, start_type: str = STARTUP
