@@ -19,6 +19,7 @@ Nothing here reads the wall clock; timers run on the :class:`Clock` given.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -31,7 +32,15 @@ from dsm.runtime.actions.objects import dispose_owned
 from dsm.runtime.call import Call, SystemCall
 from dsm.runtime.clock import Clock
 from dsm.runtime.errors import DSMException
-from dsm.runtime.events import BEFORE_DESTROY, DSM_EVENT, START, STARTUP
+from dsm.runtime.events import (
+    BEFORE_DESTROY,
+    DSM_EVENT,
+    START,
+    STARTUP,
+    SYSTEM,
+    SYSTEM_SHUTDOWN,
+    processed,
+)
 from dsm.runtime.executable import XChart, build
 from dsm.runtime.monitor import MON_SELECT, CallRefused, MonSelect, StateMonitor
 from dsm.runtime.registry import Module
@@ -148,6 +157,22 @@ def first_header(headers: str, name: str) -> str | None:
         if sep and key.strip().lower() == low:
             return value.lstrip(" \t")
     return None
+
+
+def _shutdown_default(s: Session) -> Callable[[dict[str, str] | None], None]:
+    """The host's default after ``system``/``ServerShutdown`` unless ``#processed`` (E-157)."""
+
+    def done(params: dict[str, str] | None) -> None:
+        if processed(params):
+            return
+        call = s.call
+        with contextlib.suppress(Exception):  # a leg already gone: nothing to end
+            call.b2b_terminate_other_leg()
+        with contextlib.suppress(Exception):
+            call.bye()
+        s.stop()
+
+    return done
 
 
 def outgoing_variables(params: Mapping[str, Any]) -> dict[str, str]:
@@ -433,6 +458,25 @@ class Engine:
                 return True
             return False
         return s.deliver(event_type, params)
+
+    # -- system events (engine.md event table: System, C-core-30) -------------------------
+    def system_event(self, kind: str) -> int:
+        """Queue ``system`` with ``#type=kind`` to every live session; the number reached.
+
+        ``kind`` is ``ServerShutdown``, ``User1`` or ``User2``.  For a call
+        session a shutdown ends the call (both legs, then stop) unless its
+        script set ``#processed=true``; system DSMs are only told.
+        """
+        count = 0
+        for s in list(self.sessions.values()):
+            if s.ended:
+                continue
+            done = None
+            if kind == SYSTEM_SHUTDOWN and s.kind == "call":
+                done = _shutdown_default(s)
+            if s.deliver(SYSTEM, {"type": kind}, on_done=done):
+                count += 1
+        return count
 
     # -- running --------------------------------------------------------------------
     def _schedule(self, s: Session) -> None:
