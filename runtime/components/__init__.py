@@ -1,7 +1,7 @@
 """DI components beyond ``dsm``: what scripts reach with ``DI(<name>, …)`` (A-core-76).
 
 :func:`install` registers the built-in components (``user_timer``,
-``xmlrpc2di``) in ``engine.di`` and then every component a Python package
+``xmlrpc2di``, ``jsonrpc``) in ``engine.di`` and then every component a Python package
 declares in the entry-point group ``dsm.di``::
 
     [project.entry-points."dsm.di"]
@@ -18,13 +18,14 @@ from __future__ import annotations
 import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
+from dsm.runtime.components.jsonrpc import JsonRpc
 from dsm.runtime.components.user_timer import UserTimer
 from dsm.runtime.components.xmlrpc2di import XmlRpc2Di, read_settings
 
 if TYPE_CHECKING:
     from dsm.runtime.engine import Engine
 
-__all__ = ["install", "ENTRY_POINT_GROUP", "UserTimer", "XmlRpc2Di"]
+__all__ = ["install", "ENTRY_POINT_GROUP", "UserTimer", "XmlRpc2Di", "JsonRpc"]
 
 ENTRY_POINT_GROUP = "dsm.di"
 
@@ -35,6 +36,7 @@ def install(engine: Engine) -> None:
     from dsm.runtime.session import LEVEL_ERROR
 
     engine.di.setdefault("user_timer", UserTimer(engine))
+    engine.di.setdefault("jsonrpc", JsonRpc(engine))
     conf_dir = _plugin_config_path(engine)
     engine.di.setdefault("xmlrpc2di", XmlRpc2Di(engine.clock.now, **read_settings(conf_dir)))
     for ep in entry_points():
