@@ -169,8 +169,10 @@ class ControlAPI:
         timeout = params.get("timeout", 10)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
             raise RpcError(INVALID_PARAMS, "'timeout' must be seconds in (0, 60]")
+        from dsm.runtime.components.jsonrpc import JsonRpc
+
         component = self.engine.di.get("jsonrpc")
-        if component is None or not hasattr(component, "deliver_request"):
+        if not isinstance(component, JsonRpc):
             raise RpcError(APPLICATION_ERROR, "no jsonrpc component")
         if rid is not None and str(rid) in component.pending:
             raise RpcError(INVALID_PARAMS, f"a request with id {rid!r} is already pending")
