@@ -15,6 +15,7 @@ left out; it never stops the engine.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
@@ -54,12 +55,13 @@ def install(engine: Engine) -> None:
         engine.di[ep.name] = component
 
 
-def entry_points() -> list[importlib.metadata.EntryPoint]:
-    """The entry points of the group ``dsm.di`` (none if the installation's metadata is broken)."""
+@functools.lru_cache(maxsize=1)
+def entry_points() -> tuple[importlib.metadata.EntryPoint, ...]:
+    """The entry points of the group ``dsm.di``, read once per process (none if the metadata is broken)."""
     try:
-        return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+        return tuple(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
     except Exception:
-        return []
+        return ()
 
 
 def _plugin_config_path(engine: Any) -> str | None:
