@@ -216,6 +216,10 @@ def _cmd_call_info(args: argparse.Namespace, client: ControlClient) -> int:
         print(f"{'dialog:':<9} {call['dialog']}")
     print()
     print(table(sorted(info["vars"].items()), ["VARIABLE", "VALUE"]))
+    if info.get("monitoring"):
+        print()
+        rows = [[k, v if isinstance(v, str) else " | ".join(map(str, v))] for k, v in sorted(info["monitoring"].items())]
+        print(table(rows, ["MONITORING", "VALUE"]))
     if info["recent"]:
         print()
         print(table([[f"{r['t']:.3f}", r["kind"], r["detail"]] for r in info["recent"]], ["TIME", "KIND", "DETAIL"]))

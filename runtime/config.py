@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsm.chart import Chart
 from dsm.diagnostics import CompileError, Diagnostic
+from dsm.runtime.monitor import MonSelect, StateMonitor
 from dsm.runtime.registry import Module
 from dsm.vocabulary import ModuleNotFound, find_module
 
@@ -460,6 +461,16 @@ def install(engine: Engine, cfg: DSMConfig, start_system: bool = True) -> None:
 
     put(cfg.main)
     engine.inbound_start_diag = cfg.inbound_start_diag
+    main = cfg.main.conf
+    engine.outbound_start_diag = main.get("outbound_start_diag")
+    engine.mon_select = MonSelect.from_values(main.values, main.items("monitor_select_filters"))
+    if "mod_monitoring" in main.items("preload_mods"):  # E-174: the monitoring component is loaded
+        import importlib
+
+        store = importlib.import_module("dsm.modules.mod_monitoring").store
+        engine.monitor = StateMonitor(
+            store, main.flag("monitoring_full_stategraph"), main.flag("monitoring_full_transitions")
+        )
     if start_system:
         for d in cfg.main.run_system_dsms:
             engine.start_system("main", d, STARTUP)

@@ -19,6 +19,7 @@ Nothing here reads the wall clock; timers run on the :class:`Clock` given.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -31,8 +32,17 @@ from dsm.runtime.actions.objects import dispose_owned
 from dsm.runtime.call import Call, SystemCall
 from dsm.runtime.clock import Clock
 from dsm.runtime.errors import DSMException
-from dsm.runtime.events import BEFORE_DESTROY, DSM_EVENT, START, STARTUP
+from dsm.runtime.events import (
+    BEFORE_DESTROY,
+    DSM_EVENT,
+    START,
+    STARTUP,
+    SYSTEM,
+    SYSTEM_SHUTDOWN,
+    processed,
+)
 from dsm.runtime.executable import XChart, build
+from dsm.runtime.monitor import MON_SELECT, CallRefused, MonSelect, StateMonitor
 from dsm.runtime.registry import Module
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
 
@@ -149,6 +159,22 @@ def first_header(headers: str, name: str) -> str | None:
     return None
 
 
+def _shutdown_default(s: Session) -> Callable[[dict[str, str] | None], None]:
+    """The host's default after ``system``/``ServerShutdown`` unless ``#processed`` (E-157)."""
+
+    def done(params: dict[str, str] | None) -> None:
+        if processed(params):
+            return
+        call = s.call
+        with contextlib.suppress(Exception):  # a leg already gone: nothing to end
+            call.b2b_terminate_other_leg()
+        with contextlib.suppress(Exception):
+            call.bye()
+        s.stop()
+
+    return done
+
+
 def outgoing_variables(params: Mapping[str, Any]) -> dict[str, str]:
     """Variables from an outgoing call's parameter dictionary (E-170, AS-5)."""
     out: dict[str, str] = {}
@@ -205,6 +231,10 @@ class Engine:
         self.configs: dict[str, AppConfig] = {}
         self.apps: dict[str, AppConfig] = {}
         self.inbound_start_diag = ""
+        self.outbound_start_diag = ""
+        # E-174: set (with the store) when monitoring is enabled; AS-9 settings for $(mon_select)
+        self.monitor: StateMonitor | None = None
+        self.mon_select = MonSelect()
         self.di: dict[str, DIComponent] = {}
         self.tracer: Tracer | None = None
         self.log_sink: LogSink | None = None
@@ -226,6 +256,10 @@ class Engine:
 
         source = ConfigSource(self.config.path) if self.config is not None else NoSource()
         install_component(self, ChartLibrary(self, source))
+        # user_timer, xmlrpc2di and the components of the entry-point group dsm.di
+        from dsm.runtime.components import install as install_components
+
+        install_components(self)
 
     # -- charts -----------------------------------------------------------------
     def load(
@@ -295,8 +329,9 @@ class Engine:
         (E-170); ``headers`` the header block of the INVITE (P-App-Param,
         E-169).  The start runs in :meth:`run_pending`.
         """
+        mon_vars: dict[str, str] = {}
         if app_name == "dsm":
-            start = "" if outgoing else self.inbound_start_diag  # E-12 quirk for outgoing
+            start = self._generic_start(call, headers, outgoing, mon_vars)
         else:
             start = app_name
         cfg = self.apps.get(start, self.main)
@@ -309,6 +344,7 @@ class Engine:
                 variables.update(app_params(pap))
         if not outgoing and params:
             variables.update(outgoing_variables(params))
+        variables.update(mon_vars)  # E-171: $(mon_select) variables last
         sid = call.local_tag or self._new_id("call-")
         if sid in self.addresses:
             raise ValueError(f"a session with address {sid!r} already exists")
@@ -317,6 +353,36 @@ class Engine:
         self._add(s)
         s._enqueue((START, None, None, None, start))
         return s
+
+    def _generic_start(
+        self, call: Call, headers: str, outgoing: bool, mon_vars: dict[str, str]
+    ) -> str:
+        """E-9, K-8, K-9, AS-9: the start diagram of a call to the generic name ``dsm``.
+
+        :class:`CallRefused` (488) when the matching ``*_start_diag`` is empty;
+        an outgoing call otherwise gets an empty start diagram (E-12 quirk).
+        """
+        if outgoing:
+            if not self.outbound_start_diag:
+                raise CallRefused(488, "Not Acceptable Here", "no outbound calls allowed")
+            return ""  # E-12 REFERENCE QUIRK: outbound_start_diag is never used
+        if not self.inbound_start_diag:
+            raise CallRefused(488, "Not Acceptable Here", "no inbound calls allowed")
+        if self.inbound_start_diag != MON_SELECT:
+            return self.inbound_start_diag
+        start, record, params = self.mon_select.select(
+            self.monitor.store if self.monitor is not None else None,
+            from_uri=call.select("remote_party"),
+            ruri_user=call.select("user"),
+            to=call.select("local_party"),
+            pai=first_header(headers, "P-Asserted-Identity"),
+            app_param=first_header(headers, "P-App-Param"),
+        )
+        if record is not None:
+            if isinstance(params, Mapping):
+                mon_vars.update(outgoing_variables(params))
+            mon_vars["mon_session_record"] = record
+        return start
 
     def start_system(
         self, config: str, diagram: str, start_type: str = STARTUP
@@ -392,6 +458,25 @@ class Engine:
                 return True
             return False
         return s.deliver(event_type, params)
+
+    # -- system events (engine.md event table: System, C-core-30) -------------------------
+    def system_event(self, kind: str) -> int:
+        """Queue ``system`` with ``#type=kind`` to every live session; the number reached.
+
+        ``kind`` is ``ServerShutdown``, ``User1`` or ``User2``.  For a call
+        session a shutdown ends the call (both legs, then stop) unless its
+        script set ``#processed=true``; system DSMs are only told.
+        """
+        count = 0
+        for s in list(self.sessions.values()):
+            if s.ended:
+                continue
+            done = None
+            if kind == SYSTEM_SHUTDOWN and s.kind == "call":
+                done = _shutdown_default(s)
+            if s.deliver(SYSTEM, {"type": kind}, on_done=done):
+                count += 1
+        return count
 
     # -- running --------------------------------------------------------------------
     def _schedule(self, s: Session) -> None:

@@ -18,6 +18,8 @@ __all__ = [
     "STARTUP",
     "RELOAD",
     "BEFORE_DESTROY",
+    "SYSTEM",
+    "SYSTEM_SHUTDOWN",
     "TIMER",
     "DSM_EVENT",
     "B2B_EVENT",
@@ -33,6 +35,8 @@ RELOAD = "Reload"
 BEFORE_DESTROY = "BeforeDestroy"
 TIMER = "Timer"
 DSM_EVENT = "DSMEvent"
+SYSTEM = "System"
+SYSTEM_SHUTDOWN = "ServerShutdown"
 B2B_EVENT = "B2BEvent"
 EXCEPTION = "Exception"
 """The dedicated type of exception rounds; no condition name matches it (E-73)."""

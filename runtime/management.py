@@ -27,7 +27,7 @@ from dsm.diagnostics import Diagnostic, render_json
 from dsm.runtime.engine import DIComponent
 from dsm.runtime.errors import DSMException
 from dsm.runtime.events import RELOAD
-from dsm.runtime.redact import redact_text, redact_vars, secret_values
+from dsm.runtime.redact import MASK, is_secret, redact_text, redact_vars, secret_values
 from dsm.runtime.versions import ChartLibrary, Compiled, ReloadFailed, Version, short
 
 if TYPE_CHECKING:
@@ -339,6 +339,10 @@ class Operations:
         info["vars"] = redact_vars(s.vars)  # $o_auth_pwd & co. as *** (docs/security.md)
         info["timers"] = list(s.timers)
         info["stack_depth"] = s.call_stack_depth
+        monitor = self.engine.monitor
+        if monitor is not None:  # E-174: the session's monitoring record (dsm_diag, dsm_state …)
+            record = monitor.record(s.select("local_tag")) or {}
+            info["monitoring"] = {k: MASK if is_secret(k) else v for k, v in record.items()}
         recent = self.observer.recent_lines(s) if self.observer is not None else []
         hidden = secret_values(s.vars, s.params)
         info["recent"] = [{"t": round(t, 3), "kind": k, "detail": redact_text(d, hidden)} for t, k, d in recent]

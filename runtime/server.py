@@ -30,7 +30,11 @@
 * Logs are one line per event, ``key=value`` pairs (values with blanks
   quoted), on stderr: ``ts=… level=info event=reload ok=true version=…``.
 * SIGTERM or SIGINT: stop accepting requests, end every session (calls
-  get ``BeforeDestroy``), log ``event=stopped`` and exit 0.
+  get ``BeforeDestroy``), log ``event=stopped`` and exit 0.  Before that,
+  on SIGTERM every session's script gets ``system`` with
+  ``#type=ServerShutdown`` (SIGUSR1/SIGUSR2: ``User1``/``User2``, and the
+  server keeps running); a call whose script does not set
+  ``#processed=true`` is ended (BYE) as the host's default.
 
 With ``--sip HOST:PORT`` the server also answers real calls over UDP and TCP
 (``docs/sip.md``, "Serving calls"): the application of a new INVITE is
@@ -233,6 +237,7 @@ class Server:
         self.log = log or StructuredLog()
         self.item_seconds = item_seconds
         self.stopping = asyncio.Event()
+        self._ended_by_system = 0
         self.address: tuple[str, int] | None = None
         self.engine: Engine | None = None
         self.library: ChartLibrary | None = None
@@ -582,7 +587,7 @@ class Server:
         # over hundreds of calls) must not wake BLAS worker threads that spin beside it.
         threadpool_limits(limits=1, user_api="blas")
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._signal, sig)
         await self.stopping.wait()
@@ -591,7 +596,17 @@ class Server:
 
     def _signal(self, sig: signal.Signals) -> None:
         self.log("signal", signal=sig.name)
-        self.stopping.set()
+        kind = _SYSTEM_EVENTS.get(sig)
+        if kind is not None and self.engine is not None:
+            # every script first gets `system` with #type (engine.md event table), then the default
+            before = len(self.engine.sessions)
+            reached = self.engine.system_event(kind)
+            if not self.engine._busy:
+                self.engine.run_pending()
+            self._ended_by_system += max(0, before - len(self.engine.sessions))
+            self.log("system_event", type=kind, sessions=reached)
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            self.stopping.set()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -607,7 +622,7 @@ class Server:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watch_task
-        ended = 0
+        ended = self._ended_by_system  # calls the ServerShutdown default already ended
         if self.engine is not None:
             for s in list(self.engine.sessions.values()):
                 self.engine.end_session(s)
@@ -617,6 +632,15 @@ class Server:
         if self._sip_transport is not None:
             self._sip_transport.close()
         self.log("stopped", sessions_ended=ended)
+
+
+_SYSTEM_EVENTS = {
+    signal.SIGTERM: "ServerShutdown",
+    signal.SIGINT: "ServerShutdown",
+    signal.SIGUSR1: "User1",
+    signal.SIGUSR2: "User2",
+}
+"""Signals that reach the scripts as the ``system`` event (C-core-30)."""
 
 
 def serve_main(

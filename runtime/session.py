@@ -406,6 +406,9 @@ class Session(ErrorVars):
         self.state = target
         if tracer is not None:
             tracer(self, "state", f"{target.diagram.name}/{target.name}")
+        monitor = self.engine.monitor
+        if monitor is not None:  # E-174, K-17, K-18
+            monitor.transition(self.select("local_tag"), tr.name, target.diagram.name, target.name)
         if target.enter:
             self._run(target.enter)
 
@@ -488,6 +491,9 @@ class Session(ErrorVars):
             return False
         if tracer is not None:
             tracer(self, "state", f"{d.name}/{init.name}")
+        monitor = self.engine.monitor
+        if monitor is not None:  # E-174, K-17
+            monitor.diagram(self.select("local_tag"), d.name, init.name)
         if init.enter:
             self._nested(init.enter)
         return True
@@ -521,6 +527,10 @@ class Session(ErrorVars):
             tracer(self, "state", f"{frame.state.diagram.name}/{frame.state.name}")
         if frame.rest:
             self._nested(frame.rest)
+        monitor = self.engine.monitor
+        if monitor is not None and frame.diagram is not None and frame.state is not None:
+            # E-174, K-17: recorded after the rest of the calling list, as the reference does
+            monitor.diagram(self.select("local_tag"), frame.diagram.name, frame.state.name)
         return True
 
     # -- for loops (E-64 … E-70) ---------------------------------------------------
@@ -568,7 +578,7 @@ class Session(ErrorVars):
             _restore(vs, x.value, keep_value)
 
     # -- timers (section 13) -----------------------------------------------------
-    def set_timer(self, timer_id: int, seconds: int) -> None:
+    def set_timer(self, timer_id: int, seconds: float) -> None:
         """(Re)start timer ``timer_id`` (E-142); 0 seconds queues the event at once."""
         timers = self._timers
         if timers is None:

@@ -146,7 +146,66 @@ class ControlAPI:
         }
         for name, fn in table.items():
             d.add(name, self._pumped(fn))
+        d.add("callRpc", self.call_rpc)
         return d
+
+    # -- JSON-RPC events (E-154, C-core-23) -------------------------------------------------
+    async def call_rpc(self, params: Any) -> Any:
+        """``callRpc{call, method, params?, id?, timeout?}``: a JSON-RPC request into a session.
+
+        Without ``id`` it is a notification (``{"queued": true}`` at once);
+        with one, the answer the script gives with ``DI(jsonrpc, sendMessage,
+        …)`` is the result (an error answer becomes a JSON-RPC error), or an
+        error after ``timeout`` seconds (default 10, at most 60).
+        """
+        if not isinstance(params, dict):
+            raise RpcError(INVALID_PARAMS, "callRpc takes named parameters: call, method, params, id, timeout")
+        sid, method = params.get("call"), params.get("method")
+        if not isinstance(sid, str) or not isinstance(method, str) or not method:
+            raise RpcError(INVALID_PARAMS, "'call' and 'method' must be strings")
+        rid = params.get("id")
+        if rid is not None and (isinstance(rid, bool) or not isinstance(rid, str | int) or rid == ""):
+            raise RpcError(INVALID_PARAMS, "'id' must be a non-empty string or an integer")
+        timeout = params.get("timeout", 10)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
+            raise RpcError(INVALID_PARAMS, "'timeout' must be seconds in (0, 60]")
+        from dsm.runtime.components.jsonrpc import JsonRpc
+
+        component = self.engine.di.get("jsonrpc")
+        if not isinstance(component, JsonRpc):
+            raise RpcError(APPLICATION_ERROR, "no jsonrpc component")
+        if rid is not None and str(rid) in component.pending:
+            raise RpcError(INVALID_PARAMS, f"a request with id {rid!r} is already pending")
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[bool, Any]] = loop.create_future()
+
+        def answered(is_error: bool, value: Any) -> None:
+            if not answer.done():
+                answer.set_result((is_error, value))
+
+        try:
+            ok = component.deliver_request(sid, method, params.get("params"), rid, answered)
+        finally:
+            self.pump()
+        if not ok:
+            raise RpcError(APPLICATION_ERROR, f"no call with id {sid!r}")
+        if rid is None:
+            return {"queued": True}
+        try:
+            is_error, value = await asyncio.wait_for(answer, timeout)
+        except TimeoutError:
+            raise RpcError(APPLICATION_ERROR, f"no answer from call {sid!r} within {timeout} s") from None
+        finally:
+            component.forget(rid)
+        if is_error:
+            code = value.get("code") if isinstance(value, dict) else None
+            message = value.get("message") if isinstance(value, dict) else None
+            raise RpcError(
+                code if isinstance(code, int) and not isinstance(code, bool) else APPLICATION_ERROR,
+                message if isinstance(message, str) else "error answer from the script",
+                value,
+            )
+        return value
 
     def _pumped(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def run(params: Any) -> Any:

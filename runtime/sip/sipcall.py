@@ -51,6 +51,7 @@ from dsm.runtime.incoming import InviteRequest, SipReplyObject, answer_incoming,
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_relay_key
 from dsm.runtime.media.prompts import PromptLibrary
+from dsm.runtime.monitor import CallRefused
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.limits import SipCounters, SipLimits
 from dsm.runtime.sip.message import Request, Response
@@ -954,6 +955,11 @@ class SipCalls:
         headers = _headers_of(request)
         try:
             session = self.engine.start_call(app, call, headers=header_block(headers))
+        except CallRefused as exc:  # E-9, AS-9: the DSM component's own refusal (488, 500)
+            self.forget(call)
+            rtp.close()
+            self._refuse(new.call_id, exc.status, exc.reason, exc.why)
+            return
         except Exception as exc:  # noqa: BLE001 - refuse this call, keep serving
             self.forget(call)
             rtp.close()

@@ -16,10 +16,12 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from servers import (  # noqa: E402
+    AwsServer,
     HttpTestServer,
     MariaDB,
     RedisServer,
     ServerUnavailable,
+    aws_server,
     http_test_server,
     mariadb,
     redis_server,
@@ -83,3 +85,18 @@ def harness_class() -> type:
         _unavailable("dsm.runtime.harness.Harness", exc)
         raise
     return Harness  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def aws_info() -> Iterator[AwsServer]:
+    """A private moto server (S3 + SQS, signatures checked) for the whole test session."""
+    try:
+        cm = aws_server()
+        server = cm.__enter__()
+    except ServerUnavailable as exc:
+        _unavailable("moto server", exc)
+        raise
+    try:
+        yield server
+    finally:
+        cm.__exit__(None, None, None)

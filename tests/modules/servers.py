@@ -41,6 +41,8 @@ __all__ = [
     "HttpTestServer",
     "http_test_server",
     "FakeContext",
+    "AwsServer",
+    "aws_server",
 ]
 
 STARTUP_TIMEOUT = 60.0
@@ -388,3 +390,84 @@ class FakeContext(StubContext):
 
         errors = dispose_owned(self)
         assert not errors, errors
+
+
+# --------------------------------------------------------------------------- S3/SQS (moto)
+@dataclass(frozen=True)
+class AwsServer:
+    """A running moto server (S3 and SQS) that checks request signatures.
+
+    ``access_key``/``secret_key`` belong to an IAM user allowed everything;
+    any other key pair is refused by the server (bad-credential tests).
+    """
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    port: int
+
+
+_MOTO_AUTH_SETUP_REQUESTS = 3
+"""Requests the fixture makes before moto starts checking signatures (user, policy, key)."""
+
+
+@contextlib.contextmanager
+def aws_server(attempts: int = 3) -> Iterator[AwsServer]:
+    """Start ``moto.server`` on a free loopback port (retried if the port was taken meanwhile)."""
+    import sys
+
+    try:
+        import boto3  # noqa: F401
+        import moto.server  # noqa: F401
+    except ImportError as exc:
+        raise ServerUnavailable(f"moto[server] / boto3 not installed: {exc}") from exc
+    directory = tempfile.mkdtemp(prefix="dsm-moto-")
+    log = os.path.join(directory, "moto.log")
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(_MOTO_AUTH_SETUP_REQUESTS))
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        port = 0
+        for _ in range(attempts):
+            port = free_port()
+            with open(log, "ab") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            try:
+                _wait_for_port(port, proc, log)
+                break
+            except ServerUnavailable:
+                _stop(proc)
+                proc = None
+        if proc is None:
+            raise ServerUnavailable(f"moto server did not start in {attempts} attempts; see {log}")
+        endpoint = f"http://127.0.0.1:{port}"
+        access, secret = _provision_moto(endpoint)
+        yield AwsServer(endpoint, access, secret, port)
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _provision_moto(endpoint: str) -> tuple[str, str]:
+    """An IAM user with an allow-all policy and its key; after this, signatures are checked."""
+    import json
+
+    import boto3
+
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="setup",
+        aws_secret_access_key="setup",
+    )
+    iam.create_user(UserName="dsm")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="dsm", PolicyName="all", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="dsm")["AccessKey"]
+    return str(key["AccessKeyId"]), str(key["SecretAccessKey"])

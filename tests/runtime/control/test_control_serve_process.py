@@ -120,3 +120,31 @@ def test_serve_log_is_one_key_value_format(tmp_path: Path) -> None:
     finally:
         p.stop()
     assert all(line.startswith("ts=") for line in p.lines if line), p.lines
+
+
+def test_C_core_30_signals_reach_the_scripts_as_system_events(tmp_path: Path) -> None:
+    """SIGUSR1/SIGUSR2 → ``system`` User1/User2; SIGTERM → ServerShutdown before the sessions end."""
+    import signal
+
+    (tmp_path / "sig.dsm").write_text(
+        "initial state S;\n"
+        "transition sys S - system() / { set($t=#type); log(1, $t) } -> S;\n"
+    )
+    p = Proc("serve", "--scripts", str(tmp_path), "--control", "127.0.0.1:0")
+    try:
+        line = p.wait_for("event=listening")
+        client = ControlClient(p.field(line, "control"))
+        sid = client.call("startCall", {"app": "sig"})["id"]
+        p.p.send_signal(signal.SIGUSR1)
+        p.wait_for("event=session", f"session={sid}", "'User1'")
+        p.p.send_signal(signal.SIGUSR2)
+        p.wait_for("event=session", f"session={sid}", "'User2'")
+        assert client.call("callInfo", [sid])["vars"]["t"] == "User2"
+        assert p.stop() == 0
+        p.wait_for("event=session", f"session={sid}", "'ServerShutdown'")
+        p.wait_for("event=system_event", "type=ServerShutdown", "sessions=1")
+        p.wait_for("event=stopped")
+    finally:
+        if p.p.poll() is None:
+            p.p.kill()
+            p.p.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from engine_rig import Rig
 
 from dsm.runtime.context import ActionContext
@@ -58,11 +59,25 @@ def test_E170_outgoing_call_parameters(rig: Rig) -> None:
 
 
 def test_E12_outgoing_generic_dsm_app_fails_start(rig: Rig) -> None:
+    """E-12 / K-9: with outbound_start_diag set, an outgoing `dsm` call gets an empty start diagram."""
     rig.load(d="initial state A;")
     rig.engine.inbound_start_diag = "d"
+    rig.engine.outbound_start_diag = "d"
     incoming = rig.call("dsm")
     outgoing = rig.call("dsm", outgoing=True)
     assert rig.where(incoming) == "d/A" and outgoing.state is None
+
+
+def test_K9_E9_generic_dsm_refused_with_488_when_start_diag_empty(rig: Rig) -> None:
+    """K-9: empty outbound_start_diag refuses an outgoing `dsm` call (488); E-9: same for incoming."""
+    from dsm.runtime.monitor import CallRefused
+
+    rig.load(d="initial state A;")
+    for outgoing in (True, False):
+        with pytest.raises(CallRefused) as info:
+            rig.call("dsm", outgoing=outgoing)
+        assert (info.value.status, info.value.reason) == (488, "Not Acceptable Here")
+    assert rig.engine.sessions == {}
 
 
 def test_AS3_bundle_registered_app_uses_bundle_configuration(rig: Rig) -> None:

@@ -236,10 +236,23 @@ def test_K8_inbound_start_diag_with_registering_bundle_configuration(tmp_path: P
 
 
 def test_K8_empty_inbound_start_diag_gives_no_dsm_target(tmp_path: Path) -> None:
-    """K-8: without inbound_start_diag a call to `dsm` has no start diagram (start fails)."""
+    """K-8: without inbound_start_diag `dsm` is no application; the component itself refuses 488."""
+    from dsm.runtime.monitor import CallRefused
+
     engine = engine_for(tree(tmp_path, "load_diags=menu\nregister_apps=menu\n"))
     assert engine.inbound_start_diag == "" and "dsm" not in engine.apps
-    assert start(engine, "dsm").state is None
+    with pytest.raises(CallRefused, match="488 Not Acceptable Here"):
+        start(engine, "dsm")
+
+
+def test_K9_outbound_start_diag_read_from_dsm_conf(tmp_path: Path) -> None:
+    """K-9: an empty key refuses outgoing `dsm` calls with 488."""
+    from dsm.runtime.monitor import CallRefused
+
+    engine = engine_for(tree(tmp_path, "load_diags=menu\nregister_apps=menu\n"))
+    assert engine.outbound_start_diag == ""
+    with pytest.raises(CallRefused, match="no outbound calls allowed"):
+        start(engine, "dsm", outgoing=True)
 
 
 def test_K9_E12_outbound_start_diag_is_ignored(tmp_path: Path) -> None:
