@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import io
+import random
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -76,3 +78,27 @@ class ThreadedServer:
 
         self.loop.call_soon_threadsafe(run)
         return future.result(LIMIT)
+
+
+def free_port_run(width: int) -> int:
+    """A random even base port whose next ``width`` UDP ports on loopback are free now.
+
+    Tests of the RTP port pool need a small range of their own: any fixed range may be
+    held by another run on the same machine.  The ports are free when probed; a test
+    that loses one to another process before binding should try another run.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(40000, 60000, 2)
+        probes: list[socket.socket] = []
+        try:
+            for port in range(base, base + width):
+                probes.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                probes[-1].bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in probes:
+                sock.close()
+    raise RuntimeError("no free run of loopback UDP ports")

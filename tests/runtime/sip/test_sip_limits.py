@@ -11,7 +11,7 @@ import random
 import socket
 
 import pytest
-from sip_rig import LIMIT
+from sip_rig import LIMIT, free_port_run
 
 from dsm.runtime.sip.limits import SipCounters, SipLimits
 from dsm.runtime.sip.message import (
@@ -114,16 +114,21 @@ def test_port_pool_draws_ports_at_random() -> None:
 
 
 def test_port_pool_finds_the_last_free_port_of_a_full_range() -> None:
-    pool = RtpPortPool("127.0.0.1", 40100, 40107)
-    taken = [pool.bind() for _ in range(3)]
-    try:
-        last = pool.bind()  # 3 of 4 taken: the scan finds the fourth
-        ports = {s.getsockname()[1] for s in [*taken, last]}
-        assert ports == {40100, 40102, 40104, 40106}
-        last.close()
-    finally:
-        for s in taken:
-            s.close()
+    for _attempt in range(5):  # a port taken between the probe and the pool: another range
+        base = free_port_run(8)
+        pool = RtpPortPool("127.0.0.1", base, base + 7)
+        socks: list[socket.socket] = []
+        try:
+            socks = [pool.bind() for _ in range(4)]  # 3 of 4 taken: the scan finds the fourth
+            ports = {s.getsockname()[1] for s in socks}
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        assert ports == {base, base + 2, base + 4, base + 6}
+        return
+    pytest.fail("every free range was taken before the pool could bind it")
 
 
 # -- sizes -------------------------------------------------------------------------------------------------

@@ -113,22 +113,30 @@ def test_reception_stats_last_sender_report_gives_lsr_and_dlsr() -> None:
 def test_port_pool_binds_rtp_and_rtcp_on_adjacent_ports_skipping_a_taken_rtcp_port() -> None:
     import socket
 
+    from sip_rig import free_port_run
+
     from dsm.runtime.sip.rtp_session import RtpPortPool
 
-    blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        pool = RtpPortPool("127.0.0.1", 41000, 41011)
-        blocker.bind(("127.0.0.1", 41001))  # the RTCP port of the first pair
-        rtp, rtcp = pool.bind_pair()
+    for _attempt in range(5):  # a port of the run taken by another process meanwhile: another run
+        base = free_port_run(12)
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            blocker.bind(("127.0.0.1", base + 1))  # the RTCP port of the first pair
+            pool = RtpPortPool("127.0.0.1", base, base + 11)
+            rtp, rtcp = pool.bind_pair()
+        except OSError:
+            blocker.close()
+            continue
         try:
             port = rtp.getsockname()[1]
-            assert port % 2 == 0 and port != 41000
+            assert port % 2 == 0 and port != base
             assert rtcp.getsockname()[1] == port + 1
         finally:
             rtp.close()
             rtcp.close()
-    finally:
-        blocker.close()
+            blocker.close()
+        return
+    pytest.fail("every free run of ports was taken before the pool could bind it")
 
 
 def test_rtp_session_sends_compound_reports_to_rtp_port_plus_one_and_hears_sender_reports() -> None:

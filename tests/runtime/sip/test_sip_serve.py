@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sip_rig import LIMIT, ThreadedServer
+from sip_rig import LIMIT, ThreadedServer, free_port_run
 
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_relay_key
@@ -718,13 +718,22 @@ def test_E153_rtp_session_reports_RTPTimeout_once_while_monitoring() -> None:
 
 
 def test_rtp_port_pool_skips_ports_in_use() -> None:
-    pool = RtpPortPool("127.0.0.1", 40000, 40003)
-    a = pool.bind()
-    b = pool.bind()
-    try:
-        assert {a.getsockname()[1], b.getsockname()[1]} == {40000, 40002}
-        with pytest.raises(OSError, match="no free RTP port"):
-            pool.bind()
-    finally:
-        a.close()
-        b.close()
+    for _attempt in range(5):  # a port of the run taken by another process meanwhile: another run
+        base = free_port_run(4)
+        pool = RtpPortPool("127.0.0.1", base, base + 3)
+        socks: list[socket.socket] = []
+        try:
+            socks = [pool.bind(), pool.bind()]
+        except OSError:
+            for sock in socks:
+                sock.close()
+            continue
+        try:
+            assert {s.getsockname()[1] for s in socks} == {base, base + 2}
+            with pytest.raises(OSError, match="no free RTP port"):
+                pool.bind()
+        finally:
+            for sock in socks:
+                sock.close()
+        return
+    pytest.fail("every free run of ports was taken before the pool could bind it")
