@@ -168,6 +168,12 @@ def _media(ctx: ActionContext) -> CallMedia | None:
     return media if isinstance(media, CallMedia) else None
 
 
+def _wake(ctx: ActionContext) -> None:
+    media = _media(ctx)
+    if media is not None:
+        media.wake()
+
+
 def _modes(mode: str) -> tuple[bool, bool]:
     """``(speak, listen)`` of a join mode (M-conference-1)."""
     if mode == "":
@@ -347,6 +353,7 @@ def play_mix_in(ctx: ActionContext, a: str = "", *_: str) -> None:
     path = ctx.resolve(a)
     mixer = _mixer(ctx)
     mixer.set_source(_file(ctx, path))
+    _wake(ctx)
 
 
 @module.action("conference.playMixInList", "P,opt")
@@ -364,6 +371,7 @@ def play_mix_in_list(ctx: ActionContext, p1: str = "", p2: str = "", *_: str) ->
     except AudioFileError:
         ctx.raise_dsm("file", path=path)
     mixlist.append(item)
+    _wake(ctx)
 
 
 @module.action("conference.flushMixInList", "N")

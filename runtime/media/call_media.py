@@ -216,6 +216,9 @@ class CallMedia:
         self.outgoing_dtmf.append((event, duration_ms, packets))
         self.sent_dtmf.append((event, duration_ms))
 
+    def wake(self) -> None:
+        """Something new may need frames (a mix-in source, a tee); a virtual clock starts ticking."""
+
     def clear_audio(self) -> NoAudio:
         """Media teardown by the host: both slots closed; NoAudio ``cleared`` (§0.5)."""
         self.input = None

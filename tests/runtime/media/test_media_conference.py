@@ -8,8 +8,8 @@ import numpy.typing as npt
 from dsm.runtime.clock import VirtualClock
 from dsm.runtime.media.audio import FRAME_SAMPLES
 from dsm.runtime.media.conference import ChannelItem, Conferences, TimerDriver
-from dsm.runtime.media.mixin import MixIn, MixInList
 from dsm.runtime.media.items import SampleItem
+from dsm.runtime.media.mixin import MixIn, MixInList
 from dsm.runtime.media.playlist import Playlist
 
 
@@ -98,7 +98,7 @@ def test_rooms_are_mixed_separately_in_one_step() -> None:
         slots[0].write(tone(300 + 100 * i))
     conf.step()
     for i, slots in enumerate(rooms.values()):
-        for j, other in enumerate(rooms.values()):
+        for j in range(len(rooms)):
             heard = level(slots[1].mix()[1], 300 + 100 * j)
             assert (heard > 7000) if i == j else (heard < 50)
 
