@@ -215,13 +215,14 @@ class ChannelItem(PlaylistItem):
     def __init__(self, slot: Slot) -> None:
         self.slot: Slot | None = slot
         self.room_name = slot.room.name
+        self.name = f"conference {slot.room.name}"
         self.position = 0
         self._taken = slot.mixer.generation
         self._queue: Samples = np.zeros(0, dtype=np.int16)
 
     @property
     def label(self) -> str:
-        return f"conference {self.room_name}"
+        return self.name
 
     @property
     def finished(self) -> bool:
