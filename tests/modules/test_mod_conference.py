@@ -338,3 +338,22 @@ def test_in_band_dtmf_still_reaches_the_script_in_a_room(tmp_path: Path) -> None
     a.press("12", inband=True)
     b.press("3")
     assert a.vars["keys"] == "12" and b.vars["keys"] == "3"
+
+
+def test_docs_testing_example(tmp_path: Path) -> None:
+    """The example of docs/testing.md ("Several calls in one conference room") as written there."""
+    (tmp_path / "room.dsm").write_text(
+        "import(mod_conference);\n"
+        "initial state LOBBY enter { conference.join(room1) };\n"
+        "state ROOM;\n"
+        'transition "left" (LOBBY, ROOM) - event(#type == conference_event) test(#id == 2) / set($left=1) -> ROOM;\n'
+        'transition "bye" (LOBBY, ROOM) - hangup / stop(false) -> ROOM;\n'
+    )
+    write_wav(tmp_path / "tone440.wav", tone(440, 1.0))
+    dh = Harness(scripts=str(tmp_path))
+    a, b = dh.call("room"), dh.call("room")
+    a.say(str(tmp_path / "tone440.wav"))
+    assert level(b.heard()[-4000:], 440) > 1000
+    assert level(a.heard()[-4000:], 440) < 50
+    b.hangup()
+    assert a.vars["left"] == "1"
