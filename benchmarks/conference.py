@@ -51,7 +51,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from dsm.runtime.media.g711 import ulaw_encode
 
-LADDER: tuple[int, ...] = (100, 200, 300, 400, 500, 600, 700, 800)
+LADDER: tuple[int, ...] = (50, 100, 150, 200, 250, 300, 400, 500, 600, 800)
 ROOM_SIZES: tuple[int, ...] = (10, 4)
 WINDOW = 3.0
 WINDOWS = 2
@@ -111,11 +111,11 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
 class Served:
     """``dsm serve --sip --application conf`` as a subprocess; killed on exit."""
 
-    def __init__(self, scripts: Path) -> None:
+    def __init__(self, scripts: Path, profile: str | None = None) -> None:
         self.sip_port = free_port()
         self.control_port = free_port(socket.SOCK_STREAM)
-        cmd = [
-            sys.executable, "-m", "dsm.cli", "serve", "--scripts", str(scripts),
+        cmd = [sys.executable] + (["-m", "cProfile", "-o", profile] if profile else []) + [
+            "-m", "dsm.cli", "serve", "--scripts", str(scripts),
             "--sip", f"127.0.0.1:{self.sip_port}", "--control", f"127.0.0.1:{self.control_port}",
             "--application", "conf", "--rtp-ports", "30000-39999", "--log-level", "error",
         ]  # fmt: skip
@@ -142,9 +142,12 @@ class Served:
     def close(self) -> None:
         self.client.close()
         if self.proc.poll() is None:
-            self.proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(10)
+            self.proc.terminate()  # SIGTERM: a clean stop, so cProfile writes its file
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
 
 
 class Callers:
@@ -309,8 +312,10 @@ class Callers:
         return {"late_share": late / total, "received": received, "expected": total}
 
 
-def step(scripts: Path, n: int, room_size: int, deadline: float) -> dict[str, object]:
-    served = Served(scripts)
+def step(
+    scripts: Path, n: int, room_size: int, deadline: float, profile: str | None = None
+) -> dict[str, object]:
+    served = Served(scripts, profile)
     callers = Callers(served.sip_port, n, room_size)
     try:
         answered = callers.setup(min(deadline, time.monotonic() + n / SETUP_RATE + 15))
@@ -341,6 +346,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", metavar="N,N,…", help="channel counts to try instead of the default ladder")
     parser.add_argument("--rooms", metavar="S,S,…", help="room sizes instead of 10,4")
+    parser.add_argument("--profile", metavar="FILE", help="run the first step's server under cProfile, statistics to FILE")
     args = parser.parse_args()
     ladder = tuple(int(x) for x in args.calls.split(",")) if args.calls else LADDER
     sizes = tuple(int(x) for x in args.rooms.split(",")) if args.rooms else ROOM_SIZES
@@ -358,7 +364,7 @@ def main() -> int:
                 need = n / SETUP_RATE + 1.5 + WINDOW * WINDOWS + 8
                 if time.monotonic() + need > deadline:
                     break
-                outcome = step(scripts, n, size, deadline)
+                outcome = step(scripts, n, size, deadline, args.profile if not steps else None)
                 steps.append(outcome)
                 print(json.dumps(outcome), file=sys.stderr)
                 if not outcome["passed"]:

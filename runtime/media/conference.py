@@ -77,8 +77,14 @@ class Slot:
 
     def write(self, frame: npt.NDArray[np.int16]) -> None:
         """The caller's frame of this period (the last one written in a period wins)."""
-        if self.index >= 0 and self.speak:
-            self.mixer.write(self.index, frame)
+        index = self.index
+        if index >= 0 and self.speak:
+            mixer = self.mixer
+            if frame.size == FRAME_SAMPLES:
+                mixer.input[index] = frame
+                mixer.fresh[index] = True
+            else:
+                mixer.write(index, frame)
 
     def mix(self) -> tuple[int, Samples]:
         """``(generation, frame)``: the last mix computed for this slot."""
@@ -236,12 +242,19 @@ class ChannelItem(PlaylistItem):
         n = max(n, 0)
         slot = self.slot
         self.position += n
-        if slot is None or not slot.active:
+        if slot is None or slot.index < 0:
             return np.zeros(n, dtype=np.int16)
-        generation, frame = slot.mix()
+        mixer = slot.mixer
+        fresh = mixer.generation != self._taken
         queue = self._queue
-        if generation != self._taken:
-            self._taken = generation
+        if n == FRAME_SAMPLES and not queue.size:  # the frame of almost every call
+            if not fresh:
+                return np.zeros(n, dtype=np.int16)
+            self._taken = mixer.generation
+            return mixer.output[slot.index].copy()
+        if fresh:
+            self._taken = mixer.generation
+            frame = mixer.output[slot.index]
             queue = frame.copy() if queue.size == 0 else np.concatenate([queue, frame])
         if queue.size >= n:
             out, self._queue = queue[:n], queue[n:]
