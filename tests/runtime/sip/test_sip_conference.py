@@ -6,8 +6,9 @@ What each caller received is taken where the packets arrive: a packet
 socket on the loopback interface sees every UDP datagram delivered to the
 callers' media ports (needs CAP_NET_RAW; skipped without it).  Goertzel on
 the decoded stream: each caller hears the two other tones and not its own.
-The third caller then plays RFC 4733 key 1 (sipp's ``dtmf_2833_1.pcap``),
-which reaches its script while it is in the room.
+The third caller then plays RFC 4733 key 1 (sipp's ``dtmf_2833_1.pcap``) and
+the second one the tones of key 5 (in-band): both reach the callers'
+scripts while they are in the room.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from test_sip_serve import (
     scenario,
 )
 
+from dsm.runtime.media.dtmf import dtmf_tone
 from dsm.runtime.media.g711 import ulaw_decode
 
 ROOM = """import(mod_conference);
@@ -112,15 +114,18 @@ class LoopbackCapture:
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
 
-def caller_xml(wav: Path, dtmf: bool) -> str:
+def caller_xml(wav: Path, dtmf: bool, inband: Path | None = None) -> str:
     steps = [
         INVITE,
         ANSWERED,
         ACK_2XX,
         f'  <nop><action><exec rtp_stream="{wav},-1,0"/></action></nop>\n',
         pause(5000),
-        '  <nop><action><exec rtp_stream="pause"/></action></nop>\n',
     ]
+    if inband is not None:  # a new stream replaces the tone (sipp starts none after "pause")
+        steps += [f'  <nop><action><exec rtp_stream="{inband},1,0"/></action></nop>\n', pause(1500)]
+    else:
+        steps.append('  <nop><action><exec rtp_stream="pause"/></action></nop>\n')
     if dtmf:
         steps += [f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP}"/></action></nop>\n', pause(1500)]
     steps += [in_dialog("BYE", 2), recv(200, "t2")]
@@ -133,13 +138,16 @@ def test_M_conference_1_three_sipp_callers_hear_each_other_mixed(sipp: str, tmp_
     scripts = tmp_path / "scripts"
     scripts.mkdir()
     (scripts / "confroom.dsm").write_text(ROOM)
+    keys_wav = tmp_path / "key5.wav"  # in-band key 5: 200 ms of tones, then silence
+    key5 = np.concatenate([dtmf_tone("5", 200), np.zeros(4000, dtype=np.int16)])
+    soundfile.write(str(keys_wav), key5, 8000, subtype="ULAW", format="WAV")
     runs = []
     for i, freq in enumerate(FREQS):
         t = np.arange(8000 * 6) / 8000
         wav = tmp_path / f"tone{i}.wav"
         soundfile.write(str(wav), 0.2 * np.sin(2 * np.pi * freq * t), 8000, subtype="ULAW", format="WAV")
         xml = tmp_path / f"caller{i}.xml"
-        xml.write_text(caller_xml(wav, dtmf=i == 2))
+        xml.write_text(caller_xml(wav, dtmf=i == 2, inband=keys_wav if i == 1 else None))
         runs.append((xml, free_media_ports()))
     server = SipServer(scripts)
     capture = LoopbackCapture({mp for _, mp in runs})
@@ -183,3 +191,4 @@ def test_M_conference_1_three_sipp_callers_hear_each_other_mixed(sipp: str, tmp_
         assert best > 3000, f"caller {i} did not hear both others without itself"
     keys = [c["vars"].get("key") for c in calls]
     assert "1" in keys  # RFC 4733 key from the third caller reached its script in the room
+    assert "5" in keys  # in-band key from the second caller too
