@@ -215,6 +215,7 @@ def test_M_conference_5_setPlayoutType(h: Harness) -> None:
 
 
 def test_M_conference_6_7_tee(h: Harness, tmp_path: Path) -> None:
+    """M-conference-6 (teejoin, moved by a second teejoin) and M-conference-7 (teeleave, not found)."""
     a, b = h.call("ctl"), h.call("ctl")
     do(b, "join", room="r")
     do(a, "play", file=str(tmp_path / "tone1000.wav"))
@@ -272,6 +273,7 @@ def test_M_conference_8_size(h: Harness) -> None:
 
 
 def test_M_conference_9_10_mix_in(h: Harness, tmp_path: Path) -> None:
+    """M-conference-9 (setupMixIn level and seconds) and M-conference-10 (playMixIn errors, mixing)."""
     a = h.call("ctl")
     do(a, "mixfile", file=str(tmp_path / "tone700.wav"))
     assert (a.vars["ex"], a.vars["cause"]) == ("conference", "mixer not setup!\n")
@@ -300,6 +302,7 @@ def test_M_conference_9_level_below_001_pauses_the_playlist(h: Harness, tmp_path
 
 
 def test_M_conference_11_12_mix_in_list(h: Harness, tmp_path: Path) -> None:
+    """M-conference-11 (playMixInList, looped, no NoAudio) and M-conference-12 (flushMixInList)."""
     a = h.call("ctl")
     do(a, "mixlist", file=str(tmp_path / "tone700.wav"))
     assert a.vars["cause"] == "mixer not setup!\n"
