@@ -346,6 +346,7 @@ def step(
             "windows": [round(w["late_share"], 5) for w in windows],
             "received_per_window": [int(w["received"]) for w in windows],
             "server_cpu": round(cpu, 3),
+            "server_us_per_channel_frame": round(cpu / (n * 50) * 1e6, 1),
             "generator_cpu": round(generator, 3),
             "load_avg": round(os.getloadavg()[0], 2),
             "passed": best < LATE_LIMIT,

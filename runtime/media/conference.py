@@ -217,6 +217,7 @@ class ChannelItem(PlaylistItem):
     """
 
     kind: ClassVar[str] = "conference"
+    live: ClassVar[bool] = True
 
     def __init__(self, slot: Slot) -> None:
         self.slot: Slot | None = slot
