@@ -26,6 +26,11 @@ process) and the load average: the generator needs a good part of the other
 core, so on a shared 2-core machine a failed step with the server well below
 one core points at the machine, not at the server.
 
+``mixing_us_per_channel_frame`` is the conference's own part measured in
+process without sockets (600 channels: each call's media tick with the
+room's playlist item, then the mixer step), to set against the per-channel
+cost of the whole server.
+
 Every loop is bounded in count and time (the run stays under about three
 minutes), all traffic is on 127.0.0.1, the server is killed on every path.
 Run: ``.venv/bin/python benchmarks/conference.py``.  The last line of output
@@ -316,6 +321,35 @@ class Callers:
         return {"late_share": late / total, "received": received, "expected": total}
 
 
+def mixing_cost(channels: int, room_size: int, frames: int = 250) -> float:
+    """Microseconds per channel and frame of the media work without sockets.
+
+    ``channels`` call media objects (playlist with the room's channel item,
+    in-band DTMF detection on) each receive a frame and produce one, then the
+    mixer steps: the part of the per-frame cost that conferencing adds to
+    a call's RTP handling.
+    """
+    from dsm.runtime.media.call_media import CallMedia
+    from dsm.runtime.media.conference import ChannelItem, Conferences
+
+    conf = Conferences(lambda _session, _event: None)
+    media = []
+    for i in range(channels):
+        m = CallMedia()
+        m.play(ChannelItem(conf.acquire(f"room{i // room_size}", f"s{i}", True, True)))
+        m.media_connect()
+        m.set_media_flag("receiving", True)
+        media.append(m)
+    t = np.arange(160) / 8000
+    frame = np.round(3000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
+    start = time.perf_counter()
+    for _ in range(frames):
+        for m in media:
+            m.tick(frame, detect=False)
+        conf.step()
+    return (time.perf_counter() - start) / (frames * channels) * 1e6
+
+
 def own_cpu() -> float:
     """User + system CPU seconds of this process (the load generator)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -386,6 +420,10 @@ def main() -> int:
                 best = n
             result[f"channels_under_1pct_late_rooms_of_{size}"] = best
     result["steps"] = steps
+    # the conference's own share, in process: media tick with the channel item + mixer step
+    result["mixing_us_per_channel_frame"] = {
+        f"rooms_of_{size}": round(mixing_cost(600, size), 2) for size in sizes
+    }
     result["target"] = {"channels_per_core": 600}
     result["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(result))
