@@ -188,8 +188,8 @@ def _modes(mode: str) -> tuple[bool, bool]:
 def _join(ctx: ActionContext, room: str, mode: str, holder: ChannelHolder | None) -> None:
     conferences = conferences_for(ctx.engine)
     speak, listen = _modes(mode)
-    slot = conferences.acquire(room, ctx.select("local_tag"), speak, listen)
-    item = ChannelItem(slot)
+    slot = conferences.acquire(room, ctx.select("local_tag"))
+    item = ChannelItem(slot, speak, listen)
     if holder is None:
         holder = ChannelHolder(conferences)
         ctx.objects[CHAN] = holder
@@ -281,7 +281,7 @@ def teejoin(ctx: ActionContext, p1: str = "", p2: str = "", *_: str) -> None:
         tee = TeeChannel(conferences, media, key)
         ctx.objects[key] = tee
         take_ownership(ctx, tee)
-    tee.slot = conferences.acquire(room, ctx.select("local_tag"), True, False)
+    tee.slot = conferences.acquire(room, ctx.select("local_tag"))  # only written: speak-only
     media.taps[key] = tee.slot
 
 

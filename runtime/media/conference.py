@@ -210,7 +210,9 @@ class Mixer:
 class ChannelItem(PlaylistItem):
     """The playlist item of a conference channel: plays the room's mix, records into the room.
 
-    It never finishes.  Once released (``conference.leave``) it stays in the
+    ``speak``/``listen`` are the channel's mode (``conference.join``): a
+    listen-only channel never writes into the room, so nobody hears it; a
+    speak-only one plays silence.  It never finishes.  Once released (``conference.leave``) it stays in the
     playlist and is silent (M-conference-2).  Reads of any length are served
     from a short queue filled with one new mix per mixer step; a read with no
     new mix gets silence, so a stalled mixer never repeats audio.
@@ -219,8 +221,10 @@ class ChannelItem(PlaylistItem):
     kind: ClassVar[str] = "conference"
     live: ClassVar[bool] = True
 
-    def __init__(self, slot: Slot) -> None:
+    def __init__(self, slot: Slot, speak: bool = True, listen: bool = True) -> None:
         self.slot: Slot | None = slot
+        self.speak = speak
+        self.listen = listen
         self.room_name = slot.room.name
         self.name = f"conference {slot.room.name}"
         self.position = 0
@@ -243,7 +247,7 @@ class ChannelItem(PlaylistItem):
         n = max(n, 0)
         slot = self.slot
         self.position += n
-        if slot is None or slot.index < 0:
+        if slot is None or slot.index < 0 or not self.listen:
             return np.zeros(n, dtype=np.int16)
         mixer = slot.mixer
         fresh = mixer.generation != self._taken
@@ -269,7 +273,7 @@ class ChannelItem(PlaylistItem):
 
     def write(self, frame: npt.NDArray[np.int16]) -> None:
         slot = self.slot
-        if slot is not None:
+        if slot is not None and self.speak:
             slot.write(frame)
 
 
@@ -378,8 +382,13 @@ class Conferences:
             r = self.rooms.get(room)
             return [] if r is None else list(r.slots)
 
-    def acquire(self, room: str, session: str, speak: bool, listen: bool) -> Slot:
-        """A slot for ``session`` in ``room`` (reused if it has one); events ``#id`` 1 as specified."""
+    def acquire(self, room: str, session: str, speak: bool = True, listen: bool = True) -> Slot:
+        """A slot for ``session`` in ``room`` (reused if it has one); events ``#id`` 1 as specified.
+
+        ``speak``/``listen`` set the slot's own directions (a reused slot takes
+        the new ones); a channel's mode is better kept on its item
+        (:class:`ChannelItem`), so that two channels sharing a slot keep theirs.
+        """
         with self.lock:
             r = self.rooms.get(room)
             if r is None:

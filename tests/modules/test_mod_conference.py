@@ -360,3 +360,19 @@ def test_docs_testing_example(tmp_path: Path) -> None:
     assert level(a.heard()[-4000:], 440) < 50
     b.hangup()
     assert a.vars["left"] == "1"
+
+
+def test_M_conference_6_tee_into_the_room_one_is_in_keeps_the_mode_of_the_main_channel(h: Harness) -> None:
+    """One slot per session and room: the tee reuses it, and the main channel still listens."""
+    a, b = h.call("ctl"), h.call("ctl")
+    do(a, "join", room="r")
+    do(b, "join", room="r")
+    do(a, "tee", room="r")
+    do(a, "size", room="r")
+    assert a.vars["n"] == "2"
+    b.sim.media.say(tone(700, 1.0))
+    h.advance(1.0)
+    assert level(recent(a), 700) > 5000
+    do(a, "teeleave")  # the main channel still holds the slot
+    do(a, "size", room="r")
+    assert a.vars["n"] == "2" and "2" not in b.vars.get("ids", "")
