@@ -376,3 +376,25 @@ def test_M_conference_6_tee_into_the_room_one_is_in_keeps_the_mode_of_the_main_c
     do(a, "teeleave")  # the main channel still holds the slot
     do(a, "size", room="r")
     assert a.vars["n"] == "2" and "2" not in b.vars.get("ids", "")
+
+
+def test_control_endpoint_calls_stay_in_the_room(tmp_path: Path) -> None:
+    """Calls started over the control endpoint (no audio): the room item is endless, events arrive."""
+    from dsm.runtime.clock import VirtualClock
+    from dsm.runtime.control.remote_call import start_remote_call
+    from dsm.runtime.engine import Engine
+    from dsm.runtime.versions import ChartLibrary, DirectorySource
+
+    (tmp_path / "ctl.dsm").write_text(CTL.replace("transition \"conf\"", 'transition "noaudio" S - noAudio / set($noaudio=1) -> S;\ntransition "conf"'))
+    clock = VirtualClock()
+    engine = Engine(clock)
+    ChartLibrary(engine, DirectorySource([tmp_path])).reload()
+    a, b = start_remote_call(engine, "ctl"), start_remote_call(engine, "ctl")
+    for c in (a, b):
+        assert c.session is not None
+        engine.post_event(c.session.id, {"do": "join", "room": "r"})
+    engine.run_pending()
+    clock.advance(5)
+    engine.run_pending()
+    assert a.session is not None and b.session is not None
+    assert a.session.vars["ids"] == "11" and "noaudio" not in a.session.vars
