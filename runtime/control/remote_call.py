@@ -73,6 +73,8 @@ class NominalMedia:
             return None if item.ms < 0 else item.ms / 1000.0
         if isinstance(item, RingtoneItem):
             return None if item.length <= 0 else item.length / 1000.0
+        if getattr(item, "live", False):  # a conference room: until flushed
+            return None
         return 0.0
 
     def _next(self) -> None:

@@ -183,7 +183,16 @@ class VirtualMedia(CallMedia):
 
     # -- ticking -----------------------------------------------------------------------
     def _busy(self) -> bool:
-        return bool(len(self.playlist) or self.recorder is not None or self._caller)
+        mix_in = self.mix_in
+        return bool(
+            len(self.playlist)
+            or self.recorder is not None
+            or self._caller
+            or (mix_in is not None and mix_in.source is not None)
+        )
+
+    def wake(self) -> None:
+        self._wake()
 
     def _wake(self) -> None:
         if self._tick is None and not self._ticking and self.connected and not self._closed and self._busy():

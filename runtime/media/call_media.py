@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from dsm.runtime import call as call_api
 from dsm.runtime.media.audio import FRAME_SAMPLES, AudioFileError, Samples
+from dsm.runtime.media.conference import Slot
 from dsm.runtime.media.dtmf import KeyPress
 from dsm.runtime.media.dtmf_detector import DtmfDetector
 from dsm.runtime.media.events import NoAudio
@@ -43,6 +44,7 @@ from dsm.runtime.media.items import (
     SeparatorItem,
     SilenceItem,
 )
+from dsm.runtime.media.mixin import MixIn
 from dsm.runtime.media.playlist import Playlist, PlaylistEvent
 from dsm.runtime.media.prompts import (
     PromptLibrary,
@@ -103,6 +105,12 @@ class CallMedia:
         """``sendDTMF`` requests not yet taken by the transport: (event, ms, packets)."""
         self.sent_dtmf: list[tuple[int, int]] = []
         """Every ``sendDTMF`` request, in order: (event, duration in ms)."""
+        self.mix_in: MixIn | None = None
+        """A file mixed into the output (``conference.setupMixIn``), or ``None``."""
+        self.taps: dict[str, Slot] = {}
+        """Conference slots that also get every received frame (``conference.teejoin``)."""
+        self.playout_type = "simple"
+        """``conference.setPlayoutType``; recorded only (the jitter buffer is the transport's)."""
 
     # -- playlist (A-core-21 … A-core-35) ------------------------------------
 
@@ -208,6 +216,9 @@ class CallMedia:
         self.outgoing_dtmf.append((event, duration_ms, packets))
         self.sent_dtmf.append((event, duration_ms))
 
+    def wake(self) -> None:
+        """Something new may need frames (a mix-in source, a tee); a virtual clock starts ticking."""
+
     def clear_audio(self) -> NoAudio:
         """Media teardown by the host: both slots closed; NoAudio ``cleared`` (§0.5)."""
         self.input = None
@@ -237,7 +248,10 @@ class CallMedia:
         events: list[MediaEvent]
         sent: Samples | None = None
         if self.output == "playlist":
-            frame, playlist_events = self.playlist.read_frame(now=now)
+            if self.mix_in is None:
+                frame, playlist_events = self.playlist.read_frame(now=now)
+            else:
+                frame, playlist_events = self.mix_in.read_frame(self.playlist, now=now)
             # A fresh list, ours to extend (no typing.cast: this runs per frame and call).
             events = playlist_events  # type: ignore[assignment]
             if not self.flags["mute"]:
@@ -250,6 +264,9 @@ class CallMedia:
                 self.recorder.write_frame(incoming)
             elif self.input == "playlist":
                 self.playlist.write_frame(incoming)
+            if self.taps:
+                for slot in self.taps.values():
+                    slot.write(incoming)
             if self.flags["dtmf_detection"]:
                 if not detect:
                     return MediaTick(sent, events, incoming)

@@ -39,6 +39,10 @@ class PlaylistItem:
 
     position: int = 0
 
+    live: ClassVar[bool] = False
+    """True for an item that never finishes and always returns the ``n`` samples asked
+    for (a conference channel): the playlist then reads it without its general loop."""
+
     @property
     def label(self) -> str:
         """What the item is, for logs and reports (a path, a prompt name, …)."""

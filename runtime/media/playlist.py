@@ -168,6 +168,12 @@ class Playlist:
                 self.position += samples
                 self.frame_source = (item.samples, item.position)
                 return item.read(samples), []
+            if item.live:
+                self._frame_time = now
+                self._frame_start = self.position
+                self.position += samples
+                self.frame_source = None
+                return item.read(samples), []
         self.frame_source = None
         pieces: list[npt.NDArray[np.int16]] = []
         events: list[PlaylistEvent] = []

@@ -226,7 +226,9 @@ class JitterBuffer:
     ``pop`` is called once per frame interval and returns the next packet,
     or ``None`` when it is missing (the caller conceals the gap) or while the
     buffer is (re)filling to ``depth`` packets.  A jump of more than
-    ``restart_gap`` sequence numbers is taken as a new stream.
+    ``restart_gap`` sequence numbers is taken as a new stream; more than
+    ``capacity`` packets waiting (the reader fell behind) drops the oldest
+    down to ``depth``, so the delay returns to ``depth`` frames.
     """
 
     def __init__(self, depth: int = 3, capacity: int = 50, restart_gap: int = 3000) -> None:
@@ -264,12 +266,24 @@ class JitterBuffer:
             return False
         self._packets[seq] = packet
         if len(self._packets) > self.capacity:
-            assert self._next is not None
-            oldest = min(self._packets, key=lambda s: seq_diff(s, self._next or 0))
-            del self._packets[oldest]
-            self._next = (oldest + 1) & 0xFFFF
-            self.dropped += 1
+            self._resync()
         return True
+
+    def _resync(self) -> None:
+        """Overflow: the reader fell behind (a stall); keep the newest ``depth`` packets.
+
+        Dropping one packet per push instead would keep the buffer full, so
+        the delay would stay at ``capacity`` frames and every later push would
+        pay for the scan.
+        """
+        base = self._next or 0
+        newest = max(self._packets, key=lambda s: seq_diff(s, base))
+        start = (newest - self.depth + 1) & 0xFFFF
+        old = [s for s in self._packets if seq_diff(s, start) < 0]
+        for s in old:
+            del self._packets[s]
+        self.dropped += len(old)
+        self._next = start
 
     def pop(self) -> RtpPacket | None:
         if not self._playing:

@@ -121,6 +121,22 @@ def test_jitter_buffer_restart_on_big_jump() -> None:
     assert jb.pop() == packet(40000)
 
 
+def test_jitter_buffer_overflow_returns_to_depth() -> None:
+    """A reader that fell behind (skipped frames after a stall) gets the newest packets back at depth."""
+    jb = JitterBuffer(depth=3, capacity=50)
+    assert jb.pop() is None
+    for seq in range(200):
+        jb.push(packet(seq))
+        if seq < 10:
+            jb.pop()  # then the reader stops for a while
+    assert len(jb) <= 50
+    jb.push(packet(200))
+    out = [p.sequence for p in iter(jb.pop, None)]
+    assert out[-1] == 200 and len(out) < 50
+    jb.push(packet(201))
+    assert len(jb) == 1
+
+
 def test_jitter_buffer_capacity_is_fixed() -> None:
     jb = JitterBuffer(depth=2, capacity=4)
     for seq in range(10):
