@@ -102,7 +102,6 @@ def _build(
         findings = check_chart(
             chart,
             functions=result.functions,
-            unfinished=result.unfinished,
             condition_events=result.condition_events,
             source_line=source_line,
         )

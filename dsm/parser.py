@@ -34,6 +34,7 @@ from dsm.diagnostics import Diagnostic
 from dsm.fastbuild import constructor
 from dsm.source import SourceText
 from dsm.styles import QuickSplit, Split, quick_splitter, splitter
+from dsm.tokenizer import open_span
 from dsm.vocabulary import (
     CORE_ACTIONS,
     CORE_CONDITIONS,
@@ -257,8 +258,6 @@ class ParseResult:
     imports: list[str]
     functions: list[FunctionRecord]
     diagnostics: list[Diagnostic]
-    unfinished: list[tuple[str, str, Loc]]
-    """Constructs still open at end of input (L-71): (kind, name, loc)."""
     condition_events: dict[tuple[str, str], str | None]
     """Event type filter of every condition name used, keyed by (module, name)."""
 
@@ -346,6 +345,8 @@ class Machine:
         self.diagnostics: list[Diagnostic] = []
         self.condition_events: dict[tuple[str, str], str | None] = {}
         self._starts = source.starts
+        self._followers: dict[_Frame, int] = {}
+        self._last_error = -1  # offset of the last error reported, for `finish`
         self._origins = source.origins
 
     # -- positions and diagnostics --------------------------------------
@@ -367,6 +368,8 @@ class Machine:
         self, severity: str, code: str, offset: int, message: str, hint: str = "", length: int = 1
     ) -> None:
         path, line, column, text = self.src.locate(offset)
+        if severity == "error" and offset > self._last_error:
+            self._last_error = offset
         self.diagnostics.append(
             Diagnostic(
                 path,
@@ -547,7 +550,18 @@ class Machine:
         name = frame.name if frame.name is not None else ""
         rec = StateRecord(name, frame.enter, frame.exit, self.loc(frame.name_offset))
         self.states.append(rec)
-        self.by_name.setdefault(name, rec)
+        first = self.by_name.setdefault(name, rec)
+        if first is not rec:
+            where = f"line {first.loc.line}"
+            if first.loc.path != rec.loc.path:
+                where = f"{first.loc.path}:{first.loc.line}"
+            self.warning(
+                "W016",
+                frame.name_offset,
+                f"state `{show(name)}` is already declared at {where}; this second definition is ignored",
+                "transitions attach to the first state of a name (L-43); rename or remove one of them",
+                name,
+            )
         if initial:
             if self.initial is None:
                 self.initial = name
@@ -598,8 +612,9 @@ class Machine:
                 )
         if name != name.strip(" ") or name.startswith('"') or name.startswith("'"):
             return "inside a source list only one blank each side is removed and quotes stay (L-45)"
-        declared = ", ".join(f"`{s.name}`" for s in self.states[:12]) or "none"
-        close = difflib.get_close_matches(name, [s.name for s in self.states], n=1)
+        unique = list(self.by_name)
+        declared = ", ".join(f"`{s}`" for s in unique[:12]) or "none"
+        close = difflib.get_close_matches(name, unique, n=1)
         if close:
             return f"did you mean `{close[0]}`? declared states so far: {declared}"
         return f"declared states so far: {declared}"
@@ -696,6 +711,9 @@ class Machine:
             if first in "istf":
                 opener = keyword_frames.get(tok)
                 if opener is not None:
+                    if stack:
+                        # remembered for the hint of an unfinished statement
+                        self._followers.setdefault(stack[-1], off)
                     stack.append(opener(off))
                     # Only a keyword makes an empty stack non-empty, so this is
                     # where a run of tokens outside any statement (L-38) ends.
@@ -953,17 +971,78 @@ class Machine:
             )
 
     # -- end of input ------------------------------------------------------
-    def unfinished(self) -> list[tuple[str, str, Loc]]:
-        """Open states, transitions and unregistered functions at end of input (L-71)."""
-        out: list[tuple[str, str, Loc]] = []
+    def finish(self) -> None:
+        """End of input: whatever is still open is an error here (L-71, section 0).
+
+        The reference drops such constructs silently, so a forgotten `;` or
+        `)` loses the rest of a script without a word.  Each open construct
+        is reported where it was opened; an argument list or quoted text that
+        runs to the end (L-26, L-27) is reported at its `(` or quote.
+        """
+        span = open_span(self.src.text, self.offsets)
+        if span is not None:
+            off, opener = span
+            if opener == "(":
+                message = "`(` is never closed: the argument list runs to the end of the input"
+                hint = "add the missing `)`; everything after the `(` was read as part of this one token (L-26)"
+            else:
+                message = (
+                    f"quote {opener} is never closed: the quoted text runs to the end of the input"
+                )
+                hint = f"add the closing {opener} or write this one as \\{opener}; everything after it was read as part of this one token (L-26, L-27)"
+            self.error("E017", off, message, hint)
+        # An error inside a construct usually is why it never closed (an
+        # invalid `for` header, an unknown action); it already says so.
+        last_error = self._last_error
+        reported = False
         for f in self.stack:
-            if isinstance(f, _State):
-                out.append(("state", f.name or "", self.loc(f.offset)))
-            elif isinstance(f, _Transition):
-                out.append(("transition", f.name or "", self.loc(f.offset)))
-            elif isinstance(f, _Function) and not f.registered:
-                out.append(("function", f.name or "", self.loc(f.offset)))
-        return out
+            if isinstance(f, _Function) and f.registered:
+                continue
+            if f.kind == INITIAL and f is not self.stack[-1]:
+                continue  # the state above it is reported
+            if last_error >= f.offset:
+                reported = True
+                continue
+            if f.kind in (STATE, TRANSITION, FUNCTION, INITIAL):
+                self._unfinished_statement(f)
+                reported = True
+            elif not reported:
+                self.error(
+                    "E018",
+                    f.offset,
+                    f"{_FRAME_NAMES[f.kind]} opened here is not closed at the end of the input",
+                    "close it (`}`, `]` or `;`); the reference drops it silently (L-71)",
+                    self.values[self._index_of(f.offset)],
+                )
+                reported = True
+
+    def _index_of(self, offset: int) -> int:
+        i = _bisect(self.offsets, offset) - 1
+        return max(i, 0)
+
+    def _unfinished_statement(self, f: _Frame) -> None:
+        keyword = {STATE: "state", TRANSITION: "transition", FUNCTION: "function"}.get(
+            f.kind, "initial"
+        )
+        name = getattr(f, "name", None)
+        what = f"{keyword} `{show(name)}`" if name else f"`{keyword}`"
+        follower = self._followers.get(f)
+        if follower is not None:
+            loc = self.loc(follower)
+            nxt = self.values[self._index_of(follower)]
+            hint = (
+                f"a `;` is probably missing before the `{nxt}` at line {loc.line}, "
+                f"column {loc.column}, where the next statement starts"
+            )
+        else:
+            hint = "a state, transition or function definition ends with `;`"
+        self.error(
+            "E018",
+            f.offset,
+            f"{what} is not finished at the end of the input (no terminating `;`)",
+            hint + "; the reference drops it silently (L-71)",
+            keyword,
+        )
 
 
 def parse(
@@ -977,12 +1056,12 @@ def parse(
     """Run the statement machine over one compilation unit's tokens."""
     m = Machine(source, values, offsets, module_path=module_path, syntax_only=syntax_only)
     m.run()
+    m.finish()
     return ParseResult(
         m.states,
         m.initial,
         m.imports,
         list(m.function_records.values()),
         m.diagnostics,
-        m.unfinished(),
         m.condition_events,
     )

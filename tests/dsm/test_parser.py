@@ -454,11 +454,12 @@ def test_L70_initial_ignores_other_tokens() -> None:
     assert chart("initial stray words state A;").initial == "A"
 
 
-def test_L71_unfinished_constructs_vanish() -> None:
-    c = chart("state A; state B enter { stop")
-    assert [s.name for s in c.states] == ["A"]
-    c = chart("state A; transition t A - hangup -> A")
-    assert c.states[0].transitions == ()
+def test_L71_unfinished_constructs_are_errors() -> None:
+    """L-71 with the section-0 exception: the reference drops them, here they fail."""
+    assert codes(fail("state A; state B enter { stop")) == ["E018"]
+    assert codes(fail("state A; transition t A - hangup -> A")) == ["E018"]
+    assert codes(fail("state A; function f() { stop }")) == ["E018"]
+    assert codes(fail("state A; initial")) == ["E018"]
 
 
 def test_L72_interleaving_unfinished_transition_takes_a_later_word() -> None:
@@ -473,7 +474,10 @@ def test_L72_state_added_only_when_its_semicolon_arrives() -> None:
 
 
 def test_L72_state_x_state_y() -> None:
-    assert [s.name for s in chart("state X state Y;").states] == ["Y"]
+    errs = fail("state X state Y;")  # Y is added, X stays open and fails at the end
+    assert codes(errs) == ["E018"] and errs[0].column == 1
+    assert "before the `state` at line 1, column 9" in errs[0].hint
+    assert [s.name for s in chart("state X state Y; ;").states] == ["Y", "X"]
 
 
 # -- 4.12 imports -----------------------------------------------------------------
