@@ -22,6 +22,7 @@ from dsm.checks import check_chart, unknown_prompts
 from dsm.diagnostics import CompileError, Diagnostic
 from dsm.fastbuild import constructor
 from dsm.parser import ParseResult, parse
+from dsm.reader import read
 from dsm.source import SourceText, preprocess_file, preprocess_text
 from dsm.tokenizer import tokenize
 
@@ -78,9 +79,10 @@ def _build(
     module_path: Sequence[str],
     consistency_check: bool,
     syntax_only: bool,
+    reader: str = "machine",
 ) -> Unit:
     values, offsets = tokenize(src.text)
-    result: ParseResult = parse(
+    result: ParseResult = (read if reader == "grammar" else parse)(
         src, values, offsets, module_path=module_path, syntax_only=syntax_only
     )
     diagnostics = src.diagnostics + result.diagnostics
@@ -133,8 +135,12 @@ def compile_unit(
     module_path: Sequence[str] = (),
     consistency_check: bool = True,
     syntax_only: bool = False,
+    reader: str = "machine",
 ) -> Unit:
     """Compile without raising: the :class:`Unit` holds the chart and every diagnostic.
+
+    ``reader`` picks the statement machine (``"machine"``, the default) or
+    the grammar-driven reader (``"grammar"``, :mod:`dsm.reader`).
 
     With ``text`` ``None`` the file ``path`` is read (load path = its
     directory, L-1/L-14); otherwise ``text`` is compiled and ``path`` only
@@ -154,6 +160,7 @@ def compile_unit(
             module_path=module_path,
             consistency_check=consistency_check,
             syntax_only=syntax_only,
+            reader=reader,
         )
     except RecursionError as exc:  # pragma: no cover - defensive
         return Unit(None, [_internal_error(path, exc)], None, None)

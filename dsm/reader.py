@@ -1,0 +1,550 @@
+"""The grammar-driven reader: tokens -> states, transitions, functions.
+
+``grammar/reader.lark`` says, as an LALR grammar, what every token means in
+every construct (section 4 of ``language.md``).  Lark builds the parse table
+from it once per process; this module drives that table with a small loop of
+its own (Lark's general ``ParserState`` costs about five times as much per
+token, which matters on the compile path) and runs a semantic action when a
+rule whose name starts with ``x_`` is reduced.  The actions keep the frames
+of section 4 (a state being read, an action list, ...) so that the results
+and the diagnostics are those of the statement machine in :mod:`dsm.parser`,
+whose helpers (action and condition lookup, argument splitting, diagnostics)
+they share.
+
+``import(...)`` tokens act wherever they occur (L-33) and never reach the
+parser: they are handled while the tokens are classified, and a name is
+looked up only in the modules imported before its token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from dsm.parser import (
+    A_ENTER,
+    A_EXIT,
+    A_FOR,
+    A_FUNCTION,
+    A_THEN,
+    A_TRANSITION,
+    INITIAL,
+    FunctionRecord,
+    Machine,
+    ParseResult,
+    _Actions,
+    _Conditions,
+    _For,
+    _Frame,
+    _Function,
+    _If,
+    _new_if,
+    _State,
+    _Transition,
+    show,
+)
+from dsm.source import SourceText
+from dsm.vocabulary import Signature, Vocabulary
+
+__all__ = ["classify", "read"]
+
+_FIXED = {
+    "state": "KW_STATE",
+    "transition": "KW_TRANSITION",
+    "initial": "KW_INITIAL",
+    "function": "KW_FUNCTION",
+    ";": "SEMI",
+    "{": "LBRACE",
+    "}": "RBRACE",
+    "[": "LBRACK",
+    "]": "RBRACK",
+    "->": "ARROW",
+    "-->": "LARROW",
+    "-": "DASH",
+    "/": "SLASH",
+    "-/": "DSLASH",
+    "not": "NOT",
+    "exception": "EXCEPTION",
+    "enter": "ENTER",
+    "exit": "EXIT",
+    "if": "IF",
+    "else": "ELSE",
+    "for": "FOR",
+}
+
+
+def classify(token: str) -> str:
+    """The grammar terminal of a token (``IMPORT`` never reaches the parser)."""
+    fixed = _FIXED.get(token)
+    if fixed is not None:
+        return fixed
+    if token[0] == "i" and len(token) > 6 and token.startswith("import"):
+        return "IMPORT"  # L-33
+    if token[0] == "f" and token.startswith("for"):
+        return "FORP" if "(" in token else "FORX"  # L-61
+    return "PWORD" if "(" in token else "WORD"
+
+
+class Table:
+    """The LALR table of ``reader.lark`` in plain dictionaries, built once per process.
+
+    ``actions[state][terminal]`` is ``(True, next_state)`` for a shift or
+    ``(False, rule_number)`` for a reduction; ``rules[n]`` is ``(length,
+    nonterminal, method name or None)``; ``gotos[state][nonterminal]``.
+    """
+
+    def __init__(self) -> None:
+        from lark import Lark
+        from lark.lexer import Lexer
+        from lark.parsers.lalr_analysis import Shift
+
+        class _NoLexer(Lexer):  # tokens come from dsm.tokenizer
+            def __init__(self, conf: Any) -> None:
+                pass
+
+            def lex(self, data: Any) -> Any:  # type: ignore[override]  # pragma: no cover
+                raise NotImplementedError
+
+        text = resources.files("dsm.grammar").joinpath("reader.lark").read_text(encoding="utf-8")
+        lark = Lark(text, parser="lalr", lexer=_NoLexer, start="script")
+        table = lark.parser.parser.parser.parse_table
+        reductions: dict[Any, tuple[int, str, Callable[[Any, int], Any] | None]] = {}
+        # rows[state][symbol]: the next state (int) for a shift or a goto, or
+        # (length, nonterminal, semantic action or None) for a reduction.
+        self.rows: dict[int, dict[str, Any]] = {}
+        for state, row in table.states.items():
+            out: dict[str, Any] = {}
+            for symbol, (kind, arg) in row.items():
+                if kind is Shift:
+                    out[symbol] = arg
+                    continue
+                red = reductions.get(arg)
+                if red is None:
+                    name = arg.origin.name
+                    name = name.value if hasattr(name, "value") else str(name)
+                    method = getattr(Reader, name) if name.startswith("x_") else None
+                    red = reductions[arg] = (len(arg.expansion), name, method)
+                out[symbol] = red
+            self.rows[state] = out
+        # States whose every action is the same reduction: at an early end of
+        # input that reduction still applies.
+        self.only_reduction: dict[int, Any] = {}
+        for state, out in self.rows.items():
+            found = {id(a): a for s, a in out.items() if s.isupper() or s == "$END"}
+            if len(found) == 1:
+                (act,) = found.values()
+                if act.__class__ is not int:
+                    self.only_reduction[state] = act
+        self.start: int = table.start_states["script"]
+
+
+@lru_cache(maxsize=1)
+def table() -> Table:
+    return Table()
+
+
+class Reader(Machine):
+    """One read of one compilation unit: the grammar's dispatch, the machine's frames."""
+
+    def __init__(
+        self,
+        source: SourceText,
+        values: list[str],
+        offsets: list[int],
+        *,
+        module_path: Sequence[str] = (),
+        syntax_only: bool = False,
+    ) -> None:
+        super().__init__(source, values, offsets, module_path=module_path, syntax_only=syntax_only)
+        self._import_offsets: list[int] = []  # offset of each module's first import
+        self._at = 0  # offset of the token being given a meaning
+        self._no_context_run = False
+
+    # -- vocabulary as of the current token -----------------------------------
+    def _visible(self) -> list[tuple[str, Vocabulary]]:
+        at = self._at
+        return [m for m, o in zip(self.modules, self._import_offsets) if o < at]
+
+    def _lookup(self, name: str, conditions: bool) -> tuple[str, Signature | None]:
+        if self._import_offsets and self._import_offsets[-1] >= self._at:
+            everything = self.modules
+            self.modules = self._visible()
+            try:
+                return super()._lookup(name, conditions)
+            finally:
+                self.modules = everything
+        return super()._lookup(name, conditions)
+
+    def _known_names(self, conditions: bool) -> list[str]:
+        everything = self.modules
+        self.modules = self._visible()
+        try:
+            return super()._known_names(conditions)
+        finally:
+            self.modules = everything
+
+    # -- the parse ------------------------------------------------------------
+    def run(self) -> None:
+        """Classify the tokens (doing imports), then drive the LALR table.
+
+        Every ``x_`` rule covers exactly one token, and a rule is reduced
+        before the next token is shifted, so its semantic action is simply
+        given the index of the last token shifted; no value stack is needed.
+        """
+        offsets = self.offsets
+        fixed = _FIXED.get
+        t = table()
+        rows = t.rows
+        stack = [t.start]
+        push = stack.append
+        state = t.start
+        last = -1
+        for i, tok in enumerate(self.values):
+            kind = fixed(tok)
+            if kind is None:
+                kind = classify(tok)
+                if kind == "IMPORT":
+                    before = len(self.modules)
+                    self.do_import(tok, offsets[i])
+                    if len(self.modules) > before:
+                        self._import_offsets.append(offsets[i])
+                    continue
+            while True:
+                act = rows[state][kind]
+                if act.__class__ is int:
+                    push(act)
+                    state = act
+                    last = i
+                    break
+                n, name, method = act
+                if n:
+                    del stack[-n:]
+                if method is not None:
+                    method(self, last)
+                state = rows[stack[-1]][name]
+                push(state)
+        # End of input: reduce what the end completes; what stays open is
+        # reported by `finish` from the frames (E018).  The last token's own
+        # rules take effect even then, as far as they do not depend on what
+        # would follow.
+        only = t.only_reduction
+        while True:
+            act = rows[state].get("$END")
+            if act is None:
+                act = only.get(state)
+                if act is None:
+                    return
+            elif act.__class__ is int:  # accepted
+                return
+            n, name, method = act
+            if n:
+                del stack[-n:]
+            if method is not None:
+                method(self, last)
+            state = rows[stack[-1]][name]
+            push(state)
+
+    # -- semantic actions: each gets the index of the rule's last token --------
+    def _open(self, frame: _Frame) -> None:
+        stack = self.stack
+        if stack:
+            self._followers.setdefault(stack[-1], frame.offset)
+        self._no_context_run = False
+        stack.append(frame)
+
+    def x_stray(self, i: int) -> int:
+        if not self._no_context_run:
+            self.no_context(self.values[i], self.offsets[i])
+        self._no_context_run = True
+        return i
+
+    def x_state_open(self, i: int) -> int:
+        self._open(_State(self.offsets[i]))
+        return i
+
+    def x_state_name(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _State)
+        frame.name = self.values[i]
+        frame.name_offset = self.offsets[i]
+        return i
+
+    def x_enter_open(self, i: int) -> int:
+        self.stack.append(_Actions(self.offsets[i], A_ENTER))
+        return i
+
+    def x_exit_open(self, i: int) -> int:
+        self.stack.append(_Actions(self.offsets[i], A_EXIT))
+        return i
+
+    def x_state_end(self, i: int) -> int:
+        stack = self.stack
+        frame = stack.pop()
+        assert isinstance(frame, _State)
+        initial = False
+        if stack and stack[-1].kind == INITIAL:
+            stack.pop()
+            initial = True
+        self.add_state(frame, initial)
+        return i
+
+    def x_initial_open(self, i: int) -> int:
+        self._open(_Frame(INITIAL, self.offsets[i]))
+        return i
+
+    def x_transition_open(self, i: int) -> int:
+        self._open(_Transition(self.offsets[i]))
+        return i
+
+    def x_transition_name(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Transition)
+        frame.name = self.values[i]
+        return i
+
+    def x_transition_source(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Transition)
+        frame.source = self.values[i]
+        frame.source_offset = self.offsets[i]
+        return i
+
+    def x_transition_word(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Transition)
+        if frame.target is None:
+            frame.target = self.values[i]
+        return i
+
+    def x_transition_end(self, i: int) -> int:
+        frame = self.stack.pop()
+        assert isinstance(frame, _Transition)
+        self.complete_transition(frame)
+        return i
+
+    def x_tconditions_open(self, i: int) -> int:
+        self.stack.append(_Conditions(self.offsets[i], False))
+        return i
+
+    def x_tactions_open(self, i: int) -> int:
+        self.stack.append(_Actions(self.offsets[i], A_TRANSITION))
+        return i
+
+    def _close_conditions(self) -> None:
+        stack = self.stack
+        frame = stack.pop()
+        assert isinstance(frame, _Conditions)
+        below = stack[-1]
+        assert isinstance(below, (_Transition, _If))
+        below.conditions = tuple(frame.items)
+        below.exception = frame.exception
+
+    def x_cond_close(self, i: int) -> int:
+        self._close_conditions()
+        return i
+
+    def x_cond_slash(self, i: int) -> int:
+        self._close_conditions()
+        self.stack.append(_Actions(self.offsets[i], A_TRANSITION))
+        return i
+
+    def x_then_open(self, i: int) -> int:
+        self._close_conditions()
+        self.stack.append(_Actions(self.offsets[i], A_THEN))
+        return i
+
+    def x_not(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Conditions)
+        frame.invert_next = not frame.invert_next
+        return i
+
+    def x_exception(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Conditions)
+        frame.exception = True
+        return i
+
+    def x_condition(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Conditions)
+        off = self._at = self.offsets[i]
+        cond = self.make_condition(self.values[i], off, frame.invert_next)
+        frame.invert_next = False
+        if cond is not None:
+            frame.items.append(cond)
+        return i
+
+    def x_actions_close(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Actions)
+        self.close_actions(frame, self.offsets[i], self.values[i])
+        return i
+
+    def x_action(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Actions)
+        tok = self.values[i]
+        off = self._at = self.offsets[i]
+        if self.functions:
+            paren = tok.find("(")
+            if paren >= 0:
+                fn = self.functions.get(tok[:paren])
+                if fn is not None:
+                    frame.items.extend(fn.body)  # L-68: inlined as the body is now
+                    self.function_records[tok[:paren]].calls += 1
+                    return i
+        action = self.make_action(tok, off)
+        if action is not None:
+            frame.items.append(action)
+        return i
+
+    def x_if_open(self, i: int) -> int:
+        off = self.offsets[i]
+        self.stack.append(_If(off))
+        self.stack.append(_Conditions(off, True))
+        return i
+
+    def x_if_unexpected(self, i: int) -> int:
+        tok = self.values[i]
+        self.error(
+            "E009",
+            self.offsets[i],
+            f"unexpected `{show(tok)}` after the conditions of an if",
+            "expected `{` (L-56)",
+            tok,
+        )
+        return i
+
+    def x_if_reopen(self, i: int) -> int:
+        self.stack.append(_Conditions(self.offsets[i], True))
+        return i
+
+    def x_if_then(self, i: int) -> int:
+        self.stack.append(_Actions(self.offsets[i], A_THEN))
+        return i
+
+    def x_if_end(self, i: int) -> int:
+        frame = self.stack.pop()
+        assert isinstance(frame, _If)
+        element = _new_if(frame.conditions, frame.then, frame.orelse, self._if_loc(frame))
+        self.append_element(element, self.offsets[i], self.values[i])
+        return i
+
+    def x_else_open(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Actions)
+        self.on_else(frame, self.offsets[i])
+        return i
+
+    def x_for_glued(self, i: int) -> int:
+        tok = self.values[i]
+        loop = _For(self.offsets[i])
+        self.stack.append(loop)
+        self.parse_header(loop, tok[3:], self.offsets[i], tok)
+        return i
+
+    def x_for_bare(self, i: int) -> int:
+        self.stack.append(_For(self.offsets[i]))
+        return i
+
+    def x_for_header(self, i: int) -> int:
+        loop = self.stack[-1]
+        assert isinstance(loop, _For)
+        tok = self.values[i]
+        self.parse_header(loop, tok, self.offsets[i], tok)
+        return i
+
+    def x_for_body(self, i: int) -> int:
+        self.stack.append(_Actions(self.offsets[i], A_FOR))
+        return i
+
+    def x_for_brace(self, i: int) -> int:
+        loop = self.stack.pop()
+        assert isinstance(loop, _For)
+        if loop.valid:
+            self.warning(
+                "W004",
+                self.offsets[i],
+                "`}` right after a for header: the loop is dropped",
+                "the body of a `for` needs braces: `for ($x in $a) { … }` (L-62)",
+                "}",
+            )
+        return i
+
+    def x_function_open(self, i: int) -> int:
+        self._open(_Function(self.offsets[i]))
+        return i
+
+    def x_function_badname(self, i: int) -> int:
+        tok = self.values[i]
+        self.error(
+            "E007",
+            self.offsets[i],
+            f"function name `{show(tok)}` must be followed directly by `(`",
+            "write `function name() { … };` without a blank before `(` (L-64)",
+            tok,
+        )
+        return i
+
+    def x_function_name(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Function)
+        tok = self.values[i]
+        frame.name = tok[: tok.find("(")]
+        return i
+
+    def x_function_body(self, i: int) -> int:
+        self.stack.append(_Actions(self.offsets[i], A_FUNCTION))
+        return i
+
+    def x_function_register(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Function) and frame.name is not None
+        name = frame.name
+        if not frame.registered:
+            frame.registered = True
+            if name not in self.function_records:
+                self.function_records[name] = FunctionRecord(name, self.loc(frame.offset))
+        self.functions.setdefault(name, frame)  # first registered wins (L-67)
+        return i
+
+    def x_function_unexpected(self, i: int) -> int:
+        frame = self.stack[-1]
+        assert isinstance(frame, _Function)
+        tok = self.values[i]
+        hint = ""
+        if frame.registered:
+            hint = "after a function definition, stray top-level tokens are handed to it (L-65)"
+        self.error(
+            "E008",
+            self.offsets[i],
+            f"unexpected `{show(tok)}` in function `{frame.name}`",
+            hint,
+            tok,
+        )
+        return i
+
+
+def read(
+    source: SourceText,
+    values: list[str],
+    offsets: list[int],
+    *,
+    module_path: Sequence[str] = (),
+    syntax_only: bool = False,
+) -> ParseResult:
+    """Read one compilation unit's tokens with the grammar (same result as :func:`dsm.parser.parse`)."""
+    r = Reader(source, values, offsets, module_path=module_path, syntax_only=syntax_only)
+    r.run()
+    r.finish()
+    return ParseResult(
+        r.states,
+        r.initial,
+        r.imports,
+        list(r.function_records.values()),
+        r.diagnostics,
+        r.condition_events,
+    )
