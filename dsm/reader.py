@@ -75,6 +75,10 @@ _FIXED = {
 }
 
 
+# Token value -> terminal, filled as tokens are met (names repeat a lot).
+_KINDS: dict[str, str] = dict(_FIXED)
+
+
 def classify(token: str) -> str:
     """The grammar terminal of a token (``IMPORT`` never reaches the parser)."""
     fixed = _FIXED.get(token)
@@ -114,6 +118,7 @@ class Table:
         # rows[state][symbol]: the next state (int) for a shift or a goto, or
         # (length, nonterminal, semantic action or None) for a reduction.
         self.rows: dict[int, dict[str, Any]] = {}
+        self.appends: set[int] = set()
         for state, row in table.states.items():
             out: dict[str, Any] = {}
             for symbol, (kind, arg) in row.items():
@@ -126,6 +131,9 @@ class Table:
                     name = name.value if hasattr(name, "value") else str(name)
                     method = getattr(Reader, name) if name.startswith("x_") else None
                     red = reductions[arg] = (len(arg.expansion), name, method)
+                    first = arg.expansion[0].name if arg.expansion else None
+                    if len(arg.expansion) == 2 and first == name:
+                        self.appends.add(id(red))  # `L: L item`
                 out[symbol] = red
             self.rows[state] = out
         # States whose every action is the same reduction: at an early end of
@@ -138,6 +146,51 @@ class Table:
                 if act.__class__ is not int:
                     self.only_reduction[state] = act
         self.start: int = table.start_states["script"]
+        self._fold()
+        # The same rows, indexed by state number, for the parse loop.
+        self.by_state: list[dict[str, Any]] = [
+            self.rows.get(n, {}) for n in range(max(self.rows) + 1)
+        ]
+
+    def _fold(self) -> None:
+        """Fold unit reductions into the shift or goto that leads to them.
+
+        A state whose only action is the reduction of a one-symbol rule (an
+        ``x_`` rule such as ``x_action: WORD``, or ``stmt: state_def``) needs
+        no lookahead: entering it is the same as running that rule's action
+        and taking the goto from the state below at once.  Such entries
+        become ``[final_state, action, action, …]``.  When what follows is
+        the reduction of a list rule ``L: L item``, the parser is back in the
+        state it shifted the item from, so ``final_state`` is -1 (stay).
+        This removes about two thirds of the loop's iterations without
+        changing any result.
+        """
+        only = {state: act for state, act in self.only_reduction.items() if act[0] == 1}
+        for state, row in self.rows.items():
+            for symbol, act in list(row.items()):
+                if act.__class__ is not int or act not in only:
+                    continue
+                methods: list[Any] = []
+                target = act
+                seen = 0
+                while target in only and seen < 50:
+                    _, name, method = only[target]
+                    if method is not None:
+                        methods.append(method)
+                    target = self.rows[state][name]
+                    if target.__class__ is list:  # already folded
+                        methods.extend(target[1])
+                        target = target[0]
+                        break
+                    seen += 1
+                if (
+                    target in self.only_reduction
+                    and id(self.only_reduction[target]) in self.appends
+                ):
+                    # `L: L item` returns to this very state: the item leaves
+                    # the stack as it was (-1: stay).
+                    target = -1
+                row[symbol] = [target, tuple(methods)]
 
 
 @lru_cache(maxsize=1)
@@ -194,29 +247,43 @@ class Reader(Machine):
         given the index of the last token shifted; no value stack is needed.
         """
         offsets = self.offsets
-        fixed = _FIXED.get
+        kinds = _KINDS
         t = table()
-        rows = t.rows
+        rows = t.by_state
         stack = [t.start]
         push = stack.append
         state = t.start
+        row = rows[state]
         last = -1
         for i, tok in enumerate(self.values):
-            kind = fixed(tok)
+            kind = kinds.get(tok)
             if kind is None:
                 kind = classify(tok)
-                if kind == "IMPORT":
-                    before = len(self.modules)
-                    self.do_import(tok, offsets[i])
-                    if len(self.modules) > before:
-                        self._import_offsets.append(offsets[i])
-                    continue
+                if len(kinds) < 20000:
+                    kinds[tok] = kind
+            if kind == "IMPORT":
+                before = len(self.modules)
+                self.do_import(tok, offsets[i])
+                if len(self.modules) > before:
+                    self._import_offsets.append(offsets[i])
+                continue
             while True:
-                act = rows[state][kind]
-                if act.__class__ is int:
+                act = row[kind]
+                cls = act.__class__
+                if cls is int:
                     push(act)
                     state = act
+                    row = rows[act]
                     last = i
+                    break
+                if cls is list:  # a shift with its unit reductions folded in
+                    last = i
+                    for method in act[1]:
+                        method(self, i)
+                    if act[0] >= 0:
+                        state = act[0]
+                        row = rows[state]
+                        push(state)
                     break
                 n, name, method = act
                 if n:
@@ -224,6 +291,15 @@ class Reader(Machine):
                 if method is not None:
                     method(self, last)
                 state = rows[stack[-1]][name]
+                if state.__class__ is list:
+                    for method in state[1]:
+                        method(self, last)
+                    if state[0] < 0:
+                        state = stack[-1]
+                        row = rows[state]
+                        continue
+                    state = state[0]
+                row = rows[state]
                 push(state)
         # End of input: reduce what the end completes; what stays open is
         # reported by `finish` from the frames (E018).  The last token's own
@@ -236,7 +312,7 @@ class Reader(Machine):
                 act = only.get(state)
                 if act is None:
                     return
-            elif act.__class__ is int:  # accepted
+            elif act.__class__ is not tuple:  # accepted
                 return
             n, name, method = act
             if n:
@@ -244,6 +320,13 @@ class Reader(Machine):
             if method is not None:
                 method(self, last)
             state = rows[stack[-1]][name]
+            if state.__class__ is list:
+                for method in state[1]:
+                    method(self, last)
+                if state[0] < 0:
+                    state = stack[-1]
+                    continue
+                state = state[0]
             push(state)
 
     # -- semantic actions: each gets the index of the rule's last token --------
@@ -265,8 +348,7 @@ class Reader(Machine):
         return i
 
     def x_state_name(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _State)
+        frame: _State = self.stack[-1]  # type: ignore[assignment]
         frame.name = self.values[i]
         frame.name_offset = self.offsets[i]
         return i
@@ -281,8 +363,7 @@ class Reader(Machine):
 
     def x_state_end(self, i: int) -> int:
         stack = self.stack
-        frame = stack.pop()
-        assert isinstance(frame, _State)
+        frame: _State = stack.pop()  # type: ignore[assignment]
         initial = False
         if stack and stack[-1].kind == INITIAL:
             stack.pop()
@@ -299,28 +380,24 @@ class Reader(Machine):
         return i
 
     def x_transition_name(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Transition)
+        frame: _Transition = self.stack[-1]  # type: ignore[assignment]
         frame.name = self.values[i]
         return i
 
     def x_transition_source(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Transition)
+        frame: _Transition = self.stack[-1]  # type: ignore[assignment]
         frame.source = self.values[i]
         frame.source_offset = self.offsets[i]
         return i
 
     def x_transition_word(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Transition)
+        frame: _Transition = self.stack[-1]  # type: ignore[assignment]
         if frame.target is None:
             frame.target = self.values[i]
         return i
 
     def x_transition_end(self, i: int) -> int:
-        frame = self.stack.pop()
-        assert isinstance(frame, _Transition)
+        frame: _Transition = self.stack.pop()  # type: ignore[assignment]
         self.complete_transition(frame)
         return i
 
@@ -334,10 +411,8 @@ class Reader(Machine):
 
     def _close_conditions(self) -> None:
         stack = self.stack
-        frame = stack.pop()
-        assert isinstance(frame, _Conditions)
-        below = stack[-1]
-        assert isinstance(below, (_Transition, _If))
+        frame: _Conditions = stack.pop()  # type: ignore[assignment]
+        below: _Transition | _If = stack[-1]  # type: ignore[assignment]
         below.conditions = tuple(frame.items)
         below.exception = frame.exception
 
@@ -356,20 +431,17 @@ class Reader(Machine):
         return i
 
     def x_not(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Conditions)
+        frame: _Conditions = self.stack[-1]  # type: ignore[assignment]
         frame.invert_next = not frame.invert_next
         return i
 
     def x_exception(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Conditions)
+        frame: _Conditions = self.stack[-1]  # type: ignore[assignment]
         frame.exception = True
         return i
 
     def x_condition(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Conditions)
+        frame: _Conditions = self.stack[-1]  # type: ignore[assignment]
         off = self._at = self.offsets[i]
         cond = self.make_condition(self.values[i], off, frame.invert_next)
         frame.invert_next = False
@@ -378,14 +450,12 @@ class Reader(Machine):
         return i
 
     def x_actions_close(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Actions)
+        frame: _Actions = self.stack[-1]  # type: ignore[assignment]
         self.close_actions(frame, self.offsets[i], self.values[i])
         return i
 
     def x_action(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Actions)
+        frame: _Actions = self.stack[-1]  # type: ignore[assignment]
         tok = self.values[i]
         off = self._at = self.offsets[i]
         if self.functions:
@@ -427,15 +497,13 @@ class Reader(Machine):
         return i
 
     def x_if_end(self, i: int) -> int:
-        frame = self.stack.pop()
-        assert isinstance(frame, _If)
+        frame: _If = self.stack.pop()  # type: ignore[assignment]
         element = _new_if(frame.conditions, frame.then, frame.orelse, self._if_loc(frame))
         self.append_element(element, self.offsets[i], self.values[i])
         return i
 
     def x_else_open(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Actions)
+        frame: _Actions = self.stack[-1]  # type: ignore[assignment]
         self.on_else(frame, self.offsets[i])
         return i
 
@@ -451,8 +519,7 @@ class Reader(Machine):
         return i
 
     def x_for_header(self, i: int) -> int:
-        loop = self.stack[-1]
-        assert isinstance(loop, _For)
+        loop: _For = self.stack[-1]  # type: ignore[assignment]
         tok = self.values[i]
         self.parse_header(loop, tok, self.offsets[i], tok)
         return i
@@ -462,8 +529,7 @@ class Reader(Machine):
         return i
 
     def x_for_brace(self, i: int) -> int:
-        loop = self.stack.pop()
-        assert isinstance(loop, _For)
+        loop: _For = self.stack.pop()  # type: ignore[assignment]
         if loop.valid:
             self.warning(
                 "W004",
@@ -490,8 +556,7 @@ class Reader(Machine):
         return i
 
     def x_function_name(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Function)
+        frame: _Function = self.stack[-1]  # type: ignore[assignment]
         tok = self.values[i]
         frame.name = tok[: tok.find("(")]
         return i
@@ -512,8 +577,7 @@ class Reader(Machine):
         return i
 
     def x_function_unexpected(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Function)
+        frame: _Function = self.stack[-1]  # type: ignore[assignment]
         tok = self.values[i]
         hint = ""
         if frame.registered:
