@@ -79,7 +79,7 @@ def _build(
     module_path: Sequence[str],
     consistency_check: bool,
     syntax_only: bool,
-    reader: str = "machine",
+    reader: str = "grammar",
 ) -> Unit:
     values, offsets = tokenize(src.text)
     result: ParseResult = (read if reader == "grammar" else parse)(
@@ -135,12 +135,12 @@ def compile_unit(
     module_path: Sequence[str] = (),
     consistency_check: bool = True,
     syntax_only: bool = False,
-    reader: str = "machine",
+    reader: str = "grammar",
 ) -> Unit:
     """Compile without raising: the :class:`Unit` holds the chart and every diagnostic.
 
-    ``reader`` picks the statement machine (``"machine"``, the default) or
-    the grammar-driven reader (``"grammar"``, :mod:`dsm.reader`).
+    ``reader`` picks the grammar-driven reader (``"grammar"``, the
+    default, :mod:`dsm.reader`) or the old statement machine (``"machine"``).
 
     With ``text`` ``None`` the file ``path`` is read (load path = its
     directory, L-1/L-14); otherwise ``text`` is compiled and ``path`` only

@@ -1,6 +1,6 @@
 """The grammar-driven reader: tokens -> states, transitions, functions.
 
-``grammar/reader.lark`` says, as an LALR grammar, what every token means in
+``grammar/dsm.lark`` says, as an LALR grammar, what every token means in
 every construct (section 4 of ``language.md``).  Lark builds the parse table
 from it once per process; this module drives that table with a small loop of
 its own (Lark's general ``ParserState`` costs about five times as much per
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
+from dsm.lexclasses import grammar_text
 from dsm.parser import (
     A_ENTER,
     A_EXIT,
@@ -111,8 +111,7 @@ class Table:
             def lex(self, data: Any) -> Any:  # type: ignore[override]  # pragma: no cover
                 raise NotImplementedError
 
-        text = resources.files("dsm.grammar").joinpath("reader.lark").read_text(encoding="utf-8")
-        lark = Lark(text, parser="lalr", lexer=_NoLexer, start="script")
+        lark = Lark(grammar_text(), parser="lalr", lexer=_NoLexer, start="script")
         table = lark.parser.parser.parser.parse_table
         reductions: dict[Any, tuple[int, str, Callable[[Any, int], Any] | None]] = {}
         # rows[state][symbol]: the next state (int) for a shift or a goto, or

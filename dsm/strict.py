@@ -5,22 +5,22 @@ which accepts much more than the informative grammar of section 5: missing
 ``;`` and braces, stray words, interleaved constructs.  Those leniencies make
 scripts fragile (the next edit can silently change what a block belongs to),
 so ``--strict`` parses each script's token stream with the section-5 grammar
-(``grammar/dsm.lark``, LALR) and reports a warning (W013) at every token the
+of the well-formed subset (``grammar/wellformed.lark``, LALR) and reports a warning (W013) at every token the
 grammar does not expect, then resynchronises and goes on.
 
 The Lark parser is built once per process, lazily, on first use: the normal
-compile path never pays for it (an LALR parse is several times slower than the
-token loop, and the loop is what defines the language).
+compile path never needs it (what DSM accepts is ``grammar/dsm.lark``, read by
+:mod:`dsm.reader`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 from dsm.diagnostics import Diagnostic
-from dsm.lexclasses import grammar_text
 from dsm.source import SourceText
 
 __all__ = ["strict_diagnostics", "classify"]
@@ -98,7 +98,8 @@ def _parser() -> Any:
                 _, line, column, _ = src.locate(offset)
                 yield Token(classify(value), value, start_pos=offset, line=line, column=column)
 
-    return Lark(grammar_text(), parser="lalr", lexer=TokenLexer, start="start")
+    text = resources.files("dsm.grammar").joinpath("wellformed.lark").read_text(encoding="utf-8")
+    return Lark(text, parser="lalr", lexer=TokenLexer, start="start")
 
 
 def _expected(names: set[str] | frozenset[str]) -> str:

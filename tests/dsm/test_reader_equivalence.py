@@ -35,7 +35,7 @@ def outcome(unit: Unit) -> tuple[Any, ...]:
 
 
 def assert_same(text: str | None, path: str = "t", **kw: Any) -> None:
-    old = compile_unit(text, path, "t", **kw)
+    old = compile_unit(text, path, "t", reader="machine", **kw)
     new = compile_unit(text, path, "t", reader="grammar", **kw)
     assert outcome(new) == outcome(old), text
 
