@@ -1,8 +1,9 @@
 """The compile pipeline and public API: text or file -> checked, immutable :class:`Chart`.
 
 ``preprocess`` (comments, includes, line map; :mod:`dsm.source`) -> ``tokenize``
-(:mod:`dsm.tokenizer`) -> statement machine (:mod:`dsm.parser`) -> chart ->
-static checks (:mod:`dsm.checks`).  Compile errors (``language.md`` L-90)
+(:mod:`dsm.tokenizer`) -> the grammar's LALR parse with its semantic actions
+(:mod:`dsm.reader`, :mod:`dsm.parser`) -> chart -> static checks
+(:mod:`dsm.checks`).  Compile errors (``language.md`` L-90)
 raise :class:`CompileError` carrying every diagnostic found; everything else
 (the reference's logged errors, L-92, and consistency findings, L-94)
 becomes a warning on :attr:`Chart.warnings`.
@@ -21,7 +22,7 @@ from dsm.chart import Chart, State
 from dsm.checks import check_chart, unknown_prompts
 from dsm.diagnostics import CompileError, Diagnostic
 from dsm.fastbuild import constructor
-from dsm.parser import ParseResult, parse
+from dsm.parser import ParseResult
 from dsm.reader import read
 from dsm.source import SourceText, preprocess_file, preprocess_text
 from dsm.tokenizer import tokenize
@@ -79,10 +80,9 @@ def _build(
     module_path: Sequence[str],
     consistency_check: bool,
     syntax_only: bool,
-    reader: str = "grammar",
 ) -> Unit:
     values, offsets = tokenize(src.text)
-    result: ParseResult = (read if reader == "grammar" else parse)(
+    result: ParseResult = read(
         src, values, offsets, module_path=module_path, syntax_only=syntax_only
     )
     diagnostics = src.diagnostics + result.diagnostics
@@ -135,12 +135,8 @@ def compile_unit(
     module_path: Sequence[str] = (),
     consistency_check: bool = True,
     syntax_only: bool = False,
-    reader: str = "grammar",
 ) -> Unit:
     """Compile without raising: the :class:`Unit` holds the chart and every diagnostic.
-
-    ``reader`` picks the grammar-driven reader (``"grammar"``, the
-    default, :mod:`dsm.reader`) or the old statement machine (``"machine"``).
 
     With ``text`` ``None`` the file ``path`` is read (load path = its
     directory, L-1/L-14); otherwise ``text`` is compiled and ``path`` only
@@ -160,7 +156,6 @@ def compile_unit(
             module_path=module_path,
             consistency_check=consistency_check,
             syntax_only=syntax_only,
-            reader=reader,
         )
     except RecursionError as exc:  # pragma: no cover - defensive
         return Unit(None, [_internal_error(path, exc)], None, None)

@@ -6,10 +6,9 @@ from it once per process; this module drives that table with a small loop of
 its own (Lark's general ``ParserState`` costs about five times as much per
 token, which matters on the compile path) and runs a semantic action when a
 rule whose name starts with ``x_`` is reduced.  The actions keep the frames
-of section 4 (a state being read, an action list, ...) so that the results
-and the diagnostics are those of the statement machine in :mod:`dsm.parser`,
-whose helpers (action and condition lookup, argument splitting, diagnostics)
-they share.
+of section 4 (a state being read, an action list, ...); what they build and
+report is in :mod:`dsm.parser` (action and condition lookup, argument
+splitting, diagnostics).
 
 ``import(...)`` tokens act wherever they occur (L-33) and never reach the
 parser: they are handled while the tokens are classified, and a name is
@@ -32,8 +31,8 @@ from dsm.parser import (
     A_TRANSITION,
     INITIAL,
     FunctionRecord,
-    Machine,
     ParseResult,
+    Semantics,
     _Actions,
     _Conditions,
     _For,
@@ -197,7 +196,7 @@ def table() -> Table:
     return Table()
 
 
-class Reader(Machine):
+class Reader(Semantics):
     """One read of one compilation unit: the grammar's dispatch, the machine's frames."""
 
     def __init__(
@@ -599,7 +598,7 @@ def read(
     module_path: Sequence[str] = (),
     syntax_only: bool = False,
 ) -> ParseResult:
-    """Read one compilation unit's tokens with the grammar (same result as :func:`dsm.parser.parse`)."""
+    """Read one compilation unit's tokens with the grammar."""
     r = Reader(source, values, offsets, module_path=module_path, syntax_only=syntax_only)
     r.run()
     r.finish()

@@ -1,4 +1,4 @@
-"""The statement machine (language.md section 4, L-31 … L-74) and token naming (L-75 … L-81)."""
+"""Reading statements (language.md section 4, L-31 … L-74) and token naming (L-75 … L-81)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from lang_helpers import chart, codes, fail
 
 from dsm import Action, For, If
-from dsm.parser import Machine, name_and_argument
+from dsm.parser import name_and_argument
+from dsm.reader import Reader
 from dsm.source import preprocess_text
 from dsm.vocabulary import CORE_CONDITIONS
 
@@ -610,7 +611,7 @@ def test_L75_condition_tokens_split_like_name_and_argument(pieces: list[str]) ->
     if not token:
         return
     src = preprocess_text(token)
-    m = Machine(src, [token], [0], syntax_only=True)
+    m = Reader(src, [token], [0], syntax_only=True)
     cond = m.make_condition(token, 0, False)
     name, argument = name_and_argument(token)
     assert cond is not None and cond.name == name
