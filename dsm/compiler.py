@@ -54,6 +54,12 @@ class Unit:
         return [d for d in self.diagnostics if d.is_error]
 
 
+# Consistency findings still reported when the script has errors: a target
+# that no state declares, a transition that can never fire, an unused function.
+_KEPT_AFTER_ERRORS = frozenset({"W007", "W011", "W012"})
+_LOST_END = frozenset({"E017", "E018"})
+
+
 def _position(d: Diagnostic) -> tuple[str, int, int]:
     return (d.path, d.line, d.column)
 
@@ -92,7 +98,12 @@ def _build(
         [_State(r.name, r.enter, r.exit, tuple(r.transitions), r.loc) for r in result.states]
     )
     chart = Chart(name, states, result.initial, tuple(result.imports), path)
-    if consistency_check and not (diagnostics and any(d.is_error for d in diagnostics)):
+    errors = {d.code for d in diagnostics if d.is_error} if diagnostics else set()
+    # After an error the chart lacks what the erroneous statements held, so
+    # only the findings that stay true are kept (one run, several problems);
+    # after E017/E018 the end of the script is lost and none are.
+    keep = None if not errors else _KEPT_AFTER_ERRORS if not errors & _LOST_END else frozenset()
+    if consistency_check and keep != frozenset():
         lines: dict[tuple[str, int], str] | None = None
 
         def source_line(p: str, line: int) -> str:
@@ -107,10 +118,14 @@ def _build(
             condition_events=result.condition_events,
             source_line=source_line,
         )
+        if keep is not None:
+            findings = [d for d in findings if d.code in keep]
         if findings:
             diagnostics = diagnostics + sorted(findings, key=_position)
     if diagnostics:
-        object.__setattr__(chart, "warnings", tuple(d for d in diagnostics if not d.is_error))
+        # The checks need the chart; the warnings they find go into a copy.
+        warnings = tuple(d for d in diagnostics if not d.is_error)
+        chart = Chart(name, states, result.initial, tuple(result.imports), path, warnings)
     return Unit(chart, diagnostics, src, (values, offsets))
 
 

@@ -205,3 +205,27 @@ L92_TABLE = [
 @pytest.mark.parametrize(("case", "text", "code"), L92_TABLE, ids=[r[0] for r in L92_TABLE])
 def test_L92_logged_errors_are_warnings(case: str, text: str, code: str) -> None:
     assert warning_codes(chart(text)) == [code]
+
+
+def test_L90_an_error_does_not_stop_the_static_checks() -> None:
+    """One run, several problems: an unknown action (line 3) and an undeclared target (line 6)."""
+    text = (
+        "initial state START enter { playPrompt(hello) };\n"
+        'transition "h" START - hangup / stop(false) -> START;\n'
+        "state MENU enter { plaPrompt(menu) };\n"
+        'transition "k" START - key(#key == 1) -> MENU;\n'
+        'transition "m" MENU - hangup / stop(false) -> MENU;\n'
+        'transition "x" MENU - key(#key == 2) -> NOPE;\n'
+    )
+    with pytest.raises(CompileError) as info:
+        compile_source(text, "t")
+    got = [(d.code, d.line) for d in info.value.diagnostics]
+    assert got == [("E014", 3), ("W007", 6)]
+
+
+def test_L71_no_consistency_findings_when_the_end_is_lost() -> None:
+    """After E017/E018 the rest of the script is missing: no findings built on it."""
+    text = "initial state A enter { setTimer(1, 5 };\nstate B;\ntransition t A - key -> NOPE;\n"
+    with pytest.raises(CompileError) as info:
+        compile_source(text, "t")
+    assert [d.code for d in info.value.diagnostics] == ["E017"]
