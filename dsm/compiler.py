@@ -86,10 +86,16 @@ def _build(
     module_path: Sequence[str],
     consistency_check: bool,
     syntax_only: bool,
+    static_modules: bool,
 ) -> Unit:
     values, offsets = tokenize(src.text)
     result: ParseResult = read(
-        src, values, offsets, module_path=module_path, syntax_only=syntax_only
+        src,
+        values,
+        offsets,
+        module_path=module_path,
+        syntax_only=syntax_only,
+        static_modules=static_modules,
     )
     diagnostics = src.diagnostics + result.diagnostics
     if diagnostics:
@@ -150,8 +156,13 @@ def compile_unit(
     module_path: Sequence[str] = (),
     consistency_check: bool = True,
     syntax_only: bool = False,
+    static_modules: bool = False,
 ) -> Unit:
     """Compile without raising: the :class:`Unit` holds the chart and every diagnostic.
+
+    With ``static_modules`` the names of imported modules are read from
+    their source files (:func:`dsm.vocabulary.read_module`): no module code
+    runs and none of its dependencies is imported (``dsm check`` does this).
 
     With ``text`` ``None`` the file ``path`` is read (load path = its
     directory, L-1/L-14); otherwise ``text`` is compiled and ``path`` only
@@ -171,6 +182,7 @@ def compile_unit(
             module_path=module_path,
             consistency_check=consistency_check,
             syntax_only=syntax_only,
+            static_modules=static_modules,
         )
     except RecursionError as exc:  # pragma: no cover - defensive
         return Unit(None, [_internal_error(path, exc)], None, None)
@@ -264,6 +276,9 @@ def check_paths(
 ) -> list[Diagnostic]:
     """Compile every script named (files or directories) and return all diagnostics.
 
+    Modules are read, not run (``static_modules``): checking a script runs
+    none of its modules' code.
+
     ``syntax_only`` skips the unknown action/condition check (names nobody
     declares then produce no error); ``strict`` adds warnings (W013) where a
     statement relies on a reference leniency (see :mod:`dsm.strict`);
@@ -277,7 +292,13 @@ def check_paths(
             continue
         name = os.path.splitext(os.path.basename(path))[0]
         unit = compile_unit(
-            None, path, name, include_paths, module_path=module_path, syntax_only=syntax_only
+            None,
+            path,
+            name,
+            include_paths,
+            module_path=module_path,
+            syntax_only=syntax_only,
+            static_modules=True,
         )
         out.extend(unit.diagnostics)
         if strict and unit.source is not None and unit.tokens is not None:

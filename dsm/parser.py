@@ -45,6 +45,7 @@ from dsm.vocabulary import (
     Signature,
     Vocabulary,
     find_module,
+    read_module,
 )
 
 __all__ = ["ParseResult", "StateRecord", "FunctionRecord", "Semantics"]
@@ -285,8 +286,12 @@ class Semantics:
         *,
         module_path: Sequence[str] = (),
         syntax_only: bool = False,
+        static_modules: bool = False,
     ) -> None:
         self.src = source
+        # Read imported modules' names from their source (no code run, see
+        # dsm.vocabulary.read_module) instead of importing them.
+        self.static_modules = static_modules
         self.values = values
         self.offsets = offsets
         self.module_path = tuple(module_path)
@@ -489,7 +494,10 @@ class Semantics:
             self.error("E004", offset, f"empty module name in `{show(token)}`", quirk, token)
             return
         try:
-            vocab = find_module(name, self.module_path)
+            if self.static_modules:
+                vocab = read_module(name, self.module_path)
+            else:
+                vocab = find_module(name, self.module_path)
         except ModuleNotFound as exc:
             self.error("E005", offset, f"cannot import module `{show(name)}`: {exc}", quirk, token)
             return

@@ -207,8 +207,16 @@ class Reader(Semantics):
         *,
         module_path: Sequence[str] = (),
         syntax_only: bool = False,
+        static_modules: bool = False,
     ) -> None:
-        super().__init__(source, values, offsets, module_path=module_path, syntax_only=syntax_only)
+        super().__init__(
+            source,
+            values,
+            offsets,
+            module_path=module_path,
+            syntax_only=syntax_only,
+            static_modules=static_modules,
+        )
         self._import_offsets: list[int] = []  # offset of each module's first import
         self._at = 0  # offset of the token being given a meaning
         self._no_context_run = False
@@ -597,9 +605,17 @@ def read(
     *,
     module_path: Sequence[str] = (),
     syntax_only: bool = False,
+    static_modules: bool = False,
 ) -> ParseResult:
     """Read one compilation unit's tokens with the grammar."""
-    r = Reader(source, values, offsets, module_path=module_path, syntax_only=syntax_only)
+    r = Reader(
+        source,
+        values,
+        offsets,
+        module_path=module_path,
+        syntax_only=syntax_only,
+        static_modules=static_modules,
+    )
     r.run()
     r.finish()
     return ParseResult(
