@@ -17,7 +17,7 @@ looked up only in the modules imported before its token.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -90,50 +90,110 @@ def classify(token: str) -> str:
     return "PWORD" if "(" in token else "WORD"
 
 
-class Table:
-    """The LALR table of ``reader.lark`` in plain dictionaries, built once per process.
+_CACHE_FORMAT = 1
 
-    ``actions[state][terminal]`` is ``(True, next_state)`` for a shift or
-    ``(False, rule_number)`` for a reduction; ``rules[n]`` is ``(length,
-    nonterminal, method name or None)``; ``gotos[state][nonterminal]``.
+
+def _lark_table() -> dict[str, Any]:
+    """The LALR table Lark builds from ``dsm.lark``, as plain JSON-able data.
+
+    ``rows[state][symbol]`` is the next state (an int) for a shift or a goto,
+    or ``["r", rule]`` for a reduction; ``rules[rule]`` is ``[length,
+    nonterminal, is a list append]``.
+    """
+    from lark import Lark
+    from lark.lexer import Lexer
+    from lark.parsers.lalr_analysis import Shift
+
+    class _NoLexer(Lexer):  # tokens come from dsm.tokenizer
+        def __init__(self, conf: Any) -> None:
+            pass
+
+        def lex(self, data: Any) -> Any:  # type: ignore[override]  # pragma: no cover
+            raise NotImplementedError
+
+    lark = Lark(grammar_text(), parser="lalr", lexer=_NoLexer, start="script")
+    table = lark.parser.parser.parser.parse_table
+    rule_ids: dict[Any, int] = {}
+    rules: list[list[Any]] = []
+    rows: dict[str, dict[str, Any]] = {}
+    for state, row in table.states.items():
+        out: dict[str, Any] = {}
+        for symbol, (kind, arg) in row.items():
+            if kind is Shift:
+                out[symbol] = arg
+                continue
+            n = rule_ids.get(arg)
+            if n is None:
+                n = rule_ids[arg] = len(rules)
+                name = arg.origin.name
+                name = name.value if hasattr(name, "value") else str(name)
+                first = arg.expansion[0].name if arg.expansion else None
+                rules.append([len(arg.expansion), name, len(arg.expansion) == 2 and first == name])
+            out[symbol] = ["r", n]
+        rows[str(state)] = out
+    return {"start": table.start_states["script"], "rules": rules, "rows": rows}
+
+
+def _cached_lark_table() -> dict[str, Any]:
+    """:func:`_lark_table`, kept as JSON in the user's cache folder between processes.
+
+    Building the table takes Lark about 0.2 s; reading it back a few
+    milliseconds, without importing Lark.  The file name carries a hash of
+    the grammar text, so an edited grammar is never read from a stale file
+    (a table is a complete automaton for its grammar, whatever Lark version
+    built it); a cache that cannot be read or written is simply not used.  (JSON, not
+    pickle: a cache file is data and cannot run code.)
+    """
+    import hashlib
+    import json
+    import os
+
+    key = hashlib.sha256(
+        f"{_CACHE_FORMAT}\0{grammar_text()}".encode("utf-8", "surrogateescape")
+    ).hexdigest()[:24]
+    folder = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(folder, "dsm", f"grammar-{key}.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data: dict[str, Any] = json.load(fh)
+        if isinstance(data, dict) and {"start", "rules", "rows"} <= data.keys():
+            return data
+    except (OSError, ValueError):
+        pass
+    data = _lark_table()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return data
+
+
+class Table:
+    """The LALR table of ``dsm.lark`` ready for :meth:`Reader.run`, built once per process.
+
+    ``rows[state][symbol]`` is the next state (an int) for a shift or a
+    goto, ``(length, nonterminal, semantic action or None)`` for a
+    reduction, or a folded entry (see :meth:`_fold`).
     """
 
-    def __init__(self) -> None:
-        from lark import Lark
-        from lark.lexer import Lexer
-        from lark.parsers.lalr_analysis import Shift
-
-        class _NoLexer(Lexer):  # tokens come from dsm.tokenizer
-            def __init__(self, conf: Any) -> None:
-                pass
-
-            def lex(self, data: Any) -> Any:  # type: ignore[override]  # pragma: no cover
-                raise NotImplementedError
-
-        lark = Lark(grammar_text(), parser="lalr", lexer=_NoLexer, start="script")
-        table = lark.parser.parser.parser.parse_table
-        reductions: dict[Any, tuple[int, str, Callable[[Any, int], Any] | None]] = {}
-        # rows[state][symbol]: the next state (int) for a shift or a goto, or
-        # (length, nonterminal, semantic action or None) for a reduction.
+    def __init__(self, data: dict[str, Any]) -> None:
+        reductions = [
+            (n, name, getattr(Reader, name) if name.startswith("x_") else None)
+            for n, name, _ in data["rules"]
+        ]
+        self.appends: set[int] = {
+            id(reductions[i]) for i, (_, _, append) in enumerate(data["rules"]) if append
+        }
         self.rows: dict[int, dict[str, Any]] = {}
-        self.appends: set[int] = set()
-        for state, row in table.states.items():
-            out: dict[str, Any] = {}
-            for symbol, (kind, arg) in row.items():
-                if kind is Shift:
-                    out[symbol] = arg
-                    continue
-                red = reductions.get(arg)
-                if red is None:
-                    name = arg.origin.name
-                    name = name.value if hasattr(name, "value") else str(name)
-                    method = getattr(Reader, name) if name.startswith("x_") else None
-                    red = reductions[arg] = (len(arg.expansion), name, method)
-                    first = arg.expansion[0].name if arg.expansion else None
-                    if len(arg.expansion) == 2 and first == name:
-                        self.appends.add(id(red))  # `L: L item`
-                out[symbol] = red
-            self.rows[state] = out
+        for state, row in data["rows"].items():
+            self.rows[int(state)] = {
+                symbol: act if isinstance(act, int) else reductions[act[1]]
+                for symbol, act in row.items()
+            }
         # States whose every action is the same reduction: at an early end of
         # input that reduction still applies.
         self.only_reduction: dict[int, Any] = {}
@@ -143,7 +203,7 @@ class Table:
                 (act,) = found.values()
                 if act.__class__ is not int:
                     self.only_reduction[state] = act
-        self.start: int = table.start_states["script"]
+        self.start: int = data["start"]
         self._fold()
         # The same rows, indexed by state number, for the parse loop.
         self.by_state: list[dict[str, Any]] = [
@@ -193,7 +253,8 @@ class Table:
 
 @lru_cache(maxsize=1)
 def table() -> Table:
-    return Table()
+    """The reader's table (once per process; see :func:`_cached_lark_table`)."""
+    return Table(_cached_lark_table())
 
 
 class Reader(Semantics):

@@ -8,7 +8,12 @@ end of the input inside an open construct is an error).
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -50,3 +55,26 @@ def test_every_token_sequence_is_read(pieces: list[str], seps: list[str]) -> Non
     text = "".join(p + (seps[i] if i < len(seps) else " ") for i, p in enumerate(pieces))
     unit = compile_unit(text, "soup", "soup")
     assert "E900" not in {d.code for d in unit.diagnostics}, text
+
+
+def test_the_table_is_cached_as_json_between_processes(tmp_path: Path) -> None:
+    """Building the table needs Lark (~0.2 s); a later process reads the cached JSON instead."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    code = (
+        "import sys\nfrom dsm.reader import table\nt = table()\n"
+        "print(len(t.by_state), 'lark' in sys.modules)\n"
+    )
+
+    def run() -> list[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    states, built = run()
+    (cached,) = list((tmp_path / "dsm").glob("grammar-*.json"))
+    assert built == "True" and run() == [states, "False"]
+    cached.write_text("{not json")  # a broken cache is rebuilt, never trusted
+    assert run() == [states, "True"]
+    assert json.loads(cached.read_text())["start"] >= 0
