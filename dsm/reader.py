@@ -326,7 +326,7 @@ class Reader(Semantics):
             kind = kinds.get(tok)
             if kind is None:
                 kind = classify(tok)
-                if len(kinds) < 20000:
+                if len(tok) <= 64 and len(kinds) < 20000:
                     kinds[tok] = kind
             if kind == "IMPORT":
                 before = len(self.modules)

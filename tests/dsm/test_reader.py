@@ -57,6 +57,15 @@ def test_every_token_sequence_is_read(pieces: list[str], seps: list[str]) -> Non
     assert "E900" not in {d.code for d in unit.diagnostics}, text
 
 
+@settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(st.text(alphabet="sti;{}[]-/>()'\"\\ \nfoarnxelpdc", max_size=150))
+def test_every_character_soup_is_read(text: str) -> None:
+    unit = compile_unit(text, "soup", "soup")
+    assert "E900" not in {d.code for d in unit.diagnostics}, text
+
+
 def test_the_table_is_cached_as_json_between_processes(tmp_path: Path) -> None:
     """Building the table needs Lark (~0.2 s); a later process reads the cached JSON instead."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
