@@ -17,10 +17,10 @@ looked up only in the modules imported before its token.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from dsm.diagnostics import Diagnostic
 from dsm.lexclasses import grammar_text
 from dsm.parser import (
     A_ENTER,
@@ -29,7 +29,10 @@ from dsm.parser import (
     A_FUNCTION,
     A_THEN,
     A_TRANSITION,
+    FUNCTION,
     INITIAL,
+    STATE,
+    TRANSITION,
     FunctionRecord,
     ParseResult,
     Semantics,
@@ -47,7 +50,7 @@ from dsm.parser import (
 from dsm.source import SourceText
 from dsm.vocabulary import Signature, Vocabulary
 
-__all__ = ["classify", "read"]
+__all__ = ["classify", "read", "strict_findings"]
 
 _FIXED = {
     "state": "KW_STATE",
@@ -74,6 +77,33 @@ _FIXED = {
 }
 
 
+# What a well-formed script has where a leniency was used (W013 messages).
+_EXPECTED = {
+    "stray": "a statement: `state`, `transition`, `function`, `initial` or `import(…)`",
+    "nested": "the end of the construct before it",
+    "name": "a name",
+    "state_word": "`enter`, `exit` or `;`",
+    "initial": "`state`",
+    "condition": "a condition, `not`, `exception` or the end of the conditions",
+    "action": "an action, `if`, `else`, `for` or `}`",
+    "if": "`{`",
+    "if_bracket": "a condition, `not` or `exception`",
+    "for": "`{`",
+    "function": "`{` or `;`",
+    "close": "`}`",
+    "import": "a statement or an action",
+    "phase0": "`-`, `/`, `-/`, `->`, `-->` or the target state",
+    "phase1": "the end of the conditions",
+    "phase2": "`/`, `->` or the target state",
+    "phase3": "the end of the actions",
+    "phase4": "the target state",
+    "phase5": "`->`, `-->` or the target state",
+    "phase6": "a word or `;`",
+}
+
+# The terminals of a word (section 5's `word`).
+_WORDS = frozenset({"WORD", "PWORD", "FORX", "FORP"})
+
 # Token value -> terminal, filled as tokens are met (names repeat a lot).
 _KINDS: dict[str, str] = dict(_FIXED)
 
@@ -90,7 +120,7 @@ def classify(token: str) -> str:
     return "PWORD" if "(" in token else "WORD"
 
 
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 def _lark_table() -> dict[str, Any]:
@@ -98,7 +128,7 @@ def _lark_table() -> dict[str, Any]:
 
     ``rows[state][symbol]`` is the next state (an int) for a shift or a goto,
     or ``["r", rule]`` for a reduction; ``rules[rule]`` is ``[length,
-    nonterminal, is a list append]``.
+    nonterminal, is a list append, alias]`` (``lenient_…`` marks a leniency).
     """
     from lark import Lark
     from lark.lexer import Lexer
@@ -128,7 +158,8 @@ def _lark_table() -> dict[str, Any]:
                 name = arg.origin.name
                 name = name.value if hasattr(name, "value") else str(name)
                 first = arg.expansion[0].name if arg.expansion else None
-                rules.append([len(arg.expansion), name, len(arg.expansion) == 2 and first == name])
+                append = len(arg.expansion) == 2 and first == name
+                rules.append([len(arg.expansion), name, append, arg.alias or ""])
             out[symbol] = ["r", n]
         rows[str(state)] = out
     return {"start": table.start_states["script"], "rules": rules, "rows": rows}
@@ -172,6 +203,26 @@ def _cached_lark_table() -> dict[str, Any]:
     return data
 
 
+def _action(cls: type[Reader], name: str, alias: str) -> Callable[[Any, int], Any] | None:
+    """The semantic action of a rule: its ``x_`` method, and (strict) a leniency's report."""
+    method = getattr(cls, name, None) if name.startswith("x_") else None
+    if not (cls.strict and alias.startswith("lenient_")):
+        return method
+    what = alias.removeprefix("lenient_")
+    if method is None:
+
+        def lenient(reader: Any, i: int) -> None:
+            reader.lenient(what, i)
+
+        return lenient
+
+    def lenient_action(reader: Any, i: int) -> Any:
+        reader.lenient(what, i)
+        return method(reader, i)
+
+    return lenient_action
+
+
 class Table:
     """The LALR table of ``dsm.lark`` ready for :meth:`Reader.run`, built once per process.
 
@@ -180,13 +231,10 @@ class Table:
     reduction, or a folded entry (see :meth:`_fold`).
     """
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        reductions = [
-            (n, name, getattr(Reader, name) if name.startswith("x_") else None)
-            for n, name, _ in data["rules"]
-        ]
+    def __init__(self, data: dict[str, Any], cls: type[Reader]) -> None:
+        reductions = [(n, name, _action(cls, name, alias)) for n, name, _, alias in data["rules"]]
         self.appends: set[int] = {
-            id(reductions[i]) for i, (_, _, append) in enumerate(data["rules"]) if append
+            id(reductions[i]) for i, (_, _, append, _) in enumerate(data["rules"]) if append
         }
         self.rows: dict[int, dict[str, Any]] = {}
         for state, row in data["rows"].items():
@@ -247,18 +295,29 @@ class Table:
                 ):
                     # `L: L item` returns to this very state: the item leaves
                     # the stack as it was (-1: stay).
+                    append_action = self.only_reduction[target][2]
+                    if append_action is not None:
+                        methods.append(append_action)
                     target = -1
                 row[symbol] = [target, tuple(methods)]
 
 
-@lru_cache(maxsize=1)
-def table() -> Table:
-    """The reader's table (once per process; see :func:`_cached_lark_table`)."""
-    return Table(_cached_lark_table())
+_TABLES: dict[str, Table] = {}
+
+
+def table(cls: type[Reader] | None = None) -> Table:
+    """The table for a reader class (once per process; see :func:`_cached_lark_table`)."""
+    cls = cls or Reader
+    t = _TABLES.get(cls.__qualname__)
+    if t is None:
+        t = _TABLES[cls.__qualname__] = Table(_cached_lark_table(), cls)
+    return t
 
 
 class Reader(Semantics):
     """One read of one compilation unit: the grammar's dispatch, the machine's frames."""
+
+    strict = False  # see StrictReader
 
     def __init__(
         self,
@@ -315,7 +374,7 @@ class Reader(Semantics):
         """
         offsets = self.offsets
         kinds = _KINDS
-        t = table()
+        t = table(type(self))
         rows = t.by_state
         stack = [t.start]
         push = stack.append
@@ -329,6 +388,8 @@ class Reader(Semantics):
                 if len(tok) <= 64 and len(kinds) < 20000:
                     kinds[tok] = kind
             if kind == "IMPORT":
+                if self.strict:
+                    self._on_import(i)
                 before = len(self.modules)
                 self.do_import(tok, offsets[i])
                 if len(self.modules) > before:
@@ -403,6 +464,9 @@ class Reader(Semantics):
             self._followers.setdefault(stack[-1], frame.offset)
         self._no_context_run = False
         stack.append(frame)
+
+    def _on_import(self, i: int) -> None:
+        """An ``import(…)`` token (strict mode checks where it stands)."""
 
     def x_stray(self, i: int) -> int:
         if not self._no_context_run:
@@ -633,8 +697,8 @@ class Reader(Semantics):
         return i
 
     def x_function_register(self, i: int) -> int:
-        frame = self.stack[-1]
-        assert isinstance(frame, _Function) and frame.name is not None
+        frame: _Function = self.stack[-1]  # type: ignore[assignment]
+        assert frame.name is not None
         name = frame.name
         if not frame.registered:
             frame.registered = True
@@ -657,6 +721,194 @@ class Reader(Semantics):
             tok,
         )
         return i
+
+
+class StrictReader(Reader):
+    """The reader for ``dsm check --strict``: it also reports the leniencies a script uses.
+
+    The grammar marks every alternative that exists only for a leniency of the
+    reference reader with an alias ``-> lenient_<what>``; this reader's table
+    runs :meth:`lenient` when such a rule is reduced.  The order of a
+    transition's parts (conditions, actions, arrow, target: section 5), the
+    bracketed form of an ``if``'s conditions, a function's body and the place
+    of ``import(…)`` tokens are checked by the overridden actions below.  One
+    finding per statement (W013): what follows a first leniency inside the
+    same statement is usually its consequence.
+    """
+
+    strict = True
+
+    def __init__(self, source: SourceText, values: list[str], offsets: list[int]) -> None:
+        super().__init__(source, values, offsets, syntax_only=True, static_modules=True)
+        self.lenient_diagnostics: list[Diagnostic] = []
+        self._regions: set[object] = set()
+        self._top_region = 0
+        self._phase: dict[_Frame, int] = {}
+        self._bracketed: set[_Frame] = set()
+        self._bodies: set[_Frame] = set()
+
+    def _at_top(self) -> bool:
+        """Whether a statement opened now would be a top-level one."""
+        stack = self.stack
+        return not stack or (isinstance(stack[-1], _Function) and stack[-1].registered)
+
+    def _keyword(self, frame: _Frame) -> str:
+        return self.values[self._index_of(frame.offset)]
+
+    def _region(self) -> object:
+        """The innermost open statement (W013 is reported once per statement)."""
+        for f in reversed(self.stack):
+            if isinstance(f, _Function) and f.registered:
+                break
+            if f.kind in (STATE, TRANSITION, FUNCTION, INITIAL):
+                return f
+        return ("top", self._top_region)
+
+    def lenient(self, what: str, i: int) -> None:
+        """A `lenient_…` alternative of the grammar was used at token ``i``."""
+        if what != "nested":  # reported at the statement's keyword by `_open`
+            self._report_lenient(what, self.offsets[i], self.values[i])
+
+    def _report_lenient(self, what: str, offset: int, token: str) -> None:
+        region = self._region()
+        if region in self._regions:
+            return
+        self._regions.add(region)
+        if what == "end":
+            message = "script ends inside an unfinished statement"
+        else:
+            message = f"unexpected `{show(token)}` here (expected {_EXPECTED[what]})"
+        path, line, column, text = self.src.locate(offset)
+        self.lenient_diagnostics.append(
+            Diagnostic(
+                path,
+                line,
+                column,
+                "warning",
+                "W013",
+                message,
+                "accepted only through a leniency of the reference reader (language.md section 8)",
+                text,
+                max(1, len(token)),
+            )
+        )
+
+    def _on_import(self, i: int) -> None:
+        top = self.stack[-1] if self.stack else None
+        if not (self._at_top() or isinstance(top, _Actions)):
+            self._report_lenient("import", self.offsets[i], self.values[i])
+
+    def _transition_step(
+        self, frame: _Transition, i: int, allowed: tuple[int, ...], then: int
+    ) -> None:
+        """The order of a transition's parts (section 5): conditions, actions, arrow, target."""
+        phase = self._phase.get(frame, 0)
+        if phase not in allowed:
+            self._report_lenient(f"phase{phase}", self.offsets[i], self.values[i])
+        self._phase[frame] = then
+
+    def strict_end(self) -> None:
+        """End of input inside an open construct."""
+        for f in self.stack:
+            if not (isinstance(f, _Function) and f.registered):
+                last = max(0, len(self.src.text) - 1)
+                self._report_lenient("end", last, "")
+                return
+
+    def _open(self, frame: _Frame) -> None:
+        if not self.stack:
+            self._top_region += 1
+        elif not self._at_top() and self.stack[-1].kind != INITIAL:
+            # the grammar's `stmt -> lenient_nested`, reported at the keyword
+            self._report_lenient("nested", frame.offset, self._keyword(frame))
+        super()._open(frame)
+
+    def x_transition_word(self, i: int) -> int:
+        frame: _Transition = self.stack[-1]  # type: ignore[assignment]
+        if frame.target is None:
+            self._transition_step(frame, i, (0, 2, 4, 5), 6)
+        elif classify(self.values[i]) not in _WORDS:
+            self._transition_step(frame, i, (), 6)  # only words after the target
+        return super().x_transition_word(i)
+
+    def x_transition_arrow(self, i: int) -> int:
+        self._transition_step(self.stack[-1], i, (0, 5), 4)  # type: ignore[arg-type]
+        return i
+
+    def x_transition_end(self, i: int) -> int:
+        if self._phase.get(self.stack[-1], 0) != 6:  # no target
+            self._transition_step(self.stack[-1], i, (), 6)  # type: ignore[arg-type]
+        return super().x_transition_end(i)
+
+    def x_tconditions_open(self, i: int) -> int:
+        self._transition_step(self.stack[-1], i, (0,), 1)  # type: ignore[arg-type]
+        return super().x_tconditions_open(i)
+
+    def x_tactions_open(self, i: int) -> int:
+        self._transition_step(self.stack[-1], i, (0, 2), 3)  # type: ignore[arg-type]
+        return super().x_tactions_open(i)
+
+    def x_cond_close(self, i: int) -> int:
+        super().x_cond_close(i)
+        below = self.stack[-1]
+        bracket = self.values[i] == "]"
+        if isinstance(below, _Transition):
+            self._phase[below] = 2 if bracket else 4
+        elif not (bracket and below in self._bracketed):
+            self._report_lenient("if", self.offsets[i], self.values[i])
+        return i
+
+    def x_cond_slash(self, i: int) -> int:
+        below = self.stack[-2]
+        if isinstance(below, _Transition):
+            self._phase[below] = 3
+        else:
+            self._report_lenient("if", self.offsets[i], self.values[i])
+        return super().x_cond_slash(i)
+
+    def x_then_open(self, i: int) -> int:
+        if self.stack[-2] in self._bracketed:
+            self._report_lenient("if_bracket", self.offsets[i], self.values[i])
+        return super().x_then_open(i)
+
+    def x_if_bracket(self, i: int) -> int:
+        """`[` among an if's conditions: well-formed only right after `if`."""
+        frame = self.stack[-2]
+        if i > 0 and self.values[i - 1] == "if" and frame not in self._bracketed:
+            self._bracketed.add(frame)
+        else:
+            self._report_lenient("if_bracket", self.offsets[i], self.values[i])
+        return i
+
+    def x_actions_close(self, i: int) -> int:
+        frame: _Actions = self.stack[-1]  # type: ignore[assignment]
+        self._strict_close(frame, i)
+        return super().x_actions_close(i)
+
+    def _strict_close(self, frame: _Actions, i: int) -> None:
+        arrow = self.values[i] == "->"
+        below = self.stack[-2] if len(self.stack) > 1 else None
+        if frame.list_kind == A_TRANSITION and isinstance(below, _Transition):
+            self._phase[below] = 4 if arrow else 5
+        elif arrow and frame.list_kind not in (A_ENTER, A_EXIT):
+            self._report_lenient("close", self.offsets[i], self.values[i])
+
+    def x_if_then(self, i: int) -> int:
+        if self.stack[-1] not in self._bracketed:
+            self._report_lenient("if", self.offsets[i], self.values[i])
+        return super().x_if_then(i)
+
+    def x_function_body(self, i: int) -> int:
+        body_of = self.stack[-1]
+        if body_of in self._bodies:
+            self._report_lenient("function", self.offsets[i], self.values[i])
+        self._bodies.add(body_of)
+        return super().x_function_body(i)
+
+    def x_function_register(self, i: int) -> int:
+        if self.stack[-1] not in self._bodies:
+            self._report_lenient("function", self.offsets[i], self.values[i])
+        return super().x_function_register(i)
 
 
 def read(
@@ -687,3 +939,11 @@ def read(
         r.diagnostics,
         r.condition_events,
     )
+
+
+def strict_findings(source: SourceText, values: list[str], offsets: list[int]) -> list[Diagnostic]:
+    """W013 wherever the script uses a `lenient_…` alternative of the grammar (``--strict``)."""
+    r = StrictReader(source, values, offsets)
+    r.run()
+    r.strict_end()
+    return r.lenient_diagnostics
