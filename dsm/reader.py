@@ -769,7 +769,7 @@ class StrictReader(Reader):
         if what != "nested":  # reported at the statement's keyword by `_open`
             self._report_lenient(what, self.offsets[i], self.values[i])
 
-    def _report_lenient(self, what: str, offset: int, token: str) -> None:
+    def _report_lenient(self, what: str, offset: int, token: str, expected: str = "") -> None:
         region = self._region()
         if region in self._regions:
             return
@@ -777,7 +777,8 @@ class StrictReader(Reader):
         if what == "end":
             message = "script ends inside an unfinished statement"
         else:
-            message = f"unexpected `{show(token)}` here (expected {_EXPECTED[what]})"
+            expected = expected or _EXPECTED[what]
+            message = f"unexpected `{show(token)}` here (expected {expected})"
         path, line, column, text = self.src.locate(offset)
         self.lenient_diagnostics.append(
             Diagnostic(
@@ -820,7 +821,12 @@ class StrictReader(Reader):
             self._top_region += 1
         elif not self._at_top() and self.stack[-1].kind != INITIAL:
             # the grammar's `stmt -> lenient_nested`, reported at the keyword
-            self._report_lenient("nested", frame.offset, self._keyword(frame))
+            region = self._region()
+            expected = _EXPECTED["nested"]
+            if isinstance(region, (_State, _Transition, _Function)) and region.name:
+                kind = self._keyword(region)
+                expected = f"the end of {kind} `{show(region.name)}` first"
+            self._report_lenient("nested", frame.offset, self._keyword(frame), expected)
         super()._open(frame)
 
     def x_transition_word(self, i: int) -> int:
