@@ -4,9 +4,9 @@
 state, a target that does not exist, a state without a ``hangup``
 transition).  Beside those, this module points out constructs that load fine
 but are almost certainly mistakes: unreachable states, states a call can
-never leave, transitions that can never fire, unused functions, duplicate
-states and constructs left unfinished at end of input (which the reference
-drops silently, L-71).  All findings are warnings: the diagram still loads
+never leave, transitions that can never fire, unused functions.  (A
+duplicate state name and constructs left open at end of input are reported
+by the parser itself, where they happen.)  All findings are warnings: the diagram still loads
 (L-94), exactly as in the reference.
 """
 
@@ -46,7 +46,7 @@ def _leaves(elements: Iterable[Element]) -> bool:
 
 
 def _state_list(chart: Chart) -> str:
-    names = [f"`{s.name}`" for s in chart.states]
+    names = [f"`{name}`" for name in dict.fromkeys(s.name for s in chart.states)]
     if len(names) > 15:
         names = names[:15] + ["…"]
     return ", ".join(names) or "none"
@@ -56,7 +56,6 @@ def check_chart(
     chart: Chart,
     *,
     functions: Iterable[FunctionRecord] = (),
-    unfinished: Iterable[tuple[str, str, Loc]] = (),
     condition_events: Mapping[tuple[str, str], str | None] | None = None,
     source_line: SourceLine | None = None,
 ) -> list[Diagnostic]:
@@ -72,14 +71,7 @@ def check_chart(
 
     first: dict[str, State] = {}
     for st in chart.states:
-        if st.name in first:
-            warn(
-                st.loc,
-                "W016",
-                f"duplicate state `{st.name}`: only the first definition is used (L-43)",
-            )
-        else:
-            first[st.name] = st
+        first.setdefault(st.name, st)
 
     if chart.initial is None:
         where = chart.states[0].loc if chart.states else Loc(chart.path or chart.name, 1, 1)
@@ -185,22 +177,15 @@ def check_chart(
         if fn.calls == 0:
             warn(fn.loc, "W012", f"function `{fn.name}` is never called", length=8)
 
-    for kind, name, loc in unfinished:
-        what = f"{kind} `{name}`" if name else kind
-        warn(
-            loc,
-            "W014",
-            f"{what} is not finished at end of input and is dropped",
-            "a state, transition or function definition needs its terminating `;` (L-71)",
-            len(kind),
-        )
     return out
 
 
 _PROMPT_ACTIONS = frozenset({"playPrompt", "playPromptFront", "playPromptLooped"})
 
 
-def unknown_prompts(chart: Chart, known: Collection[str], source_line: SourceLine) -> list[Diagnostic]:
+def unknown_prompts(
+    chart: Chart, known: Collection[str], source_line: SourceLine
+) -> list[Diagnostic]:
     """W017: a ``playPrompt`` name that no configured prompt file provides.
 
     Only literal names are checked: a name starting with ``$``, ``#`` or ``@``

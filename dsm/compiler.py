@@ -1,8 +1,9 @@
 """The compile pipeline and public API: text or file -> checked, immutable :class:`Chart`.
 
 ``preprocess`` (comments, includes, line map; :mod:`dsm.source`) -> ``tokenize``
-(:mod:`dsm.tokenizer`) -> statement machine (:mod:`dsm.parser`) -> chart ->
-static checks (:mod:`dsm.checks`).  Compile errors (``language.md`` L-90)
+(:mod:`dsm.tokenizer`) -> the grammar's LALR parse with its semantic actions
+(:mod:`dsm.reader`, :mod:`dsm.parser`) -> chart -> static checks
+(:mod:`dsm.checks`).  Compile errors (``language.md`` L-90)
 raise :class:`CompileError` carrying every diagnostic found; everything else
 (the reference's logged errors, L-92, and consistency findings, L-94)
 becomes a warning on :attr:`Chart.warnings`.
@@ -21,7 +22,8 @@ from dsm.chart import Chart, State
 from dsm.checks import check_chart, unknown_prompts
 from dsm.diagnostics import CompileError, Diagnostic
 from dsm.fastbuild import constructor
-from dsm.parser import ParseResult, parse
+from dsm.parser import ParseResult
+from dsm.reader import read
 from dsm.source import SourceText, preprocess_file, preprocess_text
 from dsm.tokenizer import tokenize
 
@@ -52,6 +54,12 @@ class Unit:
         return [d for d in self.diagnostics if d.is_error]
 
 
+# Consistency findings still reported when the script has errors: a target
+# that no state declares, a transition that can never fire, an unused function.
+_KEPT_AFTER_ERRORS = frozenset({"W007", "W011", "W012"})
+_LOST_END = frozenset({"E017", "E018"})
+
+
 def _position(d: Diagnostic) -> tuple[str, int, int]:
     return (d.path, d.line, d.column)
 
@@ -78,10 +86,16 @@ def _build(
     module_path: Sequence[str],
     consistency_check: bool,
     syntax_only: bool,
+    static_modules: bool,
 ) -> Unit:
     values, offsets = tokenize(src.text)
-    result: ParseResult = parse(
-        src, values, offsets, module_path=module_path, syntax_only=syntax_only
+    result: ParseResult = read(
+        src,
+        values,
+        offsets,
+        module_path=module_path,
+        syntax_only=syntax_only,
+        static_modules=static_modules,
     )
     diagnostics = src.diagnostics + result.diagnostics
     if diagnostics:
@@ -90,7 +104,12 @@ def _build(
         [_State(r.name, r.enter, r.exit, tuple(r.transitions), r.loc) for r in result.states]
     )
     chart = Chart(name, states, result.initial, tuple(result.imports), path)
-    if consistency_check and not (diagnostics and any(d.is_error for d in diagnostics)):
+    errors = {d.code for d in diagnostics if d.is_error} if diagnostics else set()
+    # After an error the chart lacks what the erroneous statements held, so
+    # only the findings that stay true are kept (one run, several problems);
+    # after E017/E018 the end of the script is lost and none are.
+    keep = None if not errors else _KEPT_AFTER_ERRORS if not errors & _LOST_END else frozenset()
+    if consistency_check and keep != frozenset():
         lines: dict[tuple[str, int], str] | None = None
 
         def source_line(p: str, line: int) -> str:
@@ -102,14 +121,17 @@ def _build(
         findings = check_chart(
             chart,
             functions=result.functions,
-            unfinished=result.unfinished,
             condition_events=result.condition_events,
             source_line=source_line,
         )
+        if keep is not None:
+            findings = [d for d in findings if d.code in keep]
         if findings:
             diagnostics = diagnostics + sorted(findings, key=_position)
     if diagnostics:
-        object.__setattr__(chart, "warnings", tuple(d for d in diagnostics if not d.is_error))
+        # The checks need the chart; the warnings they find go into a copy.
+        warnings = tuple(d for d in diagnostics if not d.is_error)
+        chart = Chart(name, states, result.initial, tuple(result.imports), path, warnings)
     return Unit(chart, diagnostics, src, (values, offsets))
 
 
@@ -134,8 +156,13 @@ def compile_unit(
     module_path: Sequence[str] = (),
     consistency_check: bool = True,
     syntax_only: bool = False,
+    static_modules: bool = False,
 ) -> Unit:
     """Compile without raising: the :class:`Unit` holds the chart and every diagnostic.
+
+    With ``static_modules`` the names of imported modules are read from
+    their source files (:func:`dsm.vocabulary.read_module`): no module code
+    runs and none of its dependencies is imported (``dsm check`` does this).
 
     With ``text`` ``None`` the file ``path`` is read (load path = its
     directory, L-1/L-14); otherwise ``text`` is compiled and ``path`` only
@@ -155,6 +182,7 @@ def compile_unit(
             module_path=module_path,
             consistency_check=consistency_check,
             syntax_only=syntax_only,
+            static_modules=static_modules,
         )
     except RecursionError as exc:  # pragma: no cover - defensive
         return Unit(None, [_internal_error(path, exc)], None, None)
@@ -248,6 +276,9 @@ def check_paths(
 ) -> list[Diagnostic]:
     """Compile every script named (files or directories) and return all diagnostics.
 
+    Modules are read, not run (``static_modules``): checking a script runs
+    none of its modules' code.
+
     ``syntax_only`` skips the unknown action/condition check (names nobody
     declares then produce no error); ``strict`` adds warnings (W013) where a
     statement relies on a reference leniency (see :mod:`dsm.strict`);
@@ -261,7 +292,13 @@ def check_paths(
             continue
         name = os.path.splitext(os.path.basename(path))[0]
         unit = compile_unit(
-            None, path, name, include_paths, module_path=module_path, syntax_only=syntax_only
+            None,
+            path,
+            name,
+            include_paths,
+            module_path=module_path,
+            syntax_only=syntax_only,
+            static_modules=True,
         )
         out.extend(unit.diagnostics)
         if strict and unit.source is not None and unit.tokens is not None:

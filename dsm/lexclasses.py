@@ -3,9 +3,8 @@
 ``dsm.lark`` is the single place that says which characters are whitespace,
 punctuation, quotes and span openers (``language.md`` L-21 … L-25).  The
 tokenizer needs them as plain character sets to build its regular
-expressions; reading four terminal lines from the file is enough for that,
-so the (comparatively slow) Lark grammar loader is only used by
-``dsm check --strict`` (:mod:`dsm.strict`).
+expressions; reading four terminal lines from the file is enough for that
+(the grammar part of the file is loaded by Lark in :mod:`dsm.reader`).
 """
 
 from __future__ import annotations

@@ -1,39 +1,43 @@
-"""The statement machine: tokens -> states, transitions, functions (``language.md`` section 4).
+"""What the tokens of a script build: frames, lookups, diagnostics (``language.md`` section 4).
 
-The reference reader is a loop over tokens with a stack of open constructs
-("frames"); what a token means depends only on the innermost frame, after the
-global keywords (L-32 … L-37) have had their say.  This module reproduces that
-loop literally, because every leniency of real scripts (missing braces,
-optional arrows, late ``;`` …) and every oddity (L-93) follows from it.
+The grammar (``grammar/dsm.lark``, driven by :mod:`dsm.reader`) decides what
+each token means where it stands; this module holds what that meaning does.
+The reference reader keeps a stack of open constructs ("frames"); the
+semantic actions keep the same frames, because several results depend on
+them beyond the grammar's structure: a state is added when its ``;`` is
+read, ``initial`` marks the state completed right above it, ``else``
+reopens the last ``if`` of the list, a function's body is inlined as it is
+at the call (L-68), and what is still open at the end is reported where it
+was opened.
 
-REFERENCE QUIRKS reproduced here (each has a test named after its rule):
-every token longer than six characters starting with ``import`` is an import
-(L-33); every action token starting with ``for`` is a loop header, so
-``format(…)`` fails (L-61); a FUNCTION frame is never popped, so a stray
-top-level ``{ … }`` replaces the last function's body (L-64, L-65); ``else
-if`` needs an extra ``}`` (L-59); a second ``else`` replaces the first
-(L-59); transitions attach to the first state of a name (L-43, L-45);
-quotes are not removed inside a source list (L-45).
+REFERENCE QUIRKS reproduced here or in the grammar (each has a test named
+after its rule): every token longer than six characters starting with
+``import`` is an import (L-33); every action token starting with ``for`` is
+a loop header, so ``format(…)`` fails (L-61); a FUNCTION frame is never
+popped, so a stray top-level ``{ … }`` replaces the last function's body
+(L-64, L-65); ``else if`` needs an extra ``}`` (L-59); a second ``else``
+replaces the first (L-59); transitions attach to the first state of a name
+(L-43, L-45); quotes are not removed inside a source list (L-45).
 
-Compile errors (L-90) are recorded and the loop goes on with the next token
-wherever that makes sense, so one run reports several errors.  Logged errors
-of the reference (L-92) are recorded as warnings.  The result is a
-:class:`ParseResult`; :mod:`dsm.compiler` freezes it into a chart.
+Compile errors (L-90) are recorded and reading goes on with the next token,
+so one run reports several errors.  Logged errors of the reference (L-92)
+are recorded as warnings.  The result is a :class:`ParseResult`;
+:mod:`dsm.compiler` freezes it into a chart.
 """
 
 from __future__ import annotations
 
 import difflib
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from dsm.chart import Action, Condition, Element, For, If, Loc, Transition
 from dsm.diagnostics import Diagnostic
 from dsm.fastbuild import constructor
 from dsm.source import SourceText
 from dsm.styles import QuickSplit, Split, quick_splitter, splitter
+from dsm.tokenizer import open_span
 from dsm.vocabulary import (
     CORE_ACTIONS,
     CORE_CONDITIONS,
@@ -41,9 +45,10 @@ from dsm.vocabulary import (
     Signature,
     Vocabulary,
     find_module,
+    read_module,
 )
 
-__all__ = ["ParseResult", "StateRecord", "FunctionRecord", "parse"]
+__all__ = ["ParseResult", "StateRecord", "FunctionRecord", "Semantics"]
 
 # Frame kinds (L-31).
 FUNCTION, INITIAL, STATE, TRANSITION, CONDITIONS, ACTIONS, IF, FOR = range(8)
@@ -186,52 +191,6 @@ class _For(_Frame):
         self.upper = ""
 
 
-def _initial_frame(offset: int) -> _Frame:
-    return _Frame(INITIAL, offset)
-
-
-# Structural words of a transition (L-44).
-_T_ARROW, _T_CONDITIONS, _T_ACTIONS, _T_END = range(4)
-_TRANSITION_WORDS = {
-    "->": _T_ARROW,
-    "-->": _T_ARROW,
-    "-": _T_CONDITIONS,
-    "/": _T_ACTIONS,
-    "-/": _T_ACTIONS,
-    ";": _T_END,
-}
-# Structural words of a condition list (L-47).
-_C_SKIP, _C_BRACE, _C_CLOSE, _C_NOT, _C_EXCEPTION = range(5)
-_CONDITION_WORDS = {
-    ";": _C_SKIP,
-    "[": _C_SKIP,
-    "}": _C_SKIP,
-    "{": _C_BRACE,
-    "/": _C_CLOSE,
-    "->": _C_CLOSE,
-    "]": _C_CLOSE,
-    "not": _C_NOT,
-    "exception": _C_EXCEPTION,
-}
-# Structural words of an action list (L-49).
-_W_SKIP, _W_CLOSE, _W_IF, _W_ELSE = range(4)
-_ACTION_WORDS = {
-    ";": _W_SKIP,
-    "{": _W_SKIP,
-    "}": _W_CLOSE,
-    "->": _W_CLOSE,
-    "if": _W_IF,
-    "else": _W_ELSE,
-}
-
-_KEYWORD_FRAMES: dict[str, Callable[[int], _Frame]] = {
-    "state": _State,
-    "transition": _Transition,
-    "initial": _initial_frame,
-    "function": _Function,
-}
-
-
 @dataclass(slots=True)
 class StateRecord:
     """A completed state; transitions are attached later, to the first of a name (L-43)."""
@@ -257,8 +216,6 @@ class ParseResult:
     imports: list[str]
     functions: list[FunctionRecord]
     diagnostics: list[Diagnostic]
-    unfinished: list[tuple[str, str, Loc]]
-    """Constructs still open at end of input (L-71): (kind, name, loc)."""
     condition_events: dict[tuple[str, str], str | None]
     """Event type filter of every condition name used, keyed by (module, name)."""
 
@@ -318,8 +275,8 @@ def name_and_argument(token: str) -> tuple[str, str]:
     return token[:i], token[i + 1 : j]
 
 
-class Machine:
-    """One run of the statement machine over the tokens of one compilation unit."""
+class Semantics:
+    """The frames and results of reading one compilation unit (see :class:`dsm.reader.Reader`)."""
 
     def __init__(
         self,
@@ -329,8 +286,12 @@ class Machine:
         *,
         module_path: Sequence[str] = (),
         syntax_only: bool = False,
+        static_modules: bool = False,
     ) -> None:
         self.src = source
+        # Read imported modules' names from their source (no code run, see
+        # dsm.vocabulary.read_module) instead of importing them.
+        self.static_modules = static_modules
         self.values = values
         self.offsets = offsets
         self.module_path = tuple(module_path)
@@ -346,6 +307,8 @@ class Machine:
         self.diagnostics: list[Diagnostic] = []
         self.condition_events: dict[tuple[str, str], str | None] = {}
         self._starts = source.starts
+        self._followers: dict[_Frame, int] = {}
+        self._last_error = -1  # offset of the last error reported, for `finish`
         self._origins = source.origins
 
     # -- positions and diagnostics --------------------------------------
@@ -367,6 +330,8 @@ class Machine:
         self, severity: str, code: str, offset: int, message: str, hint: str = "", length: int = 1
     ) -> None:
         path, line, column, text = self.src.locate(offset)
+        if severity == "error" and offset > self._last_error:
+            self._last_error = offset
         self.diagnostics.append(
             Diagnostic(
                 path,
@@ -529,7 +494,10 @@ class Machine:
             self.error("E004", offset, f"empty module name in `{show(token)}`", quirk, token)
             return
         try:
-            vocab = find_module(name, self.module_path)
+            if self.static_modules:
+                vocab = read_module(name, self.module_path)
+            else:
+                vocab = find_module(name, self.module_path)
         except ModuleNotFound as exc:
             self.error("E005", offset, f"cannot import module `{show(name)}`: {exc}", quirk, token)
             return
@@ -547,7 +515,18 @@ class Machine:
         name = frame.name if frame.name is not None else ""
         rec = StateRecord(name, frame.enter, frame.exit, self.loc(frame.name_offset))
         self.states.append(rec)
-        self.by_name.setdefault(name, rec)
+        first = self.by_name.setdefault(name, rec)
+        if first is not rec:
+            where = f"line {first.loc.line}"
+            if first.loc.path != rec.loc.path:
+                where = f"{first.loc.path}:{first.loc.line}"
+            self.warning(
+                "W016",
+                frame.name_offset,
+                f"state `{show(name)}` is already declared at {where}; this second definition is ignored",
+                "transitions attach to the first state of a name (L-43); rename or remove one of them",
+                name,
+            )
         if initial:
             if self.initial is None:
                 self.initial = name
@@ -598,8 +577,9 @@ class Machine:
                 )
         if name != name.strip(" ") or name.startswith('"') or name.startswith("'"):
             return "inside a source list only one blank each side is removed and quotes stay (L-45)"
-        declared = ", ".join(f"`{s.name}`" for s in self.states[:12]) or "none"
-        close = difflib.get_close_matches(name, [s.name for s in self.states], n=1)
+        unique = list(self.by_name)
+        declared = ", ".join(f"`{s}`" for s in unique[:12]) or "none"
+        close = difflib.get_close_matches(name, unique, n=1)
         if close:
             return f"did you mean `{close[0]}`? declared states so far: {declared}"
         return f"declared states so far: {declared}"
@@ -674,174 +654,12 @@ class Machine:
                 "E010", offset, "an if or for block ended outside an action list", token=token
             )
 
-    # -- the token loop ------------------------------------------------------
-    def run(self) -> None:
-        stack = self.stack
-        # Handler per frame kind, indexed by the kind constants; INITIAL ignores tokens (L-70).
-        handlers: tuple[Callable[[Any, str, int], None] | None, ...] = (
-            self.on_function,
-            None,
-            self.on_state,
-            self.on_transition,
-            self.on_conditions,
-            self.on_actions,
-            self.on_if,
-            self.on_for,
-        )
-        keyword_frames = _KEYWORD_FRAMES
-        no_context_run = False
-        for tok, off in zip(self.values, self.offsets):
-            # Global keywords first, in every context (L-32 … L-37).
-            first = tok[0]
-            if first in "istf":
-                opener = keyword_frames.get(tok)
-                if opener is not None:
-                    stack.append(opener(off))
-                    # Only a keyword makes an empty stack non-empty, so this is
-                    # where a run of tokens outside any statement (L-38) ends.
-                    no_context_run = False
-                    continue
-                if first == "i" and len(tok) > 6 and tok.startswith("import"):
-                    self.do_import(tok, off)
-                    continue
-            if stack:
-                top = stack[-1]
-                handler = handlers[top.kind]
-                if handler is not None:
-                    handler(top, tok, off)
-            elif tok != ";":
-                if not no_context_run:
-                    self.no_context(tok, off)
-                no_context_run = True
-
     def no_context(self, tok: str, off: int) -> None:
         """L-38: a token other than `;` while the stack is empty."""
         hint = "statements start with `state`, `transition`, `function`, `initial` or `import(…)`"
         if tok.startswith("--"):
             hint += "; `--` starts a comment only at the beginning of a line (L-7)"
         self.error("E006", off, f"`{show(tok)}` outside any statement (no context)", hint, tok)
-
-    def on_state(self, frame: _State, tok: str, off: int) -> None:
-        """L-39 … L-42."""
-        if frame.name is None:
-            frame.name = tok
-            frame.name_offset = off
-        elif tok == "enter":
-            self.stack.append(_Actions(off, A_ENTER))
-        elif tok == "exit":
-            self.stack.append(_Actions(off, A_EXIT))
-        elif tok == ";":
-            stack = self.stack
-            stack.pop()
-            initial = False
-            if stack and stack[-1].kind == INITIAL:
-                stack.pop()
-                initial = True
-            self.add_state(frame, initial)
-        # anything else: silently ignored (L-42)
-
-    def on_transition(self, frame: _Transition, tok: str, off: int) -> None:
-        """L-44, in its order (its structural words are mutually exclusive, one table)."""
-        if frame.name is None:
-            frame.name = tok
-        elif frame.source is None:
-            frame.source = tok
-            frame.source_offset = off
-        else:
-            word = _TRANSITION_WORDS.get(tok)
-            if word is None:
-                if frame.target is None:
-                    frame.target = tok
-                # anything else: silently ignored (L-44.8)
-            elif word == _T_CONDITIONS:
-                self.stack.append(_Conditions(off, False))
-            elif word == _T_ACTIONS:
-                self.stack.append(_Actions(off, A_TRANSITION))
-            elif word == _T_END:
-                self.stack.pop()
-                self.complete_transition(frame)
-            # _T_ARROW: `->` and `-->` are optional (L-44)
-
-    def on_conditions(self, frame: _Conditions, tok: str, off: int) -> None:
-        """L-47, in its order (its structural words are mutually exclusive, one table)."""
-        word = _CONDITION_WORDS.get(tok)
-        if word is None:
-            cond = self.make_condition(tok, off, frame.invert_next)
-            frame.invert_next = False
-            if cond is not None:
-                frame.items.append(cond)
-            return
-        if word == _C_SKIP:
-            return
-        if word == _C_BRACE:
-            if frame.is_if:
-                stack = self.stack
-                stack.pop()
-                owner = stack[-1]
-                if isinstance(owner, _If):
-                    owner.conditions = tuple(frame.items)
-                    owner.exception = frame.exception
-                stack.append(_Actions(off, A_THEN))
-            return
-        if word == _C_CLOSE:
-            stack = self.stack
-            stack.pop()
-            below = stack[-1] if stack else None
-            if isinstance(below, (_Transition, _If)):
-                below.conditions = tuple(frame.items)
-                below.exception = frame.exception
-                if tok == "/":
-                    stack.append(_Actions(off, A_TRANSITION))
-            else:
-                what = "nothing" if below is None else f"a {_FRAME_NAMES[below.kind]}"
-                self.error(
-                    "E011",
-                    off,
-                    f"`{tok}` closes a condition list that belongs to {what}",
-                    token=tok,
-                )
-            return
-        if word == _C_NOT:
-            frame.invert_next = not frame.invert_next
-        else:
-            frame.exception = True
-
-    def on_actions(self, frame: _Actions, tok: str, off: int) -> None:
-        """L-49, in its order.
-
-        The structural words are looked up in one table (they are mutually
-        exclusive exact matches, so the order of L-49 is kept); everything
-        else is a ``for`` header, a function call or an action.
-        """
-        word = _ACTION_WORDS.get(tok)
-        if word is not None:
-            if word == _W_SKIP:
-                return
-            if word == _W_CLOSE:
-                self.close_actions(frame, off, tok)
-            elif word == _W_IF:
-                self.stack.append(_If(off))
-                self.stack.append(_Conditions(off, True))
-            else:
-                self.on_else(frame, off)
-            return
-        if tok[0] == "f" and tok.startswith("for"):
-            loop = _For(off)
-            self.stack.append(loop)
-            if len(tok) > 3:
-                self.parse_header(loop, tok[3:], off, tok)
-            return
-        if self.functions:
-            paren = tok.find("(")
-            if paren >= 0:
-                fn = self.functions.get(tok[:paren])
-                if fn is not None:
-                    frame.items.extend(fn.body)  # L-68: inlined as the body is now
-                    self.function_records[tok[:paren]].calls += 1
-                    return
-        action = self.make_action(tok, off)
-        if action is not None:
-            frame.items.append(action)
 
     def on_else(self, frame: _Actions, off: int) -> None:
         """L-58: reopen the IF block that is the last element of the list."""
@@ -880,109 +698,79 @@ class Machine:
         loop.valid = True
         loop.kind_, loop.counter, loop.value, loop.collection, loop.lower, loop.upper = parsed
 
-    def on_for(self, frame: _For, tok: str, off: int) -> None:
-        """L-62."""
-        if not frame.parsed:
-            self.parse_header(frame, tok, off, tok)
-        elif tok == "{":
-            self.stack.append(_Actions(off, A_FOR))
-        elif tok == "}":
-            self.stack.pop()
-            if frame.valid:
-                self.warning(
-                    "W004",
-                    off,
-                    "`}` right after a for header: the loop is dropped",
-                    "the body of a `for` needs braces: `for ($x in $a) { … }` (L-62)",
-                    tok,
-                )
-        # anything else: silently ignored (L-62)
-
-    def on_if(self, frame: _If, tok: str, off: int) -> None:
-        """L-56."""
-        if tok == "[":
-            self.stack.append(_Conditions(off, True))
-        elif tok == "{":
-            self.stack.append(_Actions(off, A_THEN))
-        elif tok == ";" or tok == "}":
-            self.stack.pop()
-            self.append_element(
-                _new_if(frame.conditions, frame.then, frame.orelse, self._if_loc(frame)), off, tok
-            )
-        else:
-            self.error(
-                "E009",
-                off,
-                f"unexpected `{show(tok)}` after the conditions of an if",
-                "expected `{` (L-56)",
-                tok,
-            )
-
     def _if_loc(self, frame: _If) -> Loc:
         return frame.loc or self.loc(frame.offset)
 
-    def on_function(self, frame: _Function, tok: str, off: int) -> None:
-        """L-64, L-65."""
-        if frame.name is None:
-            paren = tok.find("(")
-            if paren < 0:
-                self.error(
-                    "E007",
-                    off,
-                    f"function name `{show(tok)}` must be followed directly by `(`",
-                    "write `function name() { … };` without a blank before `(` (L-64)",
-                    tok,
-                )
-                return
-            frame.name = tok[:paren]
-        elif tok == "{":
-            self.stack.append(_Actions(off, A_FUNCTION))
-        elif tok == ";":
-            name = frame.name
-            if not frame.registered:
-                frame.registered = True
-                if name not in self.function_records:
-                    self.function_records[name] = FunctionRecord(name, self.loc(frame.offset))
-            self.functions.setdefault(name, frame)  # first registered wins (L-67)
-        else:
-            hint = ""
-            if frame.registered:
-                hint = "after a function definition, stray top-level tokens are handed to it (L-65)"
-            self.error(
-                "E008", off, f"unexpected `{show(tok)}` in function `{frame.name}`", hint, tok
-            )
-
     # -- end of input ------------------------------------------------------
-    def unfinished(self) -> list[tuple[str, str, Loc]]:
-        """Open states, transitions and unregistered functions at end of input (L-71)."""
-        out: list[tuple[str, str, Loc]] = []
+    def finish(self) -> None:
+        """End of input: whatever is still open is an error here (L-71, section 0).
+
+        The reference drops such constructs silently, so a forgotten `;` or
+        `)` loses the rest of a script without a word.  Each open construct
+        is reported where it was opened; an argument list or quoted text that
+        runs to the end (L-26, L-27) is reported at its `(` or quote.
+        """
+        span = open_span(self.src.text, self.offsets)
+        if span is not None:
+            off, opener = span
+            if opener == "(":
+                message = "`(` is never closed: the argument list runs to the end of the input"
+                hint = "add the missing `)`; everything after the `(` was read as part of this one token (L-26)"
+            else:
+                message = (
+                    f"quote {opener} is never closed: the quoted text runs to the end of the input"
+                )
+                hint = f"add the closing {opener} or write this one as \\{opener}; everything after it was read as part of this one token (L-26, L-27)"
+            self.error("E017", off, message, hint)
+        # An error inside a construct usually is why it never closed (an
+        # invalid `for` header, an unknown action); it already says so.
+        last_error = self._last_error
+        reported = False
         for f in self.stack:
-            if isinstance(f, _State):
-                out.append(("state", f.name or "", self.loc(f.offset)))
-            elif isinstance(f, _Transition):
-                out.append(("transition", f.name or "", self.loc(f.offset)))
-            elif isinstance(f, _Function) and not f.registered:
-                out.append(("function", f.name or "", self.loc(f.offset)))
-        return out
+            if isinstance(f, _Function) and f.registered:
+                continue
+            if f.kind == INITIAL and f is not self.stack[-1]:
+                continue  # the state above it is reported
+            if last_error >= f.offset:
+                reported = True
+                continue
+            if f.kind in (STATE, TRANSITION, FUNCTION, INITIAL):
+                self._unfinished_statement(f)
+                reported = True
+            elif not reported:
+                self.error(
+                    "E018",
+                    f.offset,
+                    f"{_FRAME_NAMES[f.kind]} opened here is not closed at the end of the input",
+                    "close it (`}`, `]` or `;`); the reference drops it silently (L-71)",
+                    self.values[self._index_of(f.offset)],
+                )
+                reported = True
 
+    def _index_of(self, offset: int) -> int:
+        i = _bisect(self.offsets, offset) - 1
+        return max(i, 0)
 
-def parse(
-    source: SourceText,
-    values: list[str],
-    offsets: list[int],
-    *,
-    module_path: Sequence[str] = (),
-    syntax_only: bool = False,
-) -> ParseResult:
-    """Run the statement machine over one compilation unit's tokens."""
-    m = Machine(source, values, offsets, module_path=module_path, syntax_only=syntax_only)
-    m.run()
-    return ParseResult(
-        m.states,
-        m.initial,
-        m.imports,
-        list(m.function_records.values()),
-        m.diagnostics,
-        m.unfinished(),
-        m.condition_events,
-    )
+    def _unfinished_statement(self, f: _Frame) -> None:
+        keyword = {STATE: "state", TRANSITION: "transition", FUNCTION: "function"}.get(
+            f.kind, "initial"
+        )
+        name = getattr(f, "name", None)
+        what = f"{keyword} `{show(name)}`" if name else f"`{keyword}`"
+        follower = self._followers.get(f)
+        if follower is not None:
+            loc = self.loc(follower)
+            nxt = self.values[self._index_of(follower)]
+            hint = (
+                f"a `;` is probably missing before the `{nxt}` at line {loc.line}, "
+                f"column {loc.column}, where the next statement starts"
+            )
+        else:
+            hint = "a state, transition or function definition ends with `;`"
+        self.error(
+            "E018",
+            f.offset,
+            f"{what} is not finished at the end of the input (no terminating `;`)",
+            hint + "; the reference drops it silently (L-71)",
+            keyword,
+        )

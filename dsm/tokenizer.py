@@ -31,7 +31,7 @@ from itertools import accumulate
 
 from dsm.lexclasses import lex_classes
 
-__all__ = ["tokenize", "Tokens"]
+__all__ = ["tokenize", "open_span", "Tokens"]
 
 Tokens = tuple[list[str], list[int]]
 
@@ -254,3 +254,83 @@ def _tokenize_scan(text: str) -> Tokens:
             break
         else:
             return values, offsets
+
+
+def _quoted_closed(text: str, i: int, prev: str) -> bool:
+    """Whether the quoted span opened at ``i`` (outside parentheses) is closed (L-24)."""
+    q = text[i]
+    j = i + 1
+    while True:
+        k = text.find(q, j)
+        if k < 0:
+            return False
+        if (text[k - 1] if k > i + 1 else prev) != "\\":
+            return True
+        j = k + 1
+
+
+def _paren_unclosed(text: str, i: int) -> tuple[int, str] | None:
+    """What leaves the parenthesised span opened at ``i`` open at the end, if anything.
+
+    The same walk as :func:`_paren_end`; an unterminated nested quote is the
+    cause rather than the ``(`` (``log(1, "c:\\" x)``), so it is named instead.
+    """
+    n = len(text)
+    depth = 0
+    j = i + 1
+    while j < n:
+        c = text[j]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            if depth == 0:
+                return None
+            depth -= 1
+        elif c == '"' or c == "'":
+            start = j
+            j += 1
+            while True:
+                k = text.find(c, j)
+                if k < 0:
+                    return start, c
+                before = text[k - 1] if k > start + 1 else text[start - 1]
+                if before != "\\":
+                    j = k
+                    break
+                j = k + 1
+        j += 1
+    return i, "("
+
+
+def open_span(text: str, offsets: list[int]) -> tuple[int, str] | None:
+    """The span still open at the end of ``text``, as ``(offset, opening character)``.
+
+    An unterminated quoted or parenthesised span runs to the end of the text
+    (L-26) and so can only belong to the last token; that token is scanned
+    again here with the rules of :func:`_word_end`.  ``None`` when every span
+    is closed.  Used to make an argument list left open at end of input an
+    error instead of the reference's silent swallowing of the rest (L-27).
+    """
+    if not offsets:
+        return None
+    i = offsets[-1]
+    n = len(text)
+    lc = lex_classes()
+    stops = frozenset(lc.whitespace + lc.punctuation)
+    prev = " "
+    while i < n:
+        c = text[i]
+        if c == "(":
+            unclosed = _paren_unclosed(text, i)
+            if unclosed is not None:
+                return unclosed
+            i, prev = _paren_end(text, i), ")"
+        elif c in lc.quotes:
+            if not _quoted_closed(text, i, prev):
+                return i, c
+            i, prev = _quoted_end(text, i, prev)
+        elif c in stops:
+            return None
+        else:
+            i += 1
+    return None

@@ -16,6 +16,7 @@ instead carry its own ``split`` callable for modules with unusual arguments.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.metadata
 import importlib.util
@@ -32,6 +33,7 @@ __all__ = [
     "CORE_ACTIONS",
     "CORE_CONDITIONS",
     "find_module",
+    "read_module",
     "ModuleNotFound",
 ]
 
@@ -301,3 +303,165 @@ def find_module(name: str, search_path: Sequence[str] = ()) -> Vocabulary:
         vocab = _as_vocabulary(mod, name)
     _module_cache[key] = vocab
     return vocab
+
+
+# -- names without running code ------------------------------------------------------
+
+
+class StaticModule:
+    """A module's action and condition names and argument styles, read from its source.
+
+    What the compiler needs of a module is known from the module file's
+    declarations (``module.action("name", "style")`` as a decorator or a
+    call, ``module.condition(..., event=...)``), so :func:`read_module`
+    takes them from the file's syntax tree: compiling a script runs no code
+    of its modules and imports none of their dependencies.  A custom
+    ``split=`` function is not run either; the argument is split by the
+    declared style (for ``mod_py`` that is ``raw``, the same parts).
+    """
+
+    def __init__(self, name: str, path: str) -> None:
+        self.name = name
+        self.path = path
+        self.actions: dict[str, Signature] = {}
+        self.conditions: dict[str, Signature] = {}
+
+    def action_signature(self, name: str) -> Signature | None:
+        return self.actions.get(name)
+
+    def condition_signature(self, name: str) -> Signature | None:
+        return self.conditions.get(name)
+
+    def __repr__(self) -> str:
+        return f"<DSM module {self.name} read from {self.path}>"
+
+
+def _literal(node: ast.expr | None, what: str, where: str) -> str | None:
+    if node is None:
+        return None
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        value = None
+    if value is None and isinstance(node, ast.Constant):
+        return None
+    if not isinstance(value, str):
+        raise ModuleNotFound(
+            f"{where}: the {what} must be a literal string for the compiler to read it"
+        )
+    return value
+
+
+def _read_declarations(name: str, path: str) -> StaticModule:
+    """The declarations of one module file (see :class:`StaticModule`)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read(), path)
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
+        raise ModuleNotFound(f"module file {path} cannot be read: {exc}") from None
+    holders: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if called == "Module":
+                holders.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    if "module" not in holders:
+        raise ModuleNotFound(f"{path} does not define a DSM module object (`module = Module(...)`)")
+    out = StaticModule(name, path)
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("action", "condition")
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in holders
+        ):
+            continue
+        where = f"{path}:{node.lineno}"
+        kw = {k.arg: k.value for k in node.keywords if k.arg}
+        args = list(node.args)
+        decl = _literal(args[0] if args else kw.get("name"), "name", where)
+        style = _literal(args[1] if len(args) > 1 else kw.get("style"), "style", where) or "S"
+        if decl is None:
+            raise ModuleNotFound(
+                f"{where}: the name must be a literal string for the compiler to read it"
+            )
+        if style not in STYLES:
+            raise ModuleNotFound(f"{where}: unknown argument style {style!r} for {decl!r}")
+        if node.func.attr == "action":
+            out.actions[decl] = Signature(decl, style)
+        else:
+            event = _literal(kw.get("event"), "event", where)
+            out.conditions[decl] = Signature(decl, style, event=event)
+    return out
+
+
+def _source_of(modname: str) -> str | None:
+    """The ``.py`` file of an importable module, found without importing anything.
+
+    Each package level is located with the finders of ``sys.meta_path`` and
+    the parent's search locations, so no package ``__init__`` runs.
+    """
+    path: Sequence[str] | None = None
+    spec = None
+    parts = modname.split(".")
+    for i in range(len(parts)):
+        fullname = ".".join(parts[: i + 1])
+        spec = None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if find is None:
+                continue
+            try:
+                spec = find(fullname, path)
+            except Exception:  # a broken finder must not break a compile
+                spec = None
+            if spec is not None:
+                break
+        if spec is None:
+            return None
+        path = spec.submodule_search_locations
+    origin = spec.origin if spec is not None else None
+    return origin if origin and origin.endswith(".py") else None
+
+
+_read_cache: dict[tuple[str, str], tuple[tuple[int, int], StaticModule]] = {}
+
+
+def _read_cached(name: str, path: str) -> StaticModule:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ModuleNotFound(f"module file {path} cannot be read: {exc}") from None
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = _read_cache.get((name, path))
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    found = _read_declarations(name, path)
+    _read_cache[(name, path)] = (stamp, found)
+    return found
+
+
+def read_module(name: str, search_path: Sequence[str] = ()) -> Vocabulary:
+    """The vocabulary of module ``name`` for the compiler, read without running it.
+
+    Same lookup order as :func:`find_module`: ``<dir>/<name>.py`` on
+    ``search_path``, the entry-point group ``dsm.modules``, then
+    ``dsm.modules.<name>``.  The runtime imports a module (with
+    :func:`find_module`) only to run it.
+    """
+    if not name or not name.isidentifier():
+        raise ModuleNotFound(f"invalid module name {name!r}")
+    for directory in search_path:
+        candidate = os.path.join(directory, name + ".py")
+        if os.path.isfile(candidate):
+            return _read_cached(name, candidate)
+    ep = _entry_points().get(name)
+    target = ep.value.split(":")[0].strip() if ep is not None else f"dsm.modules.{name}"
+    source = _source_of(target)
+    if source is None:
+        if ep is not None:
+            raise ModuleNotFound(f"module {name}: the source of {target} cannot be found")
+        raise ModuleNotFound(f"no module named {name}")
+    return _read_cached(name, source)

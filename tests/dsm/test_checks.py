@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from lang_helpers import warning_codes
 
-from dsm import compile_source
+from dsm import CompileError, compile_source
 
 END = "state END enter { stop(true) };\n"
 HANG = 'transition "h" ({states}) - hangup / stop(false) -> END;\n'
@@ -93,12 +94,15 @@ def test_unused_function() -> None:
     assert build(text, "A, END") == ["W012"]
 
 
-def test_unfinished_constructs_at_end_of_input() -> None:
+def test_unfinished_constructs_at_end_of_input_are_errors() -> None:
+    """L-71: no longer a warning (W014) but an error where the state opened."""
     text = (
         "initial state A;\n" + END + "transition t A - key -> END;\n" + HANG.format(states="A, END")
     )
-    c = compile_source(text + "state LATE enter { stop }", "t")
-    assert warning_codes(c) == ["W014"]
+    with pytest.raises(CompileError) as info:
+        compile_source(text + "state LATE enter { stop }", "t")
+    (d,) = info.value.diagnostics
+    assert (d.code, d.severity, d.line, d.column) == ("E018", "error", 5, 1)
 
 
 def test_duplicate_state() -> None:

@@ -28,8 +28,12 @@ def test_dot_nodes_edges_initial_and_exception_style() -> None:
 
 
 def test_dot_escapes_quotes() -> None:
-    dot = to_dot(compile_source('initial state "a\\"b";', "q", consistency_check=False))
-    assert '"a\\\\\\"' in dot or '\\"' in dot
+    chart = compile_source('initial state "a\\"b";', "q", consistency_check=False)
+    assert chart.states[0].name == 'a\\"b'  # L-28: the word loses its outer quotes only
+    dot = to_dot(chart)
+    # both the backslash and the quote of the name are escaped in the DOT string
+    assert '  "a\\\\\\"b" [label="a\\\\\\"b", peripheries=2];' in dot.splitlines()
+    assert '  "__start__" -> "a\\\\\\"b";' in dot.splitlines()
 
 
 def test_mermaid() -> None:

@@ -1,4 +1,4 @@
-"""The statement machine (language.md section 4, L-31 … L-74) and token naming (L-75 … L-81)."""
+"""Reading statements (language.md section 4, L-31 … L-74) and token naming (L-75 … L-81)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from lang_helpers import chart, codes, fail
 
 from dsm import Action, For, If
-from dsm.parser import Machine, name_and_argument
+from dsm.parser import name_and_argument
+from dsm.reader import Reader
 from dsm.source import preprocess_text
 from dsm.vocabulary import CORE_CONDITIONS
 
@@ -454,11 +455,12 @@ def test_L70_initial_ignores_other_tokens() -> None:
     assert chart("initial stray words state A;").initial == "A"
 
 
-def test_L71_unfinished_constructs_vanish() -> None:
-    c = chart("state A; state B enter { stop")
-    assert [s.name for s in c.states] == ["A"]
-    c = chart("state A; transition t A - hangup -> A")
-    assert c.states[0].transitions == ()
+def test_L71_unfinished_constructs_are_errors() -> None:
+    """L-71 with the section-0 exception: the reference drops them, here they fail."""
+    assert codes(fail("state A; state B enter { stop")) == ["E018"]
+    assert codes(fail("state A; transition t A - hangup -> A")) == ["E018"]
+    assert codes(fail("state A; function f() { stop }")) == ["E018"]
+    assert codes(fail("state A; initial")) == ["E018"]
 
 
 def test_L72_interleaving_unfinished_transition_takes_a_later_word() -> None:
@@ -473,7 +475,10 @@ def test_L72_state_added_only_when_its_semicolon_arrives() -> None:
 
 
 def test_L72_state_x_state_y() -> None:
-    assert [s.name for s in chart("state X state Y;").states] == ["Y"]
+    errs = fail("state X state Y;")  # Y is added, X stays open and fails at the end
+    assert codes(errs) == ["E018"] and errs[0].column == 1
+    assert "before the `state` at line 1, column 9" in errs[0].hint
+    assert [s.name for s in chart("state X state Y; ;").states] == ["Y", "X"]
 
 
 # -- 4.12 imports -----------------------------------------------------------------
@@ -606,7 +611,7 @@ def test_L75_condition_tokens_split_like_name_and_argument(pieces: list[str]) ->
     if not token:
         return
     src = preprocess_text(token)
-    m = Machine(src, [token], [0], syntax_only=True)
+    m = Reader(src, [token], [0], syntax_only=True)
     cond = m.make_condition(token, 0, False)
     name, argument = name_and_argument(token)
     assert cond is not None and cond.name == name

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from lang_helpers import chart, fail
+from lang_helpers import chart, codes, fail
 
 from dsm import CompileError, compile_file
 from dsm.source import preprocess_file, preprocess_text
@@ -59,14 +59,15 @@ def test_L7_trailing_comment_between_target_and_semicolon_is_ignored() -> None:
 
 
 def test_L8_continuation_line_starting_with_arrow_is_a_comment() -> None:
-    c = chart('state A; state B;\ntransition "y" A\n  --> B;\n')
-    assert c.states[0].transitions == ()  # transition stays open and vanishes (L-71)
+    errs = fail('state A; state B;\ntransition "y" A\n  --> B;\n')
+    # line 3 is a comment, so the transition stays open: an error at its start (L-71)
+    assert codes(errs) == ["E018"] and errs[0].line == 2
 
 
 def test_L8_continuation_line_starting_with_hash_is_dropped() -> None:
-    c = chart("state A; transition t A - test(\n #key == 1) -> A;")
-    # the dropped line leaves "test(\n" plus the rest: the span swallows up to the next ')'
-    assert c.states[0].transitions == ()
+    errs = fail("state A; transition t A - test(\n #key == 1) -> A;")
+    # the dropped line leaves "test(\n": the `(` is never closed (L-26, L-71)
+    assert codes(errs) == ["E017"] and (errs[0].line, errs[0].column) == (1, 31)
 
 
 def test_L9_comment_removal_inside_multiline_argument() -> None:

@@ -1,12 +1,13 @@
-"""``--strict``: the section-5 grammar (grammar/dsm.lark) over the token stream."""
+"""``--strict``: the grammar's marked leniencies (``-> lenient_…`` in grammar/dsm.lark)."""
 
 from __future__ import annotations
 
 import pytest
 
 from dsm.lexclasses import lex_classes
+from dsm.reader import classify
 from dsm.source import preprocess_text
-from dsm.strict import classify, strict_diagnostics
+from dsm.strict import strict_diagnostics
 from dsm.tokenizer import tokenize
 
 
@@ -56,8 +57,44 @@ def test_leniencies_are_reported(text: str, fragment: str) -> None:
 
 def test_classify() -> None:
     assert classify("import(x)") == "IMPORT" and classify("import") == "WORD"
-    assert classify("for($i in $a)") == "FOR_GLUED" and classify("format(x)") == "FNAME"
+    assert classify("for($i in $a)") == "FORP" and classify("format(x)") == "FORP"
     assert classify("->") == "ARROW" and classify(";") == "SEMI"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("transition t A B;", None),
+        ("transition t A;", "unexpected `;`"),
+        ("transition t A -> B - key;", "unexpected `-`"),
+        ("state A enter { a() -> ;", None),
+        ("state A enter { if hangup { a() -> } };", "unexpected `->`"),
+        ("state A enter { if hangup -> { a() } };", "unexpected `->`"),
+        ("state A enter { if [ hangup ] { a() } };", None),
+        ("state A enter { if hangup [ x ] { a() } };", "unexpected `[`"),
+        ("initial junk state A;", "unexpected `junk`"),
+        ("state A stray;", "unexpected `stray`"),
+        ("state { ;", "unexpected `{`"),
+        ("function f();", "unexpected `;`"),
+        ("state A; transition t A - import(mod_x) key -> A;", "unexpected `import(mod_x)`"),
+        ("state A enter { import(mod_x) };", None),
+        ("state A enter { enter };", "unexpected `enter`"),
+    ],
+)
+def test_each_marked_leniency(text: str, fragment: str | None) -> None:
+    msgs = strict(text)
+    if fragment is None:
+        assert msgs == []
+    else:
+        assert len(msgs) == 1 and fragment in msgs[0]
+
+
+def test_marked_alternatives_are_in_the_grammar() -> None:
+    from dsm.lexclasses import grammar_text
+
+    text = grammar_text()
+    assert text.count("-> lenient_") >= 30
+    assert "wellformed" not in text
 
 
 def test_recovery_reports_each_region_once() -> None:

@@ -1,0 +1,101 @@
+"""Checking a script runs no module code: names and styles are read from the module's source."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import dsm.modules
+from dsm.compiler import check_paths, compile_unit
+from dsm.vocabulary import ModuleNotFound, find_module, read_module
+
+BUILTIN = sorted(
+    m.name for m in pkgutil.iter_modules(dsm.modules.__path__) if m.name.startswith("mod_")
+)
+
+
+def test_dsm_check_of_import_mod_mysql_imports_neither_pymysql_nor_the_runtime(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "db.dsm"
+    script.write_text(
+        "import(mod_mysql)\ninitial state A enter { mysql.connect(x); mysql.query(select 1) };\n"
+        'transition "h" A - hangup / stop(false) -> A;\n'
+    )
+    code = (
+        "import sys\nfrom dsm.compiler import check_paths\n"
+        f"d = check_paths([{str(script)!r}])\n"
+        "assert not [x for x in d if x.is_error], d\n"
+        "bad = [m for m in ('pymysql', 'dsm.runtime', 'dsm.modules.mod_mysql') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+
+
+def test_a_module_file_on_mod_path_is_read_not_run(tmp_path: Path) -> None:
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    marker = tmp_path / "ran"
+    (mods / "mod_side.py").write_text(
+        "from dsm.runtime.registry import Module\n"
+        f"open({str(marker)!r}, 'w').close()\n"
+        "raise RuntimeError('never imported by the compiler')\n"
+        "module = Module('mod_side')\n"
+        "@module.action('side.do', 'P,mand')\ndef do(ctx, *a): pass\n"
+        "module.action('side.raw', style='raw')(do)\n"
+        "@module.condition('side.when', event='Key')\ndef when(ctx, *a): return True\n"
+    )
+    unit = compile_unit(
+        "import(mod_side)\ninitial state A enter { side.do(a, b); side.raw(a, b) };\n"
+        "transition t A - side.when(x) -> A;\n",
+        "t",
+        "t",
+        module_path=[str(mods)],
+        static_modules=True,
+        consistency_check=False,
+    )
+    assert not unit.diagnostics and unit.chart is not None
+    enter = unit.chart.states[0].enter
+    assert [(a.module, a.args) for a in enter] == [  # type: ignore[union-attr]
+        ("mod_side", ("a", "b")),
+        ("mod_side", ("a, b",)),
+    ]
+    assert not marker.exists()
+
+
+def test_a_name_that_is_not_a_literal_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "mod_dyn.py").write_text(
+        "from dsm.runtime.registry import Module\nmodule = Module('mod_dyn')\n"
+        "NAME = 'dyn.x'\nmodule.action(NAME)(print)\n"
+    )
+    with pytest.raises(ModuleNotFound, match="literal string"):
+        read_module("mod_dyn", [str(tmp_path)])
+    p = tmp_path / "t.dsm"
+    p.write_text("import(mod_dyn)\ninitial state A;\n")
+    (d,) = [x for x in check_paths([p], module_path=[str(tmp_path)]) if x.is_error]
+    assert d.code == "E005" and "mod_dyn.py:4" in d.message
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_read_names_equal_the_imported_module(name: str) -> None:
+    """M-api-3: the source read gives every name, style and event the module declares."""
+    try:
+        importlib.import_module(f"dsm.modules.{name}")
+    except ImportError as exc:  # pragma: no cover - optional dependency missing
+        pytest.skip(str(exc))
+    real = find_module(name)
+    read = read_module(name)
+    assert set(read.actions) == set(real.actions)  # type: ignore[attr-defined]
+    assert set(read.conditions) == set(real.conditions)  # type: ignore[attr-defined]
+    for n, sig in real.actions.items():  # type: ignore[attr-defined]
+        assert read.action_signature(n).style == sig.signature.style  # type: ignore[union-attr]
+    for n, sig in real.conditions.items():  # type: ignore[attr-defined]
+        got = read.condition_signature(n)
+        assert got is not None
+        assert (got.style, got.event) == (sig.signature.style, sig.signature.event)
