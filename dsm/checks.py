@@ -167,7 +167,7 @@ def check_chart(
                     "W011",
                     f"transition `{t.name}` from `{name}` can never fire: "
                     f"the earlier transition `{catch_all.name}` (line {catch_all.loc.line}) has no conditions",
-                    "transitions are tried in order and the first match wins (L-46)",
+                    "transitions are tried in order and the first match wins",
                     10,
                 )
             elif not t.conditions:

@@ -433,9 +433,9 @@ class Semantics:
         if sig is None and not self.syntax_only:
             hint = self._suggest(name, False)
             if not name and token.startswith("("):
-                hint = "a blank between an action name and `(` splits the token (L-77)"
+                hint = "a blank between an action name and `(` splits the token"
             elif token.startswith("--"):
-                hint = "`--` starts a comment only at the beginning of a line (L-7)"
+                hint = "`--` starts a comment only at the beginning of a line"
             self.error("E014", offset, f"unknown action `{show(name)}`", hint, token)
             return None
         return _new_action(
@@ -487,7 +487,7 @@ class Semantics:
             ""
             if token.startswith("import(")
             else (
-                "every token longer than six characters that starts with `import` is a module import (L-33)"
+                "every token longer than six characters that starts with `import` is a module import"
             )
         )
         if not name:
@@ -524,7 +524,7 @@ class Semantics:
                 "W016",
                 frame.name_offset,
                 f"state `{show(name)}` is already declared at {where}; this second definition is ignored",
-                "transitions attach to the first state of a name (L-43); rename or remove one of them",
+                "transitions attach to the first state of a name; rename or remove one of them",
                 name,
             )
         if initial:
@@ -576,7 +576,7 @@ class Semantics:
                     "a state exists only after its terminating `;` (L-41, L-72)"
                 )
         if name != name.strip(" ") or name.startswith('"') or name.startswith("'"):
-            return "inside a source list only one blank each side is removed and quotes stay (L-45)"
+            return "inside a source list only one blank each side is removed and quotes stay"
         unique = list(self.by_name)
         declared = ", ".join(f"`{s}`" for s in unique[:12]) or "none"
         close = difflib.get_close_matches(name, unique, n=1)
@@ -636,7 +636,7 @@ class Semantics:
         else:
             hint = ""
             if kind == A_TRANSITION and isinstance(below, _If):
-                hint = "`if cond / …` is not usable: write `if cond { … }` (L-57)"
+                hint = "`if cond / …` is not usable: write `if cond { … }`"
             self.error(
                 "E010",
                 offset,
@@ -658,7 +658,7 @@ class Semantics:
         """L-38: a token other than `;` while the stack is empty."""
         hint = "statements start with `state`, `transition`, `function`, `initial` or `import(…)`"
         if tok.startswith("--"):
-            hint += "; `--` starts a comment only at the beginning of a line (L-7)"
+            hint += "; `--` starts a comment only at the beginning of a line"
         self.error("E006", off, f"`{show(tok)}` outside any statement (no context)", hint, tok)
 
     def on_else(self, frame: _Actions, off: int) -> None:
@@ -671,7 +671,7 @@ class Semantics:
                 "`else` does not follow an if block"
                 if frame.items
                 else "`else` at the start of an action list",
-                "`else` must come right after the `}` of an `if … { … }` block (L-58)",
+                "`else` must come right after the `}` of an `if … { … }` block",
                 "else",
             )
             # Carry on as if it were an else of an empty if, so the branch's `}` pairs up.
@@ -690,9 +690,9 @@ class Semantics:
         loop.parsed = True
         parsed = parse_for_header(header)
         if parsed is None:
-            hint = "a loop header looks like `($x in $array)`, `($k, $v in $struct)` or `($i in range(1, 5))` (L-60)"
+            hint = "a loop header looks like `($x in $array)`, `($k, $v in $struct)` or `($i in range(1, 5))`"
             if token.startswith("for") and len(token) > 3 and token[3] != "(":
-                hint = f"every action name starting with `for` is taken for a `for` loop, so `{token}` cannot be used (L-61)"
+                hint = f"every action name starting with `for` is taken for a `for` loop, so `{token}` cannot be used"
             self.error("E013", off, f"invalid for header `{show(header)}`", hint, token)
             return
         loop.valid = True
@@ -715,12 +715,12 @@ class Semantics:
             off, opener = span
             if opener == "(":
                 message = "`(` is never closed: the argument list runs to the end of the input"
-                hint = "add the missing `)`; everything after the `(` was read as part of this one token (L-26)"
+                hint = "add the missing `)`; everything after the `(` was read as part of this one token"
             else:
                 message = (
                     f"quote {opener} is never closed: the quoted text runs to the end of the input"
                 )
-                hint = f"add the closing {opener} or write this one as \\{opener}; everything after it was read as part of this one token (L-26, L-27)"
+                hint = f"add the closing {opener} or write this one as \\{opener}; everything after it was read as part of this one token"
             self.error("E017", off, message, hint)
         # An error inside a construct usually is why it never closed (an
         # invalid `for` header, an unknown action); it already says so.
@@ -742,7 +742,7 @@ class Semantics:
                     "E018",
                     f.offset,
                     f"{_FRAME_NAMES[f.kind]} opened here is not closed at the end of the input",
-                    "close it (`}`, `]` or `;`); the reference drops it silently (L-71)",
+                    "close it (`}`, `]` or `;`); the reference drops it silently",
                     self.values[self._index_of(f.offset)],
                 )
                 reported = True
@@ -771,6 +771,6 @@ class Semantics:
             "E018",
             f.offset,
             f"{what} is not finished at the end of the input (no terminating `;`)",
-            hint + "; the reference drops it silently (L-71)",
+            hint + "; the reference drops it silently",
             keyword,
         )

@@ -614,7 +614,7 @@ class Reader(Semantics):
             "E009",
             self.offsets[i],
             f"unexpected `{show(tok)}` after the conditions of an if",
-            "expected `{` (L-56)",
+            "expected `{`",
             tok,
         )
         return i
@@ -666,7 +666,7 @@ class Reader(Semantics):
                 "W004",
                 self.offsets[i],
                 "`}` right after a for header: the loop is dropped",
-                "the body of a `for` needs braces: `for ($x in $a) { … }` (L-62)",
+                "the body of a `for` needs braces: `for ($x in $a) { … }`",
                 "}",
             )
         return i
@@ -681,7 +681,7 @@ class Reader(Semantics):
             "E007",
             self.offsets[i],
             f"function name `{show(tok)}` must be followed directly by `(`",
-            "write `function name() { … };` without a blank before `(` (L-64)",
+            "write `function name() { … };` without a blank before `(`",
             tok,
         )
         return i
@@ -712,7 +712,7 @@ class Reader(Semantics):
         tok = self.values[i]
         hint = ""
         if frame.registered:
-            hint = "after a function definition, stray top-level tokens are handed to it (L-65)"
+            hint = "after a function definition, stray top-level tokens are handed to it"
         self.error(
             "E008",
             self.offsets[i],

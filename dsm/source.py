@@ -202,9 +202,9 @@ class _Preprocessor:
         if target is None:
             hint = ""
             if "\r" in name:
-                hint = "the file name ends in a CR (CRLF line end); include lines keep it (L-13)"
+                hint = "the file name ends in a CR (CRLF line end); include lines keep it"
             elif '"' in name or "'" in name or "--" in name:
-                hint = "text after the file name is part of the name (L-13)"
+                hint = "text after the file name is part of the name"
             self.error(origin, column, "E002", f"cannot open included file {resolved!r}", hint)
             return
         if os.path.isdir(target):

@@ -40,7 +40,7 @@ def test_right_pin_enters_the_empty_room_with_tone_and_alone_prompt(dsm_harness)
     assert_state(a, "IN_ROOM")
     assert_var(a, "others", "0")
     a.advance(3)
-    start = round(next(p.start for p in a.played if p.path == "join_tone") * 8000)
+    start = round(next(p.start for p in a.played if p.name == "join_tone") * 8000)
     prompts = HERE / "prompts"
     expected = np.concatenate([load_audio(prompts / "join_tone.wav"), load_audio(prompts / "alone.wav")])
     heard = a.heard()[start:]
