@@ -17,29 +17,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from dsm.runtime.sip.message import Request
 from dsm.runtime.sip.subscription import (
+    BODY_OBJECT,
     StatusChange,
     Subscription,
+    SubscriptionBody,
     SubscriptionTarget,
     notify_target,
 )
 from dsm.runtime.sip.useragent import RequestFailed, ResponseToRequest, UserAgentError
 
-__all__ = ["SipSubscriptions", "SubscriptionBody"]
-
-BODY_OBJECT = "SipSubscriptionBody"
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionBody:
-    """The NOTIFY body as the script's object store holds it (``xml.parseSIPMsgBody`` reads ``payload``)."""
-
-    content_type: str
-    payload: bytes
+__all__ = ["SipSubscriptions"]
 
 
 class SipSubscriptions:

@@ -33,7 +33,15 @@ from dsm.runtime.sip.headers import CSeq, Headers
 from dsm.runtime.sip.message import Request, Response
 from dsm.runtime.sip.uri import SipUri, parse_uri
 
-__all__ = ["SubscriptionTarget", "StatusChange", "Subscription", "TIMER_N_T1", "notify_target"]
+__all__ = [
+    "BODY_OBJECT",
+    "SubscriptionBody",
+    "SubscriptionTarget",
+    "StatusChange",
+    "Subscription",
+    "TIMER_N_T1",
+    "notify_target",
+]
 
 TIMER_N_T1 = 68
 """Timer N in units of T1: 64 T1 of the SUBSCRIBE transaction plus 4 (as the reference)."""
@@ -42,6 +50,18 @@ Address = tuple[str, int]
 
 _VIA = "SIP/2.0/UDP 0.0.0.0"
 """Placeholder top Via: the SIP core puts its own (with a fresh branch) when it sends."""
+
+
+BODY_OBJECT = "SipSubscriptionBody"
+"""The object name under which a NOTIFY body reaches the script (engine.md section 3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionBody:
+    """A NOTIFY body in the script's object store (``xml.parseSIPMsgBody`` reads ``payload``)."""
+
+    content_type: str
+    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
