@@ -129,6 +129,15 @@ class SipSubscriptions:
         if sub is None or event.request.method != "SUBSCRIBE":
             return False
         response = event.response if isinstance(event, ResponseToRequest) else None
+        if response is not None and response.status in (401, 407):
+            cnonce = f"{self.calls.rng.getrandbits(64):016x}"
+            again = sub.authenticate(event.request, response, cnonce)
+            if again is not None:
+                try:
+                    self._send(sub, again, sub.destination())
+                    return True
+                except (UserAgentError, ValueError) as exc:
+                    self._log(sub, f"authenticated SUBSCRIBE not sent: {exc}", "warn")
         self._report(sub, sub.on_response(event.request, response, self.calls.now()))
         if sub.removed and not sub.pending:
             self._forget(sub)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dsm.runtime.sip.dialog import Dialog
+from dsm.runtime.sip.digest import authorization, parse_challenge
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers
 from dsm.runtime.sip.message import Request, Response
@@ -226,6 +227,39 @@ class Subscription:
             request = Request(headers=out, method="SUBSCRIBE", uri=self.remote_uri)
         self.pending.add(self.local_seq)
         return request
+
+    def authenticate(self, request: Request, response: Response, cnonce: str) -> Request | None:
+        """A 401/407 to a SUBSCRIBE: the same SUBSCRIBE with digest credentials, once.
+
+        ``None`` when there is no password, the challenge is not one we can
+        answer, or the request already carried credentials (they were refused).
+        """
+        if response.status not in (401, 407) or not self.target.pwd or self.removed:
+            return None
+        ask, answer = (
+            ("WWW-Authenticate", "Authorization")
+            if response.status == 401
+            else ("Proxy-Authenticate", "Proxy-Authorization")
+        )
+        if request.headers.get(answer) is not None:
+            return None
+        challenge = parse_challenge(response.headers.get(ask) or "")
+        if challenge is None:
+            return None
+        credentials = authorization(
+            challenge,
+            method="SUBSCRIBE",
+            uri=request.uri,
+            user=self.target.from_user,
+            password=self.target.pwd,
+            cnonce=cnonce,
+        )
+        if credentials is None:
+            return None
+        self.pending.discard(request.cseq.number)
+        expires = request.headers.get("Expires")
+        extra = [("Expires", expires)] if expires else []
+        return self._request([*extra, (answer, credentials)])
 
     # -- receiving -------------------------------------------------------------------------
     def on_response(

@@ -342,3 +342,48 @@ def test_M_subscription_2_unknown_handle(rig: Rig) -> None:
     v, _ = run(rig, xml, on_event=on_event)
     assert v["refresh_errno"] == "general"
     assert v["refresh_str"] == "could not refresh subscription\n"
+
+
+def test_M_subscription_1_digest_credentials_from_user_and_pwd(rig: Rig) -> None:
+    """401 with a digest challenge: the SUBSCRIBE is sent again with credentials of ``from_user``/``pwd``.
+
+    sipp checks them with ``verifyauth`` (a wrong answer would get 403 and ``failed/403``).
+    """
+    challenge = (
+        'WWW-Authenticate: Digest realm="test.example", nonce="4f2c1e", qop="auth", '
+        'opaque="op1", algorithm=MD5\n      '
+    )
+    xml = scenario(
+        recv_subscribe(),
+        NOTIFIER_200.format(code=401, reason="Unauthorized", extra=challenge),
+        """\
+  <recv request="SUBSCRIBE">
+    <action>
+      <verifyauth assign_to="authvalid" username="watcher" password="s3cret"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="From:" assign_to="watcher"/>
+    </action>
+  </recv>
+  <nop hide="true" test="authvalid" next="1"/>
+""",
+        answer(403, "Forbidden", expires=None),
+        '  <nop hide="true" next="2"/>\n  <label id="1"/>\n',
+        answer(expires=60),
+        notify(1, "terminated"),
+        recv(200),
+        '  <label id="2"/>\n',
+    )
+    v, _ = run(rig, xml, extra="set($r.pwd=s3cret);")
+    assert v["log"] == "terminated/0/false,"
+
+
+def test_M_subscription_1_refused_credentials_give_failed_401(rig: Rig) -> None:
+    """Credentials refused a second time: no loop, ``failed`` with 401."""
+    challenge = 'WWW-Authenticate: Digest realm="test.example", nonce="4f2c1e"\n      '
+    xml = scenario(
+        recv_subscribe(),
+        NOTIFIER_200.format(code=401, reason="Unauthorized", extra=challenge),
+        recv_subscribe("Authorization: Digest"),
+        NOTIFIER_200.format(code=401, reason="Unauthorized", extra=challenge),
+    )
+    v, _ = run(rig, xml, extra="set($r.pwd=wrong);")
+    assert v["log"] == "failed/401/false,"
