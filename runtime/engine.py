@@ -215,6 +215,15 @@ class Engine:
     server serving SIP to :func:`dsm.runtime.sip.outgoing.dialout`.
     """
 
+    subscriptions: Any = None
+    """The host's SIP subscription service (``mod_subscription``), ``None`` when it has none.
+
+    ``create(session, target, expires) -> handle``, ``refresh(handle,
+    expires) -> bool``, ``remove(handle)``; status changes come back to the
+    session as ``SIPSubscription`` events (C-core-25).  A server serving SIP
+    sets it to :class:`dsm.runtime.sip.subscriber.SipSubscriptions`.
+    """
+
     def __init__(
         self,
         clock: Clock,

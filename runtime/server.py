@@ -364,6 +364,7 @@ class Server:
 
         from dsm.runtime.config import parse_app_mapping, select_application
         from dsm.runtime.sip.outgoing import dialout
+        from dsm.runtime.sip.subscriber import SipSubscriptions
 
         assert self.sip is not None
         host, port = parse_hostport(self.sip)
@@ -415,6 +416,7 @@ class Server:
             raise OSError(exc.errno, f"cannot listen for SIP on {host}:{port} (UDP and TCP): {exc.strerror or exc}") from exc
         calls.transport = transport
         engine.dialout = partial(dialout, calls)  # dlg.dialout places real calls (M-dlg-6)
+        calls.subscriptions = engine.subscriptions = SipSubscriptions(calls)  # mod_subscription
         self.sip_calls = calls
         self._sip_transport = transport
         self.sip_address = (host, transport.core.port)

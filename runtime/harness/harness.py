@@ -30,6 +30,7 @@ from dsm.runtime.events import processed
 from dsm.runtime.harness.callee import SimCallee
 from dsm.runtime.harness.coverage import COVERAGE
 from dsm.runtime.harness.media import VirtualMedia, build_prompts
+from dsm.runtime.harness.notifier import SimSubscriptions
 from dsm.runtime.harness.records import Line, Played, Reply, Request
 from dsm.runtime.harness.simcall import RequestHandle, SimCall
 from dsm.runtime.incoming import InviteRequest, answer_incoming, header_block
@@ -80,6 +81,9 @@ class Harness:
         self.engine.on_pending = self._pump
         # the host's outgoing-call service that ``dlg.dialout`` (M-dlg-6) asks for
         self.engine.dialout = self._dialout
+        # ... and its subscription service (mod_subscription): the test plays the notifier
+        self.subscriptions = SimSubscriptions(self.clock.now, self._pump, self.note)
+        self.engine.subscriptions = self.subscriptions
         self.lines: dict[str, list[Line]] = {}
         self.calls: list[TestCall] = []
         self._holding = False

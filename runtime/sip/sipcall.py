@@ -765,6 +765,8 @@ class SipCalls:
         self.recent: deque[SipCall] = deque(maxlen=keep_recent)
         """The last calls started (ended ones included), newest last: for operators and tests."""
         self.refused = 0
+        self.subscriptions: Any = None
+        """The host's :class:`~dsm.runtime.sip.subscriber.SipSubscriptions`, given the answers to its SUBSCRIBEs."""
 
     # -- plumbing for the calls ------------------------------------------------------------
     @property
@@ -818,6 +820,8 @@ class SipCalls:
             return
         if isinstance(event, Dropped):
             self.log("sip", "debug", msg=f"dropped: {event.reason}", source=str(event.source))
+            return
+        if self.subscriptions is not None and self.subscriptions.on_event(event):
             return
         call = self.calls.get(getattr(event, "call_id", ""))
         if call is None:

@@ -388,6 +388,8 @@ class UserAgentServer:
         self._server: dict[TransactionKey, _ServerEntry] = NotifyingDict(self._server_added)
         self._client: dict[TransactionKey, _ClientEntry] = NotifyingDict(self._client_added)
         self.errors = 0
+        self.dialog_requests: Callable[[Request, float], int | None] | None = None
+        """Requests in dialogs that are no calls (subscriptions): returns the status to answer, or ``None``."""
 
     # ------------------------------------------------------------------ I/O
 
@@ -602,6 +604,20 @@ class UserAgentServer:
         if method in ("ACK", "CANCEL", "BYE"):
             raise UserAgentError(f"{method} is sent by the core itself")
         return self._send_in_dialog(call, method, now, body, content_type, list(headers))
+
+    def send_outside_call(
+        self, owner: str, request: Request, destination: Address, *, now: float
+    ) -> list[UAOutput]:
+        """Send a non-INVITE request that belongs to no call (a SUBSCRIBE) with a fresh Via.
+
+        Answers come back as :class:`ResponseToRequest` / :class:`RequestFailed`
+        with ``call_id`` = ``owner``.
+        """
+        request.headers.replace_first("Via", self._via())
+        transaction = NonInviteClientTransaction(request, now, self.timers)
+        entry = _ClientEntry(transaction, owner, destination)
+        self._client[client_key(request)] = entry
+        return self._client_outputs(entry, transaction.start(), now)
 
     def invite(
         self,
@@ -860,6 +876,10 @@ class UserAgentServer:
         self, request: Request, key: TransactionKey, reply_to: _ReplyTo, now: float
     ) -> list[UAOutput]:
         call = self.calls.get(request.call_id)
+        if call is None and self.dialog_requests is not None:
+            status = self.dialog_requests(request, now)
+            if status is not None:
+                return self._stateless(request, key, reply_to, now, status)
         dialog = call.dialog if call is not None else None
         if (
             call is None
