@@ -323,6 +323,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         app_mapping=args.app_mapping,
         rtp_ports=rtp_ports,
         rtp_timeout=args.rtp_timeout,
+        drain_seconds=args.drain_seconds,
     )
 
 
@@ -363,6 +364,10 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--rtp-timeout", metavar="SECONDS", type=float, default=300.0,
         help="RTPTimeout after this long without RTP while monitorRTPTimeout is on (0 = never; default 300)",
+    )
+    serve.add_argument(
+        "--drain-seconds", metavar="SECONDS", type=float, default=5.0,
+        help="on SIGTERM, how long to wait for blocking actions still running (default 5)",
     )
     serve.set_defaults(func=_cmd_serve)
 

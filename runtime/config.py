@@ -102,6 +102,13 @@ KNOWN_KEYS = frozenset(
         "db_url",
         "mysql_ca_cert",
         "redis_db_url",
+        "mysql_connect_timeout",
+        "mysql_read_timeout",
+        "redis_timeout",
+        "curl_connect_timeout",
+        "curl_timeout",
+        "blocking_workers",
+        "slow_action_seconds",
     }
 )
 """K-1 … K-34 (K-30 "any other key" excluded)."""

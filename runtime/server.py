@@ -50,7 +50,9 @@ from typing import Any, TextIO
 from threadpoolctl import threadpool_limits
 
 from dsm.diagnostics import CompileError, render
+from dsm.runtime.blocking import DEFAULT_SLOW_SECONDS, DEFAULT_WORKERS, PoolRunner
 from dsm.runtime.clock import AsyncioClock
+from dsm.runtime.config import DSMConfig, install, load_config
 from dsm.runtime.control.http_server import ControlServer, parse_hostport
 from dsm.runtime.control.methods import ControlAPI
 from dsm.runtime.control.metrics import render_metrics
@@ -78,6 +80,8 @@ DEFAULT_CONFIG: dict[str, str] = {"set_param_variables": "no"}
 DEFAULT_APPLICATION = "$(ruri.user)"
 """AS-1 application selection used when ``--application`` is not given."""
 DEFAULT_RTP_PORTS = (10000, 19999)
+DEFAULT_DRAIN_SECONDS = 5.0
+"""How long a stopping server waits for blocking actions still running on its pool."""
 """Configuration values of the embedded default (``$config.<key>`` for scripts)."""
 
 _LEVELS = {"error": LEVEL_ERROR, "warn": LEVEL_WARN, "info": LEVEL_INFO, "debug": LEVEL_DEBUG}
@@ -90,6 +94,15 @@ def find_examples() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def _positive(text: str | None, default: Any, kind: Any) -> Any:
+    """A positive number from a dsm.conf value, else ``default``."""
+    try:
+        value = kind(text) if text else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def _fmt(value: Any) -> str:
@@ -146,8 +159,11 @@ class Server:
         app_mapping: str | None = None,
         rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS,
         rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
+        drain_seconds: float = DEFAULT_DRAIN_SECONDS,
     ) -> None:
         self.config_path = config
+        self.drain_seconds = drain_seconds
+        self.runner: PoolRunner | None = None
         self.rtp_timeout = rtp_timeout
         self.sip = sip
         self.application = application
@@ -185,13 +201,9 @@ class Server:
             folders = [str(ex)]
         return DirectorySource(folders)
 
-    def _load(self, engine: Engine) -> ChartLibrary:
-        source = self._source()
+    def _load(self, engine: Engine, source: ScriptSource, cfg: DSMConfig | None) -> ChartLibrary:
         library = ChartLibrary(engine, source)
-        if isinstance(source, ConfigSource):
-            from dsm.runtime.config import install, load_config
-
-            cfg = load_config(source.path)
+        if cfg is not None:
             self._session_timer_settings = cfg.session_timer
             install(engine, cfg)
             library.adopt()
@@ -203,8 +215,19 @@ class Server:
         return library
 
     async def start(self) -> tuple[str, int]:
+        """Compose the server: configuration, worker pool, engine, library, ``dsm`` component."""
         loop = asyncio.get_running_loop()
-        engine = Engine(AsyncioClock(loop))
+        source = self._source()
+        cfg = load_config(source.path) if isinstance(source, ConfigSource) else None
+        values = cfg.main.values if cfg is not None else {}
+        runner = PoolRunner(
+            loop,
+            workers=_positive(values.get("blocking_workers"), DEFAULT_WORKERS, int),
+            slow_seconds=_positive(values.get("slow_action_seconds"), DEFAULT_SLOW_SECONDS, float),
+            log=self.log,
+        )
+        self.runner = runner
+        engine = Engine(AsyncioClock(loop), runner=runner, config=cfg)
         engine.log_sink = self.log.session_sink
         observer = Observer(engine)
         pending = False
@@ -222,7 +245,7 @@ class Server:
 
         engine.on_pending = on_pending
         self.engine = engine
-        library = self._load(engine)
+        library = self._load(engine, source, cfg)
         self.library = library
         component = install_component(engine, library)
         self.api = ControlAPI(engine, library, component, observer, item_seconds=self.item_seconds)
@@ -235,7 +258,12 @@ class Server:
         self.control_server = ControlServer(
             dispatcher,
             lambda: render_metrics(
-                engine, observer, library, time.monotonic() - self._started, sip=self.sip_calls
+                engine,
+                observer,
+                library,
+                time.monotonic() - self._started,
+                sip=self.sip_calls,
+                blocking=runner,
             ),
             self.token,
         )
@@ -408,6 +436,29 @@ class Server:
         await self.shutdown()
         return 0
 
+    async def _drain_blocking(self) -> None:
+        """Give blocking actions still running ``drain_seconds`` to end, then name the rest.
+
+        A call that never returns (a ``py()`` loop) cannot be stopped in
+        Python; its thread is a daemon, so it does not keep the process alive.
+        """
+        runner = self.runner
+        if runner is None:
+            return
+        deadline = time.monotonic() + self.drain_seconds
+        while runner.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for entry in runner.running.values():
+            self.log(
+                "still_running",
+                "warn",
+                call=entry.session,
+                action=entry.action,
+                loc=entry.loc,
+                seconds=round(time.monotonic() - entry.started, 3),
+            )
+        runner.close()
+
     def _signal(self, sig: signal.Signals) -> None:
         self.log("signal", signal=sig.name)
         self.stopping.set()
@@ -428,6 +479,7 @@ class Server:
             for s in list(self.engine.sessions.values()):
                 self.engine.end_session(s)
                 ended += 1
+        await self._drain_blocking()
         if self.sip_calls is not None:
             self.sip_calls.close_all()
         if self._sip_transport is not None:
@@ -449,6 +501,7 @@ def serve_main(
     app_mapping: str | None = None,
     rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS,
     rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS,
 ) -> int:
     """Run a server until SIGTERM/SIGINT; the exit code."""
     server = Server(
@@ -464,5 +517,6 @@ def serve_main(
         app_mapping=app_mapping,
         rtp_ports=rtp_ports,
         rtp_timeout=rtp_timeout,
+        drain_seconds=drain_seconds,
     )
     return asyncio.run(server.run())

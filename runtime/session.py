@@ -35,11 +35,12 @@ from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from dsm.runtime import arrays, values
+from dsm.runtime import arrays, resumable, values
 from dsm.runtime.context import ErrorVars
 from dsm.runtime.errors import DSMException
 from dsm.runtime.events import EXCEPTION
 from dsm.runtime.executable import (
+    MAX_FLOW_DEPTH,
     OP_ACTION,
     OP_BREAK,
     OP_CALL,
@@ -48,6 +49,9 @@ from dsm.runtime.executable import (
     OP_JUMP,
     OP_REPOST,
     OP_RETURN,
+    RUN_BREAK,
+    RUN_FLOW,
+    RUN_NORMAL,
     XChart,
     XCondition,
     XElement,
@@ -63,7 +67,7 @@ if TYPE_CHECKING:
     from dsm.runtime.engine import AppConfig, ChartSet, Engine, Tracer
     from dsm.runtime.events import DoneCallback, QueuedEvent
 
-__all__ = ["Session", "LEVEL_ERROR", "LEVEL_WARN", "LEVEL_INFO", "LEVEL_DEBUG"]
+__all__ = ["Session", "LEVEL_ERROR", "LEVEL_WARN", "LEVEL_INFO", "LEVEL_DEBUG", "MAX_FLOW_DEPTH"]
 
 LEVEL_ERROR = 0
 LEVEL_WARN = 1
@@ -71,15 +75,11 @@ LEVEL_INFO = 2
 LEVEL_DEBUG = 3
 
 # list run results (E-60)
-_NORMAL = 0
-_BREAK = 1
-_FLOW = 2
+_NORMAL = RUN_NORMAL
+_BREAK = RUN_BREAK
+_FLOW = RUN_FLOW
 
 ONE_YEAR = 365 * 24 * 3600
-MAX_FLOW_DEPTH = 100
-"""Nested jumps/returns that run enter lists or remainders (a diagram jumping to itself in
-its initial enter list recurses forever in the reference); deeper nesting raises
-``{type: internal}`` instead of exhausting the Python stack."""
 _resolve = values.resolve
 
 
@@ -123,6 +123,8 @@ class Session(ErrorVars):
         "_scheduled",
         "_sel",
         "_depth",
+        "_resumable",
+        "_parked",
         "__weakref__",
     )
 
@@ -161,6 +163,10 @@ class Session(ErrorVars):
         self._scheduled = False
         self._sel = self.select  # bound once: resolve runs several times per event
         self._depth = 0
+        # A session that may meet a blocking action runs the resumable executor when the
+        # engine has a runner for such actions (dsm.runtime.resumable); others never pay for it.
+        self._resumable = chartset.blocking and engine.runner is not None
+        self._parked: resumable.Parked | None = None
 
     def __repr__(self) -> str:
         where = "-" if self.state is None else f"{self.state.diagram.name}/{self.state.name}"
@@ -255,8 +261,19 @@ class Session(ErrorVars):
         """Number of queued, unprocessed events."""
         return len(self._queue) if self._queue else 0
 
+    @property
+    def waiting(self) -> bool:
+        """Whether an event of this session is parked on a blocking call still running."""
+        return self._parked is not None
+
+    def resume(self, outcome: resumable.Outcome) -> None:
+        """The engine's runner reports that the parked blocking call ended (on the loop thread)."""
+        resumable.finish(self, outcome)
+
     def _drain(self) -> int:
         """Process every queued event, including ones queued meanwhile (E-147)."""
+        if self._resumable:
+            return resumable.drain(self)
         self._scheduled = False
         q = self._queue
         n = 0
@@ -469,6 +486,14 @@ class Session(ErrorVars):
                 if self._return():
                     return _FLOW
         return _NORMAL
+
+    def _push_frame(self, rest: tuple[XElement, ...]) -> None:
+        """E-83: ``callFSM`` keeps the rest of the innermost list for ``returnFSM``."""
+        stack = self._stack
+        if stack is None:
+            stack = self._stack = []
+        assert self.diagram is not None
+        stack.append(_Frame(self.diagram, self.state, rest))
 
     def _flow_target(self, args: tuple[str, ...]) -> str:
         return self.resolve(args[0]) if args else ""
