@@ -80,6 +80,8 @@ DEFAULT_CONFIG: dict[str, str] = {"set_param_variables": "no"}
 DEFAULT_APPLICATION = "$(ruri.user)"
 """AS-1 application selection used when ``--application`` is not given."""
 DEFAULT_RTP_PORTS = (10000, 19999)
+SWITCH_INTERVAL = 0.001
+"""Seconds a thread may hold the GIL while another waits (Python's default: 0.005)."""
 DEFAULT_DRAIN_SECONDS = 5.0
 """How long a stopping server waits for blocking actions still running on its pool."""
 """Configuration values of the embedded default (``$config.<key>`` for scripts)."""
@@ -428,6 +430,10 @@ class Server:
         # One loop on one core: the media clock's batched DTMF analysis (a matrix product
         # over hundreds of calls) must not wake BLAS worker threads that spin beside it.
         threadpool_limits(limits=1, user_api="blas")
+        # Blocking actions run on worker threads; one that computes in Python (a py() loop)
+        # holds the GIL for a whole switch interval each time: a shorter interval gives the
+        # loop (SIP, RTP, timers) the GIL back sooner.  Without such a thread nothing changes.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

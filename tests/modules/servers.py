@@ -106,6 +106,8 @@ class MariaDB:
     database: str
     socket_path: str
     directory: str
+    pid: int = 0
+    """The server process, for tests that pause it (SIGSTOP/SIGCONT)."""
 
     @property
     def url(self) -> str:
@@ -121,6 +123,8 @@ class RedisServer:
     port: int
     socket_path: str
     directory: str
+    pid: int = 0
+    """The server process, for tests that pause it (SIGSTOP/SIGCONT)."""
 
     @property
     def url(self) -> str:
@@ -186,7 +190,7 @@ def mariadb(
         )
         _wait_for_port(port, proc, log)
         _provision_mariadb(sock, user, password, database)
-        yield MariaDB("127.0.0.1", port, user, password, database, sock, directory)
+        yield MariaDB("127.0.0.1", port, user, password, database, sock, directory, proc.pid)
     finally:
         if proc is not None:
             _stop(proc)
@@ -251,7 +255,7 @@ def redis_server() -> Iterator[RedisServer]:
     )
     try:
         _wait_for_port(port, proc, log)
-        yield RedisServer("127.0.0.1", port, sock, directory)
+        yield RedisServer("127.0.0.1", port, sock, directory, proc.pid)
     finally:
         _stop(proc)
         shutil.rmtree(directory, ignore_errors=True)
