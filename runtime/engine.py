@@ -62,10 +62,26 @@ class DIComponent:
     Subclasses override :meth:`invoke`.  Failures: raise
     :class:`NotImplementedError` for an unknown function, :class:`IndexError`
     for missing arguments, :class:`TypeError` for wrong argument types.
+
+    A component whose functions wait (network, disk) sets ``blocking = True``:
+    on a server, ``DI`` then runs :meth:`invoke` on the worker pool while the
+    calling session waits, so it must not touch the engine.  A component that
+    only partly waits splits a call with :meth:`offload` instead.
     """
+
+    blocking = False
 
     def invoke(self, function: str, args: list[Any]) -> Any:
         raise NotImplementedError(function)
+
+    def offload(
+        self, function: str, args: list[Any]
+    ) -> tuple[Callable[[], Any], Callable[[Any], Any]] | None:
+        """``(work, finish)`` to run ``work()`` on the pool and ``finish(value)`` → result after.
+
+        ``None`` (the default): the call is not split.
+        """
+        return None
 
 
 class ChartSet:

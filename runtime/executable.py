@@ -293,7 +293,7 @@ def _bind_action(act: Action, binder: _Binder) -> XAction:
         binder.missing.append(f"action {act.name} at {act.loc}")
         return XAction(OP_ACTION, _missing_action(act.name, act.loc), act.args, act)
     op = getattr(d.fn, "flow_op", OP_ACTION)
-    if d.blocking:
+    if d.blocking or getattr(d.fn, "offloads", False):  # may park the session (DI: Offload)
         binder.blocking = True
     return XAction(op, d.fn, act.args, act, d.blocking)
 

@@ -27,7 +27,7 @@ a blocking action runs inline.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from dsm.runtime import arrays, values
@@ -60,10 +60,28 @@ if TYPE_CHECKING:
     from dsm.runtime.events import QueuedEvent
     from dsm.runtime.session import Session
 
-__all__ = ["Request", "Outcome", "Parked", "drain", "finish"]
+__all__ = ["Request", "Outcome", "Parked", "Offload", "drain", "finish", "call"]
 
-Request = XAction | XCondition
-"""What a generator yields: the blocking action or condition to run."""
+
+class Offload:
+    """What an action returns to have part of its work done off the loop (``DI``).
+
+    ``work()`` runs on the runner's thread and must not raise (it returns
+    an exception as its value); ``finish(value)`` then runs on the engine's
+    thread, still inside the action.  An action may return one only while
+    :attr:`Session.can_park` is true; otherwise it does everything itself.
+    """
+
+    __slots__ = ("work", "finish", "src")
+
+    def __init__(self, work: Callable[[], Any], finish: Callable[[Any], None]) -> None:
+        self.work = work
+        self.finish = finish
+        self.src: Any = None  # the action's chart element (name, loc), set by the executor
+
+
+Request = XAction | XCondition | Offload
+"""What a generator yields: the blocking action or condition, or an action's offloaded work."""
 
 Outcome = tuple[bool, Any]
 """``(True, value)`` or ``(False, exception)``: how a blocking call ended."""
@@ -112,6 +130,7 @@ def _advance(s: Session, gen: Gen, outcome: Outcome | None) -> bool:
     """Run ``gen`` until it finishes (``False``) or parks on a call still running (``True``)."""
     runner = s.engine.runner
     while True:
+        s._can_park = True
         try:
             if outcome is None:
                 request = gen.send(None)
@@ -121,6 +140,8 @@ def _advance(s: Session, gen: Gen, outcome: Outcome | None) -> bool:
                 request = gen.throw(outcome[1])
         except StopIteration:
             return False
+        finally:
+            s._can_park = False
         parked = s._parked = Parked(gen, request)
         assert runner is not None
         runner.submit(s, request)
@@ -146,6 +167,8 @@ def call(s: Session, request: Request) -> Any:
     """Run a parked request (on whatever thread the runner chose)."""
     if isinstance(request, XAction):
         return request.fn(s, *request.args)
+    if isinstance(request, Offload):
+        return request.work()
     return request.test(s)
 
 
@@ -308,7 +331,10 @@ def _run(s: Session, elems: tuple[XElement, ...]) -> Gen:
                 if el.blocking:  # type: ignore[union-attr]
                     yield el  # type: ignore[misc]
                 else:
-                    el.fn(s, *el.args)  # type: ignore[union-attr]
+                    off = el.fn(s, *el.args)  # type: ignore[union-attr]
+                    if off is not None and type(off) is Offload:
+                        off.src = el.src  # type: ignore[union-attr]
+                        off.finish((yield off))
             except DSMException:
                 raise
             except Exception as exc:

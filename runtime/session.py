@@ -125,6 +125,7 @@ class Session(ErrorVars):
         "_depth",
         "_resumable",
         "_parked",
+        "_can_park",
         "__weakref__",
     )
 
@@ -167,6 +168,7 @@ class Session(ErrorVars):
         # engine has a runner for such actions (dsm.runtime.resumable); others never pay for it.
         self._resumable = chartset.blocking and engine.runner is not None
         self._parked: resumable.Parked | None = None
+        self._can_park = False
 
     def __repr__(self) -> str:
         where = "-" if self.state is None else f"{self.state.diagram.name}/{self.state.name}"
@@ -240,11 +242,12 @@ class Session(ErrorVars):
         """
         if self.ended:
             return params
-        saved = (self.event_type, self.params, self._repost, self._no_repost)
+        saved = (self.event_type, self.params, self._repost, self._no_repost, self._can_park)
+        self._can_park = False  # nested processing runs on the plain executor
         try:
             self._with_objects(event_type, params, objects)
         finally:
-            self.event_type, self.params, self._repost, self._no_repost = saved
+            self.event_type, self.params, self._repost, self._no_repost, self._can_park = saved
         return params
 
     def _enqueue(self, item: QueuedEvent) -> None:
@@ -260,6 +263,11 @@ class Session(ErrorVars):
     def pending(self) -> int:
         """Number of queued, unprocessed events."""
         return len(self._queue) if self._queue else 0
+
+    @property
+    def can_park(self) -> bool:
+        """Whether the running action may return a :class:`~dsm.runtime.resumable.Offload`."""
+        return self._can_park
 
     @property
     def waiting(self) -> bool:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 LIMIT = 30.0
@@ -54,6 +55,8 @@ class ServeProcess:
         line = self.wait_for("event=listening")
         sip = next(part for part in line.split() if part.startswith("sip="))
         self.port = int(sip.rpartition(":")[2])
+        control = next(part for part in line.split() if part.startswith("control="))
+        self.control = control.partition("=")[2]
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
@@ -78,6 +81,11 @@ class ServeProcess:
                 break
             time.sleep(0.02)
         raise AssertionError(f"no log line {pattern!r} (exit {self.proc.poll()}):\n{self.log()[-4000:]}")
+
+    def metrics(self) -> list[str]:
+        """The lines of ``GET /metrics`` on the control port."""
+        with urllib.request.urlopen(f"http://{self.control}/metrics", timeout=LIMIT) as response:
+            return response.read().decode().splitlines()
 
     def terminate(self) -> int:
         """SIGTERM and the exit code (bounded)."""

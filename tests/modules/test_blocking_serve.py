@@ -122,7 +122,13 @@ transition bye S - hangup / stop(false) -> S;
         latencies = probe_options(srv.port, 1.5)
         end = time.monotonic()
         _assert_responsive(latencies, talk, start, end)
+        assert "dsm_blocking_in_flight 1" in srv.metrics()
         srv.wait_for("popen out=done")
+        lines = srv.metrics()
+        assert "dsm_blocking_in_flight 0" in lines
+        assert 'dsm_blocking_action_seconds_count{action="sys.popen"} 1' in lines
+        assert 'dsm_blocking_action_seconds_bucket{action="sys.popen",le="1.0"} 0' in lines
+        assert 'dsm_blocking_action_seconds_bucket{action="sys.popen",le="5.0"} 1' in lines
         assert srv.terminate() == 0
     finally:
         srv.close()

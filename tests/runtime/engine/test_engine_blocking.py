@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import pytest
 from engine_fake_call import FakeCall
 
 import dsm
 from dsm.runtime.blocking import BlockingRunner, DelayedRunner, InlineRunner
 from dsm.runtime.clock import VirtualClock
 from dsm.runtime.compose import build_engine
-from dsm.runtime.engine import Engine
+from dsm.runtime.engine import DIComponent, Engine
 from dsm.runtime.session import Session
 
 HERE = str(Path(__file__).parent)
@@ -185,3 +187,44 @@ def test_harness_event_order_is_the_same_when_an_action_blocks(tmp_path: Path) -
     waiting = _harness_run(tmp_path, 3.0)
     assert instant[1]["done"] == "start,1,2,3"
     assert waiting == instant
+
+
+class SlowLookup(DIComponent):
+    """A component that would wait on a network service: ``blocking`` (A-core-76, issue 14)."""
+
+    blocking = True
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def invoke(self, function: str, args: list[Any]) -> Any:
+        if function != "lookup":
+            raise NotImplementedError(function)
+        return [f"found-{args[0]}", "2"]
+
+
+DI_CHART = """
+initial state A
+  enter { DIgetResult(slow, lookup, $who); set($after=$DI_res0) };
+state B;
+transition k A - key / DIgetResult(slow, nosuch) -> B;
+"""
+
+
+@pytest.mark.parametrize("delay", [None, 1.0])
+def test_A_core_77_blocking_component_parks_the_session_and_stores_the_result(delay: Any) -> None:
+    clock = VirtualClock()
+    runner = None if delay is None else DelayedRunner(clock, delay)
+    engine = build_engine(clock, runner=runner)
+    engine.on_pending = lambda: engine.run_pending()
+    engine.di["slow"] = SlowLookup()
+    engine.load({"main": dsm.compile_source(DI_CHART, name="main")})
+    s = engine.start_call("main", FakeCall("t1", {}), params={"who": "bob"})
+    engine.run_pending()
+    assert s.waiting == (delay is not None)
+    s.deliver("Key", {"key": "1"})
+    for _ in range(10):
+        clock.advance(1.0)
+        engine.run_pending()
+    assert s.vars["after"] == "found-bob" and s.vars["DI_res1"] == "2"
+    assert s.vars["errno"] == "arg" and "not implemented DI function 'nosuch'" in s.vars["strerror"]
