@@ -324,6 +324,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         rtp_ports=rtp_ports,
         rtp_timeout=args.rtp_timeout,
         drain_seconds=args.drain_seconds,
+        blocking_workers=args.blocking_workers,
     )
 
 
@@ -368,6 +369,10 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--drain-seconds", metavar="SECONDS", type=float, default=5.0,
         help="on SIGTERM, how long to wait for blocking actions still running (default 5)",
+    )
+    serve.add_argument(
+        "--blocking-workers", metavar="N", type=int, default=None,
+        help="worker threads for blocking actions (default: dsm.conf blocking_workers, else 64)",
     )
     serve.set_defaults(func=_cmd_serve)
 

@@ -162,8 +162,10 @@ class Server:
         rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS,
         rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+        blocking_workers: int | None = None,
     ) -> None:
         self.config_path = config
+        self.blocking_workers = blocking_workers
         self.drain_seconds = drain_seconds
         self.runner: PoolRunner | None = None
         self.rtp_timeout = rtp_timeout
@@ -224,7 +226,8 @@ class Server:
         values = cfg.main.values if cfg is not None else {}
         runner = PoolRunner(
             loop,
-            workers=_positive(values.get("blocking_workers"), DEFAULT_WORKERS, int),
+            workers=self.blocking_workers
+            or _positive(values.get("blocking_workers"), DEFAULT_WORKERS, int),
             slow_seconds=_positive(values.get("slow_action_seconds"), DEFAULT_SLOW_SECONDS, float),
             log=self.log,
         )
@@ -508,6 +511,7 @@ def serve_main(
     rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS,
     rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
     drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+    blocking_workers: int | None = None,
 ) -> int:
     """Run a server until SIGTERM/SIGINT; the exit code."""
     server = Server(
@@ -524,5 +528,6 @@ def serve_main(
         rtp_ports=rtp_ports,
         rtp_timeout=rtp_timeout,
         drain_seconds=drain_seconds,
+        blocking_workers=blocking_workers,
     )
     return asyncio.run(server.run())

@@ -183,7 +183,7 @@ def mariadb(
                 "--innodb-fast-shutdown=2",
                 "--innodb-doublewrite=0",
                 "--innodb-flush-method=nosync",
-                "--max-connections=200",
+                "--max-connections=400",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
