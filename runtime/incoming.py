@@ -95,8 +95,36 @@ def answer_incoming(
         return
     accept = engine.run_invite_hooks(session, request)
     before = call.dialog
-    session.deliver("Invite", None, objects={"request": request})
+    # A session parked on a blocking action (issue 14) has not processed the Invite when
+    # drain() returns: the host's answer then waits for it (on_done), so that a script
+    # replying itself is still seen, and the events keep their order.
+    deferred = False
+    seen = False
+
+    def answer() -> None:
+        if session.ended or not accept or call.dialog != before:
+            return  # a module vetoed, or the script replied itself: the host does nothing
+        call.reply(200, "OK")
+        session.deliver("SessionStart", None, on_done=lambda _p: connect())
+
+    def connect() -> None:
+        if session.ended:
+            return
+        call.set_media_flag("receiving", True)
+        if session.vars.get("connect_session") != "0":
+            call.media_connect()
+
+    def invite_done(_params: object) -> None:
+        nonlocal seen
+        seen = True
+        if deferred:
+            answer()
+
+    session.deliver("Invite", None, objects={"request": request}, on_done=invite_done)
     drain()
+    if not seen:
+        deferred = not session.ended
+        return
     if session.ended or not accept or call.dialog != before:
         return  # a module vetoed, or the script replied itself: the host does nothing
     call.reply(200, "OK")

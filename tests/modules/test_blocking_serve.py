@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,15 +80,15 @@ def test_py_that_never_returns_leaves_the_server_responsive_and_sigterm_exits_0(
         {
             "spin": """
 import(mod_py)
-initial state S
-  enter { py(while True: pass) };
+initial state S;
+transition spin S - key / py(while True: pass) -> S;
 transition bye S - hangup / stop(false) -> S;
 """
         },
     )
     try:
         talk = _call(phones, srv, "talk")
-        _call(phones, srv, "spin")
+        _call(phones, srv, "spin").key("1")
         start = time.monotonic()
         latencies = probe_options(srv.port, 2.5)
         end = time.monotonic()
@@ -106,18 +107,15 @@ def test_popen_sleep_waits_alone_and_resumes_with_its_output(tmp_path: Path, pho
         {
             "slow": """
 import(mod_sys)
-initial state S
-  enter {
-    sys.popen($out=sleep 2; echo done)
-    logs(2, "popen out=$out")
-  };
+initial state S;
+transition slow S - key / sys.popen($out=sleep 2; echo done); logs(2, "popen out=$out") -> S;
 transition bye S - hangup / stop(false) -> S;
 """
         },
     )
     try:
         talk = _call(phones, srv, "talk")
-        _call(phones, srv, "slow")
+        _call(phones, srv, "slow").key("1")
         start = time.monotonic()
         latencies = probe_options(srv.port, 1.5)
         end = time.monotonic()
@@ -227,6 +225,43 @@ transition bye S - hangup / stop(false) -> S;
         paused.clear()
         line = srv.wait_for("reply v=")
         assert "reply v=7" in line
+        assert srv.terminate() == 0
+    finally:
+        srv.close()
+
+
+def test_E151_invite_answered_once_a_start_that_waits_is_done(tmp_path: Path, phones: list[Phone]) -> None:
+    """A blocking action in the start diagram's enter list: the 200 OK waits for the script.
+
+    The host answers only after the script has seen the Invite (it might
+    have replied itself); other requests are answered meanwhile.
+    """
+    srv = _serve(
+        tmp_path,
+        {
+            "lookup": """
+import(mod_sys)
+initial state S
+  enter { sys.popen($who=sleep 1; echo alice) };
+transition bye S - hangup / stop(false) -> S;
+"""
+        },
+    )
+    try:
+        start = time.monotonic()
+        done = threading.Event()
+
+        def place() -> None:
+            _call(phones, srv, "lookup")
+            done.set()
+
+        caller = threading.Thread(target=place, daemon=True)
+        caller.start()
+        latencies = probe_options(srv.port, 0.5)
+        assert max(latencies) < OPTIONS_MAX
+        caller.join(30)
+        assert done.is_set()
+        assert time.monotonic() - start >= 0.9
         assert srv.terminate() == 0
     finally:
         srv.close()

@@ -167,6 +167,7 @@ def _harness_run(tmp_path: Path, delay: float | None) -> tuple[list[tuple[str, s
     """))
     h = Harness(folder, module_path=[HERE], blocking_delay=delay)
     call = h.call("app")
+    h.advance(10)  # answered once the start's blocking call is done (the 200 OK waits for it)
     call.press("123")
     h.advance(30)
     call.hangup()
@@ -179,7 +180,7 @@ def test_harness_event_order_is_the_same_when_an_action_blocks(tmp_path: Path) -
     """Harness ``blocking_delay``: keys pressed while a call waits are handled after, in order.
 
     Every blocking call parks the session for 3 virtual seconds, longer than
-    the keys take to arrive; the transcript (events, transitions, states) is
+    the keys take to arrive (keys 2 and 3 come while key 1 is handled); the transcript (events, transitions, states) is
     the one of the run where blocking calls are instant (the host's own
     lines — keys sent, replies — come earlier relative to the script's).
     """
@@ -228,3 +229,34 @@ def test_A_core_77_blocking_component_parks_the_session_and_stores_the_result(de
         engine.run_pending()
     assert s.vars["after"] == "found-bob" and s.vars["DI_res1"] == "2"
     assert s.vars["errno"] == "arg" and "not implemented DI function 'nosuch'" in s.vars["strerror"]
+
+
+def _invite_run(tmp_path: Path, delay: float | None) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]:
+    from dsm.runtime.harness import Harness
+
+    folder = tmp_path / f"invite-{delay}"
+    folder.mkdir()
+    (folder / "busy.dsm").write_text(textwrap.dedent("""
+        import(mod_blockingtest)
+        import(mod_dlg)
+        initial state A
+          enter { blk.work(lookup) };
+        state DONE;
+        transition "refuse" A - invite / dlg.reply(486, Busy Here) -> DONE;
+        transition "answered" A - sessionStart / blk.work(talking) -> DONE;
+    """))
+    h = Harness(folder, module_path=[HERE], blocking_delay=delay)
+    call = h.call("busy")
+    h.advance(20)
+    script = {"event", "transition", "state"}
+    return (
+        [(r.code, r.reason) for r in call.sent_replies],
+        [(line.kind, line.detail) for line in h.lines[call.id] if line.kind in script],
+    )
+
+
+def test_E151_a_script_waiting_at_its_start_still_answers_the_invite_itself(tmp_path: Path) -> None:
+    """The host's automatic 200 OK waits until the parked session has seen the Invite (E-151)."""
+    instant = _invite_run(tmp_path, None)
+    assert [code for code, _ in instant[0]] == [486]
+    assert _invite_run(tmp_path, 2.0) == instant
