@@ -265,3 +265,48 @@ transition bye S - hangup / stop(false) -> S;
         assert srv.terminate() == 0
     finally:
         srv.close()
+
+
+def test_redis_paused_longer_than_redis_timeout_gives_the_connection_errno(
+    tmp_path: Path, phones: list[Phone], redis_info: RedisServer, paused: list[int]
+) -> None:
+    """``redis_timeout`` (here 1 s): the waiting command fails with ``errno = connection``;
+    after SIGCONT the next command reconnects and gets its reply."""
+    srv = _serve(
+        tmp_path,
+        {
+            "kv": f"""
+import(mod_redis)
+initial state S
+  enter {{
+    set($config.redis_timeout=1)
+    redis.connect({redis_info.url})
+    redis.execCommand($r=SET timeout_key 9)
+    logs(2, "connected errno=$errno")
+  }};
+transition q1 S - key(#key == 1) / redis.execCommand($v=GET timeout_key); logs(2, "first v=$v errno=$errno") -> S;
+transition q2 S - key(#key == 2) / set($errno=""); redis.execCommand($w=GET timeout_key); logs(2, "second w=$w errno=$errno") -> S;
+transition bye S - hangup / stop(false) -> S;
+"""
+        },
+    )
+    try:
+        talk = _call(phones, srv, "talk")
+        kv = _call(phones, srv, "kv")
+        srv.wait_for("connected errno=")
+        os.kill(redis_info.pid, signal.SIGSTOP)
+        paused.append(redis_info.pid)
+        kv.key("1")
+        start = time.monotonic()
+        latencies = probe_options(srv.port, 1.5)
+        end = time.monotonic()
+        _assert_responsive(latencies, talk, start, end)
+        assert "errno=connection" in srv.wait_for("first v=")
+        os.kill(redis_info.pid, signal.SIGCONT)
+        paused.clear()
+        kv.key("2")
+        line = srv.wait_for("second w=")
+        assert "second w=9" in line and "errno=connection" not in line
+        assert srv.terminate() == 0
+    finally:
+        srv.close()
