@@ -9,7 +9,18 @@ Starts a private MariaDB and redis-server (the test helpers in
 * ``redis.execCommand`` (``GET`` into a variable) per second, next to a bare
   redis-py loop (``Redis.execute_command`` into a dict);
 * when the harness is importable, the same work run by the engine from a
-  script (``for`` loop in an enter block), for reference.
+  script (``for`` loop in an enter block), for reference;
+* the pool hand-off (issue 14): ``mysql.queryGetResult`` as ``dsm serve``
+  runs it — an engine on an asyncio loop whose blocking actions go to the
+  worker pool, one event per query — next to bare PyMySQL, and the same
+  engine with the query inline (``engine_inline``: what the event round
+  trip costs without the hand-off), and eight sessions querying side by side;
+* ``paused_mariadb``: ``--serve-calls`` SIP calls (default 200) on a
+  ``dsm serve`` process, each running one query a second, while MariaDB is
+  paused with SIGSTOP for ``--pause`` seconds (default 10).  The test's own
+  sockets receive every call's RTP and count frames arriving more than
+  20 ms after their slot (or missing) before, during and after the pause
+  (target: under 1 %); OPTIONS probes run during the pause.
 
 The module actions run with a minimal context (no engine), so the ratio
 shows what the module itself adds: argument resolution, ``Q`` substitution,
@@ -24,12 +35,20 @@ line of output is one JSON object.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import selectors
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +59,12 @@ import pymysql  # noqa: E402
 import redis  # noqa: E402
 from servers import FakeContext, MariaDB, RedisServer, mariadb, redis_server  # noqa: E402
 
+import dsm  # noqa: E402
 from dsm.modules import mod_mysql, mod_redis  # noqa: E402
+from dsm.runtime.blocking import PoolRunner  # noqa: E402
+from dsm.runtime.call import SystemCall  # noqa: E402
+from dsm.runtime.clock import AsyncioClock  # noqa: E402
+from dsm.runtime.engine import Engine  # noqa: E402
 
 TARGET_OVERHEAD = 0.20
 
@@ -161,6 +185,330 @@ def redis_rates(srv: RedisServer, calls: int, rounds: int) -> tuple[float, float
         ctx.dispose_all()
 
 
+# --------------------------------------------------------------------------- the pool hand-off
+POOL_CHART = """import(mod_mysql)
+initial state INIT enter {{ mysql.connect({url}); set($user=alice) }};
+state S;
+transition q (INIT, S) - test(#go == 1) / mysql.queryGetResult("SELECT prompt, owner FROM menus WHERE owner='$user'") -> S;
+"""
+
+
+def pool_rates(
+    db: MariaDB, calls: int, rounds: int, sessions: int = 1, pool: bool = True
+) -> tuple[float, float]:
+    """``mysql.queryGetResult`` as ``dsm serve`` runs it, next to bare PyMySQL.
+
+    An engine on an asyncio loop with the server's :class:`PoolRunner`: each
+    event parks its session, the query runs on a worker thread and the
+    session resumes on the loop (two thread hand-offs per query).  With
+    ``sessions`` > 1 that many calls query side by side (events/s over all).
+    ``pool=False``: the same engine and loop, the query run inline (the cost
+    of the hand-off is the difference).
+    """
+    loop = asyncio.new_event_loop()
+    runner = PoolRunner(loop, workers=max(4, sessions))
+    engine = Engine(AsyncioClock(loop), runner=runner if pool else None)
+    pending = False
+
+    def drain() -> None:
+        nonlocal pending
+        pending = False
+        engine.run_pending()
+
+    def on_pending() -> None:
+        nonlocal pending
+        if not pending:
+            pending = True
+            loop.call_soon(drain)
+
+    engine.on_pending = on_pending
+    engine.load({"q": dsm.compile_source(POOL_CHART.format(url=db.url), name="q")})
+    group = [engine.start_call("q", SystemCall(f"bench-{i}")) for i in range(sessions)]
+    for _ in range(200):  # bounded: connecting takes a while on a loaded machine
+        if all("errno" in s.vars and not s.waiting for s in group):
+            break
+        loop.run_until_complete(asyncio.sleep(0.05))
+    assert all(s.vars.get("errno") == "" for s in group), [s.vars for s in group]
+
+    async def queries(n: int) -> None:
+        for _ in range(max(1, n // sessions)):
+            futures = []
+            for s in group:
+                fut: asyncio.Future[None] = loop.create_future()
+                s.deliver("DSMEvent", {"go": "1"}, on_done=lambda _p, f=fut: f.set_result(None))
+                futures.append(fut)
+            await asyncio.gather(*futures)
+
+    def module(n: int) -> None:
+        loop.run_until_complete(queries(n))
+        assert group[0].vars["prompt"] == "wav/alice.wav"
+
+    bare_con = pymysql.connect(
+        host=db.host, port=db.port, user=db.user, password=db.password, database=db.database, autocommit=True
+    )
+    out: dict[str, Any] = {}
+
+    def bare(n: int) -> None:
+        for _ in range(n):
+            with bare_con.cursor() as cur:
+                cur.execute("SELECT prompt, owner FROM menus WHERE owner='alice'")
+                rows = cur.fetchall()
+                for d, v in zip(cur.description, rows[0]):
+                    out[d[0]] = v
+
+    try:
+        return interleaved(module, bare, calls, rounds)
+    finally:
+        bare_con.close()
+        for s in group:
+            engine.end_session(s)
+        runner.close()
+        loop.close()
+
+
+# --------------------------------------------------------------------------- a paused MariaDB under load
+SERVE_SCRIPT = """import(mod_mysql)
+initial state INIT
+  enter {{ set($config.mysql_read_timeout=60); mysql.connect({url}); setTimer(1, 1) }};
+state S;
+transition q (INIT, S) - timer(#id == 1) / mysql.queryGetResult("SELECT prompt, owner FROM menus WHERE owner='alice'"); setTimer(1, 1) -> S;
+transition bye (INIT, S) - hangup / stop(false) -> S;
+"""
+
+
+class RtpClock:
+    """Arrival times of every RTP packet of many calls, taken in one thread where they arrive."""
+
+    def __init__(self) -> None:
+        self.sel = selectors.DefaultSelector()
+        self.packets: dict[int, list[tuple[int, float]]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def add(self, call: int, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.packets[call] = []
+        self.sel.register(sock, selectors.EVENT_READ, call)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        last: dict[int, int] = {}
+        while not self._stop.is_set():
+            for key, _ in self.sel.select(0.05):
+                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                call: int = key.data
+                for _ in range(64):  # bounded per wake-up
+                    try:
+                        data = sock.recv(2048)
+                    except (BlockingIOError, OSError):
+                        break
+                    now = time.monotonic()
+                    if len(data) < 12 or data[0] >> 6 != 2 or data[1] & 0x7F != 0:
+                        continue  # not PCMU RTP (RTCP of a neighbour's port + 1)
+                    seq = int.from_bytes(data[2:4], "big")
+                    prev = last.get(call)
+                    if prev is not None:  # extend the 16-bit sequence number
+                        seq += (prev >> 16) << 16
+                        if seq < prev - 32768:
+                            seq += 1 << 16
+                    last[call] = seq
+                    self.packets[call].append((seq, now))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def late(self, start: float, end: float, late_after: float = 0.020) -> tuple[int, int]:
+        """(late or lost frames, frames) of all calls between ``start`` and ``end``.
+
+        A frame is late when it arrives more than ``late_after`` after its
+        slot; a call's slots are ``seq * 20 ms`` from its earliest-arriving
+        packet of the window (the sender may have restarted its schedule
+        before).  Sequence numbers missing inside the window count as late.
+        """
+        late = frames = 0
+        for packets in self.packets.values():
+            inside = [(seq, t) for seq, t in packets if start <= t <= end]
+            if not inside:
+                continue
+            base = min(t - seq * 0.020 for seq, t in inside)
+            seqs = [seq for seq, _ in inside]
+            expected = max(seqs) - min(seqs) + 1
+            frames += expected
+            late += expected - len(set(seqs))
+            late += sum(1 for seq, t in inside if t - (base + seq * 0.020) > late_after)
+        return late, frames
+
+
+def _sip(method: str, port: int, local: int, call_id: str, user: str, cseq: int = 1, tag: str = "",
+         body: str = "") -> bytes:
+    to_tag = f";tag={tag}" if tag else ""
+    ctype = "Content-Type: application/sdp\r\n" if body else ""
+    return (
+        f"{method} sip:{user}@127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{method.lower()}{time.monotonic_ns()}\r\n"
+        f"From: <sip:bench@127.0.0.1>;tag=b{call_id}\r\nTo: <sip:{user}@127.0.0.1>{to_tag}\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:bench@127.0.0.1:{local}>\r\n"
+        f"Max-Forwards: 70\r\n{ctype}Content-Length: {len(body)}\r\n\r\n{body}"
+    ).encode()
+
+
+def _options_ms(port: int) -> float | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        start = time.monotonic()
+        sock.sendto(_sip("OPTIONS", port, sock.getsockname()[1], f"o{time.monotonic_ns()}", "x"), ("127.0.0.1", port))
+        sock.settimeout(1.0)
+        try:
+            while True:
+                data, _ = sock.recvfrom(65535)
+                if data.startswith(b"SIP/2.0 2"):
+                    return (time.monotonic() - start) * 1000
+        except TimeoutError:
+            return None
+
+
+def _metric(control: str, name: str) -> float:
+    with urllib.request.urlopen(f"http://{control}/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def serve_pause(
+    db: MariaDB, calls: int, pause: float, rate: float = 50.0, workers: int | None = None
+) -> dict[str, Any]:
+    """``calls`` SIP calls on a ``dsm serve`` process, each querying MariaDB once a second.
+
+    MariaDB is paused (SIGSTOP) for ``pause`` seconds in the middle; frame
+    lateness is measured where the packets arrive, in three windows:
+    before, during and after the pause.
+    """
+    work = tempfile.mkdtemp(prefix="dsm-bench-pause-")
+    folder = os.path.join(work, "scripts")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "db.dsm"), "w") as fh:
+        fh.write(SERVE_SCRIPT.format(url=db.url))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        low = max(1024, probe.getsockname()[1] - 2 * calls - 200) // 2 * 2
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dsm.cli", "serve", "--scripts", folder, "--sip", "127.0.0.1:0",
+         "--control", "127.0.0.1:0", "--rtp-ports", f"{low}-{low + 4 * calls + 400}", "--log-level", "info",
+         "--drain-seconds", "1", *(["--blocking-workers", str(workers)] if workers else [])],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp = RtpClock()
+    socks: list[socket.socket] = []
+    out: dict[str, Any] = {"calls": calls, "pause_s": pause}
+    paused = False
+    try:
+        assert proc.stderr is not None
+        line = ""
+        deadline = time.monotonic() + 60
+        while "event=listening" not in line:
+            line = proc.stderr.readline()
+            if (not line and proc.poll() is not None) or time.monotonic() > deadline:
+                raise RuntimeError("dsm serve did not start")
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        port = int(fields["sip"].rpartition(":")[2])
+        control = fields["control"]
+        threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
+        sip.bind(("127.0.0.1", 0))
+        local = sip.getsockname()[1]
+        for i in range(calls):
+            r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            r.bind(("127.0.0.1", 0))
+            socks.append(r)
+            rtp.add(i, r)
+        rtp.start()
+        tags: dict[str, str] = {}
+        sip.settimeout(0.002)
+        t0 = time.monotonic()
+        for i in range(calls):
+            sdp = (
+                "v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio {socks[i].getsockname()[1]} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+            )
+            sip.sendto(_sip("INVITE", port, local, f"c{i}", "db", body=sdp), ("127.0.0.1", port))
+            while time.monotonic() < t0 + (i + 1) / rate:
+                _collect_answers(sip, port, local, tags)
+        deadline = time.monotonic() + 30
+        while len(tags) < calls and time.monotonic() < deadline:
+            _collect_answers(sip, port, local, tags)
+        out["answered"] = len(tags)
+        time.sleep(3.0)  # connections made, first queries done
+        windows: dict[str, tuple[float, float]] = {}
+        q0 = _metric(control, 'dsm_blocking_action_seconds_count{action="mysql.queryGetResult"}')
+        a = time.monotonic()
+        time.sleep(5.0)
+        windows["before"] = (a, time.monotonic())
+        os.kill(db.pid, signal.SIGSTOP)
+        paused = True
+        a = time.monotonic()
+        options = []
+        while time.monotonic() - a < pause:
+            options.append(_options_ms(port))
+            time.sleep(0.25)
+        windows["paused"] = (a, time.monotonic())
+        in_flight = _metric(control, "dsm_blocking_in_flight")
+        os.kill(db.pid, signal.SIGCONT)
+        paused = False
+        a = time.monotonic()
+        time.sleep(5.0)
+        windows["after"] = (a, time.monotonic())
+        q1 = _metric(control, 'dsm_blocking_action_seconds_count{action="mysql.queryGetResult"}')
+        for name, (start, end) in windows.items():
+            late, frames = rtp.late(start, end)
+            out[f"late_{name}"] = round(late / frames, 5) if frames else None
+            out[f"frames_{name}"] = frames
+        answered = [o for o in options if o is not None]
+        out["options_during_pause"] = len(options)
+        out["options_unanswered"] = len(options) - len(answered)
+        out["options_max_ms"] = round(max(answered), 1) if answered else None
+        out["in_flight_at_end_of_pause"] = in_flight
+        out["queries_done"] = q1 - q0
+        proc.send_signal(signal.SIGTERM)
+        out["exit"] = proc.wait(30)
+    finally:
+        if paused:
+            os.kill(db.pid, signal.SIGCONT)
+        rtp.stop()
+        for r in socks:
+            r.close()
+        sip.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _collect_answers(sip: socket.socket, port: int, local: int, tags: dict[str, str]) -> None:
+    """Read SIP answers for a moment; ACK each 200 OK to an INVITE once."""
+    try:
+        data, _ = sip.recvfrom(65535)
+    except (TimeoutError, BlockingIOError):
+        return
+    if not data.startswith(b"SIP/2.0 200") or b" INVITE\r\n" not in data:
+        return
+    text = data.decode("utf-8", "replace")
+    call_id = tag = ""
+    for line in text.split("\r\n"):
+        low = line.lower()
+        if low.startswith(("call-id:", "i:")):
+            call_id = line.split(":", 1)[1].strip()
+        elif low.startswith(("to:", "t:")) and ";tag=" in line:
+            tag = line.split(";tag=", 1)[1].split(";")[0].strip()
+    if call_id and call_id not in tags:
+        tags[call_id] = tag
+        sip.sendto(_sip("ACK", port, local, call_id, "db", tag=tag), ("127.0.0.1", port))
+
+
 # --------------------------------------------------------------------------- through the engine
 def harness_rates(db: MariaDB, srv: RedisServer, calls: int) -> dict[str, float] | None:
     """Module calls per second inside a running script, or ``None`` without the harness."""
@@ -209,13 +557,21 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=20, help="minimum alternating blocks per side"
     )
+    parser.add_argument("--serve-calls", type=int, default=200, help="SIP calls for the paused-MariaDB run (0: skip)")
+    parser.add_argument("--pause", type=float, default=10.0, help="seconds MariaDB stays paused")
     args = parser.parse_args()
+    sys.setswitchinterval(0.001)  # as dsm serve does (runtime/server.py)
 
     with mariadb() as db, redis_server() as srv:
         mysql_setup(db)
         my_mod, my_bare = mysql_rates(db, args.calls, args.rounds)
         rd_mod, rd_bare = redis_rates(srv, args.calls, args.rounds)
         scripted = harness_rates(db, srv, args.calls)
+        hop_calls = min(args.calls, 3000)
+        inline_mod, inline_bare = pool_rates(db, hop_calls, args.rounds, 1, pool=False)
+        pool_mod, pool_bare = pool_rates(db, hop_calls, args.rounds, 1)
+        pool8_mod, pool8_bare = pool_rates(db, hop_calls, args.rounds, 8)
+        paused = serve_pause(db, args.serve_calls, args.pause) if args.serve_calls > 0 else None
 
     my_over = my_bare / my_mod - 1.0
     rd_over = rd_bare / rd_mod - 1.0
@@ -228,6 +584,21 @@ def main() -> None:
     if scripted:
         for key, value in scripted.items():
             print(f"{key:30s} {value:10.0f}/s")
+    hop = {
+        "engine_inline_per_s": round(inline_mod),
+        "engine_inline_overhead": round(inline_bare / inline_mod - 1.0, 4),
+        "pool_per_s": round(pool_mod),
+        "pool_overhead": round(pool_bare / pool_mod - 1.0, 4),
+        "pool_8_sessions_per_s": round(pool8_mod),
+        "pool_8_sessions_overhead": round(pool8_bare / pool8_mod - 1.0, 4),
+    }
+    print(
+        f"queryGetResult via engine, inline {inline_mod:8.0f}/s ({hop['engine_inline_overhead']:+.1%}), "
+        f"pool {pool_mod:8.0f}/s ({hop['pool_overhead']:+.1%}), "
+        f"pool x8 sessions {pool8_mod:8.0f}/s ({hop['pool_8_sessions_overhead']:+.1%}) against bare PyMySQL"
+    )
+    if paused is not None:
+        print(f"paused MariaDB: {paused}")
     report = {
         "mysql_module_per_s": round(my_mod),
         "mysql_bare_per_s": round(my_bare),
@@ -238,6 +609,8 @@ def main() -> None:
         "target_overhead": TARGET_OVERHEAD,
         "within_target": my_over <= TARGET_OVERHEAD and rd_over <= TARGET_OVERHEAD,
         "scripted": scripted,
+        "pool_hand_off": hop,
+        "paused_mariadb": paused,
     }
     print(json.dumps(report))
 

@@ -15,8 +15,11 @@ project, httpx already is.
 Whole-transfer timeout: ``$curl.timeout`` (whole seconds) bounds the
 complete transfer like ``CURLOPT_TIMEOUT``.  httpx timeouts are per phase,
 so the body is streamed and the remaining time is checked between chunks.
-Without a timeout the connect phase is still bounded by 300 s, libcurl's
-default connect timeout.
+Without ``$curl.timeout`` the dsm.conf keys ``curl_connect_timeout``
+(default 5 s) and ``curl_timeout`` (default 10 s without data) bound the
+transfer, so a stalled server never holds a call for ever (DIFFERENCE:
+libcurl waits without limit; the failure is the usual ``errno = general``
+with ``$curl.err`` "Timeout was reached: …").
 
 ``$curl.err`` receives libcurl's wording of the failure (e.g. ``Couldn't
 connect to server``, ``Timeout was reached``) followed by the detail.
@@ -31,7 +34,7 @@ from typing import BinaryIO
 
 import httpx
 
-from dsm.runtime.context import ActionContext
+from dsm.runtime.context import ActionContext, config_seconds
 from dsm.runtime.registry import Module
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_WARN
 from dsm.runtime.values import parse_uint, strip_dollar
@@ -43,7 +46,10 @@ module = Module("mod_curl", doc="HTTP requests (modules.md section 5)")
 OUT = "curl.out"
 ERR = "curl.err"
 TIMEOUT = "curl.timeout"
-DEFAULT_CONNECT_TIMEOUT = 300.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+"""Seconds to connect, unless ``curl_connect_timeout`` in dsm.conf says otherwise."""
+DEFAULT_READ_TIMEOUT = 10.0
+"""Seconds a transfer may stall without data, unless ``curl_timeout`` in dsm.conf says otherwise."""
 
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
@@ -114,7 +120,11 @@ def _chunks(
         timeout = httpx.Timeout(float(seconds))
         deadline: float | None = time.monotonic() + seconds
     else:
-        timeout = httpx.Timeout(None, connect=DEFAULT_CONNECT_TIMEOUT)
+        # DIFFERENCE: the reference waits for ever without $curl.timeout; here a stalled
+        # server ends the transfer after the dsm.conf timeouts (errno general, "Timeout was reached").
+        read = config_seconds(ctx, "curl_timeout", DEFAULT_READ_TIMEOUT)
+        connect = config_seconds(ctx, "curl_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+        timeout = httpx.Timeout(read, connect=connect)
         deadline = None
     try:
         with client().stream(method, url, files=files, timeout=timeout) as response:
@@ -175,13 +185,13 @@ def _multipart(fields: list[tuple[str, str]]) -> list[tuple[str, tuple[None, byt
 
 
 # --------------------------------------------------------------------------- actions
-@module.action("curl.get", style="S")
+@module.action("curl.get", style="S", blocking=True)
 def get(ctx: ActionContext, arg: str) -> None:
     """M-curl-1: GET ``R(a)``; the body goes to ``$curl.out`` (removed first, set on success)."""
     _get_into_out(ctx, ctx.resolve(arg))
 
 
-@module.action("curl.getDiscardResult", style="S")
+@module.action("curl.getDiscardResult", style="S", blocking=True)
 def get_discard_result(ctx: ActionContext, arg: str) -> None:
     """M-curl-2: GET ``R(a)``; the body only goes to the debug log."""
     url = ctx.resolve(arg)
@@ -192,7 +202,7 @@ def get_discard_result(ctx: ActionContext, arg: str) -> None:
     ctx.clear_error()
 
 
-@module.action("curl.getFile", style="P,opt")
+@module.action("curl.getFile", style="P,opt", blocking=True)
 def get_file(ctx: ActionContext, url_arg: str, path_arg: str) -> None:
     """M-curl-3: GET into a file (binary, truncating); the file exists even if the transfer fails."""
     url = ctx.resolve(url_arg)
@@ -217,7 +227,7 @@ def get_file(ctx: ActionContext, url_arg: str, path_arg: str) -> None:
     ctx.clear_error()
 
 
-@module.action("curl.getForm", style="P,opt")
+@module.action("curl.getForm", style="P,opt", blocking=True)
 def get_form(ctx: ActionContext, url_arg: str, varlist: str) -> None:
     """M-curl-4: GET with ``name=value`` pairs appended to the URL (values not URL-encoded)."""
     url = ctx.resolve(url_arg)
@@ -226,7 +236,7 @@ def get_form(ctx: ActionContext, url_arg: str, varlist: str) -> None:
     _get_into_out(ctx, url)
 
 
-@module.action("curl.post", style="P,opt")
+@module.action("curl.post", style="P,opt", blocking=True)
 def post(ctx: ActionContext, url_arg: str, varlist: str) -> None:
     """M-curl-5: POST the listed variables as ``multipart/form-data``; the body to ``$curl.out``."""
     url = ctx.resolve(url_arg)
@@ -239,7 +249,7 @@ def post(ctx: ActionContext, url_arg: str, varlist: str) -> None:
     ctx.clear_error()
 
 
-@module.action("curl.postDiscardResult", style="P,opt")
+@module.action("curl.postDiscardResult", style="P,opt", blocking=True)
 def post_discard_result(ctx: ActionContext, url_arg: str, varlist: str) -> None:
     """M-curl-6: as ``curl.post``; the response only goes to the debug log."""
     url = ctx.resolve(url_arg)

@@ -40,8 +40,9 @@ import pymysql.converters
 from pymysql.constants import SERVER_STATUS
 
 from dsm.runtime.actions.objects import take_ownership
+from dsm.runtime.blocking import on_host
 from dsm.runtime.call import AudioOpenError, FileItem
-from dsm.runtime.context import ActionContext
+from dsm.runtime.context import ActionContext, config_seconds
 from dsm.runtime.registry import Module
 from dsm.runtime.values import parse_uint, strip_dollar
 
@@ -58,6 +59,13 @@ ROW_BOUNDS = "row index out of result rows bounds"
 URL_ERROR = "missing correct db_url config or connect parameter\n"
 CA_ERROR = "cannot access mysql_ca_cert file\n"
 TLS_CIPHER = "DHE-RSA-AES256-SHA"
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+"""Seconds to connect (dsm.conf ``mysql_connect_timeout``)."""
+DEFAULT_READ_TIMEOUT = 10.0
+"""Seconds a statement may wait for the server (dsm.conf ``mysql_read_timeout``, also for
+writes): a stalled server fails the statement with the usual ``errno = query`` (2013, lost
+connection) instead of holding the call for ever."""
 
 # "Server has gone away" (the statement was not sent): auto-reconnect sends it again.
 _GONE_AWAY = 2006
@@ -332,7 +340,7 @@ def _statement_done(
 
 
 # --------------------------------------------------------------------------- actions
-@module.action("mysql.connect", style="S")
+@module.action("mysql.connect", style="S", blocking=True)
 def connect(ctx: ActionContext, arg: str) -> None:
     """M-mysql-1: open the connection given by the argument or ``$config.db_url``."""
     url = ctx.resolve(arg) or ctx.vars.get("config.db_url", "")
@@ -361,6 +369,13 @@ def connect(ctx: ActionContext, arg: str) -> None:
             conv=_TEXT_ONLY_CONV,
             autocommit=True,
             ssl=ssl,
+            # Without mysql_ca_cert the connection is plain (K-33).  PyMySQL would otherwise
+            # build a TLS context for every connect ("preferred" mode): ~50 ms of CPU that
+            # holds the GIL, so every other call's media on the server would stall meanwhile.
+            ssl_disabled=ssl is None,
+            connect_timeout=config_seconds(ctx, "mysql_connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+            read_timeout=config_seconds(ctx, "mysql_read_timeout", DEFAULT_READ_TIMEOUT),
+            write_timeout=config_seconds(ctx, "mysql_read_timeout", DEFAULT_READ_TIMEOUT),
         )
     except (pymysql.err.MySQLError, OSError) as exc:
         number, message = _driver_error(exc)
@@ -374,7 +389,7 @@ def connect(ctx: ActionContext, arg: str) -> None:
     ctx.clear_error()
 
 
-@module.action("mysql.disconnect", style="N")
+@module.action("mysql.disconnect", style="N", blocking=True)
 def disconnect(ctx: ActionContext) -> None:
     """M-mysql-2: close the connection; ``db.con`` becomes an empty entry."""
     con = _connection(ctx)
@@ -391,7 +406,7 @@ def disconnect(ctx: ActionContext) -> None:
     ctx.clear_error()
 
 
-@module.action("mysql.execute", style="S")
+@module.action("mysql.execute", style="S", blocking=True)
 def execute(ctx: ActionContext, sql: str) -> None:
     """M-mysql-3: run a statement for its effect; result rows are discarded."""
     con = _connection(ctx)
@@ -420,7 +435,7 @@ def _rows_or_error(ctx: ActionContext, sql: str) -> MySQLResult | None:
     return res
 
 
-@module.action("mysql.query", style="S")
+@module.action("mysql.query", style="S", blocking=True)
 def query(ctx: ActionContext, sql: str) -> None:
     """M-mysql-4: run a query and keep its whole result as ``db.res``."""
     res = _rows_or_error(ctx, sql)
@@ -432,7 +447,7 @@ def query(ctx: ActionContext, sql: str) -> None:
     ctx.clear_error()
 
 
-@module.action("mysql.queryGetResult", style="P,opt")
+@module.action("mysql.queryGetResult", style="P,opt", blocking=True)
 def query_get_result(ctx: ActionContext, sql: str, row_arg: str) -> None:
     """M-mysql-5: run a query and put one row's columns into variables; the result is not kept.
 
@@ -540,7 +555,7 @@ def _play_db_audio(ctx: ActionContext, sql: str, filename: str, front: bool, loo
         ctx.set_error("file", "fpopen failed!")
         return
     try:
-        ctx.call.play(FileItem(path, looped), front)
+        on_host(ctx.call.play, FileItem(path, looped), front)  # media belongs to the loop
     except AudioOpenError:
         holder.dispose()
         ctx.set_error("file", "fpopen failed!")
@@ -559,25 +574,25 @@ def _audio_readable(path: str) -> bool:
     return True
 
 
-@module.action("mysql.playDBAudio", style="P,opt")
+@module.action("mysql.playDBAudio", style="P,opt", blocking=True)
 def play_db_audio(ctx: ActionContext, sql: str, filename: str) -> None:
     """M-mysql-11: play audio stored in the database; ``filename`` (literal) only gives the format."""
     _play_db_audio(ctx, sql, filename, front=False, looped=False)
 
 
-@module.action("mysql.playDBAudioFront", style="P,opt")
+@module.action("mysql.playDBAudioFront", style="P,opt", blocking=True)
 def play_db_audio_front(ctx: ActionContext, sql: str, filename: str) -> None:
     """M-mysql-12: as ``mysql.playDBAudio``, at the front of the playlist."""
     _play_db_audio(ctx, sql, filename, front=True, looped=False)
 
 
-@module.action("mysql.playDBAudioLooped", style="P,opt")
+@module.action("mysql.playDBAudioLooped", style="P,opt", blocking=True)
 def play_db_audio_looped(ctx: ActionContext, sql: str, filename: str) -> None:
     """M-mysql-13: as ``mysql.playDBAudio``, looped."""
     _play_db_audio(ctx, sql, filename, front=False, looped=True)
 
 
-@module.action("mysql.getFileFromDB", style="P,opt")
+@module.action("mysql.getFileFromDB", style="P,opt", blocking=True)
 def get_file_from_db(ctx: ActionContext, sql: str, path_arg: str) -> None:
     """M-mysql-14: write the first column of the first row to a file."""
     data = _first_value(ctx, substitute_query(ctx, sql))
@@ -606,7 +621,7 @@ def _escape_bytes(data: bytes) -> bytes:
     )
 
 
-@module.action("mysql.putFileToDB", style="P,opt")
+@module.action("mysql.putFileToDB", style="P,opt", blocking=True)
 def put_file_to_db(ctx: ActionContext, sql: str, path_arg: str) -> None:
     """M-mysql-15: put a file's content, escaped, in place of ``__FILE__`` and run the statement.
 

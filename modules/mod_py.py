@@ -43,12 +43,12 @@ from __future__ import annotations
 
 import builtins
 import contextvars
-import threading
 import traceback
 import types
 from collections.abc import Callable
 from typing import Any
 
+from dsm.runtime.blocking import on_host
 from dsm.runtime.context import ActionContext
 from dsm.runtime.errors import DSMException
 from dsm.runtime.registry import Module
@@ -123,7 +123,6 @@ _SELECTS = frozenset(
 shared_globals: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
 """The process-wide globals of all ``py`` code (REFERENCE QUIRK: shared by every call)."""
 
-_globals_lock = threading.RLock()
 _current: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(
     "mod_py_ctx", default=None
 )
@@ -224,7 +223,8 @@ class SessionAPI:
     # media and B2B, mirroring the core actions
     def _run(self, name: str, *args: str, wrap: bool = False) -> None:
         try:
-            _core_action(name)(self._ctx, *args)
+            # media and B2B state belong to the event loop: from a worker, run it there
+            on_host(_core_action(name), self._ctx, *args)
         except DSMException as exc:
             if wrap:
                 raise RuntimeError(exc.type) from None
@@ -335,11 +335,12 @@ def _run(ctx: ActionContext, code: types.CodeType, mode: str) -> Any:
     ns["params"] = dict(ctx.params) if ctx.params is not None else {}
     token = _current.set(ctx)
     try:
-        with _globals_lock:
-            if mode == "eval":
-                return eval(code, shared_globals, ns)
-            exec(code, shared_globals, ns)
-            return None
+        # No lock: on a server each py() runs on a worker thread while its call waits, and
+        # calls run their Python side by side under the GIL, as on the reference.
+        if mode == "eval":
+            return eval(code, shared_globals, ns)
+        exec(code, shared_globals, ns)
+        return None
     finally:
         _current.reset(token)
         ns.pop("type", None)
@@ -350,7 +351,7 @@ class PythonScriptError(RuntimeError):
     """A script's Python code failed; the engine makes it the call's DSM exception."""
 
 
-@module.action("py", "raw", split=_split("exec"))
+@module.action("py", "raw", split=_split("exec"), blocking=True)
 def py_action(ctx: ActionContext, text: str = "", *_: str) -> None:
     """M-py-1: execute the raw argument as Python statements; errors raise :class:`PythonScriptError`."""
     code = _compile(text, "exec")
@@ -364,7 +365,7 @@ def py_action(ctx: ActionContext, text: str = "", *_: str) -> None:
         raise PythonScriptError(message) from None
 
 
-@module.condition("py", "raw", split=_split("eval"))
+@module.condition("py", "raw", split=_split("eval"), blocking=True)
 def py_condition(ctx: ActionContext, text: str = "", *_: str) -> bool:
     """M-py-2: true iff the expression's value is the boolean ``True`` (REFERENCE QUIRK: ``1`` is false)."""
     code = _compile(text, "eval")

@@ -30,7 +30,7 @@ import redis.connection
 import redis.exceptions
 
 from dsm.runtime.actions.objects import take_ownership
-from dsm.runtime.context import ActionContext
+from dsm.runtime.context import ActionContext, config_seconds
 from dsm.runtime.registry import Module
 from dsm.runtime.session import LEVEL_ERROR, LEVEL_INFO
 from dsm.runtime.values import parse_int, parse_uint, strip_dollar
@@ -112,24 +112,30 @@ def parse_redis_url(url: str) -> RedisURL | str:
     return RedisURL(protocol, host, port, timeout_ms, full_logging)
 
 
+DEFAULT_TIMEOUT = 5.0
+"""Seconds a command may wait for its reply (dsm.conf ``redis_timeout``)."""
+
+
 class RedisConnection:
     """The ``db_redis.con`` object: one Redis socket plus the count of unread replies.
 
     An I/O failure drops the socket; the next command opens it again (the
-    reference's automatic reconnect).
+    reference's automatic reconnect).  A reply that does not come within
+    ``timeout`` seconds is such a failure (``errno = connection``), so a
+    stalled server never holds a call for ever (DIFFERENCE: hiredis waits).
     """
 
-    def __init__(self, url: RedisURL) -> None:
+    def __init__(self, url: RedisURL, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url
-        timeout = url.connect_timeout_ms / 1000.0 if url.connect_timeout_ms > 0 else None
+        connect = url.connect_timeout_ms / 1000.0 if url.connect_timeout_ms > 0 else None
         self.conn: redis.connection.AbstractConnection
         if url.protocol == "unix":
             self.conn = redis.connection.UnixDomainSocketConnection(  # type: ignore[abstract]
-                path=url.host, socket_timeout=None, socket_connect_timeout=timeout
+                path=url.host, socket_timeout=timeout, socket_connect_timeout=connect
             )
         else:
             self.conn = redis.connection.Connection(
-                host=url.host, port=url.port, socket_timeout=None, socket_connect_timeout=timeout
+                host=url.host, port=url.port, socket_timeout=timeout, socket_connect_timeout=connect
             )
         self.pending = 0
 
@@ -215,7 +221,7 @@ def _lost(ctx: ActionContext, con: RedisConnection) -> None:
 
 
 # --------------------------------------------------------------------------- actions
-@module.action("redis.connect", style="S")
+@module.action("redis.connect", style="S", blocking=True)
 def connect(ctx: ActionContext, arg: str) -> None:
     """M-redis-1: connect to the URL given or ``$config.redis_db_url``; clears errno and strerror."""
     url = ctx.resolve(arg) or ctx.vars.get("config.redis_db_url", "")
@@ -223,7 +229,7 @@ def connect(ctx: ActionContext, arg: str) -> None:
     if isinstance(parsed, str):
         ctx.set_error("arg", parsed)
         return
-    con = RedisConnection(parsed)
+    con = RedisConnection(parsed, config_seconds(ctx, "redis_timeout", DEFAULT_TIMEOUT))
     try:
         con.connect()
     except _IO_ERRORS as exc:
@@ -235,7 +241,7 @@ def connect(ctx: ActionContext, arg: str) -> None:
     ctx.set_error("", "")
 
 
-@module.action("redis.disconnect", style="N")
+@module.action("redis.disconnect", style="N", blocking=True)
 def disconnect(ctx: ActionContext) -> None:
     """M-redis-2: close and discard the connection."""
     con = ctx.objects.get(CON)
@@ -247,7 +253,7 @@ def disconnect(ctx: ActionContext) -> None:
     ctx.clear_error()
 
 
-@module.action("redis.execCommand", style="P=mand")
+@module.action("redis.execCommand", style="P=mand", blocking=True)
 def exec_command(ctx: ActionContext, dst: str, command: str) -> None:
     """M-redis-3: run ``I(command)`` and decode its reply into ``$var``; errno not cleared."""
     var = strip_dollar(dst)
@@ -275,7 +281,7 @@ def exec_command(ctx: ActionContext, dst: str, command: str) -> None:
     _decode(ctx, reply, var)
 
 
-@module.action("redis.appendCommand", style="S")
+@module.action("redis.appendCommand", style="S", blocking=True)
 def append_command(ctx: ActionContext, command: str) -> None:
     """M-redis-4: queue ``I(command)`` without reading its reply; clears errno and strerror."""
     con = _connection(ctx)
@@ -295,7 +301,7 @@ def append_command(ctx: ActionContext, command: str) -> None:
     ctx.set_error("", "")
 
 
-@module.action("redis.getReply", style="S")
+@module.action("redis.getReply", style="S", blocking=True)
 def get_reply(ctx: ActionContext, dst: str) -> None:
     """M-redis-5: read the next pending reply into ``$var``.
 

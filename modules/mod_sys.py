@@ -187,7 +187,7 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-@module.action("sys.popen", "P=mand")
+@module.action("sys.popen", "P=mand", blocking=True)
 def popen(ctx: ActionContext, p1: str = "", p2: str = "", *_: str) -> None:
     """M-sys-7: run ``R(p2)`` through ``/bin/sh`` and store its output.
 
@@ -215,7 +215,7 @@ def popen(ctx: ActionContext, p1: str = "", p2: str = "", *_: str) -> None:
     ctx.vars[f"{var}.status"] = str(status)
 
 
-@module.condition("sys.system", "raw")
+@module.condition("sys.system", "raw", blocking=True)
 def system(ctx: ActionContext, raw: str = "", *_: str) -> bool:
     """M-sys-12: true iff the shell command ``R(raw)`` exits with status 0.
 

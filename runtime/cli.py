@@ -364,6 +364,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         rtp_ports=rtp_ports,
         rtp_timeout=args.rtp_timeout,
         sip_settings=sip_settings,
+        drain_seconds=args.drain_seconds,
+        blocking_workers=args.blocking_workers,
     )
 
 
@@ -439,6 +441,14 @@ def register(subparsers: Any) -> None:
     )
     for flag, key, metavar, what in _LIMIT_FLAGS:
         limits.add_argument(flag, dest=key, metavar=metavar, default=None, help=f"{what} ({key})")
+    serve.add_argument(
+        "--drain-seconds", metavar="SECONDS", type=float, default=5.0,
+        help="on SIGTERM, how long to wait for blocking actions still running (default 5)",
+    )
+    serve.add_argument(
+        "--blocking-workers", metavar="N", type=int, default=None,
+        help="worker threads for blocking actions (default: dsm.conf blocking_workers, else 64)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     def client(name: str, help_: str, fn: Callable[[argparse.Namespace, ControlClient], int]) -> argparse.ArgumentParser:

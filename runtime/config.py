@@ -111,6 +111,14 @@ KNOWN_KEYS = frozenset(
         "sip_tcp_idle_timeout",
         "rtp_strict",
         "rtp_symmetric",
+        # timeouts of the modules that talk to servers, and the worker pool (docs/modules.md)
+        "mysql_connect_timeout",
+        "mysql_read_timeout",
+        "redis_timeout",
+        "curl_connect_timeout",
+        "curl_timeout",
+        "blocking_workers",
+        "slow_action_seconds",
     }
 )
 """K-1 … K-34 (K-30 "any other key" excluded), and the server's SIP limit keys."""

@@ -12,7 +12,21 @@ from typing import Any, NoReturn, Protocol
 
 from dsm.runtime.errors import DSMException
 
-__all__ = ["ActionContext", "ErrorVars"]
+__all__ = ["ActionContext", "ErrorVars", "config_seconds"]
+
+
+def config_seconds(ctx: ActionContext, key: str, default: float) -> float:
+    """The dsm.conf key ``key`` (``$config.<key>``, E-10) as positive seconds, else ``default``.
+
+    Modules read their timeouts this way (``mysql_read_timeout``, ``redis_timeout``,
+    ``curl_timeout`` …); an empty, malformed or non-positive value keeps the default.
+    """
+    text = ctx.vars.get("config." + key, "")
+    try:
+        value = float(text)
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 class ActionContext(Protocol):

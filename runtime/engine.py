@@ -25,7 +25,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsm.chart import Chart
 from dsm.runtime.actions.objects import dispose_owned
@@ -45,6 +45,9 @@ from dsm.runtime.executable import XChart, build
 from dsm.runtime.monitor import MON_SELECT, CallRefused, MonSelect, StateMonitor
 from dsm.runtime.registry import Module
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
+
+if TYPE_CHECKING:
+    from dsm.runtime.blocking import BlockingRunner
 
 __all__ = ["Engine", "ChartSet", "AppConfig", "Tracer", "LogSink", "DIComponent"]
 
@@ -69,10 +72,26 @@ class DIComponent:
     Subclasses override :meth:`invoke`.  Failures: raise
     :class:`NotImplementedError` for an unknown function, :class:`IndexError`
     for missing arguments, :class:`TypeError` for wrong argument types.
+
+    A component whose functions wait (network, disk) sets ``blocking = True``:
+    on a server, ``DI`` then runs :meth:`invoke` on the worker pool while the
+    calling session waits, so it must not touch the engine.  A component that
+    only partly waits splits a call with :meth:`offload` instead.
     """
+
+    blocking = False
 
     def invoke(self, function: str, args: list[Any]) -> Any:
         raise NotImplementedError(function)
+
+    def offload(
+        self, function: str, args: list[Any]
+    ) -> tuple[Callable[[], Any], Callable[[Any], Any]] | None:
+        """``(work, finish)`` to run ``work()`` on the pool and ``finish(value)`` → result after.
+
+        ``None`` (the default): the call is not split.
+        """
+        return None
 
 
 class ChartSet:
@@ -83,7 +102,7 @@ class ChartSet:
     order, duplicates included (M-api-7, E-175).
     """
 
-    __slots__ = ("diagrams", "digest", "modules", "missing")
+    __slots__ = ("diagrams", "digest", "modules", "missing", "blocking")
 
     def __init__(self, diagrams: Sequence[XChart]) -> None:
         self.diagrams: dict[str, XChart] = {}
@@ -99,6 +118,8 @@ class ChartSet:
         self.digest = h.hexdigest()
         self.modules: tuple[Module, ...] = tuple(mods)
         self.missing: tuple[str, ...] = tuple(missing)
+        self.blocking = any(d.blocking for d in diagrams)
+        """Whether a session of this set may suspend on a blocking action or condition."""
 
     def get(self, name: str) -> XChart | None:
         return self.diagrams.get(name)
@@ -227,14 +248,25 @@ class Engine:
     def __init__(
         self,
         clock: Clock,
-        config: Any = None,
         *,
         mod_path: Sequence[str] = (),
         max_rounds: int = 1000,
+        runner: BlockingRunner | None = None,
+        config: Any = None,
     ) -> None:
+        """An engine with its collaborators handed in by the composition root.
+
+        ``runner`` runs blocking actions and conditions off the event loop
+        (:mod:`dsm.runtime.blocking`); without one they run inline, as every
+        other action.  ``config`` is the loaded ``dsm.conf`` (kept for the
+        management functions), installed by the caller —
+        :func:`dsm.runtime.compose.build_engine` does all of it.  The ``dsm``
+        DI component is registered by the caller too (``engine.di``).
+        """
         self.clock = clock
         self.mod_path: tuple[str, ...] = tuple(mod_path)
         self.max_rounds = max_rounds
+        self.runner = runner
         self.sessions: dict[str, Session] = {}
         self.addresses: dict[str, Session] = {}
         self.configs: dict[str, AppConfig] = {}
@@ -252,23 +284,7 @@ class Engine:
         self._ids = itertools.count(1)
         self._busy = 0
         self.configs["main"] = AppConfig("main", ChartSet(()))
-        self.config: Any = None
-        if config is not None:
-            from dsm.runtime.config import install, load_config
-
-            self.config = load_config(config) if isinstance(config, str) else config
-            install(self, self.config)
-        # The DSM component's management functions (config.md section 4) as ``DI(dsm, …)``;
-        # a server replaces it with one bound to its own script source.
-        from dsm.runtime.management import install_component
-        from dsm.runtime.versions import ChartLibrary, ConfigSource, NoSource
-
-        source = ConfigSource(self.config.path) if self.config is not None else NoSource()
-        install_component(self, ChartLibrary(self, source))
-        # user_timer, xmlrpc2di and the components of the entry-point group dsm.di
-        from dsm.runtime.components import install as install_components
-
-        install_components(self)
+        self.config: Any = config
 
     # -- charts -----------------------------------------------------------------
     def load(
@@ -521,7 +537,7 @@ class Engine:
                     s.stopped = True
                     if s._queue:
                         s._queue.clear()
-                if s.stopped and not s.pending:
+                if s.stopped and not s.pending and s._parked is None:
                     self.end_session(s)
                 if limit is not None and done >= limit:
                     break
@@ -533,6 +549,11 @@ class Engine:
         """End a session (E-156, M-api-8): BeforeDestroy for calls, hooks, cleanup."""
         if s.ended:
             return
+        parked = s._parked
+        if parked is not None:  # a blocking call still runs: its event is abandoned
+            s._parked = None
+            parked.gen.close()
+            self.log(s, LEVEL_WARN, f"session ended while '{parked.request.src.name}' was running")
         if s.kind == "call" and s.started:
             params: dict[str, str] = {}
             s._with_objects(BEFORE_DESTROY, params, None)

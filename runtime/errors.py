@@ -22,3 +22,9 @@ class DSMException(Exception):
     @property
     def type(self) -> str:
         return self.params["type"]
+
+    @property
+    def detail(self) -> str:
+        """``prompt name=hello``: the type and the other params, as the trace shows them."""
+        params = " ".join(f"{k}={v}" for k, v in self.params.items() if k != "type")
+        return f"{self.type} {params}" if params else self.type

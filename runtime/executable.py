@@ -63,20 +63,42 @@ OP_JUMP = 5
 OP_CALL = 6
 OP_RETURN = 7
 
+# What running an action list returns (E-60): it ran to the end, a break, a flow change.
+RUN_NORMAL = 0
+RUN_BREAK = 1
+RUN_FLOW = 2
+
+MAX_FLOW_DEPTH = 100
+"""Nested jumps/returns that run enter lists or remainders (a diagram jumping to itself in
+its initial enter list recurses forever in the reference); deeper nesting raises
+``{type: internal}`` instead of exhausting the Python stack."""
+
 # A condition test: called with the running session, returns whether it matches.
 CondTest = Callable[[Any], bool]
 
 
 class XAction:
-    """A bound simple action: ``fn(session, *args)`` or a flow op code."""
+    """A bound simple action: ``fn(session, *args)`` or a flow op code.
 
-    __slots__ = ("op", "fn", "args", "src")
+    ``blocking`` marks an action declared ``blocking=True``: a session that
+    can suspend hands it to the engine's worker pool (runtime/blocking.py).
+    """
 
-    def __init__(self, op: int, fn: Callable[..., Any], args: tuple[str, ...], src: Action) -> None:
+    __slots__ = ("op", "fn", "args", "src", "blocking")
+
+    def __init__(
+        self,
+        op: int,
+        fn: Callable[..., Any],
+        args: tuple[str, ...],
+        src: Action,
+        blocking: bool = False,
+    ) -> None:
         self.op = op
         self.fn = fn
         self.args = args
         self.src = src
+        self.blocking = blocking
 
     def __repr__(self) -> str:
         return f"<XAction {self.src.name} at {self.src.loc}>"
@@ -85,11 +107,12 @@ class XAction:
 class XCondition:
     """A bound condition; ``test(session)`` already applies ``not``."""
 
-    __slots__ = ("test", "src")
+    __slots__ = ("test", "src", "blocking")
 
-    def __init__(self, test: CondTest, src: Condition) -> None:
+    def __init__(self, test: CondTest, src: Condition, blocking: bool = False) -> None:
         self.test = test
         self.src = src
+        self.blocking = blocking
 
 
 class XIf:
@@ -176,7 +199,7 @@ class XState:
 class XChart:
     """A diagram in executable form."""
 
-    __slots__ = ("name", "chart", "states", "initial", "modules", "missing")
+    __slots__ = ("name", "chart", "states", "initial", "modules", "missing", "blocking")
 
     def __init__(self, chart: Chart, name: str | None = None) -> None:
         self.name = chart.name if name is None else name
@@ -185,6 +208,8 @@ class XChart:
         self.initial: XState | None = None
         self.modules: tuple[Module, ...] = ()
         self.missing: tuple[str, ...] = ()
+        self.blocking = False
+        """Whether any action or condition of the diagram is blocking."""
 
     def __repr__(self) -> str:
         return f"<XChart {self.name} ({len(self.states)} states)>"
@@ -210,6 +235,7 @@ class _Binder:
         self.mod_path = tuple(mod_path)
         self.imports: list[Module] = []
         self.missing: list[str] = []
+        self.blocking = False
         self._by_name: dict[str, Module | None] = {}
         for name in chart.imports:
             mod = self._module(name)
@@ -267,7 +293,9 @@ def _bind_action(act: Action, binder: _Binder) -> XAction:
         binder.missing.append(f"action {act.name} at {act.loc}")
         return XAction(OP_ACTION, _missing_action(act.name, act.loc), act.args, act)
     op = getattr(d.fn, "flow_op", OP_ACTION)
-    return XAction(op, d.fn, act.args, act)
+    if d.blocking or getattr(d.fn, "offloads", False):  # may park the session (DI: Offload)
+        binder.blocking = True
+    return XAction(op, d.fn, act.args, act, d.blocking)
 
 
 def _test_condition(event: str | None, args: tuple[str, ...], invert: bool) -> CondTest:
@@ -452,7 +480,9 @@ def _bind_condition(cond: Condition, binder: _Binder) -> XCondition:
         if sig.style == "K":
             return XCondition(_key_press(cond.args, cond.invert), cond)
         return XCondition(_test_condition(sig.event, cond.args, cond.invert), cond)
-    return XCondition(_module_condition(d, cond.args, cond.invert), cond)
+    if d.blocking:
+        binder.blocking = True
+    return XCondition(_module_condition(d, cond.args, cond.invert), cond, d.blocking)
 
 
 def _bind_list(elems: tuple[Element, ...], binder: _Binder) -> tuple[XElement, ...]:
@@ -502,4 +532,5 @@ def build(chart: Chart, mod_path: Sequence[str] = (), name: str | None = None) -
         xs.exceptional = tuple(exceptional)
     x.initial = None if chart.initial is None else x.states.get(chart.initial)
     x.missing = tuple(binder.missing)
+    x.blocking = binder.blocking
     return x

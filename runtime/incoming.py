@@ -100,24 +100,36 @@ def answer_incoming(
         return
     accept = engine.run_invite_hooks(session, request)
     before = call.dialog
-    answered: list[bool] = []
+    # The host decides in the Invite's on_done, before a session the script stopped there
+    # ends.  A session parked on a blocking action (runtime/blocking.py) has not processed
+    # the Invite when drain() returns: the answer and SessionStart then follow from on_done,
+    # so a script replying itself is still seen and the events keep their order.
+    answered = seen = deferred = False
 
-    def after_invite(_params: object) -> None:
+    def invite_done(_params: object) -> None:
+        nonlocal answered, seen
+        seen = True
         if accept and call.dialog == before:  # no veto and the script did not reply itself
             call.reply(200, "OK")
-            answered.append(True)
+            answered = True
+        if deferred and answered and not session.ended:
+            session.deliver("SessionStart", None, on_done=lambda _p: connect())
 
-    session.deliver("Invite", None, objects={"request": request}, on_done=after_invite)
+    def connect() -> None:
+        if not session.ended:
+            _connect(session, call, "connect_session")
+
+    session.deliver("Invite", None, objects={"request": request}, on_done=invite_done)
     drain()
+    if not seen:
+        deferred = not session.ended
+        return
     if session.ended or not answered:
         return
     session.deliver("SessionStart", None)
     drain()
-    if session.ended:
-        return
-    call.set_media_flag("receiving", True)
-    if session.vars.get("connect_session") != "0":
-        call.media_connect()
+    if not session.ended:
+        _connect(session, call, "connect_session")
 
 
 def _connect(session: Session, call: AnsweringCall, switch: str) -> None:

@@ -104,6 +104,14 @@ class DSMComponent(DIComponent):
             "_list": lambda args: list(FUNCTIONS),
         }
 
+    def offload(
+        self, function: str, args: list[Any]
+    ) -> tuple[Callable[[], Any], Callable[[Any], Any]] | None:
+        """``reloadDSMs`` reads and compiles every script: that part runs off the loop."""
+        if function == "reloadDSMs":
+            return self.library.compile_outcome, lambda compiled: self.reload_dsms([], compiled)
+        return None
+
     def invoke(self, function: str, args: list[Any]) -> Any:
         fn = self._table.get(function)
         if fn is None:

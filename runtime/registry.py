@@ -15,6 +15,10 @@ functions (``modules.md`` M-api-3 … M-api-15)::
     def is_empty(ctx, name: str) -> bool:
         return not ctx.vars.get(name.lstrip("$"))
 
+    @module.action("ex.fetch", style="S", blocking=True)
+    def fetch(ctx, url: str) -> None:  # may wait: runs on the server's worker pool
+        ctx.vars["page"] = urllib.request.urlopen(ctx.resolve(url), timeout=5).read().decode()
+
 An action function is called as ``fn(ctx, *args)`` where ``args`` are the
 parts its style produced at compile time (style N: none; S: one; P: two; L:
 the pieces; raw: the verbatim text; T: ``op, left, right``).  A condition
@@ -45,12 +49,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 class ActionDef:
     signature: Signature
     fn: Callable[..., None]
+    blocking: bool = False
+    """May wait on I/O or run long: a server runs it on its worker pool (docs/modules.md)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ConditionDef:
     signature: Signature
     fn: Callable[..., bool] | None  # None: the engine's generic test expression (style T)
+    blocking: bool = False
 
 
 class Module:
@@ -69,9 +76,23 @@ class Module:
         self.hooks: dict[str, Callable[..., Any]] = {}
 
     # -- declaration -------------------------------------------------------
-    def action(self, name: str, style: str = "S", *, split: SplitFn | None = None) -> Callable[[F], F]:
+    def action(
+        self,
+        name: str,
+        style: str = "S",
+        *,
+        split: SplitFn | None = None,
+        blocking: bool = False,
+    ) -> Callable[[F], F]:
+        """Declare an action; ``blocking=True`` for one that may wait (network, disk, processes).
+
+        A server runs a blocking action on its worker pool while the session
+        waits (its later events queue); every other action runs on the event
+        loop and must return quickly.
+        """
+
         def deco(fn: F) -> F:
-            self.actions[name] = ActionDef(Signature(name, style, split=split), fn)
+            self.actions[name] = ActionDef(Signature(name, style, split=split), fn, blocking)
             return fn
 
         return deco
@@ -83,9 +104,12 @@ class Module:
         *,
         event: str | None = None,
         split: SplitFn | None = None,
+        blocking: bool = False,
     ) -> Callable[[F], F]:
+        """Declare a condition; ``blocking=True`` as for :meth:`action`."""
+
         def deco(fn: F) -> F:
-            self.conditions[name] = ConditionDef(Signature(name, style, event, split), fn)
+            self.conditions[name] = ConditionDef(Signature(name, style, event, split), fn, blocking)
             return fn
 
         return deco

@@ -70,7 +70,10 @@ from typing import Any, TextIO
 from threadpoolctl import threadpool_limits
 
 from dsm.diagnostics import CompileError, Diagnostic
+from dsm.runtime.blocking import DEFAULT_SLOW_SECONDS, DEFAULT_WORKERS, PoolRunner
 from dsm.runtime.clock import AsyncioClock
+from dsm.runtime.components import install as install_components
+from dsm.runtime.config import DSMConfig, install, load_config
 from dsm.runtime.control.http_server import ControlServer, parse_hostport
 from dsm.runtime.control.methods import ControlAPI
 from dsm.runtime.control.metrics import render_metrics
@@ -102,6 +105,10 @@ DEFAULT_CONFIG: dict[str, str] = {"set_param_variables": "no"}
 DEFAULT_APPLICATION = "$(ruri.user)"
 """AS-1 application selection used when ``--application`` is not given."""
 DEFAULT_RTP_PORTS = (10000, 19999)
+SWITCH_INTERVAL = 0.001
+"""Seconds a thread may hold the GIL while another waits (Python's default: 0.005)."""
+DEFAULT_DRAIN_SECONDS = 5.0
+"""How long a stopping server waits for blocking actions still running on its pool."""
 """Configuration values of the embedded default (``$config.<key>`` for scripts)."""
 
 _LEVELS = {"error": LEVEL_ERROR, "warn": LEVEL_WARN, "info": LEVEL_INFO, "debug": LEVEL_DEBUG}
@@ -114,6 +121,15 @@ def find_examples() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def _positive(text: str | None, default: Any, kind: Any) -> Any:
+    """A positive number from a dsm.conf value, else ``default``."""
+    try:
+        value = kind(text) if text else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def _fmt(value: Any) -> str:
@@ -208,6 +224,8 @@ class Server:
         rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
         sip_settings: Mapping[str, str] | None = None,
         sip_timers: TimerSettings | None = None,
+        drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+        blocking_workers: int | None = None,
     ) -> None:
         self.config_path = config
         self.sip_settings = dict(sip_settings or {})
@@ -216,6 +234,9 @@ class Server:
         """RFC 3261 T1/T2/T4 (tests shorten them); ``None``: the RFC's values."""
         self._sip_conf: dict[str, str] = {}
         self.sip_limits: SipLimits | None = None
+        self.blocking_workers = blocking_workers
+        self.drain_seconds = drain_seconds
+        self.runner: PoolRunner | None = None
         self.rtp_timeout = rtp_timeout
         self.sip = sip
         self.application = application
@@ -261,13 +282,9 @@ class Server:
                 raise FileNotFoundError(errno.ENOENT, f"--scripts {folder}: no such directory")
         return DirectorySource(folders)
 
-    def _load(self, engine: Engine) -> ChartLibrary:
-        source = self._source()
+    def _load(self, engine: Engine, source: ScriptSource, cfg: DSMConfig | None) -> ChartLibrary:
         library = ChartLibrary(engine, source)
-        if isinstance(source, ConfigSource):
-            from dsm.runtime.config import install, load_config
-
-            cfg = load_config(source.path)
+        if cfg is not None:
             self._session_timer_settings = cfg.session_timer
             values = cfg.main.conf.values
             self._sip_conf = {key: values[key] for key in CONF_KEYS if key in values}
@@ -281,8 +298,20 @@ class Server:
         return library
 
     async def start(self) -> tuple[str, int]:
+        """Compose the server: configuration, worker pool, engine, library, ``dsm`` component."""
         loop = asyncio.get_running_loop()
-        engine = Engine(AsyncioClock(loop))
+        source = self._source()
+        cfg = load_config(source.path) if isinstance(source, ConfigSource) else None
+        values = cfg.main.values if cfg is not None else {}
+        runner = PoolRunner(
+            loop,
+            workers=self.blocking_workers
+            or _positive(values.get("blocking_workers"), DEFAULT_WORKERS, int),
+            slow_seconds=_positive(values.get("slow_action_seconds"), DEFAULT_SLOW_SECONDS, float),
+            log=self.log,
+        )
+        self.runner = runner
+        engine = Engine(AsyncioClock(loop), runner=runner, config=cfg)
         engine.log_sink = self.log.session_sink
         observer = Observer(engine)
         pending = False
@@ -300,11 +329,12 @@ class Server:
 
         engine.on_pending = on_pending
         self.engine = engine
-        library = self._load(engine)
+        library = self._load(engine, source, cfg)
         self.library = library
         self.log_diagnostics(library.warnings)
         self.load_prompts()
         component = install_component(engine, library)
+        install_components(engine)  # user_timer, xmlrpc2di, jsonrpc and the dsm.di entry points
         self.api = ControlAPI(engine, library, component, observer, item_seconds=self.item_seconds)
         host, port = parse_hostport(self.control)
         dispatcher = self.api.dispatcher()
@@ -317,8 +347,13 @@ class Server:
         control_server = ControlServer(
             dispatcher,
             lambda: render_metrics(
-                engine, observer, library, time.monotonic() - self._started, sip=self.sip_calls,
+                engine,
+                observer,
+                library,
+                time.monotonic() - self._started,
+                sip=self.sip_calls,
                 control=control_server,
+                blocking=runner,
             ),
             self.token,
             allowed_hosts=self.control_hosts,
@@ -588,6 +623,10 @@ class Server:
         # One loop on one core: the media clock's batched DTMF analysis (a matrix product
         # over hundreds of calls) must not wake BLAS worker threads that spin beside it.
         threadpool_limits(limits=1, user_api="blas")
+        # Blocking actions run on worker threads; one that computes in Python (a py() loop)
+        # holds the GIL for a whole switch interval each time: a shorter interval gives the
+        # loop (SIP, RTP, timers) the GIL back sooner.  Without such a thread nothing changes.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -595,6 +634,29 @@ class Server:
         await self.stopping.wait()
         await self.shutdown()
         return 0
+
+    async def _drain_blocking(self) -> None:
+        """Give blocking actions still running ``drain_seconds`` to end, then name the rest.
+
+        A call that never returns (a ``py()`` loop) cannot be stopped in
+        Python; its thread is a daemon, so it does not keep the process alive.
+        """
+        runner = self.runner
+        if runner is None:
+            return
+        deadline = time.monotonic() + self.drain_seconds
+        while runner.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for entry in runner.running.values():
+            self.log(
+                "still_running",
+                "warn",
+                call=entry.session,
+                action=entry.action,
+                loc=entry.loc,
+                seconds=round(time.monotonic() - entry.started, 3),
+            )
+        runner.close()
 
     def _signal(self, sig: signal.Signals) -> None:
         self.log("signal", signal=sig.name)
@@ -629,6 +691,7 @@ class Server:
             for s in list(self.engine.sessions.values()):
                 self.engine.end_session(s)
                 ended += 1
+        await self._drain_blocking()
         if self.sip_calls is not None:
             self.sip_calls.close_all()
         if self._sip_transport is not None:
@@ -662,6 +725,8 @@ def serve_main(
     rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS,
     rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
     sip_settings: Mapping[str, str] | None = None,
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+    blocking_workers: int | None = None,
 ) -> int:
     """Run a server until SIGTERM/SIGINT; the exit code."""
     log = StructuredLog(level=log_level)
@@ -682,5 +747,7 @@ def serve_main(
         rtp_ports=rtp_ports,
         rtp_timeout=rtp_timeout,
         sip_settings=sip_settings,
+        drain_seconds=drain_seconds,
+        blocking_workers=blocking_workers,
     )
     return asyncio.run(server.run())

@@ -35,11 +35,12 @@ from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from dsm.runtime import arrays, values
+from dsm.runtime import arrays, resumable, values
 from dsm.runtime.context import ErrorVars
 from dsm.runtime.errors import DSMException
 from dsm.runtime.events import EXCEPTION
 from dsm.runtime.executable import (
+    MAX_FLOW_DEPTH,
     OP_ACTION,
     OP_BREAK,
     OP_CALL,
@@ -48,6 +49,9 @@ from dsm.runtime.executable import (
     OP_JUMP,
     OP_REPOST,
     OP_RETURN,
+    RUN_BREAK,
+    RUN_FLOW,
+    RUN_NORMAL,
     XChart,
     XCondition,
     XElement,
@@ -63,7 +67,7 @@ if TYPE_CHECKING:
     from dsm.runtime.engine import AppConfig, ChartSet, Engine, Tracer
     from dsm.runtime.events import DoneCallback, QueuedEvent
 
-__all__ = ["Session", "LEVEL_ERROR", "LEVEL_WARN", "LEVEL_INFO", "LEVEL_DEBUG"]
+__all__ = ["Session", "LEVEL_ERROR", "LEVEL_WARN", "LEVEL_INFO", "LEVEL_DEBUG", "MAX_FLOW_DEPTH"]
 
 LEVEL_ERROR = 0
 LEVEL_WARN = 1
@@ -71,15 +75,11 @@ LEVEL_INFO = 2
 LEVEL_DEBUG = 3
 
 # list run results (E-60)
-_NORMAL = 0
-_BREAK = 1
-_FLOW = 2
+_NORMAL = RUN_NORMAL
+_BREAK = RUN_BREAK
+_FLOW = RUN_FLOW
 
 ONE_YEAR = 365 * 24 * 3600
-MAX_FLOW_DEPTH = 100
-"""Nested jumps/returns that run enter lists or remainders (a diagram jumping to itself in
-its initial enter list recurses forever in the reference); deeper nesting raises
-``{type: internal}`` instead of exhausting the Python stack."""
 _resolve = values.resolve
 
 
@@ -123,6 +123,9 @@ class Session(ErrorVars):
         "_scheduled",
         "_sel",
         "_depth",
+        "_resumable",
+        "_parked",
+        "_can_park",
         "__weakref__",
     )
 
@@ -161,6 +164,11 @@ class Session(ErrorVars):
         self._scheduled = False
         self._sel = self.select  # bound once: resolve runs several times per event
         self._depth = 0
+        # A session that may meet a blocking action runs the resumable executor when the
+        # engine has a runner for such actions (dsm.runtime.resumable); others never pay for it.
+        self._resumable = chartset.blocking and engine.runner is not None
+        self._parked: resumable.Parked | None = None
+        self._can_park = False
 
     def __repr__(self) -> str:
         where = "-" if self.state is None else f"{self.state.diagram.name}/{self.state.name}"
@@ -234,11 +242,12 @@ class Session(ErrorVars):
         """
         if self.ended:
             return params
-        saved = (self.event_type, self.params, self._repost, self._no_repost)
+        saved = (self.event_type, self.params, self._repost, self._no_repost, self._can_park)
+        self._can_park = False  # nested processing runs on the plain executor
         try:
             self._with_objects(event_type, params, objects)
         finally:
-            self.event_type, self.params, self._repost, self._no_repost = saved
+            self.event_type, self.params, self._repost, self._no_repost, self._can_park = saved
         return params
 
     def _enqueue(self, item: QueuedEvent) -> None:
@@ -255,8 +264,24 @@ class Session(ErrorVars):
         """Number of queued, unprocessed events."""
         return len(self._queue) if self._queue else 0
 
+    @property
+    def can_park(self) -> bool:
+        """Whether the running action may return a :class:`~dsm.runtime.resumable.Offload`."""
+        return self._can_park
+
+    @property
+    def waiting(self) -> bool:
+        """Whether an event of this session is parked on a blocking call still running."""
+        return self._parked is not None
+
+    def resume(self, outcome: resumable.Outcome) -> None:
+        """The engine's runner reports that the parked blocking call ended (on the loop thread)."""
+        resumable.finish(self, outcome)
+
     def _drain(self) -> int:
         """Process every queued event, including ones queued meanwhile (E-147)."""
+        if self._resumable:
+            return resumable.drain(self)
         self._scheduled = False
         q = self._queue
         n = 0
@@ -311,7 +336,7 @@ class Session(ErrorVars):
             # E-90 REFERENCE QUIRK: the start event is not processed normally;
             # one processing runs whose first round is an exception round with
             # the *start type* and the exception's params.
-            self._trace("exception", _exception_detail(exc))
+            self._trace("exception", exc.detail)
             self._process(start_type, dict(exc.params), exception_first=True)
             return True
         if self.state is None:
@@ -358,7 +383,7 @@ class Session(ErrorVars):
             except DSMException as exc:
                 # E-73: exception round with a copy of the exception's params
                 if tracer is not None:
-                    tracer(self, "exception", _exception_detail(exc))
+                    tracer(self, "exception", exc.detail)
                 mode = True
                 etype = EXCEPTION
                 eparams = dict(exc.params)
@@ -472,6 +497,14 @@ class Session(ErrorVars):
                 if self._return():
                     return _FLOW
         return _NORMAL
+
+    def _push_frame(self, rest: tuple[XElement, ...]) -> None:
+        """E-83: ``callFSM`` keeps the rest of the innermost list for ``returnFSM``."""
+        stack = self._stack
+        if stack is None:
+            stack = self._stack = []
+        assert self.diagram is not None
+        stack.append(_Frame(self.diagram, self.state, rest))
 
     def _flow_target(self, args: tuple[str, ...]) -> str:
         return self.resolve(args[0]) if args else ""
@@ -628,12 +661,6 @@ class Session(ErrorVars):
         tracer = self.engine.tracer
         if tracer is not None:
             tracer(self, kind, detail)
-
-
-def _exception_detail(exc: DSMException) -> str:
-    """``prompt name=hello``: the type and params of an exception, for the trace."""
-    params = " ".join(f"{k}={v}" for k, v in exc.params.items() if k != "type")
-    return f"{exc.type} {params}" if params else exc.type
 
 
 def _restore(vs: dict[str, str], name: str, old: str | None) -> None:

@@ -4,6 +4,12 @@ Components are the engine's registry ``engine.di`` (name →
 :class:`dsm.runtime.engine.DIComponent`).  Every failure is reported through
 ``$errno``/``$strerror`` with the reference's texts; no exception escapes.
 Argument pieces come pre-split at every comma (style L, L-85).
+
+On a server a call into a component that waits does not hold the loop: a
+component declared ``blocking`` runs on the worker pool, and one that
+splits a call (:meth:`DIComponent.offload`, e.g. ``reloadDSMs``: compile
+on the pool, swap on the loop) runs its two halves there and here, while
+the session waits (:class:`~dsm.runtime.resumable.Offload`).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 from dsm.runtime import arrays
 from dsm.runtime.actions.core import core
 from dsm.runtime.context import ActionContext
+from dsm.runtime.resumable import Offload
 from dsm.runtime.values import parse_cnum
 
 __all__ = ["build_struct", "di_call", "DI_MODES"]
@@ -116,58 +123,99 @@ def _convert(ctx: ActionContext, result: Any, as_array: bool) -> bool:
     return True
 
 
-def di_call(ctx: ActionContext, mode: str, pieces: tuple[str, ...]) -> None:
-    """The common body of the three DI actions."""
+def di_call(ctx: ActionContext, mode: str, pieces: tuple[str, ...]) -> Offload | None:
+    """The common body of the three DI actions; an :class:`Offload` when the call waits off the loop."""
     token = f"{mode}({','.join(pieces)})"
     if len(pieces) < 2:
         ctx.set_error(
             "arg", f"DI needs at least: mod_name, function_name (in '{token}%s')\n"
         )  # E-133 REFERENCE QUIRK: the literal %s
-        return
+        return None
     factory = pieces[0].strip(' "')
     component = ctx.engine.di.get(factory)
     if component is None:
         ctx.set_error("config", f"load module for factory '{factory}'.\n")
-        return
+        return None
     function = pieces[1].strip(' "')
     try:
         args = [_argument(ctx, p) for p in pieces[2:]]
     except _Abort:
-        return
+        return None
     session: Any = ctx
     session.di_result = None
+    if getattr(ctx, "can_park", False):
+        # On a server: a component that waits runs on the worker pool meanwhile (issue 14).
+        if component.blocking:
+            return Offload(
+                lambda: _attempt(lambda: component.invoke(function, args)),
+                lambda value: _store(ctx, mode, token, function, value),
+            )
+        split = component.offload(function, args)
+        if split is not None:
+            work, finish = split
+            return Offload(
+                lambda: _attempt(work),
+                lambda value: _store(
+                    ctx, mode, token, function, value if isinstance(value, _Failed) else _attempt(lambda: finish(value))
+                ),
+            )
+    _store(ctx, mode, token, function, _attempt(lambda: component.invoke(function, args)))
+    return None
+
+
+class _Failed:
+    """An exception raised by a component, carried across threads as a value."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+
+def _attempt(fn: Any) -> Any:
     try:
-        result = component.invoke(function, args)
-    except NotImplementedError:
-        ctx.set_error("arg", f"not implemented DI function '{function}'\n")
+        return fn()
+    except Exception as exc:
+        return _Failed(exc)
+
+
+def _store(ctx: ActionContext, mode: str, token: str, function: str, result: Any) -> None:
+    """The outcome of a component call as ``$errno`` and ``$DI_res…`` (E-134, E-137)."""
+    if isinstance(result, _Failed):
+        exc = result.exc
+        if isinstance(exc, NotImplementedError):
+            ctx.set_error("arg", f"not implemented DI function '{function}'\n")
+        elif isinstance(exc, IndexError):
+            ctx.set_error("arg", f"out of bounds in  DI call '{token}'\n")
+        elif isinstance(exc, TypeError):
+            ctx.set_error("arg", f"type mismatch in  DI call '{token}'\n")
+        else:
+            ctx.set_error("arg", f"unexpected Exception in  DI call '{token}'\n")
         return
-    except IndexError:
-        ctx.set_error("arg", f"out of bounds in  DI call '{token}'\n")
-        return
-    except TypeError:
-        ctx.set_error("arg", f"type mismatch in  DI call '{token}'\n")
-        return
-    except Exception:
-        ctx.set_error("arg", f"unexpected Exception in  DI call '{token}'\n")
-        return
+    session: Any = ctx
     session.di_result = result
     if mode == "DI" or _convert(ctx, result, mode == "DIgetResultArray"):
         ctx.clear_error()
 
 
 @core.action("DI", style="L")
-def di(ctx: ActionContext, *pieces: str) -> None:
+def di(ctx: ActionContext, *pieces: str) -> Offload | None:
     """A-core-76: call a component function; the result is only stored."""
-    di_call(ctx, "DI", pieces)
+    return di_call(ctx, "DI", pieces)
 
 
 @core.action("DIgetResult", style="L")
-def di_get_result(ctx: ActionContext, *pieces: str) -> None:
+def di_get_result(ctx: ActionContext, *pieces: str) -> Offload | None:
     """A-core-77: as ``DI``; string/int → ``$DI_res``, list → ``$DI_res0``, ``$DI_res1`` …"""
-    di_call(ctx, "DIgetResult", pieces)
+    return di_call(ctx, "DIgetResult", pieces)
 
 
 @core.action("DIgetResultArray", style="L")
-def di_get_result_array(ctx: ActionContext, *pieces: str) -> None:
+def di_get_result_array(ctx: ActionContext, *pieces: str) -> Offload | None:
     """A-core-78: as ``DIgetResult``; list → ``$DI_res[i]`` and ``$DI_res_size``."""
-    di_call(ctx, "DIgetResultArray", pieces)
+    return di_call(ctx, "DIgetResultArray", pieces)
+
+
+# A DI call may wait off the loop (a blocking component, reloadDSMs' compile): sessions
+# of charts that use DI can park (dsm.runtime.resumable).
+di.offloads = di_get_result.offloads = di_get_result_array.offloads = True  # type: ignore[attr-defined]

@@ -132,7 +132,13 @@ def _args(args: list[Any], fmt: str) -> None:
 
 
 class XmlRpc2Di(DIComponent):
-    """XML-RPC servers per application name, shared by all sessions (thread-safe)."""
+    """XML-RPC servers per application name, shared by all sessions (thread-safe).
+
+    A request waits on the network, so ``DI`` runs it on the worker pool of a server
+    while the calling session waits (``blocking``); other calls carry on.
+    """
+
+    blocking = True
 
     def __init__(
         self,

@@ -7,11 +7,13 @@ counters end in ``_total``.  Format: Prometheus text exposition 0.0.4.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from dsm.runtime.blocking import HISTOGRAM_BUCKETS
 from dsm.runtime.redact import redact_text
 
 if TYPE_CHECKING:
+    from dsm.runtime.blocking import PoolRunner
     from dsm.runtime.control.http_server import ControlServer
     from dsm.runtime.control.observer import Observer
     from dsm.runtime.engine import Engine
@@ -35,6 +37,7 @@ def render_metrics(
     uptime: float = 0.0,
     sip: SipCalls | None = None,
     control: ControlServer | None = None,
+    blocking: PoolRunner | None = None,
 ) -> str:
     """The whole exposition text; with ``sip`` (``dsm serve --sip``) also the SIP and RTP figures.
 
@@ -137,4 +140,28 @@ def render_metrics(
             "Frame slots served more than 10 ms late (or skipped), summed over live calls.",
             [("", sum(c.rtp.frames_late for c in live))],
         )
+    if blocking is not None:
+        _blocking_metrics(blocking, metric, out)
     return "\n".join(out) + "\n"
+
+
+def _blocking_metrics(runner: PoolRunner, metric: Any, out: list[str]) -> None:
+    """Blocking actions (runtime/blocking.py): in flight on the pool, seconds per action name."""
+    metric(
+        "dsm_blocking_in_flight",
+        "gauge",
+        "Blocking actions and conditions running on the worker pool now.",
+        [("", runner.in_flight)],
+    )
+    name = "dsm_blocking_action_seconds"
+    out.append(f"# HELP {name} Seconds per blocking action or condition, by name.")
+    out.append(f"# TYPE {name} histogram")
+    for action, hist in sorted(runner.histograms.items()):
+        label = _label(action)
+        total = 0
+        for bound, count in zip((*HISTOGRAM_BUCKETS, None), hist.counts):
+            total += count
+            le = "+Inf" if bound is None else repr(bound)
+            out.append(f'{name}_bucket{{action="{label}",le="{le}"}} {total}')
+        out.append(f'{name}_sum{{action="{label}"}} {round(hist.total, 6)}')
+        out.append(f'{name}_count{{action="{label}"}} {total}')

@@ -24,8 +24,10 @@ from typing import Any
 import dsm
 from dsm.chart import Chart
 from dsm.diagnostics import CompileError
+from dsm.runtime import config as conf_mod
+from dsm.runtime.blocking import BlockingRunner, DelayedRunner
 from dsm.runtime.clock import VirtualClock
-from dsm.runtime.engine import Engine
+from dsm.runtime.compose import build_engine
 from dsm.runtime.events import processed
 from dsm.runtime.harness.callee import SimCallee
 from dsm.runtime.harness.coverage import COVERAGE
@@ -66,6 +68,7 @@ class Harness:
         module_path: Sequence[str] = (),
         key_duration: float = 0.1,
         key_gap: float = 0.1,
+        blocking_delay: float | None = None,
     ) -> None:
         self.scripts = Path(scripts)
         self.config_path = Path(config) if config is not None else None
@@ -75,7 +78,12 @@ class Harness:
         self.key_gap = key_gap
         self.config_values = dict(config_values or {})
         self.clock = VirtualClock()
-        self.engine = Engine(self.clock, mod_path=self.module_path)
+        # ``blocking_delay``: blocking actions park their session for that many virtual
+        # seconds (as on a server's worker pool); by default they run inline.
+        runner: BlockingRunner | None = (
+            None if blocking_delay is None else DelayedRunner(self.clock, blocking_delay)
+        )
+        self.engine = build_engine(self.clock, mod_path=self.module_path, runner=runner)
         self.engine.tracer = self._trace
         self.engine.log_sink = self._log
         self.engine.on_pending = self._pump
@@ -132,8 +140,6 @@ class Harness:
         return charts
 
     def _load(self, initial: bool) -> None:
-        from dsm.runtime import config as conf_mod
-
         conf_file = self.config_path
         if conf_file is None and self.scripts.suffix == ".conf":
             conf_file = self.scripts

@@ -108,6 +108,8 @@ class MariaDB:
     database: str
     socket_path: str
     directory: str
+    pid: int = 0
+    """The server process, for tests that pause it (SIGSTOP/SIGCONT)."""
 
     @property
     def url(self) -> str:
@@ -123,6 +125,8 @@ class RedisServer:
     port: int
     socket_path: str
     directory: str
+    pid: int = 0
+    """The server process, for tests that pause it (SIGSTOP/SIGCONT)."""
 
     @property
     def url(self) -> str:
@@ -181,14 +185,14 @@ def mariadb(
                 "--innodb-fast-shutdown=2",
                 "--innodb-doublewrite=0",
                 "--innodb-flush-method=nosync",
-                "--max-connections=200",
+                "--max-connections=400",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         _wait_for_port(port, proc, log)
         _provision_mariadb(sock, user, password, database)
-        yield MariaDB("127.0.0.1", port, user, password, database, sock, directory)
+        yield MariaDB("127.0.0.1", port, user, password, database, sock, directory, proc.pid)
     finally:
         if proc is not None:
             _stop(proc)
@@ -253,7 +257,7 @@ def redis_server() -> Iterator[RedisServer]:
     )
     try:
         _wait_for_port(port, proc, log)
-        yield RedisServer("127.0.0.1", port, sock, directory)
+        yield RedisServer("127.0.0.1", port, sock, directory, proc.pid)
     finally:
         _stop(proc)
         shutil.rmtree(directory, ignore_errors=True)

@@ -17,6 +17,7 @@ import pytest
 from dsm.runtime import components
 from dsm.runtime.clock import VirtualClock
 from dsm.runtime.components.xmlrpc2di import XmlRpc2Di, read_settings
+from dsm.runtime.compose import build_engine
 from dsm.runtime.engine import DIComponent, Engine
 from dsm.runtime.harness import Harness
 
@@ -257,7 +258,7 @@ transition clear (START, RUN) - keyTest(#key == 1) / DI(user_timer, removeUserTi
         assert call.vars["fired"] == "23"
 
     def test_types_and_unknown_session(self) -> None:
-        e = Engine(VirtualClock())
+        e = build_engine(VirtualClock())
         ut = e.di["user_timer"]
         assert ut.invoke("setTimer", [1, 1, "nobody"]) is None
         with pytest.raises(TypeError):

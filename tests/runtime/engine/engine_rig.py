@@ -10,7 +10,8 @@ from engine_fake_call import FakeCall
 
 import dsm
 from dsm.runtime.clock import VirtualClock
-from dsm.runtime.engine import ChartSet, Engine
+from dsm.runtime.compose import build_engine
+from dsm.runtime.engine import ChartSet
 from dsm.runtime.session import Session
 
 HERE = str(Path(__file__).parent)
@@ -20,7 +21,7 @@ class Rig:
     def __init__(self, limit: int = 10000) -> None:
         self.limit = limit
         self.clock = VirtualClock()
-        self.engine = Engine(self.clock, mod_path=[HERE], max_rounds=50)
+        self.engine = build_engine(self.clock, mod_path=[HERE], max_rounds=50)
         self.logs: list[tuple[str, int, str]] = []
         self.trace: list[tuple[str, str, str]] = []
         self.engine.log_sink = lambda s, lvl, msg: self.logs.append(

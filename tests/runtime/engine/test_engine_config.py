@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dsm.runtime.clock import VirtualClock
+from dsm.runtime.compose import build_engine
 from dsm.runtime.config import (
     ConfigError,
     load_config,
@@ -15,7 +16,6 @@ from dsm.runtime.config import (
     select_application,
     split_list,
 )
-from dsm.runtime.engine import Engine
 
 
 def test_CF2_line_syntax() -> None:
@@ -77,7 +77,7 @@ def test_K1_K2_K3_K16_K23_full_configuration(tmp_path: Path) -> None:
     assert cfg.prompts["main"]["load_prompts"] == ["/p/prompts.conf"]
     assert cfg.session_timer["session_expires"] == 60
     assert any(d.code == "K-30" and "greeting" in d.message for d in cfg.diagnostics)
-    engine = Engine(VirtualClock(), cfg)
+    engine = build_engine(VirtualClock(), cfg)
     engine.run_pending()
     systems = [s for s in engine.sessions.values() if s.kind == "system"]
     assert len(systems) == 1 and systems[0].vars["started"] == "1"

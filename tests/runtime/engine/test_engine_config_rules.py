@@ -16,6 +16,7 @@ import pytest
 from engine_fake_call import FakeCall
 
 from dsm.runtime.clock import VirtualClock
+from dsm.runtime.compose import build_engine
 from dsm.runtime.config import (
     ConfigError,
     DSMConfig,
@@ -46,7 +47,7 @@ def tree(tmp_path: Path, main: str = "", bundles: dict[str, str] | None = None, 
 
 
 def engine_for(conf: Path | DSMConfig) -> Engine:
-    engine = Engine(VirtualClock(), load_config(str(conf)) if isinstance(conf, Path) else conf)
+    engine = build_engine(VirtualClock(), load_config(str(conf)) if isinstance(conf, Path) else conf)
     engine.run_pending()
     return engine
 
@@ -160,7 +161,7 @@ def test_CF9_main_system_dsms_start_before_bundles_exist(tmp_path: Path) -> None
         shop="initial state T;\n",
     )
     cfg = load_config(str(conf))
-    engine = Engine(VirtualClock())
+    engine = build_engine(VirtualClock())
     seen: list[tuple[str, str, list[str], str]] = []
     real = engine.start_system
 

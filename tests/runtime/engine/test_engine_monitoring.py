@@ -12,6 +12,7 @@ from engine_fake_call import FakeCall
 
 from dsm.modules.mod_monitoring import store
 from dsm.runtime.clock import VirtualClock
+from dsm.runtime.compose import build_engine
 from dsm.runtime.config import load_config
 from dsm.runtime.engine import Engine
 from dsm.runtime.monitor import CallRefused, MonSelect, header_keyvalue
@@ -44,7 +45,7 @@ def engine(tmp_path: Path, conf: str, **diags: str) -> Engine:
     (tmp_path / "dsm.conf").write_text(
         f"diag_path={tmp_path}/d\nload_diags={names}\nregister_apps={names}\n" + textwrap.dedent(conf)
     )
-    e = Engine(VirtualClock(), load_config(str(tmp_path / "dsm.conf")))
+    e = build_engine(VirtualClock(), load_config(str(tmp_path / "dsm.conf")))
     e.run_pending()
     return e
 
