@@ -344,6 +344,26 @@ class RtpSession:
             self._last_received = self.loop.time()
             self._slot = self.clock.join(self)
 
+    def pause(self) -> None:
+        """Stop sending and reading, keep the ports (B2B with end-to-end media; :meth:`start` resumes)."""
+        if self._running:
+            self.clock.leave(self)
+            self._running = False
+        if self._reading:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.sock.fileno())
+                if self.rtcp_sock is not None:
+                    self.loop.remove_reader(self.rtcp_sock.fileno())
+            self._reading = False
+        if self._rtcp_timer is not None:
+            self._rtcp_timer.cancel()
+            self._rtcp_timer = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the stream runs (started, not paused or closed)."""
+        return self._running
+
     def close(self) -> None:
         if self.closed:
             return

@@ -1,0 +1,363 @@
+"""B2B calls over SIP (``actions.md`` 9, A-core-53 … 62, C-core-9/16/17): sipp calls, sipp answers.
+
+sipp as the caller (UAC) calls ``dsm serve --sip``; the script connects it
+with ``B2B.connectCallee`` to a second sipp playing the callee (UAS, started
+first on a free port, see ``test_sip_dialout.Uas``).  The scenarios check the
+wire (sipp's ``ereg check_it`` fails a run whose message lacks the text):
+the B-leg INVITE's R-URI, From, header block and the caller's SDP, the
+re-INVITE to the caller with the callee's SDP, BYE and CANCEL crossing
+between the legs, relayed replies; the script's view is read from its
+variables afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_sip_dialout import TERMINATED, Uas, recv, reply
+from test_sip_serve import (
+    ACK_2XX,
+    INVITE,
+    SipServer,
+    pause,
+    reply_to_last,
+    run_sipp,
+)
+
+from dsm.runtime.sip.b2b import OtherLeg
+
+# -- the A-leg script ---------------------------------------------------------------------------
+B2B_SCRIPT = """\
+initial state CALLING enter {{
+  {setup}
+  set($b2b_local_party="<sip:ivr@127.0.0.1>");
+  B2B.addHeader("X-Route: 7");
+  B2B.connectCallee("<sip:bob@127.0.0.1:{port}>", "sip:bob@127.0.0.1:{port};user=phone")
+}};
+transition "provisional" CALLING - B2B.otherReply; test(#code < 200) / append($provisional, #code) -> RINGING;
+transition "answered at once" CALLING - B2B.otherReply; test(#code == 200) / set($answered=#code) -> CONNECTED;
+transition "busy" CALLING - B2B.otherReply; test(#code > 299) / set($failed=#code); set($failed_reason=#reason); stop(true) -> END;
+state RINGING;
+transition "more provisional" RINGING - B2B.otherReply; test(#code < 200) / append($provisional, #code) -> RINGING;
+transition "answered" RINGING - B2B.otherReply; test(#code == 200) / set($answered=#code); set($cmd=hello); B2B.relayEvent(cmd) -> CONNECTED;
+transition "failed" RINGING - B2B.otherReply; test(#code > 299) / set($failed=#code); set($failed_reason=#reason); stop(true) -> END;
+transition "caller gives up" RINGING - hangup / set($hangup=1); stop(false) -> END;
+state CONNECTED;
+transition "caller hangs up" CONNECTED - hangup / set($hangup=1); stop(false) -> END;
+transition "callee hangs up" CONNECTED - B2B.otherBye / set($other_bye=1); set($other_bye_hdrs=#hdrs) -> END;
+state END;
+"""
+
+RELAYED_SCRIPT = """\
+initial state S;
+transition "invite" S - invite / set($b2b_relayed_invite=true); B2B.connectCallee("<sip:bob@127.0.0.1:{port}>", "sip:bob@127.0.0.1:{port}") -> CALLING;
+state CALLING;
+transition "reply" CALLING - B2B.otherReply; test(#code < 200) / append($provisional, #code) -> CALLING;
+transition "answered" CALLING - B2B.otherReply; test(#code == 200) / set($answered=#code) -> CONNECTED;
+transition "failed" CALLING - B2B.otherReply; test(#code > 299) / set($failed=#code); stop(false) -> END;
+state CONNECTED;
+transition "caller hangs up" CONNECTED - hangup / set($hangup=1); stop(false) -> END;
+state END;
+"""
+
+
+# -- the callee (sipp UAS) ------------------------------------------------------------------------
+def _check(regexp: str, name: str, where: str = 'search_in="msg"') -> str:
+    return f'<ereg regexp="{regexp}" {where} check_it="true" assign_to="{name}"/>'
+
+
+def b_invite(ruri_tail: str = ";user=phone", header: str = "X-Route: 7", from_: str = "ivr@127.0.0.1") -> str:
+    checks = [
+        _check(f"^INVITE sip:bob@127.0.0.1:[0-9]+{ruri_tail} SIP/2.0", "ruri"),
+        _check(header, "route"),
+        _check("o=sipp 53655765", "offer"),
+        _check(from_, "from", 'search_in="hdr" header="From:"'),
+        _check(".*", "caller", 'search_in="hdr" header="From:"'),
+    ]
+    body = "".join(f"      {c}\n" for c in checks)
+    return f'  <recv request="INVITE" rrs="true">\n    <action>\n{body}    </action>\n  </recv>\n'
+
+
+B_INVITE = b_invite()
+RELAYED_B_INVITE = b_invite("", "Max-Forwards: 70", "sipp@127.0.0.1")
+"""The B-leg INVITE: R-URI, header block, the caller's SDP offer, From = ``$b2b_local_party``."""
+
+CALLEE_BYE = """\
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:bob@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To: [$caller]
+      Call-ID: [call_id]
+      CSeq: 1 BYE
+      Contact: <sip:bob@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      X-Why: done
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+
+def uas_scenario(name: str, *steps: str) -> str:
+    refs = '  <Reference variables="ruri,route,offer,from,caller"/>\n'
+    return f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="{name}">\n{"".join(steps)}{refs}</scenario>\n'
+
+
+def answer_bye() -> str:
+    return '  <recv request="BYE"/>\n' + reply_to_last()
+
+
+def recv_cancel() -> str:
+    return '  <recv request="CANCEL"/>\n' + reply_to_last() + TERMINATED + recv("ACK")
+
+
+# -- the caller (sipp UAC) -------------------------------------------------------------------------
+ANSWERED_TAG = """\
+  <recv response="200" response_txn="invite" rrs="true" rtd="true">
+    <action><ereg regexp=";tag=([^;>]*)" search_in="hdr" header="To:" assign_to="x,totag"/></action>
+  </recv>
+"""
+
+REINVITE_WITH_CALLEE_SDP = f"""\
+  <recv request="INVITE">
+    <action>{_check("o=bob 1 1", "callee_sdp")}</action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+  <recv request="ACK"/>
+"""
+"""The callee's SDP reaches the answered caller in a re-INVITE (the reference's ``reinviteCaller``)."""
+
+CALLER_BYE = """\
+  <send retrans="500" start_txn="bye">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>;tag=[$totag]
+      Call-ID: [call_id]
+      CSeq: 9 BYE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" response_txn="bye"/>
+"""
+"""The caller's BYE after the server's re-INVITE (the last message's From/To are the server's)."""
+
+
+def uac_scenario(name: str, *steps: str, refs: str = "x,totag") -> str:
+    ref = f'  <Reference variables="{refs}"/>\n' if refs else ""
+    return f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="{name}">\n{"".join(steps)}{ref}</scenario>\n'
+
+
+# -- the rig ------------------------------------------------------------------------------------------
+class B2BRig:
+    def __init__(self, sipp: str, tmp_path: Path) -> None:
+        self.sipp = sipp
+        self.tmp_path = tmp_path
+        self.uas: Uas | None = None
+        self.server: SipServer | None = None
+
+    def start(self, uas_xml: str, script: str = B2B_SCRIPT, setup: str = "") -> SipServer:
+        uas_dir = self.tmp_path / "uas"
+        uas_dir.mkdir()
+        self.uas = Uas(self.sipp, uas_dir, uas_xml)
+        scripts = self.tmp_path / "scripts"
+        scripts.mkdir()
+        (scripts / "b2b.dsm").write_text(script.format(port=self.uas.port, setup=setup))
+        self.server = SipServer(scripts=scripts)
+        return self.server
+
+    def call(self, uac_xml: str) -> dict[str, str]:
+        """Run the caller to the end, then the callee; the A leg's variables once it ended."""
+        assert self.server is not None and self.uas is not None
+        uac_dir = self.tmp_path / "uac"
+        uac_dir.mkdir()
+        run_sipp(self.sipp, uac_dir, self.server.port, uac_xml, "b2b")
+        self.uas.finish()
+        (call,) = self.server.wait_ended(1)
+        return dict(call["vars"])
+
+    def close(self) -> None:
+        if self.uas is not None:
+            self.uas.close()
+        if self.server is not None:
+            self.server.stop()
+
+
+@pytest.fixture
+def rig(sipp: str, tmp_path: Path) -> Iterator[B2BRig]:
+    r = B2BRig(sipp, tmp_path)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def _legs(server: SipServer) -> list[OtherLeg]:
+    calls = server.server.sip_calls
+    assert calls is not None
+    return server.on_loop(lambda: list(calls.legs.values()))
+
+
+# -- the tests --------------------------------------------------------------------------------------
+def test_A_core_53_C_core_16_connect_ring_answer_reinvite_caller_bye_crosses(rig: B2BRig) -> None:
+    """INVITE to B with the header block and the caller's SDP; 180/200 as B2B.otherReply; B's SDP
+    reaches the answered caller in a re-INVITE; the caller's BYE goes on to B (A-core-57, 61)."""
+    rig.start(
+        uas_scenario(
+            "callee-answers",
+            B_INVITE,
+            reply(180, "Ringing"),
+            pause(200),
+            reply(200, "OK", sdp=True),
+            recv("ACK"),
+            answer_bye(),
+        )
+    )
+    caller = uac_scenario(
+        "caller",
+        INVITE,
+        ANSWERED_TAG,
+        ACK_2XX,
+        REINVITE_WITH_CALLEE_SDP,
+        pause(300),
+        CALLER_BYE,
+        refs="x,totag,callee_sdp",
+    )
+    v = rig.call(caller)
+    assert v["provisional"] == "180"
+    assert v["answered"] == "200"
+    assert v["hangup"] == "1"
+    assert rig.server is not None and _legs(rig.server) == []
+
+
+def test_C_core_17_callee_hangs_up_bye_reaches_the_caller(rig: B2BRig) -> None:
+    """The callee's BYE: 200 to it, B2B.otherBye with #hdrs, then BYE to the caller and the session ends."""
+    rig.start(
+        uas_scenario(
+            "callee-hangs-up",
+            B_INVITE,
+            reply(200, "OK", sdp=True),
+            recv("ACK"),
+            pause(500),
+            CALLEE_BYE,
+            recv("200"),
+        )
+    )
+    caller = uac_scenario(
+        "caller",
+        INVITE,
+        ANSWERED_TAG,
+        ACK_2XX,
+        REINVITE_WITH_CALLEE_SDP,
+        '  <recv request="BYE"/>\n',
+        reply_to_last(),
+        refs="x,totag,callee_sdp",
+    )
+    v = rig.call(caller)
+    assert v.get("other_bye") == "1", v
+    assert "X-Why: done" in v["other_bye_hdrs"]
+    assert "hangup" not in v
+
+
+def test_A_core_53_callee_busy_486_is_reported_and_the_script_ends_the_call(rig: B2BRig) -> None:
+    """A 486 from B arrives as B2B.otherReply #code 486; the A leg stays until the script's stop(true)."""
+    rig.start(
+        uas_scenario("busy", B_INVITE, reply(486, "Busy Here"), recv("ACK"))
+    )
+    caller = uac_scenario(
+        "caller", INVITE, ANSWERED_TAG, ACK_2XX, '  <recv request="BYE"/>\n', reply_to_last()
+    )
+    v = rig.call(caller)
+    assert (v["failed"], v["failed_reason"]) == ("486", "Busy Here")
+
+
+def test_A_core_53_caller_hangs_up_while_callee_rings_cancel_crosses(rig: B2BRig) -> None:
+    """The caller's BYE while B rings: B gets CANCEL (200, 487, ACK), the script sees Hangup."""
+    rig.start(uas_scenario("ring-cancel", B_INVITE, reply(180, "Ringing"), recv_cancel()))
+    caller = uac_scenario("caller", INVITE, ANSWERED_TAG, ACK_2XX, pause(500), CALLER_BYE)
+    v = rig.call(caller)
+    assert v["provisional"] == "180"
+    assert v["hangup"] == "1"
+
+
+def test_A_core_53_relayed_invite_passes_replies_through_to_the_caller(rig: B2BRig) -> None:
+    """``$b2b_relayed_invite=true``: no 200 of our own; B's 180 and 200 (with its SDP) reach the caller."""
+    rig.start(
+        uas_scenario(
+            "relayed",
+            RELAYED_B_INVITE,
+            reply(180, "Ringing"),
+            pause(200),
+            reply(200, "OK", sdp=True),
+            recv("ACK"),
+            answer_bye(),
+        ),
+        script=RELAYED_SCRIPT,
+    )
+    relayed_ok = f"""\
+  <recv response="180" response_txn="invite"/>
+  <recv response="200" response_txn="invite" rrs="true" rtd="true">
+    <action>{_check("o=bob 1 1", "callee_sdp")}<ereg regexp=";tag=([^;>]*)" search_in="hdr" header="To:" assign_to="x,totag"/></action>
+  </recv>
+"""
+    caller = uac_scenario(
+        "caller", INVITE, relayed_ok, ACK_2XX, pause(300), CALLER_BYE, refs="x,totag,callee_sdp"
+    )
+    v = rig.call(caller)
+    assert v["provisional"] == "180"
+    assert v["answered"] == "200"
+    assert v["hangup"] == "1"
+
+
+def test_A_core_53_relayed_invite_failure_reaches_the_caller(rig: B2BRig) -> None:
+    """Relayed mode: B's 404 goes to the caller's INVITE and to the script as #code 404."""
+    rig.start(
+        uas_scenario("relayed-404", RELAYED_B_INVITE, reply(404, "Not Found"), recv("ACK")),
+        script=RELAYED_SCRIPT,
+    )
+    failed = """\
+  <recv response="404" response_txn="invite"/>
+  <send ack_txn="invite">
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+    v = rig.call(uac_scenario("caller", INVITE, failed, refs=""))
+    assert v["failed"] == "404"
+
