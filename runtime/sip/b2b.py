@@ -47,7 +47,7 @@ from dsm.runtime.sip.useragent import (
 if TYPE_CHECKING:
     from dsm.runtime.sip.sipcall import SipCall, SipCalls
 
-__all__ = ["OtherLeg", "connect_callee", "initial_header_block", "RelayedRequest"]
+__all__ = ["OtherLeg", "connect_callee", "initial_header_block", "relayed_headers", "RelayedRequest"]
 
 _NOT_RELAYED = frozenset(
     h.lower()
@@ -55,17 +55,20 @@ _NOT_RELAYED = frozenset(
         "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Content-Type", "Content-Length",
         "Max-Forwards", "Route", "Record-Route", "Allow", "User-Agent", "Supported", "Require",
         "Proxy-Require", "Session-Expires", "Min-SE", "Authorization", "Proxy-Authorization",
-        "i", "f", "t", "m", "v", "c", "l", "k",
+        "Server", "Accept", "i", "f", "t", "m", "v", "c", "l", "k",
     )
 )  # fmt: skip
 """Headers of the caller's INVITE that the core writes itself for the B leg (or must not copy)."""
 
 
+def relayed_headers(message: Request | Response) -> list[tuple[str, str]]:
+    """The headers of ``message`` that go with it to the other leg (not the core's own)."""
+    return [(name, value) for name, value in message.headers if name.lower() not in _NOT_RELAYED]
+
+
 def initial_header_block(request: Request) -> str:
     """The header block of an incoming call: the INVITE's headers except the core's own (A-core-53)."""
-    return "".join(
-        f"{name}: {value}\r\n" for name, value in request.headers if name.lower() not in _NOT_RELAYED
-    )
+    return "".join(f"{name}: {value}\r\n" for name, value in relayed_headers(request))
 
 
 def _header_text(message: Request | Response) -> str:

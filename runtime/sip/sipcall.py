@@ -56,6 +56,7 @@ from dsm.runtime.sip.b2b import (
     connect_callee,
     initial_header_block,
     other_bye_default,
+    relayed_headers,
 )
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.limits import SipCounters, SipLimits
@@ -590,6 +591,14 @@ class SipCall(MediaDelegation, Call):
         In relay-only mode with a connected B leg, requests other than BYE
         go on to the callee and its answer comes back (A-core-62).
         """
+        if self._request_events():
+            if event.request.method == "BYE":
+                self._pending_bye = event
+            self._sip_request(event.request, event, lambda: self._relay_or_default(event))
+        else:
+            self._relay_or_default(event)
+
+    def _relay_or_default(self, event: InDialogRequest) -> None:
         other = self.other
         if (
             other is not None
@@ -599,12 +608,7 @@ class SipCall(MediaDelegation, Call):
             and self.calls.relay(other.call_id, self.call_id, event)
         ):
             return
-        if self._request_events():
-            if event.request.method == "BYE":
-                self._pending_bye = event
-            self._sip_request(event.request, event, lambda: self._default_request(event))
-        else:
-            self._default_request(event)
+        self._default_request(event)
 
     def _default_request(self, event: InDialogRequest) -> None:
         request = event.request
@@ -1035,7 +1039,8 @@ class SipCalls:
         try:
             self.run(
                 lambda now: self.core.send_request(
-                    to_call, request.method, now=now, body=body, content_type=ctype
+                    to_call, request.method, now=now, body=body, content_type=ctype,
+                    headers=relayed_headers(request),
                 )
             )
         except UserAgentError as exc:
@@ -1060,7 +1065,7 @@ class SipCalls:
             self.run(
                 lambda now: self.core.reply_request(
                     relayed.origin_call, origin.transaction, status, reason, now=now, body=body,
-                    content_type=ctype,
+                    content_type=ctype, headers=relayed_headers(response) if response else (),
                 )
             )  # fmt: skip
         return True

@@ -361,3 +361,137 @@ def test_A_core_53_relayed_invite_failure_reaches_the_caller(rig: B2BRig) -> Non
     v = rig.call(uac_scenario("caller", INVITE, failed, refs=""))
     assert v["failed"] == "404"
 
+
+
+# -- relay-only, relayEvent, terminateOtherLeg, sendReinvite ------------------------------------------
+CONTROL_SCRIPT = """\
+initial state CALLING enter {{
+  B2B.connectCallee("<sip:bob@127.0.0.1:{port}>", "sip:bob@127.0.0.1:{port}")
+}};
+transition "answered" CALLING - B2B.otherReply; test(#code == 200) / set($cmd=hello); B2B.relayEvent(cmd); setTimer(1, 2) -> CONNECTED;
+transition "not answered" CALLING - B2B.otherReply; test(#code > 299) / stop(true) -> END;
+state CONNECTED;
+transition "back to the IVR" CONNECTED - timer(#id == 1) / B2B.terminateOtherLeg; B2B.setRelayOnly(false); B2B.sendReinvite(true, "X-Back: yes") -> IVR;
+transition "caller hangs up early" CONNECTED - hangup / stop(false) -> END;
+state IVR;
+transition "caller hangs up" IVR - hangup / set($hangup=1); stop(false) -> END;
+state END;
+"""
+
+
+def caller_request(method: str, cseq: int, body: str = "", content_type: str = "") -> str:
+    """A request of the caller after the server's re-INVITE (explicit From/To, as CALLER_BYE)."""
+    ctype = f"      Content-Type: {content_type}\n" if content_type else ""
+    text = "\n".join(f"      {line}" for line in body.splitlines())
+    return f"""\
+  <send retrans="500" start_txn="t{cseq}">
+    <![CDATA[
+      {method} [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>;tag=[$totag]
+      Call-ID: [call_id]
+      CSeq: {cseq} {method}
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+{ctype}      Content-Length: {"[len]" if body else "0"}
+
+{text}
+    ]]>
+  </send>
+"""
+
+
+OUR_OFFER = REINVITE_WITH_CALLEE_SDP.replace(
+    _check("o=bob 1 1", "callee_sdp"),
+    _check("X-Back: yes", "back") + _check("o=- [0-9]+ 1 IN IP4 127.0.0.1", "ours"),
+)
+"""``B2B.sendReinvite(true, X-Back: yes)``: our own offer (media back to the server), the extra header."""
+
+
+def test_A_core_61_62_54_55_relay_only_info_then_terminate_and_reinvite_back(rig: B2BRig) -> None:
+    """After B answered the session is relay-only: the caller's INFO reaches B and B's 200 comes back;
+    relayEvent is kept on the leg; terminateOtherLeg sends BYE to B; sendReinvite(true) re-INVITEs the
+    caller with our own SDP and the extra header (E-131: not resolved), our RTP stream resumes."""
+    server = rig.start(
+        uas_scenario(
+            "callee-info-bye",
+            b_invite("", "Max-Forwards: 70", "sipp@127.0.0.1"),
+            reply(200, "OK", sdp=True),
+            recv("ACK"),
+            '  <recv request="INFO">\n    <action>'
+            + _check("Signal=5", "signal")
+            + "</action>\n  </recv>\n",
+            reply_to_last("200 OK", "      X-Callee: info\n"),
+            answer_bye(),
+        ).replace('variables="ruri', 'variables="signal,ruri'),
+        script=CONTROL_SCRIPT,
+    )
+    caller = uac_scenario(
+        "caller",
+        INVITE,
+        ANSWERED_TAG,
+        ACK_2XX,
+        REINVITE_WITH_CALLEE_SDP,
+        caller_request("INFO", 5, "Signal=5\nDuration=160", "application/dtmf-relay"),
+        '  <recv response="200" response_txn="t5">\n    <action>'
+        + _check("X-Callee: info", "callee_info")
+        + "</action>\n  </recv>\n",
+        OUR_OFFER,
+        pause(500),
+        CALLER_BYE,
+        refs="x,totag,callee_sdp,callee_info,back,ours",
+    )
+    v = rig.call(caller)
+    assert v["hangup"] == "1"
+    assert "B2BEvent to the other leg: ['cmd']" in server.log_text.getvalue()
+    (call,) = server.calls()
+    assert server.on_loop(lambda: call.own_media)
+
+
+REQUEST_EVENTS_SCRIPT = """\
+import(mod_dlg);
+initial state S;
+transition "invite" S - invite / set($enable_request_events=true); dlg.connectCalleeRelayed("<sip:bob@127.0.0.1:{port}>", "sip:bob@127.0.0.1:{port}") -> CALLING;
+state CALLING;
+transition "reply" CALLING - B2B.otherReply; test(#code < 200) -> CALLING;
+transition "answered" CALLING - B2B.otherReply; test(#code == 200) / set($answered=#code) -> CONNECTED;
+state CONNECTED;
+transition "info refused" CONNECTED - sipRequest; test(#method == INFO) / dlg.relayError(403, Not Here); set($relay_error=$errno); set(#processed=true) -> CONNECTED;
+transition "bye" CONNECTED - hangup / set($hangup=1); stop(false) -> END;
+state END;
+"""
+
+
+def test_M_dlg_5_13_connectCalleeRelayed_and_relayError_answers_locally(rig: B2BRig) -> None:
+    """dlg.connectCalleeRelayed ignores $b2b_relayed_invite and relays B's 200 to the caller; a SipRequest
+    INFO answered with dlg.relayError(403) never reaches B (its scenario has no INFO)."""
+    rig.start(
+        uas_scenario(
+            "relayed-no-info",
+            RELAYED_B_INVITE,
+            reply(200, "OK", sdp=True),
+            recv("ACK"),
+            answer_bye(),
+        ),
+        script=REQUEST_EVENTS_SCRIPT,
+    )
+    relayed_ok = f"""\
+  <recv response="200" response_txn="invite" rrs="true" rtd="true">
+    <action>{_check("o=bob 1 1", "callee_sdp")}<ereg regexp=";tag=([^;>]*)" search_in="hdr" header="To:" assign_to="x,totag"/></action>
+  </recv>
+"""
+    caller = uac_scenario(
+        "caller",
+        INVITE,
+        relayed_ok,
+        ACK_2XX,
+        caller_request("INFO", 5, "Signal=5\nDuration=160", "application/dtmf-relay"),
+        '  <recv response="403" response_txn="t5"/>\n',
+        CALLER_BYE,
+        refs="x,totag,callee_sdp",
+    )
+    v = rig.call(caller)
+    assert v["answered"] == "200"
+    assert v["relay_error"] == ""
+    assert v["hangup"] == "1"
