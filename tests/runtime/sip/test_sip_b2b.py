@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_sip_dialout import TERMINATED, Uas, recv, reply
@@ -27,6 +28,7 @@ from test_sip_serve import (
 )
 
 from dsm.runtime.sip.b2b import OtherLeg
+from dsm.runtime.sip.transaction import TimerSettings
 
 # -- the A-leg script ---------------------------------------------------------------------------
 B2B_SCRIPT = """\
@@ -184,14 +186,16 @@ class B2BRig:
         self.uas: Uas | None = None
         self.server: SipServer | None = None
 
-    def start(self, uas_xml: str, script: str = B2B_SCRIPT, setup: str = "") -> SipServer:
+    def start(
+        self, uas_xml: str, script: str = B2B_SCRIPT, setup: str = "", **server: Any
+    ) -> SipServer:
         uas_dir = self.tmp_path / "uas"
         uas_dir.mkdir()
         self.uas = Uas(self.sipp, uas_dir, uas_xml)
         scripts = self.tmp_path / "scripts"
         scripts.mkdir()
         (scripts / "b2b.dsm").write_text(script.format(port=self.uas.port, setup=setup))
-        self.server = SipServer(scripts=scripts)
+        self.server = SipServer(scripts=scripts, **server)
         return self.server
 
     def call(self, uac_xml: str) -> dict[str, str]:
@@ -297,6 +301,46 @@ def test_A_core_53_callee_busy_486_is_reported_and_the_script_ends_the_call(rig:
     )
     v = rig.call(caller)
     assert (v["failed"], v["failed_reason"]) == ("486", "Busy Here")
+
+
+def test_A_core_53_callee_never_answers_408_is_reported(rig: B2BRig) -> None:
+    """No reply at all (Timer B, shortened with T1 = 50 ms): B2B.otherReply #code 408 Request Timeout."""
+    rig.start(
+        uas_scenario("silent", B_INVITE, pause(4500)), sip_timers=TimerSettings(t1=0.05)
+    )
+    caller = uac_scenario(
+        "caller", INVITE, ANSWERED_TAG, ACK_2XX, '  <recv request="BYE"/>\n', reply_to_last()
+    )
+    v = rig.call(caller)
+    assert (v["failed"], v["failed_reason"]) == ("408", "Request Timeout")
+
+
+def test_A_core_56_early_media_relay_reinvites_the_caller_with_the_183_sdp(rig: B2BRig) -> None:
+    """enableEarlyMediaRelay(true): B's 183 with SDP reaches the answered caller as a re-INVITE."""
+    rig.start(
+        uas_scenario(
+            "early-media",
+            B_INVITE,
+            reply(183, "Session Progress", sdp=True),
+            pause(1500),
+            reply(486, "Busy Here"),
+            recv("ACK"),
+        ),
+        setup="B2B.enableEarlyMediaRelay(true);",
+    )
+    caller = uac_scenario(
+        "caller",
+        INVITE,
+        ANSWERED_TAG,
+        ACK_2XX,
+        REINVITE_WITH_CALLEE_SDP,
+        '  <recv request="BYE"/>\n',
+        reply_to_last(),
+        refs="x,totag,callee_sdp",
+    )
+    v = rig.call(caller)
+    assert v["provisional"] == "183"
+    assert v["failed"] == "486"
 
 
 def test_A_core_53_caller_hangs_up_while_callee_rings_cancel_crosses(rig: B2BRig) -> None:
