@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from dsm.runtime.events import processed
+from dsm.runtime.sip.invite_retry import OutgoingInvite
 from dsm.runtime.sip.message import Request, Response
 from dsm.runtime.sip.useragent import (
     CallAnswered,
@@ -88,8 +89,12 @@ class RelayedRequest:
 class OtherLeg:
     """The B leg: an outgoing INVITE and its dialog, owned by the A leg's call."""
 
-    def __init__(self, a: SipCall, call_id: str, to: str, ruri: str, relayed: bool) -> None:
+    def __init__(
+        self, a: SipCall, call_id: str, to: str, ruri: str, relayed: bool, invite: OutgoingInvite
+    ) -> None:
         self.a = a
+        self.invite = invite
+        """The INVITE, re-sent on 401/407 with credentials and on 3xx (``invite_retry``)."""
         self.calls: SipCalls = a.calls
         self.call_id = call_id
         self.to = to
@@ -153,6 +158,14 @@ class OtherLeg:
             a.media_to_other(body)
 
     def _failed(self, response: Response | None) -> None:
+        if self.invite.retry(response):
+            try:
+                self.invite.send(self.calls.run, self.calls.core)
+            except UserAgentError as exc:
+                self.calls.log("sip", "warn", call=self.call_id, msg=f"other leg: {exc}")
+            else:
+                self.state = "calling"
+                return
         self.state = "ended"
         self.calls.legs.pop(self.call_id, None)
         a = self.a
@@ -212,7 +225,8 @@ def connect_callee(
     """Send the B leg's INVITE (A-core-53): To ``to``, R-URI ``ruri``, the header block, the caller's body.
 
     From is ``$b2b_local_party`` (else ``<$b2b_local_uri>``, else the
-    caller's From), the Call-ID ``$b2b_callid`` or a fresh one.  Raises
+    caller's From), the Call-ID ``$b2b_callid`` or a fresh one; with
+    ``$b2b_auth_user`` and ``$b2b_auth_pwd`` a digest challenge is answered.  Raises
     :class:`UserAgentError` when the INVITE cannot be built (bad URI or header).
     """
     from dsm.runtime.sip.sipcall import header_lines
@@ -226,23 +240,21 @@ def connect_callee(
         or ""
     )
     call_id = settings.get("b2b_callid", "") or f"{calls.rng.getrandbits(64):016x}@{calls.host}"
-    invite = a.invite
-    body = invite.body
-    ctype = invite.content_type if body else None
-    extra = header_lines(headers)
-    calls.run(
-        lambda now: calls.core.invite(
-            ruri,
-            from_uri=from_,
-            to=to or None,
-            now=now,
-            body=body,
-            content_type=ctype or None,
-            headers=extra,
-            call_id=call_id,
-        )
+    body = a.invite.body
+    invite = OutgoingInvite(
+        ruri=ruri,
+        from_=from_,
+        to=to or None,
+        body=body,
+        content_type=(a.invite.content_type or None) if body else None,
+        headers=header_lines(headers),
+        call_id=call_id,
+        auth_user=settings.get("b2b_auth_user", ""),
+        auth_pwd=settings.get("b2b_auth_pwd", ""),
+        rng=calls.rng,
     )
-    leg = OtherLeg(a, call_id, to, ruri, relayed)
+    invite.send(calls.run, calls.core)
+    leg = OtherLeg(a, call_id, to, ruri, relayed, invite)
     calls.legs[call_id] = leg
     return leg
 
