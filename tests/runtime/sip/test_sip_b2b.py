@@ -12,16 +12,22 @@ variables afterwards.
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_sip_dialout import TERMINATED, Uas, recv, reply
+from sip_rig import LIMIT
+from test_sip_dialout import RESPONSE_HEAD, TERMINATED, Uas, recv, reply
 from test_sip_serve import (
     ACK_2XX,
     INVITE,
     SipServer,
+    free_media_ports,
+    free_sip_port,
     pause,
     reply_to_last,
     run_sipp,
@@ -539,3 +545,152 @@ def test_M_dlg_5_13_connectCalleeRelayed_and_relayError_answers_locally(rig: B2B
     assert v["answered"] == "200"
     assert v["relay_error"] == ""
     assert v["hangup"] == "1"
+
+
+# -- outgoing INVITEs that real networks need: digest, redirects, TCP ----------------------------------
+AUTH_CALLEE = """\
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 401 Unauthorized
+{head}      WWW-Authenticate: Digest realm="sipp.test", nonce="4f2a9c1e", qop="auth", algorithm=MD5
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="CSeq: 2 INVITE" search_in="msg" check_it="true" assign_to="cseq2"/>
+      <ereg regexp="Authorization: Digest username=.alice." search_in="msg" check_it="true" assign_to="creds"/>
+      <verifyauth assign_to="authvalid" username="alice" password="secret"/>
+    </action>
+  </recv>
+  <nop hide="true" test="authvalid" next="good"/>
+{refused}  <nop hide="true" next="end"/>
+  <label id="good"/>
+{answer}  <recv request="ACK"/>
+  <recv request="BYE"/>
+{bye_ok}  <label id="end"/>
+  <Reference variables="cseq2,creds"/>
+"""
+
+
+def auth_callee() -> str:
+    body = AUTH_CALLEE.format(
+        head=RESPONSE_HEAD,
+        refused=reply(403, "Forbidden") + recv("ACK"),
+        answer=reply(200, "OK", sdp=True),
+        bye_ok=reply_to_last(),
+    )
+    return f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="auth">\n{body}</scenario>\n'
+
+
+def test_A_core_53_b2b_auth_answers_the_401_checked_by_sipp_verifyauth(rig: B2BRig) -> None:
+    """$b2b_auth_user/$b2b_auth_pwd: the 401 is answered (same Call-ID, CSeq 2) with credentials that
+    sipp's verifyauth accepts; the script sees only the final 200 (RFC 2617 MD5)."""
+    rig.start(
+        auth_callee(),
+        setup='set($b2b_auth_user="alice"); set($b2b_auth_pwd="secret");',
+    )
+    caller = uac_scenario(
+        "caller", INVITE, ANSWERED_TAG, ACK_2XX, REINVITE_WITH_CALLEE_SDP, pause(200), CALLER_BYE,
+        refs="x,totag,callee_sdp",
+    )  # fmt: skip
+    v = rig.call(caller)
+    assert v["answered"] == "200"
+    assert "failed" not in v and "provisional" not in v
+
+
+def test_A_core_53_302_is_followed_to_a_second_callee(rig: B2BRig, sipp: str, tmp_path: Path) -> None:
+    """A 302 with a Contact sends the INVITE on to that URI; the second callee answers."""
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    second = Uas(
+        sipp,
+        second_dir,
+        uas_scenario(
+            "second", b_invite(""), reply(200, "OK", sdp=True), recv("ACK"), answer_bye()
+        ),
+    )
+    try:
+        moved = (
+            "  <send>\n    <![CDATA[\n      SIP/2.0 302 Moved Temporarily\n"
+            + RESPONSE_HEAD.replace("Contact: <sip:bob@[local_ip]:[local_port];transport=[transport]>",
+                                    f"Contact: <sip:bob@127.0.0.1:{second.port}>")
+            + "      Content-Length: 0\n    ]]>\n  </send>\n"
+        )  # fmt: skip
+        rig.start(uas_scenario("first", B_INVITE, moved, recv("ACK")))
+        caller = uac_scenario(
+            "caller", INVITE, ANSWERED_TAG, ACK_2XX, REINVITE_WITH_CALLEE_SDP, pause(200), CALLER_BYE,
+            refs="x,totag,callee_sdp",
+        )  # fmt: skip
+        v = rig.call(caller)
+        second.finish()
+    finally:
+        second.close()
+    assert v["answered"] == "200"
+    assert "failed" not in v
+
+
+class TcpUas(Uas):
+    """sipp waiting for one call over TCP (``-t t1``) on a free loopback port."""
+
+    def _start(self, sipp: str, tmp_path: Path, path: Path) -> str:
+        self.errors.unlink(missing_ok=True)
+        self.port = free_sip_port()
+        cmd = [
+            sipp, "-sf", str(path), "-m", "1", "-t", "t1",
+            "-i", "127.0.0.1", "-p", str(self.port),
+            "-mi", "127.0.0.1", "-mp", str(free_media_ports()),
+            "-timeout", "40s", "-timeout_error", "-recv_timeout", "20000",
+            "-nostdin", "-trace_err", "-error_file", str(self.errors),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        )
+        deadline = time.monotonic() + LIMIT
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return ""
+            if self.proc.poll() is not None:
+                out, err = self.proc.communicate(timeout=LIMIT)
+                return f"{out[-2000:]}\n{err[-2000:]}"
+            if time.monotonic() > deadline:
+                self.fail("sipp did not start listening")
+            time.sleep(0.05)
+
+
+def test_A_core_53_transport_tcp_in_the_uri_sends_the_invite_over_tcp(sipp: str, tmp_path: Path) -> None:
+    """``sip:bob@host:port;transport=tcp``: the B-leg INVITE (Via SIP/2.0/TCP) goes over TCP."""
+    uas_dir = tmp_path / "uas"
+    uas_dir.mkdir()
+    tcp_invite = b_invite(";transport=tcp", "Via: SIP/2.0/TCP", "sipp@127.0.0.1")
+    uas = TcpUas(
+        sipp,
+        uas_dir,
+        uas_scenario("tcp", tcp_invite, reply(200, "OK", sdp=True), recv("ACK"), answer_bye()),
+    )
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "b2b.dsm").write_text(
+        B2B_SCRIPT.format(port=uas.port, setup="")
+        .replace(";user=phone", ";transport=tcp")
+        .replace('set($b2b_local_party="<sip:ivr@127.0.0.1>");', "")
+        .replace('B2B.addHeader("X-Route: 7");', "")
+    )
+    server = SipServer(scripts=scripts)
+    try:
+        caller = uac_scenario(
+            "caller", INVITE, ANSWERED_TAG, ACK_2XX, REINVITE_WITH_CALLEE_SDP, pause(200), CALLER_BYE,
+            refs="x,totag,callee_sdp",
+        )  # fmt: skip
+        uac_dir = tmp_path / "uac"
+        uac_dir.mkdir()
+        run_sipp(sipp, uac_dir, server.port, caller, "b2b")
+        uas.finish()
+        (call,) = server.wait_ended(1)
+    finally:
+        uas.close()
+        server.stop()
+    assert call["vars"]["answered"] == "200"

@@ -495,3 +495,15 @@ def test_M_dlg_6_an_invite_that_cannot_be_built_is_refused(
         ) == ([], [], [])
     finally:
         server.stop()
+
+
+def test_M_dlg_6_dialout_answers_a_401_with_digest_credentials(rig: Rig) -> None:
+    """``$o_auth_user``/``$o_auth_pwd``: the 401 is answered, sipp's verifyauth accepts the credentials,
+    the call runs to SessionStart (no FailedCall for the 401)."""
+    from test_sip_b2b import auth_callee
+
+    extra = 'set($o_auth_user="alice"); set($o_auth_pwd="secret");'
+    dialer, out, _port = run(rig, auth_callee(), mode="hangup", extra=extra)
+    assert dialer["error"] == ""
+    assert out["vars"]["up"] == "yes"
+    assert "failed" not in out["vars"]
