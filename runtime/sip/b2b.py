@@ -32,8 +32,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from dsm.runtime.events import processed
+from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.invite_retry import OutgoingInvite
 from dsm.runtime.sip.message import Request, Response
+from dsm.runtime.sip.sdp import OfferAnswerError, answer_offer, make_offer, parse_sdp
 from dsm.runtime.sip.useragent import (
     CallAnswered,
     CallFailed,
@@ -86,6 +88,73 @@ class RelayedRequest:
         self.origin = origin
 
 
+class MediaRelay:
+    """Anchored media (``$b2b_rtp_relay == true``, the reference's ``RTP_Relay``).
+
+    The B leg gets an RTP port of its own and our offer (the codec the
+    caller negotiated, plus telephone-event); once the callee answers,
+    every packet the latch admits on one leg is sent on unchanged from the
+    other leg's port, and our own audio to the caller stops.  Both streams
+    still go through their :class:`CallMedia`, so RFC 4733 and in-band keys
+    of either leg arrive in the A leg's script as ``Key``.
+    """
+
+    def __init__(self, a: SipCall, call_id: str) -> None:
+        self.a = a
+        calls = a.calls
+        self.media, self.rtp = calls.media_for(a.app, call_id, [a])
+        self.media.connected = True  # keys only: no playlist, no recorder on this leg
+        self.media.input = None
+        self.media.output = None
+        self.media.set_media_flag("receiving", True)
+        self.active = False
+
+    def offer(self) -> bytes:
+        negotiated = self.a.negotiated
+        assert negotiated is not None
+        te = negotiated.telephone_event
+        offer = make_offer(
+            address=self.a.calls.host,
+            port=self.rtp.local_port,
+            session_id=self.a.calls.session_id(self.a.call_id + "-b"),
+            codecs=(negotiated.codec,),
+            telephone_event_pt=te.payload_type if te is not None else None,
+        )
+        return bytes(offer)
+
+    def answer(self, body: bytes) -> bool:
+        """The callee's SDP answer: configure its stream and start relaying; usable?"""
+        calls = self.a.calls
+        try:
+            negotiated = answer_offer(parse_sdp(body), address=calls.host, port=self.rtp.local_port)
+            self.rtp.configure(
+                negotiated.remote_address,
+                negotiated.codec,
+                negotiated.telephone_event,
+                "sendrecv",
+                [c.payload_type for c in negotiated.codecs],
+            )
+        except (ParseError, OfferAnswerError, ValueError) as exc:
+            calls.log("sip", "warn", call=self.a.call_id, msg=f"media relay: callee SDP: {exc}")
+            return False
+        a_rtp = self.a.rtp
+        self.rtp.forward = a_rtp.send_relayed
+        a_rtp.forward = self.rtp.send_relayed
+        self.rtp.relaying = a_rtp.relaying = True
+        self.rtp.start()
+        self.active = True
+        return True
+
+    def close(self) -> None:
+        a_rtp = self.a.rtp
+        if self.active:
+            a_rtp.forward = None
+            a_rtp.relaying = False
+            self.active = False
+        self.rtp.close()
+        self.media.close()
+
+
 class OtherLeg:
     """The B leg: an outgoing INVITE and its dialog, owned by the A leg's call."""
 
@@ -94,6 +163,8 @@ class OtherLeg:
     ) -> None:
         self.a = a
         self.invite = invite
+        self.media_relay: MediaRelay | None = None
+        """Set when the legs' RTP goes through us (``$b2b_rtp_relay``)."""
         """The INVITE, re-sent on 401/407 with credentials and on 3xx (``invite_retry``)."""
         self.calls: SipCalls = a.calls
         self.call_id = call_id
@@ -135,8 +206,16 @@ class OtherLeg:
         a = self.a
         if response.status <= 100:
             return
+        relay = self.media_relay
+        if relay is not None and response.body and not relay.active:
+            relay.answer(response.body)
         if self.relayed and a.unanswered():
-            a.pass_reply(response.status, response.reason, response.body, response.content_type)
+            a.pass_reply(
+                response.status, response.reason, response.body, response.content_type,
+                anchored=relay is not None,
+            )  # fmt: skip
+            return
+        if relay is not None:
             return
         if response.body and 180 <= response.status <= 183:
             self.early_sdp = response.body
@@ -152,9 +231,19 @@ class OtherLeg:
         a = self.a
         body = response.body or self.early_sdp
         a.b2b_flags["relay_only"] = True
+        relay = self.media_relay
+        if relay is not None:
+            if response.body and relay.active:  # the 2xx's answer replaces an early one
+                relay.rtp.forward = None
+                relay.active = False
+            if not relay.active:
+                relay.answer(body)
         if a.unanswered():
-            a.pass_reply(response.status, response.reason, body, response.content_type)
-        elif a.dialog == "connected":
+            a.pass_reply(
+                response.status, response.reason, body, response.content_type,
+                anchored=relay is not None,
+            )  # fmt: skip
+        elif a.dialog == "connected" and relay is None:
             a.media_to_other(body)
 
     def _failed(self, response: Response | None) -> None:
@@ -168,6 +257,7 @@ class OtherLeg:
                 return
         self.state = "ended"
         self.calls.legs.pop(self.call_id, None)
+        self.close_media()
         a = self.a
         if a.other is self:
             a.other = None
@@ -182,6 +272,7 @@ class OtherLeg:
             self._reply(event, 200, "OK")
             self.state = "ended"
             self.calls.legs.pop(self.call_id, None)
+            self.close_media()
             if self.a.other is self:
                 self.a.other = None
                 self.a.other_bye(request)
@@ -195,6 +286,7 @@ class OtherLeg:
         """``B2B.terminateOtherLeg``, the caller's BYE/CANCEL, the session's end: BYE or CANCEL."""
         state, self.state = self.state, "ended"
         self.calls.legs.pop(self.call_id, None)
+        self.close_media()
         try:
             if state == "connected":
                 self.calls.run(lambda now: self.calls.core.bye(self.call_id, now=now))
@@ -202,6 +294,12 @@ class OtherLeg:
                 self.calls.run(lambda now: self.calls.core.cancel(self.call_id, now=now))
         except UserAgentError as exc:
             self.calls.log("sip", "debug", call=self.call_id, msg=f"other leg: {exc}")
+
+    def close_media(self) -> None:
+        """Anchored media ends with the leg; the caller's stream is ours again."""
+        relay, self.media_relay = self.media_relay, None
+        if relay is not None:
+            relay.close()
 
     def _send_bye(self) -> None:
         with contextlib.suppress(UserAgentError):
@@ -241,20 +339,35 @@ def connect_callee(
     )
     call_id = settings.get("b2b_callid", "") or f"{calls.rng.getrandbits(64):016x}@{calls.host}"
     body = a.invite.body
+    content_type = (a.invite.content_type or None) if body else None
+    relay: MediaRelay | None = None
+    if settings.get("b2b_rtp_relay") == "true" and a.negotiated is not None:
+        try:
+            relay = MediaRelay(a, call_id)
+        except OSError as exc:
+            calls.log("sip", "warn", call=a.call_id, msg=f"media relay: {exc}; media end to end")
+        else:
+            body, content_type = relay.offer(), "application/sdp"
     invite = OutgoingInvite(
         ruri=ruri,
         from_=from_,
         to=to or None,
         body=body,
-        content_type=(a.invite.content_type or None) if body else None,
+        content_type=content_type,
         headers=header_lines(headers),
         call_id=call_id,
         auth_user=settings.get("b2b_auth_user", ""),
         auth_pwd=settings.get("b2b_auth_pwd", ""),
         rng=calls.rng,
     )
-    invite.send(calls.run, calls.core)
+    try:
+        invite.send(calls.run, calls.core)
+    except UserAgentError:
+        if relay is not None:
+            relay.close()
+        raise
     leg = OtherLeg(a, call_id, to, ruri, relayed, invite)
+    leg.media_relay = relay
     calls.legs[call_id] = leg
     return leg
 

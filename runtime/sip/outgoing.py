@@ -339,6 +339,7 @@ def dialout(
         to=to,
     )
     call.local_tag = local_tag
+    call.app = app
     call.outgoing_invite = outgoing_invite
     holder.append(call)
     calls.calls[call_id] = call

@@ -144,7 +144,8 @@ class SipCall(MediaDelegation, Call):
         self.b2b_headers = initial_header_block(new.request)
         self.own_media = True
         """Whether the caller's media comes to us; ``False`` once it goes end to end to the B leg."""
-        self.rtp_relay_mode = "RTP_Direct"
+        self.app = ""
+        """The application the call runs (its prompts serve the B leg's media, if anchored)."""
         self._offer_cseq: int | None = None
         """The CSeq of our re-INVITE carrying an offer of ours (``B2B.sendReinvite(true)``)."""
         self._sdp_version = 0
@@ -437,8 +438,26 @@ class SipCall(MediaDelegation, Call):
     def unanswered(self) -> bool:
         return self.dialog in ("trying", "proceeding", "early")
 
-    def pass_reply(self, status: int, reason: str, body: bytes, content_type: str) -> None:
-        """Relayed-INVITE mode: the callee's reply goes to the caller's open INVITE."""
+    @property
+    def rtp_relay_mode(self) -> str:
+        """``dlg.getRtpRelayMode`` (M-dlg-10): ``RTP_Relay`` while the legs' media goes through us."""
+        other = self.other
+        return "RTP_Relay" if other is not None and other.media_relay is not None else "RTP_Direct"
+
+    def pass_reply(
+        self, status: int, reason: str, body: bytes, content_type: str, *, anchored: bool = False
+    ) -> None:
+        """Relayed-INVITE mode: the callee's reply goes to the caller's open INVITE.
+
+        With anchored media a 18x/2xx carries our own SDP answer (the
+        caller's stream stays with us) instead of the callee's.
+        """
+        if anchored and 100 < status < 300:
+            try:
+                self._answer(status, reason, [], b"", with_sdp=self.local_sdp is not None)
+            except UserAgentError as exc:
+                self.calls.log("sip", "warn", call=self.call_id, msg=f"relayed reply {status}: {exc}")
+            return
         extra = self.timer_headers() if 200 <= status < 300 else []
         try:
             self.calls.run(
@@ -1166,6 +1185,7 @@ class SipCalls:
                 [c.payload_type for c in negotiated.codecs],
             )
         call = SipCall(self, new, media, rtp, negotiated)
+        call.app = app
         call.timer = timer
         if negotiated is None:  # no offer in the INVITE: we offer in the 2xx, the ACK answers
             call.local_sdp = make_offer(address=self.host, port=rtp.local_port)

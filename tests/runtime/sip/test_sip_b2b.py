@@ -694,3 +694,71 @@ def test_A_core_53_transport_tcp_in_the_uri_sends_the_invite_over_tcp(sipp: str,
         uas.close()
         server.stop()
     assert call["vars"]["answered"] == "200"
+
+
+# -- media anchoring -----------------------------------------------------------------------------------
+DTMF_PCAP = Path("/usr/share/sip-tester/dtmf_2833_1.pcap")
+
+ANCHOR_SCRIPT = """\
+initial state CALLING enter {{
+  set($b2b_rtp_relay=true);
+  B2B.connectCallee("<sip:bob@127.0.0.1:{port}>", "sip:bob@127.0.0.1:{port}")
+}};
+transition "answered" CALLING - B2B.otherReply; test(#code == 200) / set($answered=#code) -> CONNECTED;
+transition "not answered" CALLING - B2B.otherReply; test(#code > 299) / stop(true) -> END;
+state CONNECTED;
+transition "key" CONNECTED - key / append($keys, #key) -> CONNECTED;
+transition "caller hangs up" CONNECTED - hangup / set($hangup=1); stop(false) -> END;
+state END;
+"""
+
+
+def test_media_anchoring_relays_rtp_both_ways_and_keys_of_both_legs_reach_the_script(
+    sipp: str, tmp_path: Path
+) -> None:
+    """``$b2b_rtp_relay=true``: B is offered our own port (the caller's codec), the caller gets no
+    re-INVITE; the caller's RFC 4733 packets reach B through us, B echoes them (``-rtp_echo``) and
+    they come back through us; key 1 arrives from each leg (two Key events)."""
+    if not DTMF_PCAP.exists():
+        pytest.skip("sipp's dtmf_2833_1.pcap is not installed")
+    uas_dir = tmp_path / "uas"
+    uas_dir.mkdir()
+    anchored_invite = b_invite("", "m=audio [0-9]+ RTP/AVP 0 101", "sipp@127.0.0.1").replace(
+        _check("o=sipp 53655765", "offer"), _check("c=IN IP4 127.0.0.1", "offer")
+    )
+    uas = EchoUas(
+        sipp,
+        uas_dir,
+        uas_scenario(
+            "echo", anchored_invite, reply(200, "OK", sdp=True), recv("ACK"), answer_bye()
+        ),
+    )
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "b2b.dsm").write_text(ANCHOR_SCRIPT.format(port=uas.port))
+    server = SipServer(scripts=scripts)
+    try:
+        play = f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP}"/></action></nop>\n'
+        caller = uac_scenario(
+            "caller", INVITE, ANSWERED_TAG, ACK_2XX, pause(600), play, pause(1500), CALLER_BYE,
+        )  # fmt: skip
+        uac_dir = tmp_path / "uac"
+        uac_dir.mkdir()
+        run_sipp(sipp, uac_dir, server.port, caller, "b2b")
+        uas.finish()
+        (call,) = server.wait_ended(1)
+        (sip_call,) = server.calls()
+        relayed_to_caller = server.on_loop(lambda: sip_call.rtp.packets_relayed)
+    finally:
+        uas.close()
+        server.stop()
+    v = call["vars"]
+    assert v["answered"] == "200" and v["hangup"] == "1"
+    assert v["keys"] == "11", v
+    assert relayed_to_caller > 0
+
+
+class EchoUas(Uas):
+    """sipp as the callee that sends back every RTP packet it gets (``-rtp_echo``)."""
+
+    extra_args = ("-rtp_echo",)

@@ -144,7 +144,9 @@ def port_bound(port: int) -> bool:
 
 
 class Uas:
-    """sipp waiting for one call on a free loopback port."""
+    """sipp waiting for one call on a free loopback port (``extra_args`` go on its command line)."""
+
+    extra_args: tuple[str, ...] = ()
 
     def __init__(self, sipp: str, tmp_path: Path, xml: str) -> None:
         path = tmp_path / "uas.xml"
@@ -170,7 +172,7 @@ class Uas:
             "-i", "127.0.0.1", "-p", str(self.port),
             "-mi", "127.0.0.1", "-mp", str(free_media_ports()),
             "-timeout", "40s", "-timeout_error", "-recv_timeout", "20000",
-            "-nostdin", "-trace_err", "-error_file", str(self.errors),
+            "-nostdin", "-trace_err", "-error_file", str(self.errors), *self.extra_args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
