@@ -762,3 +762,59 @@ class EchoUas(Uas):
     """sipp as the callee that sends back every RTP packet it gets (``-rtp_echo``)."""
 
     extra_args = ("-rtp_echo",)
+
+
+# -- the call-through example over SIP -------------------------------------------------------------------
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "connect"
+
+
+def test_example_connect_collects_an_extension_by_info_and_connects_it(sipp: str, tmp_path: Path) -> None:
+    """examples/connect: keys 4 2 # (INFO dtmf-relay) -> INVITE sip:42@<pbx>; the callee answers and hangs
+    up later: B's SDP reaches the caller by re-INVITE, the callee's BYE reaches the caller."""
+    uas_dir = tmp_path / "uas"
+    uas_dir.mkdir()
+    uas = Uas(
+        sipp,
+        uas_dir,
+        uas_scenario(
+            "extension-42",
+            b_invite("", "Max-Forwards: 70", "sipp@127.0.0.1").replace("sip:bob@", "sip:42@"),
+            reply(180, "Ringing"),
+            pause(300),
+            reply(200, "OK", sdp=True),
+            recv("ACK"),
+            pause(800),
+            CALLEE_BYE,
+            recv("200"),
+        ),
+    )
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text(
+        "".join(f"{p.stem}={p}\n" for p in sorted((EXAMPLE / "prompts").glob("*.wav")))
+    )
+    conf = tmp_path / "dsm.conf"
+    conf.write_text(
+        f"diag_path={EXAMPLE}\nload_diags=connect\nregister_apps=connect\n"
+        f"load_prompts={prompts}\npbx=127.0.0.1:{uas.port}\n"
+    )
+    server = SipServer(scripts=None, config=str(conf))
+    try:
+        steps = [INVITE, ANSWERED_TAG, ACK_2XX, pause(300)]
+        cseq = 2
+        for key in "42#":
+            steps.append(caller_request("INFO", cseq, f"Signal={key}\nDuration=160", "application/dtmf-relay"))
+            steps.append(f'  <recv response="200" response_txn="t{cseq}"/>\n')
+            cseq += 1
+        steps += [REINVITE_WITH_CALLEE_SDP, '  <recv request="BYE"/>\n', reply_to_last()]
+        uac_dir = tmp_path / "uac"
+        uac_dir.mkdir()
+        run_sipp(sipp, uac_dir, server.port, uac_scenario("caller", *steps, refs="x,totag,callee_sdp"), "connect")
+        uas.finish()
+        (call,) = server.wait_ended(1)
+    finally:
+        uas.close()
+        server.stop()
+    v = call["vars"]
+    assert v["ext"] == "42"
+    assert v["callee_hung_up"] == "1"
+    assert call["state"] == "END"
