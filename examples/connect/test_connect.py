@@ -19,7 +19,7 @@ def test_extension_is_collected_and_connected(dsm_harness):
     assert_state(call, "CALLING")
     callee = call.callee
     assert callee is not None
-    assert (callee.to, callee.request_uri) == ("sip:42@127.0.0.1:5070", "sip:42@127.0.0.1:5070")
+    assert (callee.to, callee.request_uri) == ("sip:42@127.0.0.1:5080", "sip:42@127.0.0.1:5080")
     callee.ring()
     assert_state(call, "CALLING")
     callee.answer()
@@ -45,7 +45,7 @@ def test_busy_extension_plays_busy_and_lets_the_caller_retry(dsm_harness):
     call.advance(1)  # busy played
     assert_state(call, "COLLECT")
     call.press("43#")
-    assert call.callee is not None and call.callee.to == "sip:43@127.0.0.1:5070"
+    assert call.callee is not None and call.callee.to == "sip:43@127.0.0.1:5080"
 
 
 def test_three_failures_end_the_call(dsm_harness):
