@@ -24,6 +24,7 @@ from sip_rig import LIMIT
 from test_sip_dialout import RESPONSE_HEAD, TERMINATED, Uas, recv, reply
 from test_sip_serve import (
     ACK_2XX,
+    CANCEL_INVITE,
     INVITE,
     SipServer,
     free_media_ports,
@@ -818,3 +819,24 @@ def test_example_connect_collects_an_extension_by_info_and_connects_it(sipp: str
     assert v["ext"] == "42"
     assert v["callee_hung_up"] == "1"
     assert call["state"] == "END"
+
+
+def test_A_core_53_relayed_invite_caller_cancel_crosses_to_the_ringing_callee(rig: B2BRig) -> None:
+    """Relayed mode: B's 180 reaches the caller; the caller's CANCEL (200, 487 to it) cancels B (200, 487)."""
+    rig.start(
+        uas_scenario("relayed-cancel", RELAYED_B_INVITE, reply(180, "Ringing"), recv_cancel()),
+        script=RELAYED_SCRIPT.replace(
+            'state CONNECTED;', 'transition "caller cancels" CALLING - hangup / set($hangup=1); stop(false) -> END;\nstate CONNECTED;'
+        ),
+    )
+    caller = uac_scenario(
+        "caller",
+        INVITE,
+        '  <recv response="180" response_txn="invite"/>\n',
+        pause(300),
+        *CANCEL_INVITE,
+        refs="",
+    )
+    v = rig.call(caller)
+    assert v["provisional"] == "180"
+    assert v["hangup"] == "1"
