@@ -60,8 +60,9 @@ its ACKs go over TCP with ``Via: SIP/2.0/TCP``, and our Contact says
 target or the first route) overrides the dialog's transport either way.
 Our 2xx to an INVITE is retransmitted until the ACK on every transport, as
 RFC 3261 13.3.1.4 asks ("even if the transport at the UAS is reliable":
-a hop further on may be UDP).  Outgoing INVITEs (:meth:`invite`) are sent
-over UDP.  Every :class:`Datagram` says its ``transport``.
+a hop further on may be UDP).  Outgoing INVITEs (:meth:`invite`) go over
+UDP, or over TCP when the request URI says ``;transport=tcp``.  Every
+:class:`Datagram` says its ``transport``.
 
 The core never lets an exception escape :meth:`receive` or
 :meth:`handle_timeout`: a datagram that breaks something is dropped (a
