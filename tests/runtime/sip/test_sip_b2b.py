@@ -13,12 +13,14 @@ variables afterwards.
 from __future__ import annotations
 
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sip_rig import LIMIT
 from test_sip_dialout import RESPONSE_HEAD, TERMINATED, Uas, recv, reply
@@ -34,6 +36,7 @@ from test_sip_serve import (
     run_sipp,
 )
 
+from dsm.runtime.media.g711 import ulaw_encode
 from dsm.runtime.sip.b2b import OtherLeg
 from dsm.runtime.sip.transaction import TimerSettings
 
@@ -840,3 +843,71 @@ def test_A_core_53_relayed_invite_caller_cancel_crosses_to_the_ringing_callee(ri
     v = rig.call(caller)
     assert v["provisional"] == "180"
     assert v["hangup"] == "1"
+
+
+def _inband_key_pcap(path: Path, low: float = 770.0, high: float = 1336.0) -> None:
+    """A pcap of PCMU RTP: 200 ms of silence, 200 ms of the DTMF tone (5 by default), 400 ms of silence."""
+    t = np.arange(160) / 8000
+    frames = []
+    for n in range(40):
+        if 10 <= n < 20:
+            s = 6000 * (np.sin(2 * np.pi * low * (t + n * 0.02)) + np.sin(2 * np.pi * high * (t + n * 0.02)))
+        else:
+            s = np.zeros(160)
+        frames.append(ulaw_encode(s.astype(np.int16)).tobytes())
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for n, payload in enumerate(frames):
+        rtp = struct.pack("!BBHII", 0x80, 0, n, n * 160, 0x4321) + payload
+        udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n, 0, 64, 17, 0,
+            bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
+        ) + udp  # fmt: skip
+        frame = b"\x00" * 12 + b"\x08\x00" + ip
+        usec = n * 20000
+        out.append(struct.pack("<IIII", usec // 1_000_000, usec % 1_000_000, len(frame), len(frame)))
+        out.append(frame)
+    path.write_bytes(b"".join(out))
+
+
+def test_media_anchoring_inband_key_of_the_callee_reaches_the_script(sipp: str, tmp_path: Path) -> None:
+    """Anchored media: the callee plays an in-band DTMF 5 (PCMU); the B leg's media detects it and the
+    A leg's script gets Key 5; the tone is relayed on to the caller."""
+    pcap = tmp_path / "five.pcap"
+    _inband_key_pcap(pcap)
+    uas_dir = tmp_path / "uas"
+    uas_dir.mkdir()
+    play = f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+    uas = Uas(
+        sipp,
+        uas_dir,
+        uas_scenario(
+            "callee-key",
+            b_invite("", "m=audio [0-9]+ RTP/AVP 0 101", "sipp@127.0.0.1").replace(
+                _check("o=sipp 53655765", "offer"), _check("c=IN IP4 127.0.0.1", "offer")
+            ),
+            reply(200, "OK", sdp=True),
+            recv("ACK"),
+            pause(300),
+            play,
+            answer_bye(),
+        ),
+    )
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "b2b.dsm").write_text(ANCHOR_SCRIPT.format(port=uas.port))
+    server = SipServer(scripts=scripts)
+    try:
+        caller = uac_scenario("caller", INVITE, ANSWERED_TAG, ACK_2XX, pause(2500), CALLER_BYE)
+        uac_dir = tmp_path / "uac"
+        uac_dir.mkdir()
+        run_sipp(sipp, uac_dir, server.port, caller, "b2b")
+        uas.finish()
+        (call,) = server.wait_ended(1)
+        (sip_call,) = server.calls()
+        relayed_to_caller = server.on_loop(lambda: sip_call.rtp.packets_relayed)
+    finally:
+        uas.close()
+        server.stop()
+    assert call["vars"]["keys"] == "5", call["vars"]
+    assert relayed_to_caller >= 30
