@@ -320,7 +320,8 @@ class OtherLeg:
 def connect_callee(
     a: SipCall, to: str, ruri: str, relayed: bool, settings: Mapping[str, str], headers: str
 ) -> OtherLeg:
-    """Send the B leg's INVITE (A-core-53): To ``to``, R-URI ``ruri``, the header block, the caller's body.
+    """Send the B leg's INVITE (A-core-53): To ``to``, R-URI ``ruri``, the header block, the caller's body
+    (for an outgoing A leg: the called party's SDP answer).
 
     From is ``$b2b_local_party`` (else ``<$b2b_local_uri>``, else the
     caller's From), the Call-ID ``$b2b_callid`` or a fresh one; with
@@ -338,8 +339,8 @@ def connect_callee(
         or ""
     )
     call_id = settings.get("b2b_callid", "") or f"{calls.rng.getrandbits(64):016x}@{calls.host}"
-    body = a.invite.body
-    content_type = (a.invite.content_type or None) if body else None
+    body = a.peer_body
+    content_type = (a.peer_content_type or None) if body else None
     relay: MediaRelay | None = None
     if settings.get("b2b_rtp_relay") == "true" and a.negotiated is not None:
         try:

@@ -102,6 +102,8 @@ class OutgoingSipCall(SipCall):
         to: str,
     ) -> None:
         super().__init__(calls, new, media, rtp, None)
+        self.peer_body, self.peer_content_type = b"", ""
+        self.b2b_headers = ""  # A-core-53: an outgoing call's header block starts empty
         self.outgoing_invite: OutgoingInvite | None = None
         """The INVITE as sent, for re-sending it after 401/407 or 3xx."""
         self.local_sdp = offer
@@ -237,7 +239,10 @@ class OutgoingSipCall(SipCall):
         """Take an SDP answer to our offer (the incoming call's ACK-answer code); usable?"""
         before = self.negotiated
         self._take_answer(body)
-        return self.negotiated is not None and self.negotiated is not before
+        usable = self.negotiated is not None and self.negotiated is not before
+        if usable:
+            self.peer_body, self.peer_content_type = body, "application/sdp"
+        return usable
 
     def _remote_tag(self, response: Response) -> None:
         with contextlib.suppress(ParseError):

@@ -145,6 +145,9 @@ class SipCall(MediaDelegation, Call):
         self.own_media = True
         """Whether the caller's media comes to us; ``False`` once it goes end to end to the B leg."""
         self.app = ""
+        self.peer_body: bytes = new.request.body
+        """The body the B leg's INVITE carries (A-core-53): the INVITE's, or the callee's SDP answer."""
+        self.peer_content_type: str = new.request.headers.get("Content-Type") or ""
         """The application the call runs (its prompts serve the B leg's media, if anchored)."""
         self._offer_cseq: int | None = None
         """The CSeq of our re-INVITE carrying an offer of ours (``B2B.sendReinvite(true)``)."""
