@@ -124,18 +124,7 @@ class MediaRelay:
 
     def answer(self, body: bytes) -> bool:
         """The callee's SDP answer: configure its stream and start relaying; usable?"""
-        calls = self.a.calls
-        try:
-            negotiated = answer_offer(parse_sdp(body), address=calls.host, port=self.rtp.local_port)
-            self.rtp.configure(
-                negotiated.remote_address,
-                negotiated.codec,
-                negotiated.telephone_event,
-                "sendrecv",
-                [c.payload_type for c in negotiated.codecs],
-            )
-        except (ParseError, OfferAnswerError, ValueError) as exc:
-            calls.log("sip", "warn", call=self.a.call_id, msg=f"media relay: callee SDP: {exc}")
+        if not self.reanswer(body):
             return False
         a_rtp = self.a.rtp
         self.rtp.forward = a_rtp.send_relayed
@@ -143,6 +132,23 @@ class MediaRelay:
         self.rtp.relaying = a_rtp.relaying = True
         self.rtp.start()
         self.active = True
+        return True
+
+    def reanswer(self, body: bytes) -> bool:
+        """A new SDP from the callee in the dialog: its stream moves, relaying goes on."""
+        calls = self.a.calls
+        try:
+            negotiated = answer_offer(parse_sdp(body), address=calls.host, port=self.rtp.local_port)
+            self.rtp.configure(
+                negotiated.remote_address,
+                negotiated.codec,
+                negotiated.telephone_event,
+                negotiated.direction,
+                [c.payload_type for c in negotiated.codecs],
+            )
+        except (ParseError, OfferAnswerError, ValueError) as exc:
+            calls.log("sip", "warn", call=self.a.call_id, msg=f"media relay: callee SDP: {exc}")
+            return False
         return True
 
     def close(self) -> None:
@@ -277,6 +283,14 @@ class OtherLeg:
                 self.a.other = None
                 self.a.other_bye(request)
             return
+        relay = self.media_relay
+        if relay is not None and request.method in ("INVITE", "UPDATE"):
+            # anchored media: the callee's new SDP is ours to take; the caller keeps talking to us
+            if request.body and relay.reanswer(request.body):
+                self._reply(event, 200, "OK", relay.offer())
+            else:
+                self._reply(event, 488 if request.body else 200, None, b"" if request.body else relay.offer())
+            return
         if self.a.dialog == "connected" and self.calls.relay(self.a.call_id, self.call_id, event):
             return
         self._reply(event, 200 if request.method in ("INFO", "OPTIONS") else 488, None)
@@ -305,13 +319,17 @@ class OtherLeg:
         with contextlib.suppress(UserAgentError):
             self.calls.run(lambda now: self.calls.core.bye(self.call_id, now=now))
 
-    def _reply(self, event: InDialogRequest, status: int, reason: str | None) -> None:
+    def _reply(
+        self, event: InDialogRequest, status: int, reason: str | None, body: bytes = b""
+    ) -> None:
+        ctype = "application/sdp" if body else None
         with contextlib.suppress(UserAgentError):
             self.calls.run(
                 lambda now: self.calls.core.reply_request(
-                    self.call_id, event.transaction, status, reason, now=now
+                    self.call_id, event.transaction, status, reason, now=now, body=body,
+                    content_type=ctype,
                 )
-            )
+            )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"<OtherLeg {self.ruri} {self.state}>"

@@ -627,6 +627,7 @@ class SipCall(MediaDelegation, Call):
             and other.state == "connected"
             and self.b2b_flags.get("relay_only")
             and event.request.method not in ("BYE", "ACK")
+            and not (other.media_relay is not None and event.request.method in ("INVITE", "UPDATE"))
             and self.calls.relay(other.call_id, self.call_id, event)
         ):
             return
@@ -1057,7 +1058,7 @@ class SipCalls:
         """Send ``event``'s request on in the dialog ``to_call``; its answer goes back later."""
         request = event.request
         body = request.body
-        ctype = request.content_type if body else None
+        ctype = (request.headers.get("Content-Type") or None) if body else None
         try:
             self.run(
                 lambda now: self.core.send_request(
