@@ -29,6 +29,19 @@ then receives, decodes and analyses 50 packets a second per call for
 in-band DTMF too; the figure is reported as
 ``concurrent_two_way_calls_under_1pct_late``.
 
+``--b2b`` adds B2B calls (issue 16): every call is connected by the script
+with ``B2B.connectCallee`` to a second sipp running its built-in ``uas``
+scenario (180, 200 with SDP, waits for the BYE); the caller streams PCMU
+audio, answers the re-INVITE that brings it the callee's SDP, waits 1 s and
+hangs up, and its BYE reaches the callee.  At rising rates (10, 25 … 200 calls/s, each for a
+few seconds) the highest rate with no failed call in either sipp is
+``b2b_max_cps_no_failures``, and the server's CPU time of that step divided
+by its calls is ``b2b_cpu_ms_per_call``; the same again with media anchored
+(``$b2b_rtp_relay=true``: no re-INVITE, the callee's RTP relayed through the
+server: the caller's stream is relayed to the callee) gives the
+``b2b_anchored_…`` figures.  ``--skip-cps
+--skip-concurrency --b2b`` runs only these.
+
 Each concurrency step also reports ``server_cpu`` (the server's share of one
 core over the windows, from ``/proc``) and the machine's load average: on a
 shared machine a failed step with a low ``server_cpu`` and a high load
@@ -74,6 +87,19 @@ WINDOWS = 2
 """Windows per step; the best one counts, so that one stall caused by another
 process on the machine does not decide the step."""
 LATE_LIMIT = 0.01
+B2B_RATES: tuple[int, ...] = (10, 25, 50, 100, 150, 200)
+B2B_SECONDS = 3
+B2B_BUDGET = 70.0
+"""Seconds added to the run's budget by ``--b2b``."""
+
+B2B_SCRIPT = """\
+-- connect every caller to the callee sipp; end with either side
+initial state CALLING enter {{ {relay}B2B.connectCallee("sip:b@127.0.0.1:{port}", "sip:b@127.0.0.1:{port}") setTimer(1, 20) }};
+state END;
+transition "refused" CALLING - B2B.otherReply(#code > 299) / stop(true) -> END;
+transition "hangup" CALLING - hangup / stop(false) -> END;
+transition "too long" CALLING - timer(#id == 1) / stop(true) -> END;
+"""
 TOTAL_BUDGET = 115.0
 """Seconds for the whole run; steps that would not fit are left out."""
 
@@ -172,6 +198,55 @@ def free_port(kind: int = socket.SOCK_DGRAM, even: bool = False) -> int:
 CALLER_AUDIO = """<nop><action><exec rtp_stream="{path},-1,0"/></action></nop>
   """
 """sipp streams this µ-law file (a 300 Hz tone) to the server in a loop (``--two-way``)."""
+
+
+B2B_REINVITE = """<recv request="INVITE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  """
+"""The caller's part of a B2B call with end-to-end media: the callee's SDP arrives in a re-INVITE."""
+
+
+def b2b_uac(reinvite: bool, audio: Path) -> str:
+    """The UAC scenario for B2B calls: the To tag is kept, since a re-INVITE turns From/To round."""
+    xml = UAC.replace(
+        '<recv response="200" rrs="true" rtd="true"/>',
+        '<recv response="200" rrs="true" rtd="true"><action>'
+        '<ereg regexp=";tag=([^;>]*)" search_in="hdr" header="To:" assign_to="x,totag"/>'
+        "</action></recv>",
+    )
+    bye_from_to = (
+        "From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n"
+        "      To: <sip:[service]@[remote_ip]:[remote_port]>;tag=[$totag]"
+    )
+    head, _, tail = xml.partition("BYE [next_url]")
+    tail = tail.replace("[last_From:]\n      [last_To:]", bye_from_to, 1)
+    xml = head + "BYE [next_url]" + tail
+    stream = CALLER_AUDIO.replace("{path}", str(audio))
+    xml = xml.replace("{caller_audio}", (B2B_REINVITE if reinvite else "") + stream)
+    xml = xml.replace("{pause_ms}", "1000")
+    return xml.replace("</scenario>", '  <Reference variables="x,totag"/>\n</scenario>')
 
 
 def write_scripts(root: Path) -> Path:
@@ -387,6 +462,66 @@ def measure_concurrency(
     return best, steps
 
 
+def measure_b2b(
+    sipp: str, scripts: Path, work: Path, service: str, deadline: float
+) -> tuple[int, float | None, list[dict[str, object]]]:
+    """B2B calls at rising rates: the best rate with no failure and the CPU ms per call there."""
+    callee_port = free_port()
+    for name, relay in (("b2b", ""), ("b2ba", "set($b2b_rtp_relay=true) ")):
+        (scripts / f"{name}.dsm").write_text(B2B_SCRIPT.format(relay=relay, port=callee_port))
+    callee = subprocess.Popen(
+        [
+            sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(callee_port),
+            "-mi", "127.0.0.1", "-mp", str(free_port(even=True)), "-max_socket", "4096",
+            "-nostdin", "-trace_stat", "-stf", str(work / "callee.csv"), "-fd", "1",
+        ],  # fmt: skip
+        cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    served = Served(scripts, None)
+    best, best_cpu = 0, None
+    steps: list[dict[str, object]] = []
+    xml = work / f"uac-{service}.xml"
+    xml.write_text(b2b_uac(reinvite=service == "b2b", audio=work / "caller.wav"))
+    try:
+        for rate in B2B_RATES:
+            calls = rate * B2B_SECONDS
+            budget = B2B_SECONDS + 15.0
+            if time.monotonic() + budget > deadline:
+                break
+            stats = work / "stats.csv"
+            stats.unlink(missing_ok=True)
+            cpu_before = served.cpu_seconds()
+            cmd = [
+                sipp, f"127.0.0.1:{served.sip_port}", "-sf", str(xml), "-s", service,
+                "-r", str(rate), "-m", str(calls), "-l", str(calls),
+                "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port(even=True)),
+                "-timeout", f"{int(budget)}s", "-timeout_error", "-recv_timeout", "10000", "-max_socket", "4096",
+                "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1",
+            ]  # fmt: skip
+            proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                code = wait(proc, budget)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait(10)
+            settle(served, deadline)
+            cpu_ms = round((served.cpu_seconds() - cpu_before) * 1000 / calls, 2)
+            counts = sipp_counts(work)
+            failed = counts.get("FailedCall(C)", 1)
+            ok = code == 0 and failed == 0 and counts.get("SuccessfulCall(C)") == calls
+            steps.append({"rate": rate, "calls": calls, "sipp_exit": code, "cpu_ms_per_call": cpu_ms, **counts})
+            print(f"{service} {rate:4d}/s: exit {code} {counts} cpu {cpu_ms} ms/call", flush=True)
+            if not ok:
+                break
+            best, best_cpu = rate, cpu_ms
+    finally:
+        served.close()
+        callee.kill()
+        callee.wait(10)
+    return best, best_cpu, steps
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", metavar="FILE", help="run the server under cProfile, statistics to FILE")
@@ -396,6 +531,7 @@ def main() -> int:
         "--calls", metavar="N,N,…", help="concurrency steps to try instead of the default ladder"
     )
     parser.add_argument("--rates", metavar="R,R,…", help="call rates to try instead of the default ladder")
+    parser.add_argument("--b2b", action="store_true", help="also B2B calls per second, direct and anchored media")
     parser.add_argument(
         "--two-way",
         action="store_true",
@@ -412,7 +548,7 @@ def main() -> int:
         print(json.dumps({"error": "sipp not installed (Debian package sip-tester)"}))
         return 1
     started = time.monotonic()
-    deadline = started + TOTAL_BUDGET
+    deadline = started + TOTAL_BUDGET + (B2B_BUDGET if args.b2b else 0.0)
     result: dict[str, object] = {"benchmark": "sip"}
     with tempfile.TemporaryDirectory(prefix="dsm-bench-sip-") as tmp:
         work = Path(tmp)
@@ -440,6 +576,12 @@ def main() -> int:
             key = "concurrent_two_way_calls_under_1pct_late" if args.two_way else "concurrent_calls_under_1pct_late"
             result[key] = calls
             result["concurrency_steps"] = calls_steps
+        if args.b2b:
+            for service, prefix in (("b2b", "b2b"), ("b2ba", "b2b_anchored")):
+                rate, cpu_ms, b2b_steps = measure_b2b(sipp, scripts, work, service, deadline)
+                result[f"{prefix}_max_cps_no_failures"] = rate
+                result[f"{prefix}_cpu_ms_per_call"] = cpu_ms
+                result[f"{prefix}_steps"] = b2b_steps
     result["targets"] = {"max_cps_no_failures": 200, "concurrent_calls_under_1pct_late": 500}
     result["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(result))

@@ -16,8 +16,15 @@ from dsm.runtime.errors import DSMException
 __all__ = ["add_crlf", "remove_header", "B2B_SETTINGS"]
 
 CRLF = "\r\n"
-B2B_SETTINGS = ("b2b_local_party", "b2b_local_uri", "b2b_auth_user", "b2b_auth_pwd", "b2b_callid")
-"""Variables read when the other leg is created (E-167)."""
+B2B_SETTINGS = (
+    "b2b_local_party",
+    "b2b_local_uri",
+    "b2b_auth_user",
+    "b2b_auth_pwd",
+    "b2b_callid",
+    "b2b_rtp_relay",
+)
+"""Variables read when the other leg is created (E-167); ``b2b_rtp_relay`` anchors the media over SIP."""
 
 
 def add_crlf(block: str) -> str:

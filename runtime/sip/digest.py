@@ -1,72 +1,166 @@
-"""HTTP digest authentication for requests we send (RFC 2617 / RFC 7616 with MD5), sans I/O.
+"""HTTP digest authentication for our outgoing requests (RFC 2617, RFC 7616, RFC 8760).
 
-Only the client side, and only what a SUBSCRIBE needs: read a
-``WWW-Authenticate`` / ``Proxy-Authenticate`` challenge, compute the
-``Authorization`` / ``Proxy-Authorization`` value with ``qop=auth`` when
-offered (else the RFC 2069 form).  ``MD5-sess`` and ``auth-int`` are not
-offered by the notifiers this serves and are refused (``None``).
+Sans-I/O: :func:`parse_challenges` reads the ``WWW-Authenticate`` /
+``Proxy-Authenticate`` values of a 401/407, :func:`choose` takes the one we
+answer (SHA-256 before MD5, ``-sess`` variants accepted), and
+:func:`authorization` computes the ``Authorization`` /
+``Proxy-Authorization`` value for a request.  The client nonce comes from
+the caller, so the whole computation is deterministic under test.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+from dataclasses import dataclass, field
 
-__all__ = ["parse_challenge", "authorization"]
+__all__ = ["Challenge", "parse_challenges", "choose", "authorization", "ALGORITHMS"]
 
-_PARAM = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)\s*,?')
+ALGORITHMS = {"MD5": "md5", "SHA-256": "sha256"}
+"""The digest algorithms we answer (each also as ``<name>-sess``), by their RFC names."""
 
-
-def parse_challenge(value: str) -> dict[str, str] | None:
-    """The parameters of a ``Digest`` challenge (names lower case), or ``None`` for another scheme."""
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme.lower() != "digest":
-        return None
-    params: dict[str, str] = {}
-    for match in _PARAM.finditer(rest):
-        name, raw = match.group(1).lower(), match.group(2)
-        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
-        params[name] = raw
-    return params if "nonce" in params else None
+_PREFERENCE = ("SHA-256", "SHA-256-SESS", "MD5", "MD5-SESS")
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """One ``Digest`` challenge: its parameters, names lower-cased."""
+
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def realm(self) -> str:
+        return self.params.get("realm", "")
+
+    @property
+    def nonce(self) -> str:
+        return self.params.get("nonce", "")
+
+    @property
+    def algorithm(self) -> str:
+        return self.params.get("algorithm", "MD5").upper()
+
+    @property
+    def qops(self) -> list[str]:
+        return [q.strip().lower() for q in self.params.get("qop", "").split(",") if q.strip()]
+
+    @property
+    def stale(self) -> bool:
+        return self.params.get("stale", "").lower() == "true"
+
+
+def _auth_params(text: str) -> list[tuple[str, str]]:
+    """``a=b, c="d, e"`` -> pairs; quoted strings may hold commas and escaped quotes."""
+    out: list[tuple[str, str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " \t,":
+            i += 1
+        start = i
+        while i < n and text[i] not in "=, \t":
+            i += 1
+        name = text[start:i].strip().lower()
+        while i < n and text[i] in " \t":
+            i += 1
+        if i >= n or text[i] != "=":
+            if name:
+                out.append((name, ""))
+            continue
+        i += 1
+        while i < n and text[i] in " \t":
+            i += 1
+        if i < n and text[i] == '"':
+            i += 1
+            chars: list[str] = []
+            while i < n and text[i] != '"':
+                if text[i] == "\\" and i + 1 < n:
+                    i += 1
+                chars.append(text[i])
+                i += 1
+            i += 1
+            value = "".join(chars)
+        else:
+            start = i
+            while i < n and text[i] != ",":
+                i += 1
+            value = text[start:i].strip()
+        if name:
+            out.append((name, value))
+    return out
+
+
+def parse_challenges(values: list[str]) -> list[Challenge]:
+    """The ``Digest`` challenges among header values (other schemes are skipped)."""
+    out: list[Challenge] = []
+    for value in values:
+        scheme, _, rest = value.strip().partition(" ")
+        if scheme.lower() != "digest":
+            continue
+        params = dict(_auth_params(rest))
+        if params.get("nonce") is not None:
+            out.append(Challenge(params))
+    return out
+
+
+def choose(challenges: list[Challenge]) -> Challenge | None:
+    """The challenge we answer: the strongest algorithm we know, ``qop=auth`` or none offered."""
+    usable = [
+        c
+        for c in challenges
+        if c.algorithm in _PREFERENCE and (not c.qops or "auth" in c.qops or "auth-int" in c.qops)
+    ]
+    usable.sort(key=lambda c: _PREFERENCE.index(c.algorithm))
+    return usable[0] if usable else None
+
+
+def _hash(algorithm: str, text: str | bytes) -> str:
+    name = ALGORITHMS[algorithm.removesuffix("-SESS")]
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return hashlib.new(name, data).hexdigest()
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def authorization(
-    challenge: dict[str, str], *, method: str, uri: str, user: str, password: str, cnonce: str
-) -> str | None:
-    """The credentials answering ``challenge`` (nonce count 1), or ``None`` when we cannot."""
-    algorithm = challenge.get("algorithm", "MD5")
-    if algorithm.upper() != "MD5":
-        return None
-    realm, nonce = challenge.get("realm", ""), challenge["nonce"]
-    ha1 = _md5(f"{user}:{realm}:{password}")
-    ha2 = _md5(f"{method}:{uri}")
-    qops = [q.strip().lower() for q in challenge.get("qop", "").split(",") if q.strip()]
-    fields = [
-        f'username="{user}"',
-        f'realm="{realm}"',
-        f'nonce="{nonce}"',
-        f'uri="{uri}"',
-    ]
-    if qops:
-        if "auth" not in qops:
-            return None
-        nc = "00000001"
-        response = _md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
-        fields += [
-            f'response="{response}"',
-            "algorithm=MD5",
-            "qop=auth",
-            f"nc={nc}",
-            f'cnonce="{cnonce}"',
-        ]
+    challenge: Challenge,
+    *,
+    method: str,
+    uri: str,
+    user: str,
+    password: str,
+    cnonce: str,
+    nc: int = 1,
+    body: bytes = b"",
+) -> str:
+    """The credentials answering ``challenge`` for ``method uri`` (RFC 7616 3.4.1)."""
+    algorithm = challenge.algorithm
+    realm, nonce = challenge.realm, challenge.nonce
+    ha1 = _hash(algorithm, f"{user}:{realm}:{password}")
+    if algorithm.endswith("-SESS"):
+        ha1 = _hash(algorithm, f"{ha1}:{nonce}:{cnonce}")
+    qops = challenge.qops
+    qop = "auth" if "auth" in qops else ("auth-int" if "auth-int" in qops else "")
+    if qop == "auth-int":
+        body_hash = _hash(algorithm, body)
+        ha2 = _hash(algorithm, f"{method}:{uri}:{body_hash}")
     else:
-        response = _md5(f"{ha1}:{nonce}:{ha2}")
-        fields += [f'response="{response}"', "algorithm=MD5"]
-    if "opaque" in challenge:
-        fields.append(f'opaque="{challenge["opaque"]}"')
-    return "Digest " + ", ".join(fields)
+        ha2 = _hash(algorithm, f"{method}:{uri}")
+    count = f"{nc:08x}"
+    if qop:
+        response = _hash(algorithm, f"{ha1}:{nonce}:{count}:{cnonce}:{qop}:{ha2}")
+    else:
+        response = _hash(algorithm, f"{ha1}:{nonce}:{ha2}")
+    parts = [
+        f"username={_quote(user)}",
+        f"realm={_quote(realm)}",
+        f"nonce={_quote(nonce)}",
+        f"uri={_quote(uri)}",
+        f"response={_quote(response)}",
+        f"algorithm={challenge.params.get('algorithm', 'MD5')}",
+    ]
+    if qop:
+        parts += [f"qop={qop}", f"nc={count}", f"cnonce={_quote(cnonce)}"]
+    if "opaque" in challenge.params:
+        parts.append(f"opaque={_quote(challenge.params['opaque'])}")
+    return "Digest " + ", ".join(parts)

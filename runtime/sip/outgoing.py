@@ -30,9 +30,11 @@ our INVITE, which the core reports as ``CallProgress``, ``CallAnswered`` and
   provisional reply, RFC 3261 9.1; a 2xx that crosses it is ACKed and
   ended with BYE).
 
-Limits, on purpose: authentication is not supported -- a ``401`` or
-``407`` ends the call with ``FailedCall`` like any other failure, and
-``auth_user``/``auth_pwd`` are only noted in the log; a 2xx without any
+A ``401``/``407`` is answered with digest credentials when ``auth_user``
+and ``auth_pwd`` are given (MD5 or SHA-256), a ``3xx`` is followed to its
+Contact (at most five times), and a request URI with ``;transport=tcp``
+is called over TCP (:mod:`dsm.runtime.sip.invite_retry`); only the final
+outcome reaches the script.  Limits, on purpose: a 2xx without any
 usable SDP answer is ACKed, ended with BYE and reported as ``FailedCall``
 ``488 Not Acceptable Here``; outgoing calls have no session timer.
 """
@@ -45,6 +47,7 @@ from collections.abc import Callable, Mapping
 from dsm.runtime.call import DialogError
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.invite_retry import OutgoingInvite
 from dsm.runtime.sip.message import Response
 from dsm.runtime.sip.rtp_session import RtpSession
 from dsm.runtime.sip.sdp import SessionDescription, make_offer
@@ -99,6 +102,10 @@ class OutgoingSipCall(SipCall):
         to: str,
     ) -> None:
         super().__init__(calls, new, media, rtp, None)
+        self.peer_body, self.peer_content_type = b"", ""
+        self.b2b_headers = ""  # A-core-53: an outgoing call's header block starts empty
+        self.outgoing_invite: OutgoingInvite | None = None
+        """The INVITE as sent, for re-sending it after 401/407 or 3xx."""
         self.local_sdp = offer
         self.accept_early_session = True
         """``$accept_early_session`` was not ``0`` when the INVITE was sent (E-167)."""
@@ -181,7 +188,20 @@ class OutgoingSipCall(SipCall):
         self._deliver_then("SessionStart", None, lambda: self._connect("connect_session"))
 
     def failed(self, response: Response | None) -> None:
-        """A final failure or no answer: FailedCall, then the session is stopped (E-151)."""
+        """A final failure or no answer: FailedCall, then the session is stopped (E-151).
+
+        401/407 (with credentials) and 3xx are first tried again (``invite_retry``).
+        """
+        invite = self.outgoing_invite
+        if invite is not None and self.dialog != "disconnected" and invite.retry(response):
+            try:
+                invite.send(self.calls.run, self.calls.core)
+            except UserAgentError as exc:
+                self.calls.log("sip", "warn", call=self.call_id, msg=f"INVITE not re-sent: {exc}")
+            else:
+                self.invite = self.calls.core.calls[self.call_id].invite
+                self.dialog = "trying"
+                return
         self.dialog = "disconnected"
         self.rtp.close()
         if response is None:
@@ -219,7 +239,10 @@ class OutgoingSipCall(SipCall):
         """Take an SDP answer to our offer (the incoming call's ACK-answer code); usable?"""
         before = self.negotiated
         self._take_answer(body)
-        return self.negotiated is not None and self.negotiated is not before
+        usable = self.negotiated is not None and self.negotiated is not before
+        if usable:
+            self.peer_body, self.peer_content_type = body, "application/sdp"
+        return usable
 
     def _remote_tag(self, response: Response) -> None:
         with contextlib.suppress(ParseError):
@@ -285,25 +308,26 @@ def dialout(
     if local_tag and local_tag in engine.addresses:
         raise ValueError(f"local tag {local_tag!r} is in use")
     target = _parse_target(r_uri)
-    extra = header_lines(headers)
     call_id = f"{calls.rng.getrandbits(64):016x}@{calls.host}"
     holder: list[OutgoingSipCall] = []
     media, rtp = calls.media_for(app, call_id, holder)
     offer = make_offer(
         address=calls.host, port=rtp.local_port, session_id=calls.session_id(call_id)
     )
+    outgoing_invite = OutgoingInvite(
+        ruri=r_uri,
+        from_=from_,
+        to=to,
+        body=bytes(offer),
+        content_type=None,
+        headers=header_lines(headers),
+        call_id=call_id,
+        auth_user=auth_user,
+        auth_pwd=auth_pwd,
+        rng=calls.rng,
+    )
     try:
-        calls.run(
-            lambda now: calls.core.invite(
-                r_uri,
-                from_uri=from_,
-                to=to,
-                now=now,
-                body=bytes(offer),
-                headers=extra,
-                call_id=call_id,
-            )
-        )
+        outgoing_invite.send(calls.run, calls.core)
     except UserAgentError as exc:
         rtp.close()
         raise ValueError(f"cannot place the call: {exc}") from None
@@ -320,6 +344,8 @@ def dialout(
         to=to,
     )
     call.local_tag = local_tag
+    call.app = app
+    call.outgoing_invite = outgoing_invite
     holder.append(call)
     calls.calls[call_id] = call
     calls.recent.append(call)
@@ -331,7 +357,7 @@ def dialout(
         raise
     call.session = session
     call.accept_early_session = session.vars.get("accept_early_session") != "0"
-    auth = " (credentials given; authentication is not supported)" if auth_user and auth_pwd else ""
+    auth = " (with credentials)" if auth_user and auth_pwd else ""
     calls.log(
         "call",
         call=call_id,

@@ -277,6 +277,11 @@ class RtpSession:
         """Frame slots due since :meth:`start` (sent, skipped or silent)."""
         self.frames_late = 0
         """Slots served more than :data:`LATE_AFTER` after their schedule, skipped ones included."""
+        self.forward: Callable[[bytes], None] | None = None
+        """Media anchoring (B2B ``$b2b_rtp_relay``): every admitted packet is handed on as it came."""
+        self.relaying = False
+        """While relaying, our own audio is not sent (the other leg's packets go out instead)."""
+        self.packets_relayed = 0
         self.rtp_timeout = rtp_timeout
         self._last_received = 0.0
         self._timeout_reported = False
@@ -343,6 +348,26 @@ class RtpSession:
             self._running = True
             self._last_received = self.loop.time()
             self._slot = self.clock.join(self)
+
+    def pause(self) -> None:
+        """Stop sending and reading, keep the ports (B2B with end-to-end media; :meth:`start` resumes)."""
+        if self._running:
+            self.clock.leave(self)
+            self._running = False
+        if self._reading:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.sock.fileno())
+                if self.rtcp_sock is not None:
+                    self.loop.remove_reader(self.rtcp_sock.fileno())
+            self._reading = False
+        if self._rtcp_timer is not None:
+            self._rtcp_timer.cancel()
+            self._rtcp_timer = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the stream runs (started, not paused or closed)."""
+        return self._running
 
     def close(self) -> None:
         if self.closed:
@@ -427,7 +452,7 @@ class RtpSession:
             self.sender.skip(1)
         elif self._dtmf:
             self._send_dtmf_packet()
-        elif result.sent is not None and self.direction not in _NO_SEND:
+        elif result.sent is not None and self.direction not in _NO_SEND and not self.relaying:
             self._send_audio(result.sent)
         else:
             self.sender.skip(1)
@@ -496,6 +521,22 @@ class RtpSession:
         except OSError as exc:
             self.on_error(f"rtp send to {remote}: {exc}")
 
+    def send_relayed(self, data: bytes) -> None:
+        """A packet of the other leg, sent on unchanged (only to a confirmed peer, as our own)."""
+        remote = self.remote
+        if self.closed or remote is None or self.direction in _NO_SEND:
+            return
+        if not self.confirmed:
+            self.counters.rtp_held_back += 1
+            return
+        try:
+            self.sock.sendto(data, remote)
+            self.packets_relayed += 1
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            self.on_error(f"rtp relay to {remote}: {exc}")
+
     def _take_dtmf(self) -> None:
         pending = self.media.outgoing_dtmf
         if not pending:
@@ -548,6 +589,8 @@ class RtpSession:
         self._last_received = self.loop.time()
         self.reception.rtp(packet.ssrc, packet.sequence, packet.timestamp, self._last_received)
         self._timeout_reported = False
+        if self.forward is not None:
+            self.forward(data)
         if self.direction in _NO_RECEIVE:
             return
         te = self.telephone_event

@@ -30,8 +30,8 @@ Error``), and routes the rest to their call:
 
 The SDP offer of the INVITE is negotiated before the session starts: an offer
 without a common codec is refused with ``488`` and no session is created.
-The B2B actions raise ``{type: core, cause: B2B calls are not supported over
-SIP yet}``.
+B2B calls (``B2B.connectCallee`` …) make an :class:`~dsm.runtime.sip.b2b.OtherLeg`
+through the same core; see :mod:`dsm.runtime.sip.b2b`.
 """
 
 from __future__ import annotations
@@ -45,13 +45,20 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dsm.runtime.call import Call, DialogError, MediaDelegation
-from dsm.runtime.errors import DSMException
 from dsm.runtime.events import processed, unless_processed
 from dsm.runtime.incoming import InviteRequest, SipReplyObject, answer_incoming, header_block
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_relay_key
 from dsm.runtime.media.prompts import PromptLibrary
 from dsm.runtime.monitor import CallRefused
+from dsm.runtime.sip.b2b import (
+    OtherLeg,
+    RelayedRequest,
+    connect_callee,
+    initial_header_block,
+    other_bye_default,
+    relayed_headers,
+)
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.limits import SipCounters, SipLimits
 from dsm.runtime.sip.message import Request, Response
@@ -94,14 +101,9 @@ if TYPE_CHECKING:
     from dsm.runtime.engine import Engine
     from dsm.runtime.session import Session
 
-__all__ = ["SipCall", "SipCalls", "UNSUPPORTED_B2B"]
+__all__ = ["SipCall", "SipCalls"]
 
-UNSUPPORTED_B2B = "B2B calls are not supported over SIP yet"
 Log = Callable[..., None]
-
-
-def _b2b_unsupported() -> DSMException:
-    return DSMException("core", {"cause": UNSUPPORTED_B2B})
 
 
 def _headers_of(request: Request | Response) -> dict[str, str]:
@@ -136,7 +138,20 @@ class SipCall(MediaDelegation, Call):
         self.local_sdp: SessionDescription | None = negotiated.answer if negotiated else None
         self.session: Session | None = None
         self.dialog = "trying"  # trying -> (proceeding) -> early -> connected -> disconnected
-        self.b2b_capable = False
+        self.b2b_capable = True
+        self.other: OtherLeg | None = None
+        """The B leg of a B2B call (A-core-53), while there is one."""
+        self.b2b_flags: dict[str, bool] = {}
+        self.b2b_headers = initial_header_block(new.request)
+        self.own_media = True
+        """Whether the caller's media comes to us; ``False`` once it goes end to end to the B leg."""
+        self.app = ""
+        self.peer_body: bytes = new.request.body
+        """The body the B leg's INVITE carries (A-core-53): the INVITE's, or the callee's SDP answer."""
+        self.peer_content_type: str = new.request.headers.get("Content-Type") or ""
+        """The application the call runs (its prompts serve the B leg's media, if anchored)."""
+        self._offer_cseq: int | None = None
+        """The CSeq of our re-INVITE carrying an offer of ours (``B2B.sendReinvite(true)``)."""
         self._sdp_version = 0
         self.timer: SessionTimer | None = None
         self._timer_handle: asyncio.TimerHandle | None = None
@@ -177,6 +192,9 @@ class SipCall(MediaDelegation, Call):
             raise UserAgentError("only the INVITE is answered through reply(); see SipCalls")
         if code == 100:
             return  # the core sent 100 Trying already
+        other = self.other
+        if other is not None and other.relayed and self.unanswered():
+            return  # relayed INVITE (A-core-53): the callee's replies answer the caller
         data = body.encode("utf-8") if body else b""
         with_sdp = not data and ((200 <= code < 300) or code == 183)
         try:
@@ -304,6 +322,7 @@ class SipCall(MediaDelegation, Call):
 
     def on_session_end(self) -> None:
         self._log_end()
+        self.b2b_terminate_other_leg()
         self.stop_session_timer()
         if self._pending_bye is not None:  # the session ended before its SipRequest ran
             bye, self._pending_bye = self._pending_bye, None
@@ -333,29 +352,172 @@ class SipCall(MediaDelegation, Call):
     def outgoing_event(self, event: CallProgress | CallAnswered | CallFailed) -> None:
         """The answers to an INVITE we sent; only outgoing calls have one (``outgoing.py``)."""
 
-    # -- B2B: not over SIP yet --------------------------------------------------------------
+    # -- B2B (A-core-53 … 62, dsm.runtime.sip.b2b) ------------------------------------------
     def b2b_connect_callee(
         self, to: str, request_uri: str, relayed: bool, settings: Mapping[str, str]
     ) -> None:
-        raise _b2b_unsupported()
+        """A-core-53: end another leg first, then INVITE the callee.
+
+        A bad R-URI or header is reported as ``B2BOtherReply`` ``400`` with
+        the reason, as a callee that could not be reached would be.  In
+        relayed mode an unanswered caller is left to the callee's replies
+        (the host sends no 200 of its own).
+        """
+        if self.other is not None:
+            self.b2b_terminate_other_leg()
+        try:
+            leg = connect_callee(self, to, request_uri, relayed, settings, self.b2b_headers)
+        except UserAgentError as exc:
+            self.calls.log("sip", "warn", call=self.call_id, msg=f"connectCallee: {exc}")
+            self.b2b_event("B2BOtherReply", {"code": "400", "reason": str(exc), "hdrs": ""})
+            return
+        self.other = leg
+        if relayed:
+            self.b2b_flags["relay_only"] = True
+            if self.dialog == "trying":
+                self.dialog = "proceeding"  # the callee's replies answer the caller
+        self.calls.log("b2b", call=self.call_id, other=leg.call_id, ruri=request_uri, relayed=relayed)
+
+    @property
+    def other_id(self) -> str:
+        """The B leg's Call-ID for ``dlg.getOtherId`` (M-dlg-9); empty without one."""
+        return self.other.call_id if self.other is not None else ""
 
     def b2b_terminate_other_leg(self) -> None:
-        raise _b2b_unsupported()
+        other, self.other = self.other, None
+        if other is not None:
+            other.terminate()
 
     def b2b_send_reinvite(self, generate_sdp: bool, extra_headers: str) -> None:
-        raise _b2b_unsupported()
+        """A-core-55: a re-INVITE to the caller; with ``generate_sdp`` our own offer (media back to us)."""
+        if self.dialog != "connected":
+            self.calls.log("sip", "debug", call=self.call_id, msg="sendReinvite: not connected")
+            return
+        body = b""
+        if generate_sdp:
+            self._sdp_version += 1
+            offer = make_offer(
+                address=self.calls.host,
+                port=self.rtp.local_port,
+                session_id=self.calls.session_id(self.call_id),
+                session_version=str(self._sdp_version),
+            )
+            self.local_sdp = offer
+            body = bytes(offer)
+        elif self.local_sdp is not None:
+            body = str(self.local_sdp).encode("utf-8")
+        extra = header_lines(extra_headers.replace("\\r\\n", "\r\n"))
+        try:
+            self.calls.run(
+                lambda now: self.calls.core.send_request(
+                    self.call_id, "INVITE", now=now, body=body, headers=extra
+                )
+            )
+        except UserAgentError as exc:
+            self.calls.log("sip", "warn", call=self.call_id, msg=f"sendReinvite: {exc}")
+            return
+        if generate_sdp:
+            self._offer_cseq = self.calls.core.calls[self.call_id].dialog.local_seq
 
     def b2b_set_flag(self, flag: str, on: bool) -> None:
-        raise _b2b_unsupported()
+        self.b2b_flags[flag] = on
 
     def b2b_relay_event(self, params: dict[str, str]) -> None:
-        raise _b2b_unsupported()
+        """A-core-61: the B leg runs no script; the event is kept on the leg and logged."""
+        if self.other is not None:
+            self.other.events.append(dict(params))
+            self.calls.log("b2b", "debug", call=self.call_id, msg=f"B2BEvent to the other leg: {sorted(params)}")
 
     def get_b2b_headers(self) -> str:
-        raise _b2b_unsupported()
+        return self.b2b_headers
 
     def set_b2b_headers(self, block: str) -> None:
-        raise _b2b_unsupported()
+        self.b2b_headers = block
+
+    # -- B2B: what the other leg asks of this one ------------------------------------------
+    def b2b_event(self, event_type: str, params: dict[str, str], **kw: Any) -> None:
+        """An event from the other leg into this session's queue."""
+        self._deliver(event_type, params, **kw)
+
+    def unanswered(self) -> bool:
+        return self.dialog in ("trying", "proceeding", "early")
+
+    @property
+    def rtp_relay_mode(self) -> str:
+        """``dlg.getRtpRelayMode`` (M-dlg-10): ``RTP_Relay`` while the legs' media goes through us."""
+        other = self.other
+        return "RTP_Relay" if other is not None and other.media_relay is not None else "RTP_Direct"
+
+    def pass_reply(
+        self, status: int, reason: str, body: bytes, content_type: str, *, anchored: bool = False
+    ) -> None:
+        """Relayed-INVITE mode: the callee's reply goes to the caller's open INVITE.
+
+        With anchored media a 18x/2xx carries our own SDP answer (the
+        caller's stream stays with us) instead of the callee's.
+        """
+        if anchored and 100 < status < 300:
+            try:
+                self._answer(status, reason, [], b"", with_sdp=self.local_sdp is not None)
+            except UserAgentError as exc:
+                self.calls.log("sip", "warn", call=self.call_id, msg=f"relayed reply {status}: {exc}")
+            return
+        extra = self.timer_headers() if 200 <= status < 300 else []
+        try:
+            self.calls.run(
+                lambda now: self.calls.core.reply(
+                    self.call_id, status, reason or None, now=now, body=body,
+                    content_type=content_type or None, headers=extra,
+                )
+            )  # fmt: skip
+        except UserAgentError as exc:
+            self.calls.log("sip", "warn", call=self.call_id, msg=f"relayed reply {status}: {exc}")
+            return
+        if 200 <= status < 300:
+            self.dialog = "connected"
+            self.start_session_timer()
+            self._media_away(body)
+        elif status >= 300:
+            self.dialog = "disconnected"
+            self.rtp.close()
+        else:
+            self.dialog = "early"
+            if body:
+                self._media_away(body)
+
+    def media_to_other(self, body: bytes) -> None:
+        """The callee's SDP reaches the answered caller in a re-INVITE; our stream pauses."""
+        if not body:
+            return
+        try:
+            self.calls.run(
+                lambda now: self.calls.core.send_request(
+                    self.call_id, "INVITE", now=now, body=body, content_type="application/sdp"
+                )
+            )
+        except UserAgentError as exc:
+            self.calls.log("sip", "warn", call=self.call_id, msg=f"re-INVITE with the callee's SDP: {exc}")
+            return
+        self._offer_cseq = None
+        self._media_away(body)
+
+    def _media_away(self, body: bytes) -> None:
+        with contextlib.suppress(ParseError):
+            self.local_sdp = parse_sdp(body)
+        self.own_media = False
+        self.rtp.pause()
+
+    def other_bye(self, request: Request) -> None:
+        """The callee hung up (its BYE answered): B2BOtherBye; unless ``#processed``, BYE to the caller."""
+        session = self.session
+        if session is None or session.ended:
+            return
+        session.deliver(
+            "B2BOtherBye",
+            {"hdrs": _header_text(request)},
+            objects={"request": _invite_request(request)},
+            on_done=other_bye_default(self),
+        )
 
     # -- events from the dialog ---------------------------------------------------------------
     def deliver_media(self, events: Sequence[SessionMediaEvent]) -> None:
@@ -374,6 +536,7 @@ class SipCall(MediaDelegation, Call):
         """BYE or CANCEL from the caller (already answered): ``Hangup`` (E-151)."""
         self.end_reason = self.end_reason or f"caller {request.method}"
         self.dialog = "disconnected"
+        self.b2b_terminate_other_leg()
         self.stop_session_timer()
         self.media.media_disconnect()
         self.rtp.close()
@@ -442,17 +605,34 @@ class SipCall(MediaDelegation, Call):
             "sendrecv",
             [c.payload_type for c in negotiated.codecs],
         )
-        if self.dialog == "connected":
+        if self.dialog == "connected" and self.own_media:
             self.rtp.start()
 
     def in_dialog(self, event: InDialogRequest) -> None:
-        """BYE, re-INVITE, UPDATE, INFO, OPTIONS …: the script first if it asked (E-151 SipRequest)."""
+        """BYE, re-INVITE, UPDATE, INFO, OPTIONS …: the script first if it asked (E-151 SipRequest).
+
+        In relay-only mode with a connected B leg, requests other than BYE
+        go on to the callee and its answer comes back (A-core-62).
+        """
         if self._request_events():
             if event.request.method == "BYE":
                 self._pending_bye = event
-            self._sip_request(event.request, event, lambda: self._default_request(event))
+            self._sip_request(event.request, event, lambda: self._relay_or_default(event))
         else:
-            self._default_request(event)
+            self._relay_or_default(event)
+
+    def _relay_or_default(self, event: InDialogRequest) -> None:
+        other = self.other
+        if (
+            other is not None
+            and other.state == "connected"
+            and self.b2b_flags.get("relay_only")
+            and event.request.method not in ("BYE", "ACK")
+            and not (other.media_relay is not None and event.request.method in ("INVITE", "UPDATE"))
+            and self.calls.relay(other.call_id, self.call_id, event)
+        ):
+            return
+        self._default_request(event)
 
     def _default_request(self, event: InDialogRequest) -> None:
         request = event.request
@@ -605,6 +785,17 @@ class SipCall(MediaDelegation, Call):
         status = response.status if response is not None else 408
         if status < 200:
             return
+        if (
+            request.method == "INVITE"
+            and self._offer_cseq == request.cseq.number
+            and response is not None
+            and 200 <= status < 300
+            and _is_sdp(response)
+        ):  # B2B.sendReinvite(true): the caller's media comes back to us
+            self._offer_cseq = None
+            self.negotiated = None
+            self.own_media = True
+            self._take_answer(response.body)
         timer = self.timer
         if timer is not None and _is_refresh(request):
             outcome = timer.refresh_answered(status, response, self.calls.now()) if response is not None else "gone"
@@ -642,6 +833,7 @@ class SipCall(MediaDelegation, Call):
         )
         self.negotiated = negotiated
         self.local_sdp = negotiated.answer
+        self.own_media = True
         self.rtp.configure(
             negotiated.remote_address,
             negotiated.codec,
@@ -762,6 +954,10 @@ class SipCalls:
         self.rng = rng or random.Random()
         self.transport: SipTransport | None = None
         self.calls: dict[str, SipCall] = {}
+        self.legs: dict[str, OtherLeg] = {}
+        """The B legs of B2B calls, by their Call-ID."""
+        self.relays: dict[tuple[str, int], RelayedRequest] = {}
+        """Requests relayed from one leg to the other, by (Call-ID, CSeq) of the relayed copy."""
         self.recent: deque[SipCall] = deque(maxlen=keep_recent)
         """The last calls started (ended ones included), newest last: for operators and tests."""
         self.refused = 0
@@ -818,6 +1014,14 @@ class SipCalls:
         if isinstance(event, NewCall):
             self._new_call(event)
             return
+        leg = self.legs.get(getattr(event, "call_id", ""))
+        if leg is not None:
+            leg.on_event(event)
+            return
+        if isinstance(event, ResponseToRequest | RequestFailed) and self.relay_answer(
+            event.call_id, event.request, event.response if isinstance(event, ResponseToRequest) else None
+        ):
+            return
         if isinstance(event, Dropped):
             self.log("sip", "debug", msg=f"dropped: {event.reason}", source=str(event.source))
             return
@@ -853,6 +1057,46 @@ class SipCalls:
             call.answered(event.request, event.response)
         elif isinstance(event, RequestFailed):
             call.answered(event.request, None)
+
+    # -- relaying requests between the legs of a B2B call (A-core-62) ----------------------------
+    def relay(self, to_call: str, from_call: str, event: InDialogRequest) -> bool:
+        """Send ``event``'s request on in the dialog ``to_call``; its answer goes back later."""
+        request = event.request
+        body = request.body
+        ctype = (request.headers.get("Content-Type") or None) if body else None
+        try:
+            self.run(
+                lambda now: self.core.send_request(
+                    to_call, request.method, now=now, body=body, content_type=ctype,
+                    headers=relayed_headers(request),
+                )
+            )
+        except UserAgentError as exc:
+            self.log("sip", "debug", call=from_call, msg=f"{request.method} not relayed: {exc}")
+            return False
+        self.relays[(to_call, self.core.calls[to_call].dialog.local_seq)] = RelayedRequest(from_call, event)
+        return True
+
+    def relay_answer(self, call_id: str, request: Request, response: Response | None) -> bool:
+        """The answer to a relayed request goes back to where the request came from."""
+        relayed = self.relays.get((call_id, request.cseq.number))
+        if relayed is None:
+            return False
+        if response is not None and response.status < 200:
+            return True
+        del self.relays[(call_id, request.cseq.number)]
+        status, reason = (408, "Request Timeout") if response is None else (response.status, response.reason)
+        body = response.body if response is not None else b""
+        ctype = response.content_type if response is not None and body else None
+        origin = relayed.origin
+        with contextlib.suppress(UserAgentError):
+            self.run(
+                lambda now: self.core.reply_request(
+                    relayed.origin_call, origin.transaction, status, reason, now=now, body=body,
+                    content_type=ctype, headers=relayed_headers(response) if response else (),
+                )
+            )  # fmt: skip
+        return True
 
     def media_for(
         self, app: str, call_id: str, holder: Sequence[SipCall]
@@ -950,6 +1194,7 @@ class SipCalls:
                 [c.payload_type for c in negotiated.codecs],
             )
         call = SipCall(self, new, media, rtp, negotiated)
+        call.app = app
         call.timer = timer
         if negotiated is None:  # no offer in the INVITE: we offer in the 2xx, the ACK answers
             call.local_sdp = make_offer(address=self.host, port=rtp.local_port)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dsm.runtime.sip.dialog import Dialog
-from dsm.runtime.sip.digest import authorization, parse_challenge
+from dsm.runtime.sip.digest import authorization, choose, parse_challenges
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers
 from dsm.runtime.sip.message import Request, Response
@@ -243,7 +243,7 @@ class Subscription:
         )
         if request.headers.get(answer) is not None:
             return None
-        challenge = parse_challenge(response.headers.get(ask) or "")
+        challenge = choose(parse_challenges([response.headers.get(ask) or ""]))
         if challenge is None:
             return None
         credentials = authorization(
@@ -254,8 +254,6 @@ class Subscription:
             password=self.target.pwd,
             cnonce=cnonce,
         )
-        if credentials is None:
-            return None
         self.pending.discard(request.cseq.number)
         expires = request.headers.get("Expires")
         extra = [("Expires", expires)] if expires else []

@@ -60,8 +60,9 @@ its ACKs go over TCP with ``Via: SIP/2.0/TCP``, and our Contact says
 target or the first route) overrides the dialog's transport either way.
 Our 2xx to an INVITE is retransmitted until the ACK on every transport, as
 RFC 3261 13.3.1.4 asks ("even if the transport at the UAS is reliable":
-a hop further on may be UDP).  Outgoing INVITEs (:meth:`invite`) are sent
-over UDP.  Every :class:`Datagram` says its ``transport``.
+a hop further on may be UDP).  Outgoing INVITEs (:meth:`invite`) go over
+UDP, or over TCP when the request URI says ``;transport=tcp``.  Every
+:class:`Datagram` says its ``transport``.
 
 The core never lets an exception escape :meth:`receive` or
 :meth:`handle_timeout`: a datagram that breaks something is dropped (a
@@ -631,12 +632,17 @@ class UserAgentServer:
         content_type: str | None = None,
         headers: Iterable[tuple[str, str]] = (),
         call_id: str | None = None,
+        local_tag: str | None = None,
+        cseq: int = 1,
     ) -> tuple[str, list[UAOutput]]:
         """Start an outgoing call; returns its Call-ID and the INVITE to send.
 
         ``uri`` is the Request-URI (and the To address unless ``to`` is
         given); ``destination`` defaults to the URI's host and port (no DNS
-        here: a host name is left to the transport shell).  Outcomes arrive as
+        here: a host name is left to the transport shell).  A URI with
+        ``;transport=tcp`` sends over TCP (RFC 3261 18.1.1).  ``local_tag``
+        and ``cseq`` repeat a failed INVITE with credentials (RFC 3261
+        22.2: same From tag and Call-ID, a higher CSeq).  Outcomes arrive as
         :class:`CallProgress`, :class:`CallAnswered` or :class:`CallFailed`.
         """
         try:
@@ -647,20 +653,23 @@ class UserAgentServer:
             raise UserAgentError(f"bad address: {exc.reason}") from None
         if not isinstance(target, SipUri):
             raise UserAgentError(f"not a SIP URI: {uri!r}")
+        transport = target.transport
+        if transport not in ("udp", "tcp"):
+            raise UserAgentError(f"transport {transport!r} is not supported")
         call_id = call_id or f"{self._tag()}@{self.host}"
         if call_id in self.calls:
             raise UserAgentError(f"call {call_id!r} exists")
-        local_tag = self._tag()
+        local_tag = local_tag or self._tag()
         from_address.params["tag"] = local_tag
         to_address.params.pop("tag", None)
         request_headers = Headers()
-        request_headers.add("Via", self._via())
+        request_headers.add("Via", self._via(transport))
         request_headers.add("Max-Forwards", "70")
         request_headers.add("From", str(from_address))
         request_headers.add("To", str(to_address))
         request_headers.add("Call-ID", call_id)
-        request_headers.add("CSeq", "1 INVITE")
-        request_headers.add("Contact", self.contact)
+        request_headers.add("CSeq", f"{cseq} INVITE")
+        request_headers.add("Contact", self.contact_for(transport))
         request_headers.add("Allow", ", ".join(ALLOWED_METHODS))
         request_headers.add("User-Agent", self.user_agent)
         for name, value in headers:
@@ -673,11 +682,14 @@ class UserAgentServer:
         except ParseError as exc:
             raise UserAgentError(f"cannot build the INVITE: {exc.reason}") from None
         destination = destination or target.address()
-        transaction = InviteClientTransaction(request, now, self.timers)
+        transaction = InviteClientTransaction(request, now, self.timers, transport != "udp")
         key = client_key(request)
-        entry = _ClientEntry(transaction, call_id, destination)
+        entry = _ClientEntry(transaction, call_id, destination, transport=transport)
         self._client[key] = entry
-        call = _Call(call_id, request, key, destination, local_tag, state="calling", role="uac")
+        call = _Call(
+            call_id, request, key, destination, local_tag, state="calling", role="uac",
+            transport=transport,
+        )  # fmt: skip
         self.calls[call_id] = call
         return call_id, self._client_outputs(entry, transaction.start(), now)
 
@@ -710,7 +722,9 @@ class UserAgentServer:
         cancel_headers.add("CSeq", f"{invite.cseq.number} CANCEL")
         cancel_headers.add("User-Agent", self.user_agent)
         cancel = Request(headers=cancel_headers, method="CANCEL", uri=invite.uri)
-        transaction = NonInviteClientTransaction(cancel, now, self.timers)
+        transaction = NonInviteClientTransaction(
+            cancel, now, self.timers, entry.transport != "udp"
+        )
         cancel_entry = _ClientEntry(
             transaction, call.call_id, entry.destination, transport=entry.transport
         )

@@ -144,7 +144,9 @@ def port_bound(port: int) -> bool:
 
 
 class Uas:
-    """sipp waiting for one call on a free loopback port."""
+    """sipp waiting for one call on a free loopback port (``extra_args`` go on its command line)."""
+
+    extra_args: tuple[str, ...] = ()
 
     def __init__(self, sipp: str, tmp_path: Path, xml: str) -> None:
         path = tmp_path / "uas.xml"
@@ -170,7 +172,7 @@ class Uas:
             "-i", "127.0.0.1", "-p", str(self.port),
             "-mi", "127.0.0.1", "-mp", str(free_media_ports()),
             "-timeout", "40s", "-timeout_error", "-recv_timeout", "20000",
-            "-nostdin", "-trace_err", "-error_file", str(self.errors),
+            "-nostdin", "-trace_err", "-error_file", str(self.errors), *self.extra_args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
@@ -495,3 +497,15 @@ def test_M_dlg_6_an_invite_that_cannot_be_built_is_refused(
         ) == ([], [], [])
     finally:
         server.stop()
+
+
+def test_M_dlg_6_dialout_answers_a_401_with_digest_credentials(rig: Rig) -> None:
+    """``$o_auth_user``/``$o_auth_pwd``: the 401 is answered, sipp's verifyauth accepts the credentials,
+    the call runs to SessionStart (no FailedCall for the 401)."""
+    from test_sip_b2b import auth_callee
+
+    extra = 'set($o_auth_user="alice"); set($o_auth_pwd="secret");'
+    dialer, out, _port = run(rig, auth_callee(), mode="hangup", extra=extra)
+    assert dialer["error"] == ""
+    assert out["vars"]["up"] == "yes"
+    assert "failed" not in out["vars"]

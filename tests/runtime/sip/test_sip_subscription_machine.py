@@ -169,27 +169,6 @@ def test_notify_target() -> None:
     assert notify_target(wire(make().subscribe(0.0))) is None
 
 
-def test_digest_rfc2617_example() -> None:
-    """The worked example of RFC 2617 section 3.5 (qop=auth, nc 1)."""
-    from dsm.runtime.sip.digest import authorization, parse_challenge
-
-    challenge = parse_challenge(
-        'Digest realm="testrealm@host.com", qop="auth,auth-int", '
-        'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'
-    )
-    assert challenge is not None and challenge["realm"] == "testrealm@host.com"
-    value = authorization(
-        challenge,
-        method="GET",
-        uri="/dir/index.html",
-        user="Mufasa",
-        password="Circle Of Life",
-        cnonce="0a4f113b",
-    )
-    assert value is not None and 'response="6629fae49393a05397450978507c4ef1"' in value
-    assert parse_challenge('Basic realm="x"') is None
-
-
 def test_authenticate_once_then_give_up() -> None:
     """A 401 gets one retry with Authorization (new CSeq); a 401 to that one does not."""
     sub = make(target=SubscriptionTarget("example.org", "alice", "bob", pwd="pw"))
