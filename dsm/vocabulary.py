@@ -278,8 +278,11 @@ def find_module(name: str, search_path: Sequence[str] = ()) -> Vocabulary:
             sys.modules[spec.name] = mod
             try:
                 spec.loader.exec_module(mod)
-            except Exception as exc:  # a broken user module is a compile error, not a crash
-                raise ModuleNotFound(f"module file {candidate} failed to load: {exc}") from exc
+            except Exception as exc:  # a broken user module refuses the diagram, not a crash
+                sys.modules.pop(spec.name, None)  # a fixed file is run again next time
+                raise ModuleNotFound(
+                    f"module file {candidate} failed to load: {type(exc).__name__}: {exc}"
+                ) from exc
             vocab = _as_vocabulary(mod, name)
             break
     if vocab is None:
@@ -290,7 +293,9 @@ def find_module(name: str, search_path: Sequence[str] = ()) -> Vocabulary:
             except ModuleNotFound:
                 raise
             except Exception as exc:
-                raise ModuleNotFound(f"module {name} failed to load: {exc}") from exc
+                raise ModuleNotFound(
+                    f"module {name} failed to load: {type(exc).__name__}: {exc}"
+                ) from exc
     if vocab is None:
         try:
             mod = importlib.import_module(f"dsm.modules.{name}")
@@ -299,7 +304,9 @@ def find_module(name: str, search_path: Sequence[str] = ()) -> Vocabulary:
                 raise ModuleNotFound(f"no module named {name}") from None
             raise ModuleNotFound(f"module {name} failed to load: {exc}") from exc
         except Exception as exc:
-            raise ModuleNotFound(f"module {name} failed to load: {exc}") from exc
+            raise ModuleNotFound(
+                f"module {name} failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
         vocab = _as_vocabulary(mod, name)
     _module_cache[key] = vocab
     return vocab
