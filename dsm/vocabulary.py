@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from dsm.styles import CHECKS
+
 __all__ = [
     "Signature",
     "Vocabulary",
@@ -324,7 +326,9 @@ class StaticModule:
     takes them from the file's syntax tree: compiling a script runs no code
     of its modules and imports none of their dependencies.  A custom
     ``split=`` function is not run either; the argument is split by the
-    declared style (for ``mod_py`` that is ``raw``, the same parts).
+    declared style.  ``check="python-exec"`` (a name in
+    :data:`dsm.styles.CHECKS`) adds the language layer's own check of the
+    argument text, whose findings are warnings W015 (``mod_py`` uses it).
     """
 
     def __init__(self, name: str, path: str) -> None:
@@ -396,11 +400,15 @@ def _read_declarations(name: str, path: str) -> StaticModule:
             )
         if style not in STYLES:
             raise ModuleNotFound(f"{where}: unknown argument style {style!r} for {decl!r}")
+        check = _literal(kw.get("check"), "check", where)
+        if check is not None and check not in CHECKS:
+            raise ModuleNotFound(f"{where}: unknown argument check {check!r} for {decl!r}")
+        split = None if check is None else CHECKS[check]
         if node.func.attr == "action":
-            out.actions[decl] = Signature(decl, style)
+            out.actions[decl] = Signature(decl, style, split=split)
         else:
             event = _literal(kw.get("event"), "event", where)
-            out.conditions[decl] = Signature(decl, style, event=event)
+            out.conditions[decl] = Signature(decl, style, event=event, split=split)
     return out
 
 

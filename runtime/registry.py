@@ -34,9 +34,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from dsm.styles import CHECKS
 from dsm.vocabulary import Signature, SplitFn
 
 __all__ = ["Module", "ActionDef", "ConditionDef"]
+
+
+def _checked(split: SplitFn | None, check: str | None) -> SplitFn | None:
+    if check is None:
+        return split
+    if check not in CHECKS:
+        raise ValueError(f"unknown argument check {check!r}")
+    return CHECKS[check]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,7 +78,23 @@ class Module:
         self.hooks: dict[str, Callable[..., Any]] = {}
 
     # -- declaration -------------------------------------------------------
-    def action(self, name: str, style: str = "S", *, split: SplitFn | None = None) -> Callable[[F], F]:
+    def action(
+        self,
+        name: str,
+        style: str = "S",
+        *,
+        split: SplitFn | None = None,
+        check: str | None = None,
+    ) -> Callable[[F], F]:
+        """Declare an action; ``check`` names an argument check of :data:`dsm.styles.CHECKS`.
+
+        The compiler reads these declarations without running the module, so
+        ``name``, ``style``, ``event`` and ``check`` must be literal strings;
+        a ``split`` function is never run by the compiler (the argument is
+        split by ``style``).
+        """
+        split = _checked(split, check)
+
         def deco(fn: F) -> F:
             self.actions[name] = ActionDef(Signature(name, style, split=split), fn)
             return fn
@@ -83,7 +108,10 @@ class Module:
         *,
         event: str | None = None,
         split: SplitFn | None = None,
+        check: str | None = None,
     ) -> Callable[[F], F]:
+        split = _checked(split, check)
+
         def deco(fn: F) -> F:
             self.conditions[name] = ConditionDef(Signature(name, style, event, split), fn)
             return fn

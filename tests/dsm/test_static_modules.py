@@ -116,3 +116,34 @@ def test_read_names_equal_the_imported_module(name: str) -> None:
         got = read.condition_signature(n)
         assert got is not None
         assert (got.style, got.event) == (sig.signature.style, sig.signature.event)
+
+
+def test_mod_py_syntax_warning_W015_without_importing_mod_py(tmp_path: Path) -> None:
+    """L-82: mod_py's `check="python-exec"` gives W015 at compile from the text alone.
+
+    The check compiles the Python text to byte code and runs nothing;
+    mod_py itself is not imported.
+    """
+    script = tmp_path / "py.dsm"
+    script.write_text(
+        "import(mod_py)\ninitial state A enter { py(x = 1) py(if) };\n"
+        "transition t A - py(x = 1) -> A;\n"
+    )
+    code = (
+        "import sys, dsm\n"
+        f"c = dsm.compile_file({str(script)!r}, consistency_check=False)\n"
+        "print(sorted((w.code, w.line, w.column) for w in c.warnings))\n"
+        "assert 'dsm.modules.mod_py' not in sys.modules and 'dsm.runtime' not in sys.modules\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[('W015', 2, 35), ('W015', 3, 18)]"
+
+
+def test_an_unknown_check_name_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "mod_chk.py").write_text(
+        "from dsm.runtime.registry import Module\nmodule = Module('mod_chk')\n"
+        "module.action('chk.x', 'raw', check='lua')(print)\n"
+    )
+    with pytest.raises(ModuleNotFound, match="unknown argument check 'lua'"):
+        read_module("mod_chk", [str(tmp_path)])
