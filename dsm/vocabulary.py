@@ -3,11 +3,11 @@
 The compiler needs, for every action or condition token, to know whether the
 name exists and which *argument style* (``language.md`` 6.3) splits its
 argument text.  That knowledge is a :class:`Vocabulary`.  The core vocabulary
-(``language.md`` 6.4 and 6.5) lives here; modules bring their own through
-:func:`find_module` (entry-point group ``dsm.modules``, built-in
-``dsm.modules.<name>``, or ``<name>.py`` files on a module path).  This keeps
-the language layer free of run-time imports: a module object only has to
-offer ``action_signature(name)`` and ``condition_signature(name)``.
+(``language.md`` 6.4 and 6.5) lives here.  The compiler learns a module's
+names with :func:`read_module`, which reads the declarations of its source
+file and runs nothing; the runtime imports the module with
+:func:`find_module` (``<name>.py`` on a module path, entry-point group
+``dsm.modules``, built-in ``dsm.modules.<name>``) when it loads a chart.
 
 Style codes: ``N``, ``S``, ``P,opt``, ``P,mand``, ``P=opt``, ``P=mand``,
 ``L``, ``T``, ``K``, ``raw`` (argument text verbatim).  A signature may

@@ -21,8 +21,11 @@ the pieces; raw: the verbatim text; T: ``op, left, right``).  A condition
 function returns a bool; the engine applies ``not`` afterwards.  ``ctx`` is
 the running session (see :mod:`dsm.runtime.context` for what it offers).
 
-The module object is also the :class:`dsm.vocabulary.Vocabulary` the compiler
-asks, so declaring an action is enough for ``dsm check`` to know it.  Built-in
+The compiler reads these declarations from the file without running it
+(:func:`dsm.vocabulary.read_module`), so declaring an action is enough for
+``dsm check`` and ``compile_file`` to know it; the names, styles, events and
+``check`` names must therefore be literal strings.  The runtime imports the
+module when it loads a chart that imports it.  Built-in
 modules live in ``dsm.modules``; third-party ones register the module object
 (or the Python module containing a ``module`` attribute) in the entry-point
 group ``dsm.modules``; files ``<name>.py`` on ``mod_path`` are found too.

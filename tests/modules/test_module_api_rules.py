@@ -144,6 +144,9 @@ def test_M_api_1_a_reload_with_a_broken_module_keeps_the_running_collection(
     assert any(d.code == "E005" and "no driver" in d.message for d in err.value.diagnostics)
     assert engine.main.chartset.digest == first.digest
     assert "bad" not in engine.main.chartset
+    _write_module(mods, "mod_breaks", "")  # fixed: the next reload imports it afresh
+    library.reload()
+    assert "bad" in engine.main.chartset
 
 
 def test_M_api_1_a_missing_module_fails_the_whole_configuration(tmp_path: Path) -> None:
