@@ -196,9 +196,10 @@ class Chart:
 
     ``initial`` is the name of the initial state (``None`` if the diagram has
     none, L-91.18).  ``imports`` lists the modules imported by the compilation
-    unit, in import order.  ``warnings`` carries the non-fatal diagnostics of
+    unit, in import order, and ``import_locs`` where each was written (the
+    runtime names that place when a module fails to load).  ``warnings`` carries the non-fatal diagnostics of
     the compile (logged errors of the reference and consistency findings);
-    they are not part of the chart's identity.
+    they are not part of the chart's identity, nor are the import positions.
     """
 
     name: str
@@ -207,6 +208,7 @@ class Chart:
     imports: tuple[str, ...]
     path: str = ""
     warnings: tuple[object, ...] = field(default=(), compare=False, repr=False)
+    import_locs: tuple[Loc, ...] = field(default=(), compare=False, repr=False)
 
     @cached_property
     def digest(self) -> str:

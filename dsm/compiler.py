@@ -86,7 +86,6 @@ def _build(
     module_path: Sequence[str],
     consistency_check: bool,
     syntax_only: bool,
-    static_modules: bool,
 ) -> Unit:
     values, offsets = tokenize(src.text)
     result: ParseResult = read(
@@ -95,7 +94,6 @@ def _build(
         offsets,
         module_path=module_path,
         syntax_only=syntax_only,
-        static_modules=static_modules,
     )
     diagnostics = src.diagnostics + result.diagnostics
     if diagnostics:
@@ -103,7 +101,8 @@ def _build(
     states = tuple(
         [_State(r.name, r.enter, r.exit, tuple(r.transitions), r.loc) for r in result.states]
     )
-    chart = Chart(name, states, result.initial, tuple(result.imports), path)
+    imports, import_locs = tuple(result.imports), tuple(result.import_locs)
+    chart = Chart(name, states, result.initial, imports, path, (), import_locs)
     errors = {d.code for d in diagnostics if d.is_error} if diagnostics else set()
     # After an error the chart lacks what the erroneous statements held, so
     # only the findings that stay true are kept (one run, several problems);
@@ -131,7 +130,7 @@ def _build(
     if diagnostics:
         # The checks need the chart; the warnings they find go into a copy.
         warnings = tuple(d for d in diagnostics if not d.is_error)
-        chart = Chart(name, states, result.initial, tuple(result.imports), path, warnings)
+        chart = Chart(name, states, result.initial, imports, path, warnings, import_locs)
     return Unit(chart, diagnostics, src, (values, offsets))
 
 
@@ -156,13 +155,13 @@ def compile_unit(
     module_path: Sequence[str] = (),
     consistency_check: bool = True,
     syntax_only: bool = False,
-    static_modules: bool = False,
 ) -> Unit:
     """Compile without raising: the :class:`Unit` holds the chart and every diagnostic.
 
-    With ``static_modules`` the names of imported modules are read from
-    their source files (:func:`dsm.vocabulary.read_module`): no module code
-    runs and none of its dependencies is imported (``dsm check`` does this).
+    Imported modules' names are read from their source files
+    (:func:`dsm.vocabulary.read_module`): no module code runs and none of
+    its dependencies is imported.  The runtime imports a module only when it
+    binds the chart (``dsm.runtime.executable.build``).
 
     With ``text`` ``None`` the file ``path`` is read (load path = its
     directory, L-1/L-14); otherwise ``text`` is compiled and ``path`` only
@@ -182,7 +181,6 @@ def compile_unit(
             module_path=module_path,
             consistency_check=consistency_check,
             syntax_only=syntax_only,
-            static_modules=static_modules,
         )
     except RecursionError as exc:  # pragma: no cover - defensive
         return Unit(None, [_internal_error(path, exc)], None, None)
@@ -276,8 +274,7 @@ def check_paths(
 ) -> list[Diagnostic]:
     """Compile every script named (files or directories) and return all diagnostics.
 
-    Modules are read, not run (``static_modules``): checking a script runs
-    none of its modules' code.
+    Modules are read, not run: checking a script runs none of its modules' code.
 
     ``syntax_only`` skips the unknown action/condition check (names nobody
     declares then produce no error); ``strict`` adds warnings (W013) where a
@@ -298,7 +295,6 @@ def check_paths(
             include_paths,
             module_path=module_path,
             syntax_only=syntax_only,
-            static_modules=True,
         )
         out.extend(unit.diagnostics)
         if strict and unit.source is not None and unit.tokens is not None:

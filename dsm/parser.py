@@ -44,7 +44,6 @@ from dsm.vocabulary import (
     ModuleNotFound,
     Signature,
     Vocabulary,
-    find_module,
     read_module,
 )
 
@@ -218,6 +217,8 @@ class ParseResult:
     diagnostics: list[Diagnostic]
     condition_events: dict[tuple[str, str], str | None]
     """Event type filter of every condition name used, keyed by (module, name)."""
+    import_locs: list[Loc] = field(default_factory=list)
+    """Where each entry of ``imports`` was written (for the runtime's load errors)."""
 
 
 def show(token: str, limit: int = 60) -> str:
@@ -286,12 +287,8 @@ class Semantics:
         *,
         module_path: Sequence[str] = (),
         syntax_only: bool = False,
-        static_modules: bool = False,
     ) -> None:
         self.src = source
-        # Read imported modules' names from their source (no code run, see
-        # dsm.vocabulary.read_module) instead of importing them.
-        self.static_modules = static_modules
         self.values = values
         self.offsets = offsets
         self.module_path = tuple(module_path)
@@ -301,6 +298,7 @@ class Semantics:
         self.by_name: dict[str, StateRecord] = {}
         self.initial: str | None = None
         self.imports: list[str] = []
+        self.import_locs: list[Loc] = []
         self.modules: list[tuple[str, Vocabulary]] = []
         self.functions: dict[str, _Function] = {}
         self.function_records: dict[str, FunctionRecord] = {}
@@ -494,10 +492,9 @@ class Semantics:
             self.error("E004", offset, f"empty module name in `{show(token)}`", quirk, token)
             return
         try:
-            if self.static_modules:
-                vocab = read_module(name, self.module_path)
-            else:
-                vocab = find_module(name, self.module_path)
+            # Names are read from the module's source, never imported:
+            # compiling runs no module code (dsm.vocabulary.read_module).
+            vocab = read_module(name, self.module_path)
         except ModuleNotFound as exc:
             self.error("E005", offset, f"cannot import module `{show(name)}`: {exc}", quirk, token)
             return
@@ -509,6 +506,7 @@ class Semantics:
         if name not in self.imports:
             self.modules.append((name, vocab))
         self.imports.append(name)
+        self.import_locs.append(self.loc(offset))
 
     # -- completion of constructs ----------------------------------------
     def add_state(self, frame: _State, initial: bool) -> None:

@@ -327,7 +327,6 @@ class Reader(Semantics):
         *,
         module_path: Sequence[str] = (),
         syntax_only: bool = False,
-        static_modules: bool = False,
     ) -> None:
         super().__init__(
             source,
@@ -335,7 +334,6 @@ class Reader(Semantics):
             offsets,
             module_path=module_path,
             syntax_only=syntax_only,
-            static_modules=static_modules,
         )
         self._import_offsets: list[int] = []  # offset of each module's first import
         self._at = 0  # offset of the token being given a meaning
@@ -739,7 +737,7 @@ class StrictReader(Reader):
     strict = True
 
     def __init__(self, source: SourceText, values: list[str], offsets: list[int]) -> None:
-        super().__init__(source, values, offsets, syntax_only=True, static_modules=True)
+        super().__init__(source, values, offsets, syntax_only=True)
         self.lenient_diagnostics: list[Diagnostic] = []
         self._regions: set[object] = set()
         self._top_region = 0
@@ -924,7 +922,6 @@ def read(
     *,
     module_path: Sequence[str] = (),
     syntax_only: bool = False,
-    static_modules: bool = False,
 ) -> ParseResult:
     """Read one compilation unit's tokens with the grammar."""
     r = Reader(
@@ -933,7 +930,6 @@ def read(
         offsets,
         module_path=module_path,
         syntax_only=syntax_only,
-        static_modules=static_modules,
     )
     r.run()
     r.finish()
@@ -944,6 +940,7 @@ def read(
         list(r.function_records.values()),
         r.diagnostics,
         r.condition_events,
+        r.import_locs,
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "split_K",
     "split_raw",
     "splitter",
+    "CHECKS",
     "unquote_part",
     "quick_splitter",
     "Parts",
@@ -198,6 +199,36 @@ _BY_STYLE: dict[str, Callable[[str], Split]] = {
 def splitter(style: str) -> Callable[[str], Split]:
     """The split function for a style code (see :mod:`dsm.vocabulary`)."""
     return _BY_STYLE[style]
+
+
+# -- checks a module may ask for by name ------------------------------------------
+#
+# The compiler runs no module code, so a module cannot bring its own split
+# function to the compile.  It may name one of these checks instead
+# (``module.action("py", "raw", check="python-exec")``): the argument is kept
+# verbatim, and what the check finds becomes warning W015.  ``compile()`` only
+# translates the text to byte code; it does not run it.
+
+
+def _python(mode: str) -> Callable[[str], Split]:
+    def check(text: str) -> Split:
+        try:
+            compile(text, "<dsm py>", mode, dont_inherit=True)
+        except SyntaxError as exc:
+            where = f" (line {exc.lineno} of the code)" if exc.lineno else ""
+            return (text,), [f"Python syntax error: {exc.msg}{where}"]
+        except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, deep nesting
+            return (text,), [f"Python syntax error: {exc}"]
+        return (text,), []
+
+    return check
+
+
+CHECKS: dict[str, Callable[[str], Split]] = {
+    "python-exec": _python("exec"),
+    "python-eval": _python("eval"),
+}
+"""Argument checks by name: ``raw`` parts plus the problems found (W015)."""
 
 
 # -- quick splitting for the compiler's hot path ------------------------------------

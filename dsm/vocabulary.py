@@ -3,11 +3,11 @@
 The compiler needs, for every action or condition token, to know whether the
 name exists and which *argument style* (``language.md`` 6.3) splits its
 argument text.  That knowledge is a :class:`Vocabulary`.  The core vocabulary
-(``language.md`` 6.4 and 6.5) lives here; modules bring their own through
-:func:`find_module` (entry-point group ``dsm.modules``, built-in
-``dsm.modules.<name>``, or ``<name>.py`` files on a module path).  This keeps
-the language layer free of run-time imports: a module object only has to
-offer ``action_signature(name)`` and ``condition_signature(name)``.
+(``language.md`` 6.4 and 6.5) lives here.  The compiler learns a module's
+names with :func:`read_module`, which reads the declarations of its source
+file and runs nothing; the runtime imports the module with
+:func:`find_module` (``<name>.py`` on a module path, entry-point group
+``dsm.modules``, built-in ``dsm.modules.<name>``) when it loads a chart.
 
 Style codes: ``N``, ``S``, ``P,opt``, ``P,mand``, ``P=opt``, ``P=mand``,
 ``L``, ``T``, ``K``, ``raw`` (argument text verbatim).  A signature may
@@ -25,6 +25,8 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from dsm.styles import CHECKS
 
 __all__ = [
     "Signature",
@@ -278,8 +280,11 @@ def find_module(name: str, search_path: Sequence[str] = ()) -> Vocabulary:
             sys.modules[spec.name] = mod
             try:
                 spec.loader.exec_module(mod)
-            except Exception as exc:  # a broken user module is a compile error, not a crash
-                raise ModuleNotFound(f"module file {candidate} failed to load: {exc}") from exc
+            except Exception as exc:  # a broken user module refuses the diagram, not a crash
+                sys.modules.pop(spec.name, None)  # a fixed file is run again next time
+                raise ModuleNotFound(
+                    f"module file {candidate} failed to load: {type(exc).__name__}: {exc}"
+                ) from exc
             vocab = _as_vocabulary(mod, name)
             break
     if vocab is None:
@@ -290,7 +295,9 @@ def find_module(name: str, search_path: Sequence[str] = ()) -> Vocabulary:
             except ModuleNotFound:
                 raise
             except Exception as exc:
-                raise ModuleNotFound(f"module {name} failed to load: {exc}") from exc
+                raise ModuleNotFound(
+                    f"module {name} failed to load: {type(exc).__name__}: {exc}"
+                ) from exc
     if vocab is None:
         try:
             mod = importlib.import_module(f"dsm.modules.{name}")
@@ -299,7 +306,9 @@ def find_module(name: str, search_path: Sequence[str] = ()) -> Vocabulary:
                 raise ModuleNotFound(f"no module named {name}") from None
             raise ModuleNotFound(f"module {name} failed to load: {exc}") from exc
         except Exception as exc:
-            raise ModuleNotFound(f"module {name} failed to load: {exc}") from exc
+            raise ModuleNotFound(
+                f"module {name} failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
         vocab = _as_vocabulary(mod, name)
     _module_cache[key] = vocab
     return vocab
@@ -317,7 +326,9 @@ class StaticModule:
     takes them from the file's syntax tree: compiling a script runs no code
     of its modules and imports none of their dependencies.  A custom
     ``split=`` function is not run either; the argument is split by the
-    declared style (for ``mod_py`` that is ``raw``, the same parts).
+    declared style.  ``check="python-exec"`` (a name in
+    :data:`dsm.styles.CHECKS`) adds the language layer's own check of the
+    argument text, whose findings are warnings W015 (``mod_py`` uses it).
     """
 
     def __init__(self, name: str, path: str) -> None:
@@ -389,11 +400,15 @@ def _read_declarations(name: str, path: str) -> StaticModule:
             )
         if style not in STYLES:
             raise ModuleNotFound(f"{where}: unknown argument style {style!r} for {decl!r}")
+        check = _literal(kw.get("check"), "check", where)
+        if check is not None and check not in CHECKS:
+            raise ModuleNotFound(f"{where}: unknown argument check {check!r} for {decl!r}")
+        split = None if check is None else CHECKS[check]
         if node.func.attr == "action":
-            out.actions[decl] = Signature(decl, style)
+            out.actions[decl] = Signature(decl, style, split=split)
         else:
             event = _literal(kw.get("event"), "event", where)
-            out.conditions[decl] = Signature(decl, style, event=event)
+            out.conditions[decl] = Signature(decl, style, event=event, split=split)
     return out
 
 

@@ -143,17 +143,6 @@ def _compile(text: str, mode: str) -> types.CodeType | SyntaxError:
     return code
 
 
-def _split(mode: str) -> Callable[[str], tuple[tuple[str, ...], list[str]]]:
-    def split(text: str) -> tuple[tuple[str, ...], list[str]]:
-        code = _compile(text, mode)
-        if isinstance(code, SyntaxError):
-            where = f" (line {code.lineno} of the code)" if code.lineno else ""
-            return (text,), [f"Python syntax error: {code.msg}{where}"]
-        return (text,), []
-
-    return split
-
-
 # -- the ``dsm`` and ``session`` modules seen by the code ---------------------------
 
 
@@ -351,7 +340,7 @@ class PythonScriptError(RuntimeError):
     """A script's Python code failed; the engine makes it the call's DSM exception."""
 
 
-@module.action("py", "raw", split=_split("exec"), blocking=True)
+@module.action("py", "raw", check="python-exec", blocking=True)
 def py_action(ctx: ActionContext, text: str = "", *_: str) -> None:
     """M-py-1: execute the raw argument as Python statements; errors raise :class:`PythonScriptError`."""
     code = _compile(text, "exec")
@@ -365,7 +354,7 @@ def py_action(ctx: ActionContext, text: str = "", *_: str) -> None:
         raise PythonScriptError(message) from None
 
 
-@module.condition("py", "raw", split=_split("eval"), blocking=True)
+@module.condition("py", "raw", check="python-eval", blocking=True)
 def py_condition(ctx: ActionContext, text: str = "", *_: str) -> bool:
     """M-py-2: true iff the expression's value is the boolean ``True`` (REFERENCE QUIRK: ``1`` is false)."""
     code = _compile(text, "eval")

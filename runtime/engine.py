@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dsm.chart import Chart
+from dsm.diagnostics import Diagnostic
 from dsm.runtime.actions.objects import dispose_owned
 from dsm.runtime.call import Call, SystemCall
 from dsm.runtime.clock import Clock
@@ -41,7 +42,7 @@ from dsm.runtime.events import (
     SYSTEM_SHUTDOWN,
     processed,
 )
-from dsm.runtime.executable import XChart, build
+from dsm.runtime.executable import ModuleLoadFailed, XChart, build
 from dsm.runtime.monitor import MON_SELECT, CallRefused, MonSelect, StateMonitor
 from dsm.runtime.registry import Module
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
@@ -303,11 +304,22 @@ class Engine:
         a plain iterable uses each chart's own name.  The configuration is
         created if needed; sessions started earlier keep their chart set.
         Every diagram name becomes an application name unless
-        ``register_apps`` says otherwise.
+        ``register_apps`` says otherwise.  The charts' modules are imported
+        here; one that fails raises :class:`ModuleLoadFailed` (M-api-1)
+        before anything changes.
         """
         items = list(charts.items()) if isinstance(charts, Mapping) else [(c.name, c) for c in charts]
         path = self.mod_path if mod_path is None else tuple(mod_path)
-        cs = ChartSet([build(chart, path, name) for name, chart in items])
+        built: list[XChart] = []
+        failed: list[Diagnostic] = []
+        for name, chart in items:
+            try:
+                built.append(build(chart, path, name))
+            except ModuleLoadFailed as exc:  # M-api-1: report every refused diagram at once
+                failed.extend(exc.diagnostics)
+        if failed:
+            raise ModuleLoadFailed(failed)
+        cs = ChartSet(built)
         for m in cs.missing:
             self.log(None, LEVEL_WARN, f"no implementation for {m}")
         old = self.configs.get(config)

@@ -20,14 +20,21 @@ each name (``Action.module``), falling back to the chart's imports in import
 order and then the core (M-api-3).  A name without an implementation binds to
 a stub that raises ``{type: internal}`` when it runs, so one missing action
 never prevents loading.
+
+This is where a chart's modules are imported: the compiler only reads their
+declarations.  A module that cannot be imported or initialised refuses the
+diagram here (M-api-1) with :class:`ModuleLoadFailed`, located at the
+``import(...)`` that named it; nothing has been swapped in by then.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from dsm.chart import Action, Chart, Condition, Element, For, If, Loc, State, Transition
+from dsm.diagnostics import CompileError, Diagnostic
 from dsm.runtime import values
 from dsm.runtime.errors import DSMException
 from dsm.runtime.registry import ActionDef, ConditionDef, Module
@@ -52,6 +59,7 @@ __all__ = [
     "XElement",
     "build",
     "core_module",
+    "ModuleLoadFailed",
 ]
 
 OP_ACTION = 0
@@ -227,6 +235,41 @@ def core_module() -> Module:
     return core
 
 
+class ModuleLoadFailed(CompileError):
+    """A module imported by a chart failed to import or initialise: the diagram is refused (M-api-1)."""
+
+
+def _source_line(path: str, line: int) -> str:
+    """The text of ``line`` of ``path`` for the caret, or ``""`` (the chart may come from a string)."""
+    if not os.path.isfile(path):
+        return ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for n, text in enumerate(fh, 1):
+                if n == line:
+                    return text
+    except OSError:
+        pass
+    return ""
+
+
+def _load_failure(chart: Chart, index: int, name: str, reason: str) -> Diagnostic:
+    locs = chart.import_locs
+    loc = locs[index] if index < len(locs) else Loc(chart.path or chart.name, 1, 1)
+    reason = " ".join(reason.split())  # one line, whatever the module raised
+    return Diagnostic(
+        loc.path,
+        loc.line,
+        loc.column,
+        "error",
+        "E005",
+        f"cannot load module `{name}`: {reason}",
+        "the diagram is not loaded; fix the module (or its dependencies) and reload",
+        _source_line(loc.path, loc.line),
+        len(f"import({name})"),
+    )
+
+
 class _Binder:
     """Resolves names to implementations for one chart."""
 
@@ -237,10 +280,22 @@ class _Binder:
         self.missing: list[str] = []
         self.blocking = False
         self._by_name: dict[str, Module | None] = {}
-        for name in chart.imports:
-            mod = self._module(name)
+        failed: list[Diagnostic] = []
+        for i, name in enumerate(chart.imports):
+            if name in self._by_name:
+                mod = self._by_name[name]
+            else:
+                try:
+                    vocab = find_module(name, self.mod_path)
+                except ModuleNotFound as exc:
+                    failed.append(_load_failure(chart, i, name, str(exc)))
+                    continue
+                mod = vocab if isinstance(vocab, Module) else None
+                self._by_name[name] = mod
             if mod is not None:
                 self.imports.append(mod)
+        if failed:
+            raise ModuleLoadFailed(failed)
 
     def _module(self, name: str) -> Module | None:
         if name == "":

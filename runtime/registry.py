@@ -25,8 +25,11 @@ the pieces; raw: the verbatim text; T: ``op, left, right``).  A condition
 function returns a bool; the engine applies ``not`` afterwards.  ``ctx`` is
 the running session (see :mod:`dsm.runtime.context` for what it offers).
 
-The module object is also the :class:`dsm.vocabulary.Vocabulary` the compiler
-asks, so declaring an action is enough for ``dsm check`` to know it.  Built-in
+The compiler reads these declarations from the file without running it
+(:func:`dsm.vocabulary.read_module`), so declaring an action is enough for
+``dsm check`` and ``compile_file`` to know it; the names, styles, events and
+``check`` names must therefore be literal strings.  The runtime imports the
+module when it loads a chart that imports it.  Built-in
 modules live in ``dsm.modules``; third-party ones register the module object
 (or the Python module containing a ``module`` attribute) in the entry-point
 group ``dsm.modules``; files ``<name>.py`` on ``mod_path`` are found too.
@@ -38,9 +41,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from dsm.styles import CHECKS
 from dsm.vocabulary import Signature, SplitFn
 
 __all__ = ["Module", "ActionDef", "ConditionDef"]
+
+
+def _checked(split: SplitFn | None, check: str | None) -> SplitFn | None:
+    if check is None:
+        return split
+    if check not in CHECKS:
+        raise ValueError(f"unknown argument check {check!r}")
+    return CHECKS[check]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,14 +94,20 @@ class Module:
         style: str = "S",
         *,
         split: SplitFn | None = None,
+        check: str | None = None,
         blocking: bool = False,
     ) -> Callable[[F], F]:
-        """Declare an action; ``blocking=True`` for one that may wait (network, disk, processes).
+        """Declare an action; ``check`` names an argument check of :data:`dsm.styles.CHECKS`.
 
-        A server runs a blocking action on its worker pool while the session
-        waits (its later events queue); every other action runs on the event
-        loop and must return quickly.
+        The compiler reads these declarations without running the module, so
+        ``name``, ``style``, ``event`` and ``check`` must be literal strings;
+        a ``split`` function is never run by the compiler (the argument is
+        split by ``style``).  ``blocking=True`` for an action that may wait
+        (network, disk, processes): a server runs it on its worker pool while
+        the session waits (its later events queue); every other action runs on
+        the event loop and must return quickly.
         """
+        split = _checked(split, check)
 
         def deco(fn: F) -> F:
             self.actions[name] = ActionDef(Signature(name, style, split=split), fn, blocking)
@@ -104,9 +122,11 @@ class Module:
         *,
         event: str | None = None,
         split: SplitFn | None = None,
+        check: str | None = None,
         blocking: bool = False,
     ) -> Callable[[F], F]:
-        """Declare a condition; ``blocking=True`` as for :meth:`action`."""
+        """Declare a condition; ``check`` and ``blocking`` as for :meth:`action`."""
+        split = _checked(split, check)
 
         def deco(fn: F) -> F:
             self.conditions[name] = ConditionDef(Signature(name, style, event, split), fn, blocking)

@@ -483,19 +483,14 @@ def test_L72_state_x_state_y() -> None:
 
 # -- 4.12 imports -----------------------------------------------------------------
 MODULE_SOURCE = """
-from dsm.vocabulary import Signature
+from dsm.runtime.registry import Module
 
-
-class _Vocab:
-    def action_signature(self, name):
-        return {"t.act": Signature("t.act", "P,mand"), "log": Signature("log", "raw")}.get(name)
-
-    def condition_signature(self, name):
-        return {"t.cond": Signature("t.cond", "S")}.get(name)
-
-
-module = _Vocab()
+module = Module("mod_langtest")
+module.action("t.act", "P,mand")(print)
+module.action("log", "raw")(print)
+module.condition("t.cond", "S")(print)
 """
+"""A module file as the compiler reads it: declarations only, never run (L-73)."""
 
 
 @pytest.fixture

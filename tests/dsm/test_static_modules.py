@@ -1,4 +1,4 @@
-"""Checking a script runs no module code: names and styles are read from the module's source."""
+"""Compiling or checking a script runs no module code: names and styles are read from the module's source."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import dsm.modules
-from dsm.compiler import check_paths, compile_unit
+from dsm.compiler import check_paths, compile_file, compile_source
 from dsm.vocabulary import ModuleNotFound, find_module, read_module
 
 BUILTIN = sorted(
@@ -19,53 +19,70 @@ BUILTIN = sorted(
 )
 
 
-def test_dsm_check_of_import_mod_mysql_imports_neither_pymysql_nor_the_runtime(
-    tmp_path: Path,
+@pytest.mark.parametrize("how", ["check_paths", "compile_file"])
+def test_compiling_import_mod_mysql_imports_neither_pymysql_nor_the_runtime(
+    tmp_path: Path, how: str
 ) -> None:
+    """L-73: `dsm check` and `compile_file` learn mod_mysql's names without importing it."""
     script = tmp_path / "db.dsm"
     script.write_text(
         "import(mod_mysql)\ninitial state A enter { mysql.connect(x); mysql.query(select 1) };\n"
         'transition "h" A - hangup / stop(false) -> A;\n'
     )
+    if how == "check_paths":
+        call = (
+            "from dsm.compiler import check_paths\n"
+            f"d = check_paths([{str(script)!r}])\n"
+            "assert not [x for x in d if x.is_error], d\n"
+        )
+    else:
+        call = (
+            "import dsm\n"
+            f"c = dsm.compile_file({str(script)!r})\n"
+            "assert c.imports == ('mod_mysql',), c.imports\n"
+        )
     code = (
-        "import sys\nfrom dsm.compiler import check_paths\n"
-        f"d = check_paths([{str(script)!r}])\n"
-        "assert not [x for x in d if x.is_error], d\n"
-        "bad = [m for m in ('pymysql', 'dsm.runtime', 'dsm.modules.mod_mysql') if m in sys.modules]\n"
+        "import sys\n" + call + "bad = [m for m in ('pymysql', 'dsm.runtime', "
+        "'dsm.modules.mod_mysql') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
 
 
+SIDE_EFFECT = """from dsm.runtime.registry import Module
+open({marker!r}, 'w').close()
+raise RuntimeError('never imported by the compiler')
+module = Module('mod_side')
+@module.action('side.do', 'P,mand')
+def do(ctx, *a): pass
+module.action('side.raw', style='raw')(do)
+@module.condition('side.when', event='Key')
+def when(ctx, *a): return True
+"""
+
+SIDE_SCRIPT = (
+    "import(mod_side)\ninitial state A enter { side.do(a, b); side.raw(a, b) };\n"
+    "transition t A - side.when(x) -> A;\n"
+)
+
+
 def test_a_module_file_on_mod_path_is_read_not_run(tmp_path: Path) -> None:
+    """L-73: compile_file, compile_source and check_paths never execute a file on mod_path."""
     mods = tmp_path / "mods"
     mods.mkdir()
     marker = tmp_path / "ran"
-    (mods / "mod_side.py").write_text(
-        "from dsm.runtime.registry import Module\n"
-        f"open({str(marker)!r}, 'w').close()\n"
-        "raise RuntimeError('never imported by the compiler')\n"
-        "module = Module('mod_side')\n"
-        "@module.action('side.do', 'P,mand')\ndef do(ctx, *a): pass\n"
-        "module.action('side.raw', style='raw')(do)\n"
-        "@module.condition('side.when', event='Key')\ndef when(ctx, *a): return True\n"
-    )
-    unit = compile_unit(
-        "import(mod_side)\ninitial state A enter { side.do(a, b); side.raw(a, b) };\n"
-        "transition t A - side.when(x) -> A;\n",
-        "t",
-        "t",
-        module_path=[str(mods)],
-        static_modules=True,
-        consistency_check=False,
-    )
-    assert not unit.diagnostics and unit.chart is not None
-    enter = unit.chart.states[0].enter
+    (mods / "mod_side.py").write_text(SIDE_EFFECT.format(marker=str(marker)))
+    script = tmp_path / "t.dsm"
+    script.write_text(SIDE_SCRIPT)
+    chart = compile_file(script, module_path=[str(mods)], consistency_check=False)
+    enter = chart.states[0].enter
     assert [(a.module, a.args) for a in enter] == [  # type: ignore[union-attr]
         ("mod_side", ("a", "b")),
         ("mod_side", ("a, b",)),
     ]
+    assert compile_source(SIDE_SCRIPT, "t", module_path=[str(mods)], consistency_check=False)
+    assert not [d for d in check_paths([script], module_path=[str(mods)]) if d.is_error]
     assert not marker.exists()
 
 
@@ -99,3 +116,34 @@ def test_read_names_equal_the_imported_module(name: str) -> None:
         got = read.condition_signature(n)
         assert got is not None
         assert (got.style, got.event) == (sig.signature.style, sig.signature.event)
+
+
+def test_mod_py_syntax_warning_W015_without_importing_mod_py(tmp_path: Path) -> None:
+    """L-82: mod_py's `check="python-exec"` gives W015 at compile from the text alone.
+
+    The check compiles the Python text to byte code and runs nothing;
+    mod_py itself is not imported.
+    """
+    script = tmp_path / "py.dsm"
+    script.write_text(
+        "import(mod_py)\ninitial state A enter { py(x = 1) py(if) };\n"
+        "transition t A - py(x = 1) -> A;\n"
+    )
+    code = (
+        "import sys, dsm\n"
+        f"c = dsm.compile_file({str(script)!r}, consistency_check=False)\n"
+        "print(sorted((w.code, w.line, w.column) for w in c.warnings))\n"
+        "assert 'dsm.modules.mod_py' not in sys.modules and 'dsm.runtime' not in sys.modules\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[('W015', 2, 35), ('W015', 3, 18)]"
+
+
+def test_an_unknown_check_name_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "mod_chk.py").write_text(
+        "from dsm.runtime.registry import Module\nmodule = Module('mod_chk')\n"
+        "module.action('chk.x', 'raw', check='lua')(print)\n"
+    )
+    with pytest.raises(ModuleNotFound, match="unknown argument check 'lua'"):
+        read_module("mod_chk", [str(tmp_path)])

@@ -99,14 +99,54 @@ def test_M_api_1_a_missing_module_fails_the_diagram(tmp_path: Path) -> None:
 
 
 def test_M_api_1_a_module_failing_to_initialise_fails_the_diagram(tmp_path: Path) -> None:
-    """M-api-1: a module that cannot be *initialised* (its file raises) fails the diagram too."""
-    with pytest.raises(CompileError) as err:
+    """M-api-1: a module that cannot be *initialised* (its file raises) fails the diagram too.
+
+    The compiler only reads the module's declarations, so the failure comes
+    from the load step (binding the chart to the implementations): one
+    located line at the ``import(...)``, with the source line and a caret.
+    """
+    from dsm.runtime.executable import ModuleLoadFailed
+
+    with pytest.raises(ModuleLoadFailed) as err:
         _harness(
             tmp_path,
-            "import(mod_broken);\ninitial state S;\n",
-            {"mod_broken": "raise RuntimeError('no licence')\n"},
+            "initial state S;\n  import(mod_broken);\n",
+            {"mod_broken": "raise RuntimeError('no\\nlicence')\n"},
         )
-    assert "mod_broken" in str(err.value) and "no licence" in str(err.value)
+    (d,) = err.value.diagnostics
+    assert (d.path, d.line, d.column, d.code) == (str(tmp_path / "t.dsm"), 2, 3, "E005")
+    assert "mod_broken" in d.message and "RuntimeError: no licence" in d.message
+    assert "\n" not in d.message and "Traceback" not in str(err.value)
+    caret = "      ^" + "~" * (len("import(mod_broken)") - 1)
+    assert str(err.value).splitlines()[1:3] == ["      import(mod_broken);", caret]
+
+
+def test_M_api_1_a_reload_with_a_broken_module_keeps_the_running_collection(
+    tmp_path: Path,
+) -> None:
+    """M-api-1 / D-2: a module failing at load refuses the reload; the running set stays."""
+    from dsm.runtime.clock import VirtualClock
+    from dsm.runtime.engine import Engine
+    from dsm.runtime.versions import ChartLibrary, DirectorySource, ReloadFailed
+
+    diags, mods = tmp_path / "diags", tmp_path / "mods"
+    diags.mkdir()
+    mods.mkdir()
+    _write_module(mods, "mod_greetreload", GREET)
+    _write_module(mods, "mod_breaks", "raise ImportError('no driver')\n")
+    (diags / "good.dsm").write_text("import(mod_greetreload);\ninitial state S;\n")
+    engine = Engine(VirtualClock())
+    library = ChartLibrary(engine, DirectorySource([diags], [str(mods)]))
+    first = library.reload()
+    (diags / "bad.dsm").write_text("import(mod_breaks);\ninitial state S;\n")
+    with pytest.raises(ReloadFailed) as err:
+        library.reload()
+    assert any(d.code == "E005" and "no driver" in d.message for d in err.value.diagnostics)
+    assert engine.main.chartset.digest == first.digest
+    assert "bad" not in engine.main.chartset
+    _write_module(mods, "mod_breaks", "")  # fixed: the next reload imports it afresh
+    library.reload()
+    assert "bad" in engine.main.chartset
 
 
 def test_M_api_1_a_missing_module_fails_the_whole_configuration(tmp_path: Path) -> None:
