@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from dsm.chart import Chart
+from dsm.checks import unknown_prompts
 from dsm.compiler import _build
 from dsm.diagnostics import Diagnostic
 from dsm.parser import split_sources
@@ -190,8 +191,13 @@ def analyse(
     *,
     include_paths: Sequence[str] = (),
     module_path: Sequence[str] = (),
+    known_prompts: Collection[str] | None = None,
 ) -> Analysis:
-    """Analyse ``text`` as the content of file ``path`` (its includes resolved from its folder)."""
+    """Analyse ``text`` as the content of file ``path`` (its includes resolved from its folder).
+
+    ``known_prompts`` (the prompt names of a ``dsm.conf``) adds W017 as
+    ``dsm check --config`` does.
+    """
     out = Analysis(path, text)
     name = os.path.splitext(os.path.basename(path))[0]
     directory = os.path.dirname(path)
@@ -216,6 +222,11 @@ def analyse(
         )
         out.diagnostics = unit.diagnostics
         out.chart = unit.chart
+        if known_prompts is not None and unit.chart is not None:
+            lines = {(o[0], o[1]): o[2] for o in src.origins}
+            out.diagnostics = out.diagnostics + unknown_prompts(
+                unit.chart, known_prompts, lambda p, n: lines.get((p, n), "")
+            )
         values, offsets = unit.tokens or tokenize(src.text)
         reader = IndexReader(src, values, offsets, module_path=module_path, static_modules=True)
         reader.run()

@@ -410,12 +410,12 @@ def semantic_tokens(a: Analysis, text: str) -> list[int]:
     data: list[int] = []
     last_line = last_col = 0
     end = (-1, -1)
-    for ln, col, length, kind in toks:
+    for ln, col, length, ttype in toks:
         if length <= 0 or (ln, col) < end:
             continue
         delta_line = ln - last_line
         delta_col = col - last_col if delta_line == 0 else col
-        data.extend((delta_line, delta_col, length, kind, 0))
+        data.extend((delta_line, delta_col, length, ttype, 0))
         last_line, last_col = ln, col
         end = (ln, col + length)
     return data

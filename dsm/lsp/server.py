@@ -4,18 +4,22 @@ Diagnostics are debounced: each change restarts a short timer per document,
 and only the last text is analysed.  Requests use the latest analysis and
 re-analyse first only when the text changed since, so a completion on a large
 script costs the lookup, not a compile.  Settings come from the client's
-``initializationOptions`` (``includePaths``, ``modulePath``).
+``initializationOptions`` (``includePaths``, ``modulePath``, ``config``); without
+``config`` a ``dsm.conf`` beside the script gives the prompt names (W017), read
+as ``dsm check --config`` reads them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from typing import Any
 
 from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
 
+from dsm.diagnostics import Diagnostic
 from dsm.lsp import features as f
 from dsm.lsp.analysis import Analysis, analyse
 
@@ -32,6 +36,29 @@ class DsmServer(LanguageServer):
         self.published: dict[str, set[str]] = {}  # document uri -> uris it published to
         self.include_paths: list[str] = []
         self.module_path: list[str] = []
+        self.config: str | None = None
+        self.prompts: dict[str, tuple[tuple[int, int], set[str] | None, list[Diagnostic]]] = {}
+
+    def known_prompts(self, path: str) -> tuple[set[str] | None, list[Diagnostic]]:
+        """Prompt names (and problems) of the configuration for ``path``, cached by file stamp."""
+        conf = self.config or os.path.join(os.path.dirname(path), "dsm.conf")
+        try:
+            st = os.stat(conf)
+        except OSError:
+            return None, []
+        stamp = (st.st_mtime_ns, st.st_size)
+        hit = self.prompts.get(conf)
+        if hit is None or hit[0] != stamp:
+            from dsm.cli import _configured_prompts
+
+            found = _configured_prompts(conf)
+            if isinstance(found, str):
+                problem = Diagnostic(conf, 1, 1, "warning", "W017", found)
+                hit = (stamp, None, [problem])
+            else:
+                hit = (stamp, found[0], found[1])
+            self.prompts[conf] = hit
+        return hit[1], hit[2]
 
     def text(self, uri: str) -> str:
         return self.workspace.get_text_document(uri).source
@@ -41,9 +68,16 @@ class DsmServer(LanguageServer):
         text = self.text(uri)
         a = self.analyses.get(uri)
         if a is None or a.text != text:
+            path = f.path_of(uri)
+            names, problems = self.known_prompts(path)
             a = analyse(
-                text, f.path_of(uri), include_paths=self.include_paths, module_path=self.module_path
+                text,
+                path,
+                include_paths=self.include_paths,
+                module_path=self.module_path,
+                known_prompts=names,
             )
+            a.diagnostics = problems + a.diagnostics
             self.analyses[uri] = a
         return a
 
@@ -88,6 +122,8 @@ def build_server() -> DsmServer:
         )
         ls.include_paths = _strings(opts.get("includePaths"))
         ls.module_path = _strings(opts.get("modulePath"))
+        config = opts.get("config")
+        ls.config = config if isinstance(config, str) and config else None
 
     @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: DsmServer, params: t.DidOpenTextDocumentParams) -> None:
@@ -170,7 +206,12 @@ def build_server() -> DsmServer:
 
 
 def main() -> int:
-    """Serve over stdin/stdout until the client exits."""
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    build_server().start_io()
+    """Serve over stdin/stdout until the client exits.
+
+    The protocol owns the real stdout; anything else printed in this process
+    (a module, a warning) goes to stderr instead of corrupting the stream.
+    """
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr
+    build_server().start_io(stdin, stdout)
     return 0

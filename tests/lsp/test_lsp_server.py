@@ -164,9 +164,9 @@ async def test_completion_at_several_positions(client: LanguageClient, project: 
     assert any(i.detail and "mod_regex" in i.detail for i in actions.values())
     conditions = {i.label for i in await labels(_pos(text, "key(#key == 1)"))}
     assert {"key", "timer", "hangup"} <= conditions and "playPrompt" not in conditions
-    source_line = 'transition "x" '
-    sources = {i.label for i in await labels(t.Position(0, len(source_line)))} if False else states
-    assert "START" in sources
+    # in a transition's source list (L-45)
+    at = _pos(text, "(START, DONE)", 8)
+    assert {"START", "DONE", "END"} <= {i.label for i in await labels(at)}
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -309,3 +309,23 @@ async def test_broken_document_mid_edit_still_answers(client: LanguageClient, tm
         t.DocumentSymbolParams(t.TextDocumentIdentifier(uri=uri))
     )
     assert symbols is not None and symbols[0].name == "A"
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_prompt_names_of_a_dsm_conf_beside_the_script(client: LanguageClient, tmp_path: Path):
+    """W017 as ``dsm check --config``: a playPrompt name no prompt file of the dsm.conf provides."""
+    from dsm.runtime.media.audio import write_wav
+
+    write_wav(tmp_path / "ok.wav", [0] * 800)
+    (tmp_path / "prompts.txt").write_text(f"hello={tmp_path / 'ok.wav'}\n")
+    (tmp_path / "dsm.conf").write_text(
+        f"diag_path={tmp_path}\nload_diags=ivr\nregister_apps=ivr\nload_prompts={tmp_path / 'prompts.txt'}\n"
+    )
+    path = tmp_path / "ivr.dsm"
+    path.write_text(
+        "initial state S enter { playPrompt(hello); playPrompt(nosuch) };\n"
+        'transition "bye" S - hangup / stop(false) -> S;\n'
+    )
+    uri = await _open(client, path)
+    w017 = [d for d in client.diagnostics[uri] if d.code == "W017"]
+    assert len(w017) == 1 and "nosuch" in w017[0].message
