@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from dsm.chart import Chart
 from dsm.checks import unknown_prompts
@@ -181,6 +182,7 @@ class IndexReader(Reader):
         return super().x_condition(i)
 
 
+@lru_cache(maxsize=4096)
 def _local(path: str) -> str:
     return os.path.abspath(path) if path and not path.startswith("<") else path
 
