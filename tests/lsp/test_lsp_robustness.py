@@ -110,3 +110,33 @@ def test_random_edits_of_examples(example: Path, edits: list[tuple[float, int, s
         at = int(where * len(text))
         text = text[:at] + insert + text[at + delete :]
     _exercise(text, str(example))
+
+
+def test_textmate_grammar_is_valid_and_its_patterns_compile() -> None:
+    """The TextMate grammar for editors without semantic tokens loads, and every pattern compiles."""
+    import json
+    import re
+
+    root = Path(__file__).resolve().parents[2] / "docs" / "editors" / "vscode-dsm"
+    grammar = json.loads((root / "syntaxes" / "dsm.tmLanguage.json").read_text())
+    manifest = json.loads((root / "package.json").read_text())
+    assert (
+        manifest["contributes"]["grammars"][0]["scopeName"] == grammar["scopeName"] == "source.dsm"
+    )
+    patterns: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            patterns.extend(v for k, v in node.items() if k in ("match", "begin", "end"))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(grammar)
+    assert len(patterns) > 10
+    for p in patterns:
+        re.compile(p)
+    state = re.compile(grammar["repository"]["state"]["match"])
+    assert state.search("initial state MENU").group(2) == "MENU"  # type: ignore[union-attr]
