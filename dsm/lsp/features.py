@@ -16,7 +16,7 @@ from lsprotocol import types as t
 
 from dsm.diagnostics import Diagnostic
 from dsm.lsp.analysis import Analysis, Occurrence, variables
-from dsm.lsp.words import ALL_PARAMS, EVENT_PARAMS, describe, shape
+from dsm.lsp.words import ALL_PARAMS, EVENT_PARAMS, call, describe
 from dsm.vocabulary import CORE_ACTIONS, CORE_CONDITIONS, Signature
 
 __all__ = [
@@ -169,7 +169,7 @@ def completion(a: Analysis, text: str, line: int, col: int) -> t.CompletionList:
                     kind=t.CompletionItemKind.Event
                     if conditions
                     else t.CompletionItemKind.Function,
-                    detail=shape(sig) + (f" ({module})" if module else ""),
+                    detail=call(sig) + (f" ({module})" if module else ""),
                     documentation=t.MarkupContent(
                         t.MarkupKind.Markdown, describe(sig, module, conditions)
                     ),

@@ -4,7 +4,8 @@ Diagnostics are debounced: each change restarts a short timer per document,
 and only the last text is analysed.  Requests use the latest analysis and
 re-analyse first only when the text changed since, so a completion on a large
 script costs the lookup, not a compile.  Settings come from the client's
-``initializationOptions`` (``includePaths``, ``modulePath``, ``config``); without
+``initializationOptions`` or ``workspace/didChangeConfiguration`` (``includePaths``,
+``modulePath``, ``config``, also under a ``dsm`` key); without
 ``config`` a ``dsm.conf`` beside the script gives the prompt names (W017), read
 as ``dsm check --config`` reads them.
 """
@@ -59,6 +60,16 @@ class DsmServer(LanguageServer):
                 hit = (stamp, found[0], found[1])
             self.prompts[conf] = hit
         return hit[1], hit[2]
+
+    def configure(self, settings: Any) -> None:
+        """Take ``includePaths``, ``modulePath`` and ``config`` (also under a ``dsm`` key)."""
+        opts = settings if isinstance(settings, dict) else {}
+        if isinstance(opts.get("dsm"), dict):
+            opts = opts["dsm"]
+        self.include_paths = _strings(opts.get("includePaths"))
+        self.module_path = _strings(opts.get("modulePath"))
+        config = opts.get("config")
+        self.config = config if isinstance(config, str) and config else None
 
     def text(self, uri: str) -> str:
         return self.workspace.get_text_document(uri).source
@@ -117,13 +128,15 @@ def build_server() -> DsmServer:
 
     @server.feature(t.INITIALIZE)
     def initialize(ls: DsmServer, params: t.InitializeParams) -> None:
-        opts = (
-            params.initialization_options if isinstance(params.initialization_options, dict) else {}
-        )
-        ls.include_paths = _strings(opts.get("includePaths"))
-        ls.module_path = _strings(opts.get("modulePath"))
-        config = opts.get("config")
-        ls.config = config if isinstance(config, str) and config else None
+        ls.configure(params.initialization_options)
+
+    @server.feature(t.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(ls: DsmServer, params: t.DidChangeConfigurationParams) -> None:
+        ls.configure(params.settings)
+        ls.analyses.clear()
+        ls.prompts.clear()
+        for uri in list(ls.published):
+            ls.schedule(uri, 0)
 
     @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: DsmServer, params: t.DidOpenTextDocumentParams) -> None:

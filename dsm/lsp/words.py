@@ -1,14 +1,17 @@
 """What the editor shows about a name: argument shapes and event parameters.
 
-Argument shapes follow the argument styles of ``docs/language.md``; the event
-parameters are those the core events carry (``#key`` of a key press …).
+Argument shapes follow the argument styles of ``docs/language.md``; core
+names have a call with argument names and a line of text
+(:mod:`dsm.lsp.catalogue`); the event parameters are those the core events
+carry (``#key`` of a key press …).
 """
 
 from __future__ import annotations
 
+from dsm.lsp.catalogue import CORE_DOCS
 from dsm.vocabulary import Signature
 
-__all__ = ["SHAPES", "EVENT_PARAMS", "shape", "describe"]
+__all__ = ["SHAPES", "EVENT_PARAMS", "shape", "call", "describe"]
 
 SHAPES: dict[str, str] = {
     "N": "no argument",
@@ -70,16 +73,24 @@ def shape(sig: Signature) -> str:
     return "custom arguments" if sig.split is not None else SHAPES.get(sig.style, sig.style)
 
 
+def call(sig: Signature) -> str:
+    """The call with argument names when the catalogue knows it, else the argument shape."""
+    doc = CORE_DOCS.get(sig.name)
+    return doc[0] if doc is not None else f"{sig.name}: {shape(sig)}"
+
+
 def describe(sig: Signature, module: str, condition: bool) -> str:
-    """A short Markdown text: what kind of name, from where, which arguments and event."""
+    """A short Markdown text: what it does, from where, which arguments and event."""
     what = "condition" if condition else "action"
     origin = f"module `{module}`" if module else "the core"
-    lines = [f"**{sig.name}** — {what} of {origin}", "", f"arguments: {shape(sig)}"]
+    doc = CORE_DOCS.get(sig.name) if not module else None
+    lines = [f"`{doc[0]}`" if doc else f"**{sig.name}**", ""]
+    if doc:
+        lines += [doc[1], ""]
+    lines.append(f"{what} of {origin}; arguments: {shape(sig)}")
     if condition and sig.event:
         params = EVENT_PARAMS.get(sig.event)
-        lines.append(f"matches `{sig.event}` events")
+        lines.append(f"\nmatches `{sig.event}` events")
         if params:
             lines.append("event parameters: " + ", ".join(f"`#{p}`" for p in params))
-    if sig.name == "throwOnError" or sig.name.startswith(("mysql", "redis", "s3")):
-        lines.append("on failure sets `$errno` (and `$strerror`)")
     return "\n".join(lines)

@@ -160,7 +160,7 @@ async def test_completion_at_several_positions(client: LanguageClient, project: 
     assert "$greeting" in variables
     actions = {i.label: i for i in await labels(_pos(text, "playPrompt(welcome)"))}
     assert "playPrompt" in actions and "cleanup" in actions
-    assert actions["playPrompt"].detail and "argument" in actions["playPrompt"].detail
+    assert actions["playPrompt"].detail == "playPrompt(name)"
     assert any(i.detail and "mod_regex" in i.detail for i in actions.values())
     conditions = {i.label for i in await labels(_pos(text, "key(#key == 1)"))}
     assert {"key", "timer", "hangup"} <= conditions and "playPrompt" not in conditions
@@ -329,3 +329,63 @@ async def test_prompt_names_of_a_dsm_conf_beside_the_script(client: LanguageClie
     uri = await _open(client, path)
     w017 = [d for d in client.diagnostics[uri] if d.code == "W017"]
     assert len(w017) == 1 and "nosuch" in w017[0].message
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_rapid_edits_are_debounced_to_the_last_text(client: LanguageClient, tmp_path: Path):
+    """Typing: many changes in a row; the diagnostics that arrive are those of the last text."""
+    path = tmp_path / "typing.dsm"
+    path.write_text("initial state A;\n")
+    uri = await _open(client, path)
+    final = "initial state A enter { nosuch };\n"
+    client.diagnostics.pop(uri, None)
+    for version, cut in enumerate(range(len("initial state A enter { nosuch"), len(final) + 1), 2):
+        client.text_document_did_change(
+            t.DidChangeTextDocumentParams(
+                t.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                [t.TextDocumentContentChangeWholeDocument(text=final[:cut])],
+            )
+        )
+    await _wait_diagnostics(client, uri)
+    expected = [d for d in check_paths([str(_write(tmp_path / "final.dsm", final))]) if d.is_error]
+    got = [d for d in client.diagnostics[uri] if d.severity == t.DiagnosticSeverity.Error]
+    assert [d.code for d in got] == [d.code for d in expected] and got
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_settings_change_the_module_path(client: LanguageClient, tmp_path: Path):
+    """L-73: import(NAME) of a module on the configured module path; its names become known."""
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "mod_shop.py").write_text(
+        "from dsm.runtime.registry import Module\n"
+        "module = Module('mod_shop')\n"
+        "@module.action('shop.buy', 'P,mand')\n"
+        "def buy(ctx, a, b):\n    pass\n"
+    )
+    path = tmp_path / "shop.dsm"
+    text = "import(mod_shop)\ninitial state A enter { shop.buy(1, 2) };\n"
+    path.write_text(text)
+    uri = await _open(client, path)
+    assert any(
+        d.code != "W008" and d.severity == t.DiagnosticSeverity.Error
+        for d in client.diagnostics[uri]
+    )
+    client.workspace_did_change_configuration(
+        t.DidChangeConfigurationParams(settings={"dsm": {"modulePath": [str(mods)]}})
+    )
+    client.diagnostics.pop(uri, None)
+    await _wait_diagnostics(client, uri)
+    assert not [d for d in client.diagnostics[uri] if d.severity == t.DiagnosticSeverity.Error]
+    result = await client.text_document_completion_async(
+        t.CompletionParams(t.TextDocumentIdentifier(uri=uri), _pos(text, "shop.buy"))
+    )
+    assert isinstance(result, t.CompletionList)
+    buy = [i for i in result.items if i.label == "shop.buy"]
+    assert buy and buy[0].detail and "mod_shop" in buy[0].detail
+    client.workspace_did_change_configuration(t.DidChangeConfigurationParams(settings={}))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
