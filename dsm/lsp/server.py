@@ -54,7 +54,7 @@ class DsmServer(LanguageServer):
 
             found = _configured_prompts(conf)
             if isinstance(found, str):
-                problem = Diagnostic(conf, 1, 1, "warning", "W017", found)
+                problem = Diagnostic(conf, 1, 1, "warning", "config", found)
                 hit = (stamp, None, [problem])
             else:
                 hit = (stamp, found[0], found[1])
