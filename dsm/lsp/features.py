@@ -270,19 +270,26 @@ def _location(o: Occurrence) -> t.Location:
     return t.Location(uri=uri_of(o.path), range=_range(o.line, o.col, o.length))
 
 
+def _included(a: Analysis, line_text: str, include_paths: Iterable[str]) -> str | None:
+    """The file an ``#include`` line names (L-14: relative to the top script's folder)."""
+    m = _INCLUDE.match(line_text)
+    if not m:
+        return None
+    name = m.group(1)
+    for base in [os.path.dirname(a.path), *include_paths]:
+        for candidate in (os.path.join(base, name), os.path.join(base, name) + ".dsm"):
+            if os.path.isfile(candidate):
+                return os.path.abspath(candidate)
+    return None
+
+
 def definition(
     a: Analysis, text: str, line: int, col: int, include_paths: Iterable[str] = ()
 ) -> list[t.Location]:
     lines = text.split("\n")
-    m = _INCLUDE.match(lines[line]) if 0 <= line < len(lines) else None
-    if m:
-        name = m.group(1)
-        bases = [os.path.dirname(a.path), *include_paths]
-        for base in bases:
-            for candidate in (os.path.join(base, name), os.path.join(base, name) + ".dsm"):
-                if os.path.isfile(candidate):
-                    return [t.Location(uri=uri_of(candidate), range=_range(0, 0, 0))]
-        return []
+    if 0 <= line < len(lines) and _INCLUDE.match(lines[line]):
+        target = _included(a, lines[line], include_paths)
+        return [t.Location(uri=uri_of(target), range=_range(0, 0, 0))] if target else []
     occ = _target(a, line, col)
     if occ is None:
         return []
@@ -290,9 +297,46 @@ def definition(
     return [_location(o) for o in a.named(occ.name, (kind,))]
 
 
-def references(
-    a: Analysis, line: int, col: int, include_declaration: bool = True
+def _include_references(
+    a: Analysis, text: str, target: str, include_paths: Iterable[str]
 ) -> list[t.Location]:
+    """Every ``#include`` line of the script and its includes that names ``target``."""
+    out: list[t.Location] = []
+    for path in a.files:
+        if path == a.path:
+            body = text
+        else:
+            try:
+                with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+                    body = fh.read()
+            except OSError:
+                continue
+        for number, line_text in enumerate(body.split("\n")):
+            if _included(a, line_text, include_paths) == target:
+                start = len(line_text) - len(line_text.lstrip(" \t"))
+                out.append(
+                    t.Location(
+                        uri=uri_of(path),
+                        range=_range(number, start, len(line_text.rstrip()) - start),
+                    )
+                )
+    return out
+
+
+def references(
+    a: Analysis,
+    line: int,
+    col: int,
+    include_declaration: bool = True,
+    text: str | None = None,
+    include_paths: Iterable[str] = (),
+) -> list[t.Location]:
+    """A state's or function's declaration and uses; on an ``#include`` line, every line including that file."""
+    if text is not None:
+        lines = text.split("\n")
+        if 0 <= line < len(lines) and _INCLUDE.match(lines[line]):
+            target = _included(a, lines[line], include_paths)
+            return _include_references(a, text, target, include_paths) if target else []
     occ = _target(a, line, col)
     if occ is None:
         return []

@@ -184,12 +184,14 @@ def build_server() -> DsmServer:
 
     @server.feature(t.TEXT_DOCUMENT_REFERENCES)
     def references(ls: DsmServer, params: t.ReferenceParams) -> list[t.Location]:
-        pos = params.position
+        uri, pos = params.text_document.uri, params.position
         return f.references(
-            ls.analysis(params.text_document.uri),
+            ls.analysis(uri),
             pos.line,
             pos.character,
             params.context.include_declaration,
+            ls.text(uri),
+            ls.include_paths,
         )
 
     @server.feature(t.TEXT_DOCUMENT_RENAME)

@@ -224,6 +224,15 @@ async def test_definition_references_rename_across_an_include(
         t.DefinitionParams(t.TextDocumentIdentifier(uri=uri), _pos(MAIN, "#include", 3))
     )
     assert isinstance(found, list) and found[0].uri == common
+    # references of the #include line: every line including that file
+    refs = await client.text_document_references_async(
+        t.ReferenceParams(
+            context=t.ReferenceContext(True),
+            text_document=t.TextDocumentIdentifier(uri=uri),
+            position=_pos(MAIN, "#include", 3),
+        )
+    )
+    assert refs is not None and [(r.uri, r.range.start.line) for r in refs] == [(uri, 3)]
 
 
 @pytest.mark.asyncio(loop_scope="module")
