@@ -135,7 +135,13 @@ def build_parser(load_plugins: bool = False) -> argparse.ArgumentParser:
     _add_compile_options(graph)
     graph.set_defaults(func=_cmd_graph)
 
-    lsp = sub.add_parser("lsp", help="serve editors over stdio (Language Server Protocol)")
+    lsp = sub.add_parser(
+        "lsp",
+        help="serve editors over stdio (Language Server Protocol)",
+        description="A Language Server Protocol server over stdin/stdout: the diagnostics of "
+        "dsm check as you type, completion, hover, navigation, rename, outline and "
+        "highlighting.  Editor set-ups: docs/editors.md.",
+    )
     lsp.add_argument("--stdio", action="store_true", help="accepted for editors; stdio is the default")
     lsp.set_defaults(func=_cmd_lsp)
 

@@ -140,3 +140,12 @@ def test_textmate_grammar_is_valid_and_its_patterns_compile() -> None:
         re.compile(p)
     state = re.compile(grammar["repository"]["state"]["match"])
     assert state.search("initial state MENU").group(2) == "MENU"  # type: ignore[union-attr]
+
+
+def test_dsm_lsp_is_a_builtin_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    """``dsm lsp`` is listed by ``dsm --help`` and has its own help, without loading plug-ins."""
+    from dsm.cli import build_parser, main
+
+    assert main(["lsp", "--help"]) == 0
+    assert "Language Server Protocol" in capsys.readouterr().out
+    assert "lsp" in build_parser().format_help()
