@@ -16,7 +16,7 @@ from lsprotocol import types as t
 
 from dsm.diagnostics import Diagnostic
 from dsm.lsp.analysis import Analysis, Occurrence, variables
-from dsm.lsp.words import ALL_PARAMS, EVENT_PARAMS, call, describe
+from dsm.lsp.words import ALL_PARAMS, ERRNO_WORDS, EVENT_PARAMS, call, describe
 from dsm.vocabulary import CORE_ACTIONS, CORE_CONDITIONS, Signature
 
 __all__ = [
@@ -234,6 +234,13 @@ def hover(a: Analysis, text: str, line: int, col: int) -> t.Hover | None:
         calls = a.named(occ.name, ("call",))
         where = f" defined at line {defs[0].line + 1}" if defs else ""
         body = f"**function {occ.name}**{where}, called {len(calls)} time(s)"
+    elif word in ("$errno", "$strerror"):
+        body = (
+            f"**{word}**: set by actions that can fail. `$errno` is one of "
+            + ", ".join(f"`{w}`" for w in ERRNO_WORDS)
+            + " or empty (no error); `$strerror` says what failed and is kept when"
+            " `$errno` is cleared. `throwOnError` turns a set `$errno` into an exception."
+        )
     elif word.startswith("$"):
         found_at = variables(text).get(word[1:])
         if found_at:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dsm.lsp.catalogue import CORE_DOCS
 from dsm.vocabulary import Signature
 
-__all__ = ["SHAPES", "EVENT_PARAMS", "shape", "call", "describe"]
+__all__ = ["SHAPES", "EVENT_PARAMS", "ERRNO_WORDS", "shape", "call", "describe"]
+
+ERRNO_WORDS = ("file", "arg", "script", "config", "internal", "general")
 
 SHAPES: dict[str, str] = {
     "N": "no argument",

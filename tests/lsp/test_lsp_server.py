@@ -185,6 +185,16 @@ async def test_hover_on_action_condition_and_state(client: LanguageClient, proje
         t.HoverParams(t.TextDocumentIdentifier(uri=uri), _pos(MAIN, "-> DONE", 4))
     )
     assert hover is not None and "state DONE" in hover.contents.value  # type: ignore[union-attr]
+    text = MAIN + "state E enter { throwOnError; log(1, $errno) };\n"
+    uri = await _open(client, project / "main.dsm", text)
+    hover = await client.text_document_hover_async(
+        t.HoverParams(t.TextDocumentIdentifier(uri=uri), _pos(text, "$errno", 2))
+    )
+    assert hover is not None and "`arg`" in hover.contents.value  # type: ignore[union-attr]
+    hover = await client.text_document_hover_async(
+        t.HoverParams(t.TextDocumentIdentifier(uri=uri), _pos(text, "$greeting", 2))
+    )
+    assert hover is not None and "line 3" in hover.contents.value  # type: ignore[union-attr]
 
 
 @pytest.mark.asyncio(loop_scope="module")
