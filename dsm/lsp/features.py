@@ -446,6 +446,7 @@ def semantic_tokens(a: Analysis, text: str) -> list[int]:
             masked[m.start() : m.end()] = " " * (m.end() - m.start())
         for m in _KEYWORDS.finditer("".join(masked)):
             toks.append((number, m.start(), m.end() - m.start(), _TYPE["keyword"]))
+    lexical = len(toks)
     kind_of = {
         "state": "class",
         "state-ref": "class",
@@ -457,7 +458,11 @@ def semantic_tokens(a: Analysis, text: str) -> list[int]:
     for o in a.occurrences:
         if o.path == a.path and o.kind in kind_of:
             toks.append((o.line, o.col, o.length, _TYPE[kind_of[o.kind]]))
-    toks.sort(key=lambda x: (x[0], x[1], -x[2]))
+    # What the reader found wins over the lexical guess at the same place (a state named `exit`).
+    order = sorted(
+        range(len(toks)), key=lambda i: (toks[i][0], toks[i][1], -toks[i][2], i < lexical)
+    )
+    toks = [toks[i] for i in order]
     data: list[int] = []
     last_line = last_col = 0
     end = (-1, -1)
