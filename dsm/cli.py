@@ -25,7 +25,7 @@ from dsm.diagnostics import CompileError, Diagnostic, render, render_json
 
 __all__ = ["main", "build_parser"]
 
-_BUILTIN = ("check", "graph")
+_BUILTIN = ("check", "graph", "lsp")
 
 
 class _UsageError(Exception):
@@ -61,10 +61,10 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
 
 
 _DESCRIPTION = """\
-DSM state-machine scripts: check and draw them (check, graph), try them
-without SIP (run), serve them over SIP with a control endpoint (serve), and
-operate a running server (reload, load, list, calls, call-info, post-event,
-trace, start-call, press, hangup).  `dsm COMMAND --help` describes each."""
+DSM state-machine scripts: check and draw them (check, graph), help editors
+(lsp), try them without SIP (run), serve them over SIP with a control
+endpoint (serve), and operate a running server (reload, load, list, calls,
+call-info, post-event, trace, start-call, press, hangup).  `dsm COMMAND --help` describes each."""
 
 _EPILOG = """\
 exit codes:
@@ -134,6 +134,16 @@ def build_parser(load_plugins: bool = False) -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     _add_compile_options(graph)
     graph.set_defaults(func=_cmd_graph)
+
+    lsp = sub.add_parser(
+        "lsp",
+        help="serve editors over stdio (Language Server Protocol)",
+        description="A Language Server Protocol server over stdin/stdout: the diagnostics of "
+        "dsm check as you type, completion, hover, navigation, rename, outline and "
+        "highlighting.  Editor set-ups: docs/editors.md.",
+    )
+    lsp.add_argument("--stdio", action="store_true", help="accepted for editors; stdio is the default")
+    lsp.set_defaults(func=_cmd_lsp)
 
     if load_plugins:
         _load_plugins(sub)
@@ -275,6 +285,16 @@ def _cmd_graph(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         out.write(text)
     return 0
+
+
+# -- lsp ---------------------------------------------------------------------
+def _cmd_lsp(args: argparse.Namespace) -> int:
+    try:
+        from dsm.lsp.server import main as serve
+    except ImportError as exc:  # pygls missing
+        print(f"dsm lsp: {exc}; install pygls", file=sys.stderr)
+        return 2
+    return serve()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
