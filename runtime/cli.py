@@ -12,6 +12,8 @@ client commands talk to a running ``dsm serve`` over its control endpoint:
 ``call-info ID``   one session's variables and recent transitions
 ``post-event``     ``TARGET k=v …``: a DSMEvent to a session or queue (D-1)
 ``trace``          switch the per-call trace on/off and print its lines
+``drain``          stop taking calls (503 to INVITE and OPTIONS), let the
+                   running calls finish, then the server exits 0
 ``start-call``     start a simulated call (no SIP peer needed); ``press``,
                    ``hangup`` drive it
 =================  ==========================================================
@@ -328,6 +330,16 @@ def _cmd_hangup(args: argparse.Namespace, client: ControlClient) -> int:
     return 0
 
 
+def _cmd_drain(args: argparse.Namespace, client: ControlClient) -> int:
+    out = client.call("drain", {"timeout": args.timeout_drain} if args.timeout_drain is not None else None)
+    if args.json:
+        _print_json(out)
+        return 0
+    node = f"node {out['node']}" if out.get("node") else "the server"
+    print(f"{node} drains: {out['calls']} call(s) in progress; new calls get 503, it exits when they end")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from dsm.runtime.server import serve_main
 
@@ -364,6 +376,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         rtp_ports=rtp_ports,
         rtp_timeout=args.rtp_timeout,
         sip_settings=sip_settings,
+        node_id=args.node_id,
+        drain_timeout=args.drain_timeout,
     )
 
 
@@ -415,6 +429,14 @@ def register(subparsers: Any) -> None:
         help="also accept this name in Host/Origin of control requests (repeatable; default: the bound address, localhost)",
     )
     serve.add_argument("--watch", action="store_true", help="reload when script files change")
+    serve.add_argument(
+        "--node-id", metavar="ID", default=None,
+        help="this node's id in a cluster, on every log line and metric (dsm.conf key node_id)",
+    )
+    serve.add_argument(
+        "--drain-timeout", metavar="SECONDS", type=float, default=None,
+        help="SIGTERM drains: 503 to new calls, running calls get this long to finish (dsm.conf key drain_timeout)",
+    )
     serve.add_argument(
         "--log-level", choices=("error", "warn", "info", "debug"), default="info",
         help="least severe log lines written to stderr (default info)",
@@ -479,6 +501,11 @@ def register(subparsers: Any) -> None:
 
     trace.set_defaults(func=run_trace)
 
+    p = client("drain", "stop taking calls (503), let running calls finish, then exit", _cmd_drain)
+    p.add_argument(
+        "--drain-timeout", dest="timeout_drain", metavar="SECONDS", type=float, default=None,
+        help="end calls still up after this long (default: the server's drain_timeout, else 30)",
+    )
     p = client("start-call", "start a simulated call to an application (no SIP peer needed)", _cmd_start_call)
     p.add_argument("app", metavar="APP", help="application (diagram) to call")
     p.add_argument("--caller", metavar="URI", default=None, help="the caller's URI")
