@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dsm.runtime.control.client import ControlClient, RpcFailure, ServerUnavailable, default_control
+from dsm.runtime.control.cluster import ClusterNode, ask_all, load_nodes
 from dsm.runtime.control.http_server import DEFAULT_CONTROL
 from dsm.runtime.control.trace import format_line
 from dsm.runtime.sip.limits import SipLimits
@@ -76,6 +77,13 @@ def _client_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server (default 10)")
 
 
+def _cluster_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cluster", metavar="FILE", nargs="?", const="", default=None,
+        help="every node listed in FILE ('NODE_ID HOST:PORT [TOKEN_FILE]' per line; FILE defaults to $DSM_CLUSTER)",
+    )
+
+
 def _client_command(fn: Callable[[argparse.Namespace, ControlClient], int]) -> Callable[[argparse.Namespace], int]:
     """Wrap a client command: build the client, map failures to messages and exit codes."""
 
@@ -98,6 +106,9 @@ def _client_command(fn: Callable[[argparse.Namespace, ControlClient], int]) -> C
         except RpcFailure as exc:  # the server's message; the JSON-RPC code stays in --json land
             print(f"dsm {args.command}: {exc.message}", file=sys.stderr)
             return EXIT_FAILED
+        except ValueError as exc:  # a bad --cluster file
+            print(f"dsm {args.command}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         except BrokenPipeError:  # output piped into head & co.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -132,7 +143,56 @@ def _count(diags: list[dict[str, Any]]) -> str:
 
 
 # -- commands -------------------------------------------------------------------------------
+def _nodes(args: argparse.Namespace) -> list[ClusterNode]:
+    path = args.cluster or os.environ.get("DSM_CLUSTER", "")
+    if not path:
+        raise ValueError("--cluster needs a FILE (or $DSM_CLUSTER) listing the nodes")
+    return load_nodes(path)
+
+
+def _cluster_reload(args: argparse.Namespace) -> int:
+    """``reload`` on every node at once (each node atomic); exit 1 unless all of them reloaded."""
+    answers = ask_all(_nodes(args), "reload", None, args.timeout, args.control_token)
+    if args.json:
+        _print_json({a.node.node_id: a.result if not a.error else {"error": a.error} for a in answers})
+    else:
+        for a in answers:
+            if a.error:
+                print(f"{a.node.node_id}: failed: {a.error}")
+            elif a.result["ok"]:
+                print(f"{a.node.node_id}: reloaded: serving version {a.result['version']}")
+            else:
+                print(f"{a.node.node_id}: reload refused: {_result_message(a.result['result'])}; "
+                      f"still serving version {a.result['version']}")  # fmt: skip
+                _print_diagnostics(a.result["diagnostics"])
+    refused = [a.node.node_id for a in answers if a.error or not a.result["ok"]]
+    if refused:
+        print(f"dsm reload --cluster: not reloaded on {', '.join(refused)}", file=sys.stderr)
+    return EXIT_FAILED if refused else 0
+
+
+def _cluster_calls(args: argparse.Namespace) -> int:
+    """``listCalls`` of every node in one table with a NODE column; exit 1 if a node did not answer."""
+    answers = ask_all(_nodes(args), "listCalls", {"system": not args.calls_only}, args.timeout, args.control_token)
+    rows = [{"node": a.node.node_id, **r} for a in answers if not a.error for r in a.result]
+    failed = [a for a in answers if a.error]
+    if args.json:
+        _print_json({"calls": rows, "errors": {a.node.node_id: a.error for a in failed}})
+    else:
+        print(f"Active calls: {sum(1 for r in rows if r['kind'] == 'call')} on {len(answers) - len(failed)} node(s)")
+        if rows:
+            print(table(
+                [[r["node"], r["id"], r["kind"], r["diagram"], r["state"], r["version"], _age(r["age"])] for r in rows],
+                ["NODE", "ID", "KIND", "DIAGRAM", "STATE", "VERSION", "AGE"],
+            ))  # fmt: skip
+    for a in failed:
+        print(f"dsm calls --cluster: {a.node.node_id}: {a.error}", file=sys.stderr)
+    return EXIT_FAILED if failed else 0
+
+
 def _cmd_reload(args: argparse.Namespace, client: ControlClient) -> int:
+    if args.cluster is not None:
+        return _cluster_reload(args)
     out = client.call("reload")
     if args.json:
         _print_json(out)
@@ -188,6 +248,8 @@ def _age(seconds: float) -> str:
 
 
 def _cmd_calls(args: argparse.Namespace, client: ControlClient) -> int:
+    if args.cluster is not None:
+        return _cluster_calls(args)
     rows = client.call("listCalls", {"system": not args.calls_only})
     if args.json:
         _print_json(rows)
@@ -469,13 +531,15 @@ def register(subparsers: Any) -> None:
         p.set_defaults(func=_client_command(fn))
         return p
 
-    client("reload", "recompile the served scripts (reloadDSMs) and show the new version", _cmd_reload)
+    p = client("reload", "recompile the served scripts (reloadDSMs) and show the new version", _cmd_reload)
+    _cluster_option(p)
     p = client("load", "add one diagram to the running collection", _cmd_load)
     p.add_argument("name", metavar="NAME", help="diagram name for the new script")
     p.add_argument("path", metavar="PATH", help="the .dsm file")
     client("list", "diagrams and versions of the running collection", _cmd_list)
     p = client("calls", "running sessions with diagram, state, version and age", _cmd_calls)
     p.add_argument("--calls-only", action="store_true", help="leave out system DSMs")
+    _cluster_option(p)
     p = client("call-info", "one session's variables and recent transitions", _cmd_call_info)
     p.add_argument("id", metavar="ID", help="session id as 'dsm calls' lists it")
     p = client("post-event", "post a DSMEvent to a session or event queue (postDSMEvent)", _cmd_post_event)

@@ -79,6 +79,11 @@ def dispatcher_list(nodes: Sequence[tuple[str, int]]) -> str:
     return "".join(f"1 sip:{host}:{port} 0 0\n" for host, port in nodes)
 
 
+def nodes_file(nodes: Sequence[tuple[str, int, int]], workdir: Path) -> str:
+    """The cluster file of ``dsm reload --cluster`` / ``dsm calls --cluster``: id, control, token file."""
+    return "".join(f"{nid} 127.0.0.1:{control} {workdir / (nid + '.token')}\n" for nid, _, control in nodes)
+
+
 def kamailio_command(binary: str, config: Path, rundir: Path) -> list[str]:
     """Kamailio in the foreground (``-DD``), logging to stderr (``-E``), with its own pid file."""
     return [binary, "-f", str(config), "-DD", "-E", "-P", str(rundir / "kamailio.pid"),
@@ -139,6 +144,7 @@ def start(count: int, sip_port: int, scripts: Path, workdir: Path) -> Cluster:
             stdout=subprocess.DEVNULL,
         )
         print(f"redis: redis://tcp:127.0.0.1;port={redis_port}")
+    (workdir / "nodes.txt").write_text(nodes_file(cluster.nodes, workdir))
     listing = workdir / "dispatcher.list"
     listing.write_text(dispatcher_list([("127.0.0.1", port) for _, port, _ in cluster.nodes]))
     config = workdir / "kamailio.cfg"
@@ -161,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for node_id, port, control in cluster.nodes:
         print(f"{node_id}: sip 127.0.0.1:{port}, control 127.0.0.1:{control} "
               f"(DSM_CONTROL_TOKEN_FILE={workdir / (node_id + '.token')})")  # fmt: skip
+    print(f"cluster file: {workdir / 'nodes.txt'} (dsm calls --cluster FILE, dsm reload --cluster FILE)")
     print(f"try: sipp -sn uac -s hold -m 10 -r 5 -d 2000 127.0.0.1:{args.sip_port}; Ctrl-C stops")
     try:
         while all(p.poll() is None for name, p in cluster.procs.items() if name in ("kamailio", "redis")):

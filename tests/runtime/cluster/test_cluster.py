@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cluster_rig import (
@@ -24,6 +26,7 @@ from cluster_rig import (
     Node,
     Sipp,
     kamailio_binary,
+    launcher,
     options,
     start_kamailio,
     start_node,
@@ -60,12 +63,14 @@ def node(tmp_path: Path) -> Iterator[Node]:
 
 @pytest.fixture
 def cluster(tmp_path: Path, kamailio: str) -> Iterator[tuple[Kamailio, list[Node]]]:
-    """Kamailio (the shipped kamailio.cfg) in front of three nodes."""
+    """Kamailio (the shipped kamailio.cfg) in front of three nodes serving a copy of the scripts."""
     nodes: list[Node] = []
     front: Kamailio | None = None
+    scripts = tmp_path / "scripts"
+    shutil.copytree(SCRIPTS, scripts)
     try:
         for i in (1, 2, 3):
-            nodes.append(start_node(f"node{i}", tmp_path, SCRIPTS))
+            nodes.append(start_node(f"node{i}", tmp_path, scripts))
         front = start_kamailio(kamailio, tmp_path, nodes)
         yield front, nodes
     finally:
@@ -172,3 +177,64 @@ def test_sigkilled_node_is_skipped_and_new_calls_succeed(
     assert nodes[0].calls() + nodes[1].calls() == 30
     assert nodes[0].calls() > 0 and nodes[1].calls() > 0
     assert nodes[2].calls() == 0
+
+
+def _cluster_file(tmp_path: Path, nodes: list[Node]) -> Path:
+    path = tmp_path / "nodes.txt"
+    path.write_text(launcher().nodes_file([(n.node_id, n.sip_port, n.control_port) for n in nodes], tmp_path))
+    return path
+
+
+def _wait_rows(node: Node, cluster_file: Path, want: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 30
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        out = node.dsm("calls", "--cluster", str(cluster_file), "--calls-only", "--json")
+        assert out.returncode == 0, out.stderr
+        rows = json.loads(out.stdout)["calls"]
+        if want(rows):
+            return rows
+        time.sleep(0.2)
+    raise AssertionError(f"dsm calls --cluster never showed what was expected: {rows}")
+
+
+def test_reload_cluster_switches_every_node_and_calls_cluster_lists_all(
+    cluster: tuple[Kamailio, list[Node]], sipp_binary: str, tmp_path: Path
+) -> None:
+    """``dsm calls --cluster`` lists every node's calls; ``dsm reload --cluster`` gives every node the new version.
+
+    New calls after the reload run the new version on all three nodes; with
+    one node gone the command reports it and exits 1; a script that does not
+    compile is refused by every node (each atomic) and the old version serves on.
+    """
+    front, nodes = cluster
+    cluster_file = _cluster_file(tmp_path, nodes)
+    sipp = Sipp(sipp_binary, tmp_path)
+    sipp.start(front.port, calls=6, rate=10, hold_ms=3000)
+    rows = _wait_rows(nodes[0], cluster_file, lambda r: {x["node"] for x in r} == {"node1", "node2", "node3"})
+    (old,) = {r["version"] for r in rows}
+    assert sipp.wait().failed == 0
+    script = tmp_path / "scripts" / "hold.dsm"
+    script.write_text(script.read_text().replace("log(3, call held)", "log(3, call held by version 2)"))
+    out = nodes[0].dsm("reload", "--cluster", str(cluster_file))
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["node1", "node2", "node3"]
+    assert all("reloaded: serving version" in line for line in lines), lines
+    sipp = Sipp(sipp_binary, tmp_path)
+    sipp.start(front.port, calls=6, rate=10, hold_ms=3000)
+    rows = _wait_rows(
+        nodes[0], cluster_file,
+        lambda r: {x["node"] for x in r if x["version"] != old} == {"node1", "node2", "node3"},
+    )  # fmt: skip
+    assert sipp.wait().failed == 0
+    # a broken script: every node refuses, each keeps its version, exit 1
+    script.write_text("initial state BROKEN\n  enter { nosuchaction(1) };\n")
+    out = nodes[0].dsm("reload", "--cluster", str(cluster_file))
+    assert out.returncode == 1
+    assert out.stdout.count("reload refused") == 3
+    # a node that is gone: reported by name, exit 1
+    stop_process(nodes[2].proc)
+    out = nodes[0].dsm("calls", "--cluster", str(cluster_file))
+    assert out.returncode == 1
+    assert "node3: no answer at 127.0.0.1:" in out.stderr
