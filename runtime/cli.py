@@ -440,6 +440,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         sip_settings=sip_settings,
         node_id=args.node_id,
         drain_timeout=args.drain_timeout,
+        cluster_redis=args.cluster_redis,
     )
 
 
@@ -494,6 +495,10 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--node-id", metavar="ID", default=None,
         help="this node's id in a cluster, on every log line and metric (dsm.conf key node_id)",
+    )
+    serve.add_argument(
+        "--cluster-redis", metavar="URL", default=None,
+        help="redis://HOST:PORT of the cluster's call registry: events to calls on other nodes (dsm.conf key cluster_redis)",
     )
     serve.add_argument(
         "--drain-timeout", metavar="SECONDS", type=float, default=None,

@@ -25,7 +25,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from dsm.chart import Chart
 from dsm.runtime.actions.objects import dispose_owned
@@ -61,6 +61,16 @@ Tracer = Callable[[Session, str, str], None]
 
 LogSink = Callable[[Session | None, int, str], None]
 """Receives every session log line with its DSM level (0 error … 3 debug, E-106)."""
+
+
+class RemoteEvents(Protocol):
+    """Where addresses not on this node are looked up (:mod:`dsm.runtime.cluster_events`)."""
+
+    def claim(self, address: str) -> None: ...
+
+    def release(self, address: str) -> None: ...
+
+    def post(self, address: str, params: dict[str, str], event_type: str) -> bool: ...
 
 
 class DIComponent:
@@ -228,6 +238,8 @@ class Engine:
         self.max_rounds = max_rounds
         self.sessions: dict[str, Session] = {}
         self.addresses: dict[str, Session] = {}
+        self.remote: RemoteEvents | None = None
+        """Cluster event delivery (``docs/cluster.md``): told of every address, asked for unknown ones."""
         self.configs: dict[str, AppConfig] = {}
         self.apps: dict[str, AppConfig] = {}
         self.inbound_start_diag = ""
@@ -428,6 +440,8 @@ class Engine:
     def _add(self, s: Session) -> None:
         self.sessions[s.id] = s
         self.addresses[s.id] = s
+        if self.remote is not None:
+            self.remote.claim(s.id)
 
     def session(self, address: str) -> Session | None:
         return self.addresses.get(address)
@@ -438,10 +452,13 @@ class Engine:
         if name in self.addresses:
             return False
         self.addresses[name] = session
+        if self.remote is not None:
+            self.remote.claim(name)
         return True
 
     def unregister_address(self, name: str) -> None:
-        self.addresses.pop(name, None)
+        if self.addresses.pop(name, None) is not None and self.remote is not None:
+            self.remote.release(name)
 
     def post_event(
         self, address: str, params: dict[str, str] | None, event_type: str = DSM_EVENT
@@ -456,6 +473,8 @@ class Engine:
             if address == "dsm":
                 self.log(None, LEVEL_WARN, f"event posted to the dsm queue discarded: {params!r}")
                 return True
+            if s is None and self.remote is not None:  # a call on another node of the cluster
+                return self.remote.post(address, dict(params or {}), event_type)
             return False
         return s.deliver(event_type, params)
 
@@ -544,6 +563,8 @@ class Engine:
             if name != s.id:
                 self.log(s, LEVEL_DEBUG, f"event queue '{name}' dropped with its session")
             del self.addresses[name]
+            if self.remote is not None:
+                self.remote.release(name)
         self.sessions.pop(s.id, None)
         try:
             s.call.on_session_end()

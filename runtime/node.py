@@ -35,10 +35,16 @@ class NodeSettings:
 
     node_id: str = ""
     drain_timeout: float | None = None
+    redis: str = ""
+    """``cluster_redis``: Redis URL of the call registry and event streams (cross-node events)."""
 
     @classmethod
     def from_settings(
-        cls, conf: Mapping[str, str], node_id: str | None = None, drain_timeout: float | None = None
+        cls,
+        conf: Mapping[str, str],
+        node_id: str | None = None,
+        drain_timeout: float | None = None,
+        redis: str | None = None,
     ) -> NodeSettings:
         """Validate; a bad value raises :class:`ValueError` naming the key."""
         nid = node_id if node_id is not None else conf.get("node_id", "")
@@ -52,7 +58,12 @@ class NodeSettings:
                 raise ValueError(f"drain_timeout {conf['drain_timeout']!r}: expected seconds") from None
         if timeout is not None and not 0 <= timeout <= 86400:
             raise ValueError(f"drain_timeout {timeout}: expected 0 to 86400 seconds")
-        return cls(nid, timeout)
+        url = redis if redis is not None else conf.get("cluster_redis", "")
+        if url and not nid:
+            raise ValueError("cluster_redis needs a node_id (--node-id)")
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"cluster_redis {url!r}: expected redis://HOST:PORT[/DB]")
+        return cls(nid, timeout, url)
 
 
 def label_metrics(text: str, node_id: str) -> str:

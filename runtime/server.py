@@ -71,6 +71,7 @@ from threadpoolctl import threadpool_limits
 
 from dsm.diagnostics import CompileError, Diagnostic
 from dsm.runtime.clock import AsyncioClock
+from dsm.runtime.cluster_events import RedisEvents
 from dsm.runtime.control.http_server import ControlServer, parse_hostport
 from dsm.runtime.control.jsonrpc import INVALID_PARAMS, RpcError
 from dsm.runtime.control.methods import ControlAPI, param
@@ -216,8 +217,10 @@ class Server:
         sip_timers: TimerSettings | None = None,
         node_id: str | None = None,
         drain_timeout: float | None = None,
+        cluster_redis: str | None = None,
     ) -> None:
-        self._node_args = (node_id, drain_timeout)
+        self._node_args = (node_id, drain_timeout, cluster_redis)
+        self.remote_events: RedisEvents | None = None
         self.node = NodeSettings()
         """Node id and drain timeout (``dsm.conf`` keys, the command line on top)."""
         self.draining = False
@@ -323,6 +326,8 @@ class Server:
         self.library = library
         self.log_diagnostics(library.warnings)
         self.load_prompts()
+        if self.node.redis:
+            self._start_remote_events(engine)
         component = install_component(engine, library)
         self.api = ControlAPI(engine, library, component, observer, item_seconds=self.item_seconds)
         host, port = parse_hostport(self.control)
@@ -380,6 +385,21 @@ class Server:
         if self.watch:
             self._watch_task = asyncio.create_task(self._watch_loop())
         return self.address
+
+    def _start_remote_events(self, engine: Engine) -> None:
+        """Cross-node events through Redis (:mod:`dsm.runtime.cluster_events`); OSError if unreachable."""
+        events = RedisEvents(self.node.redis, self.node.node_id, self.log)
+        events.connect()
+        for address in engine.addresses:  # system DSMs started with the configuration
+            events.claim(address)
+        engine.remote = events
+        self.remote_events = events
+
+        def deliver(address: str, params: dict[str, str], event_type: str) -> bool:
+            s = engine.addresses.get(address)
+            return s is not None and not s.ended and s.deliver(event_type, params)
+
+        events.start(deliver)
 
     # -- SIP ----------------------------------------------------------------------------------
     async def _start_sip(self, engine: Engine) -> None:
@@ -697,6 +717,8 @@ class Server:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watch_task
+        if self.remote_events is not None:
+            await self.remote_events.close()
         ended = self._ended_by_system  # calls the ServerShutdown default already ended
         if self.engine is not None:
             for s in list(self.engine.sessions.values()):
@@ -742,6 +764,7 @@ def serve_main(
     sip_settings: Mapping[str, str] | None = None,
     node_id: str | None = None,
     drain_timeout: float | None = None,
+    cluster_redis: str | None = None,
 ) -> int:
     """Run a server until SIGTERM/SIGINT (or the end of a drain); the exit code."""
     log = StructuredLog(level=log_level)
@@ -764,5 +787,6 @@ def serve_main(
         sip_settings=sip_settings,
         node_id=node_id,
         drain_timeout=drain_timeout,
+        cluster_redis=cluster_redis,
     )
     return asyncio.run(server.run())

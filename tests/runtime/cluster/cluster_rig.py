@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -37,6 +38,18 @@ def launcher() -> ModuleType:
     sys.modules[name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def servers_module() -> ModuleType:
+    """``tests/modules/servers.py`` (throwaway Redis) as a module."""
+    name = "dsm_servers_module"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "modules" / "servers.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def free_udp_port(even: bool = False) -> int:
@@ -92,13 +105,15 @@ class Node:
         )  # fmt: skip
 
 
-def start_node(node_id: str, workdir: Path, scripts: Path, drain_timeout: float = 20.0) -> Node:
+def start_node(
+    node_id: str, workdir: Path, scripts: Path, drain_timeout: float = 20.0, extra: Sequence[str] = ()
+) -> Node:
     ex = launcher()
     for _attempt in range(3):
         sip, control = free_udp_port(), free_udp_port()
         token = workdir / f"{node_id}.token"
         log_path = workdir / f"{node_id}.log"
-        cmd = ex.node_command(sys.executable, node_id, sip, control, scripts, token, drain_timeout)
+        cmd = ex.node_command(sys.executable, node_id, sip, control, scripts, token, drain_timeout, extra)
         with log_path.open("wb") as log:
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
         node = Node(node_id, sip, control, token, log_path, proc)
