@@ -126,16 +126,12 @@ class Cluster:
 
 
 def start(count: int, sip_port: int, scripts: Path, workdir: Path) -> Cluster:
-    """Nodes first (so the dispatcher's first probes find them), then Redis and Kamailio."""
+    """Redis, then the nodes (so the dispatcher's first probes find them), then Kamailio."""
     kamailio = shutil.which("kamailio") or "/usr/sbin/kamailio"
     if not Path(kamailio).exists():
         raise SystemExit("kamailio not found: apt-get install kamailio")
     cluster = Cluster(workdir, sip_port)
-    for i in range(1, count + 1):
-        node_id, port, control = f"node{i}", free_udp_port(), free_udp_port()
-        cmd = node_command(sys.executable, node_id, port, control, scripts, workdir / f"{node_id}.token")
-        cluster.procs[node_id] = subprocess.Popen(cmd)
-        cluster.nodes.append((node_id, port, control))
+    extra: list[str] = []
     redis = shutil.which("redis-server")
     if redis:
         redis_port = free_udp_port()
@@ -143,7 +139,17 @@ def start(count: int, sip_port: int, scripts: Path, workdir: Path) -> Cluster:
             [redis, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
         )
-        print(f"redis: redis://tcp:127.0.0.1;port={redis_port}")
+        extra = ["--cluster-redis", f"redis://127.0.0.1:{redis_port}/0"]
+        print(f"redis: redis://127.0.0.1:{redis_port}/0 (cross-node events; mod_redis: "
+              f"redis://tcp:127.0.0.1;port={redis_port})")  # fmt: skip
+        time.sleep(0.5)  # let it bind before the nodes connect
+    for i in range(1, count + 1):
+        node_id, port, control = f"node{i}", free_udp_port(), free_udp_port()
+        cmd = node_command(
+            sys.executable, node_id, port, control, scripts, workdir / f"{node_id}.token", extra=extra
+        )
+        cluster.procs[node_id] = subprocess.Popen(cmd)
+        cluster.nodes.append((node_id, port, control))
     (workdir / "nodes.txt").write_text(nodes_file(cluster.nodes, workdir))
     listing = workdir / "dispatcher.list"
     listing.write_text(dispatcher_list([("127.0.0.1", port) for _, port, _ in cluster.nodes]))
