@@ -238,6 +238,8 @@ class Engine:
         self.max_rounds = max_rounds
         self.sessions: dict[str, Session] = {}
         self.addresses: dict[str, Session] = {}
+        self.id_prefix = ""
+        """Put before every new session id (``node1.call-7``): ids unique across a cluster."""
         self.remote: RemoteEvents | None = None
         """Cluster event delivery (``docs/cluster.md``): told of every address, asked for unknown ones."""
         self.configs: dict[str, AppConfig] = {}
@@ -322,7 +324,7 @@ class Engine:
     # -- sessions -----------------------------------------------------------------
     def _new_id(self, prefix: str) -> str:
         while True:
-            sid = f"{prefix}{next(self._ids)}"
+            sid = f"{self.id_prefix}{prefix}{next(self._ids)}"
             if sid not in self.addresses:
                 return sid
 

@@ -390,6 +390,9 @@ class Server:
         """Cross-node events through Redis (:mod:`dsm.runtime.cluster_events`); OSError if unreachable."""
         events = RedisEvents(self.node.redis, self.node.node_id, self.log)
         events.connect()
+        # session ids name their node, so a post to an ended local call never reaches
+        # another node's call of the same number
+        engine.id_prefix = f"{self.node.node_id}."
         for address in engine.addresses:  # system DSMs started with the configuration
             events.claim(address)
         engine.remote = events

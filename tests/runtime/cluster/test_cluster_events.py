@@ -109,12 +109,17 @@ def test_event_to_a_call_on_another_node_in_order_and_unknown_target_errno(two_n
     out = node1.dsm("post-event", "room", "cmd=say", "seq=4")
     assert out.returncode == 0, out.stdout + out.stderr
     assert _wait(node3, r"event=session node=node3 session=\S+ msg=\"FSM: #seq '(\d)'\"", 4)[-1] == "4"
+    # its session id names its node and addresses it from node1 too
+    assert listener.startswith("node3.")
+    out = node1.dsm("post-event", listener, "cmd=say", "seq=5")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert _wait(node3, r"event=session node=node3 session=\S+ msg=\"FSM: #seq '(\d)'\"", 5)[-1] == "5"
     # the call on node3 ends: its queue is released, a post to it now fails on node1
     out = node3.dsm("hangup", listener)
     assert out.returncode == 0, out.stderr
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        out = node1.dsm("post-event", "room", "cmd=say", "seq=5")
+        out = node1.dsm("post-event", "room", "cmd=say", "seq=6")
         if out.returncode != 0:
             break
         time.sleep(0.1)
