@@ -138,7 +138,8 @@ class RedisEvents:
                         last = str(entry_id)
                         self._deliver_one(deliver, dict(fields))
         finally:
-            await reader.aclose()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(reader.aclose(), 1.0)
 
     def _deliver_one(self, deliver: Deliver, fields: dict[str, str]) -> None:
         try:
@@ -157,8 +158,8 @@ class RedisEvents:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            # a read blocked in Redis may not give way at once: shutdown never waits long for it
+            await asyncio.wait({self._task}, timeout=2.0)
         with contextlib.suppress(redis.RedisError):
             self.client.delete(self._alive_key(self.node_id))
         self.client.close()

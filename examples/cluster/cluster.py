@@ -131,6 +131,15 @@ def start(count: int, sip_port: int, scripts: Path, workdir: Path) -> Cluster:
     if not Path(kamailio).exists():
         raise SystemExit("kamailio not found: apt-get install kamailio")
     cluster = Cluster(workdir, sip_port)
+    try:
+        _start_all(cluster, count, scripts, workdir, kamailio)
+    except BaseException:
+        cluster.stop()  # nothing left running behind a failed start
+        raise
+    return cluster
+
+
+def _start_all(cluster: Cluster, count: int, scripts: Path, workdir: Path, kamailio: str) -> None:
     extra: list[str] = []
     redis = shutil.which("redis-server")
     if redis:
@@ -154,9 +163,8 @@ def start(count: int, sip_port: int, scripts: Path, workdir: Path) -> Cluster:
     listing = workdir / "dispatcher.list"
     listing.write_text(dispatcher_list([("127.0.0.1", port) for _, port, _ in cluster.nodes]))
     config = workdir / "kamailio.cfg"
-    config.write_text(render_config(listen_port=sip_port, dispatcher_list=listing))
+    config.write_text(render_config(listen_port=cluster.sip_port, dispatcher_list=listing))
     cluster.procs["kamailio"] = subprocess.Popen(kamailio_command(kamailio, config, workdir))
-    return cluster
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -235,7 +235,7 @@ UAC_THROUGH_PROXY = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="200" rrs="true"/>
+  <recv response="200" rrs="true" rtd="true"/>
   <send>
     <![CDATA[
       ACK [next_url] SIP/2.0
@@ -270,10 +270,15 @@ class Sipp:
     workdir: Path
     proc: subprocess.Popen[str] | None = None
     args: list[str] = field(default_factory=list)
+    scenario: Path = Path("none")
 
-    def start(self, target: int, calls: int, rate: int, hold_ms: int, service: str = "hold") -> None:
+    def start(
+        self, target: int, calls: int, rate: int, hold_ms: int, service: str = "hold", rtt: bool = False
+    ) -> None:
+        """Place ``calls`` at ``rate``/s; ``rtt``: keep every call's INVITE-to-200 time (``response_times``)."""
         stats = self.workdir / f"sipp-{uuid.uuid4().hex[:6]}"
         scenario = Path(f"{stats}.xml")
+        self.scenario = scenario
         scenario.write_text(UAC_THROUGH_PROXY)
         self.args = [
             self.binary, f"127.0.0.1:{target}", "-sf", str(scenario), "-s", service,
@@ -283,6 +288,8 @@ class Sipp:
             "-timeout", "120s", "-timeout_error", "-recv_timeout", "20000",
             "-trace_err", "-error_file", f"{stats}-errors.log",
         ]  # fmt: skip
+        if rtt:
+            self.args += ["-trace_rtt", "-rtt_freq", "1"]
         self.proc = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.workdir
         )
@@ -291,6 +298,23 @@ class Sipp:
         assert self.proc is not None
         out, _ = self.proc.communicate(timeout=limit)
         return SippResult(self.proc.returncode, _count(out, "Successful call"), _count(out, "Failed call"), out)
+
+    def response_times(self) -> list[float]:
+        """INVITE-to-200 of each call in ms, from sipp's ``-trace_rtt`` file."""
+        times: list[float] = []
+        for path in self.workdir.glob(f"{self.scenario.stem}_*_rtt.csv"):
+            lines = path.read_text().splitlines()
+            if not lines:
+                continue
+            header = lines[0].split(";")
+            column = next((i for i, h in enumerate(header) if "response_time" in h), None)
+            if column is None:
+                continue
+            for line in lines[1:]:
+                cells = line.split(";")
+                if len(cells) > column and cells[column].strip():
+                    times.append(float(cells[column]))
+        return times
 
 
 def _count(screen: str, label: str) -> int:
