@@ -398,7 +398,7 @@ def serve_pause(
     proc = subprocess.Popen(
         [sys.executable, "-m", "dsm.cli", "serve", "--scripts", folder, "--sip", "127.0.0.1:0",
          "--control", "127.0.0.1:0", "--rtp-ports", f"{low}-{low + 4 * calls + 400}", "--log-level", "info",
-         "--drain-seconds", "1", *(["--blocking-workers", str(workers)] if workers else [])],
+         "--blocking-grace", "1", *(["--blocking-workers", str(workers)] if workers else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -12,6 +12,8 @@ client commands talk to a running ``dsm serve`` over its control endpoint:
 ``call-info ID``   one session's variables and recent transitions
 ``post-event``     ``TARGET k=v …``: a DSMEvent to a session or queue (D-1)
 ``trace``          switch the per-call trace on/off and print its lines
+``drain``          stop taking calls (503 to INVITE and OPTIONS), let the
+                   running calls finish, then the server exits 0
 ``start-call``     start a simulated call (no SIP peer needed); ``press``,
                    ``hangup`` drive it
 =================  ==========================================================
@@ -36,6 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dsm.runtime.control.client import ControlClient, RpcFailure, ServerUnavailable, default_control
+from dsm.runtime.control.cluster import ClusterNode, ask_all, load_nodes
 from dsm.runtime.control.http_server import DEFAULT_CONTROL
 from dsm.runtime.control.trace import format_line
 from dsm.runtime.sip.limits import SipLimits
@@ -74,6 +77,13 @@ def _client_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server (default 10)")
 
 
+def _cluster_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cluster", metavar="FILE", nargs="?", const="", default=None,
+        help="every node listed in FILE ('NODE_ID HOST:PORT [TOKEN_FILE]' per line; FILE defaults to $DSM_CLUSTER)",
+    )
+
+
 def _client_command(fn: Callable[[argparse.Namespace, ControlClient], int]) -> Callable[[argparse.Namespace], int]:
     """Wrap a client command: build the client, map failures to messages and exit codes."""
 
@@ -96,6 +106,9 @@ def _client_command(fn: Callable[[argparse.Namespace, ControlClient], int]) -> C
         except RpcFailure as exc:  # the server's message; the JSON-RPC code stays in --json land
             print(f"dsm {args.command}: {exc.message}", file=sys.stderr)
             return EXIT_FAILED
+        except ValueError as exc:  # a bad --cluster file
+            print(f"dsm {args.command}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         except BrokenPipeError:  # output piped into head & co.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -130,7 +143,56 @@ def _count(diags: list[dict[str, Any]]) -> str:
 
 
 # -- commands -------------------------------------------------------------------------------
+def _nodes(args: argparse.Namespace) -> list[ClusterNode]:
+    path = args.cluster or os.environ.get("DSM_CLUSTER", "")
+    if not path:
+        raise ValueError("--cluster needs a FILE (or $DSM_CLUSTER) listing the nodes")
+    return load_nodes(path)
+
+
+def _cluster_reload(args: argparse.Namespace) -> int:
+    """``reload`` on every node at once (each node atomic); exit 1 unless all of them reloaded."""
+    answers = ask_all(_nodes(args), "reload", None, args.timeout, args.control_token)
+    if args.json:
+        _print_json({a.node.node_id: a.result if not a.error else {"error": a.error} for a in answers})
+    else:
+        for a in answers:
+            if a.error:
+                print(f"{a.node.node_id}: failed: {a.error}")
+            elif a.result["ok"]:
+                print(f"{a.node.node_id}: reloaded: serving version {a.result['version']}")
+            else:
+                print(f"{a.node.node_id}: reload refused: {_result_message(a.result['result'])}; "
+                      f"still serving version {a.result['version']}")  # fmt: skip
+                _print_diagnostics(a.result["diagnostics"])
+    refused = [a.node.node_id for a in answers if a.error or not a.result["ok"]]
+    if refused:
+        print(f"dsm reload --cluster: not reloaded on {', '.join(refused)}", file=sys.stderr)
+    return EXIT_FAILED if refused else 0
+
+
+def _cluster_calls(args: argparse.Namespace) -> int:
+    """``listCalls`` of every node in one table with a NODE column; exit 1 if a node did not answer."""
+    answers = ask_all(_nodes(args), "listCalls", {"system": not args.calls_only}, args.timeout, args.control_token)
+    rows = [{"node": a.node.node_id, **r} for a in answers if not a.error for r in a.result]
+    failed = [a for a in answers if a.error]
+    if args.json:
+        _print_json({"calls": rows, "errors": {a.node.node_id: a.error for a in failed}})
+    else:
+        print(f"Active calls: {sum(1 for r in rows if r['kind'] == 'call')} on {len(answers) - len(failed)} node(s)")
+        if rows:
+            print(table(
+                [[r["node"], r["id"], r["kind"], r["diagram"], r["state"], r["version"], _age(r["age"])] for r in rows],
+                ["NODE", "ID", "KIND", "DIAGRAM", "STATE", "VERSION", "AGE"],
+            ))  # fmt: skip
+    for a in failed:
+        print(f"dsm calls --cluster: {a.node.node_id}: {a.error}", file=sys.stderr)
+    return EXIT_FAILED if failed else 0
+
+
 def _cmd_reload(args: argparse.Namespace, client: ControlClient) -> int:
+    if args.cluster is not None:
+        return _cluster_reload(args)
     out = client.call("reload")
     if args.json:
         _print_json(out)
@@ -186,6 +248,8 @@ def _age(seconds: float) -> str:
 
 
 def _cmd_calls(args: argparse.Namespace, client: ControlClient) -> int:
+    if args.cluster is not None:
+        return _cluster_calls(args)
     rows = client.call("listCalls", {"system": not args.calls_only})
     if args.json:
         _print_json(rows)
@@ -328,6 +392,16 @@ def _cmd_hangup(args: argparse.Namespace, client: ControlClient) -> int:
     return 0
 
 
+def _cmd_drain(args: argparse.Namespace, client: ControlClient) -> int:
+    out = client.call("drain", {"timeout": args.timeout_drain} if args.timeout_drain is not None else None)
+    if args.json:
+        _print_json(out)
+        return 0
+    node = f"node {out['node']}" if out.get("node") else "the server"
+    print(f"{node} drains: {out['calls']} call(s) in progress; new calls get 503, it exits when they end")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from dsm.runtime.server import serve_main
 
@@ -364,8 +438,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         rtp_ports=rtp_ports,
         rtp_timeout=args.rtp_timeout,
         sip_settings=sip_settings,
-        drain_seconds=args.drain_seconds,
+        drain_seconds=args.blocking_grace,
         blocking_workers=args.blocking_workers,
+        node_id=args.node_id,
+        drain_timeout=args.drain_timeout,
+        cluster_redis=args.cluster_redis,
     )
 
 
@@ -418,6 +495,18 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument("--watch", action="store_true", help="reload when script files change")
     serve.add_argument(
+        "--node-id", metavar="ID", default=None,
+        help="this node's id in a cluster, on every log line and metric (dsm.conf key node_id)",
+    )
+    serve.add_argument(
+        "--cluster-redis", metavar="URL", default=None,
+        help="redis://HOST:PORT of the cluster's call registry: events to calls on other nodes (dsm.conf key cluster_redis)",
+    )
+    serve.add_argument(
+        "--drain-timeout", metavar="SECONDS", type=float, default=None,
+        help="SIGTERM drains: 503 to new calls, running calls get this long to finish (dsm.conf key drain_timeout)",
+    )
+    serve.add_argument(
         "--log-level", choices=("error", "warn", "info", "debug"), default="info",
         help="least severe log lines written to stderr (default info)",
     )
@@ -442,7 +531,7 @@ def register(subparsers: Any) -> None:
     for flag, key, metavar, what in _LIMIT_FLAGS:
         limits.add_argument(flag, dest=key, metavar=metavar, default=None, help=f"{what} ({key})")
     serve.add_argument(
-        "--drain-seconds", metavar="SECONDS", type=float, default=5.0,
+        "--blocking-grace", metavar="SECONDS", type=float, default=5.0,
         help="on SIGTERM, how long to wait for blocking actions still running (default 5)",
     )
     serve.add_argument(
@@ -457,13 +546,15 @@ def register(subparsers: Any) -> None:
         p.set_defaults(func=_client_command(fn))
         return p
 
-    client("reload", "recompile the served scripts (reloadDSMs) and show the new version", _cmd_reload)
+    p = client("reload", "recompile the served scripts (reloadDSMs) and show the new version", _cmd_reload)
+    _cluster_option(p)
     p = client("load", "add one diagram to the running collection", _cmd_load)
     p.add_argument("name", metavar="NAME", help="diagram name for the new script")
     p.add_argument("path", metavar="PATH", help="the .dsm file")
     client("list", "diagrams and versions of the running collection", _cmd_list)
     p = client("calls", "running sessions with diagram, state, version and age", _cmd_calls)
     p.add_argument("--calls-only", action="store_true", help="leave out system DSMs")
+    _cluster_option(p)
     p = client("call-info", "one session's variables and recent transitions", _cmd_call_info)
     p.add_argument("id", metavar="ID", help="session id as 'dsm calls' lists it")
     p = client("post-event", "post a DSMEvent to a session or event queue (postDSMEvent)", _cmd_post_event)
@@ -489,6 +580,11 @@ def register(subparsers: Any) -> None:
 
     trace.set_defaults(func=run_trace)
 
+    p = client("drain", "stop taking calls (503), let running calls finish, then exit", _cmd_drain)
+    p.add_argument(
+        "--drain-timeout", dest="timeout_drain", metavar="SECONDS", type=float, default=None,
+        help="end calls still up after this long (default: the server's drain_timeout, else 30)",
+    )
     p = client("start-call", "start a simulated call to an application (no SIP peer needed)", _cmd_start_call)
     p.add_argument("app", metavar="APP", help="application (diagram) to call")
     p.add_argument("--caller", metavar="URI", default=None, help="the caller's URI")

@@ -25,7 +25,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dsm.chart import Chart
 from dsm.diagnostics import Diagnostic
@@ -65,6 +65,16 @@ Tracer = Callable[[Session, str, str], None]
 
 LogSink = Callable[[Session | None, int, str], None]
 """Receives every session log line with its DSM level (0 error … 3 debug, E-106)."""
+
+
+class RemoteEvents(Protocol):
+    """Where addresses not on this node are looked up (:mod:`dsm.runtime.cluster_events`)."""
+
+    def claim(self, address: str) -> None: ...
+
+    def release(self, address: str) -> None: ...
+
+    def post(self, address: str, params: dict[str, str], event_type: str) -> bool: ...
 
 
 class DIComponent:
@@ -270,6 +280,10 @@ class Engine:
         self.runner = runner
         self.sessions: dict[str, Session] = {}
         self.addresses: dict[str, Session] = {}
+        self.id_prefix = ""
+        """Put before every new session id (``node1.call-7``): ids unique across a cluster."""
+        self.remote: RemoteEvents | None = None
+        """Cluster event delivery (``docs/cluster.md``): told of every address, asked for unknown ones."""
         self.configs: dict[str, AppConfig] = {}
         self.apps: dict[str, AppConfig] = {}
         self.inbound_start_diag = ""
@@ -347,7 +361,7 @@ class Engine:
     # -- sessions -----------------------------------------------------------------
     def _new_id(self, prefix: str) -> str:
         while True:
-            sid = f"{prefix}{next(self._ids)}"
+            sid = f"{self.id_prefix}{prefix}{next(self._ids)}"
             if sid not in self.addresses:
                 return sid
 
@@ -465,6 +479,8 @@ class Engine:
     def _add(self, s: Session) -> None:
         self.sessions[s.id] = s
         self.addresses[s.id] = s
+        if self.remote is not None:
+            self.remote.claim(s.id)
 
     def session(self, address: str) -> Session | None:
         return self.addresses.get(address)
@@ -475,10 +491,13 @@ class Engine:
         if name in self.addresses:
             return False
         self.addresses[name] = session
+        if self.remote is not None:
+            self.remote.claim(name)
         return True
 
     def unregister_address(self, name: str) -> None:
-        self.addresses.pop(name, None)
+        if self.addresses.pop(name, None) is not None and self.remote is not None:
+            self.remote.release(name)
 
     def post_event(
         self, address: str, params: dict[str, str] | None, event_type: str = DSM_EVENT
@@ -493,6 +512,8 @@ class Engine:
             if address == "dsm":
                 self.log(None, LEVEL_WARN, f"event posted to the dsm queue discarded: {params!r}")
                 return True
+            if s is None and self.remote is not None:  # a call on another node of the cluster
+                return self.remote.post(address, dict(params or {}), event_type)
             return False
         return s.deliver(event_type, params)
 
@@ -586,6 +607,8 @@ class Engine:
             if name != s.id:
                 self.log(s, LEVEL_DEBUG, f"event queue '{name}' dropped with its session")
             del self.addresses[name]
+            if self.remote is not None:
+                self.remote.release(name)
         self.sessions.pop(s.id, None)
         try:
             s.call.on_session_end()

@@ -72,16 +72,19 @@ from threadpoolctl import threadpool_limits
 from dsm.diagnostics import CompileError, Diagnostic
 from dsm.runtime.blocking import DEFAULT_SLOW_SECONDS, DEFAULT_WORKERS, PoolRunner
 from dsm.runtime.clock import AsyncioClock
+from dsm.runtime.cluster_events import RedisEvents
 from dsm.runtime.components import install as install_components
 from dsm.runtime.config import DSMConfig, install, load_config
 from dsm.runtime.control.http_server import ControlServer, parse_hostport
-from dsm.runtime.control.methods import ControlAPI
+from dsm.runtime.control.jsonrpc import INVALID_PARAMS, RpcError
+from dsm.runtime.control.methods import ControlAPI, param
 from dsm.runtime.control.metrics import render_metrics
 from dsm.runtime.control.observer import Observer
 from dsm.runtime.control.token import new_token, remove_token, token_path, write_token
 from dsm.runtime.engine import Engine
 from dsm.runtime.management import install_component
 from dsm.runtime.media.prompts import PromptLibrary
+from dsm.runtime.node import DEFAULT_DRAIN_TIMEOUT, RETRY_AFTER, NodeSettings, label_metrics
 from dsm.runtime.redact import redact_text, secret_values
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
 from dsm.runtime.sip.limits import CONF_KEYS, SipCounters, SipLimits
@@ -145,12 +148,16 @@ class StructuredLog:
     def __init__(self, out: TextIO | None = None, level: str = "info") -> None:
         self.out = out or sys.stderr
         self.level = _LEVELS.get(level, LEVEL_INFO)
+        self.node = ""
+        """The node id (``node_id``): every line carries ``node=…`` once it is set."""
 
     def __call__(self, event: str, level: str = "info", **fields: Any) -> None:
         if _LEVELS.get(level, LEVEL_INFO) > self.level:
             return
         ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         parts = [f"ts={ts}", f"level={level}", f"event={event}"]
+        if self.node:
+            parts.append(f"node={self.node}")
         # every text goes through the one masking rule: SIP reasons, diagnostics quoting a
         # script line with a password literal, messages of modules (docs/security.md)
         parts.extend(f"{k}={_fmt(redact_text(v) if isinstance(v, str) else v)}" for k, v in fields.items())
@@ -226,7 +233,16 @@ class Server:
         sip_timers: TimerSettings | None = None,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
         blocking_workers: int | None = None,
+        node_id: str | None = None,
+        drain_timeout: float | None = None,
+        cluster_redis: str | None = None,
     ) -> None:
+        self._node_args = (node_id, drain_timeout, cluster_redis)
+        self.remote_events: RedisEvents | None = None
+        self.node = NodeSettings()
+        """Node id and drain timeout (``dsm.conf`` keys, the command line on top)."""
+        self.draining = False
+        self._drain_task: asyncio.Task[None] | None = None
         self.config_path = config
         self.sip_settings = dict(sip_settings or {})
         """Limit keys (:data:`CONF_KEYS`) given on the command line: over ``dsm.conf``'s."""
@@ -288,14 +304,20 @@ class Server:
             self._session_timer_settings = cfg.session_timer
             values = cfg.main.conf.values
             self._sip_conf = {key: values[key] for key in CONF_KEYS if key in values}
+            self._set_node(values)
             install(engine, cfg)
             library.adopt()
         else:
+            self._set_node({})
             engine.configs["main"].values.update(DEFAULT_CONFIG)
             library.reload()
             library.reloads = library.failed_reloads = 0  # the start-up load is no reload
         library.listeners.append(self._reloaded)
         return library
+
+    def _set_node(self, conf: Mapping[str, str]) -> None:
+        self.node = NodeSettings.from_settings(conf, *self._node_args)
+        self.log.node = self.node.node_id
 
     async def start(self) -> tuple[str, int]:
         """Compose the server: configuration, worker pool, engine, library, ``dsm`` component."""
@@ -333,6 +355,8 @@ class Server:
         self.library = library
         self.log_diagnostics(library.warnings)
         self.load_prompts()
+        if self.node.redis:
+            self._start_remote_events(engine)
         component = install_component(engine, library)
         install_components(engine)  # user_timer, xmlrpc2di, jsonrpc and the dsm.di entry points
         self.api = ControlAPI(engine, library, component, observer, item_seconds=self.item_seconds)
@@ -342,18 +366,23 @@ class Server:
             lambda: asyncio.to_thread(library.compile_outcome)
         ).items():
             dispatcher.add(name, fn)
+        dispatcher.add("drain", self._rpc_drain)
         if not self.token:
             self.token = new_token()
         control_server = ControlServer(
             dispatcher,
-            lambda: render_metrics(
-                engine,
-                observer,
-                library,
-                time.monotonic() - self._started,
-                sip=self.sip_calls,
-                control=control_server,
-                blocking=runner,
+            lambda: label_metrics(
+                render_metrics(
+                    engine,
+                    observer,
+                    library,
+                    time.monotonic() - self._started,
+                    sip=self.sip_calls,
+                    control=control_server,
+                    blocking=runner,
+                )
+                + _DRAINING_METRIC.format(int(self.draining)),
+                self.node.node_id,
             ),
             self.token,
             allowed_hosts=self.control_hosts,
@@ -391,6 +420,24 @@ class Server:
         if self.watch:
             self._watch_task = asyncio.create_task(self._watch_loop())
         return self.address
+
+    def _start_remote_events(self, engine: Engine) -> None:
+        """Cross-node events through Redis (:mod:`dsm.runtime.cluster_events`); OSError if unreachable."""
+        events = RedisEvents(self.node.redis, self.node.node_id, self.log)
+        events.connect()
+        # session ids name their node, so a post to an ended local call never reaches
+        # another node's call of the same number
+        engine.id_prefix = f"{self.node.node_id}."
+        for address in engine.addresses:  # system DSMs started with the configuration
+            events.claim(address)
+        engine.remote = events
+        self.remote_events = events
+
+        def deliver(address: str, params: dict[str, str], event_type: str) -> bool:
+            s = engine.addresses.get(address)
+            return s is not None and not s.ended and s.deliver(event_type, params)
+
+        events.start(deliver)
 
     # -- SIP ----------------------------------------------------------------------------------
     async def _start_sip(self, engine: Engine) -> None:
@@ -660,6 +707,13 @@ class Server:
 
     def _signal(self, sig: signal.Signals) -> None:
         self.log("signal", signal=sig.name)
+        if sig == signal.SIGTERM and self.node.drain_timeout is not None and not self.draining:
+            # drain mode: no ServerShutdown yet; calls finish, the drain's end sends it (docs/cluster.md)
+            self.drain(self.node.drain_timeout, reason="SIGTERM")
+            return
+        self._system_shutdown(sig)
+
+    def _system_shutdown(self, sig: signal.Signals) -> None:
         kind = _SYSTEM_EVENTS.get(sig)
         if kind is not None and self.engine is not None:
             # every script first gets `system` with #type (engine.md event table), then the default
@@ -675,6 +729,48 @@ class Server:
     def stop(self) -> None:
         self.stopping.set()
 
+    # -- drain ------------------------------------------------------------------------------------
+    def calls_in_progress(self) -> int:
+        """Call sessions not ended, or SIP dialogs still open (whichever is more)."""
+        sessions = 0
+        if self.engine is not None:
+            sessions = sum(1 for s in self.engine.sessions.values() if s.kind == "call" and not s.ended)
+        dialogs = len(self._sip_transport.core.calls) if self._sip_transport is not None else 0
+        return max(sessions, dialogs)
+
+    def drain(self, timeout: float, reason: str = "drain") -> dict[str, Any]:
+        """Stop taking calls (503 + Retry-After), let the running ones finish, then stop.
+
+        After ``timeout`` seconds the calls still up get ServerShutdown and the
+        host's default, as on SIGTERM without drain.  A second call only reports.
+        """
+        if not self.draining:
+            self.draining = True
+            if self._sip_transport is not None:
+                self._sip_transport.core.unavailable = RETRY_AFTER
+            self.log("drain", reason=reason, timeout=timeout, calls=self.calls_in_progress())
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain_loop(timeout))
+        return {"node": self.node.node_id, "draining": True, "calls": self.calls_in_progress()}
+
+    def _rpc_drain(self, params: Any) -> dict[str, Any]:
+        timeout = param(params, 0, "timeout", None)
+        if timeout is None:
+            timeout = self.node.drain_timeout if self.node.drain_timeout is not None else DEFAULT_DRAIN_TIMEOUT
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout <= 86400:
+            raise RpcError(INVALID_PARAMS, "timeout must be a number of seconds from 0 to 86400")
+        return self.drain(float(timeout), reason="control")
+
+    async def _drain_loop(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.calls_in_progress() > 0 and loop.time() < deadline:
+            await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
+        left = self.calls_in_progress()
+        self.log("drained", calls_left=left)
+        if left:
+            self._system_shutdown(signal.SIGTERM)
+        self.stopping.set()
+
     async def shutdown(self) -> None:
         self.stopping.set()
         if self.control_server is not None:
@@ -682,10 +778,14 @@ class Server:
         if self.token_path is not None and self.token:
             remove_token(self.token_path, self.token)
             self.token_path = None
+        if self._drain_task is not None and not self._drain_task.done():
+            self._drain_task.cancel()
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watch_task
+        if self.remote_events is not None:
+            await self.remote_events.close()
         ended = self._ended_by_system  # calls the ServerShutdown default already ended
         if self.engine is not None:
             for s in list(self.engine.sessions.values()):
@@ -698,6 +798,11 @@ class Server:
             self._sip_transport.close()
         self.log("stopped", sessions_ended=ended)
 
+
+_DRAINING_METRIC = (
+    "# HELP dsm_node_draining 1 while the node drains (503 to new calls), else 0.\n"
+    "# TYPE dsm_node_draining gauge\ndsm_node_draining {}\n"
+)
 
 _SYSTEM_EVENTS = {
     signal.SIGTERM: "ServerShutdown",
@@ -727,8 +832,11 @@ def serve_main(
     sip_settings: Mapping[str, str] | None = None,
     drain_seconds: float = DEFAULT_DRAIN_SECONDS,
     blocking_workers: int | None = None,
+    node_id: str | None = None,
+    drain_timeout: float | None = None,
+    cluster_redis: str | None = None,
 ) -> int:
-    """Run a server until SIGTERM/SIGINT; the exit code."""
+    """Run a server until SIGTERM/SIGINT (or the end of a drain); the exit code."""
     log = StructuredLog(level=log_level)
     logging.getLogger().addHandler(LoggingBridge(log))
     server = Server(
@@ -749,5 +857,8 @@ def serve_main(
         sip_settings=sip_settings,
         drain_seconds=drain_seconds,
         blocking_workers=blocking_workers,
+        node_id=node_id,
+        drain_timeout=drain_timeout,
+        cluster_redis=cluster_redis,
     )
     return asyncio.run(server.run())

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs and run it.
 #
-# - Debian packages (sipp, MariaDB, Redis, Graphviz, sox) when missing and running as root;
+# - Debian packages (sipp, MariaDB, Redis, Kamailio, Graphviz, sox) when missing and running as root;
 # - a virtualenv in .venv with the project and its test extras;
 # - then lint (ruff), type check (mypy) and the whole pytest suite.
 set -euo pipefail
@@ -13,6 +13,7 @@ command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)
+{ command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ]; } || need_apt+=(kamailio)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing Debian packages: ${need_apt[*]}"

@@ -24,7 +24,8 @@ What the core answers by itself (RFC 3261 section 8.2 and 12-15):
 
 * ``100 Trying`` to a new INVITE at once; retransmissions are absorbed by
   the transactions; the 2xx to INVITE is retransmitted until the ACK;
-* ``OPTIONS`` outside a dialog: ``200`` with Allow/Accept;
+* ``OPTIONS`` outside a dialog: ``200`` with Allow/Accept; while the node
+  drains (``unavailable`` set) ``503`` with Retry-After, as for a new INVITE;
 * ``CANCEL``: ``200``, then ``487`` to the INVITE if it is unanswered;
   ``481`` when no INVITE matches;
 * ``BYE``: ``200`` and :class:`CallEnded` -- unless the core was made with
@@ -376,6 +377,8 @@ class UserAgentServer:
         self.max_headers = max_headers
         self.counters = counters if counters is not None else SipCounters()
         self.bye_to_tu = bye_to_tu
+        self.unavailable: int | None = None
+        """Retry-After seconds while the node drains: new INVITEs and OPTIONS get ``503``."""
         self.extensions = tuple(extensions)
         self.port = port
         self.timers = timers or TimerSettings()
@@ -785,6 +788,11 @@ class UserAgentServer:
                 )
         if message.to.tag:
             return self._in_dialog(message, key, reply_to, now)
+        if self.unavailable is not None and message.method in ("INVITE", "OPTIONS"):
+            # draining (dsm drain, SIGTERM): the dispatcher sends new calls elsewhere
+            return self._stateless(
+                message, key, reply_to, now, 503, headers=[("Retry-After", str(self.unavailable))]
+            )
         if message.method == "INVITE":
             return self._new_call(message, key, source, reply_to, now)
         if message.method == "OPTIONS":

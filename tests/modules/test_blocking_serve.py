@@ -43,7 +43,7 @@ def _serve(tmp_path: Path, scripts: dict[str, str]) -> ServeProcess:
     folder.mkdir()
     for name, text in {"talk": TALK, **scripts}.items():
         (folder / f"{name}.dsm").write_text(text)
-    return ServeProcess(folder, "--drain-seconds", "1")
+    return ServeProcess(folder, "--blocking-grace", "1")
 
 
 @pytest.fixture

@@ -146,7 +146,7 @@ def test_metrics_in_prometheus_text_format(served: ServerThread) -> None:
                                    "dsm_calls_started_total", "dsm_events_total", "dsm_events_per_second",
                                    "dsm_transitions_total", "dsm_exceptions_total", "dsm_reloads_total",
                                    "dsm_reloads_failed_total", "dsm_chart_version_info", "dsm_uptime_seconds",
-                                   "dsm_control_refused_total",
+                                   "dsm_control_refused_total", "dsm_node_draining",
                                    "dsm_blocking_in_flight", "dsm_blocking_action_seconds"}
 
 
