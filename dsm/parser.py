@@ -88,10 +88,6 @@ _SPLITTERS = {style: splitter(style) for style in _STYLES}
 # Parts without the list of logged errors; ``None`` sends a token to the full split.
 _QUICK: dict[str, QuickSplit] = {style: quick_splitter(style) for style in _STYLES}
 
-_bisect = bisect_right
-_CORE_ACTIONS_GET = CORE_ACTIONS.get
-_CORE_CONDITIONS_GET = CORE_CONDITIONS.get
-
 
 class _Frame:
     __slots__ = ("kind", "offset")
@@ -318,7 +314,7 @@ class Semantics:
         ``make_condition`` rely on.
         """
         starts = self._starts
-        i = _bisect(starts, offset) - 1
+        i = bisect_right(starts, offset) - 1
         if i < 0:
             return _tuple_new(Loc, (self.src.default_path, 1, offset + 1))
         o = self._origins[i]
@@ -419,12 +415,12 @@ class Semantics:
             module, sig = self._lookup(name, False)
         else:
             module = ""
-            sig = _CORE_ACTIONS_GET(name)
+            sig = CORE_ACTIONS.get(name)
         if sig is not None and sig.split is None:
             parts = _QUICK[sig.style](argument)
             if parts is not None:
                 starts = self._starts  # self.loc(offset), inline
-                k = _bisect(starts, offset) - 1
+                k = bisect_right(starts, offset) - 1
                 o = self._origins[k]
                 loc = _tuple_new(Loc, (o[0], o[1], offset - starts[k] + 1))
                 return _new_action(name, module, parts, token, loc)
@@ -449,13 +445,13 @@ class Semantics:
             module, sig = self._lookup(name, True)
         else:
             module = ""
-            sig = _CORE_CONDITIONS_GET(name)
+            sig = CORE_CONDITIONS.get(name)
         if sig is not None and sig.split is None:
             parts = _QUICK[sig.style](argument)
             if parts is not None:
                 self.condition_events[(module, name)] = sig.event
                 starts = self._starts  # self.loc(offset), inline
-                k = _bisect(starts, offset) - 1
+                k = bisect_right(starts, offset) - 1
                 o = self._origins[k]
                 loc = _tuple_new(Loc, (o[0], o[1], offset - starts[k] + 1))
                 return _new_condition(name, module, parts, invert, token, loc)
@@ -746,7 +742,7 @@ class Semantics:
                 reported = True
 
     def _index_of(self, offset: int) -> int:
-        i = _bisect(self.offsets, offset) - 1
+        i = bisect_right(self.offsets, offset) - 1
         return max(i, 0)
 
     def _unfinished_statement(self, f: _Frame) -> None:
