@@ -15,17 +15,37 @@ The script answers with the reference's function::
 error, as ``JSONRPC_MSG_RESPONSE``/``JSONRPC_MSG_ERROR``).  The connection id
 is not needed here: pending requests are found by their id.
 
+Scripts send requests themselves with the reference's::
+
+    DI(jsonrpc, execRpc, @local_tag, "", "", (int)0, host, (int)port, method[, params[, udata]])
+
+(:mod:`dsm.runtime.components.jsonrpc_client`); the answer arrives as
 ``jsonRpcResponse`` (``#ev_type=JsonRpcResponse``, ``#id``, ``#is_error``,
-flattened ``result…``/``error…`` and ``udata…``) is raised by
-:meth:`JsonRpc.deliver_response` for answers to requests a session sent.
+flattened ``result…``/``error…`` and ``udata…``), raised by
+:meth:`JsonRpc.deliver_response`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
+import socket
+import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dsm.runtime.components.jsonrpc_client import (
+    REQUEST_ID,
+    ExecRpc,
+    NetstringDecoder,
+    NetstringError,
+    Reply,
+    connect,
+    parse_exec_args,
+    read_reply,
+)
 from dsm.runtime.engine import DIComponent
 
 if TYPE_CHECKING:
@@ -74,10 +94,14 @@ def flatten(value: Any, prefix: str, out: dict[str, str]) -> None:
 class JsonRpc(DIComponent):
     """Routes JSON-RPC requests into sessions and the scripts' answers back."""
 
+    timeout = 30.0
+    """Seconds for connecting and for the peer's answer to an ``execRpc`` request."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.pending: dict[str, Answer] = {}
         self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- into a session ------------------------------------------------------------
     def deliver_request(
@@ -128,9 +152,111 @@ class JsonRpc(DIComponent):
     def invoke(self, function: str, args: list[Any]) -> Any:
         if function == "sendMessage":
             return self._send_message(args)
+        if function == "execRpc":
+            call = parse_exec_args(args)
+            return self._started(call, connect(call.host, call.port, self.timeout))
         if function == "_list":
-            return ["sendMessage"]
+            return ["execRpc", "sendMessage"]
         raise NotImplementedError(function)
+
+    def offload(
+        self, function: str, args: list[Any]
+    ) -> tuple[Callable[[], Any], Callable[[Any], Any]] | None:
+        """``execRpc`` connects on the worker pool; the exchange then runs on the loop."""
+        if function != "execRpc":
+            return None
+        try:
+            call = parse_exec_args(args)
+        except (IndexError, TypeError):
+            return None  # invoke() raises it again, as the DI error
+        return (lambda: connect(call.host, call.port, self.timeout), lambda sock: self._started(call, sock))
+
+    # -- execRpc ------------------------------------------------------------------------
+    def _started(self, call: ExecRpc, sock: socket.socket | str) -> list[Any]:
+        """The DI result of ``execRpc``; the request goes out and its answer is awaited."""
+        if isinstance(sock, str):
+            return [400, "Error in connect: " + sock]
+        conn_id = uuid.uuid4().hex
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:  # no loop (the harness): the exchange runs here, bounded by the timeout
+            with sock:
+                self._answered(call, conn_id, self._exchange_blocking(sock, call, conn_id), run=False)
+        else:
+            sock.setblocking(False)
+            task = loop.create_task(self._exchange(sock, call, conn_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return [200, "OK", conn_id]
+
+    def _exchange_blocking(self, sock: socket.socket, call: ExecRpc, conn_id: str) -> Reply | None:
+        decoder = NetstringDecoder()
+        deadline = time.monotonic() + self.timeout
+        try:
+            sock.sendall(call.request())
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectionError("closed by the peer")
+                for payload in decoder.feed(data):
+                    reply = read_reply(payload, REQUEST_ID)
+                    if reply is not None:
+                        return reply
+        except (OSError, ValueError) as exc:
+            self._lost(call, conn_id, exc)
+            return None
+
+    async def _exchange(self, sock: socket.socket, call: ExecRpc, conn_id: str) -> None:
+        reply: Reply | None = None
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                reader, writer = await asyncio.open_connection(sock=sock)
+                writer.write(call.request())
+                await writer.drain()
+                decoder = NetstringDecoder()
+                while reply is None:
+                    data = await reader.read(65536)
+                    if not data:
+                        raise ConnectionError("closed by the peer")
+                    for payload in decoder.feed(data):
+                        reply = read_reply(payload, REQUEST_ID)
+                        if reply is not None:
+                            break
+        except (OSError, ValueError, NetstringError) as exc:
+            self._lost(call, conn_id, exc)
+        finally:
+            if writer is not None:
+                writer.close()
+            else:
+                sock.close()
+        self._answered(call, conn_id, reply, run=True)
+
+    def _answered(self, call: ExecRpc, conn_id: str, reply: Reply | None, *, run: bool) -> None:
+        if reply is None:
+            return
+        if not self.deliver_response(call.reply_to, REQUEST_ID, reply.is_error, reply.data, call.udata):
+            self._log(f"jsonrpc {conn_id}: reply for '{call.reply_to}', which does not exist (any more)")
+            return
+        if run and not getattr(self.engine, "_busy", False):
+            self.engine.run_pending()
+
+    def _lost(self, call: ExecRpc, conn_id: str, exc: BaseException) -> None:
+        """No answer (timeout, closed, protocol error): logged; no event, as the reference."""
+        reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+        self._log(f"jsonrpc {conn_id} to {call.host}:{call.port} ({call.method}): {reason}")
+
+    def _log(self, text: str) -> None:
+        from dsm.runtime.session import LEVEL_ERROR
+
+        with contextlib.suppress(Exception):
+            self.engine.log(None, LEVEL_ERROR, text)
 
     def _send_message(self, args: list[Any]) -> Any:
         if len(args) < 5:
