@@ -82,6 +82,7 @@ from dsm.runtime.control.token import new_token, remove_token, token_path, write
 from dsm.runtime.engine import Engine
 from dsm.runtime.management import install_component
 from dsm.runtime.media.prompts import PromptLibrary
+from dsm.runtime.modlib import ModuleLibrary
 from dsm.runtime.redact import redact_text, secret_values
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
 from dsm.runtime.sip.limits import CONF_KEYS, SipCounters, SipLimits
@@ -311,7 +312,11 @@ class Server:
             log=self.log,
         )
         self.runner = runner
-        engine = Engine(AsyncioClock(loop), runner=runner, config=cfg)
+        if cfg is not None:
+            modules = ModuleLibrary(cfg.main.mod_path)
+        else:
+            modules = ModuleLibrary(source.mod_path if isinstance(source, DirectorySource) else ())
+        engine = Engine(AsyncioClock(loop), modules=modules, runner=runner, config=cfg)
         engine.log_sink = self.log.session_sink
         observer = Observer(engine)
         pending = False
