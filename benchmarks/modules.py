@@ -14,7 +14,8 @@ Starts a private MariaDB and redis-server (the test helpers in
   runs it — an engine on an asyncio loop whose blocking actions go to the
   worker pool, one event per query — next to bare PyMySQL, and the same
   engine with the query inline (``engine_inline``: what the event round
-  trip costs without the hand-off), and eight sessions querying side by side;
+  trip costs without the hand-off), and eight sessions querying side by side,
+  with the floor of any hand-off: a bare loop <-> thread ping-pong;
 * ``paused_mariadb``: ``--serve-calls`` SIP calls (default 200) on a
   ``dsm serve`` process, each running one query a second, while MariaDB is
   paused with SIGSTOP for ``--pause`` seconds (default 10).  The test's own
@@ -38,6 +39,7 @@ import argparse
 import asyncio
 import json
 import os
+import queue
 import selectors
 import shutil
 import signal
@@ -264,6 +266,43 @@ def pool_rates(
             engine.end_session(s)
         runner.close()
         loop.close()
+
+
+def thread_hop_floor(rounds: int = 15, trips: int = 500) -> float:
+    """Microseconds per bare loop -> thread -> loop round trip (median of ``rounds``).
+
+    The floor under any pool hand-off on this machine: a thread blocked on
+    a ``SimpleQueue`` is woken, answers with ``call_soon_threadsafe``; no
+    work at all in between.
+    """
+    loop = asyncio.new_event_loop()
+    jobs: queue.SimpleQueue[asyncio.Future[None] | None] = queue.SimpleQueue()
+
+    def worker() -> None:
+        while (fut := jobs.get()) is not None:
+            loop.call_soon_threadsafe(fut.set_result, None)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+
+    async def ping(n: int) -> None:
+        for _ in range(n):
+            fut: asyncio.Future[None] = loop.create_future()
+            jobs.put(fut)
+            await fut
+
+    try:
+        loop.run_until_complete(ping(trips))
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            loop.run_until_complete(ping(trips))
+            times.append((time.perf_counter() - start) / trips)
+    finally:
+        jobs.put(None)
+        thread.join(10)
+        loop.close()
+    return statistics.median(times) * 1e6
 
 
 # --------------------------------------------------------------------------- a paused MariaDB under load
@@ -571,6 +610,7 @@ def main() -> None:
         inline_mod, inline_bare = pool_rates(db, hop_calls, args.rounds, 1, pool=False)
         pool_mod, pool_bare = pool_rates(db, hop_calls, args.rounds, 1)
         pool8_mod, pool8_bare = pool_rates(db, hop_calls, args.rounds, 8)
+        floor_us = thread_hop_floor()
         paused = serve_pause(db, args.serve_calls, args.pause) if args.serve_calls > 0 else None
 
     my_over = my_bare / my_mod - 1.0
@@ -591,11 +631,14 @@ def main() -> None:
         "pool_overhead": round(pool_bare / pool_mod - 1.0, 4),
         "pool_8_sessions_per_s": round(pool8_mod),
         "pool_8_sessions_overhead": round(pool8_bare / pool8_mod - 1.0, 4),
+        "thread_ping_pong_us": round(floor_us, 1),
+        "load_average": round(os.getloadavg()[0], 2),
     }
     print(
         f"queryGetResult via engine, inline {inline_mod:8.0f}/s ({hop['engine_inline_overhead']:+.1%}), "
         f"pool {pool_mod:8.0f}/s ({hop['pool_overhead']:+.1%}), "
-        f"pool x8 sessions {pool8_mod:8.0f}/s ({hop['pool_8_sessions_overhead']:+.1%}) against bare PyMySQL"
+        f"pool x8 sessions {pool8_mod:8.0f}/s ({hop['pool_8_sessions_overhead']:+.1%}) against bare PyMySQL; "
+        f"bare thread ping-pong {floor_us:.0f} us"
     )
     if paused is not None:
         print(f"paused MariaDB: {paused}")

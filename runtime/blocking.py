@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import contextlib
 import itertools
 import queue
@@ -46,11 +47,14 @@ __all__ = [
     "on_host",
     "DEFAULT_WORKERS",
     "DEFAULT_SLOW_SECONDS",
+    "DEFAULT_BATCH",
     "HISTOGRAM_BUCKETS",
 ]
 
 DEFAULT_WORKERS = 64
 DEFAULT_SLOW_SECONDS = 1.0
+DEFAULT_BATCH = 16
+"""Sessions a :class:`PoolRunner` resumes per loop iteration before yielding to I/O and timers."""
 HISTOGRAM_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 """Upper bounds (seconds) of the per-action histogram in ``/metrics``."""
 
@@ -134,8 +138,14 @@ def on_host(fn: Callable[..., Any], *args: Any) -> Any:
 class PoolRunner:
     """Daemon worker threads for blocking calls; outcomes go back to ``loop``.
 
-    Threads start on demand up to ``workers``; further calls queue.  ``log``
-    receives ``(event, level, fields)`` for slow calls.
+    Threads start on demand up to ``workers`` and then live on, each
+    blocked on one queue of ``(id, session, request)`` jobs (no per-call
+    future or executor).  Finished calls go on a completion deque; only the
+    worker that finds it unwatched wakes the loop (one self-pipe write per
+    batch), and the loop resumes at most ``batch`` sessions per iteration
+    before yielding, so a burst of completions (a paused database resumed)
+    cannot hold media and SIP for long.  ``log`` receives
+    ``(event, level, fields)`` for slow calls.
     """
 
     def __init__(
@@ -144,19 +154,23 @@ class PoolRunner:
         *,
         workers: int = DEFAULT_WORKERS,
         slow_seconds: float = DEFAULT_SLOW_SECONDS,
+        batch: int = DEFAULT_BATCH,
         log: Callable[..., None] | None = None,
     ) -> None:
         self.loop = loop
         self.workers = max(1, workers)
         self.slow_seconds = slow_seconds
+        self.batch = max(1, batch)
         self.log = log
         self.running: dict[int, Running] = {}
         self.histograms: dict[str, _Histogram] = {}
         self.completed = 0
         self._ids = itertools.count(1)
-        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[int, Session, Request]] = queue.SimpleQueue()
+        self._finished: collections.deque[tuple[int, Session, Outcome]] = collections.deque()
+        self._woken = False  # a flush is scheduled on the loop: workers need not wake it
         self._threads: list[threading.Thread] = []
-        self._outstanding = 0
+        self._outstanding = 0  # submitted and not finished: a thread starts when all are busy
         self._lock = threading.Lock()
         self._watch: asyncio.TimerHandle | None = None
 
@@ -167,19 +181,7 @@ class PoolRunner:
     def submit(self, session: Session, request: Request) -> None:
         job_id = next(self._ids)
         src = request.src
-        entry = Running(session.id, src.name, str(src.loc), time.monotonic())
-        self.running[job_id] = entry
-        loop = self.loop
-
-        def job() -> None:
-            _local.loop = loop
-            try:
-                outcome = _run(session, request)
-            finally:
-                _local.loop = None
-            with contextlib.suppress(RuntimeError):  # the loop is closed: the server has stopped
-                loop.call_soon_threadsafe(self._done, job_id, session, outcome)
-
+        self.running[job_id] = Running(session.id, src.name, str(src.loc), time.monotonic())
         with self._lock:
             self._outstanding += 1
             if self._outstanding > len(self._threads) and len(self._threads) < self.workers:
@@ -188,28 +190,48 @@ class PoolRunner:
                 )
                 self._threads.append(t)
                 t.start()
-        self._jobs.put(job)
+        self._jobs.put((job_id, session, request))
         if self._watch is None:
-            self._watch = loop.call_later(self.slow_seconds, self._check_slow)
+            self._watch = self.loop.call_later(self.slow_seconds, self._check_slow)
 
     def _work(self) -> None:
+        loop = self.loop
+        _local.loop = loop
+        jobs = self._jobs
+        finished = self._finished
         while True:
-            job = self._jobs.get()
-            try:
-                job()
-            finally:
-                with self._lock:
-                    self._outstanding -= 1
+            job_id, session, request = jobs.get()
+            outcome = _run(session, request)
+            with self._lock:
+                self._outstanding -= 1
+            finished.append((job_id, session, outcome))
+            if not self._woken:
+                self._woken = True
+                with contextlib.suppress(RuntimeError):  # the loop is closed: the server has stopped
+                    loop.call_soon_threadsafe(self._flush)
 
-    def _done(self, job_id: int, session: Session, outcome: Outcome) -> None:
-        entry = self.running.pop(job_id, None)
-        if entry is not None:
-            hist = self.histograms.get(entry.action)
-            if hist is None:
-                hist = self.histograms[entry.action] = _Histogram()
-            hist.observe(time.monotonic() - entry.started)
-            self.completed += 1
-        session.resume(outcome)
+    def _flush(self) -> None:
+        """Resume up to ``batch`` finished sessions; the rest on the next loop iteration."""
+        self._woken = False
+        finished = self._finished
+        running = self.running
+        histograms = self.histograms
+        now = time.monotonic()
+        for _ in range(self.batch):
+            if not finished:
+                return
+            job_id, session, outcome = finished.popleft()
+            entry = running.pop(job_id, None)
+            if entry is not None:
+                hist = histograms.get(entry.action)
+                if hist is None:
+                    hist = histograms[entry.action] = _Histogram()
+                hist.observe(now - entry.started)
+                self.completed += 1
+            session.resume(outcome)
+        if finished and not self._woken:
+            self._woken = True
+            self.loop.call_soon(self._flush)  # yield to I/O and timers between batches
 
     def _check_slow(self) -> None:
         """Log, once each, calls running longer than ``slow_seconds`` (name, file:line, call)."""

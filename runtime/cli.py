@@ -438,7 +438,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         rtp_ports=rtp_ports,
         rtp_timeout=args.rtp_timeout,
         sip_settings=sip_settings,
-        drain_seconds=args.blocking_grace,
+        blocking_grace=args.blocking_grace,
         blocking_workers=args.blocking_workers,
         node_id=args.node_id,
         drain_timeout=args.drain_timeout,

@@ -43,6 +43,7 @@ from dsm.runtime.events import (
     processed,
 )
 from dsm.runtime.executable import ModuleLoadFailed, XChart, build
+from dsm.runtime.modlib import ModuleLibrary
 from dsm.runtime.monitor import MON_SELECT, CallRefused, MonSelect, StateMonitor
 from dsm.runtime.registry import Module
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "ChartSet", "AppConfig", "Tracer", "LogSink", "DIComponent"]
 
 _log = logging.getLogger("dsm.session")
+NO_MOD_PATH = ModuleLibrary()
+"""The default module library: installed modules only, no ``mod_path``."""
 _PY_LEVELS = {
     LEVEL_ERROR: logging.ERROR,
     LEVEL_WARN: logging.WARNING,
@@ -260,7 +263,7 @@ class Engine:
         self,
         clock: Clock,
         *,
-        mod_path: Sequence[str] = (),
+        modules: ModuleLibrary = NO_MOD_PATH,
         max_rounds: int = 1000,
         runner: BlockingRunner | None = None,
         config: Any = None,
@@ -269,13 +272,15 @@ class Engine:
 
         ``runner`` runs blocking actions and conditions off the event loop
         (:mod:`dsm.runtime.blocking`); without one they run inline, as every
-        other action.  ``config`` is the loaded ``dsm.conf`` (kept for the
+        other action.  ``modules`` is the library the charts' imports are
+        found in (:mod:`dsm.runtime.modlib`; by default the installed
+        modules only).  ``config`` is the loaded ``dsm.conf`` (kept for the
         management functions), installed by the caller —
         :func:`dsm.runtime.compose.build_engine` does all of it.  The ``dsm``
         DI component is registered by the caller too (``engine.di``).
         """
         self.clock = clock
-        self.mod_path: tuple[str, ...] = tuple(mod_path)
+        self.modules = modules
         self.max_rounds = max_rounds
         self.runner = runner
         self.sessions: dict[str, Session] = {}
@@ -319,16 +324,17 @@ class Engine:
         created if needed; sessions started earlier keep their chart set.
         Every diagram name becomes an application name unless
         ``register_apps`` says otherwise.  The charts' modules are imported
-        here; one that fails raises :class:`ModuleLoadFailed` (M-api-1)
-        before anything changes.
+        here, from the engine's module library (``mod_path``: a reload's new
+        path, searched by the same library); one that fails raises
+        :class:`ModuleLoadFailed` (M-api-1) before anything changes.
         """
         items = list(charts.items()) if isinstance(charts, Mapping) else [(c.name, c) for c in charts]
-        path = self.mod_path if mod_path is None else tuple(mod_path)
+        library = self.modules if mod_path is None else self.modules.at(mod_path)
         built: list[XChart] = []
         failed: list[Diagnostic] = []
         for name, chart in items:
             try:
-                built.append(build(chart, path, name))
+                built.append(build(chart, library, name))
             except ModuleLoadFailed as exc:  # M-api-1: report every refused diagram at once
                 failed.extend(exc.diagnostics)
         if failed:

@@ -37,8 +37,9 @@ from dsm.chart import Action, Chart, Condition, Element, For, If, Loc, State, Tr
 from dsm.diagnostics import CompileError, Diagnostic
 from dsm.runtime import values
 from dsm.runtime.errors import DSMException
+from dsm.runtime.modlib import ModuleLibrary
 from dsm.runtime.registry import ActionDef, ConditionDef, Module
-from dsm.vocabulary import ModuleNotFound, find_module
+from dsm.vocabulary import ModuleNotFound
 
 __all__ = [
     "OP_ACTION",
@@ -273,9 +274,9 @@ def _load_failure(chart: Chart, index: int, name: str, reason: str) -> Diagnosti
 class _Binder:
     """Resolves names to implementations for one chart."""
 
-    def __init__(self, chart: Chart, mod_path: Sequence[str]) -> None:
+    def __init__(self, chart: Chart, modules: ModuleLibrary) -> None:
         self.core = core_module()
-        self.mod_path = tuple(mod_path)
+        self.modules = modules
         self.imports: list[Module] = []
         self.missing: list[str] = []
         self.blocking = False
@@ -286,7 +287,7 @@ class _Binder:
                 mod = self._by_name[name]
             else:
                 try:
-                    vocab = find_module(name, self.mod_path)
+                    vocab = self.modules.find(name)
                 except ModuleNotFound as exc:
                     failed.append(_load_failure(chart, i, name, str(exc)))
                     continue
@@ -304,7 +305,7 @@ class _Binder:
             return self._by_name[name]
         mod: Module | None
         try:
-            vocab = find_module(name, self.mod_path)
+            vocab = self.modules.find(name)
         except ModuleNotFound:
             mod = None
         else:
@@ -561,9 +562,16 @@ def _bind_list(elems: tuple[Element, ...], binder: _Binder) -> tuple[XElement, .
     return tuple(out)
 
 
-def build(chart: Chart, mod_path: Sequence[str] = (), name: str | None = None) -> XChart:
-    """Bind ``chart`` once; ``name`` overrides the diagram name (E-5: the load_diags item)."""
-    binder = _Binder(chart, mod_path)
+def build(
+    chart: Chart, modules: ModuleLibrary | Sequence[str] = (), name: str | None = None
+) -> XChart:
+    """Bind ``chart`` once; ``name`` overrides the diagram name (E-5: the load_diags item).
+
+    ``modules`` is the library its imports are found in (a plain module path
+    builds one, for callers without a composition root).
+    """
+    library = modules if isinstance(modules, ModuleLibrary) else ModuleLibrary(modules)
+    binder = _Binder(chart, library)
     x = XChart(chart, name)
     x.modules = tuple(binder.imports)
     for st in chart.states:

@@ -84,6 +84,7 @@ from dsm.runtime.control.token import new_token, remove_token, token_path, write
 from dsm.runtime.engine import Engine
 from dsm.runtime.management import install_component
 from dsm.runtime.media.prompts import PromptLibrary
+from dsm.runtime.modlib import ModuleLibrary
 from dsm.runtime.node import DEFAULT_DRAIN_TIMEOUT, RETRY_AFTER, NodeSettings, label_metrics
 from dsm.runtime.redact import redact_text, secret_values
 from dsm.runtime.session import LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN, Session
@@ -110,7 +111,7 @@ DEFAULT_APPLICATION = "$(ruri.user)"
 DEFAULT_RTP_PORTS = (10000, 19999)
 SWITCH_INTERVAL = 0.001
 """Seconds a thread may hold the GIL while another waits (Python's default: 0.005)."""
-DEFAULT_DRAIN_SECONDS = 5.0
+DEFAULT_BLOCKING_GRACE = 5.0
 """How long a stopping server waits for blocking actions still running on its pool."""
 """Configuration values of the embedded default (``$config.<key>`` for scripts)."""
 
@@ -231,7 +232,7 @@ class Server:
         rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
         sip_settings: Mapping[str, str] | None = None,
         sip_timers: TimerSettings | None = None,
-        drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+        blocking_grace: float = DEFAULT_BLOCKING_GRACE,
         blocking_workers: int | None = None,
         node_id: str | None = None,
         drain_timeout: float | None = None,
@@ -251,7 +252,7 @@ class Server:
         self._sip_conf: dict[str, str] = {}
         self.sip_limits: SipLimits | None = None
         self.blocking_workers = blocking_workers
-        self.drain_seconds = drain_seconds
+        self.blocking_grace = blocking_grace
         self.runner: PoolRunner | None = None
         self.rtp_timeout = rtp_timeout
         self.sip = sip
@@ -333,7 +334,11 @@ class Server:
             log=self.log,
         )
         self.runner = runner
-        engine = Engine(AsyncioClock(loop), runner=runner, config=cfg)
+        if cfg is not None:
+            modules = ModuleLibrary(cfg.main.mod_path)
+        else:
+            modules = ModuleLibrary(source.mod_path if isinstance(source, DirectorySource) else ())
+        engine = Engine(AsyncioClock(loop), modules=modules, runner=runner, config=cfg)
         engine.log_sink = self.log.session_sink
         observer = Observer(engine)
         pending = False
@@ -683,7 +688,7 @@ class Server:
         return 0
 
     async def _drain_blocking(self) -> None:
-        """Give blocking actions still running ``drain_seconds`` to end, then name the rest.
+        """Give blocking actions still running ``blocking_grace`` to end, then name the rest.
 
         A call that never returns (a ``py()`` loop) cannot be stopped in
         Python; its thread is a daemon, so it does not keep the process alive.
@@ -691,7 +696,7 @@ class Server:
         runner = self.runner
         if runner is None:
             return
-        deadline = time.monotonic() + self.drain_seconds
+        deadline = time.monotonic() + self.blocking_grace
         while runner.running and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for entry in runner.running.values():
@@ -830,7 +835,7 @@ def serve_main(
     rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS,
     rtp_timeout: float = DEFAULT_RTP_TIMEOUT,
     sip_settings: Mapping[str, str] | None = None,
-    drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+    blocking_grace: float = DEFAULT_BLOCKING_GRACE,
     blocking_workers: int | None = None,
     node_id: str | None = None,
     drain_timeout: float | None = None,
@@ -855,7 +860,7 @@ def serve_main(
         rtp_ports=rtp_ports,
         rtp_timeout=rtp_timeout,
         sip_settings=sip_settings,
-        drain_seconds=drain_seconds,
+        blocking_grace=blocking_grace,
         blocking_workers=blocking_workers,
         node_id=node_id,
         drain_timeout=drain_timeout,
