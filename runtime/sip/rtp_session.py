@@ -17,6 +17,11 @@
   :data:`LATE_AFTER` after its schedule (or skipped) in
   :attr:`RtpSession.frames_late` -- the server's ``/metrics`` sums them over
   the live calls (``dsm_rtp_frames``, ``dsm_rtp_late_frames``);
+* received RTP is read at the call's frame, not by a loop callback per
+  packet: each frame first drains the socket (non-blocking reads until it
+  is empty, at most 64) into the latch, the RTCP statistics and the jitter
+  buffer -- the reader callback and its extra empty read per packet cost
+  more than the packet itself;
 * RFC 4733 packets go straight to :meth:`CallMedia.receive_telephone_event`;
   ``sendDTMF`` requests (:attr:`CallMedia.outgoing_dtmf`) are sent as
   telephone-event packets, one per frame interval, in place of audio;
@@ -330,11 +335,16 @@ class RtpSession:
 
     # -- running -------------------------------------------------------------------------
     def start(self) -> None:
-        """Start reading and the 20 ms clock (idempotent)."""
+        """Start reading and the 20 ms clock (idempotent).
+
+        RTP is not read by a loop callback per packet: the clock's tick that
+        serves this call drains its socket first (:meth:`pace`).  RTCP, a
+        packet every few seconds, keeps its reader.
+        """
         if self.closed:
             return
         if not self._reading:
-            self.loop.add_reader(self.sock.fileno(), self._readable)
+            self.sock.setblocking(False)  # drained until empty at every frame
             if self.rtcp_sock is not None:
                 self.loop.add_reader(self.rtcp_sock.fileno(), self._rtcp_readable)
                 self._schedule_report()
@@ -353,7 +363,6 @@ class RtpSession:
             self._running = False
         if self._reading:
             with contextlib.suppress(Exception):
-                self.loop.remove_reader(self.sock.fileno())
                 if self.rtcp_sock is not None:
                     self.loop.remove_reader(self.rtcp_sock.fileno())
             self._reading = False
@@ -372,6 +381,9 @@ class RtpSession:
         before its slot; the slot time is then taken as now.
         """
         if self.closed:
+            return
+        self._readable()  # what arrived since the last frame: latch, jitter buffer, keys
+        if self.closed:  # a delivered event may have ended the call
             return
         now = self.loop.time()
         if now < at:
@@ -519,7 +531,13 @@ class RtpSession:
 
     # -- receiving ------------------------------------------------------------------------
     def _readable(self) -> None:
-        for _ in range(64):  # bounded: one flooded call must not starve the loop
+        """Drain the RTP socket (non-blocking reads until empty), once per frame of this call.
+
+        Bounded: at most 64 packets a frame (3,200 a second, 64 times a
+        phone's rate); a flood beyond that stays in the socket buffer and the
+        kernel drops it, so it costs the loop nothing more.
+        """
+        for _ in range(64):
             try:
                 data, addr = self.sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
