@@ -18,10 +18,10 @@
   :attr:`RtpSession.frames_late` -- the server's ``/metrics`` sums them over
   the live calls (``dsm_rtp_frames``, ``dsm_rtp_late_frames``);
 * received RTP is read at the call's frame, not by a loop callback per
-  packet: each frame first drains the socket (non-blocking reads until it
-  is empty, at most 64) into the latch, the RTCP statistics and the jitter
-  buffer -- the reader callback and its extra empty read per packet cost
-  more than the packet itself;
+  packet: when the clock's once-a-tick poll finds the socket readable, the
+  frame first drains it (non-blocking reads until it is empty, at most 64)
+  into the latch, the RTCP statistics and the jitter buffer -- a reader
+  callback per packet cost more than the packet itself;
 * RFC 4733 packets go straight to :meth:`CallMedia.receive_telephone_event`;
   ``sendDTMF`` requests (:attr:`CallMedia.outgoing_dtmf`) are sent as
   telephone-event packets, one per frame interval, in place of audio;
@@ -249,6 +249,7 @@ class RtpSession:
         self.clock = clock if clock is not None else MediaClock.for_loop(loop)
         self.sock = sock
         self._local_port = int(sock.getsockname()[1])
+        self._fd = sock.fileno()
         self.media = media
         self.deliver = deliver
         self.on_error: Callable[[str], None] = on_error or (lambda message: None)
@@ -344,7 +345,8 @@ class RtpSession:
         if self.closed:
             return
         if not self._reading:
-            self.sock.setblocking(False)  # drained until empty at every frame
+            self.sock.setblocking(False)  # drained until empty at the frames it is readable
+            self.clock.watch(self.sock.fileno())
             if self.rtcp_sock is not None:
                 self.loop.add_reader(self.rtcp_sock.fileno(), self._rtcp_readable)
                 self._schedule_report()
@@ -363,6 +365,7 @@ class RtpSession:
             self._running = False
         if self._reading:
             with contextlib.suppress(Exception):
+                self.clock.unwatch(self.sock.fileno())
                 if self.rtcp_sock is not None:
                     self.loop.remove_reader(self.rtcp_sock.fileno())
             self._reading = False
@@ -382,9 +385,10 @@ class RtpSession:
         """
         if self.closed:
             return
-        self._readable()  # what arrived since the last frame: latch, jitter buffer, keys
-        if self.closed:  # a delivered event may have ended the call
-            return
+        if self.clock.readable(self._fd):
+            self._readable()  # what arrived since the last frame: latch, jitter buffer, keys
+            if self.closed:  # a delivered event may have ended the call
+                return
         now = self.loop.time()
         if now < at:
             now = at
