@@ -233,6 +233,16 @@ class Served:
     sip_host = "127.0.0.1"
 
     def __init__(self, scripts: Path, profile: str | None) -> None:
+        # a port picked free may be taken by another process before the server binds
+        # it: up to three attempts, each with fresh ports
+        for attempt in range(3):
+            if self._start(scripts, profile) or attempt == 2:
+                break
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"dsm serve exited {self.proc.returncode}: {self.errors[-500:]}")
+
+    def _start(self, scripts: Path, profile: str | None) -> bool:
+        """Start the server; whether it answers (``False``: it exited at start-up)."""
         self.sip_port = free_port()
         self.control_port = free_port(socket.SOCK_STREAM)
         cmd = [sys.executable]
@@ -244,16 +254,24 @@ class Served:
             "--sip", f"127.0.0.1:{self.sip_port}", "--control", f"127.0.0.1:{self.control_port}",
             "--rtp-ports", "20000-29999", "--log-level", "error",
         ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # a file, not a pipe: nothing can block; it lives as long as the server
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self.errors = ""
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.control_port}", timeout=5.0)
         deadline = time.monotonic() + 30
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"dsm serve exited {self.proc.returncode}")
+                self.stderr.seek(0)
+                self.errors = self.stderr.read()
+                self.stderr.close()
+                self.client.close()
+                return False
             with contextlib.suppress(httpx.HTTPError):
                 self.metrics()
-                return
+                return True
             if time.monotonic() > deadline:
+                self.close()
                 raise RuntimeError("dsm serve did not start within 30 s")
             time.sleep(0.1)
 
@@ -281,6 +299,7 @@ class Served:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self.stderr.close()
 
 
 @contextlib.contextmanager
