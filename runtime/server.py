@@ -59,10 +59,11 @@ import errno
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -866,4 +867,19 @@ def serve_main(
         drain_timeout=drain_timeout,
         cluster_redis=cluster_redis,
     )
-    return asyncio.run(server.run())
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(server.run())
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed (cheaper timers and callbacks), else the standard one.
+
+    ``DSM_EVENT_LOOP=asyncio`` keeps the standard loop even with uvloop installed.
+    """
+    if os.environ.get("DSM_EVENT_LOOP", "").lower() == "asyncio":
+        return None
+    try:
+        import uvloop  # noqa: PLC0415 - optional
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

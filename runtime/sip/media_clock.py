@@ -27,6 +27,13 @@ of the tick was served -- one analysis of hundreds of frames costs about
 what a handful of single-frame analyses would.  The keys a frame ends are
 delivered after that frame's playlist events, within the same tick.
 
+Received RTP: the sessions register their RTP sockets with the clock
+(:meth:`MediaClock.watch`), and the first session served in a tick asks the
+kernel once which of them hold packets (one ``epoll`` poll without waiting,
+:meth:`MediaClock.readable`); a session drains its socket only when it is
+among them.  A call whose peer sends nothing costs no read at all, and no
+packet costs a loop callback.
+
 Nothing here reads a clock of its own: time is the loop's (``loop.time()``)
 and the timer is ``loop.call_at``, so tests drive it with a fake loop.
 """
@@ -34,7 +41,9 @@ and the timer is ``loop.call_at``, so tests drive it with a fake loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import select
 import weakref
 from typing import Final, Protocol
 
@@ -84,6 +93,10 @@ class MediaClock:
         """Tick callbacks run so far (for tests and diagnostics)."""
         self.dtmf = DetectionBatch()
         """Received frames of this tick's sessions awaiting in-band DTMF analysis."""
+        self._poll = select.epoll() if hasattr(select, "epoll") else None
+        self._watched: set[int] = set()
+        self._ready: set[int] | None = None
+        """File descriptors with packets waiting, as polled in this tick (``None``: not yet)."""
 
     @classmethod
     def for_loop(cls, loop: asyncio.AbstractEventLoop) -> MediaClock:
@@ -131,6 +144,33 @@ class MediaClock:
             self._timer.cancel()
             self._timer = None
 
+    def watch(self, fd: int) -> None:
+        """Include socket ``fd`` in the once-a-tick readiness poll."""
+        if self._poll is not None and fd not in self._watched:
+            self._poll.register(fd, select.EPOLLIN)
+        self._watched.add(fd)
+
+    def unwatch(self, fd: int) -> None:
+        """Forget ``fd`` (idempotent); call before the socket is closed."""
+        if fd in self._watched:
+            self._watched.discard(fd)
+            if self._poll is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    self._poll.unregister(fd)
+
+    def readable(self, fd: int) -> bool:
+        """Whether ``fd`` has packets waiting (polled once per tick, for every watched socket)."""
+        if self._poll is None:
+            return True  # no epoll: every session tries its socket
+        ready = self._ready
+        if ready is None:
+            try:
+                events = self._poll.poll(0, max(len(self._watched), 1))
+            except OSError:
+                return True
+            ready = self._ready = {event_fd for event_fd, _mask in events}
+        return fd in ready
+
     def _arm(self, tick: int) -> None:
         if self._timer is not None:  # e.g. a session joined while a tick was running
             self._timer.cancel()
@@ -142,6 +182,7 @@ class MediaClock:
         tick = self._next_tick
         at = self.slot_time(tick)
         self.ticks += 1
+        self._ready = None  # polled again by the first session that asks
         try:
             for session in list(self._groups[tick % self.phases]):
                 session.pace(at)  # a session never raises (it reports its own faults)

@@ -17,6 +17,11 @@
   :data:`LATE_AFTER` after its schedule (or skipped) in
   :attr:`RtpSession.frames_late` -- the server's ``/metrics`` sums them over
   the live calls (``dsm_rtp_frames``, ``dsm_rtp_late_frames``);
+* received RTP is read at the call's frame, not by a loop callback per
+  packet: when the clock's once-a-tick poll finds the socket readable, the
+  frame first drains it (non-blocking reads until it is empty, at most 64)
+  into the latch, the RTCP statistics and the jitter buffer -- a reader
+  callback per packet cost more than the packet itself;
 * RFC 4733 packets go straight to :meth:`CallMedia.receive_telephone_event`;
   ``sendDTMF`` requests (:attr:`CallMedia.outgoing_dtmf`) are sent as
   telephone-event packets, one per frame interval, in place of audio;
@@ -244,6 +249,7 @@ class RtpSession:
         self.clock = clock if clock is not None else MediaClock.for_loop(loop)
         self.sock = sock
         self._local_port = int(sock.getsockname()[1])
+        self._fd = sock.fileno()
         self.media = media
         self.deliver = deliver
         self.on_error: Callable[[str], None] = on_error or (lambda message: None)
@@ -335,11 +341,17 @@ class RtpSession:
 
     # -- running -------------------------------------------------------------------------
     def start(self) -> None:
-        """Start reading and the 20 ms clock (idempotent)."""
+        """Start reading and the 20 ms clock (idempotent).
+
+        RTP is not read by a loop callback per packet: the clock's tick that
+        serves this call drains its socket first (:meth:`pace`).  RTCP, a
+        packet every few seconds, keeps its reader.
+        """
         if self.closed:
             return
         if not self._reading:
-            self.loop.add_reader(self.sock.fileno(), self._readable)
+            self.sock.setblocking(False)  # drained until empty at the frames it is readable
+            self.clock.watch(self.sock.fileno())
             if self.rtcp_sock is not None:
                 self.loop.add_reader(self.rtcp_sock.fileno(), self._rtcp_readable)
                 self._schedule_report()
@@ -378,7 +390,7 @@ class RtpSession:
             self._running = False
         if self._reading:
             with contextlib.suppress(Exception):
-                self.loop.remove_reader(self.sock.fileno())
+                self.clock.unwatch(self.sock.fileno())
                 if self.rtcp_sock is not None:
                     self.loop.remove_reader(self.rtcp_sock.fileno())
             self._reading = False
@@ -398,6 +410,10 @@ class RtpSession:
         """
         if self.closed:
             return
+        if self.clock.readable(self._fd):
+            self._readable()  # what arrived since the last frame: latch, jitter buffer, keys
+            if self.closed:  # a delivered event may have ended the call
+                return
         now = self.loop.time()
         if now < at:
             now = at
@@ -560,7 +576,13 @@ class RtpSession:
 
     # -- receiving ------------------------------------------------------------------------
     def _readable(self) -> None:
-        for _ in range(64):  # bounded: one flooded call must not starve the loop
+        """Drain the RTP socket (non-blocking reads until empty), once per frame of this call.
+
+        Bounded: at most 64 packets a frame (3,200 a second, 64 times a
+        phone's rate); a flood beyond that stays in the socket buffer and the
+        kernel drops it, so it costs the loop nothing more.
+        """
+        for _ in range(64):
             try:
                 data, addr = self.sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
