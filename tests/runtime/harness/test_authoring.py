@@ -86,6 +86,7 @@ def test_say_can_queue_without_waiting(scripts: Path) -> None:
 
 def test_coverage_options_imply_dsm_cov(pytester: pytest.Pytester, scripts: Path) -> None:
     """``--dsm-cov-json`` alone writes the report (no silent no-op without ``--dsm-cov``)."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")  # as the project's own
     pytester.makepyfile(
         test_it=textwrap.dedent(
             f"""

@@ -43,6 +43,7 @@ def test_pressing_1_says_goodbye(dsm_harness):
 
 @pytest.fixture
 def tutorial(pytester: pytest.Pytester):
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")  # as the project's own
     pytester.makefile(".dsm", hello=HELLO)
     prompts = pytester.path / "prompts"
     prompts.mkdir()
