@@ -9,6 +9,15 @@ table keeps a reverse index (session → groups) so that the destroy hook
 Events are delivered through the engine (``ctx.engine.post_event(session_id,
 params)``), which queues a DSMEvent for the addressed session.
 
+**Across a cluster** (``docs/cluster.md``): when the engine has cluster
+Redis (``engine.remote`` offers ``group_join``/``group_leave``/
+``group_members``), membership is also kept in Redis, reads see the members
+of every node, and ``groups.postEvent`` posts through ``engine.post_event``,
+which hands addresses of other nodes to their owner's event stream (in
+order per target).  Members on a dead node are dropped as unknown targets.
+The local table stays the reverse index for this node's sessions, and the
+whole of it while Redis is unreachable.
+
 Reference quirks reproduced:
 
 * ``groups.postEvent`` sends missing variables as empty parameters *and
@@ -21,7 +30,7 @@ Reference quirks reproduced:
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 from dsm.runtime.context import ActionContext
 from dsm.runtime.registry import Module
@@ -92,6 +101,36 @@ class GroupTable:
 table = GroupTable()
 
 
+class SharedGroups(Protocol):
+    """Cluster-wide membership (:class:`dsm.runtime.cluster_events.RedisEvents`)."""
+
+    def group_join(self, group: str, member: str) -> None: ...
+
+    def group_leave(self, group: str, member: str) -> None: ...
+
+    def group_members(self, group: str) -> list[str] | None: ...
+
+
+def _shared(engine: Any) -> SharedGroups | None:
+    remote = getattr(engine, "remote", None)
+    return remote if remote is not None and hasattr(remote, "group_members") else None
+
+
+def _members(ctx: ActionContext, group: str) -> list[str]:
+    """Members in byte order: every node's with cluster Redis, else (or while it is down) this node's."""
+    shared = _shared(ctx.engine)
+    found = shared.group_members(group) if shared is not None else None
+    return table.members(group) if found is None else sorted(found, key=byte_key)
+
+
+def _leave_all(engine: Any, member: str) -> None:
+    shared = _shared(engine)
+    if shared is not None:
+        for group in table.groups_of(member):
+            shared.group_leave(group, member)
+    table.leave_all(member)
+
+
 def _self_id(ctx: ActionContext) -> str:
     return ctx.select("local_tag")
 
@@ -99,33 +138,41 @@ def _self_id(ctx: ActionContext) -> str:
 @module.action("groups.join", "S")
 def join(ctx: ActionContext, a: str = "", *_: str) -> None:
     """M-groups-1: add this session to group ``R(a)`` (idempotent)."""
-    table.join(ctx.resolve(a), _self_id(ctx))
+    group, me = ctx.resolve(a), _self_id(ctx)
+    table.join(group, me)
+    shared = _shared(ctx.engine)
+    if shared is not None:
+        shared.group_join(group, me)
 
 
 @module.action("groups.leave", "S")
 def leave(ctx: ActionContext, a: str = "", *_: str) -> None:
     """M-groups-2: remove this session from group ``R(a)`` (not a member: nothing)."""
-    table.leave(ctx.resolve(a), _self_id(ctx))
+    group, me = ctx.resolve(a), _self_id(ctx)
+    table.leave(group, me)
+    shared = _shared(ctx.engine)
+    if shared is not None:
+        shared.group_leave(group, me)
 
 
 @module.action("groups.leaveAll", "N")
 def leave_all(ctx: ActionContext, *_: str) -> None:
     """M-groups-3: leave every group."""
-    table.leave_all(_self_id(ctx))
+    _leave_all(ctx.engine, _self_id(ctx))
 
 
 @module.action("groups.get", "P=mand")
 def get(ctx: ActionContext, p1: str = "", p2: str = "", *_: str) -> None:
     """M-groups-4: ``$array[i]`` = members in byte order; no size variable, older elements stay."""
     array = strip_dollar(p1)
-    for i, member in enumerate(table.members(ctx.resolve(p2))):
+    for i, member in enumerate(_members(ctx, ctx.resolve(p2))):
         ctx.vars[f"{array}[{i}]"] = member
 
 
 @module.action("groups.getSize", "P=mand")
 def get_size(ctx: ActionContext, p1: str = "", p2: str = "", *_: str) -> None:
     """M-groups-5: ``$var`` = member count (``0`` for an unknown group)."""
-    ctx.vars[strip_dollar(p1)] = str(len(table.members(ctx.resolve(p2))))
+    ctx.vars[strip_dollar(p1)] = str(len(_members(ctx, ctx.resolve(p2))))
 
 
 def _event_params(ctx: ActionContext, spec: str) -> dict[str, str]:
@@ -162,7 +209,7 @@ def post_event(ctx: ActionContext, p1: str = "", p2: str = "", *_: str) -> None:
     params = _event_params(ctx, spec)
     me = _self_id(ctx)
     delivered = 0
-    for member in table.members(group):
+    for member in _members(ctx, group):
         if member != me and _post(ctx, member, params):
             delivered += 1
     if delivered:
@@ -189,4 +236,4 @@ def on_before_destroy(session: Any, host: Any = None) -> None:
     """M-api-8: a call session leaves all its groups after BeforeDestroy."""
     member = _session_id(session)
     if member is not None:
-        table.leave_all(member)
+        _leave_all(getattr(session, "engine", None), member)

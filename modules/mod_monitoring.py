@@ -10,6 +10,12 @@ the control interface.  Values are strings or lists of strings
 The record of a session is its local tag (``SystemDSM_<id>`` for system
 DSMs, which is what ``@local_tag`` gives there).
 
+**Redis as the store** (``monitoring_redis=redis://HOST:PORT[/DB]`` in the
+main ``dsm.conf``, see ``docs/cluster.md``): :class:`RedisMonitoringStore`
+has the same API and keeps records and counters in Redis, so every node of
+a cluster writes to, and reads from, one place.  :func:`use_store` puts it
+in; the in-process store stays the default.
+
 Reference quirks reproduced:
 
 * ``monitoring.setGlobal`` / ``addGlobal`` split their second part again at
@@ -22,12 +28,16 @@ Reference quirks reproduced:
 
 from __future__ import annotations
 
+import json
 import threading
+from typing import Any
+
+import redis
 
 from dsm.runtime.context import ActionContext
 from dsm.runtime.registry import Module
 
-__all__ = ["module", "MonitoringStore", "store", "Value"]
+__all__ = ["module", "MonitoringStore", "RedisMonitoringStore", "store", "use_store", "Value"]
 
 module = Module(
     "mod_monitoring", doc="monitoring store attributes and counters (modules.md section 8)"
@@ -38,6 +48,9 @@ Value = str | list[str]
 
 class MonitoringStore:
     """``record id → {attribute → value | [values]}`` plus ``(type, name) → counter``."""
+
+    shared = False
+    """Whether other nodes write here too (call-info then shows their calls' records)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -110,7 +123,140 @@ class MonitoringStore:
             }
 
 
-store = MonitoringStore()
+_ADD = """
+local old = redis.call('hget', KEYS[1], ARGV[1])
+local v
+if not old then v = {ARGV[2]} else
+  local d = cjson.decode(old)
+  if type(d) == 'table' then table.insert(d, ARGV[2]); v = d else v = {d, ARGV[2]} end
+end
+redis.call('hset', KEYS[1], ARGV[1], cjson.encode(v))
+redis.call('sadd', KEYS[2], ARGV[3])
+return 1
+"""
+
+
+class RedisMonitoringStore(MonitoringStore):
+    """The same store in Redis: one hash per record, a set of record ids, a hash of counters.
+
+    Keys (``prefix`` ``dsm:``): ``dsm:mon:ids``, ``dsm:mon:rec:<id>`` (attribute →
+    JSON string or list), ``dsm:mon:counters`` (``type<US>name`` → integer).
+    A Redis error never reaches a script: a write is dropped and a read is
+    empty (monitoring must not break calls); ``errors`` counts them.
+    """
+
+    shared = True
+
+    def __init__(self, url: str, prefix: str = "dsm:") -> None:
+        super().__init__()
+        self.url = url
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True
+        )
+        self._ids = f"{prefix}mon:ids"
+        self._rec = f"{prefix}mon:rec:"
+        self._counters_key = f"{prefix}mon:counters"
+        self.errors = 0
+
+    def check(self) -> None:
+        """Raise OSError with a clear message when Redis does not answer."""
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            raise OSError(f"monitoring_redis {self.url}: {exc}") from exc
+
+    def _safe(self, fn: Any, default: Any = None) -> Any:
+        try:
+            return fn()
+        except redis.RedisError:
+            self.errors += 1
+            return default
+
+    @staticmethod
+    def _field(type: str, name: str) -> str:
+        return f"{type}\x1f{name}"
+
+    def set(self, record: str, name: str, value: str) -> None:
+        def run() -> None:
+            pipe = self.client.pipeline()
+            pipe.hset(self._rec + record, name, json.dumps(value))
+            pipe.sadd(self._ids, record)
+            pipe.execute()
+
+        self._safe(run)
+
+    def add(self, record: str, name: str, value: str) -> None:
+        self._safe(lambda: self.client.eval(_ADD, 2, self._rec + record, self._ids, name, value, record))
+
+    def inc(self, type: str, name: str, delta: int = 1) -> int:
+        return int(self._safe(lambda: self.client.hincrby(self._counters_key, self._field(type, name), delta), 0))
+
+    def remove(self, record: str) -> None:
+        def run() -> None:
+            pipe = self.client.pipeline()
+            pipe.delete(self._rec + record)
+            pipe.srem(self._ids, record)
+            pipe.execute()
+
+        self._safe(run)
+
+    def clear(self) -> None:
+        def run() -> None:
+            ids = [str(i) for i in self.client.smembers(self._ids)]  # type: ignore[union-attr]
+            keys = [self._rec + i for i in ids] + [self._ids, self._counters_key]
+            self.client.delete(*keys)
+
+        self._safe(run)
+
+    def ids(self) -> list[str]:
+        return sorted(self._safe(lambda: self.client.smembers(self._ids), set()))
+
+    @staticmethod
+    def _decode(raw: dict[str, str]) -> dict[str, Value]:
+        out: dict[str, Value] = {}
+        for k, v in raw.items():
+            try:
+                d = json.loads(v)
+            except ValueError:
+                d = v
+            out[k] = [str(x) for x in d] if isinstance(d, list) else str(d)
+        return out
+
+    def record(self, record: str) -> dict[str, Value] | None:
+        raw = self._safe(lambda: self.client.hgetall(self._rec + record), {})
+        return self._decode(raw) if raw else None
+
+    def counter(self, type: str, name: str = "") -> int:
+        found = self._safe(lambda: self.client.hget(self._counters_key, self._field(type, name)))
+        return int(found) if found else 0
+
+    def counters(self) -> dict[tuple[str, str], int]:
+        raw = self._safe(lambda: self.client.hgetall(self._counters_key), {})
+        out: dict[tuple[str, str], int] = {}
+        for field, value in raw.items():
+            type, _, name = field.partition("\x1f")
+            out[(type, name)] = int(value)
+        return out
+
+    def snapshot(self) -> dict[str, dict[str, Value]]:
+        def run() -> dict[str, dict[str, Value]]:
+            ids = sorted(str(i) for i in self.client.smembers(self._ids))  # type: ignore[union-attr]
+            pipe = self.client.pipeline()
+            for i in ids:
+                pipe.hgetall(self._rec + i)
+            return {i: self._decode(raw) for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
+
+        result: dict[str, dict[str, Value]] = self._safe(run, {})
+        return result
+
+
+store: MonitoringStore = MonitoringStore()
+
+
+def use_store(new: MonitoringStore) -> None:
+    """Make ``new`` the store every action writes to (the composition root's choice)."""
+    global store
+    store = new
 
 
 def _record_id(ctx: ActionContext) -> str:

@@ -14,6 +14,10 @@
   second.  An address with no owner, or whose owner's key has expired, is
   unknown: the post fails as a local unknown address does (``$errno=arg``,
   ``postDSMEvent`` 404).
+* **Groups** (``mod_groups``): a Redis set ``dsm:group:<name>`` per group
+  holds the member addresses; the registry tells each member's node.  A
+  read drops members whose node is gone (no owner, or its liveness key
+  expired), so a dead node's members are neither counted nor posted to.
 
 The registry calls are synchronous on the engine's loop (a loopback Redis
 answers in well under a millisecond); after a Redis error the node stops
@@ -112,6 +116,36 @@ class RedisEvents:
         ok = bool(self._call("post", send))
         self.posted += ok
         return ok
+
+    # -- mod_groups --------------------------------------------------------------------------------
+    def _group_key(self, group: str) -> str:
+        return f"{self.prefix}group:{group}"
+
+    def group_join(self, group: str, member: str) -> None:
+        self._call("group join", lambda: self.client.sadd(self._group_key(group), member))
+
+    def group_leave(self, group: str, member: str) -> None:
+        self._call("group leave", lambda: self.client.srem(self._group_key(group), member))
+
+    def group_members(self, group: str) -> list[str] | None:
+        """Live members of ``group`` on every node (unsorted); ``None`` while Redis is unreachable."""
+
+        def read() -> list[str]:
+            key = self._group_key(group)
+            members = sorted(str(m) for m in self.client.smembers(key))  # type: ignore[union-attr]
+            if not members:
+                return []
+            owners: list[Any] = list(self.client.hmget(self.registry, members))
+            nodes = sorted({str(o) for o in owners if o})
+            alive = {n for n in nodes if n == self.node_id or self.client.exists(self._alive_key(n))}
+            live = [m for m, o in zip(members, owners, strict=True) if o and str(o) in alive]
+            gone = [m for m in members if m not in set(live)]
+            if gone:  # members of a dead node, or of calls that ended without leaving
+                self.client.srem(key, *gone)
+            return live
+
+        result: list[str] | None = self._call("group read", read)
+        return result
 
     # -- this node's reader ----------------------------------------------------------------------
     def start(self, deliver: Deliver) -> None:

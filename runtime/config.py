@@ -88,6 +88,7 @@ KNOWN_KEYS = frozenset(
         "run_system_dsms",
         "monitoring_full_stategraph",
         "monitoring_full_transitions",
+        "monitoring_redis",
         "monitor_select_use_caller",
         "monitor_select_use_callee",
         "monitor_select_filters",
@@ -475,7 +476,15 @@ def install(engine: Engine, cfg: DSMConfig, start_system: bool = True) -> None:
     if "mod_monitoring" in main.items("preload_mods"):  # E-174: the monitoring component is loaded
         import importlib
 
-        store = importlib.import_module("dsm.modules.mod_monitoring").store
+        mon = importlib.import_module("dsm.modules.mod_monitoring")
+        url = main.get("monitoring_redis")
+        if url:  # every node's records in one Redis (docs/cluster.md)
+            if not url.startswith(("redis://", "rediss://", "unix://")):
+                raise OSError(f"monitoring_redis {url!r}: expected redis://HOST:PORT[/DB]")
+            redis_store = mon.RedisMonitoringStore(url)
+            redis_store.check()
+            mon.use_store(redis_store)
+        store = mon.store
         engine.monitor = StateMonitor(
             store, main.flag("monitoring_full_stategraph"), main.flag("monitoring_full_transitions")
         )

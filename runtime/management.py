@@ -341,7 +341,9 @@ class Operations:
 
     def call_info(self, session_id: str) -> dict[str, Any] | None:
         s = self.engine.sessions.get(session_id) or self.engine.addresses.get(session_id)
-        if s is None or s.ended:
+        if s is None:
+            return self._record_elsewhere(session_id)
+        if s.ended:
             return None
         info = self.describe(s)
         info["vars"] = redact_vars(s.vars)  # $o_auth_pwd & co. as *** (docs/security.md)
@@ -355,6 +357,30 @@ class Operations:
         hidden = secret_values(s.vars, s.params)
         info["recent"] = [{"t": round(t, 3), "kind": k, "detail": redact_text(d, hidden)} for t, k, d in recent]
         return info
+
+    def _record_elsewhere(self, session_id: str) -> dict[str, Any] | None:
+        """A call of another node, known only by its record in a shared (Redis) monitoring store."""
+        monitor = self.engine.monitor
+        if monitor is None or not getattr(monitor.store, "shared", False):
+            return None
+        record = monitor.record(session_id)
+        if not record:
+            return None
+        diag, state = record.get("dsm_diag", ""), record.get("dsm_state", "")
+        return {
+            "id": session_id,
+            "kind": "elsewhere",  # not on this node: only what its node wrote to the store
+            "config": "",
+            "diagram": diag if isinstance(diag, str) else "",
+            "state": state if isinstance(state, str) else "",
+            "version": "",
+            "age": 0.0,
+            "vars": {},
+            "timers": [],
+            "stack_depth": 0,
+            "monitoring": {k: MASK if is_secret(k) else v for k, v in record.items()},
+            "recent": [],
+        }
 
     def versions(self) -> dict[str, Any]:
         current = short(self.engine.main.chartset.digest)

@@ -124,3 +124,66 @@ def test_event_to_a_call_on_another_node_in_order_and_unknown_target_errno(two_n
             break
         time.sleep(0.1)
     assert out.returncode == 1 and "Session not found" in out.stdout + out.stderr
+
+
+MEMBER = """\
+import(mod_groups);
+initial state WAIT
+  enter { groups.join(room7) };
+
+state END;
+
+transition "hi" WAIT - event(#cmd == hi) / log(2, #seq) -> WAIT;
+transition "caller hung up" (WAIT, END) - hangup / stop(false) -> END;
+"""
+
+CALLER = """\
+import(mod_groups);
+initial state SEND
+  enter {
+    groups.join(room7)
+    groups.getSize($n=room7)
+    set($cmd=hi)
+    set($seq=1)
+    groups.postEvent(room7, cmd;seq)
+    set($seq=2)
+    groups.postEvent(room7, cmd;seq)
+    logs(2, "size=[$n] errno=[$errno]")
+  };
+
+state END;
+
+transition "caller hung up" (SEND, END) - hangup / stop(false) -> END;
+"""
+
+
+def test_M_groups_postEvent_reaches_members_on_another_node(tmp_path: Path, redis_url: str) -> None:
+    """M-groups-1/5/6 across nodes: a member on node3 counts on node1 and gets node1's posts in order."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "member.dsm").write_text(MEMBER)
+    (scripts / "caller.dsm").write_text(CALLER)
+    nodes: list[Node] = []
+    try:
+        for node_id in ("node1", "node3"):
+            nodes.append(start_node(node_id, tmp_path, scripts, extra=["--cluster-redis", redis_url]))
+        node1, node3 = nodes
+        member = _start(node3, "member")
+        first = _start(node1, "caller")
+        assert _wait(node1, r"size=\[(\d+)\] errno=\[(\w*)\]") == [("2", "")]
+        seqs = _wait(node3, r"event=session node=node3 session=\S+ msg=\"FSM: #seq '(\d)'\"", 2)
+        assert seqs == ["1", "2"]
+        # both calls end: they leave the group on every node; a new caller is alone in it
+        for n, sid in ((node3, member), (node1, first)):
+            assert n.dsm("hangup", sid).returncode == 0
+        for attempt in range(2, 40):  # bounded: the hangups are processed asynchronously
+            sid = _start(node1, "caller")
+            last = _wait(node1, r"size=\[(\d+)\] errno=\[(\w*)\]", attempt)[-1]
+            assert node1.dsm("hangup", sid).returncode == 0
+            if last == ("1", "arg"):
+                break
+            time.sleep(0.2)
+        assert last == ("1", "arg")  # nobody else in the group: as a local group without receivers
+    finally:
+        for n in nodes:
+            stop_process(n.proc)
