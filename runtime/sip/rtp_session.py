@@ -44,9 +44,10 @@ admitted packet (:meth:`RtpSession.hold_until_confirmed`): an INVITE with
 someone else's address in its SDP that is never ACKed gets no stream.
 
 The sockets come from :class:`RtpPortPool`: RTP on a random even port of a
-configurable range, RTCP on ``port + 1`` (:meth:`RtpPortPool.bind_pair`),
-both read with ``loop.add_reader``: binding is synchronous, so the SDP
-answer can name the port at once.  With an RTCP socket the session sends a
+configurable range, RTCP on ``port + 1`` (:meth:`RtpPortPool.bind_pair`):
+binding is synchronous, so the SDP answer can name the port at once.  RTP
+is read once per frame on the media clock (the clock polls every watched
+socket once a tick); RTCP, rare, with ``loop.add_reader``.  With an RTCP socket the session sends a
 compound report (SR, or RR before it sent anything, with a reception block
 once RTP arrived, plus SDES CNAME) to the peer's RTP port + 1 every
 :data:`RTCP_INTERVAL` seconds (randomised by ±50 %, RFC 3550 6.2) and keeps
@@ -363,12 +364,16 @@ class RtpSession:
 
     def pause(self) -> None:
         """Stop sending and reading, keep the ports (B2B with end-to-end media; :meth:`start` resumes)."""
+        self._halt()
+
+    def _halt(self) -> None:
+        """Leave the media clock, stop reading and RTCP reports; the sockets stay open."""
         if self._running:
             self.clock.leave(self)
             self._running = False
         if self._reading:
             with contextlib.suppress(Exception):
-                self.loop.remove_reader(self.sock.fileno())
+                self.clock.unwatch(self.sock.fileno())
                 if self.rtcp_sock is not None:
                     self.loop.remove_reader(self.rtcp_sock.fileno())
             self._reading = False
@@ -385,18 +390,7 @@ class RtpSession:
         if self.closed:
             return
         self.closed = True
-        if self._running:
-            self.clock.leave(self)
-            self._running = False
-        if self._reading:
-            with contextlib.suppress(Exception):
-                self.clock.unwatch(self.sock.fileno())
-                if self.rtcp_sock is not None:
-                    self.loop.remove_reader(self.rtcp_sock.fileno())
-            self._reading = False
-        if self._rtcp_timer is not None:
-            self._rtcp_timer.cancel()
-            self._rtcp_timer = None
+        self._halt()
         self.sock.close()
         if self.rtcp_sock is not None:
             self.rtcp_sock.close()
