@@ -26,6 +26,7 @@ from sip_rig import LIMIT
 from test_sip_dialout import RESPONSE_HEAD, TERMINATED, Uas, recv, reply
 from test_sip_serve import (
     ACK_2XX,
+    ACK_FAILURE,
     CANCEL_INVITE,
     INVITE,
     SipServer,
@@ -188,6 +189,20 @@ def uac_scenario(name: str, *steps: str, refs: str = "x,totag") -> str:
     return f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="{name}">\n{"".join(steps)}{ref}</scenario>\n'
 
 
+def caller_reinvited_then_hung_up() -> str:
+    """A caller that is answered, gets the callee's SDP by re-INVITE, then receives our BYE."""
+    return uac_scenario(
+        "caller",
+        INVITE,
+        ANSWERED_TAG,
+        ACK_2XX,
+        REINVITE_WITH_CALLEE_SDP,
+        '  <recv request="BYE"/>\n',
+        reply_to_last(),
+        refs="x,totag,callee_sdp",
+    )
+
+
 # -- the rig ------------------------------------------------------------------------------------------
 class B2BRig:
     def __init__(self, sipp: str, tmp_path: Path) -> None:
@@ -285,16 +300,7 @@ def test_C_core_17_callee_hangs_up_bye_reaches_the_caller(rig: B2BRig) -> None:
             recv("200"),
         )
     )
-    caller = uac_scenario(
-        "caller",
-        INVITE,
-        ANSWERED_TAG,
-        ACK_2XX,
-        REINVITE_WITH_CALLEE_SDP,
-        '  <recv request="BYE"/>\n',
-        reply_to_last(),
-        refs="x,totag,callee_sdp",
-    )
+    caller = caller_reinvited_then_hung_up()
     v = rig.call(caller)
     assert v.get("other_bye") == "1", v
     assert "X-Why: done" in v["other_bye_hdrs"]
@@ -338,16 +344,7 @@ def test_A_core_56_early_media_relay_reinvites_the_caller_with_the_183_sdp(rig: 
         ),
         setup="B2B.enableEarlyMediaRelay(true);",
     )
-    caller = uac_scenario(
-        "caller",
-        INVITE,
-        ANSWERED_TAG,
-        ACK_2XX,
-        REINVITE_WITH_CALLEE_SDP,
-        '  <recv request="BYE"/>\n',
-        reply_to_last(),
-        refs="x,totag,callee_sdp",
-    )
+    caller = caller_reinvited_then_hung_up()
     v = rig.call(caller)
     assert v["provisional"] == "183"
     assert v["failed"] == "486"
@@ -397,21 +394,7 @@ def test_A_core_53_relayed_invite_failure_reaches_the_caller(rig: B2BRig) -> Non
         uas_scenario("relayed-404", RELAYED_B_INVITE, reply(404, "Not Found"), recv("ACK")),
         script=RELAYED_SCRIPT,
     )
-    failed = """\
-  <recv response="404" response_txn="invite"/>
-  <send ack_txn="invite">
-    <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-"""
+    failed = '  <recv response="404" response_txn="invite"/>\n' + ACK_FAILURE
     v = rig.call(uac_scenario("caller", INVITE, failed, refs=""))
     assert v["failed"] == "404"
 
