@@ -62,6 +62,19 @@ def _call(phones: list[Phone], srv: ServeProcess, app: str) -> Phone:
     return phone
 
 
+def _pause(pid: int, paused: list[int]) -> None:
+    """SIGSTOP a server; ``paused`` remembers it so that the test's end resumes it whatever happens."""
+    os.kill(pid, signal.SIGSTOP)
+    paused.append(pid)
+
+
+def _assert_responsive_for(srv: ServeProcess, talk: Phone, seconds: float) -> None:
+    """Probe OPTIONS for ``seconds``; answers and ``talk``'s RTP must stay on time meanwhile."""
+    start = time.monotonic()
+    latencies = probe_options(srv.port, seconds)
+    _assert_responsive(latencies, talk, start, time.monotonic())
+
+
 def _assert_responsive(latencies: list[float], talk: Phone, start: float, end: float) -> None:
     assert latencies, "no OPTIONS probe ran"
     assert statistics.median(latencies) < OPTIONS_MEDIAN, latencies
@@ -89,10 +102,7 @@ transition bye S - hangup / stop(false) -> S;
     try:
         talk = _call(phones, srv, "talk")
         _call(phones, srv, "spin").key("1")
-        start = time.monotonic()
-        latencies = probe_options(srv.port, 2.5)
-        end = time.monotonic()
-        _assert_responsive(latencies, talk, start, end)
+        _assert_responsive_for(srv, talk, 2.5)
         srv.wait_for(r"event=slow_action action=py loc=\S+spin.dsm:4:\d+ call=\S+")
         assert srv.terminate() == 0
         srv.wait_for(r"event=still_running call=\S+ action=py loc=\S+spin.dsm:4")
@@ -116,10 +126,7 @@ transition bye S - hangup / stop(false) -> S;
     try:
         talk = _call(phones, srv, "talk")
         _call(phones, srv, "slow").key("1")
-        start = time.monotonic()
-        latencies = probe_options(srv.port, 1.5)
-        end = time.monotonic()
-        _assert_responsive(latencies, talk, start, end)
+        _assert_responsive_for(srv, talk, 1.5)
         assert "dsm_blocking_in_flight 1" in srv.metrics()
         srv.wait_for("popen out=done")
         lines = srv.metrics()
@@ -171,13 +178,9 @@ transition bye S - hangup / stop(false) -> S;
         talk = _call(phones, srv, "talk")
         db = _call(phones, srv, "db")
         srv.wait_for("connected errno=(\\s|'|\")")
-        os.kill(mariadb_server.pid, signal.SIGSTOP)
-        paused.append(mariadb_server.pid)
+        _pause(mariadb_server.pid, paused)
         db.key("1")
-        start = time.monotonic()
-        latencies = probe_options(srv.port, 1.5)
-        end = time.monotonic()
-        _assert_responsive(latencies, talk, start, end)
+        _assert_responsive_for(srv, talk, 1.5)
         line = srv.wait_for("query1 answer=")
         assert "errno=query" in line
         os.kill(mariadb_server.pid, signal.SIGCONT)
@@ -213,13 +216,9 @@ transition bye S - hangup / stop(false) -> S;
         talk = _call(phones, srv, "talk")
         kv = _call(phones, srv, "kv")
         srv.wait_for("connected errno=")
-        os.kill(redis_info.pid, signal.SIGSTOP)
-        paused.append(redis_info.pid)
+        _pause(redis_info.pid, paused)
         kv.key("1")
-        start = time.monotonic()
-        latencies = probe_options(srv.port, 1.5)
-        end = time.monotonic()
-        _assert_responsive(latencies, talk, start, end)
+        _assert_responsive_for(srv, talk, 1.5)
         assert "reply v=" not in srv.log()  # still waiting, not failed: redis_timeout is 5 s
         os.kill(redis_info.pid, signal.SIGCONT)
         paused.clear()
@@ -294,13 +293,9 @@ transition bye S - hangup / stop(false) -> S;
         talk = _call(phones, srv, "talk")
         kv = _call(phones, srv, "kv")
         srv.wait_for("connected errno=")
-        os.kill(redis_info.pid, signal.SIGSTOP)
-        paused.append(redis_info.pid)
+        _pause(redis_info.pid, paused)
         kv.key("1")
-        start = time.monotonic()
-        latencies = probe_options(srv.port, 1.5)
-        end = time.monotonic()
-        _assert_responsive(latencies, talk, start, end)
+        _assert_responsive_for(srv, talk, 1.5)
         assert "errno=connection" in srv.wait_for("first v=")
         os.kill(redis_info.pid, signal.SIGCONT)
         paused.clear()
