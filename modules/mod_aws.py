@@ -36,7 +36,7 @@ from typing import Any
 
 from dsm.runtime.context import ActionContext
 from dsm.runtime.errors import DSMException
-from dsm.runtime.registry import Module
+from dsm.runtime.registry import Module, plugin_config_dir
 from dsm.runtime.session import LEVEL_ERROR, LEVEL_WARN
 from dsm.runtime.values import parse_uint
 
@@ -68,17 +68,6 @@ def reset() -> None:
     global _clients
     with _lock:
         _clients = None
-
-
-def _config_dir(config: Any) -> str | None:
-    if config is None:
-        return None
-    if isinstance(config, str | os.PathLike):
-        return os.fspath(config)
-    if isinstance(config, Mapping):
-        value = config.get("plugin_config_path")
-        return None if not value else os.fspath(value)
-    return None
 
 
 def read_aws_conf(directory: str) -> dict[str, str] | str:
@@ -129,7 +118,7 @@ def preload(config: Any = None, log: Any = None) -> int:
     """M-api-6 / K-41: read ``aws.conf`` and create the clients; non-zero on any problem."""
     global _clients
     emit = log if callable(log) else (lambda level, msg: None)
-    directory = _config_dir(config)
+    directory = plugin_config_dir(config)
     if directory is None:
         emit(LEVEL_ERROR, "mod_aws: no plug-in configuration directory (plugin_config_path)")
         return 1

@@ -47,11 +47,10 @@ import functools
 import os
 import re
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 from dsm.runtime.context import ActionContext
-from dsm.runtime.registry import Module
+from dsm.runtime.registry import Module, plugin_config_dir
 
 __all__ = [
     "module",
@@ -427,25 +426,6 @@ def regex_clear(ctx: ActionContext, a: str = "", *_: str) -> None:
 # -- preload: mod_regex.conf ----------------------------------------------------
 
 
-def _config_dir(config: Any) -> str | None:
-    """The plug-in configuration directory from what the preloader passes.
-
-    A directory path, a mapping or object with ``plugin_config_path``, or a
-    parsed configuration file object with a ``path`` (its directory).
-    """
-    if config is None:
-        return None
-    if isinstance(config, str | os.PathLike):
-        return os.fspath(config)
-    if isinstance(config, Mapping):
-        value = config.get("plugin_config_path")
-    else:
-        value = getattr(config, "plugin_config_path", None)
-        if value is None and isinstance(getattr(config, "path", None), str):
-            value = os.path.dirname(config.path)
-    return None if value is None else os.fspath(value)
-
-
 @module.preload
 def preload(config: Any = None, log: Any = None) -> int:
     """M-api-6 / K-40: compile every ``name=regex`` of ``mod_regex.conf``.
@@ -454,7 +434,7 @@ def preload(config: Any = None, log: Any = None) -> int:
     with ``plugin_config_path``.  A missing file is only a note; an invalid
     regex or a syntax error fails the preload (non-zero result).
     """
-    directory = _config_dir(config)
+    directory = plugin_config_dir(config)
     emit = log if callable(log) else (lambda level, msg: None)
     if directory is None:
         emit(_LOG_INFO, "mod_regex: no configuration directory, no regexes preloaded")

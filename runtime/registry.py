@@ -37,14 +37,15 @@ group ``dsm.modules``; files ``<name>.py`` on ``mod_path`` are found too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dsm.styles import CHECKS
 from dsm.vocabulary import Signature, SplitFn
 
-__all__ = ["Module", "ActionDef", "ConditionDef"]
+__all__ = ["Module", "ActionDef", "ConditionDef", "plugin_config_dir"]
 
 
 def _checked(split: SplitFn | None, check: str | None) -> SplitFn | None:
@@ -167,3 +168,23 @@ class Module:
 
     def __repr__(self) -> str:
         return f"<DSM module {self.name}: {len(self.actions)} actions, {len(self.conditions)} conditions>"
+
+
+def plugin_config_dir(config: Any) -> str | None:
+    """The plug-in configuration directory (K-40 … K-42) from what a module's preload receives.
+
+    A directory path, a mapping or object with ``plugin_config_path``, or a
+    parsed configuration file object with a ``path`` (its directory); ``None``
+    when none is given or it is empty.
+    """
+    if config is None:
+        return None
+    if isinstance(config, str | os.PathLike):
+        value: Any = config
+    elif isinstance(config, Mapping):
+        value = config.get("plugin_config_path")
+    else:
+        value = getattr(config, "plugin_config_path", None)
+        if value is None and isinstance(getattr(config, "path", None), str):
+            value = os.path.dirname(config.path)
+    return os.fspath(value) if value else None
