@@ -6,6 +6,9 @@ Two directions, two protocols:
   actions and state conditions, ``modules.md`` 19.2/19.3).  The relay's real
   legs and the harness's simulated legs both implement it, so an SBC script
   is unit-tested like an IVR.
+  A DSM session of a leg finds it as the ``sbc_leg`` attribute of its
+  :class:`~dsm.runtime.call.Call` (:func:`sbc_leg_of`); the object handed to
+  :meth:`CallControl.init` is that ``Call``.
 * :class:`CallControl` is what the relay calls at each point of a leg's life
   (M-ccdsm-6).  ``cc_dsm`` implements it by raising the DSM events of
   E-165; a hook returns :data:`STOP` when the script set
@@ -19,10 +22,20 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Protocol
 
+from dsm.runtime.call import Call
 from dsm.runtime.sbc.profile import CallProfile
 from dsm.runtime.sip.message import Request, Response
 
-__all__ = ["CallStatus", "StopReason", "SbcLeg", "CallControl", "STOP", "CONTINUE", "NoMediaError"]
+__all__ = [
+    "CallStatus",
+    "StopReason",
+    "SbcLeg",
+    "CallControl",
+    "STOP",
+    "CONTINUE",
+    "NoMediaError",
+    "sbc_leg_of",
+]
 
 
 class CallStatus(StrEnum):
@@ -125,8 +138,13 @@ class SbcLeg(Protocol):
 class CallControl(Protocol):
     """The relay's hooks into a call-control plug-in (M-ccdsm-6); one object per leg."""
 
-    def init(self, leg: SbcLeg, values: Mapping[str, str]) -> None:
-        """Before the INVITE is relayed; raising fails the leg's call-control initialisation."""
+    def init(self, call: Call, values: Mapping[str, str]) -> None:
+        """Before the INVITE is relayed; raising fails the leg's call-control initialisation.
+
+        ``call`` is the leg's host side for a DSM session (selects, playlist,
+        ``dlg.*``) with ``call.sbc_leg`` set; ``values`` are the entry's
+        call-control values, patterns already evaluated.
+        """
 
     def on_initial_invite(self, original: Request, modified: Request) -> None:
         """A leg: the INVITE received and the one about to be sent (changes to ``modified`` are sent)."""
@@ -158,3 +176,9 @@ class CallControl(Protocol):
     def on_timer(self, timer_id: int) -> bool: ...
 
     def on_destroy_leg(self) -> None: ...
+
+
+def sbc_leg_of(call: object) -> SbcLeg | None:
+    """The SBC leg a session's call belongs to, or ``None`` (not a call leg, M-sbc "without call leg")."""
+    leg = getattr(call, "sbc_leg", None)
+    return leg if leg is not None else None
