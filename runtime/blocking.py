@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_WORKERS",
     "DEFAULT_SLOW_SECONDS",
     "DEFAULT_BATCH",
+    "DEFAULT_LANE_WORKERS",
     "HISTOGRAM_BUCKETS",
 ]
 
@@ -55,6 +56,13 @@ DEFAULT_WORKERS = 64
 DEFAULT_SLOW_SECONDS = 1.0
 DEFAULT_BATCH = 16
 """Sessions a :class:`PoolRunner` resumes per loop iteration before yielding to I/O and timers."""
+DEFAULT_LANE_WORKERS = 8
+"""Calls of one module (``mysql``, ``redis``, ``py`` ...) running on the pool at once.
+
+A dependency that stalls (a paused database) holds at most this many
+workers, so the other modules' calls keep running; when it comes back, at
+most this many threads finish together and compete with the loop for the
+GIL.  Further calls of that module queue, in order, until one ends."""
 HISTOGRAM_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 """Upper bounds (seconds) of the per-action histogram in ``/metrics``."""
 
@@ -135,14 +143,40 @@ def on_host(fn: Callable[..., Any], *args: Any) -> Any:
     return asyncio.run_coroutine_threadsafe(run(), loop).result()
 
 
+def lane_of(request: Request) -> str:
+    """The pool lane of a blocking call: its action's prefix (``mysql`` of ``mysql.query``)."""
+    src = request.src
+    name: str = getattr(src, "name", "") or ""
+    return name.partition(".")[0]
+
+
+class _Lane:
+    """Calls of one module: how many run on the pool, and those waiting for a free slot."""
+
+    __slots__ = ("running", "waiting")
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.waiting: collections.deque[tuple[int, Session, Request]] = collections.deque()
+
+
+def _first(
+    waiting: collections.deque[tuple[int, Session, Request]], key: str
+) -> tuple[int, str, Session, Request]:
+    job_id, session, request = waiting.popleft()
+    return job_id, key, session, request
+
+
 class PoolRunner:
     """Daemon worker threads for blocking calls; outcomes go back to ``loop``.
 
     Threads start on demand up to ``workers`` and then live on, each
     blocked on one queue of ``(id, session, request)`` jobs (no per-call
-    future or executor).  Finished calls go on a completion deque; only the
-    worker that finds it unwatched wakes the loop (one self-pipe write per
-    batch), and the loop resumes at most ``batch`` sessions per iteration
+    future or executor).  Each module's calls form a *lane* (:func:`lane_of`)
+    with at most ``lane_workers`` of them on the queue or running; the rest
+    wait in the lane, in order, and go to the queue as the lane's calls end.
+    Finished calls go on a completion deque; only the worker that finds it
+    unwatched wakes the loop (one self-pipe write per batch), and the loop resumes at most ``batch`` sessions per iteration
     before yielding, so a burst of completions (a paused database resumed)
     cannot hold media and SIP for long.  ``log`` receives
     ``(event, level, fields)`` for slow calls.
@@ -155,10 +189,13 @@ class PoolRunner:
         workers: int = DEFAULT_WORKERS,
         slow_seconds: float = DEFAULT_SLOW_SECONDS,
         batch: int = DEFAULT_BATCH,
+        lane_workers: int = DEFAULT_LANE_WORKERS,
         log: Callable[..., None] | None = None,
     ) -> None:
         self.loop = loop
         self.workers = max(1, workers)
+        self.lane_workers = max(1, lane_workers)
+        self._lanes: dict[str, _Lane] = {}  # touched on the loop's thread only
         self.slow_seconds = slow_seconds
         self.batch = max(1, batch)
         self.log = log
@@ -166,8 +203,8 @@ class PoolRunner:
         self.histograms: dict[str, _Histogram] = {}
         self.completed = 0
         self._ids = itertools.count(1)
-        self._jobs: queue.SimpleQueue[tuple[int, Session, Request]] = queue.SimpleQueue()
-        self._finished: collections.deque[tuple[int, Session, Outcome]] = collections.deque()
+        self._jobs: queue.SimpleQueue[tuple[int, str, Session, Request]] = queue.SimpleQueue()
+        self._finished: collections.deque[tuple[int, str, Session, Outcome]] = collections.deque()
         self._woken = False  # a flush is scheduled on the loop: workers need not wake it
         self._threads: list[threading.Thread] = []
         self._outstanding = 0  # submitted and not finished: a thread starts when all are busy
@@ -178,10 +215,29 @@ class PoolRunner:
     def in_flight(self) -> int:
         return len(self.running)
 
+    @property
+    def queued(self) -> int:
+        """Calls waiting in their lane for a free slot (part of :attr:`in_flight`)."""
+        return sum(len(lane.waiting) for lane in self._lanes.values())
+
     def submit(self, session: Session, request: Request) -> None:
         job_id = next(self._ids)
         src = request.src
         self.running[job_id] = Running(session.id, src.name, str(src.loc), time.monotonic())
+        key = lane_of(request)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane()
+        if lane.running >= self.lane_workers:
+            lane.waiting.append((job_id, session, request))
+        else:
+            lane.running += 1
+            self._dispatch(job_id, key, session, request)
+        if self._watch is None:
+            self._watch = self.loop.call_later(self.slow_seconds, self._check_slow)
+
+    def _dispatch(self, job_id: int, key: str, session: Session, request: Request) -> None:
+        """Put a call on the workers' queue, starting a thread when every one is busy."""
         with self._lock:
             self._outstanding += 1
             if self._outstanding > len(self._threads) and len(self._threads) < self.workers:
@@ -190,9 +246,7 @@ class PoolRunner:
                 )
                 self._threads.append(t)
                 t.start()
-        self._jobs.put((job_id, session, request))
-        if self._watch is None:
-            self._watch = self.loop.call_later(self.slow_seconds, self._check_slow)
+        self._jobs.put((job_id, key, session, request))
 
     def _work(self) -> None:
         loop = self.loop
@@ -200,27 +254,36 @@ class PoolRunner:
         jobs = self._jobs
         finished = self._finished
         while True:
-            job_id, session, request = jobs.get()
+            job_id, key, session, request = jobs.get()
             outcome = _run(session, request)
             with self._lock:
                 self._outstanding -= 1
-            finished.append((job_id, session, outcome))
+            finished.append((job_id, key, session, outcome))
             if not self._woken:
                 self._woken = True
                 with contextlib.suppress(RuntimeError):  # the loop is closed: the server has stopped
                     loop.call_soon_threadsafe(self._flush)
 
     def _flush(self) -> None:
-        """Resume up to ``batch`` finished sessions; the rest on the next loop iteration."""
+        """Resume up to ``batch`` finished sessions; the rest on the next loop iteration.
+
+        Each finished call frees its lane's slot for the lane's next waiting call.
+        """
         self._woken = False
         finished = self._finished
         running = self.running
         histograms = self.histograms
+        lanes = self._lanes
         now = time.monotonic()
         for _ in range(self.batch):
             if not finished:
                 return
-            job_id, session, outcome = finished.popleft()
+            job_id, key, session, outcome = finished.popleft()
+            lane = lanes[key]
+            if lane.waiting:
+                self._dispatch(*_first(lane.waiting, key))
+            else:
+                lane.running -= 1
             entry = running.pop(job_id, None)
             if entry is not None:
                 hist = histograms.get(entry.action)

@@ -440,6 +440,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         sip_settings=sip_settings,
         blocking_grace=args.blocking_grace,
         blocking_workers=args.blocking_workers,
+        blocking_lane_workers=args.blocking_lane_workers,
         node_id=args.node_id,
         drain_timeout=args.drain_timeout,
         cluster_redis=args.cluster_redis,
@@ -537,6 +538,11 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--blocking-workers", metavar="N", type=int, default=None,
         help="worker threads for blocking actions (default: dsm.conf blocking_workers, else 64)",
+    )
+    serve.add_argument(
+        "--blocking-lane-workers", metavar="N", type=int, default=None,
+        help="blocking calls of one module running at once (default: dsm.conf "
+        "blocking_lane_workers, else 8)",
     )
     serve.set_defaults(func=_cmd_serve)
 

@@ -71,7 +71,12 @@ from typing import Any, TextIO
 from threadpoolctl import threadpool_limits
 
 from dsm.diagnostics import CompileError, Diagnostic
-from dsm.runtime.blocking import DEFAULT_SLOW_SECONDS, DEFAULT_WORKERS, PoolRunner
+from dsm.runtime.blocking import (
+    DEFAULT_LANE_WORKERS,
+    DEFAULT_SLOW_SECONDS,
+    DEFAULT_WORKERS,
+    PoolRunner,
+)
 from dsm.runtime.clock import AsyncioClock
 from dsm.runtime.cluster_events import RedisEvents
 from dsm.runtime.components import install as install_components
@@ -235,6 +240,7 @@ class Server:
         sip_timers: TimerSettings | None = None,
         blocking_grace: float = DEFAULT_BLOCKING_GRACE,
         blocking_workers: int | None = None,
+        blocking_lane_workers: int | None = None,
         node_id: str | None = None,
         drain_timeout: float | None = None,
         cluster_redis: str | None = None,
@@ -253,6 +259,7 @@ class Server:
         self._sip_conf: dict[str, str] = {}
         self.sip_limits: SipLimits | None = None
         self.blocking_workers = blocking_workers
+        self.blocking_lane_workers = blocking_lane_workers
         self.blocking_grace = blocking_grace
         self.runner: PoolRunner | None = None
         self.rtp_timeout = rtp_timeout
@@ -332,6 +339,8 @@ class Server:
             workers=self.blocking_workers
             or _positive(values.get("blocking_workers"), DEFAULT_WORKERS, int),
             slow_seconds=_positive(values.get("slow_action_seconds"), DEFAULT_SLOW_SECONDS, float),
+            lane_workers=self.blocking_lane_workers
+            or _positive(values.get("blocking_lane_workers"), DEFAULT_LANE_WORKERS, int),
             log=self.log,
         )
         self.runner = runner
@@ -838,6 +847,7 @@ def serve_main(
     sip_settings: Mapping[str, str] | None = None,
     blocking_grace: float = DEFAULT_BLOCKING_GRACE,
     blocking_workers: int | None = None,
+    blocking_lane_workers: int | None = None,
     node_id: str | None = None,
     drain_timeout: float | None = None,
     cluster_redis: str | None = None,
@@ -863,6 +873,7 @@ def serve_main(
         sip_settings=sip_settings,
         blocking_grace=blocking_grace,
         blocking_workers=blocking_workers,
+        blocking_lane_workers=blocking_lane_workers,
         node_id=node_id,
         drain_timeout=drain_timeout,
         cluster_redis=cluster_redis,

@@ -30,3 +30,12 @@ def crash(ctx: Any, *_: str) -> None:
 @module.condition("blk.is", style="S", blocking=True)
 def is_one(ctx: Any, arg: str = "", *_: str) -> bool:
     return ctx.resolve(arg) == "1"
+
+
+
+@module.action("gate.wait", style="S", blocking=True)
+def gate_wait(ctx: Any, arg: str = "", *_: str) -> None:
+    """Note ``R(arg)`` in the ``entered`` object (a list), wait for the ``gate`` object (an event,
+    at most 30 s), then set ``$gated``: a stalled dependency in the pool's ``gate`` lane."""
+    ctx.objects["entered"].append(ctx.resolve(arg))
+    ctx.vars["gated"] = "1" if ctx.objects["gate"].wait(30) else "timeout"
