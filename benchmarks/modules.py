@@ -63,7 +63,7 @@ from servers import FakeContext, MariaDB, RedisServer, mariadb, redis_server  # 
 
 import dsm  # noqa: E402
 from dsm.modules import mod_mysql, mod_redis  # noqa: E402
-from dsm.runtime.blocking import PoolRunner  # noqa: E402
+from dsm.runtime.blocking import DEFAULT_LANE_WORKERS, PoolRunner  # noqa: E402
 from dsm.runtime.call import SystemCall  # noqa: E402
 from dsm.runtime.clock import AsyncioClock  # noqa: E402
 from dsm.runtime.engine import Engine  # noqa: E402
@@ -75,14 +75,18 @@ BLOCK = 25
 """Calls per timed block: small, so module and bare blocks see the same machine load."""
 
 
-def _timed(block: Callable[[int], None]) -> float:
+def _timed(work: Callable[[int], None], block: int = BLOCK) -> float:
     start = time.perf_counter()
-    block(BLOCK)
+    work(block)
     return time.perf_counter() - start
 
 
 def interleaved(
-    module: Callable[[int], None], bare: Callable[[int], None], calls: int, rounds: int
+    module: Callable[[int], None],
+    bare: Callable[[int], None],
+    calls: int,
+    rounds: int,
+    block: int = BLOCK,
 ) -> tuple[float, float]:
     """(module rate, bare rate) from the median of many small alternating blocks.
 
@@ -93,14 +97,14 @@ def interleaved(
     bare(max(1, calls // 10))
     m_times: list[float] = []
     b_times: list[float] = []
-    for i in range(max(rounds, calls // BLOCK)):
+    for i in range(max(rounds, calls // block)):
         if i % 2:  # alternate which side goes first
-            b_times.append(_timed(bare))
-            m_times.append(_timed(module))
+            b_times.append(_timed(bare, block))
+            m_times.append(_timed(module, block))
         else:
-            m_times.append(_timed(module))
-            b_times.append(_timed(bare))
-    return BLOCK / statistics.median(m_times), BLOCK / statistics.median(b_times)
+            m_times.append(_timed(module, block))
+            b_times.append(_timed(bare, block))
+    return block / statistics.median(m_times), block / statistics.median(b_times)
 
 
 # --------------------------------------------------------------------------- MySQL
@@ -195,27 +199,15 @@ transition q (INIT, S) - test(#go == 1) / mysql.queryGetResult("SELECT prompt, o
 """
 
 
-def pool_rates(
-    db: MariaDB, calls: int, rounds: int, sessions: int = 1, pool: bool = True
-) -> tuple[float, float]:
-    """``mysql.queryGetResult`` as ``dsm serve`` runs it, next to bare PyMySQL.
-
-    An engine on an asyncio loop with the server's :class:`PoolRunner`: each
-    event parks its session, the query runs on a worker thread and the
-    session resumes on the loop (two thread hand-offs per query).  With
-    ``sessions`` > 1 that many calls query side by side (events/s over all).
-    ``pool=False``: the same engine and loop, the query run inline (the cost
-    of the hand-off is the difference).
-    """
-    loop = asyncio.new_event_loop()
-    runner = PoolRunner(loop, workers=max(4, sessions))
-    engine = Engine(AsyncioClock(loop), runner=runner if pool else None)
+def _serve_engine(loop: asyncio.AbstractEventLoop, runner: PoolRunner | None) -> Engine:
+    """An engine wired to ``loop`` as ``dsm serve`` wires it (one drain per loop iteration)."""
+    engine = Engine(AsyncioClock(loop), runner=runner)
     pending = False
 
     def drain() -> None:
         nonlocal pending
         pending = False
-        engine.run_pending()
+        engine.run_pending(limit=1_000_000)
 
     def on_pending() -> None:
         nonlocal pending
@@ -224,48 +216,233 @@ def pool_rates(
             loop.call_soon(drain)
 
     engine.on_pending = on_pending
-    engine.load({"q": dsm.compile_source(POOL_CHART.format(url=db.url), name="q")})
-    group = [engine.start_call("q", SystemCall(f"bench-{i}")) for i in range(sessions)]
-    for _ in range(200):  # bounded: connecting takes a while on a loaded machine
+    return engine
+
+
+def _connected(loop: asyncio.AbstractEventLoop, engine: Engine, db: MariaDB, chart: str, n: int) -> list[Any]:
+    engine.load({"q": dsm.compile_source(chart.format(url=db.url), name="q")})
+    group = [engine.start_call("q", SystemCall(f"bench-{i}")) for i in range(n)]
+    for _ in range(600):  # bounded: connecting takes a while on a loaded machine
         if all("errno" in s.vars and not s.waiting for s in group):
             break
         loop.run_until_complete(asyncio.sleep(0.05))
-    assert all(s.vars.get("errno") == "" for s in group), [s.vars for s in group]
+    assert all(s.vars.get("errno") == "" for s in group), [s.vars for s in group[:3]]
+    return group
 
-    async def queries(n: int) -> None:
-        for _ in range(max(1, n // sessions)):
-            futures = []
-            for s in group:
-                fut: asyncio.Future[None] = loop.create_future()
-                s.deliver("DSMEvent", {"go": "1"}, on_done=lambda _p, f=fut: f.set_result(None))
-                futures.append(fut)
-            await asyncio.gather(*futures)
 
-    def module(n: int) -> None:
-        loop.run_until_complete(queries(n))
-        assert group[0].vars["prompt"] == "wav/alice.wav"
-
-    bare_con = pymysql.connect(
+def _bare_connection(db: MariaDB) -> pymysql.connections.Connection:
+    return pymysql.connect(
         host=db.host, port=db.port, user=db.user, password=db.password, database=db.database, autocommit=True
     )
-    out: dict[str, Any] = {}
 
-    def bare(n: int) -> None:
-        for _ in range(n):
-            with bare_con.cursor() as cur:
-                cur.execute("SELECT prompt, owner FROM menus WHERE owner='alice'")
-                rows = cur.fetchall()
-                for d, v in zip(cur.description, rows[0]):
-                    out[d[0]] = v
+
+def _bare_select(con: pymysql.connections.Connection, out: dict[str, Any]) -> None:
+    """The bare side's select-and-set: the same select, the row's columns into a dict."""
+    with con.cursor() as cur:
+        cur.execute("SELECT prompt, owner FROM menus WHERE owner='alice'")
+        rows = cur.fetchall()
+        for d, v in zip(cur.description, rows[0]):
+            out[d[0]] = v
+
+
+class BareThreads:
+    """``n`` threads with one PyMySQL connection each: the bare side of a concurrent comparison.
+
+    :meth:`run` has every thread do ``count`` select-and-sets and returns
+    when all are done (threads live across runs, as the pool's do).
+    """
+
+    def __init__(self, db: MariaDB, n: int) -> None:
+        self.orders: list[queue.SimpleQueue[int | None]] = [queue.SimpleQueue() for _ in range(n)]
+        self.done: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self.cons = [_bare_connection(db) for _ in range(n)]
+        self.threads = [threading.Thread(target=self._work, args=(i,), daemon=True) for i in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _work(self, i: int) -> None:
+        con = self.cons[i]
+        out: dict[str, Any] = {}
+        while (count := self.orders[i].get()) is not None:
+            for _ in range(count):
+                _bare_select(con, out)
+            self.done.put(i)
+
+    def run(self, count: int) -> None:
+        for order in self.orders:
+            order.put(count)
+        for _ in self.orders:
+            self.done.get(timeout=60)
+
+    def close(self) -> None:
+        for order in self.orders:
+            order.put(None)
+        for t in self.threads:
+            t.join(10)
+        for con in self.cons:
+            con.close()
+
+
+def pool_rates(
+    db: MariaDB, calls: int, rounds: int, sessions: int = 1, pool: bool = True
+) -> tuple[float, float]:
+    """(select-and-sets/s through the engine, bare PyMySQL/s), closed loop, same concurrency.
+
+    The engine side is ``dsm serve``'s wiring: an asyncio loop, the
+    server's :class:`PoolRunner`; each event parks its session, the query
+    runs on a worker thread and the session resumes on the loop.  Each
+    finished event delivers the session's next one from its ``on_done``
+    callback (no future or task per query, so the driver costs next to
+    nothing).  ``sessions`` sessions query side by side; the bare side then
+    runs as many threads, one connection each (:class:`BareThreads`).
+    ``pool=False``: the same engine and loop with the query inline.
+    """
+    loop = asyncio.new_event_loop()
+    runner = PoolRunner(loop, workers=max(4, sessions)) if pool else None
+    engine = _serve_engine(loop, runner)
+    group = _connected(loop, engine, db, POOL_CHART, sessions)
+
+    def module(n: int) -> None:
+        per = max(1, n // sessions)
+        left = {s.id: per for s in group}
+        done: asyncio.Future[None] = loop.create_future()
+        active = [len(group)]
+
+        def next_query(s: Any) -> None:
+            left[s.id] -= 1
+            if left[s.id] >= 0:
+                s.deliver("DSMEvent", {"go": "1"}, on_done=lambda _p: next_query(s))
+                return
+            active[0] -= 1
+            if not active[0]:
+                done.set_result(None)
+
+        for s in group:
+            next_query(s)
+        loop.run_until_complete(done)
+        assert group[0].vars["prompt"] == "wav/alice.wav"
+
+    if sessions == 1:
+        bare_con = _bare_connection(db)
+        out: dict[str, Any] = {}
+
+        def bare(n: int) -> None:
+            for _ in range(n):
+                _bare_select(bare_con, out)
+
+        close: Callable[[], None] = bare_con.close
+    else:
+        threads = BareThreads(db, sessions)
+
+        def bare(n: int) -> None:
+            threads.run(max(1, n // sessions))
+
+        close = threads.close
 
     try:
-        return interleaved(module, bare, calls, rounds)
+        # both sides do BLOCK queries per session and block
+        return interleaved(module, bare, calls, rounds, block=BLOCK * sessions)
     finally:
-        bare_con.close()
+        close()
         for s in group:
             engine.end_session(s)
-        runner.close()
+        if runner is not None:
+            runner.close()
         loop.close()
+
+
+OPEN_CHART = """import(mod_mysql)
+initial state INIT enter {{ mysql.connect({url}); set($user=alice) }};
+state S;
+transition q (INIT, S) - test(#go == 1) / mysql.queryGetResult("SELECT prompt, owner FROM menus WHERE owner='$user'") -> S;
+"""
+
+
+def _latency(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "median_us": round(statistics.median(samples) * 1e6, 1),
+        "p99_us": round(samples[int(len(samples) * 0.99)] * 1e6, 1),
+    }
+
+
+def _open_engine(db: MariaDB, calls: int, rounds: int, pool: bool) -> dict[str, float]:
+    """The engine side of :func:`open_loop` (through the pool, or with the query inline)."""
+    loop = asyncio.new_event_loop()
+    runner = PoolRunner(loop) if pool else None
+    engine = _serve_engine(loop, runner)
+    group = _connected(loop, engine, db, OPEN_CHART, calls)
+    lat: list[float] = []
+
+    def fire(s: Any) -> None:
+        start = time.perf_counter()
+        s.deliver("DSMEvent", {"go": "1"}, on_done=lambda _p: lat.append(time.perf_counter() - start))
+
+    t0 = loop.time() + 0.1
+    for k in range(rounds):
+        for i, s in enumerate(group):
+            loop.call_at(t0 + k + i / calls, fire, s)
+    cpu = time.process_time()
+    loop.run_until_complete(asyncio.sleep(rounds + 0.6))
+    cpu = time.process_time() - cpu
+    for s in group:
+        engine.end_session(s)
+    if runner is not None:
+        runner.close()
+    loop.close()
+    assert len(lat) == rounds * calls, len(lat)
+    return {**_latency(lat), "cpu_us_per_query": round(cpu / len(lat) * 1e6, 1)}
+
+
+def open_loop(db: MariaDB, calls: int, seconds: float) -> dict[str, Any]:
+    """The issue's scenario: ``calls`` calls, each one select-and-set a second, spread evenly.
+
+    Through the pool: ``calls`` sessions on an engine as ``dsm serve`` runs
+    it, each sent an event at its own phase of every second; the latency of
+    a query runs from the event's delivery to the end of its processing
+    (``on_done``).  ``engine_inline``: the same with the query run on the
+    loop (what the engine costs without the hand-off).  Bare: ``calls``
+    threads, one PyMySQL connection each, each running the same
+    select-and-set at its own phase of every second; latency from just
+    before ``execute`` to the row in the dict.  CPU is the process's CPU
+    time (all threads) over the window, per query.
+    """
+    rounds = max(1, int(seconds))
+    result: dict[str, Any] = {"calls": calls, "seconds": rounds}
+    result["pool"] = _open_engine(db, calls, rounds, pool=True)
+    result["engine_inline"] = _open_engine(db, calls, rounds, pool=False)
+    # -- bare threads
+    cons = [_bare_connection(db) for _ in range(calls)]
+    bare_lat: list[list[float]] = [[] for _ in range(calls)]
+    start_at = time.monotonic() + 0.3
+
+    def worker(i: int) -> None:
+        out: dict[str, Any] = {}
+        for k in range(rounds):
+            delay = start_at + k + i / calls - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            begin = time.perf_counter()
+            _bare_select(cons[i], out)
+            bare_lat[i].append(time.perf_counter() - begin)
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(calls)]
+    for t in threads:
+        t.start()
+    cpu = time.process_time()
+    for t in threads:
+        t.join(rounds + 30)
+    cpu = time.process_time() - cpu
+    for con in cons:
+        con.close()
+    flat = [x for xs in bare_lat for x in xs]
+    assert len(flat) == rounds * calls, len(flat)
+    result["bare"] = {**_latency(flat), "cpu_us_per_query": round(cpu / len(flat) * 1e6, 1)}
+    result["added_median_us"] = round(result["pool"]["median_us"] - result["bare"]["median_us"], 1)
+    bare_cpu = result["bare"]["cpu_us_per_query"]
+    result["cpu_overhead"] = round(result["pool"]["cpu_us_per_query"] / bare_cpu - 1, 4)
+    result["engine_inline_cpu_overhead"] = round(result["engine_inline"]["cpu_us_per_query"] / bare_cpu - 1, 4)
+    return result
 
 
 def thread_hop_floor(rounds: int = 15, trips: int = 500) -> float:
@@ -303,6 +480,91 @@ def thread_hop_floor(rounds: int = 15, trips: int = 500) -> float:
         thread.join(10)
         loop.close()
     return statistics.median(times) * 1e6
+
+
+# --------------------------------------------------------------------------- a resume burst, in process
+BURST_CHART = """import(mod_mysql)
+initial state INIT enter {{ mysql.connect({url}); setTimer(1, 1) }};
+state S;
+transition q (INIT, S) - timer(#id == 1) / mysql.queryGetResult("SELECT prompt, owner FROM menus WHERE owner='alice'"); setTimer(1, 1) -> S;
+"""
+
+
+def _lag_stats(lags: list[tuple[float, float]], start: float, end: float) -> dict[str, float]:
+    xs = sorted(lag for t, lag in lags if start <= t <= end)
+    if not xs:
+        return {}
+    return {
+        "p99_ms": round(xs[int(len(xs) * 0.99)] * 1000, 1),
+        "max_ms": round(xs[-1] * 1000, 1),
+        "over_10ms": round(sum(1 for x in xs if x > 0.010) / len(xs), 4),
+    }
+
+
+def pool_burst(db: MariaDB, calls: int, lane_workers: int, pause: float = 2.0) -> dict[str, Any]:
+    """How late a 5 ms ticker on the loop runs while a paused MariaDB's queries resume.
+
+    In one process, no SIP or RTP: ``calls`` sessions on an engine wired as
+    ``dsm serve`` wires it, each querying once a second (started evenly over
+    one second), MariaDB paused for ``pause`` seconds, then resumed.  The
+    ticker stands for the media clock; its lateness is taken before the
+    pause, in the first second after SIGCONT (every parked query finishes)
+    and in the two seconds after that (the calls' timers now fire together).
+    Less at the mercy of other work on the machine than ``paused_mariadb``:
+    the process sends no media, and a run takes ten seconds.
+    """
+    loop = asyncio.new_event_loop()
+    runner = PoolRunner(loop, lane_workers=lane_workers)
+    engine = _serve_engine(loop, runner)
+    engine.load({"q": dsm.compile_source(BURST_CHART.format(url=db.url), name="q")})
+    lags: list[tuple[float, float]] = []
+    step = 0.005
+    due = [loop.time() + step]
+    handle: list[asyncio.TimerHandle] = []
+
+    def tick() -> None:
+        now = loop.time()
+        lags.append((now, now - due[0]))
+        due[0] += step
+        while due[0] < now:
+            due[0] += step
+        handle[:] = [loop.call_at(due[0], tick)]
+
+    handle.append(loop.call_at(due[0], tick))
+
+    async def scenario() -> tuple[tuple[float, float], tuple[float, float]]:
+        sessions = []
+        for i in range(calls):
+            sessions.append(engine.start_call("q", SystemCall(f"burst-{i}")))
+            await asyncio.sleep(1.0 / calls)
+        await asyncio.sleep(2.0)
+        start = loop.time()
+        await asyncio.sleep(2.0)
+        before = (start, loop.time())
+        os.kill(db.pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(pause)
+        finally:
+            os.kill(db.pid, signal.SIGCONT)
+        start = loop.time()
+        await asyncio.sleep(3.0)
+        for s in sessions:
+            engine.end_session(s)
+        return before, (start, loop.time())
+
+    try:
+        before, after = loop.run_until_complete(scenario())
+    finally:
+        for h in handle:
+            h.cancel()
+        runner.close()
+        loop.close()
+    return {
+        "lane_workers": lane_workers,
+        "before": _lag_stats(lags, *before),
+        "after_first_s": _lag_stats(lags, after[0], after[0] + 1.0),
+        "after_rest": _lag_stats(lags, after[0] + 1.0, after[1]),
+    }
 
 
 # --------------------------------------------------------------------------- a paused MariaDB under load
@@ -418,7 +680,12 @@ def _metric(control: str, name: str) -> float:
 
 
 def serve_pause(
-    db: MariaDB, calls: int, pause: float, rate: float = 50.0, workers: int | None = None
+    db: MariaDB,
+    calls: int,
+    pause: float,
+    rate: float = 50.0,
+    workers: int | None = None,
+    lane_workers: int | None = None,
 ) -> dict[str, Any]:
     """``calls`` SIP calls on a ``dsm serve`` process, each querying MariaDB once a second.
 
@@ -437,13 +704,14 @@ def serve_pause(
     proc = subprocess.Popen(
         [sys.executable, "-m", "dsm.cli", "serve", "--scripts", folder, "--sip", "127.0.0.1:0",
          "--control", "127.0.0.1:0", "--rtp-ports", f"{low}-{low + 4 * calls + 400}", "--log-level", "info",
-         "--blocking-grace", "1", *(["--blocking-workers", str(workers)] if workers else [])],
+         "--blocking-grace", "1", *(["--blocking-workers", str(workers)] if workers else []),
+         *(["--blocking-lane-workers", str(lane_workers)] if lane_workers else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp = RtpClock()
     socks: list[socket.socket] = []
-    out: dict[str, Any] = {"calls": calls, "pause_s": pause}
+    out: dict[str, Any] = {"calls": calls, "pause_s": pause, "lane_workers": lane_workers or DEFAULT_LANE_WORKERS}
     paused = False
     try:
         assert proc.stderr is not None
@@ -505,6 +773,11 @@ def serve_pause(
             late, frames = rtp.late(start, end)
             out[f"late_{name}"] = round(late / frames, 5) if frames else None
             out[f"frames_{name}"] = frames
+        start = windows["after"][0]
+        out["late_after_by_second"] = [  # where in the window the late frames are
+            round(late / frames, 4) if frames else None
+            for late, frames in (rtp.late(start + k, start + k + 1) for k in range(5))
+        ]
         answered = [o for o in options if o is not None]
         out["options_during_pause"] = len(options)
         out["options_unanswered"] = len(options) - len(answered)
@@ -590,6 +863,17 @@ def harness_rates(db: MariaDB, srv: RedisServer, calls: int) -> dict[str, float]
     return result or None
 
 
+def _median_of(runs: list[dict[str, Any]], *path: str) -> float | None:
+    values = []
+    for run in runs:
+        value: Any = run
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, int | float):
+            values.append(value)
+    return round(statistics.median(values), 5) if values else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--calls", type=int, default=10000, help="calls per side")
@@ -598,8 +882,15 @@ def main() -> None:
     )
     parser.add_argument("--serve-calls", type=int, default=200, help="SIP calls for the paused-MariaDB run (0: skip)")
     parser.add_argument("--pause", type=float, default=10.0, help="seconds MariaDB stays paused")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each paused-MariaDB case (medians)")
+    parser.add_argument(
+        "--old-lanes", type=int, default=64,
+        help="lane_workers of the 'before' case: 64 = every worker, as before lanes existed",
+    )
+    parser.add_argument("--open-seconds", type=float, default=5.0, help="seconds of the open-loop case (0: skip)")
     args = parser.parse_args()
     sys.setswitchinterval(0.001)  # as dsm serve does (runtime/server.py)
+    loads = [os.getloadavg()[0]]
 
     with mariadb() as db, redis_server() as srv:
         mysql_setup(db)
@@ -611,7 +902,24 @@ def main() -> None:
         pool_mod, pool_bare = pool_rates(db, hop_calls, args.rounds, 1)
         pool8_mod, pool8_bare = pool_rates(db, hop_calls, args.rounds, 8)
         floor_us = thread_hop_floor()
-        paused = serve_pause(db, args.serve_calls, args.pause) if args.serve_calls > 0 else None
+        sys.setswitchinterval(0.005)  # Python's default, for comparison
+        floor_5ms_us = thread_hop_floor()
+        sys.setswitchinterval(0.001)
+        loads.append(os.getloadavg()[0])
+        opened = open_loop(db, args.serve_calls or 200, args.open_seconds) if args.open_seconds > 0 else None
+        bursts: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+        paused_runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+        for _ in range(args.runs):  # old and new alternate, so both see the same machine
+            for case, lanes in (("before", args.old_lanes), ("after", DEFAULT_LANE_WORKERS)):
+                bursts[case].append(pool_burst(db, args.serve_calls or 200, lanes))
+                loads.append(os.getloadavg()[0])
+        if args.serve_calls > 0:
+            for _ in range(args.runs):
+                for case, lanes in (("before", args.old_lanes), ("after", DEFAULT_LANE_WORKERS)):
+                    run = serve_pause(db, args.serve_calls, args.pause, lane_workers=lanes)
+                    run["load_average"] = round(os.getloadavg()[0], 2)
+                    paused_runs[case].append(run)
+                    loads.append(os.getloadavg()[0])
 
     my_over = my_bare / my_mod - 1.0
     rd_over = rd_bare / rd_mod - 1.0
@@ -625,23 +933,65 @@ def main() -> None:
         for key, value in scripted.items():
             print(f"{key:30s} {value:10.0f}/s")
     hop = {
+        "compares": "select-and-set, one event per query, closed loop: engine on an asyncio loop "
+        "(inline, or through the pool) against bare PyMySQL; x8: 8 sessions against 8 threads "
+        "with a connection each",
         "engine_inline_per_s": round(inline_mod),
         "engine_inline_overhead": round(inline_bare / inline_mod - 1.0, 4),
         "pool_per_s": round(pool_mod),
         "pool_overhead": round(pool_bare / pool_mod - 1.0, 4),
         "pool_8_sessions_per_s": round(pool8_mod),
+        "bare_8_threads_per_s": round(pool8_bare),
         "pool_8_sessions_overhead": round(pool8_bare / pool8_mod - 1.0, 4),
         "thread_ping_pong_us": round(floor_us, 1),
-        "load_average": round(os.getloadavg()[0], 2),
+        "thread_ping_pong_us_switch_5ms": round(floor_5ms_us, 1),
     }
     print(
         f"queryGetResult via engine, inline {inline_mod:8.0f}/s ({hop['engine_inline_overhead']:+.1%}), "
-        f"pool {pool_mod:8.0f}/s ({hop['pool_overhead']:+.1%}), "
-        f"pool x8 sessions {pool8_mod:8.0f}/s ({hop['pool_8_sessions_overhead']:+.1%}) against bare PyMySQL; "
-        f"bare thread ping-pong {floor_us:.0f} us"
+        f"pool {pool_mod:8.0f}/s ({hop['pool_overhead']:+.1%}) against bare PyMySQL; "
+        f"8 sessions {pool8_mod:8.0f}/s against 8 bare threads {pool8_bare:8.0f}/s "
+        f"({hop['pool_8_sessions_overhead']:+.1%}); "
+        f"bare thread ping-pong {floor_us:.0f} us (switch interval 5 ms: {floor_5ms_us:.0f} us)"
     )
-    if paused is not None:
-        print(f"paused MariaDB: {paused}")
+    if opened is not None:
+        print(
+            f"open loop, {opened['calls']} calls x 1 query/s: latency median {opened['pool']['median_us']:.0f} us "
+            f"(p99 {opened['pool']['p99_us']:.0f}) through the pool, {opened['bare']['median_us']:.0f} us "
+            f"(p99 {opened['bare']['p99_us']:.0f}) bare threads; CPU per query {opened['pool']['cpu_us_per_query']:.0f} "
+            f"vs {opened['bare']['cpu_us_per_query']:.0f} us ({opened['cpu_overhead']:+.1%})"
+        )
+    burst = {
+        case: {
+            "lane_workers": args.old_lanes if case == "before" else DEFAULT_LANE_WORKERS,
+            "runs": runs,
+            **{
+                f"median_{window}_{key}": _median_of(runs, window, key)
+                for window in ("before", "after_first_s", "after_rest")
+                for key in ("p99_ms", "max_ms")
+            },
+        }
+        for case, runs in bursts.items()
+    }
+    for case, b in burst.items():
+        print(
+            f"resume burst, {case} (lane_workers {b['lane_workers']}): ticker p99 lateness "
+            f"{b['median_before_p99_ms']} ms before the pause, {b['median_after_first_s_p99_ms']} ms "
+            f"first second after, {b['median_after_rest_p99_ms']} ms after that (medians of {len(b['runs'])})"
+        )
+    paused: dict[str, Any] | None = None
+    if args.serve_calls > 0:
+        paused = {}
+        for case, runs in paused_runs.items():
+            paused[case] = {
+                "lane_workers": args.old_lanes if case == "before" else DEFAULT_LANE_WORKERS,
+                "runs": runs,
+                **{f"median_late_{w}": _median_of(runs, f"late_{w}") for w in ("before", "paused", "after")},
+            }
+            print(
+                f"paused MariaDB, {case} (lane_workers {paused[case]['lane_workers']}): late frames "
+                f"{paused[case]['median_late_before']} before, {paused[case]['median_late_paused']} during, "
+                f"{paused[case]['median_late_after']} after SIGCONT (medians of {len(runs)})"
+            )
     report = {
         "mysql_module_per_s": round(my_mod),
         "mysql_bare_per_s": round(my_bare),
@@ -653,7 +1003,10 @@ def main() -> None:
         "within_target": my_over <= TARGET_OVERHEAD and rd_over <= TARGET_OVERHEAD,
         "scripted": scripted,
         "pool_hand_off": hop,
+        "open_loop": opened,
+        "resume_burst": burst,
         "paused_mariadb": paused,
+        "load_average": [round(x, 2) for x in loads],
     }
     print(json.dumps(report))
 
