@@ -937,8 +937,10 @@ def main() -> None:
         "(inline, or through the pool) against bare PyMySQL; x8: 8 sessions against 8 threads "
         "with a connection each",
         "engine_inline_per_s": round(inline_mod),
+        "engine_inline_bare_per_s": round(inline_bare),
         "engine_inline_overhead": round(inline_bare / inline_mod - 1.0, 4),
         "pool_per_s": round(pool_mod),
+        "pool_bare_per_s": round(pool_bare),
         "pool_overhead": round(pool_bare / pool_mod - 1.0, 4),
         "pool_8_sessions_per_s": round(pool8_mod),
         "bare_8_threads_per_s": round(pool8_bare),

@@ -119,6 +119,7 @@ KNOWN_KEYS = frozenset(
         "curl_connect_timeout",
         "curl_timeout",
         "blocking_workers",
+        "blocking_lane_workers",
         "slow_action_seconds",
     }
 )
