@@ -15,8 +15,16 @@ call had returned at once.
 Only sessions whose chart set has a blocking action or condition run here,
 and only when the engine has a runner; everything else keeps the plain
 executor (and its cost).  Both executors implement ``engine.md`` sections
-6 – 10 line for line and must stay in step: ``tests/runtime/test_blocking.py``
-runs the same charts through both and compares traces.
+6 – 10 line for line and must stay in step:
+``tests/runtime/engine/test_engine_blocking.py`` runs the same charts
+through both and compares traces.
+
+Why two: the generator form run for every session costs 8 % of the engine's
+events/s (the PIN chart of ``benchmarks/engine.py``, plain against
+generator executor, medians of seven interleaved runs: 31,800 against
+29,100 events/s), over the 5 % a single executor may cost; one executor
+would then still need a generator-free driver for sessions without
+blocking actions, i.e. the plain executor again.
 
 While a session waits, events delivered to it queue (E-146) and are
 processed in order once the parked event has finished — the same order as
