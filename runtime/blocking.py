@@ -175,11 +175,13 @@ class PoolRunner:
     future or executor).  Each module's calls form a *lane* (:func:`lane_of`)
     with at most ``lane_workers`` of them on the queue or running; the rest
     wait in the lane, in order, and go to the queue as the lane's calls end.
+    A call's time (histogram, slow-call log) counts from its submission,
+    waiting in the lane included: that is how long its call waited.
     Finished calls go on a completion deque; only the worker that finds it
-    unwatched wakes the loop (one self-pipe write per batch), and the loop resumes at most ``batch`` sessions per iteration
-    before yielding, so a burst of completions (a paused database resumed)
-    cannot hold media and SIP for long.  ``log`` receives
-    ``(event, level, fields)`` for slow calls.
+    unwatched wakes the loop (one self-pipe write per batch), and the loop
+    resumes at most ``batch`` sessions per iteration before yielding, so a
+    burst of completions (a paused database resumed) cannot hold media and
+    SIP for long.  ``log`` receives ``(event, level, fields)`` for slow calls.
     """
 
     def __init__(
