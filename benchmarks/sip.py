@@ -58,7 +58,8 @@ Each concurrency step also reports ``server_cpu`` (the server's share of one
 core over the windows, from ``/proc``) and the machine's load average: on a
 shared machine a failed step with a low ``server_cpu`` and a high load
 points at other processes, not at the server.  ``--calls 400,500`` and
-``--rates 200,300`` replace the ladders (to re-measure one step).
+``--rates 200,300`` replace the ladders (to re-measure one step);
+``--cps-seconds 5`` makes each rate step last 5 s (500 calls at 100/s).
 
 Every loop is bounded in count and time (the whole run stays under two
 minutes), all traffic is on 127.0.0.1, and the server and every sipp are
@@ -641,6 +642,12 @@ def main() -> int:
     parser.add_argument(
         "--rates", metavar="R,R,…", help="call rates to try instead of the default ladder"
     )
+    parser.add_argument(
+        "--cps-seconds",
+        type=int,
+        metavar="S",
+        help="seconds of calls per rate step (default 3; 5 at 100/s is 500 calls)",
+    )
     parser.add_argument("--b2b", action="store_true", help="also B2B calls per second, direct and anchored media")
     parser.add_argument(
         "--two-way",
@@ -664,7 +671,9 @@ def main() -> int:
         help="write the benchmark's scripts and prompt to DIR and stop",
     )
     args = parser.parse_args()
-    global CONCURRENT, CPS_RATES
+    global CONCURRENT, CPS_RATES, CPS_SECONDS
+    if args.cps_seconds:
+        CPS_SECONDS = max(1, min(args.cps_seconds, 30))
     if args.calls:
         CONCURRENT = tuple(int(n) for n in args.calls.split(","))
     if args.rates:
