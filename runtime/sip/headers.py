@@ -317,6 +317,10 @@ class Via:
     def __str__(self) -> str:
         return f"{self.protocol}/{self.transport} {format_hostport(self.host, self.port)}{format_params(self.params)}"
 
+    def copy(self) -> Via:
+        """An independent copy (its own parameter dict)."""
+        return Via(self.transport, self.host, self.port, dict(self.params), self.protocol)
+
     @classmethod
     def parse(cls, text: str) -> Via:
         parts = text.strip().split("/", 2)

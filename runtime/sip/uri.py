@@ -183,6 +183,12 @@ class SipUri:
             out.append("?" + "&".join(f"{k}={v}" for k, v in self.headers.items()))
         return "".join(out)
 
+    def copy(self) -> SipUri:
+        """An independent copy (its own parameter and header dicts)."""
+        return SipUri(
+            self.host, self.user, self.password, self.port, dict(self.params), dict(self.headers), self.scheme
+        )
+
     @property
     def transport(self) -> str:
         """The ``transport`` parameter, lower-cased (``udp`` when absent)."""
@@ -205,6 +211,9 @@ class OtherUri:
 
     def __str__(self) -> str:
         return f"{self.scheme}:{self.rest}"
+
+    def copy(self) -> OtherUri:
+        return OtherUri(self.scheme, self.rest)
 
 
 Uri = SipUri | OtherUri
@@ -287,6 +296,10 @@ class NameAddress:
     @property
     def tag(self) -> str | None:
         return self.params.get("tag")
+
+    def copy(self) -> NameAddress:
+        """An independent copy (its own URI and parameter dict)."""
+        return NameAddress(self.uri.copy(), self.display_name, dict(self.params))
 
     def __str__(self) -> str:
         name = ""
