@@ -188,14 +188,18 @@ def _parse_version(text: str) -> str:
     return "SIP/" + text[4:]
 
 
+_ESSENTIAL_NAMES = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
 def _check_essentials(message: Message) -> None:
     """Via, From, To, Call-ID and CSeq must be present and parseable."""
     headers = message.headers
-    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        if headers.get(name) is None:
+    found = [headers.get_all(name) for name in _ESSENTIAL_NAMES]
+    for name, values in zip(_ESSENTIAL_NAMES, found, strict=True):
+        if not values:
             raise ParseError(f"Missing {name}")
-    for name in ("From", "To", "Call-ID", "CSeq"):
-        if len(headers.get_all(name)) > 1:
+    for name, values in zip(_ESSENTIAL_NAMES[1:], found[1:], strict=True):
+        if len(values) > 1:
             raise ParseError(f"Multiple {name} headers")
     message.top_via  # noqa: B018 - parse for validation
     message.from_  # noqa: B018

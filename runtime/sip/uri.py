@@ -219,13 +219,16 @@ class OtherUri:
 Uri = SipUri | OtherUri
 
 
+_URI_EXCLUDED = re.compile('[ \t\r\n<>"]')
+
+
 def parse_uri(text: str) -> Uri:
     """Parse a URI; ``sip``/``sips`` fully, other schemes as :class:`OtherUri`."""
     text = text.strip()
     scheme, colon, rest = text.partition(":")
     if not colon or not scheme or not scheme[0].isalpha() or not set(scheme) <= _SCHEME_CHARS:
         raise ParseError("Bad URI scheme")
-    if not rest or any(ch in rest for ch in ' \t\r\n<>"'):
+    if not rest or _URI_EXCLUDED.search(rest):
         raise ParseError("Bad URI")
     lower = scheme.lower()
     if lower not in ("sip", "sips"):
