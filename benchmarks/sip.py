@@ -58,13 +58,16 @@ Each concurrency step also reports ``server_cpu`` (the server's share of one
 core over the windows, from ``/proc``) and the machine's load average: on a
 shared machine a failed step with a low ``server_cpu`` and a high load
 points at other processes, not at the server.  ``--calls 400,500`` and
-``--rates 200,300`` replace the ladders (to re-measure one step).
+``--rates 200,300`` replace the ladders (to re-measure one step);
+``--cps-seconds 5`` makes each rate step last 5 s (500 calls at 100/s).
 
 Every loop is bounded in count and time (the whole run stays under two
 minutes), all traffic is on 127.0.0.1, and the server and every sipp are
 killed on every path.  Each measurement gets a fresh server, so that the
 transactions of one do not weigh on the other.  ``--profile FILE`` runs the
-(first) server under cProfile and writes its statistics to FILE when it stops.
+(first) server under cProfile and writes its statistics to FILE when it stops
+(a FILE ending in ``.spy``: under the sampling profiler py-spy, collapsed
+stacks, without cProfile's cost per Python call).
 
 Run: ``.venv/bin/python benchmarks/sip.py``.  The last line of output is one
 JSON object.
@@ -78,6 +81,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -308,6 +312,7 @@ class Served:
     sip_host = "127.0.0.1"
 
     def __init__(self, scripts: Path, profile: str | None) -> None:
+        self.spy: subprocess.Popen[bytes] | None = None
         # a port picked free may be taken by another process before the server binds
         # it: up to three attempts, each with fresh ports
         for attempt in range(3):
@@ -321,7 +326,8 @@ class Served:
         self.sip_port = free_port()
         self.control_port = free_port(socket.SOCK_STREAM)
         cmd = [sys.executable]
-        if profile:
+        sampled = bool(profile and profile.endswith(".spy"))
+        if profile and not sampled:
             cmd += ["-m", "cProfile", "-o", profile]
         cmd += ["-m", "dsm.cli"]
         cmd += [
@@ -344,11 +350,20 @@ class Served:
                 return False
             with contextlib.suppress(httpx.HTTPError):
                 self.metrics()
+                if sampled and profile:
+                    self._sample(profile)
                 return True
             if time.monotonic() > deadline:
                 self.close()
                 raise RuntimeError("dsm serve did not start within 30 s")
             time.sleep(0.1)
+
+    def _sample(self, profile: str) -> None:
+        """py-spy samples the running server (collapsed stacks to ``profile``) until ``close``."""
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        cmd = [spy, "record", "--format", "raw", "--rate", "1000", "--nonblocking"]
+        cmd += ["--pid", str(self.proc.pid), "-o", profile]
+        self.spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def cpu_seconds(self) -> float | None:
         return proc_cpu_seconds(self.proc.pid)
@@ -367,6 +382,13 @@ class Served:
 
     def close(self) -> None:
         self.client.close()
+        if self.spy is not None and self.spy.poll() is None:
+            self.spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            try:
+                self.spy.wait(15)
+            except subprocess.TimeoutExpired:
+                self.spy.kill()
+                self.spy.wait(5)
         if self.proc.poll() is None:
             self.proc.terminate()  # SIGTERM: a clean stop, so cProfile writes its file
             try:
@@ -629,7 +651,7 @@ def measure_b2b(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--profile", metavar="FILE", help="run the server under cProfile, statistics to FILE"
+        "--profile", metavar="FILE", help="run the server under cProfile (FILE.spy: py-spy), statistics to FILE"
     )
     parser.add_argument("--skip-cps", action="store_true", help="only the concurrency measurement")
     parser.add_argument(
@@ -640,6 +662,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--rates", metavar="R,R,…", help="call rates to try instead of the default ladder"
+    )
+    parser.add_argument(
+        "--cps-seconds",
+        type=int,
+        metavar="S",
+        help="seconds of calls per rate step (default 3; 5 at 100/s is 500 calls)",
     )
     parser.add_argument("--b2b", action="store_true", help="also B2B calls per second, direct and anchored media")
     parser.add_argument(
@@ -664,7 +692,9 @@ def main() -> int:
         help="write the benchmark's scripts and prompt to DIR and stop",
     )
     args = parser.parse_args()
-    global CONCURRENT, CPS_RATES
+    global CONCURRENT, CPS_RATES, CPS_SECONDS
+    if args.cps_seconds:
+        CPS_SECONDS = max(1, min(args.cps_seconds, 30))
     if args.calls:
         CONCURRENT = tuple(int(n) for n in args.calls.split(","))
     if args.rates:

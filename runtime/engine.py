@@ -285,6 +285,8 @@ class Engine:
         self.runner = runner
         self.sessions: dict[str, Session] = {}
         self.addresses: dict[str, Session] = {}
+        self._owned: dict[str, list[str]] = {}
+        """Each session's addresses (by session id): its end drops them without a scan of all."""
         self.id_prefix = ""
         """Put before every new session id (``node1.call-7``): ids unique across a cluster."""
         self.remote: RemoteEvents | None = None
@@ -485,6 +487,7 @@ class Engine:
     def _add(self, s: Session) -> None:
         self.sessions[s.id] = s
         self.addresses[s.id] = s
+        self._owned.setdefault(s.id, []).append(s.id)
         if self.remote is not None:
             self.remote.claim(s.id)
 
@@ -497,12 +500,19 @@ class Engine:
         if name in self.addresses:
             return False
         self.addresses[name] = session
+        self._owned.setdefault(session.id, []).append(name)
         if self.remote is not None:
             self.remote.claim(name)
         return True
 
     def unregister_address(self, name: str) -> None:
-        if self.addresses.pop(name, None) is not None and self.remote is not None:
+        owner = self.addresses.pop(name, None)
+        if owner is None:
+            return
+        owned = self._owned.get(owner.id)
+        if owned is not None and name in owned:
+            owned.remove(name)
+        if self.remote is not None:
             self.remote.release(name)
 
     def post_event(
@@ -609,7 +619,8 @@ class Engine:
             s._queue.clear()
         for err in dispose_owned(s):
             self.log(s, LEVEL_ERROR, f"disposing an owned object failed: {err}")
-        for name in [n for n, owner in self.addresses.items() if owner is s]:
+        owned = self._owned.pop(s.id, [])
+        for name in [n for n in owned if self.addresses.get(n) is s]:
             if name != s.id:
                 self.log(s, LEVEL_DEBUG, f"event queue '{name}' dropped with its session")
             del self.addresses[name]

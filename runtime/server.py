@@ -525,13 +525,13 @@ class Server:
         sets), shared by every application.  Serving script folders: the
         audio files of the ``prompts/`` folder beside the application's script.
         """
+        key = "" if self.config_path else app
+        cached = self._prompts.get(key)
+        if cached is not None:  # every call after the first: no import statements on the way
+            return cached
         from dsm.runtime.harness.media import build_prompts
         from dsm.runtime.media.prompts import PromptConfigError
 
-        key = "" if self.config_path else app
-        cached = self._prompts.get(key)
-        if cached is not None:
-            return cached
         library = PromptLibrary()
         problems: list[str] = []
         try:

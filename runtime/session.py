@@ -121,7 +121,6 @@ class Session(ErrorVars):
         "_repost",
         "_no_repost",
         "_scheduled",
-        "_sel",
         "_depth",
         "_resumable",
         "_parked",
@@ -162,7 +161,6 @@ class Session(ErrorVars):
         self._repost = False
         self._no_repost = False
         self._scheduled = False
-        self._sel = self.select  # bound once: resolve runs several times per event
         self._depth = 0
         # A session that may meet a blocking action runs the resumable executor when the
         # engine has a runner for such actions (dsm.runtime.resumable); others never pay for it.
@@ -188,10 +186,10 @@ class Session(ErrorVars):
         return len(self._stack) if self._stack else 0
 
     def resolve(self, text: str) -> str:
-        return _resolve(text, self.vars, self.params, self._sel)
+        return _resolve(text, self.vars, self.params, self.select)
 
     def interpolate(self, text: str) -> str:
-        return values.interpolate(text, self.vars, self.params, self._sel)
+        return values.interpolate(text, self.vars, self.params, self.select)
 
     def select(self, name: str) -> str:
         """A select (section 19): ``local_tag`` is the session's address, others the call's."""

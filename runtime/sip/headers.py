@@ -151,8 +151,19 @@ MULTI_VALUE: frozenset[str] = frozenset(
 )
 
 
+_EXACT: dict[str, str] = {
+    **{name: name for name in _CANONICAL.values()},
+    **COMPACT_FORMS,
+    **{short.upper(): full for short, full in COMPACT_FORMS.items()},
+}
+"""Names already spelled canonically, and compact forms: one lookup, no lower-casing."""
+
+
 def canonical_name(name: str) -> str:
     """Full, canonically spelled name for a header name or compact form."""
+    exact = _EXACT.get(name)
+    if exact is not None:
+        return exact
     lower = name.lower()
     if len(lower) == 1 and lower in COMPACT_FORMS:
         return COMPACT_FORMS[lower]
@@ -163,74 +174,96 @@ class Headers:
     """Ordered header entries ``(name, value)`` with case-insensitive lookup.
 
     One entry per value: ``Via: a, b`` is stored as two ``Via`` entries.
+    ``_keys`` holds each entry's name lower-cased, in the same order, so that
+    a lookup is one C-level ``list.index`` rather than a ``lower()`` per entry.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_keys")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
         self._items: list[tuple[str, str]] = []
+        self._keys: list[str] = []
         for name, value in items or []:
             self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
         """Append one value (the name is canonicalised)."""
-        self._items.append((canonical_name(name), value))
+        full = canonical_name(name)
+        self._items.append((full, value))
+        self._keys.append(full.lower())
 
     def add_raw(self, name: str, value: str) -> None:
         """Append a received value, splitting comma lists of multi-value headers."""
         full = canonical_name(name)
-        if full.lower() in MULTI_VALUE and "," in value:
+        key = full.lower()
+        if key in MULTI_VALUE and "," in value:
             for piece in split_outside_quotes(value, ","):
                 piece = piece.strip()
                 if piece:
                     self._items.append((full, piece))
+                    self._keys.append(key)
             return
         self._items.append((full, value))
+        self._keys.append(key)
 
     def prepend(self, name: str, value: str) -> None:
-        self._items.insert(0, (canonical_name(name), value))
+        full = canonical_name(name)
+        self._items.insert(0, (full, value))
+        self._keys.insert(0, full.lower())
+
+    def _index(self, lower: str) -> int:
+        try:
+            return self._keys.index(lower)
+        except ValueError:
+            return -1
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of ``name`` (compact forms accepted), else ``default``."""
-        lower = canonical_name(name).lower()
-        for n, v in self._items:
-            if n.lower() == lower:
-                return v
-        return default
+        index = self._index(canonical_name(name).lower())
+        return default if index < 0 else self._items[index][1]
 
     def get_all(self, name: str) -> list[str]:
         lower = canonical_name(name).lower()
-        return [v for n, v in self._items if n.lower() == lower]
+        if lower not in self._keys:
+            return []
+        return [item[1] for key, item in zip(self._keys, self._items, strict=True) if key == lower]
 
     def set(self, name: str, value: str) -> None:
         """Replace all values of ``name`` by one, at the place of the first."""
         full = canonical_name(name)
         lower = full.lower()
         out: list[tuple[str, str]] = []
+        keys: list[str] = []
         placed = False
-        for n, v in self._items:
-            if n.lower() == lower:
+        for key, (n, v) in zip(self._keys, self._items, strict=True):
+            if key == lower:
                 if not placed:
                     out.append((n, value))  # keep the existing spelling
+                    keys.append(key)
                     placed = True
             else:
                 out.append((n, v))
+                keys.append(key)
         if not placed:
             out.append((full, value))
+            keys.append(lower)
         self._items = out
+        self._keys = keys
 
     def replace_first(self, name: str, value: str) -> None:
         """Replace the first value of ``name`` in place (e.g. the top Via)."""
-        lower = canonical_name(name).lower()
-        for index, (n, _v) in enumerate(self._items):
-            if n.lower() == lower:
-                self._items[index] = (n, value)
-                return
-        raise KeyError(name)
+        index = self._index(canonical_name(name).lower())
+        if index < 0:
+            raise KeyError(name)
+        self._items[index] = (self._items[index][0], value)
 
     def remove(self, name: str) -> None:
         lower = canonical_name(name).lower()
-        self._items = [(n, v) for n, v in self._items if n.lower() != lower]
+        if lower not in self._keys:
+            return
+        kept = [(key, item) for key, item in zip(self._keys, self._items, strict=True) if key != lower]
+        self._keys = [key for key, _ in kept]
+        self._items = [item for _, item in kept]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
@@ -250,6 +283,7 @@ class Headers:
     def copy(self) -> Headers:
         new = Headers()
         new._items = list(self._items)
+        new._keys = list(self._keys)
         return new
 
     def items(self) -> list[tuple[str, str]]:
@@ -282,6 +316,10 @@ class Via:
 
     def __str__(self) -> str:
         return f"{self.protocol}/{self.transport} {format_hostport(self.host, self.port)}{format_params(self.params)}"
+
+    def copy(self) -> Via:
+        """An independent copy (its own parameter dict)."""
+        return Via(self.transport, self.host, self.port, dict(self.params), self.protocol)
 
     @classmethod
     def parse(cls, text: str) -> Via:

@@ -22,7 +22,9 @@ carries the partially parsed request so that a ``400`` can be sent.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers, Via
@@ -42,11 +44,31 @@ __all__ = [
 
 MAX_HEAD_SIZE = 65536
 
+_T = TypeVar("_T")
+
 
 @dataclass(slots=True, eq=True)
 class _Base:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
+    _memo: dict[str, tuple[str, object]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Parsed essential headers by accessor, each with the text it was parsed from.
+
+    The parser validates Via/From/To/CSeq, and the layers above read them
+    again several times per message: the parse is kept and each read gets a
+    copy (callers may change what they get, e.g. the top Via's ``received``).
+    A header changed since is parsed again, since its text no longer matches.
+    """
+
+    def _parsed(self, key: str, value: str, parse: Callable[[str], _T]) -> _T:
+        memo = self._memo.get(key)
+        if memo is not None and memo[0] == value:
+            return cast("_T", memo[1])
+        parsed = parse(value)
+        self._memo[key] = (value, parsed)
+        return parsed
 
     # --- typed accessors for the essential headers -------------------------
 
@@ -56,7 +78,7 @@ class _Base:
 
     @property
     def cseq(self) -> CSeq:
-        return CSeq.parse(self.headers.get("CSeq") or "")
+        return self._parsed("CSeq", self.headers.get("CSeq") or "", CSeq.parse)  # frozen: no copy
 
     @property
     def vias(self) -> list[Via]:
@@ -67,20 +89,22 @@ class _Base:
         value = self.headers.get("Via")
         if value is None:
             raise ParseError("Missing Via")
-        return Via.parse(value)
+        return self._parsed("Via", value, Via.parse).copy()
 
     @property
     def from_(self) -> NameAddress:
-        return NameAddress.parse(self.headers.get("From") or "")
+        return self._parsed("From", self.headers.get("From") or "", NameAddress.parse).copy()
 
     @property
     def to(self) -> NameAddress:
-        return NameAddress.parse(self.headers.get("To") or "")
+        return self._parsed("To", self.headers.get("To") or "", NameAddress.parse).copy()
 
     @property
     def contact(self) -> NameAddress | None:
         value = self.headers.get("Contact")
-        return None if value is None or value.strip() == "*" else NameAddress.parse(value)
+        if value is None or value.strip() == "*":
+            return None
+        return self._parsed("Contact", value, NameAddress.parse).copy()
 
     @property
     def content_type(self) -> str:
@@ -164,14 +188,18 @@ def _parse_version(text: str) -> str:
     return "SIP/" + text[4:]
 
 
+_ESSENTIAL_NAMES = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
 def _check_essentials(message: Message) -> None:
     """Via, From, To, Call-ID and CSeq must be present and parseable."""
     headers = message.headers
-    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        if headers.get(name) is None:
+    found = [headers.get_all(name) for name in _ESSENTIAL_NAMES]
+    for name, values in zip(_ESSENTIAL_NAMES, found, strict=True):
+        if not values:
             raise ParseError(f"Missing {name}")
-    for name in ("From", "To", "Call-ID", "CSeq"):
-        if len(headers.get_all(name)) > 1:
+    for name, values in zip(_ESSENTIAL_NAMES[1:], found[1:], strict=True):
+        if len(values) > 1:
             raise ParseError(f"Multiple {name} headers")
     message.top_via  # noqa: B018 - parse for validation
     message.from_  # noqa: B018

@@ -137,6 +137,8 @@ class SipCall(MediaDelegation, Call):
         self.negotiated = negotiated
         self.local_sdp: SessionDescription | None = negotiated.answer if negotiated else None
         self.session: Session | None = None
+        self.media_holder: list[SipCall] | None = None
+        """The list through which this call's RTP session reaches it (``media_for``): emptied at the end."""
         self.dialog = "trying"  # trying -> (proceeding) -> early -> connected -> disconnected
         self.b2b_capable = True
         self.other: OtherLeg | None = None
@@ -333,6 +335,19 @@ class SipCall(MediaDelegation, Call):
             self.bye()
         self.rtp.close()
         self.calls.forget(self)
+        if self not in self.calls.recent:  # else when it leaves the recent calls
+            self.release()
+
+    def release(self) -> None:
+        """Cut the reference cycles through this ended call: session <-> call, RTP -> media callback -> call.
+
+        The call, its session and its media are then freed as soon as nothing
+        uses them, instead of waiting in the oldest generation for a full
+        collection, which scans every live call at once.
+        """
+        self.session = None
+        if self.media_holder is not None:
+            self.media_holder.clear()
 
     def _log_end(self) -> None:
         """One ``event=call_end`` line to go with the ``event=call`` line of the start."""
@@ -991,6 +1006,16 @@ class SipCalls:
     def drain(self) -> None:
         self.engine.run_pending(limit=100_000)
 
+    def remember(self, call: SipCall) -> None:
+        """Keep ``call`` among the recent calls; the one that leaves them is released if it ended."""
+        recent = self.recent
+        if recent.maxlen is not None and len(recent) == recent.maxlen and recent:
+            oldest = recent[0]
+            ended = oldest.session is None or oldest.session.ended
+            if ended and self.calls.get(oldest.call_id) is not oldest:
+                oldest.release()  # ended and forgotten: nothing will ask for it again
+        recent.append(call)
+
     def forget(self, call: SipCall) -> None:
         if self.calls.get(call.call_id) is call:
             del self.calls[call.call_id]
@@ -1199,8 +1224,9 @@ class SipCalls:
         if negotiated is None:  # no offer in the INVITE: we offer in the 2xx, the ACK answers
             call.local_sdp = make_offer(address=self.host, port=rtp.local_port)
         holder.append(call)
+        call.media_holder = holder
         self.calls[new.call_id] = call
-        self.recent.append(call)
+        self.remember(call)
         headers = _headers_of(request)
         try:
             session = self.engine.start_call(app, call, headers=header_block(headers))

@@ -575,6 +575,12 @@ def _normal_address(host: str) -> str:
 def _is_address(host: str) -> bool:
     """An IPv4/IPv6 literal (brackets allowed), as opposed to a name to resolve."""
     try:
+        # the common case, checked in C: a dotted quad (the same ones ip_address accepts)
+        socket.inet_pton(socket.AF_INET, host)
+        return True
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        pass
+    try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False

@@ -9,6 +9,7 @@ formats back to what was received.  All parse errors are :class:`ParseError`.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field
 
@@ -33,9 +34,13 @@ _IPV6_CHARS = frozenset(string.hexdigits + ":.")
 _SCHEME_CHARS = frozenset(string.ascii_letters + string.digits + "+-.")
 
 
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+"""The same set as ``_TOKEN_CHARS``: one C-level match instead of a Python loop per character."""
+
+
 def is_token(text: str) -> bool:
     """RFC 3261 ``token``: one or more of the token characters."""
-    return bool(text) and all(ch in _TOKEN_CHARS for ch in text)
+    return _TOKEN_RE.fullmatch(text) is not None
 
 
 def split_outside_quotes(text: str, sep: str) -> list[str]:
@@ -44,6 +49,9 @@ def split_outside_quotes(text: str, sep: str) -> list[str]:
     A backslash inside quotes escapes the next character (quoted-pair).
     Used for comma-separated header values and ``;`` parameter lists.
     """
+    if '"' not in text and "<" not in text:
+        # nothing to skip: without quotes no escape applies and no angle opens
+        return text.split(sep)
     pieces: list[str] = []
     current: list[str] = []
     in_quotes = False
@@ -175,6 +183,12 @@ class SipUri:
             out.append("?" + "&".join(f"{k}={v}" for k, v in self.headers.items()))
         return "".join(out)
 
+    def copy(self) -> SipUri:
+        """An independent copy (its own parameter and header dicts)."""
+        return SipUri(
+            self.host, self.user, self.password, self.port, dict(self.params), dict(self.headers), self.scheme
+        )
+
     @property
     def transport(self) -> str:
         """The ``transport`` parameter, lower-cased (``udp`` when absent)."""
@@ -198,8 +212,14 @@ class OtherUri:
     def __str__(self) -> str:
         return f"{self.scheme}:{self.rest}"
 
+    def copy(self) -> OtherUri:
+        return OtherUri(self.scheme, self.rest)
+
 
 Uri = SipUri | OtherUri
+
+
+_URI_EXCLUDED = re.compile('[ \t\r\n<>"]')
 
 
 def parse_uri(text: str) -> Uri:
@@ -208,7 +228,7 @@ def parse_uri(text: str) -> Uri:
     scheme, colon, rest = text.partition(":")
     if not colon or not scheme or not scheme[0].isalpha() or not set(scheme) <= _SCHEME_CHARS:
         raise ParseError("Bad URI scheme")
-    if not rest or any(ch in rest for ch in ' \t\r\n<>"'):
+    if not rest or _URI_EXCLUDED.search(rest):
         raise ParseError("Bad URI")
     lower = scheme.lower()
     if lower not in ("sip", "sips"):
@@ -279,6 +299,10 @@ class NameAddress:
     @property
     def tag(self) -> str | None:
         return self.params.get("tag")
+
+    def copy(self) -> NameAddress:
+        """An independent copy (its own URI and parameter dict)."""
+        return NameAddress(self.uri.copy(), self.display_name, dict(self.params))
 
     def __str__(self) -> str:
         name = ""

@@ -105,6 +105,22 @@ def test_A_core_80_addresses_dropped_when_session_ends(rig: Rig) -> None:
     assert rig.engine.post_event("q", {}) is False and rig.engine.post_event(a.id, {}) is False
 
 
+def test_A_core_80_session_end_drops_only_what_it_still_owns(rig: Rig) -> None:
+    """A name taken over by another session after an unregister stays with the new owner."""
+    rig.load(
+        a="initial state A enter { registerEventQueue(q) registerEventQueue(r) }; transition t A - key / stop(false) -> A;",
+        b="initial state A enter { unregisterEventQueue(q) };",
+        c="initial state A enter { registerEventQueue(q) };",
+    )
+    a = rig.call("a")
+    rig.call("b")
+    c = rig.call("c")
+    assert rig.engine.session("q") is c and rig.engine.session("r") is a
+    rig.key(a, "1")
+    assert a.ended and rig.engine.session("r") is None and rig.engine.session(a.id) is None
+    assert rig.engine.session("q") is c and rig.engine.session(c.id) is c
+
+
 def test_E147_stopped_session_drains_queue_then_before_destroy_last(rig: Rig) -> None:
     s = rig.run(
         "d",

@@ -19,7 +19,15 @@ from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers, Via, canonical_name
 from dsm.runtime.sip.message import Request, Response, StreamFramer, parse_message
 from dsm.runtime.sip.responses import make_response
-from dsm.runtime.sip.uri import NameAddress, OtherUri, SipUri, parse_uri
+from dsm.runtime.sip.uri import (
+    _TOKEN_CHARS,
+    NameAddress,
+    OtherUri,
+    SipUri,
+    is_token,
+    parse_uri,
+    split_outside_quotes,
+)
 
 BASIC = (
     "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
@@ -453,6 +461,63 @@ def test_headers_editing_keeps_order() -> None:
     assert "route" in headers and "To" not in headers and len(headers) == 4
     with pytest.raises(KeyError):
         headers.replace_first("Contact", "x")
+
+
+def test_headers_lookup_stays_right_after_every_edit() -> None:
+    """The lower-cased key list follows every edit: lookups agree with a plain scan."""
+    headers = Headers([("X-Odd", "1"), ("x-odd", "2"), ("Via", "v1")])
+    headers.add("X-ODD", "3")
+    headers.add_raw("Contact", "<sip:a>, <sip:b>")
+    headers.prepend("v", "v0")
+    headers.remove("x-odd")
+    headers.set("contact", "<sip:c>")
+    headers.set("X-New", "n")
+    headers.replace_first("VIA", "v0b")
+    copy = headers.copy()
+    copy.add("X-Copy", "c")
+    for h in (headers, copy):
+        for name in ("via", "X-ODD", "Contact", "m", "x-new", "X-Copy", "Route"):
+            plain = [v for n, v in h.items() if n.lower() == canonical_name(name).lower()]
+            assert h.get_all(name) == plain
+            assert h.get(name) == (plain[0] if plain else None)
+    assert headers.items() == [("Via", "v0b"), ("Via", "v1"), ("Contact", "<sip:c>"), ("X-New", "n")]
+    assert "X-Copy" not in headers and copy.get("x-copy") == "c"
+
+
+def test_essential_header_reads_are_independent_copies() -> None:
+    """Via/From/To/Contact are parsed once per message; each read can be changed freely."""
+    message = parse_message(crlf(BASIC))
+    via = message.top_via
+    via.params["received"] = "192.0.2.1"
+    from_ = message.from_
+    from_.params["tag"] = "changed"
+    assert isinstance(from_.uri, SipUri)
+    from_.uri.params["x"] = "1"
+    contact = message.contact
+    assert contact is not None
+    contact.params["expires"] = "0"
+    assert "received" not in message.top_via.params
+    assert message.from_.tag == "1928301774" and message.from_.uri.params == {}
+    assert message.contact is not None and message.contact.params == {}
+    assert message.to.display_name == "Bob" and message.to is not message.to
+    # a changed header is parsed again
+    message.headers.replace_first("Via", str(via))
+    assert message.top_via.received == "192.0.2.1"
+    message.headers.set("From", "<sip:carol@example.com>;tag=9")
+    assert message.from_.tag == "9"
+    message.headers.set("CSeq", "7 INVITE")
+    assert message.cseq == CSeq(7, "INVITE")
+    message.headers.set("Contact", "*")
+    assert message.contact is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=string.printable + "é\u00a0<>\"\\", max_size=30))
+def test_token_check_and_split_agree_with_their_definitions(text: str) -> None:
+    """is_token is exactly "one or more token characters"; a split with nothing quoted is str.split."""
+    assert is_token(text) == (bool(text) and all(ch in _TOKEN_CHARS for ch in text))
+    if '"' not in text and "<" not in text:
+        assert split_outside_quotes(text, ",") == text.split(",")
 
 
 def test_stream_framer_rejects_oversized_and_bad_length() -> None:

@@ -14,6 +14,7 @@ unknown application) or drive one RTP session against a loopback socket.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import signal
@@ -21,6 +22,8 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -380,6 +383,37 @@ def test_E152_answer_play_hangup_menu(sipp: str, served: SipServer, tmp_path: Pa
     assert call["codec"] == "PCMU"
     assert call["dialog"] == "disconnected"
     assert call["sent"] > 20  # about 75 frames of the menu prompt in 1.5 s
+
+
+def test_an_ended_call_leaving_the_recent_calls_is_freed_without_the_collector(
+    sipp: str, served: SipServer, tmp_path: Path
+) -> None:
+    """Call, session and RTP session hold no reference cycle once the call is released.
+
+    Only the last calls stay readable (``recent``); the one that leaves them
+    is released, and then reference counting alone frees it: a full
+    collection no longer has to find every ended call among the live ones.
+    """
+    calls = served.server.sip_calls
+    assert calls is not None
+    served.on_loop(lambda: setattr(calls, "recent", deque(maxlen=1)))
+    xml = scenario("aph", INVITE, ANSWERED, ACK_2XX, pause(200), in_dialog("BYE", 2), recv(200, "t2"))
+    run_sipp(sipp, tmp_path, served.port, xml, "menu")
+    (first,) = served.wait_ended(1)
+    assert first["ended"]
+    refs = served.on_loop(
+        lambda: [weakref.ref(o) for c in calls.recent for o in (c, c.session, c.rtp, c.media)]
+    )
+    gc.disable()
+    try:
+        run_sipp(sipp, tmp_path, served.port, xml, "menu")  # the first call leaves `recent`
+        served.wait_ended(1)
+        deadline = time.monotonic() + LIMIT
+        while any(ref() is not None for ref in refs) and time.monotonic() < deadline:
+            time.sleep(0.05)  # its transactions may still hold the call for their last timers
+        assert [ref() for ref in refs] == [None] * 4
+    finally:
+        gc.enable()
 
 
 def test_E151_info_dtmf_relay_keys_move_the_pin_script(sipp: str, served: SipServer, tmp_path: Path) -> None:
