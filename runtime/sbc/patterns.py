@@ -73,14 +73,19 @@ class UriParts:
 
 
 def uri_parts(text: str, bare_uri: bool = False) -> UriParts | None:
-    """Parse a name-address (or, with ``bare_uri``, a Request-URI) into :class:`UriParts`.
+    """Parse a name-address or URI into :class:`UriParts`; ``None`` when unparsable.
 
-    ``None`` when unparsable.
+    Without angle brackets the text is read as a URI first (its ``;x=y``
+    are URI parameters, as the reference's URI parser reads them).
     """
+    text = text.strip()
     try:
-        na = NameAddress(parse_uri(text)) if bare_uri else NameAddress.parse(text)
+        na = NameAddress(parse_uri(text)) if bare_uri or "<" not in text else NameAddress.parse(text)
     except (ParseError, ValueError):
-        return None
+        try:
+            na = NameAddress.parse(text)
+        except (ParseError, ValueError):
+            return None
     uri = na.uri
     display = na.display_name or ""
     if isinstance(uri, OtherUri):
@@ -101,16 +106,19 @@ def uri_parts(text: str, bare_uri: bool = False) -> UriParts | None:
     )
 
 
+_TAG_PARAM = re.compile(r";[ \t]*tag[ \t]*=[^;]*", re.IGNORECASE)
+
+
 def without_tag(value: str) -> str:
-    """A From/To value without its ``tag`` parameter (the B leg has its own tags)."""
-    try:
-        na = NameAddress.parse(value)
-    except (ParseError, ValueError):
-        return value.strip()
-    if "tag" not in {k.lower() for k in na.params}:
-        return value.strip()
-    na.params = {k: v for k, v in na.params.items() if k.lower() != "tag"}
-    return str(na)
+    """A From/To value without its ``tag`` parameter (the B leg has its own tags).
+
+    The rest of the text is kept as written.
+    """
+    text = value.strip()
+    gt = text.rfind(">")
+    if gt >= 0:
+        return text[: gt + 1] + _TAG_PARAM.sub("", text[gt + 1 :])
+    return _TAG_PARAM.sub("", text)
 
 
 def _tag(value: str) -> str:
