@@ -220,9 +220,12 @@ def load(path: str) -> SbcConfig:
     for name in names:
         if "/" in name or name.startswith("."):
             raise _error(path, conf.lines.get(profiles_key, 1), f"bad profile name '{name}'")
-        cfg.profiles[name] = load_profile(
-            name, os.path.join(profile_dir, f"{name}.sbcprofile.conf"), conf.values
-        )
+        ppath_name = os.path.join(profile_dir, f"{name}.sbcprofile.conf")
+        if not os.path.isfile(ppath_name):
+            raise _error(
+                path, conf.lines.get(profiles_key, 1), f"cannot read call profile '{name}': no file {ppath_name}"
+            )
+        cfg.profiles[name] = load_profile(name, ppath_name, conf.values)
     for name in _items(conf.get("regex_maps")):
         if "/" in name or name.startswith("."):
             raise _error(path, conf.lines.get("regex_maps", 1), f"bad regex map name '{name}'")
