@@ -20,7 +20,7 @@ from dsm.runtime.sbc import filters
 from dsm.runtime.sbc.patterns import PatternContext, app_param, evaluate, without_tag
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.message import Request
-from dsm.runtime.sip.uri import SipUri, parse_hostport, parse_uri
+from dsm.runtime.sip.uri import NameAddress, SipUri, parse_hostport, parse_uri
 
 __all__ = [
     "CallProfile",
@@ -360,6 +360,26 @@ def _patch_host(ruri: str, hostport: str) -> str:
     return str(uri)
 
 
+_CONTROL = frozenset("\r\n\x00")
+
+
+def _usable(ruri: str, from_: str, to: str, call_id: str, contact: str) -> bool:
+    """Do the evaluated values make a valid INVITE (no header injection, parsable addresses)?"""
+    if any(_CONTROL & set(v) for v in (ruri, from_, to, call_id, contact)):
+        return False
+    if not call_id or any(c in call_id for c in " \t"):
+        return False
+    try:
+        parse_uri(ruri)
+        NameAddress.parse(from_)
+        NameAddress.parse(to)
+        if contact:
+            NameAddress.parse(contact)
+    except (ParseError, ValueError):
+        return False
+    return True
+
+
 def plan_leg(
     profile: CallProfile,
     invite: Request,
@@ -390,6 +410,8 @@ def plan_leg(
     call_id = evaluate(profile.call_id, ctx).strip() if profile.call_id else ""
     call_id = call_id or new_call_id or invite.call_id
     contact = evaluate(profile.contact, ctx).strip() if profile.contact else ""
+    if not _usable(ruri, from_, to, call_id, contact):
+        return Refusal(500, _SERVER_ERROR)
     headers = filter_headers(profile, invite.headers.items())
     destination = _next_hop(evaluate(profile.next_hop, ctx)) if profile.next_hop else ""
     if profile.outbound_proxy:

@@ -197,3 +197,49 @@ def test_header_filter_never_lets_a_core_header_through(kind: str, names: list[s
     assert all(n.lower() not in CORE_HEADERS and not n.lower().startswith("content-") for n, _ in out)
     if kind in ("transparent", ""):
         assert out == [h for h in headers if not is_core_header(h[0])]
+
+
+def test_values_that_make_no_valid_invite_refuse_with_500() -> None:
+    """Evaluated R-URI/From/To/Contact/Call-ID must parse and carry no CR/LF (no header injection)."""
+    for prof in (
+        CallProfile("p", ruri="$H(P-Missing)"),
+        CallProfile("p", ruri="sip:$H(X-Sp)@x"),
+        CallProfile("p", from_="sip:a@b\\r\\nX-Injected: 1"),
+        CallProfile("p", to="<sip:a@b"),
+        CallProfile("p", contact="not an address <"),
+        CallProfile("p", call_id="a b"),
+    ):
+        plan = plan_leg(prof, make_invite(extra="X-Sp: a b\r\n"), SRC, LOCAL, new_call_id="n")
+        assert plan == Refusal(500, "Server Internal Error"), prof
+
+
+_PATTERN = st.lists(
+    st.sampled_from(["$", "\\", "(", ")", "=>", "sip:", "@", "<", ">", ";", " ", "x", "5", "$rU", "$fU",
+                     "$H(X-A)", "$M($si=>m)", "\\r\\n", "$_u(", "/", ":", ",", "tcp"]),
+    max_size=10,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PATTERN, min_size=11, max_size=11), st.booleans())
+def test_plan_leg_never_raises_on_odd_profiles(values: list[str], call_timer: bool) -> None:
+    """Whatever a profile's patterns say, plan_leg gives a LegPlan or a Refusal."""
+    prof = CallProfile(
+        "p",
+        ruri=values[0],
+        ruri_host=values[1],
+        from_=values[2],
+        to=values[3],
+        contact=values[4],
+        call_id=values[5],
+        next_hop=values[6],
+        outbound_proxy=values[7],
+        append_headers=values[8],
+        rtprelay_enabled=values[9],
+        call_timer=values[10],
+        enable_call_timer=call_timer,
+        patch_ruri_next_hop=True,
+    )
+    cfg = SbcConfig(regex_maps={"m": (("^(.*)$", "\\1"),)})
+    plan = plan_leg(prof, make_invite(extra="X-A: v\r\n"), SRC, LOCAL, config=cfg, new_call_id="n")
+    assert isinstance(plan, (LegPlan, Refusal))
