@@ -28,6 +28,9 @@ __all__ = [
     "SbcConfigError",
     "ProfilePropertyError",
     "load_profile",
+    "parse_active_profile",
+    "call_profile_for",
+    "call_control_entries",
     "LegPlan",
     "Refusal",
     "load_config",
@@ -306,6 +309,63 @@ def select_profile(
         if name:
             return name
     return ""
+
+
+def parse_active_profile(text: str, config: SbcConfig) -> tuple[str, ...]:
+    """``set active_profile <text>`` at run time: the comma list, checked like at load.
+
+    A static name that is not loaded raises :class:`SbcConfigError`.
+    """
+    entries = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not entries:
+        raise SbcConfigError("active_profile is empty")
+    for entry in entries:
+        if "$" not in entry and entry not in config.profiles:
+            raise SbcConfigError(f"active_profile names profile '{entry}', which is not loaded")
+    return entries
+
+
+def call_profile_for(
+    config: SbcConfig,
+    invite: Request,
+    source: tuple[str, int] = ("", 0),
+    local: tuple[str, int] = ("", 0),
+) -> CallProfile | Refusal:
+    """The selected profile's own copy for this call, or 500 when no loaded profile matches
+    (the reference answers so)."""
+    name = select_profile(config, invite, source, local)
+    profile = config.profiles.get(name)
+    if profile is None:
+        return Refusal(500, _SERVER_ERROR)
+    return profile.for_call()
+
+
+def call_control_entries(
+    profile: CallProfile,
+    invite: Request,
+    source: tuple[str, int],
+    local: tuple[str, int],
+    *,
+    config: SbcConfig | None = None,
+) -> list[tuple[str, str, dict[str, str]]]:
+    """``call_control`` evaluated for one call: ``(entry, module, values)`` per entry.
+
+    Entry names may be patterns (empty results are skipped); ``module`` is
+    ``<entry>_module``; ``values`` are the other ``<entry>_<name>`` keys with
+    their patterns evaluated (M-ccdsm-1).  An entry without a module is skipped.
+    """
+    ctx = _context(invite, source, local, config)
+    out: list[tuple[str, str, dict[str, str]]] = []
+    for raw_entry in profile.call_control:
+        entry = evaluate(raw_entry, ctx).strip() if "$" in raw_entry else raw_entry
+        if not entry:
+            continue
+        values = profile.call_control_values(entry)
+        module = values.pop("module", "").strip()
+        if not module:
+            continue
+        out.append((entry, module, {k: evaluate(v, ctx) for k, v in values.items()}))
+    return out
 
 
 _SERVER_ERROR = "Server Internal Error"

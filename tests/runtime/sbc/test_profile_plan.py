@@ -5,6 +5,7 @@ Parsed INVITEs in, the B leg's INVITE (LegPlan) or a Refusal out.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sbc_invites import SDP, make_invite
@@ -15,9 +16,13 @@ from dsm.runtime.sbc.profile import (
     LegPlan,
     Refusal,
     SbcConfig,
+    SbcConfigError,
+    call_control_entries,
+    call_profile_for,
     filter_headers,
     filter_sdp,
     message_allowed,
+    parse_active_profile,
     plan_leg,
     select_profile,
     translate_reply,
@@ -243,3 +248,40 @@ def test_plan_leg_never_raises_on_odd_profiles(values: list[str], call_timer: bo
     cfg = SbcConfig(regex_maps={"m": (("^(.*)$", "\\1"),)})
     plan = plan_leg(prof, make_invite(extra="X-A: v\r\n"), SRC, LOCAL, config=cfg, new_call_id="n")
     assert isinstance(plan, (LegPlan, Refusal))
+
+
+def test_call_profile_for_copies_or_refuses() -> None:
+    cfg = SbcConfig(profiles={"a": CallProfile("a", ruri="sip:x@y")}, active_profile=("$rP(profile)", "a"))
+    got = call_profile_for(cfg, make_invite(ruri="sip:b@c"), SRC, LOCAL)
+    assert isinstance(got, CallProfile) and got.ruri == "sip:x@y" and got is not cfg.profiles["a"]
+    assert call_profile_for(cfg, make_invite(), SRC, LOCAL) == Refusal(500, "Server Internal Error")  # 'gold'
+
+
+def test_parse_active_profile_checks_static_names() -> None:
+    cfg = SbcConfig(profiles={"a": CallProfile("a")})
+    assert parse_active_profile("$(paramhdr), a", cfg) == ("$(paramhdr)", "a")
+    for bad in ("b", "", " , "):
+        with pytest.raises(SbcConfigError):
+            parse_active_profile(bad, cfg)
+
+
+def test_call_control_entries_are_evaluated_per_call() -> None:
+    """M-ccdsm-1: <entry>_<name> values are call-control values, patterns evaluated per call."""
+    prof = CallProfile(
+        "p",
+        call_control=("ctl", "$H(P-CC)", "nomodule"),
+        raw={
+            "ctl_module": "cc_dsm",
+            "ctl_app_bundle": "b",
+            "ctl_start_diag": "sbc",
+            "ctl_config.caller": "$fU",
+            "extra_module": "cc_dsm",
+            "extra_start_diag": "x",
+            "nomodule_x": "1",
+        },
+    )
+    entries = call_control_entries(prof, make_invite(extra="P-CC: extra\r\n"), SRC, LOCAL)
+    assert entries == [
+        ("ctl", "cc_dsm", {"app_bundle": "b", "start_diag": "sbc", "config.caller": "alice"}),
+        ("extra", "cc_dsm", {"start_diag": "x"}),
+    ]
