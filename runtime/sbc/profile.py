@@ -380,20 +380,25 @@ def _refusal(profile: CallProfile, ctx: PatternContext) -> Refusal:
     return Refusal(int(code_text), reason.strip(), headers)
 
 
-def _next_hop(text: str) -> str:
-    """``1.2.3.4:5070/TCP,…`` (the first alternative) as ``1.2.3.4:5070;transport=tcp``."""
+def _next_hop(text: str) -> str | None:
+    """``1.2.3.4:5070/TCP,…`` (the first alternative) as ``1.2.3.4:5070;transport=tcp``.
+
+    Empty text: no next hop (""); text that is no host[:port][/transport]: ``None``.
+    """
     first = text.split(",", 1)[0].strip()
-    hostport, slash, transport = first.partition("/")
-    hostport = hostport.strip()
-    if hostport.lower().startswith(("sip:", "sips:")):
-        return _proxy_destination(hostport)
-    if not hostport:
+    if not first:
         return ""
+    hostport, slash, transport = first.partition("/")
+    hostport, transport = hostport.strip(), transport.strip().lower()
+    if hostport.lower().startswith(("sip:", "sips:")):
+        return _proxy_destination(hostport) or None
+    if slash and not (transport.isascii() and transport.isalpha()):
+        return None
     try:
         parse_hostport(hostport)
     except (ParseError, ValueError):
-        return ""
-    return hostport + (f";transport={transport.strip().lower()}" if slash and transport.strip() else "")
+        return None
+    return hostport + (f";transport={transport}" if transport else "")
 
 
 def _proxy_destination(uri_text: str) -> str:
@@ -404,8 +409,10 @@ def _proxy_destination(uri_text: str) -> str:
     if not isinstance(uri, SipUri):
         return ""
     dest = str(SipUri(host=uri.host, port=uri.port)).split(":", 1)[1]
-    transport = uri.params.get("transport")
-    return dest + (f";transport={transport.lower()}" if transport else "")
+    transport = (uri.params.get("transport") or "").lower()
+    if transport and not (transport.isascii() and transport.isalpha()):
+        return ""
+    return dest + (f";transport={transport}" if transport else "")
 
 
 def _patch_host(ruri: str, hostport: str) -> str:
@@ -473,7 +480,10 @@ def plan_leg(
     if not _usable(ruri, from_, to, call_id, contact):
         return Refusal(500, _SERVER_ERROR)
     headers = filter_headers(profile, invite.headers.items())
-    destination = _next_hop(evaluate(profile.next_hop, ctx)) if profile.next_hop else ""
+    hop = _next_hop(evaluate(profile.next_hop, ctx)) if profile.next_hop else ""
+    if hop is None:
+        return Refusal(500, _SERVER_ERROR)
+    destination = hop
     if profile.outbound_proxy:
         proxy = evaluate(profile.outbound_proxy, ctx).strip()
         if proxy:

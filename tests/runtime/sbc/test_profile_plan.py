@@ -81,7 +81,11 @@ def test_ruri_host_next_hop_outbound_proxy() -> None:
     assert p.destination == "proxy.example:5080;transport=udp"
     p = leg(CallProfile("p", next_hop="10.0.0.9:5080", patch_ruri_next_hop=True))
     assert p.ruri == "sip:bob@10.0.0.9:5080;user=phone;profile=gold"
-    assert leg(CallProfile("p", next_hop="not a host!")).destination == ""
+    assert leg(CallProfile("p", next_hop="$H(P-Missing)")).destination == ""  # none: the R-URI's host
+    for bad in ("not a host!", "10.0.0.1/t;cp", "sip:"):
+        assert plan_leg(CallProfile("p", next_hop=bad), make_invite(), SRC, LOCAL) == Refusal(
+            500, "Server Internal Error"
+        ), bad
 
 
 def test_header_filters_and_append_headers() -> None:
