@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 RegexMap = Sequence[tuple[str, str]]
+_SPECIAL = re.compile(r"[$\\]")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class PatternContext:
     source: tuple[str, int] = ("", 0)
     local: tuple[str, int] = ("", 0)
     regex_maps: Mapping[str, RegexMap] = field(default_factory=dict)
+    parsed: dict[str, UriParts | None] = field(default_factory=dict, compare=False, repr=False)
+    """Addresses already parsed for this call (a cache; patterns read each often)."""
 
 
 @dataclass(frozen=True)
@@ -250,11 +253,20 @@ def _address(ctx: PatternContext, letter: str) -> str:
 
 def evaluate(pattern: str, ctx: PatternContext) -> str:
     """Expand the replacement patterns in ``pattern``; never raises on odd input."""
+    if "$" not in pattern and "\\" not in pattern:
+        return pattern
     out: list[str] = []
     s = pattern
     n = len(s)
     i = 0
     while i < n:
+        special = _SPECIAL.search(s, i)
+        if special is None:
+            out.append(s[i:])
+            break
+        if special.start() > i:
+            out.append(s[i : special.start()])
+            i = special.start()
         ch = s[i]
         if ch == "\\":
             if i + 1 >= n:
@@ -287,7 +299,9 @@ def _dollar(s: str, i: int, ctx: PatternContext) -> tuple[str, int]:
             return _address(ctx, letter), after
         if sub == "t" and letter in "ft":
             return _tag(ctx.invite.headers.get("From" if letter == "f" else "To") or ""), after
-        parts = uri_parts(_address(ctx, letter), bare_uri=letter == "r")
+        if letter not in ctx.parsed:
+            ctx.parsed[letter] = uri_parts(_address(ctx, letter), bare_uri=letter == "r")
+        parts = ctx.parsed[letter]
         if sub == "i" and letter in "ap":
             return (parts.user_host if parts else ""), after
         return _component(parts, sub, s, after)

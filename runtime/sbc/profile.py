@@ -13,8 +13,9 @@ INVITE and the profile: the relay (the SIP side) only sends what
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from dsm.runtime.sbc import filters
 from dsm.runtime.sbc.patterns import PatternContext, app_param, evaluate, without_tag
@@ -196,13 +197,27 @@ class CallProfile:
             raise ProfilePropertyError(f"Call profile property '{name}' not known")
 
     def for_call(self) -> CallProfile:
-        """A private copy for one call (``sbc.profileSet`` changes only that call)."""
-        return copy.deepcopy(self)
+        """A private copy for one call (``sbc.profileSet`` changes only that call).
+
+        Fields hold immutable values (str, bool, int, tuples) or containers
+        of them; the containers are copied, which is all a call can change.
+        """
+        mine = copy.copy(self)
+        for name in _container_fields():
+            setattr(mine, name, copy.copy(getattr(self, name)))
+        return mine
 
     def call_control_values(self, entry: str) -> dict[str, str]:
         """The ``<entry>_<name>=value`` keys of ``entry`` as ``{name: value}`` (M-ccdsm-1), unevaluated."""
         prefix = entry + "_"
         return {k[len(prefix) :]: v for k, v in self.raw.items() if k.startswith(prefix)}
+
+
+@functools.cache
+def _container_fields() -> tuple[str, ...]:
+    """Fields of :class:`CallProfile` holding a dict, list or set (copied per call)."""
+    sample = CallProfile("")
+    return tuple(f.name for f in fields(CallProfile) if isinstance(getattr(sample, f.name), (dict, list, set)))
 
 
 @dataclass
