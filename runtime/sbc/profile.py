@@ -547,8 +547,12 @@ def plan_leg(
 
 
 def translate_reply(profile: CallProfile, code: int, reason: str) -> tuple[int, str]:
-    """``reply_translations``: the code and reason the other leg gets."""
-    return profile.reply_translations.get(code, (code, reason))
+    """``reply_translations``: the code and reason the other leg gets.
+
+    A translation written without a reason (``603=>488``) keeps the received reason.
+    """
+    new_code, new_reason = profile.reply_translations.get(code, (code, reason))
+    return new_code, new_reason or reason
 
 
 def message_allowed(profile: CallProfile, method: str) -> bool:

@@ -169,7 +169,8 @@ def test_select_profile_forms() -> None:
 
 
 def test_reply_translation_and_message_filter() -> None:
-    prof = CallProfile("p", reply_translations={603: (488, "Not acceptable here")})
+    prof = CallProfile("p", reply_translations={603: (488, "Not acceptable here"), 600: (406, "")})
+    assert translate_reply(prof, 600, "Busy Everywhere") == (406, "Busy Everywhere")
     assert translate_reply(prof, 603, "Decline") == (488, "Not acceptable here")
     assert translate_reply(prof, 486, "Busy") == (486, "Busy")
     white = CallProfile("w", message_filter="whitelist", message_list=("BYE", "info"))
