@@ -71,6 +71,8 @@ _INT_KEYS = {
 _FILTER_KEYS = {"header_filter", "message_filter", "sdp_filter"}
 _LIST_KEYS = {"header_list": "header_list", "message_list": "message_list", "sdpfilter_list": "sdpfilter_list"}
 _SST_DEFAULT_KEYS = ("enable_session_timer", "session_expires", "minimum_timer")
+_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$")
+"""Profile and regex map names: they become file names, so no paths, no control characters."""
 _REFUSE = re.compile(r"^[1-6][0-9][0-9] \S.*$")
 
 
@@ -94,7 +96,7 @@ def _items(value: str) -> tuple[str, ...]:
 
 
 def _read(path: str, what: str) -> ConfFile:
-    if not os.path.isfile(path):
+    if "\x00" in path or not os.path.isfile(path):
         raise _error(path, 1, f"cannot read {what}: no such file")
     conf = read_conf(path)
     for d in conf.diagnostics:
@@ -188,8 +190,9 @@ def load_regex_map(path: str) -> tuple[tuple[str, str], ...]:
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
             text = f.read()
-    except OSError as exc:
-        raise _error(path, 1, f"cannot read regex map: {exc.strerror}") from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "bad file name"
+        raise _error(path, 1, f"cannot read regex map: {reason}") from None
     out: list[tuple[str, str]] = []
     for lineno, raw in enumerate(text.split("\n"), 1):
         entry = raw.replace("\r", "")
@@ -218,8 +221,8 @@ def load(path: str) -> SbcConfig:
     ppath = conf.get("profiles_path")
     profile_dir = os.path.join(base, ppath) if ppath else base
     for name in names:
-        if "/" in name or name.startswith("."):
-            raise _error(path, conf.lines.get(profiles_key, 1), f"bad profile name '{name}'")
+        if not _NAME.match(name):
+            raise _error(path, conf.lines.get(profiles_key, 1), f"bad profile name {name!r}")
         ppath_name = os.path.join(profile_dir, f"{name}.sbcprofile.conf")
         if not os.path.isfile(ppath_name):
             raise _error(
@@ -227,8 +230,8 @@ def load(path: str) -> SbcConfig:
             )
         cfg.profiles[name] = load_profile(name, ppath_name, conf.values)
     for name in _items(conf.get("regex_maps")):
-        if "/" in name or name.startswith("."):
-            raise _error(path, conf.lines.get("regex_maps", 1), f"bad regex map name '{name}'")
+        if not _NAME.match(name):
+            raise _error(path, conf.lines.get("regex_maps", 1), f"bad regex map name {name!r}")
         cfg.regex_maps[name] = load_regex_map(os.path.join(base, f"{name}.conf"))
     if "active_profile" in conf.values:
         active = _items(conf.get("active_profile"))
@@ -243,4 +246,31 @@ def load(path: str) -> SbcConfig:
             loaded = ", ".join(cfg.profiles) or "none"
             raise _error(path, line, f"active_profile names profile '{entry}', which is not loaded (loaded: {loaded})")
     cfg.active_profile = tuple(active)
+    _check_maps(path, line, "active_profile", ",".join(active), cfg.regex_maps)
+    for profile in cfg.profiles.values():
+        for key, value in profile.raw.items():
+            _check_maps(profile.path, _line_of(profile.path, key), key, value, cfg.regex_maps)
     return cfg
+
+
+_MAP_USE = re.compile(r"=>\s*([^()\s]+)\s*\)")
+
+
+def _check_maps(path: str, line: int, key: str, value: str, maps: Mapping[str, object]) -> None:
+    """A ``$M(value=>map)`` naming a map that ``regex_maps`` does not load is a load error."""
+    if "$M(" not in value:
+        return
+    for name in _MAP_USE.findall(value):
+        if name not in maps:
+            raise _error(path, line, f"{key} uses regex map '{name}', which regex_maps does not load")
+
+
+def _line_of(path: str, key: str) -> int:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            for number, text in enumerate(f, 1):
+                if text.lstrip(" \t").startswith(key):
+                    return number
+    except OSError:
+        pass
+    return 1

@@ -6,9 +6,12 @@ keys are kept as call-control values.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dsm.runtime.sbc.profile import SbcConfigError, load_config, load_profile
 
@@ -179,6 +182,16 @@ def _profile(d: Path, text: str) -> Path:
             "bad regular expression",
         ),
         ({"sbc.conf": "load_profiles=../x\n"}, "sbc.conf:1", "bad profile name"),
+        (
+            {"sbc.conf": "load_profiles=a\nactive_profile=$M($si=>nomap),a\n", "a.sbcprofile.conf": ""},
+            "sbc.conf:2",
+            "active_profile uses regex map 'nomap', which regex_maps does not load",
+        ),
+        (
+            {"sbc.conf": "load_profiles=a\nactive_profile=a\n", "a.sbcprofile.conf": "#\nRURI=sip:$M($H(X)=>m2)@x\n"},
+            "a.sbcprofile.conf:2",
+            "RURI uses regex map 'm2'",
+        ),
         ({"sbc.conf": 'active_profile="a\n'}, "sbc.conf:1", "missing closing quote"),
     ],
 )
@@ -205,3 +218,26 @@ def test_reload_one_profile_sees_the_new_file(tmp_path: Path) -> None:
     new = load_profile("a", old.path, cfg)
     assert (old.ruri, new.ruri) == ("sip:x@1", "sip:y@2")
     assert old.md5 != new.md5
+
+
+_CHUNKS = st.sampled_from(
+    ["load_profiles=a", "profiles=a", "active_profile=", "a", ",", "$M(", "=>", "m)", "regex_maps=m", "\n", "#",
+     '"', "\\", " ", "=", "profiles_path=..", "@inc", "$(paramhdr)", "\x00", "é"]
+)
+_PROFILE = st.sampled_from(
+    ["RURI=", "$rU", "refuse_with=", "403 x", "reply_translations=", "603=>4", "|", "enable_rtprelay=", "yes", "x",
+     "header_filter=", "whitelist", "call_timer=", "12", "\n", '"', "session_expires=", "#", " ", "=>", "$M(", "m)"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_CHUNKS, max_size=25).map("".join), st.lists(_PROFILE, max_size=25).map("".join),
+       st.lists(st.sampled_from(["^a", "=>", "b", "(", "\n", "#", "\\1", " "]), max_size=12).map("".join))
+def test_any_configuration_loads_or_fails_with_sbc_config_error(sbc: str, profile: str, regex_map: str) -> None:
+    """Whatever the files say, loading gives an SbcConfig or one SbcConfigError (no traceback)."""
+    with tempfile.TemporaryDirectory() as d:
+        conf = write(Path(d), {"sbc.conf": sbc, "a.sbcprofile.conf": profile, "m.conf": regex_map})
+        try:
+            load_config(str(conf))
+        except SbcConfigError as exc:
+            assert str(exc)
