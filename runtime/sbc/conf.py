@@ -269,7 +269,8 @@ def _line_of(path: str, key: str) -> int:
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
             for number, text in enumerate(f, 1):
-                if text.lstrip(" \t").startswith(key):
+                head = text.lstrip(" \t")
+                if head.startswith(key) and head[len(key) :].lstrip(" \t").startswith("="):
                     return number
     except OSError:
         pass
