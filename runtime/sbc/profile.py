@@ -249,7 +249,9 @@ class LegPlan:
     R-URI's host".  ``headers`` are the extra headers after filtering and
     ``append_headers``; the relay adds Via, CSeq, Max-Forwards, Contact,
     Content-Type/-Length itself.  ``body`` is the SDP after the SDP filter.
-    ``call_timer`` is in seconds, 0 for none.
+    ``call_timer`` is in seconds, 0 for none.  ``from_`` and ``to`` carry
+    no tag (the relay adds its own From tag); a ``Route`` for
+    ``outbound_proxy`` is the first of ``headers``.
     """
 
     ruri: str
