@@ -98,7 +98,10 @@ def _items(value: str) -> tuple[str, ...]:
 def _read(path: str, what: str) -> ConfFile:
     if "\x00" in path or not os.path.isfile(path):
         raise _error(path, 1, f"cannot read {what}: no such file")
-    conf = read_conf(path)
+    try:
+        conf = read_conf(path)
+    except ValueError as exc:  # e.g. a NUL byte in an @include name (the shared reader lets it out)
+        raise _error(path, 1, f"cannot read {what}: {exc}") from None
     for d in conf.diagnostics:
         if d.severity == "error":
             raise _error(d.path or path, d.line, d.message)

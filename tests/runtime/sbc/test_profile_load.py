@@ -182,6 +182,7 @@ def _profile(d: Path, text: str) -> Path:
             "bad regular expression",
         ),
         ({"sbc.conf": "load_profiles=../x\n"}, "sbc.conf:1", "bad profile name"),
+        ({"sbc.conf": "@inc\x00\n"}, "sbc.conf:1", "cannot read SBC configuration"),
         (
             {"sbc.conf": "load_profiles=a\nactive_profile=$M($si=>nomap),a\n", "a.sbcprofile.conf": ""},
             "sbc.conf:2",
