@@ -156,9 +156,9 @@ class SimSbcLeg(SbcSessionCall):
         if self.destroyed:
             return
         if self.status == CallStatus.CONNECTED:
-            self.sent.append(Request("BYE", self.invite.uri))
+            self.sent.append(_req("BYE", self.invite.uri))
         elif not self.is_a_leg and self.status in (CallStatus.NO_REPLY, CallStatus.RINGING):
-            self.sent.append(Request("CANCEL", self.invite.uri))
+            self.sent.append(_req("CANCEL", self.invite.uri))
         self.set_status(CallStatus.DISCONNECTED, StopReason.OTHER, cause)
         self.destroy()
 
@@ -182,7 +182,7 @@ class SimSbcLeg(SbcSessionCall):
             peer.peer = None
         if hold_remote:
             self.on_hold = True
-            self.sent.append(Request("INVITE", self.invite.uri, body=b"a=sendonly"))
+            self.sent.append(_req("INVITE", self.invite.uri, body=b"a=sendonly"))
         if not preserve_media:
             self.has_media = False
         if peer.status not in (CallStatus.CONNECTED, CallStatus.DISCONNECTED) and not peer.is_a_leg:
@@ -195,12 +195,12 @@ class SimSbcLeg(SbcSessionCall):
     def put_on_hold(self) -> None:
         self._did("putOnHold")
         self.on_hold = True
-        self.sent.append(Request("INVITE", self.invite.uri, body=b"a=sendonly"))
+        self.sent.append(_req("INVITE", self.invite.uri, body=b"a=sendonly"))
 
     def resume_held(self) -> None:
         self._did("resumeHeld")
         self.on_hold = False
-        self.sent.append(Request("INVITE", self.invite.uri, body=b"a=sendrecv"))
+        self.sent.append(_req("INVITE", self.invite.uri, body=b"a=sendrecv"))
 
     def relay_reliable_event(
         self, params: Mapping[str, str], processed: Mapping[str, str], unprocessed: Mapping[str, str]
@@ -290,11 +290,11 @@ class SimSbcLeg(SbcSessionCall):
 
     def bye(self) -> None:
         self._did("bye")
-        self.sent.append(Request("BYE", self.invite.uri))
+        self.sent.append(_req("BYE", self.invite.uri))
 
     def send_request(self, method: str, headers: str = "", content_type: str = "", body: str = "") -> None:
         self._did("request", method)
-        self.sent.append(Request(method, self.invite.uri, body=body.encode()))
+        self.sent.append(_req(method, self.invite.uri, body=body.encode()))
         if method == "BYE":
             self._later(lambda: self.set_status(CallStatus.DISCONNECTED, StopReason.OTHER, "bye"))
 
@@ -311,7 +311,7 @@ class SimSbcLeg(SbcSessionCall):
 
     def b2b_send_reinvite(self, generate_sdp: bool, extra_headers: str) -> None:
         self._did("sendReinvite", "sdp" if generate_sdp else "no-sdp")
-        self.sent.append(Request("INVITE", self.invite.uri))
+        self.sent.append(_req("INVITE", self.invite.uri))
 
     def set_relay_only(self, on: bool) -> None:
         self.relay_only = on
@@ -329,6 +329,10 @@ class SimSbcLeg(SbcSessionCall):
 
     def on_session_end(self) -> None:
         self.media.close()
+
+
+def _req(method: str, uri: str, body: bytes = b"", headers: Headers | None = None) -> Request:
+    return Request(headers=headers if headers is not None else Headers(), body=body, method=method, uri=uri)
 
 
 def _invite(caller: str, callee: str, headers: Mapping[str, str], sdp: str, number: int) -> Request:
@@ -551,13 +555,13 @@ class SbcTestCall:
         """BYE from the caller (``a``) or the callee (``b``): that leg Disconnected (SipRequest),
         the other leg sends BYE on and goes Disconnected (SipReply with the 200 OK); both end."""
         leg = self.leg(side)
-        bye = Request("BYE", leg.invite.uri, headers=Headers([
+        bye = _req("BYE", leg.invite.uri, headers=Headers([
             ("From", leg.invite.headers.get("From") or ""), ("To", leg.invite.headers.get("To") or ""),
             ("Call-ID", leg.invite.call_id), ("CSeq", "2 BYE")]))
         leg.set_status(CallStatus.DISCONNECTED, StopReason.SIP_REQUEST, bye)
         peer = leg.peer
         if peer is not None and not peer.destroyed:
-            peer.sent.append(Request("BYE", peer.invite.uri))
+            peer.sent.append(_req("BYE", peer.invite.uri))
             peer.set_status(CallStatus.DISCONNECTED, StopReason.SIP_REPLY, _response(peer.invite, 200, "OK"))
             peer.destroy()
         leg.destroy()
@@ -573,7 +577,7 @@ class SbcTestCall:
         self._cseq += 1
         items = [("From", leg.invite.headers.get("From") or ""), ("To", leg.invite.headers.get("To") or ""),
                  ("Call-ID", leg.invite.call_id), ("CSeq", f"{self._cseq} {method}"), *(headers or {}).items()]
-        req = Request(method, leg.invite.uri, headers=Headers(items), body=body.encode())
+        req = _req(method, leg.invite.uri, headers=Headers(items), body=body.encode())
         if leg.cc.on_in_dialog_request(req):
             self._settle()
             return False
