@@ -425,8 +425,8 @@ def test_addCallee_var_and_ltag_modes_M_sbc_9(tmp_path: Path) -> None:
     assert invite.uri == "sip:dave@example.com"
     assert invite.headers.get("From") == "<sip:sbc@example.org>"
     assert invite.headers.get("X-Why") == "test"
-    assert ("addCallee", "transparent_dlg_id=true", "local_party=<sip:sbc@example.org>",
-            "remote_party=<sip:dave@example.com>", "hdrs=X-Why: test") == call.leg("a").did[0]
+    assert call.leg("a").did[0] == ("addCallee", "transparent_dlg_id=true", "local_party=<sip:sbc@example.org>",
+            "remote_party=<sip:dave@example.com>", "hdrs=X-Why: test")
     call.post_event("a", {"do": "re", "tag": first_b.local_tag})
     assert call.leg("a").peer is first_b
 
