@@ -262,7 +262,7 @@ class SimSbcLeg(SbcSessionCall):
     def other_id(self) -> str:
         return "" if self.peer is None else self.peer.local_tag
 
-    def play(self, item: Any, front: bool = False) -> None:
+    def play_item(self, item: Any, front: bool) -> None:
         self.media.play(item, front)
 
     def flush_playlist(self) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dsm.runtime.call import Call
+from dsm.runtime.call import AudioItem, Call, PromptItem
 from dsm.runtime.engine import DIComponent
 from dsm.runtime.errors import DSMException
 from dsm.runtime.incoming import InviteRequest, SipReplyObject
@@ -402,10 +402,19 @@ class SbcSessionCall(Call):
     ``mute``/``unmute``, ``B2B.connectCallee``/``terminateOtherLeg``,
     ``B2B.enableEarlyMediaRelay`` and the B2B header actions raise
     :func:`not_in_sbc`.  A host subclasses it with the leg's selects, its
-    playlist (``play``, ``flush_playlist``), ``attach_input``,
+    playlist (``play_item``, ``flush_playlist``), ``attach_input``,
     ``media_connect``/``media_disconnect``, the other media flags, DTMF,
     BYE and the working B2B operations.
     """
+
+    def play(self, item: AudioItem, front: bool = False) -> None:
+        if isinstance(item, PromptItem):
+            raise not_in_sbc()
+        self.play_item(item, front)
+
+    def play_item(self, item: AudioItem, front: bool) -> None:
+        """Files, silence, ring tones, separators on the leg's own playlist (created on first use)."""
+        raise not_in_sbc()
 
     def set_prompts(self, name: str) -> None:
         raise not_in_sbc()
