@@ -326,14 +326,17 @@ class Harness:
     def load_bundle(self, path: str | os.PathLike[str]) -> str:
         """Load one application bundle file (``<name>.conf``, K-23) next to the scripts; its name.
 
-        A relative ``diag_path`` in it is taken from the file's folder.
+        A relative ``diag_path`` is taken from the current folder as the server
+        does when it exists there, else from the bundle file's folder (or is
+        that folder), so a test runs from anywhere.
         Raises :class:`dsm.runtime.config.ConfigError` for a broken bundle.
         """
         p = Path(path)
         conf = conf_mod.read_conf(str(p))
         diag_path = conf.get("diag_path")
-        if not diag_path or not os.path.isabs(diag_path):
-            conf.values["diag_path"] = str(p.parent / diag_path)
+        if not os.path.isabs(diag_path) and not (diag_path and os.path.isdir(diag_path)):
+            beside = p.parent / diag_path
+            conf.values["diag_path"] = str(beside if beside.is_dir() else p.parent)
         bundle = conf_mod.load_bundle(p.stem, conf)
         if any(d.is_error for d in conf.diagnostics):
             raise conf_mod.ConfigError(conf.diagnostics)
