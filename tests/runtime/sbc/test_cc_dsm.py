@@ -376,3 +376,11 @@ def test_di_component_M_ccdsm_5(tmp_path: Path) -> None:
     assert isinstance(comp, CcDsmComponent)
     assert comp.invoke("connect", []) is None and comp.invoke("end", []) is None
     assert isinstance(comp.invoke("getExtendedInterfaceHandler", [])(), DsmCallControl)
+
+
+def test_no_system_events_for_sbc_sessions_M_ccdsm_4(tmp_path: Path) -> None:
+    call = sbc(tmp_path, 'initial state S;\ntransition "sys" S - system / set($sys=#type) -> S;\n')
+    engine = call.harness.engine
+    engine.system_event("User1")
+    call.harness._pump()
+    assert var(call, "a", "sys") is None and var(call, "b", "sys") is None
