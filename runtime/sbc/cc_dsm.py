@@ -132,17 +132,17 @@ def _common(message: Request | Response) -> dict[str, str]:
     }
 
 
-def request_params(request: Request) -> dict[str, str]:
+def request_params(request: Request, hdrs: str | None = None) -> dict[str, str]:
     """The request parameter set: ``method r_uri from to hdrs from_tag to_tag callid hdr.*``."""
-    hdrs = hdrs_of(request)
+    hdrs = hdrs_of(request) if hdrs is None else hdrs
     params = {"method": request.method, "r_uri": request.uri, **_common(request), "hdrs": hdrs}
     params.update(header_params(hdrs))
     return params
 
 
-def reply_params(reply: Response) -> dict[str, str]:
+def reply_params(reply: Response, hdrs: str | None = None) -> dict[str, str]:
     """The reply parameter set: ``sip_reason sip_code from from_tag to to_tag callid hdrs hdr.*``."""
-    hdrs = hdrs_of(reply)
+    hdrs = hdrs_of(reply) if hdrs is None else hdrs
     params = {"sip_reason": reply.reason, "sip_code": str(reply.status), **_common(reply), "hdrs": hdrs}
     params.update(header_params(hdrs))
     return params
@@ -155,7 +155,7 @@ def _headers_dict(message: Request | Response) -> dict[str, str]:
     return out
 
 
-def request_object(request: Request, *, wrapped: bool) -> InviteRequest:
+def request_object(request: Request, *, wrapped: bool, hdrs: str | None = None) -> InviteRequest:
     """The ``request`` object: bare for the Invite event, ``wrapped`` (repliable) for the others."""
     cseq = request.headers.get("CSeq") or "1"
     number = cseq.split(None, 1)[0] if cseq.strip() else "1"
@@ -165,7 +165,7 @@ def request_object(request: Request, *, wrapped: bool) -> InviteRequest:
         request.headers.get("From") or "",
         request.headers.get("To") or "",
         request.call_id,
-        hdrs_of(request),
+        hdrs_of(request) if hdrs is None else hdrs,
         request.body.decode("utf-8", "replace"),
         int(number) if number.isdigit() else 1,
         _headers_dict(request),
@@ -174,14 +174,14 @@ def request_object(request: Request, *, wrapped: bool) -> InviteRequest:
     )
 
 
-def reply_object(reply: Response, *, modifiable: bool = False) -> SipReplyObject:
+def reply_object(reply: Response, *, modifiable: bool = False, hdrs: str | None = None) -> SipReplyObject:
     """The ``reply`` object; ``modifiable`` for the relayed replies of ``B2B.otherReply``."""
     cseq = reply.headers.get("CSeq") or "1"
     number = cseq.split(None, 1)[0] if cseq.strip() else "1"
     return SipReplyObject(
         reply.status,
         reply.reason,
-        hdrs_of(reply),
+        hdrs_of(reply) if hdrs is None else hdrs,
         reply.body.decode("utf-8", "replace"),
         int(number) if number.isdigit() else 1,
         _headers_dict(reply),
@@ -268,10 +268,14 @@ class DsmCallControl:
         self._raise("LegStateChange", params, objects)
 
     def on_in_dialog_request(self, request: Request) -> bool:
-        return self._stop("SipRequest", request_params(request), {"request": request_object(request, wrapped=True)})
+        hdrs = hdrs_of(request)
+        return self._stop(
+            "SipRequest", request_params(request, hdrs), {"request": request_object(request, wrapped=True, hdrs=hdrs)}
+        )
 
     def on_in_dialog_reply(self, reply: Response) -> bool:
-        return self._stop("SipReply", reply_params(reply), {"reply": reply_object(reply)})
+        hdrs = hdrs_of(reply)
+        return self._stop("SipReply", reply_params(reply, hdrs), {"reply": reply_object(reply, hdrs=hdrs)})
 
     def on_b_leg_refused(self, reply: Response) -> bool:
         """BLegRefused; QUIRK: the ``reply`` object is left in the store."""
