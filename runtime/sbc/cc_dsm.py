@@ -52,6 +52,9 @@ __all__ = [
     "CALL_PROFILE",
 ]
 
+RUN_LIMIT = 10_000
+"""Most events one hook runs before it answers (queued events of any session included)."""
+
 MODIFIED_INVITE = "__modified_invite"
 CALL_PROFILE = "__call_profile"
 
@@ -201,8 +204,10 @@ class DsmCallControl:
 
     # -- running events --------------------------------------------------------------------
     def _run(self) -> None:
+        # Bounded: sessions posting to each other forever must not hold the SBC here;
+        # what is left stays queued for the host's own run of the engine.
         if not getattr(self.engine, "_busy", 0):
-            self.engine.run_pending()
+            self.engine.run_pending(limit=RUN_LIMIT)
 
     def _raise(
         self,
