@@ -72,6 +72,7 @@ class SimSbcLeg(SbcSessionCall):
         self.name = name
         self._is_a = is_a_leg
         self._profile = profile
+        self._record_profile_changes(profile)
         self.invite = invite
         self.status = CallStatus.NO_REPLY if not is_a_leg else CallStatus.DISCONNECTED
         self.on_hold = False
@@ -123,6 +124,18 @@ class SimSbcLeg(SbcSessionCall):
 
     def _later(self, work: Callable[[], None]) -> None:
         self.owner._later(work)
+
+    def _record_profile_changes(self, profile: CallProfile) -> None:
+        """Note each successful ``sbc.profileSet`` on this leg's profile copy in :attr:`did`."""
+        method = getattr(type(profile), "set_property", None)  # not a copied leg's recorder
+        if method is None:
+            return
+
+        def recording(name: str, value: str) -> None:
+            method(profile, name, value)
+            self._did("profileSet", name, value)
+
+        profile.set_property = recording  # type: ignore[attr-defined]  # on this copy only
 
     def set_status(self, status: CallStatus, reason: StopReason, detail: Request | Response | str | None = None) -> None:
         """Change the call status and tell the script (``legStateChange``)."""

@@ -275,6 +275,11 @@ def test_profileSet_in_start_changes_the_leg_profile_and_errors_M_sbc_1(tmp_path
     assert (var(call, "a", "e1"), var(call, "a", "s1")) == ("arg", "Call profile property 'FROM' not known")
     assert (var(call, "a", "e2"), var(call, "a", "s2")) == ("arg", "rtprelay_interface 'nope' not present")
     assert "RURI" not in call.base_profile.raw  # the call's own copy changed, not the profile
+    assert [d for d in a.did if d[0] == "profileSet"] == [
+        ("profileSet", "RURI", "sip:carol@example.com"),
+        ("profileSet", "force_symmetric_rtp", "yes"),
+        ("profileSet", "force_outbound_proxy", "true"),
+    ]
 
 
 def test_profileSet_refuse_with_refuses_the_call(tmp_path: Path) -> None:
