@@ -537,13 +537,14 @@ class Engine:
     def system_event(self, kind: str) -> int:
         """Queue ``system`` with ``#type=kind`` to every live session; the number reached.
 
-        ``kind`` is ``ServerShutdown``, ``User1`` or ``User2``.  For a call
+        ``kind`` is ``ServerShutdown``, ``User1`` or ``User2``; SBC leg sessions
+        are not told (their legs end with the relay).  For a call
         session a shutdown ends the call (both legs, then stop) unless its
         script set ``#processed=true``; system DSMs are only told.
         """
         count = 0
         for s in list(self.sessions.values()):
-            if s.ended:
+            if s.ended or s.kind == "sbc":  # M-ccdsm-4: SBC leg sessions get no System events
                 continue
             done = None
             if kind == SYSTEM_SHUTDOWN and s.kind == "call":

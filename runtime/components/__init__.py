@@ -1,7 +1,7 @@
 """DI components beyond ``dsm``: what scripts reach with ``DI(<name>, …)`` (A-core-76).
 
 :func:`install` registers the built-in components (``user_timer``,
-``xmlrpc2di``, ``jsonrpc``) in ``engine.di`` and then every component a Python package
+``xmlrpc2di``, ``jsonrpc``, ``cc_dsm``) in ``engine.di`` and then every component a Python package
 declares in the entry-point group ``dsm.di``::
 
     [project.entry-points."dsm.di"]
@@ -38,6 +38,9 @@ def install(engine: Engine) -> None:
 
     engine.di.setdefault("user_timer", UserTimer(engine))
     engine.di.setdefault("jsonrpc", JsonRpc(engine))
+    from dsm.runtime.sbc.cc_dsm import CcDsmComponent  # imports the SIP message model: only here
+
+    engine.di.setdefault("cc_dsm", CcDsmComponent(engine))
     conf_dir = _plugin_config_path(engine)
     engine.di.setdefault("xmlrpc2di", XmlRpc2Di(engine.clock.now, **read_settings(conf_dir)))
     for ep in entry_points():

@@ -23,6 +23,7 @@ from dsm.runtime.harness.assertions import (
 from dsm.runtime.harness.callee import SimCallee
 from dsm.runtime.harness.harness import KEY_CODES, Harness, SystemHandle, TestCall
 from dsm.runtime.harness.records import Line, Played, Reply, Request
+from dsm.runtime.harness.sbc import SbcTestCall, SimSbcLeg
 from dsm.runtime.harness.simcall import SimCall
 
 __all__ = [
@@ -33,7 +34,9 @@ __all__ = [
     "Played",
     "Reply",
     "Request",
+    "SbcTestCall",
     "SimCall",
+    "SimSbcLeg",
     "SimCallee",
     "SystemHandle",
     "TestCall",

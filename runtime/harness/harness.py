@@ -34,9 +34,11 @@ from dsm.runtime.harness.coverage import COVERAGE
 from dsm.runtime.harness.media import VirtualMedia, build_prompts
 from dsm.runtime.harness.notifier import SimSubscriptions
 from dsm.runtime.harness.records import Line, Played, Reply, Request
+from dsm.runtime.harness.sbc import SbcTestCall, start_sbc_call
 from dsm.runtime.harness.simcall import RequestHandle, SimCall
 from dsm.runtime.incoming import InviteRequest, answer_incoming, header_block
 from dsm.runtime.media.dtmf import KEY_CODES, dtmf_relay_key
+from dsm.runtime.sbc.profile import CallProfile
 from dsm.runtime.session import Session
 
 __all__ = ["Harness", "TestCall", "SystemHandle", "KEY_CODES"]
@@ -94,6 +96,7 @@ class Harness:
         self.engine.subscriptions = self.subscriptions
         self.lines: dict[str, list[Line]] = {}
         self.calls: list[TestCall] = []
+        self.sbc_calls: list[SbcTestCall] = []
         self._holding = False
         self._conf: Any = None
         self.charts: dict[str, Chart] = {}
@@ -297,6 +300,50 @@ class Harness:
             auth = f" (auth as {auth_user})" if auth_user and auth_pwd else ""
             self.note(session.id, "call", f"outgoing from {from_} to {to} ({r_uri}){auth}")
         return session.id
+
+    def sbc_call(
+        self,
+        start_diag: str,
+        app_bundle: str = "main",
+        *,
+        values: Mapping[str, str] | None = None,
+        caller: str = "sip:alice@example.org",
+        callee: str = "sip:bob@example.net",
+        headers: Mapping[str, str] | None = None,
+        profile: CallProfile | None = None,
+    ) -> SbcTestCall:
+        """Start a simulated SBC call whose legs run ``start_diag`` of ``app_bundle`` (cc_dsm).
+
+        ``values`` are further call-control values (variables of each leg's
+        session, M-ccdsm-2); ``profile`` the call profile (its copy per leg is
+        what ``sbc.profileSet`` changes).  See :mod:`dsm.runtime.harness.sbc`.
+        """
+        cc = {"app_bundle": app_bundle, "start_diag": start_diag, **(values or {})}
+        return start_sbc_call(
+            self, cc, caller=caller, callee=callee, headers=headers, profile=profile
+        )
+
+    def load_bundle(self, path: str | os.PathLike[str]) -> str:
+        """Load one application bundle file (``<name>.conf``, K-23) next to the scripts; its name.
+
+        A relative ``diag_path`` is taken from the current folder as the server
+        does when it exists there, else from the bundle file's folder (or is
+        that folder), so a test runs from anywhere.
+        Raises :class:`dsm.runtime.config.ConfigError` for a broken bundle.
+        """
+        p = Path(path)
+        conf = conf_mod.read_conf(str(p))
+        diag_path = conf.get("diag_path")
+        if not os.path.isabs(diag_path) and not (diag_path and os.path.isdir(diag_path)):
+            beside = p.parent / diag_path
+            conf.values["diag_path"] = str(beside if beside.is_dir() else p.parent)
+        bundle = conf_mod.load_bundle(p.stem, conf)
+        if any(d.is_error for d in conf.diagnostics):
+            raise conf_mod.ConfigError(conf.diagnostics)
+        self.engine.load(bundle.charts, bundle.name, values=bundle.values, register_apps=bundle.register_apps)
+        for chart in bundle.charts.values():
+            COVERAGE.register(chart)
+        return bundle.name
 
     def call_system(self, diagram: str, config: str = "main") -> SystemHandle:
         """Start a system DSM (``engine.md`` section 16) on ``diagram``."""
