@@ -54,11 +54,13 @@ from dsm.runtime.sbc.profile import (
     translate_reply,
 )
 from dsm.runtime.sbc.relay_media import RelaySide, RtpRelay, rewrite_sdp
+from dsm.runtime.sbc.relay_plan import complete_plan
 from dsm.runtime.sbc.relay_store import ProfileStore
 from dsm.runtime.sip.b2b import relayed_headers
+from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.media_clock import MediaClock
 from dsm.runtime.sip.message import Request, Response
-from dsm.runtime.sip.uri import SipUri
+from dsm.runtime.sip.uri import SipUri, parse_uri
 from dsm.runtime.sip.useragent import (
     AckReceived,
     AckTimeout,
@@ -207,6 +209,7 @@ class RelayedCall:
             self._reply_a(plan.code, plan.reason, headers=list(plan.headers))
             self._finish(StopReason.OTHER, f"refused {plan.code}")
             return
+        plan = complete_plan(plan, self.a.profile, modified)
         self.plan = plan
         self._send_b(plan)
 
@@ -243,6 +246,14 @@ class RelayedCall:
             self.media.peer_sdp(self.media.a, self.invite.body)
             body = rewrite_sdp(body, sip.host, self.media.b.port)
         destination, _transport = parse_destination(plan.destination)
+        if self._to_ourselves(plan.ruri, destination):
+            sip.log("sbc", "warn", call=self.a.call_id, msg=f"loop: the B leg would go to ourselves ({plan.ruri})")
+            if self.media is not None:
+                self.media.close()
+                self.media = None
+            self._reply_a(482, "Loop Detected")
+            self._finish(StopReason.OTHER, "loop detected")
+            return
         b_tag = f"{sip.rng.getrandbits(64):016x}"
         b = SbcCallLeg(
             self,
@@ -279,6 +290,21 @@ class RelayedCall:
         self.b_state = "calling"
         b.status = CallStatus.NO_REPLY
         sip.log("sbc", call=self.a.call_id, other=call_id, profile=self.profile.name, ruri=plan.ruri)
+
+    def _to_ourselves(self, ruri: str, destination: tuple[str, int] | None) -> bool:
+        """Whether the B leg's INVITE would come back to this server (its own address and port)."""
+        if destination is None:
+            try:
+                uri = parse_uri(ruri)
+            except ParseError:
+                return False
+            if not isinstance(uri, SipUri):
+                return False
+            destination = uri.address()
+        host, port = destination
+        ours = self.sip.host
+        local = {ours, "localhost", "127.0.0.1", "::1"} if ours in ("127.0.0.1", "::1", "0.0.0.0") else {ours}
+        return port == self.sip.core.port and host.strip("[]") in local
 
     # -- events ---------------------------------------------------------------------------------
     def on_event(self, leg: SbcCallLeg, event: Event) -> None:
