@@ -99,7 +99,7 @@ def test_transparent_profile_relays_invite_replies_and_caller_bye(rig: SbcRig) -
     the caller gets 180 and 200 with the callee's SDP; the caller's BYE crosses to the callee."""
     port = rig.callee(
         callee(
-            check(f"^INVITE sip:bob@127.0.0.1:[0-9]+ SIP/2.0", "a"),
+            check("^INVITE sip:bob@127.0.0.1:[0-9]+ SIP/2.0", "a"),
             check("alice@", "b", 'search_in="hdr" header="From:"'),
             check("o=sipp 53655765", "c"),
             check("X-Caller-Note: hello", "d"),
