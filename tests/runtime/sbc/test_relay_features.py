@@ -1,0 +1,334 @@
+"""The SBC relay's RTP relay, call timer, profile reload, control commands and call-control hooks.
+
+sipp caller -> ``dsm serve --sbc`` -> sipp callee on loopback, as in
+``test_relay_wire``; the control commands go through the control endpoint
+(and ``dsm sbc`` in-process); the call control is a small plain-Python
+:class:`~dsm.runtime.sbc.leg.CallControl` that records its hooks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from relay_rig import SbcRig, caller_invite, check, recv_request, scenario
+from test_relay_wire import ANSWERED, CALLER_BYE, KEEP_DIALOG, callee, recv_reply
+from test_sip_b2b import DTMF_PCAP, EchoUas
+from test_sip_dialout import recv, reply
+from test_sip_serve import ACK_2XX, ACK_FAILURE, pause, reply_to_last
+
+from dsm.cli import main
+from dsm.runtime.call import Call
+from dsm.runtime.control.client import ControlClient, RpcFailure
+from dsm.runtime.sbc.leg import STOP, CallStatus, StopReason, sbc_leg_of
+from dsm.runtime.sbc.profile import CallProfile
+from dsm.runtime.sip.message import Request, Response
+
+
+@pytest.fixture
+def rig(sipp: str, tmp_path: Path) -> Iterator[SbcRig]:
+    r = SbcRig(sipp, tmp_path)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def simple_call(port: int) -> str:
+    return scenario(
+        "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+        CALLER_BYE, refs="x,totag",
+    )  # fmt: skip
+
+
+def test_rtp_relay_both_directions_through_the_sbc_ports_with_rfc4733(rig: SbcRig) -> None:
+    """``enable_rtp_relay=yes``: the callee is offered the SBC's port, the caller gets the SBC's port
+    in the 200; the caller's RFC 4733 packets reach the callee through the relay and its echo comes
+    back the same way (counted on both sides)."""
+    if not DTMF_PCAP.exists():
+        pytest.skip("sipp's dtmf_2833_1.pcap is not installed")
+    port = rig.callee(
+        callee(
+            check("c=IN IP4 127.0.0.1", "c"),
+            check("m=audio [0-9]+ RTP/AVP 0 101", "m"),
+            then=(recv_request("BYE"), reply_to_last()),
+        ),
+        uas=EchoUas,
+    )
+    rig.profile("relay", f"next_hop=127.0.0.1:{port}\nenable_rtp_relay=yes\n")
+    rig.start(["relay"], "relay")
+    play = f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP}"/></action></nop>\n'
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+            pause(300), play, pause(1500), CALLER_BYE, refs="x,totag",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    media = call.media
+    assert media is not None and media.closed
+    assert media.a.received > 0 and media.b.sent == media.a.received, (media.a, media.b)
+    assert media.b.received > 0 and media.a.sent > 0, (media.a, media.b)
+    assert media.a.port != media.b.port
+
+
+def test_call_timer_ends_both_legs(rig: SbcRig) -> None:
+    """``enable_call_timer=yes``, ``call_timer=1``: one second after the answer both legs get BYE."""
+    port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())))
+    rig.profile("timed", f"next_hop=127.0.0.1:{port}\nenable_call_timer=yes\ncall_timer=1\n")
+    rig.start(["timed"], "timed")
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+            recv_request("BYE"), reply_to_last(), refs="x,totag",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    assert call.end_cause == "call timer"
+
+
+def refused_call(code: int) -> str:
+    return scenario(
+        "caller", caller_invite("bob@127.0.0.1:9"),
+        f'  <recv response="{code}" response_txn="invite"/>\n', ACK_FAILURE,
+    )  # fmt: skip
+
+
+def client_of(rig: SbcRig) -> ControlClient:
+    assert rig.server is not None and rig.server.server.address is not None
+    return ControlClient(f"127.0.0.1:{rig.server.server.address[1]}", rig.server.server.token)
+
+
+def test_profile_reload_takes_effect_on_the_next_call_and_a_broken_file_keeps_the_old(
+    rig: SbcRig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``reload profile`` over the control endpoint: the next call gets the new refusal; a broken
+    file is refused with its error and the working profile stays; ``dsm sbc`` lists and sets."""
+    path = rig.profile("p", "refuse_with=403 Forbidden\n")
+    rig.start(["p"], "p")
+    client = client_of(rig)
+    rig.call(refused_call(403), name="c1")
+    path.write_text("refuse_with=480 Temporarily Unavailable\n")
+    assert client.call("sbc.reloadProfile", {"name": "p"})["result"] == "OK"
+    rig.call(refused_call(480), name="c2")
+    path.write_text("this line is no key value pair\n")
+    with pytest.raises(RpcFailure, match="not a key=value line|p.sbcprofile.conf"):
+        client.call("sbc.reloadProfile", {"name": "p"})
+    rig.call(refused_call(480), name="c3")
+    calls = rig.ended_calls(3)
+    assert [c.codes for c in calls] == [[403], [480], [480]]
+    address = client.address
+    assert main(["sbc", "profiles", "--control", address]) == 0
+    assert "p.sbcprofile.conf" in capsys.readouterr().out
+    assert main(["sbc", "set-active-profile", "q,p", "--control", address]) == 0
+    assert capsys.readouterr().out.strip() == "q,p"
+    assert main(["sbc", "get-active-profile", "--control", address, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["active_profile"] == ["q", "p"]
+    assert main(["sbc", "reload-profile", "--control", address]) == 2  # NAME missing
+
+
+def test_load_profile_only_from_the_profile_folders(rig: SbcRig, tmp_path: Path) -> None:
+    """``load profile NAME PATH``: a new file beside sbc.conf loads; any other path is refused before
+    it is opened."""
+    rig.profile("p", "refuse_with=403 Forbidden\n")
+    other = rig.profile("other", "refuse_with=404 Not Found\n")
+    rig.start(["p"], "p")
+    client = client_of(rig)
+    assert client.call("sbc.loadProfile", {"name": "other", "path": str(other)})["result"] == "OK"
+    assert client.call("sbc.setActiveProfile", {"active_profile": "other"})["result"] == "OK"
+    rig.call(refused_call(404), name="c1")
+    outside = tmp_path / "elsewhere.sbcprofile.conf"
+    outside.write_text("refuse_with=500 x\n")
+    with pytest.raises(RpcFailure, match="must be"):
+        client.call("sbc.loadProfile", {"name": "x", "path": str(outside)})
+    with pytest.raises(RpcFailure, match="must be"):
+        client.call("sbc.loadProfile", {"name": "x", "path": "/etc/passwd"})
+    names = [p["name"] for p in client.call("sbc.listProfiles")["profiles"]]
+    assert names == ["p", "other"]
+
+
+def test_teardown_call_over_the_control_endpoint(rig: SbcRig) -> None:
+    """``teardown call CALL-ID`` (here the caller's Call-ID): BYE to both legs."""
+    port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())))
+    rig.profile("t", f"next_hop=127.0.0.1:{port}\n")
+    server = rig.start(["t"], "t")
+    client = client_of(rig)
+    import threading
+
+    def teardown_when_connected() -> None:
+        import time
+
+        for _ in range(400):
+            calls = client.call("sbc.calls")["calls"]
+            if calls and calls[0]["a"] == "Connected":
+                client.call("sbc.teardownCall", {"call_id": calls[0]["call_id"]})
+                return
+            time.sleep(0.05)
+
+    worker = threading.Thread(target=teardown_when_connected, daemon=True)
+    worker.start()
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+            recv_request("BYE"), reply_to_last(), refs="x,totag",
+        )  # fmt: skip
+    )
+    worker.join(30)
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    assert call.end_cause == "teardown"
+    with pytest.raises(RpcFailure, match="no SBC call"):
+        client.call("sbc.teardownCall", {"call_id": "nope"})
+    assert server.port
+
+
+# -- call control ------------------------------------------------------------------------------------
+class Recorder:
+    """A plain-Python call control: records every hook, changes the B leg's INVITE on the A leg."""
+
+    made: list[Recorder] = []
+
+    def __init__(self) -> None:
+        self.hooks: list[tuple[Any, ...]] = []
+        self.call: Call | None = None
+        self.values: dict[str, str] = {}
+        Recorder.made.append(self)
+
+    def init(self, call: Call, values: Mapping[str, str]) -> None:
+        self.call = call
+        self.values = dict(values)
+        leg = sbc_leg_of(call)
+        assert leg is not None
+        self.hooks.append(("init", leg.is_a_leg, call.select("user")))
+        if leg.is_a_leg:
+            leg.profile.call_timer = "7"  # a script's sbc.profileSet in the start transition
+            leg.profile.enable_call_timer = True
+
+    def on_initial_invite(self, original: Request, modified: Request) -> None:
+        self.hooks.append(("invite", original.uri))
+        modified.headers.add("X-From-Call-Control", self.values.get("tag", ""))
+
+    def on_state_change(self, status: CallStatus, reason: StopReason, detail: Request | Response | str | None) -> None:
+        self.hooks.append(("state", str(status), str(reason)))
+
+    def on_in_dialog_request(self, request: Request) -> bool:
+        self.hooks.append(("request", request.method))
+        return False
+
+    def on_in_dialog_reply(self, reply: Response) -> bool:
+        self.hooks.append(("reply", reply.status))
+        return False
+
+    def on_b_leg_refused(self, reply: Response) -> bool:
+        self.hooks.append(("refused", reply.status))
+        return False
+
+    def on_other_request(self, request: Request, forward: bool) -> bool:
+        return False
+
+    def on_other_reply(self, reply: Response, forward: bool, trans_method: str) -> bool:
+        return False
+
+    def on_event(self, params: Mapping[str, str]) -> bool:
+        return False
+
+    def on_b2b_event(self, params: Mapping[str, str], reliable: bool) -> bool:
+        self.hooks.append(("b2b", dict(params)))
+        return False
+
+    def on_dtmf(self, key: int, duration_ms: int) -> bool:
+        return False
+
+    def on_timer(self, timer_id: int) -> bool:
+        return False
+
+    def on_destroy_leg(self) -> None:
+        self.hooks.append(("destroy",))
+
+
+class Refuser(Recorder):
+    """Stops the call from the INVITE hook (``sbc.stopCall`` in the script's invite transition)."""
+
+    def on_initial_invite(self, original: Request, modified: Request) -> None:
+        leg = sbc_leg_of(self.call)
+        assert leg is not None
+        leg.stop_call("blacklisted")
+
+
+def test_call_control_hooks_in_order_and_the_modified_invite_is_sent(rig: SbcRig) -> None:
+    """One call control per leg, ``init`` before the INVITE is relayed with the entry's values;
+    the header the hook adds and the call timer it sets are honoured; state changes and destroy."""
+    Recorder.made.clear()
+    port = rig.callee(
+        callee(
+            check("X-From-Call-Control: seven", "hdr"),
+            then=(recv_request("INFO"), reply_to_last(), recv_request("BYE"), reply_to_last()),
+        )
+    )
+    rig.profile(
+        "cc", f"next_hop=127.0.0.1:{port}\ncall_control=ctl\nctl_module=recorder\nctl_tag=seven\n"
+    )
+    rig.start(["cc"], "cc", sbc_call_control={"recorder": Recorder})
+    info = """\
+  <send retrans="500" start_txn="info">
+    <![CDATA[
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:bob@127.0.0.1:{port}>;tag=[$totag]
+      Call-ID: [call_id]
+      CSeq: 2 INFO
+      Contact: <sip:alice@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" response_txn="info"/>
+""".replace("{port}", str(port))
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+            info, CALLER_BYE.replace("CSeq: 2 BYE", "CSeq: 3 BYE"), refs="x,totag",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    a_cc, b_cc = Recorder.made
+    assert a_cc.values == {"tag": "seven"}
+    assert a_cc.hooks[0] == ("init", True, "bob")
+    assert a_cc.hooks[1] == ("invite", f"sip:bob@127.0.0.1:{port}")
+    assert ("state", "Ringing", "SipReply") in a_cc.hooks
+    assert ("state", "Connected", "SipReply") in a_cc.hooks
+    assert ("request", "INFO") in a_cc.hooks and ("reply", 200) in b_cc.hooks
+    assert a_cc.hooks[-2:] == [("state", "Disconnected", "SipRequest"), ("destroy",)]
+    assert b_cc.hooks[0] == ("init", False, "")
+    assert b_cc.hooks[-1] == ("destroy",)
+    assert call.plan is not None and call.plan.call_timer == 7
+
+
+def test_call_control_stop_call_in_the_invite_hook_refuses_before_anything_is_relayed(rig: SbcRig) -> None:
+    """``sbc.stopCall`` before the B leg exists: the caller gets 487 (no B leg)."""
+    Recorder.made.clear()
+    rig.profile("cc", "call_control=ctl\nctl_module=refuser\n")
+    rig.start(["cc"], "cc", sbc_call_control={"refuser": Refuser})
+    rig.call(refused_call(487))
+    (call,) = rig.ended_calls(1)
+    assert call.b is None and call.end_cause == "blacklisted"
+    (cc,) = Recorder.made
+    assert ("state", "Disconnected", "other") in cc.hooks
+
+
+def test_unknown_call_control_module_refuses_500(rig: SbcRig) -> None:
+    rig.profile("cc", "call_control=ctl\nctl_module=nosuch\n")
+    rig.start(["cc"], "cc")
+    rig.call(refused_call(500))
+    (call,) = rig.ended_calls(1)
+    assert call.codes == [500]
+
+
+__all__ = ["CallProfile", "KEEP_DIALOG", "STOP", "recv", "reply"]
