@@ -244,6 +244,7 @@ class RelayedCall:
                 self._finish(StopReason.INTERNAL_ERROR, "no RTP ports")
                 return
             self.media.peer_sdp(self.media.a, self.invite.body)
+            self.media.a.confirmed = False  # until the caller's ACK or its own RTP
             body = rewrite_sdp(body, sip.host, self.media.b.port)
         destination, _transport = parse_destination(plan.destination)
         if self._to_ourselves(plan.ruri, destination):
@@ -323,7 +324,8 @@ class RelayedCall:
             self._end_b()
             self._finish(StopReason.SIP_REQUEST, "", event.request)
         elif isinstance(event, AckReceived):
-            return
+            if self.media is not None:
+                self.media.a.confirmed = True  # the caller asked for the stream its SDP names
         elif isinstance(event, AckTimeout):
             self.stop_call("no ACK", StopReason.NO_ACK)
         elif isinstance(event, InDialogRequest):

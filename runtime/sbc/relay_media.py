@@ -13,6 +13,10 @@ the port of its own side (:func:`rewrite_sdp`), so both peers send to us.
   the relay joins it as one paced session and drains both RTP sockets at
   its tick when the clock's poll says they hold packets -- no loop callback
   per packet.  RTCP (rare) is relayed the same way.
+* No reflection: the caller's side sends nothing until the caller confirmed
+  the stream -- its ACK (:attr:`RelaySide.confirmed`, set by the relay) or
+  its own first admitted packet -- so an INVITE naming a third party's
+  address makes the SBC send nothing there.  Held-back packets are counted.
 * Every admitted packet, RFC 4733 telephone-events included, goes on
   unchanged (sequence numbers, SSRC and timestamps are the sender's, the
   reference's ``rtprelay_transparent_seqno``/``_ssrc`` defaults).
@@ -100,7 +104,10 @@ class RelaySide:
     received: int = 0
     sent: int = 0
     foreign: int = 0
+    held_back: int = 0
     rtcp_relayed: int = 0
+    confirmed: bool = True
+    """Whether this side's peer asked for our stream (its ACK or its own RTP arrived): no reflection."""
     port: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -182,12 +189,16 @@ class RtpRelay:
                 src.foreign += 1
                 continue
             src.received += 1
+            src.confirmed = True  # the peer's own RTP: it wants the stream
             if not self.receiving[0 if src is self.a else 1]:
                 continue
             if self.on_packet is not None:
                 self.on_packet()
             target = dst.latch.destination()
             if target is None:
+                continue
+            if not dst.confirmed:
+                dst.held_back += 1
                 continue
             try:
                 dst.rtp.sendto(data, target)
@@ -208,7 +219,7 @@ class RtpRelay:
             if not src.latch.admit_rtcp(addr):
                 continue
             target = dst.latch.rtcp_destination()
-            if target is None:
+            if target is None or not dst.confirmed:
                 continue
             with contextlib.suppress(OSError):
                 dst.rtcp.sendto(data, target)
