@@ -16,6 +16,10 @@ client commands talk to a running ``dsm serve`` over its control endpoint:
                    running calls finish, then the server exits 0
 ``start-call``     start a simulated call (no SIP peer needed); ``press``,
                    ``hangup`` drive it
+``sbc ACTION``     the SBC of ``dsm serve --sbc``: ``profiles``,
+                   ``reload-profile NAME``, ``reload-profiles``,
+                   ``load-profile NAME PATH``, ``get-active-profile``,
+                   ``set-active-profile VALUE``, ``teardown CALL-ID``, ``calls``
 =================  ==========================================================
 
 Each takes ``--control HOST:PORT`` (default ``$DSM_CONTROL``, else
