@@ -332,3 +332,87 @@ def test_unknown_call_control_module_refuses_500(rig: SbcRig) -> None:
 
 
 __all__ = ["CallProfile", "KEEP_DIALOG", "STOP", "recv", "reply"]
+
+
+def caller_request(method: str, cseq: int, port: int, sdp: bool = False) -> str:
+    """A request of the caller in its dialog (after the 200 that gave ``totag``), as transaction ``t<cseq>``."""
+    body = (
+        "      Content-Type: application/sdp\n      Content-Length: [len]\n\n"
+        "      v=0\n      o=sipp 53655765 2353687638 IN IP[local_ip_type] [local_ip]\n      s=-\n"
+        "      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0 101\n"
+        "      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a=sendonly\n"
+        if sdp
+        else "      Content-Length: 0\n"
+    )
+    return f"""\
+  <send retrans="500" start_txn="t{cseq}">
+    <![CDATA[
+      {method} [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:bob@127.0.0.1:{port}>;tag=[$totag]
+      Call-ID: [call_id]
+      CSeq: {cseq} {method}
+      Contact: <sip:alice@[local_ip]:[local_port]>
+      Max-Forwards: 70
+{body}    ]]>
+  </send>
+"""
+
+
+ACK_REINVITE = """\
+  <send ack_txn="t2">
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Contact: <sip:alice@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+
+def test_reinvite_crosses_with_its_sdp_rewritten_by_the_rtp_relay(rig: SbcRig) -> None:
+    """The caller's re-INVITE (hold, ``sendonly``) reaches the callee with the SBC's address in its SDP;
+    the callee's 200 comes back with the SBC's A-leg port."""
+    port = rig.callee(
+        callee(
+            then=(
+                recv_request("INVITE", check("a=sendonly", "hold"), check("c=IN IP4 127.0.0.1", "addr")),
+                reply(200, "OK", sdp=True),
+                recv("ACK"),
+                recv_request("BYE"),
+                reply_to_last(),
+            ),
+        ).replace('<Reference variables="', '<Reference variables="hold,addr,')
+    )
+    rig.profile(
+        "relay",
+        f"next_hop=127.0.0.1:{port}\nenable_rtp_relay=yes\n",
+    )
+    rig.start(["relay"], "relay")
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+            caller_request("INVITE", 2, port, sdp=True),
+            '  <recv response="100" optional="true" response_txn="t2"/>\n',
+            '  <recv response="200" response_txn="t2">\n    <action>'
+            + check("o=bob 1 1", "answer") + "</action>\n  </recv>\n",
+            ACK_REINVITE,
+            CALLER_BYE.replace("CSeq: 2 BYE", "CSeq: 4 BYE"),
+            refs="x,totag,answer",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    media = call.media
+    assert media is not None
+    to_caller = call.last_sdp_to[id(call.a)]
+    assert f"m=audio {media.a.port} ".encode() in to_caller and b"o=bob 1 1" in to_caller
+    to_callee = call.last_sdp_to[id(call.b)]
+    assert f"m=audio {media.b.port} ".encode() in to_callee and b"a=sendonly" in to_callee
