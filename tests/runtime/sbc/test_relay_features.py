@@ -416,3 +416,53 @@ def test_reinvite_crosses_with_its_sdp_rewritten_by_the_rtp_relay(rig: SbcRig) -
     assert f"m=audio {media.a.port} ".encode() in to_caller and b"o=bob 1 1" in to_caller
     to_callee = call.last_sdp_to[id(call.b)]
     assert f"m=audio {media.b.port} ".encode() in to_callee and b"a=sendonly" in to_callee
+
+
+def test_put_on_hold_and_resume_reinvite_the_leg_with_its_sdp(rig: SbcRig) -> None:
+    """``sbc.putOnHold`` / ``sbc.resumeHeld`` on the real A leg: re-INVITEs to the caller with the SDP it
+    had, ``sendonly`` then ``sendrecv``; the leg reports on hold in between."""
+    port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())))
+    rig.profile("t", f"next_hop=127.0.0.1:{port}\n")
+    server = rig.start(["t"], "t")
+    held: list[bool] = []
+
+    def act_when_connected() -> None:
+        import time
+
+        for _ in range(400):
+            calls = server.on_loop(lambda: list(rig.relay.calls.values()))
+            if calls and calls[0].a.status == CallStatus.CONNECTED:
+                leg = calls[0].a
+                server.on_loop(leg.put_on_hold)
+                held.append(server.on_loop(leg.is_on_hold))
+                time.sleep(0.5)
+                server.on_loop(leg.resume_held)
+                held.append(server.on_loop(leg.is_on_hold))
+                return
+            time.sleep(0.05)
+
+    import threading
+
+    worker = threading.Thread(target=act_when_connected, daemon=True)
+    worker.start()
+    answer = (
+        '  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n'
+        "      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n"
+        "      Contact: <sip:alice@[local_ip]:[local_port]>\n      Content-Type: application/sdp\n"
+        "      Content-Length: [len]\n\n      v=0\n      o=sipp 1 2 IN IP4 [local_ip]\n      s=-\n"
+        "      c=IN IP4 [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n"
+        "      a=rtpmap:0 PCMU/8000\n    ]]>\n  </send>\n"
+    )
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+            recv_request("INVITE", check("a=sendonly", "hold"), check("o=bob 1 1", "sdp")), answer, recv("ACK"),
+            recv_request("INVITE", check("a=sendrecv", "resume")), answer, recv("ACK"),
+            CALLER_BYE.replace("[last_To:]", "To: <sip:bob@127.0.0.1:PORT>;tag=[$totag]").replace("PORT", str(port)),
+            refs="x,totag,hold,sdp,resume",
+        )  # fmt: skip
+    )
+    worker.join(30)
+    rig.finish_callee()
+    rig.ended_calls(1)
+    assert held == [True, False]
