@@ -506,7 +506,8 @@ class Server:
         if self.sip_timers is not None:
             options["timers"] = self.sip_timers
         on_event = calls.on_event
-        if self.sbc:
+        if self.sbc:  # profiles may turn RFC 4028 timers on: INVITEs with Require: timer are not 420
+            options["extensions"] = tuple(dict.fromkeys([*options.get("extensions", ()), "timer"]))
             self.sbc_relay = self._sbc_relay(calls, self.sbc)
             on_event = self.sbc_relay.on_event
         try:

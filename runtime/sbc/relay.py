@@ -56,10 +56,13 @@ from dsm.runtime.sbc.profile import (
 from dsm.runtime.sbc.relay_media import RelaySide, RtpRelay, rewrite_sdp
 from dsm.runtime.sbc.relay_plan import complete_plan
 from dsm.runtime.sbc.relay_store import ProfileStore
+from dsm.runtime.sbc.relay_timer import TimerClock, aleg_timer_config
 from dsm.runtime.sip.b2b import relayed_headers
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.media_clock import MediaClock
 from dsm.runtime.sip.message import Request, Response
+from dsm.runtime.sip.session_timer import Refusal as TimerRefusal
+from dsm.runtime.sip.session_timer import SessionTimer
 from dsm.runtime.sip.uri import SipUri, parse_uri
 from dsm.runtime.sip.useragent import (
     AckReceived,
@@ -174,6 +177,10 @@ class RelayedCall:
         self.last_sdp_to: dict[int, bytes] = {}
         """The SDP we last sent to each leg (what a hold re-INVITE starts from)."""
         self.timer: asyncio.TimerHandle | None = None
+        self.session_timer: SessionTimer | None = None
+        """RFC 4028 on the A leg (``enable_aleg_session_timer``), :mod:`.relay_timer`."""
+        self.session_clock = TimerClock(self._session_timer_fired)
+        self.refresh_cseq: int | None = None
         self.ended = False
         self.end_cause = ""
         self.started_at = sip.now()
@@ -188,6 +195,14 @@ class RelayedCall:
     def start(self) -> None:
         """Call control, hooks, plan; then refuse or send the B leg's INVITE."""
         relay = self.relay
+        timer_config = aleg_timer_config(self.a.profile)
+        if timer_config is not None:
+            negotiated = SessionTimer.negotiate(timer_config, self.invite)
+            if isinstance(negotiated, TimerRefusal):
+                self._reply_a(negotiated.status, negotiated.reason, headers=list(negotiated.headers))
+                self._finish(StopReason.OTHER, "session interval too small")
+                return
+            self.session_timer = negotiated
         self._init_call_control(self.a)
         modified = _copy_request(self.invite)
         for cc in self.controls[id(self.a)]:
@@ -423,6 +438,9 @@ class RelayedCall:
         extra = headers or []
         if response is not None:
             extra = extra + filter_headers(self.profile, relayed_headers(response))
+        timer = self.session_timer
+        if timer is not None and 200 <= code < 300:
+            extra = extra + timer.response_headers()
         ctype = (response.headers.get("Content-Type") if response is not None else None) or "application/sdp"
         try:
             sip.run(
@@ -437,6 +455,9 @@ class RelayedCall:
         self.codes.append(code)
         if 200 <= code < 300:
             self.a_state = "connected"
+            if timer is not None:
+                timer.start(sip.now())
+                self.session_clock.arm(timer.deadline)
         elif code >= 300:
             self.a_state = "ended"
         elif code > 100:
@@ -459,6 +480,13 @@ class RelayedCall:
         for cc in self.controls.get(id(leg), []):
             if self._hook(cc.on_in_dialog_request, request):
                 return  # the script answers it (dlg.replyRequest)
+        timer = self.session_timer
+        if timer is not None and leg is self.a and request.method in ("INVITE", "UPDATE"):
+            refusal = timer.peer_refresh(request, self.sip.now())
+            if refusal is not None:
+                self._reply_request(leg, event, refusal.status, refusal.reason, headers=list(refusal.headers))
+                return
+            self.session_clock.arm(timer.deadline)
         if not message_allowed(self.profile, request.method):
             self._reply_request(leg, event, 405, "Method Not Allowed")
             return
@@ -500,6 +528,8 @@ class RelayedCall:
         key = (leg.call_id, request.cseq.number)
         relayed = self.pending.get(key)
         if relayed is None:
+            if leg is self.a and request.cseq.number == self.refresh_cseq:
+                self._refresh_answered(response)
             return  # our own BYE's or hold re-INVITE's answer
         if response is not None and response.status < 200:
             return
@@ -518,6 +548,9 @@ class RelayedCall:
                 body = rewrite_sdp(body, self.sip.host, self._side(relayed.origin).port)
             self.last_sdp_to[id(relayed.origin)] = body
         headers = filter_headers(self.profile, relayed_headers(response)) if response is not None else []
+        timer = self.session_timer
+        if timer is not None and relayed.origin is self.a and 200 <= status < 300 and request.method in ("INVITE", "UPDATE"):
+            headers = headers + timer.response_headers()
         ctype = (response.headers.get("Content-Type") or None) if response is not None and body else None
         self._reply_request(relayed.origin, relayed.event, status, reason, body, ctype, headers)
 
@@ -545,6 +578,49 @@ class RelayedCall:
         self.timer = None
         self.sip.log("sbc", "info", call=self.a.call_id, msg="call timer expired")
         self.stop_call("call timer")
+
+    def _session_timer_fired(self) -> None:
+        timer = self.session_timer
+        if timer is None or self.ended or self.a_state != "connected":
+            return
+        what = timer.due(self.sip.now())
+        if what == "refresh":
+            self._send_refresh(timer)
+        elif what == "expired":
+            self.sip.log("sbc", "info", call=self.a.call_id, msg="session timer expired")
+            self.stop_call("session timer", StopReason.SESSION_TIMEOUT)
+            return
+        self.session_clock.arm(timer.deadline)
+
+    def _send_refresh(self, timer: SessionTimer) -> None:
+        """Our refresh of the A leg (we are the refresher): UPDATE, or re-INVITE with its SDP."""
+        sip = self.sip
+        method = timer.refresh_method()
+        body = self.last_sdp_to.get(id(self.a), b"") if method == "INVITE" else b""
+        try:
+            sip.run(
+                lambda now: sip.core.send_request(
+                    self.a.call_id, method, now=now, body=body,
+                    content_type="application/sdp" if body else None, headers=timer.refresh_headers(),
+                )
+            )  # fmt: skip
+        except UserAgentError as exc:
+            sip.log("sbc", "warn", call=self.a.call_id, msg=f"session refresh not sent: {exc}")
+            return
+        self.refresh_cseq = sip.core.calls[self.a.call_id].dialog.local_seq
+
+    def _refresh_answered(self, response: Response | None) -> None:
+        timer = self.session_timer
+        if timer is None or (response is not None and response.status < 200):
+            return
+        self.refresh_cseq = None
+        outcome = timer.refresh_answered(response.status, response, self.sip.now()) if response is not None else "gone"
+        if outcome == "retry":
+            self._send_refresh(timer)
+        elif outcome == "gone":
+            self.stop_call("caller gone", StopReason.SESSION_TIMEOUT)
+            return
+        self.session_clock.arm(timer.deadline)
 
     def stop_call(self, cause: str, reason: StopReason = StopReason.OTHER) -> None:
         """End every leg (``sbc.stopCall``, teardown, call timer, no ACK)."""
@@ -598,6 +674,7 @@ class RelayedCall:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        self.session_clock.cancel()
         legs = [self.a] + ([self.b] if self.b is not None else [])
         self._status(CallStatus.DISCONNECTED, reason, detail if detail is not None else desc or None, legs=legs)
         for leg in legs:

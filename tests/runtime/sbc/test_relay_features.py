@@ -466,3 +466,69 @@ def test_put_on_hold_and_resume_reinvite_the_leg_with_its_sdp(rig: SbcRig) -> No
     rig.finish_callee()
     rig.ended_calls(1)
     assert held == [True, False]
+
+
+TIMER_HEADERS = "      Supported: timer\n      Session-Expires: {se};refresher=uac\n"
+
+
+def test_aleg_session_timer_negotiated_in_the_200_and_an_expired_session_ends_the_call(rig: SbcRig) -> None:
+    """``enable_session_timer``: the caller's 200 carries Session-Expires (refresher uac, as asked);
+    the caller never refreshes, so the SBC ends the call (BYE both legs) when the session expires."""
+    port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())))
+    rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_session_timer=yes\nsession_expires=2\nminimum_timer=1\n")
+    rig.start(["st"], "st")
+    answered = ANSWERED.replace(
+        "<action>", "<action>" + check("Session-Expires: 2;refresher=uac", "se")
+    )
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}", TIMER_HEADERS.format(se=2)), recv_reply(180),
+            answered, ACK_2XX, recv_request("BYE"), reply_to_last(), refs="x,totag,se",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    assert call.end_cause == "session timer"
+
+
+def test_aleg_session_interval_below_the_minimum_is_refused_422(rig: SbcRig) -> None:
+    rig.profile("st", "next_hop=127.0.0.1:9\nenable_session_timer=yes\nsession_expires=30\nminimum_timer=20\n")
+    rig.start(["st"], "st")
+    rig.call(
+        scenario(
+            "caller", caller_invite("bob@127.0.0.1:9", TIMER_HEADERS.format(se=5)),
+            '  <recv response="422" response_txn="invite"><action>'
+            + check("Min-SE: 20", "minse") + "</action></recv>\n", ACK_FAILURE, refs="minse",
+        )  # fmt: skip
+    )
+    (call,) = rig.ended_calls(1)
+    assert call.codes == [422] and call.b is None
+
+
+def test_aleg_session_timer_we_refresh_the_caller_when_it_asks_us_to(rig: SbcRig) -> None:
+    """``refresher=uas``: half-way through the interval the SBC re-INVITEs the caller (its own SDP to it,
+    Session-Expires); after the answer the call goes on until the caller's BYE."""
+    port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())))
+    rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_session_timer=yes\nsession_expires=2\nminimum_timer=1\n")
+    rig.start(["st"], "st")
+    answer = (
+        '  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n'
+        "      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Session-Expires: 2;refresher=uas\n"
+        "      Contact: <sip:alice@[local_ip]:[local_port]>\n      Content-Type: application/sdp\n"
+        "      Content-Length: [len]\n\n      v=0\n      o=sipp 1 2 IN IP4 [local_ip]\n      s=-\n"
+        "      c=IN IP4 [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n"
+        "      a=rtpmap:0 PCMU/8000\n    ]]>\n  </send>\n"
+    )
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}", TIMER_HEADERS.replace("uac", "uas").format(se=2)),
+            recv_reply(180), ANSWERED, ACK_2XX,
+            recv_request("INVITE", check("Session-Expires: 2;refresher=uas", "refresh")), answer, recv("ACK"),
+            CALLER_BYE.replace("[last_To:]", "To: <sip:bob@127.0.0.1:PORT>;tag=[$totag]").replace("PORT", str(port)),
+            refs="x,totag,refresh",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    assert call.end_cause == "SipRequest"
+    assert call.session_timer is not None and call.session_timer.refresher == "uas"
