@@ -396,7 +396,8 @@ class Server:
                     control=control_server,
                     blocking=runner,
                 )
-                + _DRAINING_METRIC.format(int(self.draining)),
+                + _DRAINING_METRIC.format(int(self.draining))
+                + (self.sbc_relay.metrics() if self.sbc_relay is not None else ""),
                 self.node.node_id,
             ),
             self.token,

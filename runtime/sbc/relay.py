@@ -199,6 +199,7 @@ class RelayedCall:
         if timer_config is not None:
             negotiated = SessionTimer.negotiate(timer_config, self.invite)
             if isinstance(negotiated, TimerRefusal):
+                relay.refused += 1
                 self._reply_a(negotiated.status, negotiated.reason, headers=list(negotiated.headers))
                 self._finish(StopReason.OTHER, "session interval too small")
                 return
@@ -267,6 +268,7 @@ class RelayedCall:
             if self.media is not None:
                 self.media.close()
                 self.media = None
+            self.relay.refused += 1
             self._reply_a(482, "Loop Detected")
             self._finish(StopReason.OTHER, "loop detected")
             return
@@ -919,6 +921,20 @@ class SbcRelay:
             return False
         entry[0].stop_call("teardown")
         return True
+
+    def metrics(self) -> str:
+        """The SBC's lines of ``/metrics`` (Prometheus text)."""
+        relayed_packets = sum(
+            c.media.a.sent + c.media.b.sent for c in self.calls.values() if c.media is not None
+        )
+        rows = (
+            ("dsm_sbc_calls", "gauge", "SBC calls in progress", len(self.calls)),
+            ("dsm_sbc_calls_total", "counter", "INVITEs handled by the SBC", self.relayed),
+            ("dsm_sbc_refused_total", "counter", "SBC calls refused (refuse_with, unknown profile, 482, 422)", self.refused),
+            ("dsm_sbc_failed_total", "counter", "SBC calls ended by an internal error", self.failed),
+            ("dsm_sbc_rtp_relayed_packets", "gauge", "RTP packets relayed by the calls in progress", relayed_packets),
+        )
+        return "".join(f"# HELP {n} {h}.\n# TYPE {n} {t}\n{n} {v}\n" for n, t, h, v in rows)
 
     def close_all(self) -> None:
         for call in list(self.calls.values()):

@@ -122,6 +122,8 @@ def test_profile_reload_takes_effect_on_the_next_call_and_a_broken_file_keeps_th
     rig.call(refused_call(480), name="c3")
     calls = rig.ended_calls(3)
     assert [c.codes for c in calls] == [[403], [480], [480]]
+    metrics = client.get("/metrics")
+    assert "dsm_sbc_refused_total 3\n" in metrics and "dsm_sbc_calls 0\n" in metrics
     address = client.address
     assert main(["sbc", "profiles", "--control", address]) == 0
     assert "p.sbcprofile.conf" in capsys.readouterr().out
