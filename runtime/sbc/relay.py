@@ -334,6 +334,7 @@ class RelayedCall:
     def _a_event(self, event: Event) -> None:
         a = self.a
         if isinstance(event, CallCancelled):
+            self.a_state = "ended"  # the core answered the CANCEL and the INVITE (487)
             self._cancel_b()
             self._finish(StopReason.CANCELED, "", event.request)
         elif isinstance(event, CallEnded):
@@ -419,6 +420,7 @@ class RelayedCall:
         if media is not None and _is_sdp(response):
             media.peer_sdp(media.b, response.body)
             body = rewrite_sdp(body, self.sip.host, media.a.port)
+            media.start()  # early media too (nothing reaches the caller before it confirmed)
         if body and _is_sdp(response):
             self.last_sdp_to[id(self.a)] = body
         return body
