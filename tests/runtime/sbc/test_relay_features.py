@@ -534,3 +534,31 @@ def test_aleg_session_timer_we_refresh_the_caller_when_it_asks_us_to(rig: SbcRig
     (call,) = rig.ended_calls(1)
     assert call.end_cause == "SipRequest"
     assert call.session_timer is not None and call.session_timer.refresher == "uas"
+
+
+def test_early_media_flows_through_the_rtp_relay_before_the_answer(rig: SbcRig) -> None:
+    """A 183 with SDP starts the relay: the caller's stream (RFC 4733), played as soon as the 183
+    arrives and 2 s before the 200, reaches the callee and its echo comes back."""
+    if not DTMF_PCAP.exists():
+        pytest.skip("sipp's dtmf_2833_1.pcap is not installed")
+    port = rig.callee(
+        callee(
+            answer=(reply(183, "Session Progress", sdp=True), pause(2000), reply(200, "OK", sdp=True), recv("ACK")),
+            then=(recv_request("BYE"), reply_to_last()),
+        ),
+        uas=EchoUas,
+    )
+    rig.profile("relay", f"next_hop=127.0.0.1:{port}\nenable_rtp_relay=yes\n")
+    rig.start(["relay"], "relay")
+    play = f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP}"/></action></nop>\n'
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(183), play, ANSWERED, ACK_2XX,
+            pause(300), CALLER_BYE, refs="x,totag",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    media = call.media
+    assert call.codes == [183, 200]
+    assert media is not None and media.b.sent > 0 and media.a.sent > 0, (media.a, media.b)
