@@ -504,6 +504,9 @@ class RelayedCall:
     def _relay_request(self, src: SbcCallLeg, dst: SbcCallLeg, event: InDialogRequest) -> None:
         sip = self.sip
         request = event.request
+        for cc in self.controls.get(id(dst), []):
+            if self._hook(cc.on_other_request, request, True):
+                return  # B2B.otherRequest with #StopProcessing: the script answers it
         body = request.body
         if _is_sdp(request):
             body = filter_sdp(self.profile, body)
@@ -542,6 +545,9 @@ class RelayedCall:
             for cc in self.controls.get(id(leg), []):
                 if self._hook(cc.on_in_dialog_reply, response):
                     return
+            for cc in self.controls.get(id(relayed.origin), []):
+                if self._hook(cc.on_other_reply, response, True, request.method):
+                    return  # B2B.otherReply with #StopProcessing: not relayed
         status, reason = (408, "Request Timeout") if response is None else (response.status, response.reason)
         body = response.body if response is not None else b""
         if response is not None and _is_sdp(response):

@@ -231,9 +231,11 @@ class Recorder:
         return False
 
     def on_other_request(self, request: Request, forward: bool) -> bool:
+        self.hooks.append(("other_request", request.method, forward))
         return False
 
     def on_other_reply(self, reply: Response, forward: bool, trans_method: str) -> bool:
+        self.hooks.append(("other_reply", reply.status, trans_method))
         return False
 
     def on_event(self, params: Mapping[str, str]) -> bool:
@@ -307,6 +309,7 @@ def test_call_control_hooks_in_order_and_the_modified_invite_is_sent(rig: SbcRig
     assert ("state", "Ringing", "SipReply") in a_cc.hooks
     assert ("state", "Connected", "SipReply") in a_cc.hooks
     assert ("request", "INFO") in a_cc.hooks and ("reply", 200) in b_cc.hooks
+    assert ("other_request", "INFO", True) in b_cc.hooks and ("other_reply", 200, "INFO") in a_cc.hooks
     assert a_cc.hooks[-2:] == [("state", "Disconnected", "SipRequest"), ("destroy",)]
     assert b_cc.hooks[0] == ("init", False, "")
     assert b_cc.hooks[-1] == ("destroy",)
