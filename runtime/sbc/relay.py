@@ -63,7 +63,8 @@ from dsm.runtime.sip.media_clock import MediaClock
 from dsm.runtime.sip.message import Request, Response
 from dsm.runtime.sip.session_timer import Refusal as TimerRefusal
 from dsm.runtime.sip.session_timer import SessionTimer
-from dsm.runtime.sip.uri import SipUri, parse_uri
+from dsm.runtime.sip.sipcall import header_lines
+from dsm.runtime.sip.uri import NameAddress, SipUri, parse_uri
 from dsm.runtime.sip.useragent import (
     AckReceived,
     AckTimeout,
@@ -773,7 +774,47 @@ class RelayedCall:
         return answer
 
     def add_callee(self, leg: SbcCallLeg, spec: Mapping[str, str]) -> None:
-        raise DSMException("core", {"cause": "not implemented in DSM SBC (sbc.addCallee)"})
+        """``sbc.addCallee(var, …)`` on the A leg: a new B leg (after the last one failed).
+
+        ``remote_party`` is the To and, as a URI, the R-URI; ``local_party``
+        the From (else the last plan's); ``hdrs`` extra headers; ``next_hop``
+        or ``outbound_proxy`` where it goes.  One B leg at a time: while one
+        is being called or connected this raises.
+        """
+        if leg is not self.a:
+            raise DSMException("script", {"cause": "sbc.addCallee: only the A leg adds callees"})
+        if self.ended or self.a_state not in ("incoming", "early"):
+            raise DSMException("script", {"cause": "sbc.addCallee: the caller is no longer waiting"})
+        if self.b is not None and self.b_state in ("calling", "early", "connected"):
+            raise DSMException("script", {"cause": "sbc.addCallee: a B leg is still active"})
+        remote = spec.get("remote_party", "")
+        try:
+            ruri = str(NameAddress.parse(remote).uri)
+        except ParseError:
+            raise DSMException("script", {"cause": f"sbc.addCallee: bad remote_party {remote!r}"}) from None
+        last = self.plan
+        body = filter_sdp(self.profile, self.invite.body) if _is_sdp(self.invite) else self.invite.body
+        plan = LegPlan(
+            ruri=ruri,
+            from_=spec.get("local_party", "") or (last.from_ if last is not None else self.invite.headers.get("From") or ""),
+            to=remote,
+            call_id=f"{self.sip.rng.getrandbits(64):016x}@{self.sip.host}",
+            destination=spec.get("next_hop", "") or spec.get("outbound_proxy", ""),
+            headers=tuple(header_lines(spec.get("hdrs", "").replace("\\r\\n", "\r\n"))),
+            body=body,
+            content_type=(self.invite.headers.get("Content-Type") or "") if body else "",
+            rtp_relay=last.rtp_relay if last is not None else self.profile.enable_rtp_relay,
+            call_timer=last.call_timer if last is not None else 0,
+        )
+        if self.media is not None:
+            self.media.close()
+            self.media = None
+        old = self.b
+        if old is not None:  # the failed leg is gone for good
+            for cc in self.controls.pop(id(old), []):
+                self._hook(cc.on_destroy_leg)
+        self.plan = plan
+        self._send_b(plan)
 
     def streams_set_receiving(self, leg: SbcCallLeg, receive_a: bool, receive_b: bool) -> None:
         if self.media is None:

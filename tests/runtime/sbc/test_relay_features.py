@@ -17,7 +17,7 @@ import pytest
 from relay_rig import SbcRig, caller_invite, check, recv_request, scenario
 from test_relay_wire import ANSWERED, CALLER_BYE, KEEP_DIALOG, callee, recv_reply
 from test_sip_b2b import DTMF_PCAP, EchoUas
-from test_sip_dialout import recv, reply
+from test_sip_dialout import Uas, recv, reply
 from test_sip_serve import ACK_2XX, ACK_FAILURE, pause, reply_to_last
 
 from dsm.cli import main
@@ -565,3 +565,61 @@ def test_early_media_flows_through_the_rtp_relay_before_the_answer(rig: SbcRig) 
     media = call.media
     assert call.codes == [183, 200]
     assert media is not None and media.b.sent > 0 and media.a.sent > 0, (media.a, media.b)
+
+
+class Failover(Recorder):
+    """On the A leg: a refused B leg is handled by the script, which calls a second callee
+    (``bLegRefused`` with ``#StopProcessing=true``, then ``sbc.addCallee(var, …)``)."""
+
+    second = ""
+
+    def on_b_leg_refused(self, reply: Response) -> bool:
+        self.hooks.append(("refused", reply.status))
+        leg = sbc_leg_of(self.call)
+        assert leg is not None
+        leg.add_callee(
+            {
+                "remote_party": f"<sip:carol@127.0.0.1:{Failover.second}>",
+                "local_party": "<sip:sbc@127.0.0.1>",
+                "hdrs": "X-Failover: 1\\r\\n",
+            }
+        )
+        return STOP
+
+
+def test_call_control_fails_over_to_a_second_callee_with_add_callee(rig: SbcRig, sipp: str, tmp_path: Path) -> None:
+    """The first callee is busy (486): the caller hears nothing of it; the script's second callee
+    gets an INVITE with the given R-URI, From and header, answers, and the call is relayed to it."""
+    Recorder.made.clear()
+    first = rig.callee(callee(answer=(reply(486, "Busy Here"), recv("ACK"))))
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    second = Uas(
+        sipp,
+        second_dir,
+        callee(
+            check("^INVITE sip:carol@127.0.0.1:[0-9]+ SIP/2.0", "ruri"),
+            check("sbc@127.0.0.1", "from", 'search_in="hdr" header="From:"'),
+            check("X-Failover: 1", "hdr"),
+            then=(recv_request("BYE"), reply_to_last()),
+        ),
+    )
+    Failover.second = str(second.port)
+    try:
+        rig.profile("cc", f"next_hop=127.0.0.1:{first}\ncall_control=ctl\nctl_module=failover\n")
+        rig.start(["cc"], "cc", sbc_call_control={"failover": Failover})
+        rig.call(
+            scenario(
+                "caller", caller_invite(f"bob@127.0.0.1:{first}"), recv_reply(180), ANSWERED, ACK_2XX,
+                CALLER_BYE, refs="x,totag",
+            )  # fmt: skip
+        )
+        rig.finish_callee()
+        second.finish()
+    finally:
+        second.close()
+    (call,) = rig.ended_calls(1)
+    assert call.codes == [180, 200]
+    a_cc, first_cc, second_cc = Recorder.made
+    assert ("refused", 486) in a_cc.hooks
+    assert first_cc.hooks[-1] == ("destroy",) and second_cc.hooks[-1] == ("destroy",)
