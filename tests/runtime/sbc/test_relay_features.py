@@ -623,3 +623,25 @@ def test_call_control_fails_over_to_a_second_callee_with_add_callee(rig: SbcRig,
     a_cc, first_cc, second_cc = Recorder.made
     assert ("refused", 486) in a_cc.hooks
     assert first_cc.hooks[-1] == ("destroy",) and second_cc.hooks[-1] == ("destroy",)
+
+
+class Faulty(Recorder):
+    """A call control whose hooks raise: the call goes on, the fault is logged."""
+
+    def on_initial_invite(self, original: Request, modified: Request) -> None:
+        raise RuntimeError("broken plug-in")
+
+    def on_state_change(self, status: CallStatus, reason: StopReason, detail: Request | Response | str | None) -> None:
+        raise ValueError("broken too")
+
+
+def test_a_failing_call_control_hook_is_logged_and_the_call_goes_on(rig: SbcRig) -> None:
+    port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())))
+    rig.profile("cc", f"next_hop=127.0.0.1:{port}\ncall_control=ctl\nctl_module=faulty\n")
+    server = rig.start(["cc"], "cc", sbc_call_control={"faulty": Faulty})
+    rig.call(simple_call(port))
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    assert call.codes == [180, 200]
+    log = server.log_text.getvalue()
+    assert "call control RuntimeError: broken plug-in" in log and "Traceback" not in log
