@@ -45,6 +45,8 @@ class LegHost(Protocol):
 
     def streams_set_receiving(self, leg: SbcCallLeg, receive_a: bool, receive_b: bool) -> None: ...
 
+    def dtmf_receiving(self, leg: SbcCallLeg, on: bool) -> None: ...
+
     def end_leg(self, leg: SbcCallLeg) -> None: ...
 
 
@@ -127,7 +129,7 @@ class SbcCallLeg(Call):
         raise not_in_sbc()
 
     def enable_relay_dtmf_receiving(self, on: bool) -> None:
-        raise not_in_sbc()
+        self.host.dtmf_receiving(self, on)
 
     def add_to_media_processor(self) -> None:
         raise not_in_sbc()

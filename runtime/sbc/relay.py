@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsm.runtime.errors import DSMException
+from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
 from dsm.runtime.sbc.leg import CONTINUE, CallControl, CallStatus, NoMediaError, StopReason
 from dsm.runtime.sbc.legs import SbcCallLeg
 from dsm.runtime.sbc.profile import (
@@ -820,6 +821,22 @@ class RelayedCall:
         if self.media is None:
             raise NoMediaError("no RTP relay on this call")
         self.media.receiving = (receive_a, receive_b)
+
+    def dtmf_receiving(self, leg: SbcCallLeg, on: bool) -> None:
+        """``sbc.enableRelayDTMFReceiving``: the leg's peer's RFC 4733 keys reach its call control."""
+        media = self.media
+        if media is None:
+            raise NoMediaError("no RTP relay on this call")
+        media.on_dtmf = self._dtmf
+        self._side(leg).dtmf = TelephoneEventReceiver() if on else None
+
+    def _dtmf(self, side: RelaySide, key: int, duration_ms: int) -> None:
+        media = self.media
+        leg = self.a if media is not None and side is media.a else self.b
+        if leg is None:
+            return
+        for cc in self.controls.get(id(leg), []):
+            self._hook(cc.on_dtmf, key, duration_ms)
 
     def end_leg(self, leg: SbcCallLeg) -> None:
         self.stop_call("stop")

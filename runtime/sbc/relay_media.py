@@ -33,7 +33,10 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
+from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.media_clock import MediaClock
+from dsm.runtime.sip.rtp import RtpPacket
 from dsm.runtime.sip.rtp_latch import RtpLatch
 
 __all__ = ["RtpRelay", "RelaySide", "rewrite_sdp", "sdp_media_address", "MAX_PACKETS_PER_TICK"]
@@ -41,6 +44,7 @@ __all__ = ["RtpRelay", "RelaySide", "rewrite_sdp", "sdp_media_address", "MAX_PAC
 MAX_PACKETS_PER_TICK = 64
 """Packets read from one socket per clock tick; a flood beyond that stays with the kernel."""
 
+_TELEPHONE_EVENT = re.compile(rb"^a=rtpmap:(\d+) telephone-event/", re.MULTILINE | re.IGNORECASE)
 _C_LINE = re.compile(rb"^c=IN IP[46] (\S+)", re.MULTILINE)
 _M_AUDIO = re.compile(rb"^m=audio (\d+)(/\d+)? (\S+)((?: \S+)*)", re.MULTILINE)
 
@@ -108,6 +112,10 @@ class RelaySide:
     rtcp_relayed: int = 0
     confirmed: bool = True
     """Whether this side's peer asked for our stream (its ACK or its own RTP arrived): no reflection."""
+    dtmf_pt: int | None = None
+    """The peer's telephone-event payload type (its SDP's ``a=rtpmap``)."""
+    dtmf: TelephoneEventReceiver | None = None
+    """Set while the peer's RFC 4733 keys are reported (``sbc.enableRelayDTMFReceiving``)."""
     port: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +142,8 @@ class RtpRelay:
         self.b = RelaySide(*b_pair, RtpLatch(strict=strict, symmetric=symmetric_b))
         self.on_error = on_error or (lambda message: None)
         self.on_packet = on_packet
+        self.on_dtmf: Callable[[RelaySide, int, int], None] | None = None
+        """Keys (code, milliseconds) a side's peer sent while its :attr:`RelaySide.dtmf` is set."""
         """Called on packets received (for the leg's RTP-timeout bookkeeping), if set."""
         self.closed = False
         self.running = False
@@ -150,6 +160,8 @@ class RtpRelay:
         if found is not None:
             address, types = found
             side.latch.reset(address, types)
+        te = _TELEPHONE_EVENT.search(body)
+        side.dtmf_pt = int(te.group(1)) if te is not None else None
 
     # -- running ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -190,6 +202,8 @@ class RtpRelay:
                 continue
             src.received += 1
             src.confirmed = True  # the peer's own RTP: it wants the stream
+            if src.dtmf is not None and data[1] & 0x7F == src.dtmf_pt:
+                self._keys(src, data)
             if not self.receiving[0 if src is self.a else 1]:
                 continue
             if self.on_packet is not None:
@@ -207,6 +221,19 @@ class RtpRelay:
                 pass  # a full buffer drops the packet, as the network would
             except OSError as exc:
                 self.on_error(f"rtp relay to {target}: {exc}")
+
+    def _keys(self, side: RelaySide, data: bytes) -> None:
+        """An RFC 4733 packet of ``side``'s peer: the keys it completes go to :attr:`on_dtmf`."""
+        receiver = side.dtmf
+        try:
+            packet = RtpPacket.parse(data)
+            assert receiver is not None
+            presses = receiver.receive(packet.timestamp, packet.payload)
+        except (ParseError, ValueError):
+            return
+        if self.on_dtmf is not None:
+            for press in presses:
+                self.on_dtmf(side, press.key, press.duration_ms)
 
     def _relay_rtcp(self, src: RelaySide, dst: RelaySide) -> None:
         for _ in range(MAX_PACKETS_PER_TICK):

@@ -645,3 +645,44 @@ def test_a_failing_call_control_hook_is_logged_and_the_call_goes_on(rig: SbcRig)
     assert call.codes == [180, 200]
     log = server.log_text.getvalue()
     assert "call control RuntimeError: broken plug-in" in log and "Traceback" not in log
+
+
+class DtmfListener(Recorder):
+    """On the A leg, once connected: ``sbc.enableRelayDTMFReceiving(true)``; records the caller's keys."""
+
+    def on_state_change(self, status: CallStatus, reason: StopReason, detail: Request | Response | str | None) -> None:
+        super().on_state_change(status, reason, detail)
+        leg = sbc_leg_of(self.call)
+        assert leg is not None
+        if leg.is_a_leg and status == CallStatus.CONNECTED:
+            leg.enable_relay_dtmf_receiving(True)
+
+    def on_dtmf(self, key: int, duration_ms: int) -> bool:
+        self.hooks.append(("dtmf", key))
+        return False
+
+
+def test_relay_dtmf_receiving_reports_the_callers_rfc4733_keys_to_its_call_control(rig: SbcRig) -> None:
+    """``sbc.enableRelayDTMFReceiving`` with the RTP relay: the caller's key 1 (RFC 4733) is relayed to
+    the callee and reported once to the A leg's call control; the B leg's gets no key."""
+    if not DTMF_PCAP.exists():
+        pytest.skip("sipp's dtmf_2833_1.pcap is not installed")
+    Recorder.made.clear()
+    port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())))
+    rig.profile(
+        "relay", f"next_hop=127.0.0.1:{port}\nenable_rtp_relay=yes\ncall_control=ctl\nctl_module=dtmf\n"
+    )
+    rig.start(["relay"], "relay", sbc_call_control={"dtmf": DtmfListener})
+    play = f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP}"/></action></nop>\n'
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+            pause(300), play, pause(1500), CALLER_BYE, refs="x,totag",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    a_cc, b_cc = Recorder.made
+    assert [h for h in a_cc.hooks if h[0] == "dtmf"] == [("dtmf", 1)]
+    assert not [h for h in b_cc.hooks if h[0] == "dtmf"]
+    assert call.media is not None and call.media.b.sent > 0
