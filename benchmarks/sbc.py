@@ -247,29 +247,7 @@ def measure(sipp: str, work: Path, rtp_relay: bool, deadline: float) -> dict[str
             budget = STEP_SECONDS + 15.0
             if time.monotonic() + budget > deadline:
                 break
-            stats = work / "stats.csv"
-            stats.unlink(missing_ok=True)
-            before = cpu_seconds(server.proc.pid)
-            cmd = [
-                sipp, f"127.0.0.1:{server.sip_port}", "-sf", str(xml), "-s", "b",
-                "-r", str(rate), "-m", str(calls), "-l", str(calls),
-                "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port(even=True)),
-                "-timeout", f"{int(budget)}s", "-timeout_error", "-recv_timeout", "10000", "-max_socket", "4096",
-                "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1",
-            ]  # fmt: skip
-            proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                code = proc.wait(budget)
-            except subprocess.TimeoutExpired:
-                code = None
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait(10)
-            server.settle(deadline)
-            after = cpu_seconds(server.proc.pid)
-            cpu_ms = round((after - before) * 1000 / calls, 2) if before is not None and after is not None else None
-            counts = sipp_counts(stats)
+            code, counts, cpu_ms = run_step(sipp, work, server, xml, rate, calls, budget, deadline)
             ok = code == 0 and counts.get("FailedCall(C)", 1) == 0 and counts.get("SuccessfulCall(C)") == calls
             steps.append({"rate": rate, "calls": calls, "sipp_exit": code, "cpu_ms_per_call": cpu_ms, **counts})
             print(f"{label} {rate:4d}/s: exit {code} {counts} cpu {cpu_ms} ms/call", flush=True)
@@ -282,6 +260,43 @@ def measure(sipp: str, work: Path, rtp_relay: bool, deadline: float) -> dict[str
         callee.wait(10)
     callee_failed = sipp_counts(work / "callee.csv").get("FailedCall(C)")
     return {"max_cps_no_failures": best, "cpu_ms_per_call": best_cpu, "steps": steps, "callee_failed": callee_failed}
+
+
+def run_step(
+    sipp: str, work: Path, server: SbcServer, xml: Path, rate: int, calls: int, budget: float, deadline: float
+) -> tuple[int | None, dict[str, int], float | None]:
+    """One step: sipp's exit code, its counts and the server's CPU ms per call.
+
+    A sipp that exits at start-up without placing a call (another process took
+    its probed port) is started again on fresh ports, at most three times.
+    """
+    for _attempt in range(3):
+        stats = work / "stats.csv"
+        stats.unlink(missing_ok=True)
+        before = cpu_seconds(server.proc.pid)
+        cmd = [            sipp, f"127.0.0.1:{server.sip_port}", "-sf", str(xml), "-s", "b",
+            "-r", str(rate), "-m", str(calls), "-l", str(calls),
+            "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port(even=True)),
+            "-timeout", f"{int(budget)}s", "-timeout_error", "-recv_timeout", "10000", "-max_socket", "4096",
+            "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1",
+        ]  # fmt: skip
+        proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            code: int | None = proc.wait(budget)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+        server.settle(deadline)
+        after = cpu_seconds(server.proc.pid)
+        counts = sipp_counts(stats)
+        if code not in (0, 1, None) and not counts.get("OutgoingCall(C)"):
+            continue  # sipp did not start: fresh ports
+        cpu_ms = round((after - before) * 1000 / calls, 2) if before is not None and after is not None else None
+        return code, counts, cpu_ms
+    return code, counts, None
 
 
 def main() -> int:
