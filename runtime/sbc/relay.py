@@ -920,7 +920,11 @@ class SbcRelay:
         if profile is None:
             self._refuse(new.call_id, 500, "Server Internal Error", f"no profile {name!r} loaded")
             return
-        call = RelayedCall(self, new, profile)
+        try:
+            call = RelayedCall(self, new, profile)
+        except Exception as exc:  # noqa: BLE001 - an INVITE we cannot take apart is refused
+            self._refuse(new.call_id, 400, "Bad Request", f"INVITE not relayable: {type(exc).__name__}: {exc}")
+            return
         self.calls[new.call_id] = call
         self.legs[new.call_id] = (call, call.a)
         self.recent.append(call)
