@@ -16,6 +16,10 @@ client commands talk to a running ``dsm serve`` over its control endpoint:
                    running calls finish, then the server exits 0
 ``start-call``     start a simulated call (no SIP peer needed); ``press``,
                    ``hangup`` drive it
+``sbc ACTION``     the SBC of ``dsm serve --sbc``: ``profiles``,
+                   ``reload-profile NAME``, ``reload-profiles``,
+                   ``load-profile NAME PATH``, ``get-active-profile``,
+                   ``set-active-profile VALUE``, ``teardown CALL-ID``, ``calls``
 =================  ==========================================================
 
 Each takes ``--control HOST:PORT`` (default ``$DSM_CONTROL``, else
@@ -402,11 +406,49 @@ def _cmd_drain(args: argparse.Namespace, client: ControlClient) -> int:
     return 0
 
 
+_SBC_ACTIONS = {
+    "profiles": ("sbc.listProfiles", ()),
+    "reload-profile": ("sbc.reloadProfile", ("name",)),
+    "reload-profiles": ("sbc.reloadProfiles", ()),
+    "load-profile": ("sbc.loadProfile", ("name", "path")),
+    "get-active-profile": ("sbc.getActiveProfile", ()),
+    "set-active-profile": ("sbc.setActiveProfile", ("active_profile",)),
+    "teardown": ("sbc.teardownCall", ("call_id",)),
+    "calls": ("sbc.calls", ()),
+}
+"""``dsm sbc ACTION ARGS``: the control method and its parameters in order."""
+
+
+def _cmd_sbc(args: argparse.Namespace, client: ControlClient) -> int:
+    method, names = _SBC_ACTIONS[args.action]
+    if len(args.args) != len(names):
+        wanted = " ".join(n.upper() for n in names) or "no arguments"
+        print(f"dsm sbc {args.action}: expected {wanted}", file=sys.stderr)
+        return EXIT_USAGE
+    out = client.call(method, dict(zip(names, args.args, strict=True)))
+    if args.json:
+        _print_json(out)
+    elif args.action == "profiles":
+        print(table([(p["name"], p["path"]) for p in out["profiles"]], ("PROFILE", "FILE")))
+        print(f"active_profile={','.join(out['active_profile'])}")
+    elif "active_profile" in out:
+        print(",".join(out["active_profile"]))
+    elif args.action == "calls":
+        rows = [(c["call_id"], c["profile"], c["a"], c["b"], "yes" if c["rtp_relay"] else "no", _age(c["seconds"])) for c in out["calls"]]
+        print(table(rows, ("CALL-ID", "PROFILE", "A", "B", "RTP", "AGE")))
+    else:
+        print("OK")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from dsm.runtime.server import serve_main
 
     if args.config and args.scripts:
         print("dsm serve: give either --config or --scripts, not both", file=sys.stderr)
+        return EXIT_USAGE
+    if args.sbc and not args.sip:
+        print("dsm serve: --sbc needs --sip HOST:PORT", file=sys.stderr)
         return EXIT_USAGE
     try:
         rtp_ports = _port_range(args.rtp_ports)
@@ -444,6 +486,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         node_id=args.node_id,
         drain_timeout=args.drain_timeout,
         cluster_redis=args.cluster_redis,
+        sbc=args.sbc,
     )
 
 
@@ -544,6 +587,10 @@ def register(subparsers: Any) -> None:
         help="blocking calls of one module running at once (default: dsm.conf "
         "blocking_lane_workers, else 8)",
     )
+    serve.add_argument(
+        "--sbc", metavar="FILE", default=None,
+        help="SBC mode: relay every incoming call as a B2BUA by the call profiles of this sbc.conf (needs --sip)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     def client(name: str, help_: str, fn: Callable[[argparse.Namespace, ControlClient], int]) -> argparse.ArgumentParser:
@@ -557,6 +604,9 @@ def register(subparsers: Any) -> None:
     p = client("load", "add one diagram to the running collection", _cmd_load)
     p.add_argument("name", metavar="NAME", help="diagram name for the new script")
     p.add_argument("path", metavar="PATH", help="the .dsm file")
+    p = client("sbc", "the SBC's profiles and calls (dsm serve --sbc)", _cmd_sbc)
+    p.add_argument("action", choices=sorted(_SBC_ACTIONS), help="what to do")
+    p.add_argument("args", nargs="*", metavar="ARG", help="NAME, NAME PATH, VALUE or CALL-ID, as the action needs")
     client("list", "diagrams and versions of the running collection", _cmd_list)
     p = client("calls", "running sessions with diagram, state, version and age", _cmd_calls)
     p.add_argument("--calls-only", action="store_true", help="leave out system DSMs")

@@ -83,7 +83,7 @@ from dsm.runtime.components import install as install_components
 from dsm.runtime.config import DSMConfig, install, load_config
 from dsm.runtime.control.http_server import ControlServer, parse_hostport
 from dsm.runtime.control.jsonrpc import INVALID_PARAMS, RpcError
-from dsm.runtime.control.methods import ControlAPI, param
+from dsm.runtime.control.methods import ControlAPI, param, sbc_methods
 from dsm.runtime.control.metrics import render_metrics
 from dsm.runtime.control.observer import Observer
 from dsm.runtime.control.token import new_token, remove_token, token_path, write_token
@@ -244,7 +244,14 @@ class Server:
         node_id: str | None = None,
         drain_timeout: float | None = None,
         cluster_redis: str | None = None,
+        sbc: str | None = None,
+        sbc_call_control: Mapping[str, Any] | None = None,
     ) -> None:
+        self.sbc = sbc
+        """``--sbc sbc.conf``: every incoming INVITE is relayed by call profile (:mod:`dsm.runtime.sbc`)."""
+        self.sbc_call_control = dict(sbc_call_control or {})
+        """Call-control factories of the SBC by module name (``cc_dsm`` …)."""
+        self.sbc_relay: Any = None
         self._node_args = (node_id, drain_timeout, cluster_redis)
         self.remote_events: RedisEvents | None = None
         self.node = NodeSettings()
@@ -382,6 +389,8 @@ class Server:
         ).items():
             dispatcher.add(name, fn)
         dispatcher.add("drain", self._rpc_drain)
+        for name, fn in sbc_methods(lambda: self.sbc_relay).items():
+            dispatcher.add(name, fn)
         if not self.token:
             self.token = new_token()
         control_server = ControlServer(
@@ -396,7 +405,8 @@ class Server:
                     control=control_server,
                     blocking=runner,
                 )
-                + _DRAINING_METRIC.format(int(self.draining)),
+                + _DRAINING_METRIC.format(int(self.draining))
+                + (self.sbc_relay.metrics() if self.sbc_relay is not None else ""),
                 self.node.node_id,
             ),
             self.token,
@@ -505,9 +515,14 @@ class Server:
         options = calls.core_options()
         if self.sip_timers is not None:
             options["timers"] = self.sip_timers
+        on_event = calls.on_event
+        if self.sbc:  # profiles may turn RFC 4028 timers on: INVITEs with Require: timer are not 420
+            options["extensions"] = tuple(dict.fromkeys([*options.get("extensions", ()), "timer"]))
+            self.sbc_relay = self._sbc_relay(calls, self.sbc)
+            on_event = self.sbc_relay.on_event
         try:
             transport = await open_sip_transport(  # UDP and TCP on the same address (RFC 3261 18)
-                host, port, calls.on_event, on_error=on_error, tcp=True, limits=limits, **options
+                host, port, on_event, on_error=on_error, tcp=True, limits=limits, **options
             )
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen for SIP on {host}:{port} (UDP and TCP): {exc.strerror or exc}") from exc
@@ -517,6 +532,19 @@ class Server:
         self.sip_calls = calls
         self._sip_transport = transport
         self.sip_address = (host, transport.core.port)
+
+    def _sbc_relay(self, calls: SipCalls, path: str) -> Any:
+        """The SBC mode's relay; a broken ``sbc.conf`` raises :class:`ValueError` before SIP binds."""
+        from dsm.runtime.sbc.relay import SbcRelay
+        from dsm.runtime.sbc.relay_store import ProfileStore
+
+        store = ProfileStore(path)  # SbcConfigError is a ValueError
+        relay = SbcRelay(calls, store, call_control=self.sbc_call_control)
+        self.log(
+            "sbc", profiles=",".join(store.config.profiles) or "-",
+            active_profile=",".join(store.config.active_profile), config=path,
+        )  # fmt: skip
+        return relay
 
     def _prompts_for(self, app: str) -> PromptLibrary:
         """The prompts of one application, loaded on its first call and kept.
@@ -807,6 +835,8 @@ class Server:
                 self.engine.end_session(s)
                 ended += 1
         await self._drain_blocking()
+        if self.sbc_relay is not None:
+            self.sbc_relay.close_all()
         if self.sip_calls is not None:
             self.sip_calls.close_all()
         if self._sip_transport is not None:
@@ -851,6 +881,7 @@ def serve_main(
     node_id: str | None = None,
     drain_timeout: float | None = None,
     cluster_redis: str | None = None,
+    sbc: str | None = None,
 ) -> int:
     """Run a server until SIGTERM/SIGINT (or the end of a drain); the exit code."""
     log = StructuredLog(level=log_level)
@@ -877,6 +908,7 @@ def serve_main(
         node_id=node_id,
         drain_timeout=drain_timeout,
         cluster_redis=cluster_redis,
+        sbc=sbc,
     )
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         return runner.run(server.run())

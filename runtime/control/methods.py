@@ -30,7 +30,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from dsm.diagnostics import render_json
-from dsm.runtime.control.jsonrpc import APPLICATION_ERROR, INVALID_PARAMS, Dispatcher, RpcError
+from dsm.runtime.control.jsonrpc import (
+    APPLICATION_ERROR,
+    FORBIDDEN,
+    INVALID_PARAMS,
+    Dispatcher,
+    RpcError,
+)
 from dsm.runtime.control.paths import PathPolicy
 from dsm.runtime.control.remote_call import RemoteCall, start_remote_call
 from dsm.runtime.management import FUNCTIONS, DSMComponent, Operations
@@ -385,3 +391,83 @@ class ControlAPI:
         rec = self.observer.recorder
         lines = rec.read(since, max(1, min(limit, 10_000)))
         return {"lines": lines, "last_seq": rec.last_seq, "mode": rec.mode}
+
+
+# -- the SBC (``dsm serve --sbc``) -------------------------------------------------------------------
+SBC_METHODS = (
+    "sbc.listProfiles",
+    "sbc.reloadProfile",
+    "sbc.reloadProfiles",
+    "sbc.loadProfile",
+    "sbc.getActiveProfile",
+    "sbc.setActiveProfile",
+    "sbc.teardownCall",
+    "sbc.calls",
+)
+"""The SBC's control methods (``dsm sbc …``); a server without ``--sbc`` answers them with an error."""
+
+
+def sbc_methods(relay: Callable[[], Any]) -> dict[str, Callable[[Any], Any]]:
+    """The SBC's methods, on the relay ``relay()`` returns (``None``: the server runs no SBC).
+
+    A profile (re)load reaches the next call only; a broken profile file is
+    refused with its error and the working profile stays.
+    """
+    from dsm.runtime.sbc.profile import SbcConfigError
+
+    def the_relay() -> Any:
+        r = relay()
+        if r is None:
+            raise RpcError(APPLICATION_ERROR, "this server runs no SBC (start it with --sbc sbc.conf)")
+        return r
+
+    def guarded(fn: Callable[[Any, Any], Any]) -> Callable[[Any], Any]:
+        def method(params: Any) -> Any:
+            r = the_relay()
+            try:
+                return fn(r, params)
+            except SbcConfigError as exc:
+                raise RpcError(APPLICATION_ERROR, str(exc)) from None
+
+        return method
+
+    def list_profiles(r: Any, params: Any) -> Any:
+        return {"profiles": r.store.names(), "active_profile": list(r.store.config.active_profile)}
+
+    def reload_profile(r: Any, params: Any) -> Any:
+        name = _str_param(params, 0, "name")
+        r.store.reload_profile(name)
+        return {"result": "OK", "name": name}
+
+    def reload_profiles(r: Any, params: Any) -> Any:
+        r.store.reload_all()
+        return {"result": "OK", "profiles": [p["name"] for p in r.store.names()]}
+
+    def load_profile(r: Any, params: Any) -> Any:
+        name = _str_param(params, 0, "name")
+        path = _str_param(params, 1, "path")
+        if not r.store.path_allowed(path):  # checked before the file is opened
+            folders = ", ".join(r.store.profile_folders())
+            raise RpcError(FORBIDDEN, f"profile files must be *.sbcprofile.conf under {folders}")
+        r.store.load_profile(name, path)
+        return {"result": "OK", "name": name, "path": path}
+
+    def get_active(r: Any, params: Any) -> Any:
+        return {"active_profile": list(r.store.config.active_profile)}
+
+    def set_active(r: Any, params: Any) -> Any:
+        value = _str_param(params, 0, "active_profile")
+        r.store.set_active_profile(value)
+        return {"result": "OK", "active_profile": list(r.store.config.active_profile)}
+
+    def teardown(r: Any, params: Any) -> Any:
+        call_id = _str_param(params, 0, "call_id")
+        if not r.teardown(call_id):
+            raise RpcError(APPLICATION_ERROR, f"no SBC call {call_id!r}")
+        return {"result": "OK", "call_id": call_id}
+
+    def calls(r: Any, params: Any) -> Any:
+        return {"calls": [c.describe() for c in r.calls.values()]}
+
+    fns = (list_profiles, reload_profile, reload_profiles, load_profile, get_active, set_active, teardown, calls)
+    return {name: guarded(fn) for name, fn in zip(SBC_METHODS, fns, strict=True)}

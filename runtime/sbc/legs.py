@@ -1,0 +1,219 @@
+"""One SBC call leg as its call-control session sees it: a :class:`Call` and an :class:`SbcLeg`.
+
+The relay makes one :class:`SbcCallLeg` per leg (the caller's A leg, the
+callee's B leg) and hands it to every call-control plug-in of the leg
+(:meth:`CallControl.init`).  For a DSM session (``cc_dsm``) it is the host
+call: selects come from the leg's dialog (M-ccdsm-3), and everything an SBC
+leg cannot do raises ``{type: core, cause: not implemented in DSM SBC}``
+(``actions.md``'s SBC column).  ``mod_sbc``'s actions reach the relay
+through the :class:`LegHost` the leg belongs to (one per relayed call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from dsm.runtime.call import AudioItem, Call
+from dsm.runtime.errors import DSMException
+from dsm.runtime.sbc.leg import CallStatus
+from dsm.runtime.sbc.profile import CallProfile
+
+__all__ = ["SbcCallLeg", "LegHost", "not_in_sbc", "NOT_IN_SBC"]
+
+NOT_IN_SBC = "not implemented in DSM SBC"
+
+
+def not_in_sbc() -> DSMException:
+    return DSMException("core", {"cause": NOT_IN_SBC})
+
+
+class LegHost(Protocol):
+    """What a leg asks of the relayed call it belongs to."""
+
+    def stop_call(self, cause: str) -> None: ...
+
+    def disconnect_leg(self, leg: SbcCallLeg, hold_remote: bool, preserve_media: bool) -> None: ...
+
+    def hold(self, leg: SbcCallLeg, on: bool) -> None: ...
+
+    def relay_event(
+        self, leg: SbcCallLeg, params: Mapping[str, str], reliable: bool
+    ) -> bool | None: ...
+
+    def add_callee(self, leg: SbcCallLeg, spec: Mapping[str, str]) -> None: ...
+
+    def streams_set_receiving(self, leg: SbcCallLeg, receive_a: bool, receive_b: bool) -> None: ...
+
+    def dtmf_receiving(self, leg: SbcCallLeg, on: bool) -> None: ...
+
+    def end_leg(self, leg: SbcCallLeg) -> None: ...
+
+
+class SbcCallLeg(Call):
+    """A relayed call's leg; see the module docstring."""
+
+    b2b_capable = True
+
+    def __init__(
+        self,
+        host: LegHost,
+        *,
+        call_id: str,
+        is_a_leg: bool,
+        profile: CallProfile,
+        local_tag: str,
+        selects: Mapping[str, str],
+    ) -> None:
+        self.host = host
+        self.call_id = call_id
+        self._is_a_leg = is_a_leg
+        self._profile = profile
+        self.local_tag = local_tag
+        self._internal_tag = local_tag
+        self._selects = dict(selects)
+        self.status = CallStatus.DISCONNECTED if not is_a_leg else CallStatus.NO_REPLY
+        self.on_hold = False
+        self.detached = False
+        """``sbc.disconnect``: no longer relayed to the other leg."""
+        self.events: list[dict[str, str]] = []
+        """B2B events that reached this leg without a call control to take them."""
+
+    @property
+    def sbc_leg(self) -> SbcCallLeg:
+        """The leg a session of this call acts on (``mod_sbc``; :func:`~dsm.runtime.sbc.leg.sbc_leg_of`)."""
+        return self
+
+    # -- SbcLeg ------------------------------------------------------------------------------
+    @property
+    def is_a_leg(self) -> bool:
+        return self._is_a_leg
+
+    @property
+    def profile(self) -> CallProfile:
+        return self._profile
+
+    def call_status(self) -> CallStatus:
+        return self.status
+
+    def is_on_hold(self) -> bool:
+        return self.on_hold
+
+    def stop_call(self, cause: str) -> None:
+        self.host.stop_call(cause)
+
+    def disconnect(self, hold_remote: bool, preserve_media: bool) -> None:
+        self.host.disconnect_leg(self, hold_remote, preserve_media)
+
+    def send_disconnect_event(self, hold_remote: bool) -> None:
+        self.host.disconnect_leg(self, hold_remote, False)
+
+    def put_on_hold(self) -> None:
+        self.host.hold(self, True)
+
+    def resume_held(self) -> None:
+        self.host.hold(self, False)
+
+    def relay_reliable_event(
+        self,
+        params: Mapping[str, str],
+        processed: Mapping[str, str],
+        unprocessed: Mapping[str, str],
+    ) -> None:
+        self.host.relay_event(self, params, True)
+
+    def add_callee(self, spec: Mapping[str, str]) -> None:
+        self.host.add_callee(self, spec)
+
+    def reconnect_leg(self, ltag: str, hdrs: str) -> None:
+        raise not_in_sbc()
+
+    def enable_relay_dtmf_receiving(self, on: bool) -> None:
+        self.host.dtmf_receiving(self, on)
+
+    def add_to_media_processor(self) -> None:
+        raise not_in_sbc()
+
+    def remove_from_media_processor(self) -> None:
+        raise not_in_sbc()
+
+    def streams_set_receiving(self, receive_a: bool, receive_b: bool) -> None:
+        self.host.streams_set_receiving(self, receive_a, receive_b)
+
+    def set_ext_local_tag(self, tag: str) -> None:
+        self.local_tag = tag or self._internal_tag
+
+    # -- Call: selects --------------------------------------------------------------------------
+    def select(self, name: str) -> str:
+        if name == "local_tag":
+            return self.local_tag
+        return self._selects.get(name, "")
+
+    # -- Call: what an SBC leg has no use for -----------------------------------------------------
+    def play(self, item: AudioItem, front: bool = False) -> None:
+        raise not_in_sbc()
+
+    def flush_playlist(self) -> None:
+        raise not_in_sbc()
+
+    def attach_playlist(self, input: bool, output: bool) -> None:
+        raise not_in_sbc()
+
+    def set_prompts(self, name: str) -> None:
+        raise not_in_sbc()
+
+    def record_start(self, path: str) -> None:
+        raise not_in_sbc()
+
+    def record_stop(self) -> bool:
+        raise not_in_sbc()
+
+    def record_length(self) -> int | None:
+        raise not_in_sbc()
+
+    def record_data_size(self) -> int | None:
+        raise not_in_sbc()
+
+    def media_connect(self) -> None:
+        raise not_in_sbc()
+
+    def media_disconnect(self) -> None:
+        raise not_in_sbc()
+
+    def set_media_flag(self, flag: str, on: bool) -> None:
+        if flag == "mute":
+            raise not_in_sbc()
+
+    def send_dtmf(self, event: int, duration_ms: int) -> None:
+        raise not_in_sbc()
+
+    def bye(self) -> None:
+        """``stop(true)`` in a leg's session ends this leg (and with it the relayed call)."""
+        self.host.end_leg(self)
+
+    def b2b_connect_callee(
+        self, to: str, request_uri: str, relayed: bool, settings: Mapping[str, str]
+    ) -> None:
+        raise not_in_sbc()
+
+    def b2b_terminate_other_leg(self) -> None:
+        raise not_in_sbc()
+
+    def b2b_send_reinvite(self, generate_sdp: bool, extra_headers: str) -> None:
+        return None  # M-ccdsm-3: accepted; the relay keeps both legs' SDP as negotiated
+
+    def b2b_set_flag(self, flag: str, on: bool) -> None:
+        return None  # relay-only is what an SBC leg always is
+
+    def b2b_relay_event(self, params: dict[str, str]) -> None:
+        self.host.relay_event(self, params, False)
+
+    def get_b2b_headers(self) -> str:
+        raise not_in_sbc()
+
+    def set_b2b_headers(self, block: str) -> None:
+        raise not_in_sbc()
+
+    def __repr__(self) -> str:
+        side = "A" if self._is_a_leg else "B"
+        return f"<SbcCallLeg {side} {self.call_id} {self.status}>"

@@ -1,0 +1,266 @@
+"""The SBC's RTP relay (``enable_rtp_relay=yes``): packets in on one leg's port, out of the other's.
+
+Unlike a B2B call's :class:`~dsm.runtime.sip.b2b.MediaRelay`, nothing here
+decodes audio: the SBC only moves packets.  Each leg has a port pair of its
+own (RTP on an even port, RTCP on the next); the SDP each side sees names
+the port of its own side (:func:`rewrite_sdp`), so both peers send to us.
+
+* Who may send to a side is :class:`~dsm.runtime.sip.rtp_latch.RtpLatch`'s
+  decision, as for every call of the server (strict latching by default,
+  symmetric RTP with ``force_symmetric_rtp`` or the server's
+  ``rtp_symmetric``): a packet from a stranger is dropped and counted.
+* Packets are read on the media clock (:class:`~dsm.runtime.sip.media_clock.MediaClock`):
+  the relay joins it as one paced session and drains both RTP sockets at
+  its tick when the clock's poll says they hold packets -- no loop callback
+  per packet.  RTCP (rare) is relayed the same way.
+* No reflection: the caller's side sends nothing until the caller confirmed
+  the stream -- its ACK (:attr:`RelaySide.confirmed`, set by the relay) or
+  its own first admitted packet -- so an INVITE naming a third party's
+  address makes the SBC send nothing there.  Held-back packets are counted.
+* Every admitted packet, RFC 4733 telephone-events included, goes on
+  unchanged (sequence numbers, SSRC and timestamps are the sender's, the
+  reference's ``rtprelay_transparent_seqno``/``_ssrc`` defaults).
+
+Sans-I/O parts (:func:`rewrite_sdp`, :func:`sdp_media_address`) are plain
+functions; :class:`RtpRelay` is the thin socket shell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
+from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.media_clock import MediaClock
+from dsm.runtime.sip.rtp import RtpPacket
+from dsm.runtime.sip.rtp_latch import RtpLatch
+
+__all__ = ["RtpRelay", "RelaySide", "rewrite_sdp", "sdp_media_address", "MAX_PACKETS_PER_TICK"]
+
+MAX_PACKETS_PER_TICK = 64
+"""Packets read from one socket per clock tick; a flood beyond that stays with the kernel."""
+
+_TELEPHONE_EVENT = re.compile(rb"^a=rtpmap:(\d+) telephone-event/", re.MULTILINE | re.IGNORECASE)
+_C_LINE = re.compile(rb"^c=IN IP[46] (\S+)", re.MULTILINE)
+_M_AUDIO = re.compile(rb"^m=audio (\d+)(/\d+)? (\S+)((?: \S+)*)", re.MULTILINE)
+
+
+def sdp_media_address(body: bytes) -> tuple[tuple[str, int], tuple[int, ...]] | None:
+    """The first audio stream's address ``(host, port)`` and payload types, or ``None``.
+
+    The ``c=`` line of the media section wins over the session's; a port 0
+    (stream refused) gives ``None``.
+    """
+    m = _M_AUDIO.search(body)
+    if m is None:
+        return None
+    port = int(m.group(1))
+    if port == 0:
+        return None
+    first_m = re.search(rb"^m=", body, re.MULTILINE)
+    session_c = _C_LINE.search(body, 0, first_m.start() if first_m else len(body))
+    next_m = re.search(rb"^m=", body[m.end() :], re.MULTILINE)
+    section_end = m.end() + next_m.start() if next_m else len(body)
+    media_c = _C_LINE.search(body, m.end(), section_end)
+    c = media_c or session_c
+    if c is None:
+        return None
+    host = c.group(1).decode("ascii", "replace")
+    types: list[int] = []
+    for token in m.group(4).split():
+        with contextlib.suppress(ValueError):
+            types.append(int(token))
+    return (host, port), tuple(types)
+
+
+def rewrite_sdp(body: bytes, host: str, port: int) -> bytes:
+    """``body`` with every ``c=`` address ``host`` and the first audio stream on ``port``.
+
+    Other media streams (video …) are refused (port 0): the relay carries
+    one audio stream.  The ``o=`` line is left as the sender wrote it.
+    """
+    family = b"IP6" if ":" in host else b"IP4"
+    out = _C_LINE.sub(b"c=IN " + family + b" " + host.encode("ascii"), body)
+    seen = False
+
+    def media(match: re.Match[bytes]) -> bytes:
+        nonlocal seen
+        new_port = port if not seen else 0
+        seen = True
+        return b"m=audio %d%s %s%s" % (new_port, match.group(2) or b"", match.group(3), match.group(4))
+
+    out = _M_AUDIO.sub(media, out)
+    out = re.sub(rb"^m=(?!audio)(\S+) \d+", rb"m=\1 0", out, flags=re.MULTILINE)
+    return out
+
+
+@dataclass
+class RelaySide:
+    """One leg's side of the relay: its sockets, its latch, its counters."""
+
+    rtp: socket.socket
+    rtcp: socket.socket
+    latch: RtpLatch
+    received: int = 0
+    sent: int = 0
+    foreign: int = 0
+    held_back: int = 0
+    rtcp_relayed: int = 0
+    confirmed: bool = True
+    """Whether this side's peer asked for our stream (its ACK or its own RTP arrived): no reflection."""
+    dtmf_pt: int | None = None
+    """The peer's telephone-event payload type (its SDP's ``a=rtpmap``)."""
+    dtmf: TelephoneEventReceiver | None = None
+    """Set while the peer's RFC 4733 keys are reported (``sbc.enableRelayDTMFReceiving``)."""
+    port: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.port = int(self.rtp.getsockname()[1])
+
+
+class RtpRelay:
+    """Both legs' RTP through the server's ports, relayed on the media clock."""
+
+    def __init__(
+        self,
+        clock: MediaClock,
+        a_pair: tuple[socket.socket, socket.socket],
+        b_pair: tuple[socket.socket, socket.socket],
+        *,
+        strict: bool = True,
+        symmetric_a: bool = False,
+        symmetric_b: bool = False,
+        on_error: Callable[[str], None] | None = None,
+        on_packet: Callable[[], None] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.a = RelaySide(*a_pair, RtpLatch(strict=strict, symmetric=symmetric_a))
+        self.b = RelaySide(*b_pair, RtpLatch(strict=strict, symmetric=symmetric_b))
+        self.on_error = on_error or (lambda message: None)
+        self.on_packet = on_packet
+        self.on_dtmf: Callable[[RelaySide, int, int], None] | None = None
+        """Keys (code, milliseconds) a side's peer sent while its :attr:`RelaySide.dtmf` is set."""
+        """Called on packets received (for the leg's RTP-timeout bookkeeping), if set."""
+        self.closed = False
+        self.running = False
+        self.receiving = (True, True)
+        """``sbc.streamsSetReceiving``: whether packets from the A / B side are relayed."""
+        for side in (self.a, self.b):
+            side.rtp.setblocking(False)
+            side.rtcp.setblocking(False)
+
+    # -- offer/answer -------------------------------------------------------------------------
+    def peer_sdp(self, side: RelaySide, body: bytes) -> None:
+        """``side``'s peer described its media in ``body``: where it is, which payload types."""
+        found = sdp_media_address(body)
+        if found is not None:
+            address, types = found
+            side.latch.reset(address, types)
+        te = _TELEPHONE_EVENT.search(body)
+        side.dtmf_pt = int(te.group(1)) if te is not None else None
+
+    # -- running ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.running or self.closed:
+            return
+        for side in (self.a, self.b):
+            self.clock.watch(side.rtp.fileno())
+            self.clock.watch(side.rtcp.fileno())
+        self.clock.join(self)
+        self.running = True
+
+    def pace(self, at: float) -> None:
+        """The clock's tick: drain what arrived on either side and send it out of the other."""
+        self._drain(self.a, self.b)
+        self._drain(self.b, self.a)
+
+    def _drain(self, src: RelaySide, dst: RelaySide) -> None:
+        clock = self.clock
+        if clock.readable(src.rtp.fileno()):
+            self._relay_rtp(src, dst)
+        if clock.readable(src.rtcp.fileno()):
+            self._relay_rtcp(src, dst)
+
+    def _relay_rtp(self, src: RelaySide, dst: RelaySide) -> None:
+        latch = src.latch
+        for _ in range(MAX_PACKETS_PER_TICK):
+            try:
+                data, addr = src.rtp.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.on_error(f"rtp relay receive: {exc}")
+                return
+            if len(data) < 12 or data[0] >> 6 != 2:
+                continue  # not RTP
+            if not latch.admit(addr, data[1] & 0x7F):
+                src.foreign += 1
+                continue
+            src.received += 1
+            src.confirmed = True  # the peer's own RTP: it wants the stream
+            if src.dtmf is not None and data[1] & 0x7F == src.dtmf_pt:
+                self._keys(src, data)
+            if not self.receiving[0 if src is self.a else 1]:
+                continue
+            if self.on_packet is not None:
+                self.on_packet()
+            target = dst.latch.destination()
+            if target is None:
+                continue
+            if not dst.confirmed:
+                dst.held_back += 1
+                continue
+            try:
+                dst.rtp.sendto(data, target)
+                dst.sent += 1
+            except (BlockingIOError, InterruptedError):
+                pass  # a full buffer drops the packet, as the network would
+            except OSError as exc:
+                self.on_error(f"rtp relay to {target}: {exc}")
+
+    def _keys(self, side: RelaySide, data: bytes) -> None:
+        """An RFC 4733 packet of ``side``'s peer: the keys it completes go to :attr:`on_dtmf`."""
+        receiver = side.dtmf
+        try:
+            packet = RtpPacket.parse(data)
+            assert receiver is not None
+            presses = receiver.receive(packet.timestamp, packet.payload)
+        except (ParseError, ValueError):
+            return
+        if self.on_dtmf is not None:
+            for press in presses:
+                self.on_dtmf(side, press.key, press.duration_ms)
+
+    def _relay_rtcp(self, src: RelaySide, dst: RelaySide) -> None:
+        for _ in range(MAX_PACKETS_PER_TICK):
+            try:
+                data, addr = src.rtcp.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if not src.latch.admit_rtcp(addr):
+                continue
+            target = dst.latch.rtcp_destination()
+            if target is None or not dst.confirmed:
+                continue
+            with contextlib.suppress(OSError):
+                dst.rtcp.sendto(data, target)
+                src.rtcp_relayed += 1
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.running:
+            self.clock.leave(self)
+            self.running = False
+        for side in (self.a, self.b):
+            for sock in (side.rtp, side.rtcp):
+                with contextlib.suppress(Exception):
+                    self.clock.unwatch(sock.fileno())
+                sock.close()

@@ -1,0 +1,54 @@
+"""SIP session timers (RFC 4028) on the SBC's A leg, per profile.
+
+The A leg is a dialog we answered, so the server's UAS timer
+(:class:`~dsm.runtime.sip.session_timer.SessionTimer`) does the protocol
+work; this module only chooses its settings from the profile and runs its
+deadline on the loop.  ``enable_aleg_session_timer`` (or
+``enable_session_timer``) turns it on; the interval is
+``aleg_session_expires`` (else ``session_expires``, else 120 s) and the
+floor ``minimum_timer`` (else 90 s).  The caller's refreshes are relayed to
+the callee like any re-INVITE/UPDATE and restart the clock; our own
+refreshes (when we are the refresher) stay on the A leg; an expired session
+ends the call (``SessionTimeout``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from dsm.runtime.sbc.profile import CallProfile
+from dsm.runtime.sip.session_timer import TimerConfig
+
+__all__ = ["aleg_timer_config", "TimerClock"]
+
+
+def aleg_timer_config(profile: CallProfile) -> TimerConfig | None:
+    """The A leg's timer settings from ``profile``, or ``None`` when it has none."""
+    if not (profile.enable_aleg_session_timer or profile.enable_session_timer):
+        return None
+    interval = profile.aleg_session_expires or profile.session_expires or 120
+    floor = profile.minimum_timer or 90
+    return TimerConfig(session_expires=interval, min_se=min(floor, interval), max_se=max(interval, 900))
+
+
+class TimerClock:
+    """One call handle on the loop at the timer's deadline (re-armed after every change)."""
+
+    def __init__(self, fire: Callable[[], None]) -> None:
+        self.fire = fire
+        self.handle: asyncio.TimerHandle | None = None
+
+    def arm(self, deadline: float | None) -> None:
+        self.cancel()
+        if deadline is not None:
+            self.handle = asyncio.get_running_loop().call_at(deadline, self._fired)
+
+    def _fired(self) -> None:
+        self.handle = None
+        self.fire()
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
