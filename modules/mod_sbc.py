@@ -146,10 +146,10 @@ def is_disconnecting(ctx: ActionContext, *_: str) -> bool:
 def profile_set(ctx: ActionContext, p1: str = "", p2: str = "", *_: str) -> None:
     """M-sbc-1: one property of ``__call_profile`` (relay events) or of the leg's own profile.
 
-    The profile object's ``set_property(name, value)`` knows the names and
-    their kinds; it raises :class:`ValueError` (or :class:`KeyError`) whose
-    message is the reference's strerror (unknown property, unknown
-    interface), which becomes ``errno = arg``.  Success leaves errno alone.
+    :meth:`CallProfile.set_property` knows the names and their kinds; it
+    raises a :class:`KeyError` (or :class:`ValueError`) whose message is the
+    reference's strerror (unknown property, unknown interface), which
+    becomes ``errno = arg``.  Success leaves errno alone.
     """
     name = ctx.resolve(p1)
     value = ctx.resolve(p2)

@@ -250,7 +250,7 @@ class Server:
         self.sbc = sbc
         """``--sbc sbc.conf``: every incoming INVITE is relayed by call profile (:mod:`dsm.runtime.sbc`)."""
         self.sbc_call_control = dict(sbc_call_control or {})
-        """Call-control factories of the SBC by module name (``cc_dsm`` …)."""
+        """Call-control factories of the SBC by module name, besides ``cc_dsm`` (always there)."""
         self.sbc_relay: Any = None
         self._node_args = (node_id, drain_timeout, cluster_redis)
         self.remote_events: RedisEvents | None = None
@@ -535,11 +535,15 @@ class Server:
 
     def _sbc_relay(self, calls: SipCalls, path: str) -> Any:
         """The SBC mode's relay; a broken ``sbc.conf`` raises :class:`ValueError` before SIP binds."""
+        from dsm.runtime.sbc.cc_dsm import make_call_control
         from dsm.runtime.sbc.relay import SbcRelay
         from dsm.runtime.sbc.relay_store import ProfileStore
 
         store = ProfileStore(path)  # SbcConfigError is a ValueError
-        relay = SbcRelay(calls, store, call_control=self.sbc_call_control)
+        engine = self.engine
+        assert engine is not None
+        factories = {"cc_dsm": make_call_control(engine), **self.sbc_call_control}
+        relay = SbcRelay(calls, store, call_control=factories)
         self.log(
             "sbc", profiles=",".join(store.config.profiles) or "-",
             active_profile=",".join(store.config.active_profile), config=path,

@@ -17,15 +17,6 @@ from dsm.runtime.sbc.profile import CallProfile
 HERE = Path(__file__).parent
 
 
-class Profile(CallProfile):
-    """The call profile as far as this script uses it (``refuse_with``)."""
-
-    def set_property(self, name: str, value: str) -> None:
-        if name != "refuse_with":
-            raise ValueError(f"Call profile property '{name}' not known")
-        self.refuse_with = value
-
-
 @pytest.fixture
 def harness() -> Harness:
     h = Harness(scripts=HERE / "sbc_control.dsm")
@@ -39,7 +30,7 @@ def place(h: Harness, caller_user: str, **values: str) -> SbcTestCall:
         "sbc_control",
         values={"caller": caller_user, **values},  # what ctl_caller=$fU gives
         caller=f"sip:{caller_user}@example.org",
-        profile=Profile("example"),
+        profile=CallProfile("example"),
     )
 
 

@@ -21,15 +21,16 @@ between events, never inside one.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dsm.runtime.harness.media import VirtualMedia
 from dsm.runtime.harness.records import Reply
 from dsm.runtime.harness.simcall import parse_uri
-from dsm.runtime.sbc.cc_dsm import DsmCallControl, SbcSessionCall
+from dsm.runtime.sbc.cc_dsm import DsmCallControl
 from dsm.runtime.sbc.leg import CallStatus, NoMediaError, StopReason
 from dsm.runtime.sbc.profile import CallProfile, LegPlan, Refusal, plan_leg, translate_reply
+from dsm.runtime.sbc.session_call import SbcSessionCall
 from dsm.runtime.sip.headers import Headers
 from dsm.runtime.sip.message import Request, Response
 
@@ -131,11 +132,11 @@ class SimSbcLeg(SbcSessionCall):
         if method is None:
             return
 
-        def recording(name: str, value: str) -> None:
-            method(profile, name, value)
+        def recording(name: str, value: str, interfaces: Collection[str] | None = None) -> None:
+            method(profile, name, value, interfaces)
             self._did("profileSet", name, value)
 
-        profile.set_property = recording  # type: ignore[attr-defined]  # on this copy only
+        profile.set_property = recording  # type: ignore[method-assign]  # on this copy only
 
     def set_status(self, status: CallStatus, reason: StopReason, detail: Request | Response | str | None = None) -> None:
         """Change the call status and tell the script (``legStateChange``)."""

@@ -16,9 +16,8 @@ a hook called while the engine is already running events (it only queues
 the event, which runs next), and an event that parks at a blocking action
 (``runtime/resumable.py``): the SBC does not wait for a worker thread.
 
-:class:`SbcSessionCall` is the part of a leg's :class:`~dsm.runtime.call.Call`
-that is the same for every host: which core actions an SBC session may use
-(``actions.md``, SBC column).
+What an SBC session may do through its call (M-ccdsm-3) is
+:class:`~dsm.runtime.sbc.session_call.SbcSessionCall`.
 """
 
 from __future__ import annotations
@@ -26,9 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dsm.runtime.call import AudioItem, Call, PromptItem
+from dsm.runtime.call import Call
 from dsm.runtime.engine import DIComponent
-from dsm.runtime.errors import DSMException
 from dsm.runtime.incoming import InviteRequest, SipReplyObject
 from dsm.runtime.sbc.leg import CONTINUE, STOP, CallControl, CallStatus, StopReason
 from dsm.runtime.sip.message import Request, Response
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DsmCallControl",
     "CcDsmComponent",
-    "SbcSessionCall",
     "make_call_control",
     "request_params",
     "reply_params",
@@ -394,87 +391,3 @@ class CcDsmComponent(DIComponent):
         if function == "getExtendedInterfaceHandler":
             return self.factory
         raise NotImplementedError(function)
-
-
-# -- the session side of a leg (M-ccdsm-3) -----------------------------------------------------------
-
-
-def not_in_sbc() -> DSMException:
-    """``{type: core, cause: not implemented in DSM SBC}`` (``actions.md`` 0.3)."""
-    return DSMException("core", {"cause": "not implemented in DSM SBC"})
-
-
-class SbcSessionCall(Call):
-    """What an SBC session may do through its call (``actions.md``, SBC column).
-
-    Prompts, recording, ``setInOutPlaylist``/``setOutputPlaylist``,
-    ``mute``/``unmute``, ``B2B.connectCallee``/``terminateOtherLeg``,
-    ``B2B.enableEarlyMediaRelay`` and the B2B header actions raise
-    :func:`not_in_sbc`.  A host subclasses it with the leg's selects, its
-    playlist (``play_item``, ``flush_playlist``), ``attach_input``,
-    ``media_connect``/``media_disconnect``, the other media flags, DTMF,
-    BYE and the working B2B operations.
-    """
-
-    def play(self, item: AudioItem, front: bool = False) -> None:
-        if isinstance(item, PromptItem):
-            raise not_in_sbc()
-        self.play_item(item, front)
-
-    def play_item(self, item: AudioItem, front: bool) -> None:
-        """Files, silence, ring tones, separators on the leg's own playlist (created on first use)."""
-        raise not_in_sbc()
-
-    def set_prompts(self, name: str) -> None:
-        raise not_in_sbc()
-
-    def record_start(self, path: str) -> None:
-        raise not_in_sbc()
-
-    def record_stop(self) -> bool:
-        raise not_in_sbc()
-
-    def record_length(self) -> int | None:
-        raise not_in_sbc()
-
-    def record_data_size(self) -> int | None:
-        raise not_in_sbc()
-
-    def attach_playlist(self, input: bool, output: bool) -> None:
-        if output:
-            raise not_in_sbc()
-        if input:
-            self.attach_input()
-
-    def attach_input(self) -> None:
-        """``setInputPlaylist``: the leg's playlist becomes its media input."""
-
-    def set_media_flag(self, flag: str, on: bool) -> None:
-        if flag == "mute":
-            raise not_in_sbc()
-        self.media_flag(flag, on)
-
-    def media_flag(self, flag: str, on: bool) -> None:
-        """``receiving``, ``force_dtmf_receiving``, ``rtp_timeout``, ``dtmf_detection``."""
-
-    def b2b_connect_callee(
-        self, to: str, request_uri: str, relayed: bool, settings: Mapping[str, str]
-    ) -> None:
-        raise not_in_sbc()
-
-    def b2b_terminate_other_leg(self) -> None:
-        raise not_in_sbc()
-
-    def b2b_set_flag(self, flag: str, on: bool) -> None:
-        if flag != "relay_only":
-            raise not_in_sbc()
-        self.set_relay_only(on)
-
-    def set_relay_only(self, on: bool) -> None:
-        """``B2B.setRelayOnly``."""
-
-    def get_b2b_headers(self) -> str:
-        raise not_in_sbc()
-
-    def set_b2b_headers(self, block: str) -> None:
-        raise not_in_sbc()

@@ -14,18 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from dsm.runtime.call import AudioItem, Call
-from dsm.runtime.errors import DSMException
 from dsm.runtime.sbc.leg import CallStatus
 from dsm.runtime.sbc.profile import CallProfile
+from dsm.runtime.sbc.session_call import SbcSessionCall, not_in_sbc
 
-__all__ = ["SbcCallLeg", "LegHost", "not_in_sbc", "NOT_IN_SBC"]
-
-NOT_IN_SBC = "not implemented in DSM SBC"
-
-
-def not_in_sbc() -> DSMException:
-    return DSMException("core", {"cause": NOT_IN_SBC})
+__all__ = ["SbcCallLeg", "LegHost"]
 
 
 class LegHost(Protocol):
@@ -41,6 +34,14 @@ class LegHost(Protocol):
         self, leg: SbcCallLeg, params: Mapping[str, str], reliable: bool
     ) -> bool | None: ...
 
+    def relay_reliable_event(
+        self,
+        leg: SbcCallLeg,
+        params: Mapping[str, str],
+        processed: Mapping[str, str],
+        unprocessed: Mapping[str, str],
+    ) -> None: ...
+
     def add_callee(self, leg: SbcCallLeg, spec: Mapping[str, str]) -> None: ...
 
     def streams_set_receiving(self, leg: SbcCallLeg, receive_a: bool, receive_b: bool) -> None: ...
@@ -50,7 +51,7 @@ class LegHost(Protocol):
     def end_leg(self, leg: SbcCallLeg) -> None: ...
 
 
-class SbcCallLeg(Call):
+class SbcCallLeg(SbcSessionCall):
     """A relayed call's leg; see the module docstring."""
 
     b2b_capable = True
@@ -120,7 +121,7 @@ class SbcCallLeg(Call):
         processed: Mapping[str, str],
         unprocessed: Mapping[str, str],
     ) -> None:
-        self.host.relay_event(self, params, True)
+        self.host.relay_reliable_event(self, params, processed, unprocessed)
 
     def add_callee(self, spec: Mapping[str, str]) -> None:
         self.host.add_callee(self, spec)
@@ -149,29 +150,9 @@ class SbcCallLeg(Call):
             return self.local_tag
         return self._selects.get(name, "")
 
-    # -- Call: what an SBC leg has no use for -----------------------------------------------------
-    def play(self, item: AudioItem, front: bool = False) -> None:
-        raise not_in_sbc()
-
+    # -- Call: what the relay's legs do (the rest: SbcSessionCall) ----------------------------------
+    # No playlist on a relayed leg yet: media stays with the RTP relay.
     def flush_playlist(self) -> None:
-        raise not_in_sbc()
-
-    def attach_playlist(self, input: bool, output: bool) -> None:
-        raise not_in_sbc()
-
-    def set_prompts(self, name: str) -> None:
-        raise not_in_sbc()
-
-    def record_start(self, path: str) -> None:
-        raise not_in_sbc()
-
-    def record_stop(self) -> bool:
-        raise not_in_sbc()
-
-    def record_length(self) -> int | None:
-        raise not_in_sbc()
-
-    def record_data_size(self) -> int | None:
         raise not_in_sbc()
 
     def media_connect(self) -> None:
@@ -180,10 +161,6 @@ class SbcCallLeg(Call):
     def media_disconnect(self) -> None:
         raise not_in_sbc()
 
-    def set_media_flag(self, flag: str, on: bool) -> None:
-        if flag == "mute":
-            raise not_in_sbc()
-
     def send_dtmf(self, event: int, duration_ms: int) -> None:
         raise not_in_sbc()
 
@@ -191,28 +168,11 @@ class SbcCallLeg(Call):
         """``stop(true)`` in a leg's session ends this leg (and with it the relayed call)."""
         self.host.end_leg(self)
 
-    def b2b_connect_callee(
-        self, to: str, request_uri: str, relayed: bool, settings: Mapping[str, str]
-    ) -> None:
-        raise not_in_sbc()
-
-    def b2b_terminate_other_leg(self) -> None:
-        raise not_in_sbc()
-
     def b2b_send_reinvite(self, generate_sdp: bool, extra_headers: str) -> None:
         return None  # M-ccdsm-3: accepted; the relay keeps both legs' SDP as negotiated
 
-    def b2b_set_flag(self, flag: str, on: bool) -> None:
-        return None  # relay-only is what an SBC leg always is
-
     def b2b_relay_event(self, params: dict[str, str]) -> None:
         self.host.relay_event(self, params, False)
-
-    def get_b2b_headers(self) -> str:
-        raise not_in_sbc()
-
-    def set_b2b_headers(self, block: str) -> None:
-        raise not_in_sbc()
 
     def __repr__(self) -> str:
         side = "A" if self._is_a_leg else "B"

@@ -47,6 +47,7 @@ from dsm.runtime.sbc.legs import SbcCallLeg
 from dsm.runtime.sbc.profile import (
     LegPlan,
     Refusal,
+    call_control_entries,
     filter_headers,
     filter_sdp,
     message_allowed,
@@ -55,7 +56,6 @@ from dsm.runtime.sbc.profile import (
     translate_reply,
 )
 from dsm.runtime.sbc.relay_media import RelaySide, RtpRelay, rewrite_sdp
-from dsm.runtime.sbc.relay_plan import complete_plan
 from dsm.runtime.sbc.relay_store import ProfileStore
 from dsm.runtime.sbc.relay_timer import TimerClock, aleg_timer_config
 from dsm.runtime.sip.b2b import relayed_headers
@@ -227,16 +227,15 @@ class RelayedCall:
             self._reply_a(plan.code, plan.reason, headers=list(plan.headers))
             self._finish(StopReason.OTHER, f"refused {plan.code}")
             return
-        plan = complete_plan(plan, self.a.profile, modified)
         self.plan = plan
         self._send_b(plan)
 
     def _init_call_control(self, leg: SbcCallLeg) -> None:
         profile = leg.profile
         controls = self.controls.setdefault(id(leg), [])
-        for entry in profile.call_control:
-            values = profile.call_control_values(entry)
-            module = values.pop("module", "")
+        local = (self.sip.host, self.sip.core.port)
+        entries = call_control_entries(profile, self.invite, self.source, local, config=self.relay.store.config)
+        for entry, module, values in entries:
             factory = self.relay.call_control.get(module)
             if factory is None:
                 raise CallControlError(f"call control {entry!r}: no module {module!r}")
@@ -761,6 +760,26 @@ class RelayedCall:
             raise DSMException("script", {"cause": f"hold: {exc}"}) from None
         leg.on_hold = on
 
+    def relay_reliable_event(
+        self,
+        leg: SbcCallLeg,
+        params: Mapping[str, str],
+        processed: Mapping[str, str],
+        unprocessed: Mapping[str, str],
+    ) -> None:
+        """M-sbc-8: after the sender's current event, the peer gets ``params``; the sender then
+        gets ``processed`` if the peer's script set ``#processed=true``, else ``unprocessed``."""
+        forward, yes, no = dict(params), dict(processed), dict(unprocessed)
+
+        def deliver() -> None:
+            if self.ended:
+                return
+            ok = bool(self.relay_event(leg, forward, True))
+            for cc in self.controls.get(id(leg), []):
+                self._hook(cc.on_b2b_event, yes if ok else no, False)
+
+        asyncio.get_running_loop().call_soon(deliver)
+
     def relay_event(self, leg: SbcCallLeg, params: Mapping[str, str], reliable: bool) -> bool | None:
         other = self._other(leg)
         if other is None:
@@ -912,7 +931,7 @@ class SbcRelay:
         sip = self.sip
         config = self.store.config
         try:
-            name = select_profile(config, new.request)
+            name = select_profile(config, new.request, new.source, (sip.host, sip.core.port))
         except Exception as exc:  # noqa: BLE001 - a selection fault refuses this call only
             self._refuse(new.call_id, 500, "Server Internal Error", f"profile selection: {exc}")
             return

@@ -25,29 +25,11 @@ TEXT = ("To", "RURI", "From", "Call-ID", "next_hop", "refuse_with", "append_head
 BOOL = ("force_outbound_proxy", "force_symmetric_rtp", "rtprelay_dtmf_detection")
 
 
-class SettableProfile(CallProfile):
-    """A stand-in for the profiles branch's ``CallProfile.set_property`` (M-sbc-1 semantics, in part)."""
-
-    def set_property(self, name: str, value: str) -> None:
-        if name in TEXT:
-            self.raw[name] = value
-            if name == "refuse_with":
-                self.refuse_with = value
-        elif name in BOOL:
-            self.raw[name] = "true" if value == "true" else "false"
-        elif name == "rtprelay_interface":
-            if value not in ("default", "ext"):
-                raise ValueError(f"rtprelay_interface '{value}' not present")
-            self.raw[name] = value
-        else:
-            raise ValueError(f"Call profile property '{name}' not known")
-
-
 def sbc(tmp_path: Path, text: str, **kw: Any) -> SbcTestCall:
     """Run ``text`` as the cc_dsm script ``ctl`` of a new simulated SBC call."""
     (tmp_path / "ctl.dsm").write_text("import(mod_sbc);\nimport(mod_dlg);\n" + textwrap.dedent(text))
     h = Harness(scripts=str(tmp_path))
-    kw.setdefault("profile", SettableProfile("p"))
+    kw.setdefault("profile", CallProfile("p"))
     return h.sbc_call("ctl", **kw)
 
 
@@ -192,7 +174,7 @@ def test_relay_conditions_match_their_relay_events_M_sbc_24_to_31(tmp_path: Path
     )
     call = sbc(tmp_path, body)
     for kind in RELAY_EVENTS:
-        call.leg("a").cc.on_relay_event(kind, SettableProfile("relay"))
+        call.leg("a").cc.on_relay_event(kind, CallProfile("relay"))
     for kind in RELAY_EVENTS:
         assert var(call, "a", f"hit_{kind}") == kind
 
@@ -268,13 +250,13 @@ def test_profileSet_in_start_changes_the_leg_profile_and_errors_M_sbc_1(tmp_path
         """,
     )
     a = call.leg("a")
-    assert a.profile.raw["RURI"] == "sip:carol@example.com"
-    assert a.profile.raw["force_symmetric_rtp"] == "false"  # QUIRK: only `true` is true
-    assert a.profile.raw["force_outbound_proxy"] == "true"
+    assert a.profile.ruri == "sip:carol@example.com"
+    assert a.profile.force_symmetric_rtp is False  # QUIRK: only `true` is true
+    assert a.profile.force_outbound_proxy is True
     assert var(call, "a", "e0") in (None, "")
     assert (var(call, "a", "e1"), var(call, "a", "s1")) == ("arg", "Call profile property 'FROM' not known")
     assert (var(call, "a", "e2"), var(call, "a", "s2")) == ("arg", "rtprelay_interface 'nope' not present")
-    assert "RURI" not in call.base_profile.raw  # the call's own copy changed, not the profile
+    assert call.base_profile.ruri == ""  # the call's own copy changed, not the profile
     assert [d for d in a.did if d[0] == "profileSet"] == [
         ("profileSet", "RURI", "sip:carol@example.com"),
         ("profileSet", "force_symmetric_rtp", "yes"),
@@ -297,19 +279,10 @@ def test_profileSet_prefers_call_profile_object_M_sbc_1(tmp_path: Path) -> None:
         tmp_path,
         'initial state S;\ntransition "r" S - RelayInit / sbc.profileSet(To, "sip:relay@x") -> S;\n',
     )
-    relay_profile = SettableProfile("relay")
+    relay_profile = CallProfile("relay")
     call.leg("a").cc.on_relay_event("init", relay_profile)
-    assert relay_profile.raw["To"] == "sip:relay@x"
-    assert "To" not in call.leg("a").profile.raw
-
-
-def test_profileSet_on_a_profile_without_set_property_logs(tmp_path: Path) -> None:
-    call = sbc(
-        tmp_path,
-        'initial state S;\ntransition "s" S - start / sbc.profileSet(RURI, "sip:x@y") -> S;\n',
-        profile=CallProfile("plain"),
-    )
-    assert "cannot be changed" in call.transcript("a")
+    assert relay_profile.to == "sip:relay@x"
+    assert call.leg("a").profile.to == ""
 
 
 # -- call control (M-sbc-2 … 4) ---------------------------------------------------------------------------
@@ -460,7 +433,7 @@ def test_media_actions_without_media_session_M_sbc_10_13(tmp_path: Path) -> None
 
 
 def test_media_actions_with_rtp_relay_M_sbc_10_to_13(tmp_path: Path) -> None:
-    profile = SettableProfile("p", enable_rtp_relay=True)
+    profile = CallProfile("p", enable_rtp_relay=True)
     call = sbc(tmp_path, MEDIA, profile=profile)
     call.post_event("a", {"do": "m"})
     a = call.leg("a")

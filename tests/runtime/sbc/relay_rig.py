@@ -94,8 +94,12 @@ class SbcRig:
         path.write_text(text)
         return path
 
-    def start(self, profiles: list[str], active: str, **kw: Any) -> ThreadedServer:
+    def start(self, profiles: list[str], active: str, config: Path | None = None, **kw: Any) -> ThreadedServer:
+        """The SBC with these profiles; ``config``: a ``dsm.conf`` to serve (bundles for ``cc_dsm``)."""
         self.conf.write_text(f"load_profiles={','.join(profiles)}\nactive_profile={active}\n")
+        if config is not None:
+            self.server = ThreadedServer([], config=str(config), sbc=str(self.conf), **kw)
+            return self.server
         scripts = self.tmp / "scripts"
         scripts.mkdir(exist_ok=True)
         (scripts / "idle.dsm").write_text(SCRIPT)

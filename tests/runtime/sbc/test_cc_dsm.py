@@ -27,15 +27,6 @@ from dsm.runtime.sbc.profile import CallProfile
 from dsm.runtime.sip.message import Request, Response, parse_message
 
 
-class SettableProfile(CallProfile):
-    """Stands in for the profiles branch's ``set_property`` (text properties only)."""
-
-    def set_property(self, name: str, value: str) -> None:
-        self.raw[name] = value
-        if name == "refuse_with":
-            self.refuse_with = value
-
-
 def sbc(tmp_path: Path, text: str, harness_args: dict[str, Any] | None = None, **kw: Any) -> SbcTestCall:
     (tmp_path / "ctl.dsm").write_text("import(mod_sbc);\nimport(mod_dlg);\n" + textwrap.dedent(text))
     h = Harness(scripts=str(tmp_path), **(harness_args or {}))
@@ -130,7 +121,7 @@ def test_start_runs_before_the_invite_is_relayed_M_ccdsm_2(tmp_path: Path) -> No
     call = sbc(
         tmp_path,
         'initial state S;\ntransition "s" S - start / sbc.profileSet(refuse_with, "488 No") -> S;\n',
-        profile=SettableProfile("p"),
+        profile=CallProfile("p"),
     )
     assert call.refusal is not None and (call.refusal.code, call.refusal.reason) == (488, "No")
     assert call.b_invites == []

@@ -17,8 +17,9 @@ from dsm.compiler import compile_source
 from dsm.runtime.clock import VirtualClock
 from dsm.runtime.compose import build_engine
 from dsm.runtime.errors import DSMException
-from dsm.runtime.sbc.cc_dsm import SbcSessionCall, make_call_control
+from dsm.runtime.sbc.cc_dsm import make_call_control
 from dsm.runtime.sbc.leg import STOP
+from dsm.runtime.sbc.session_call import SbcSessionCall
 from dsm.runtime.sip.headers import Headers
 from dsm.runtime.sip.message import Request
 

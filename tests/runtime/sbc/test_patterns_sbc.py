@@ -1,6 +1,6 @@
 """SBC replacement patterns (Readme.sbc "Replacement patterns"; issue 21).
 
-Every pattern of the list the profiles branch supports, what absent parts
+Every pattern the SBC supports, what absent parts
 give (the empty string), escapes, regex maps, and that odd input never
 raises (hypothesis).
 """

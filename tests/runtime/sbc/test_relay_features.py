@@ -109,15 +109,15 @@ def test_profile_reload_takes_effect_on_the_next_call_and_a_broken_file_keeps_th
 ) -> None:
     """``reload profile`` over the control endpoint: the next call gets the new refusal; a broken
     file is refused with its error and the working profile stays; ``dsm sbc`` lists and sets."""
-    path = rig.profile("p", "refuse_with=403 Forbidden\n")
+    path = rig.profile("p", "refuse_with=\"403 Forbidden\"\n")
     rig.start(["p"], "p")
     client = client_of(rig)
     rig.call(refused_call(403), name="c1")
-    path.write_text("refuse_with=480 Temporarily Unavailable\n")
+    path.write_text("refuse_with=\"480 Temporarily Unavailable\"\n")
     assert client.call("sbc.reloadProfile", {"name": "p"})["result"] == "OK"
     rig.call(refused_call(480), name="c2")
     path.write_text("this line is no key value pair\n")
-    with pytest.raises(RpcFailure, match="not a key=value line|p.sbcprofile.conf"):
+    with pytest.raises(RpcFailure, match="p.sbcprofile.conf:1: syntax error"):
         client.call("sbc.reloadProfile", {"name": "p"})
     rig.call(refused_call(480), name="c3")
     calls = rig.ended_calls(3)
@@ -127,25 +127,27 @@ def test_profile_reload_takes_effect_on_the_next_call_and_a_broken_file_keeps_th
     address = client.address
     assert main(["sbc", "profiles", "--control", address]) == 0
     assert "p.sbcprofile.conf" in capsys.readouterr().out
-    assert main(["sbc", "set-active-profile", "q,p", "--control", address]) == 0
-    assert capsys.readouterr().out.strip() == "q,p"
+    assert main(["sbc", "set-active-profile", "q,p", "--control", address]) != 0  # q is not loaded
+    assert "'q'" in capsys.readouterr().err
+    assert main(["sbc", "set-active-profile", "$rU,p", "--control", address]) == 0
+    assert capsys.readouterr().out.strip() == "$rU,p"
     assert main(["sbc", "get-active-profile", "--control", address, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["active_profile"] == ["q", "p"]
+    assert json.loads(capsys.readouterr().out)["active_profile"] == ["$rU", "p"]
     assert main(["sbc", "reload-profile", "--control", address]) == 2  # NAME missing
 
 
 def test_load_profile_only_from_the_profile_folders(rig: SbcRig, tmp_path: Path) -> None:
     """``load profile NAME PATH``: a new file beside sbc.conf loads; any other path is refused before
     it is opened."""
-    rig.profile("p", "refuse_with=403 Forbidden\n")
-    other = rig.profile("other", "refuse_with=404 Not Found\n")
+    rig.profile("p", "refuse_with=\"403 Forbidden\"\n")
+    other = rig.profile("other", "refuse_with=\"404 Not Found\"\n")
     rig.start(["p"], "p")
     client = client_of(rig)
     assert client.call("sbc.loadProfile", {"name": "other", "path": str(other)})["result"] == "OK"
     assert client.call("sbc.setActiveProfile", {"active_profile": "other"})["result"] == "OK"
     rig.call(refused_call(404), name="c1")
     outside = tmp_path / "elsewhere.sbcprofile.conf"
-    outside.write_text("refuse_with=500 x\n")
+    outside.write_text("refuse_with=\"500 x\"\n")
     with pytest.raises(RpcFailure, match="must be"):
         client.call("sbc.loadProfile", {"name": "x", "path": str(outside)})
     with pytest.raises(RpcFailure, match="must be"):

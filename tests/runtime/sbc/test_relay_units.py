@@ -54,15 +54,15 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 def test_store_reload_replaces_only_when_the_file_loads(tmp_path: Path) -> None:
     write(tmp_path, "sbc.conf", "load_profiles=a\nactive_profile=a\n")
-    profile = write(tmp_path, "a.sbcprofile.conf", "refuse_with=403 Forbidden\n")
+    profile = write(tmp_path, "a.sbcprofile.conf", "refuse_with=\"403 Forbidden\"\n")
     store = ProfileStore(str(tmp_path / "sbc.conf"))
     in_progress = store.profile_for_call("a")
     assert in_progress is not None
-    profile.write_text("refuse_with=480 Later\n")
+    profile.write_text("refuse_with=\"480 Later\"\n")
     store.reload_profile("a")
     assert in_progress.refuse_with == "403 Forbidden"  # a call keeps its copy
     profile.write_text("no equals sign here\n")
-    with pytest.raises(SbcConfigError, match="key=value"):
+    with pytest.raises(SbcConfigError, match="a.sbcprofile.conf:1: syntax error"):
         store.reload_profile("a")
     current = store.profile_for_call("a")
     assert current is not None and current.refuse_with == "480 Later"

@@ -220,7 +220,7 @@ def test_caller_cancel_crosses_to_the_ringing_callee(rig: SbcRig) -> None:
 
 def test_refuse_profile_answers_its_code_and_sends_nothing_on(rig: SbcRig) -> None:
     """``refuse_with=403 Forbidden``: the caller gets 403, no B leg is made."""
-    rig.profile("refuse", "refuse_with=403 Forbidden\n")
+    rig.profile("refuse", "refuse_with=\"403 Forbidden\"\n")
     rig.start(["refuse"], "refuse")
     rig.call(
         scenario(
