@@ -27,6 +27,7 @@ from typing import Any
 from dsm.runtime.sip.digest import authorization, choose, parse_challenges
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.message import Response
+from dsm.runtime.sip.ua_common import Outputs
 from dsm.runtime.sip.uri import NameAddress, SipUri
 
 __all__ = ["OutgoingInvite", "MAX_REDIRECTS"]
@@ -71,10 +72,10 @@ class OutgoingInvite:
         self.visited = [ruri]
         self.redirects = 0
 
-    def send(self, run: Callable[[Callable[[float], list[Any]]], None], core: Any) -> None:
+    def send(self, run: Callable[[Callable[[float], Outputs]], None], core: Any) -> None:
         """Send (or re-send) the INVITE; raises ``UserAgentError`` when it cannot be built."""
 
-        def step(now: float) -> list[Any]:
+        def step(now: float) -> Outputs:
             _, outputs = core.invite(
                 self.ruri,
                 from_uri=self.from_,
@@ -87,8 +88,8 @@ class OutgoingInvite:
                 local_tag=self.local_tag,
                 cseq=self.cseq,
             )
-            outputs_list: list[Any] = outputs
-            return outputs_list
+            result: Outputs = outputs
+            return result
 
         run(step)
         self.local_tag = core.calls[self.call_id].local_tag

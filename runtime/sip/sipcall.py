@@ -92,6 +92,7 @@ from dsm.runtime.sip.useragent import (
     Event,
     InDialogRequest,
     NewCall,
+    Outputs,
     RequestFailed,
     ResponseToRequest,
     UserAgentError,
@@ -970,7 +971,7 @@ class SipCalls:
         assert self.transport is not None, "SIP transport not attached"
         return self.transport.core
 
-    def run(self, step: Callable[[float], list[Any]]) -> None:
+    def run(self, step: Callable[[float], Outputs]) -> None:
         assert self.transport is not None, "SIP transport not attached"
         self.transport.run(step)
 

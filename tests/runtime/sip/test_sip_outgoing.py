@@ -17,8 +17,7 @@ from dsm.runtime.sip.useragent import (
     CallEnded,
     CallFailed,
     CallProgress,
-    Datagram,
-    UAOutput,
+    Outputs,
     UserAgentError,
     UserAgentServer,
 )
@@ -30,12 +29,12 @@ def new_ua() -> UserAgentServer:
     return UserAgentServer("127.0.0.1", 5060, rng=random.Random(11))
 
 
-def sent(outputs: list[UAOutput]) -> list[Request | Response]:
-    return [parse_message(o.data) for o in outputs if isinstance(o, Datagram)]
+def sent(outputs: Outputs) -> list[Request | Response]:
+    return [parse_message(o.data) for o in outputs.datagrams]
 
 
-def events(outputs: list[UAOutput]) -> list[object]:
-    return [o for o in outputs if not isinstance(o, Datagram)]
+def events(outputs: Outputs) -> list[object]:
+    return list(outputs.events)
 
 
 def answer(invite: Request, status: int, tag: str = "callee") -> bytes:
@@ -45,7 +44,7 @@ def answer(invite: Request, status: int, tag: str = "callee") -> bytes:
     return bytes(response)
 
 
-def start(ua: UserAgentServer) -> tuple[str, Request, list[UAOutput]]:
+def start(ua: UserAgentServer) -> tuple[str, Request, Outputs]:
     call_id, out = ua.invite(
         "sip:bob@127.0.0.1:5080", from_uri='"DSM" <sip:dsm@127.0.0.1>', now=0.0, body=b"v=0\r\n"
     )
@@ -57,7 +56,7 @@ def start(ua: UserAgentServer) -> tuple[str, Request, list[UAOutput]]:
 def test_invite_is_well_formed_and_sent_to_uri_host() -> None:
     ua = new_ua()
     call_id, invite, out = start(ua)
-    assert out[0].destination == CALLEE  # type: ignore[union-attr]
+    assert out.datagrams[0].destination == CALLEE
     assert invite.method == "INVITE" and invite.call_id == call_id and invite.cseq.number == 1
     assert invite.from_.tag and invite.from_.display_name == "DSM" and invite.to.tag is None
     assert invite.headers.get("Contact") == "<sip:127.0.0.1:5060>"
@@ -103,9 +102,9 @@ def test_failure_is_acked_by_transaction_and_reported() -> None:
 def test_no_answer_times_out_after_64_T1() -> None:
     ua = new_ua()
     call_id, _, _ = start(ua)
-    out = []
+    out = Outputs()
     while (t := ua.next_timeout()) is not None and t <= 40:
-        out += ua.handle_timeout(t)
+        out.extend(ua.handle_timeout(t))
     assert CallFailed(call_id, None, "timeout") in events(out)
     assert len(sent(out)) == 6  # timer A retransmissions
 
@@ -113,7 +112,7 @@ def test_no_answer_times_out_after_64_T1() -> None:
 def test_cancel_waits_for_provisional_then_487_ends_call() -> None:
     ua = new_ua()
     call_id, invite, _ = start(ua)
-    assert ua.cancel(call_id, now=0.1) == []
+    assert not ua.cancel(call_id, now=0.1)
     out = ua.receive(answer(invite, 180), CALLEE, 0.2)
     (cancel,) = sent(out)
     assert isinstance(cancel, Request) and cancel.method == "CANCEL"
