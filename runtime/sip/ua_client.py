@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from dsm.runtime.sip.digest import AUTH_HEADERS, authorization, choose, parse_challenges
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import Headers
 from dsm.runtime.sip.message import Request, Response, parse_message
@@ -72,6 +73,8 @@ class ClientSide:
         call_id: str | None = None,
         local_tag: str | None = None,
         cseq: int = 1,
+        ack_later: bool = False,
+        credentials: tuple[str, str] | None = None,
     ) -> str:
         """Start an outgoing call (see ``UserAgentServer.invite``); returns its Call-ID."""
         layer = self.layer
@@ -118,7 +121,7 @@ class ClientSide:
         layer.client[key] = entry
         call = CoreCall(
             call_id, request, key, destination, local_tag, state="calling", role="uac",
-            transport=transport,
+            transport=transport, ack_later=ack_later, credentials=credentials,
         )  # fmt: skip
         layer.calls[call_id] = call
         self._outputs(entry, transaction.start(), now, out)
@@ -136,6 +139,27 @@ class ClientSide:
             call.cancel_pending = True
             return
         self._send_cancel(call, entry, now, out)
+
+    def ack(
+        self, call: CoreCall, body: bytes, content_type: str | None, now: float, out: Outputs
+    ) -> None:
+        """The TU's ACK for the 2xx of an ``ack_later`` INVITE, with the answer to its offer.
+
+        Kept on the call and sent again for each retransmission of the 2xx.
+        """
+        key = call.ack_pending
+        if key is None or call.dialog is None:
+            raise UserAgentError(f"no 2xx in call {call.call_id!r} waits for an ACK")
+        call.ack_pending = None
+        dialog = call.dialog
+        transport = dialog_transport(dialog, call.transport)
+        ack = dialog.create_request(
+            "ACK", self.layer.via(transport), cseq=key[0], body=body,
+            content_type=(content_type or "application/sdp") if body else None,
+        )  # fmt: skip
+        ack.headers.add("User-Agent", self.layer.user_agent)
+        call.acks[key] = ack
+        out.send(bytes(ack), ack_destination(dialog), transport)
 
     def send_outside_call(
         self, owner: str, request: Request, destination: Address, *, now: float, out: Outputs
@@ -185,7 +209,10 @@ class ClientSide:
             transaction = InviteClientTransaction(request, now, layer.timers, reliable)
         else:
             transaction = NonInviteClientTransaction(request, now, layer.timers, reliable)
-        entry = ClientEntry(transaction, call.call_id, destination, transport=transport)
+        entry = ClientEntry(
+            transaction, call.call_id, destination, transport=transport,
+            credentials=call.credentials,
+        )  # fmt: skip
         layer.client[client_key(request)] = entry
         self._outputs(entry, transaction.start(), now, out)
 
@@ -245,8 +272,9 @@ class ClientSide:
             elif isinstance(item, ResponseReceived):
                 if request.method == "INVITE":
                     self._invite_response(entry, item.response, now, out)
-                else:
-                    out.emit(ResponseToRequest(entry.call_id, request, item.response))
+                elif not self._authenticate(entry, item.response, now, out):
+                    origin = entry.origin or request
+                    out.emit(ResponseToRequest(entry.call_id, origin, item.response))
             elif isinstance(item, TimedOut):
                 call = self.layer.calls.get(entry.call_id)
                 if call is not None and call.role == "uac" and call.invite is request:
@@ -254,7 +282,8 @@ class ClientSide:
                         del self.layer.calls[call.call_id]
                         out.emit(CallFailed(call.call_id, None, "timeout"))
                         continue
-                out.emit(RequestFailed(entry.call_id, request, f"timeout (timer {item.timer})"))
+                origin = entry.origin or request
+                out.emit(RequestFailed(entry.call_id, origin, f"timeout (timer {item.timer})"))
 
     def _invite_response(
         self, entry: ClientEntry, response: Response, now: float, out: Outputs
@@ -272,10 +301,11 @@ class ClientSide:
                 call.cancel_pending = False
                 out.emit(CallAnswered(call.call_id, response))
             elif not initial:  # (initial: a second 2xx from another fork, ACKed, not used)
-                out.emit(ResponseToRequest(entry.call_id, request, response))
+                out.emit(ResponseToRequest(entry.call_id, entry.origin or request, response))
             return
         if not initial or call is None or call.state not in ("calling", "ringing"):
-            out.emit(ResponseToRequest(entry.call_id, request, response))
+            if initial or not self._authenticate(entry, response, now, out):
+                out.emit(ResponseToRequest(entry.call_id, entry.origin or request, response))
             return
         if status < 200:
             if response.to.tag and call.dialog is None:
@@ -307,6 +337,8 @@ class ClientSide:
             transport = dialog_transport(call.dialog, call.transport)
             out.send(bytes(ack), ack_destination(call.dialog), transport)
             return False
+        if call.ack_pending == (number, to_tag):
+            return False  # a retransmission while the TU prepares the answer
         dialog = call.dialog
         first = True
         if call.role == "uac" and call.invite is invite:
@@ -318,9 +350,66 @@ class ClientSide:
                 dialog = call.dialog = uac_dialog(invite, response)
         if dialog is None:
             return False
+        if first and call.ack_later and call.invite is invite:
+            call.ack_pending = (number, to_tag)  # the 2xx carries an offer: the TU answers (ack)
+            return True
         transport = dialog_transport(dialog, call.transport)
         ack = dialog.create_request("ACK", self.layer.via(transport), cseq=number)
         ack.headers.add("User-Agent", self.layer.user_agent)
         call.acks[(number, to_tag)] = ack
         out.send(bytes(ack), ack_destination(dialog), transport)
         return first
+
+    def _authenticate(
+        self, entry: ClientEntry, response: Response, now: float, out: Outputs
+    ) -> bool:
+        """Answer a 401/407 to an in-dialog request once with credentials; ``True``: re-sent.
+
+        RFC 3261 22.2: the same request with the next CSeq of the dialog, a
+        new branch and ``Authorization``/``Proxy-Authorization``.  The answer
+        to the new request is reported as the answer to the TU's request
+        (``origin``), so the TU matches it as before.  A second challenge is
+        the TU's: the credentials were refused.
+        """
+        if response.status not in AUTH_HEADERS or entry.credentials is None:
+            return False
+        if entry.origin is not None:  # already answered once
+            return False
+        challenge_header, answer_header = AUTH_HEADERS[response.status]
+        challenge = choose(parse_challenges(response.headers.get_all(challenge_header)))
+        if challenge is None:
+            return False
+        layer = self.layer
+        request = entry.transaction.request
+        user, password = entry.credentials
+        call = layer.calls.get(entry.call_id)
+        if call is not None and call.dialog is not None:
+            call.dialog.local_seq += 1
+            number = call.dialog.local_seq
+        else:  # the call is gone already (a BYE): the request's own next number
+            number = request.cseq.number + 1
+        headers = request.headers.copy()
+        headers.replace_first("Via", layer.via(entry.transport))
+        headers.set("CSeq", f"{number} {request.method}")
+        headers.remove(answer_header)
+        headers.add(
+            answer_header,
+            authorization(
+                challenge, method=request.method, uri=request.uri, user=user,
+                password=password, cnonce=layer.tag(), body=request.body,
+            ),
+        )  # fmt: skip
+        retry = Request(headers=headers, body=request.body, method=request.method, uri=request.uri)
+        transaction: ClientTransaction
+        reliable = entry.transport != "udp"
+        if request.method == "INVITE":
+            transaction = InviteClientTransaction(retry, now, layer.timers, reliable)
+        else:
+            transaction = NonInviteClientTransaction(retry, now, layer.timers, reliable)
+        again = ClientEntry(
+            transaction, entry.call_id, entry.destination, transport=entry.transport,
+            credentials=entry.credentials, origin=request,
+        )  # fmt: skip
+        layer.client[client_key(retry)] = again
+        self._outputs(again, transaction.start(), now, out)
+        return True

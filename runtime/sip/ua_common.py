@@ -266,6 +266,10 @@ class ClientEntry:
     key: TransactionKey | None = None
     """Set when the entry is put into the table (the timer heap finds it back by it)."""
     transport: str = "udp"
+    credentials: tuple[str, str] | None = None
+    """Answer one digest challenge (401/407) with these (user, password)."""
+    origin: Request | None = None
+    """The request the TU sent, when this one re-sends it with credentials (events name it)."""
 
 
 @dataclass(slots=True)
@@ -293,6 +297,12 @@ class CoreCall:
     """The transport of the dialog-creating INVITE: the dialog's transport (RFC 3261 12.1)."""
     twoxx_route: tuple[Address, str] | None = None
     """Destination and transport of the 2xx being retransmitted (that of its INVITE)."""
+    ack_later: bool = False
+    """UAC, INVITE sent without an offer: the 2xx offers, the TU's ACK answers (RFC 3264 late offer)."""
+    ack_pending: tuple[int, str] | None = None
+    """(CSeq number, To tag) of the 2xx whose ACK waits for the TU (``ack_later``)."""
+    credentials: tuple[str, str] | None = None
+    """User and password for digest challenges to requests in this call's dialog."""
 
     @property
     def retransmitter(self) -> TwoXXRetransmitter | None:

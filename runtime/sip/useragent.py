@@ -401,6 +401,8 @@ class UserAgentServer:
         if call.state != "confirmed" or call.dialog is None:
             raise UserAgentError(f"call {call_id!r} is not answered; reply with a final response")
         out = Outputs()
+        if call.ack_pending is not None:  # no answer came for the 2xx's offer: ACK it bare
+            self.client.ack(call, b"", None, now, out)
         if not self.server.hold_bye(call, list(headers)):
             self.client.send_bye(call, list(headers), now, out)
         return out
@@ -451,6 +453,8 @@ class UserAgentServer:
         call_id: str | None = None,
         local_tag: str | None = None,
         cseq: int = 1,
+        ack_later: bool = False,
+        credentials: tuple[str, str] | None = None,
     ) -> tuple[str, Outputs]:
         """Start an outgoing call; returns its Call-ID and the INVITE to send.
 
@@ -461,14 +465,33 @@ class UserAgentServer:
         and ``cseq`` repeat a failed INVITE with credentials (RFC 3261
         22.2: same From tag and Call-ID, a higher CSeq).  Outcomes arrive as
         :class:`CallProgress`, :class:`CallAnswered` or :class:`CallFailed`.
+
+        ``ack_later`` (an INVITE without an offer, RFC 3264 late offer): the
+        2xx carries the callee's offer, so its ACK must carry the answer; the
+        core does not send it but waits for :meth:`ack`.  ``credentials``
+        (user, password) answer a digest challenge to a later request in the
+        dialog (BYE, re-INVITE, INFO …) once.
         """
         out = Outputs()
         call_id = self.client.invite(
             uri, from_uri=from_uri, now=now, out=out, to=to, destination=destination,
             body=body, content_type=content_type, headers=headers, call_id=call_id,
-            local_tag=local_tag, cseq=cseq,
+            local_tag=local_tag, cseq=cseq, ack_later=ack_later, credentials=credentials,
         )  # fmt: skip
         return call_id, out
+
+    def ack(
+        self, call_id: str, *, now: float, body: bytes = b"", content_type: str | None = None
+    ) -> Outputs:
+        """The ACK for the 2xx of an ``ack_later`` INVITE, carrying the answer (``body``)."""
+        out = Outputs()
+        self.client.ack(self.layer.call(call_id), body, content_type, now, out)
+        return out
+
+    def awaits_ack(self, call_id: str) -> bool:
+        """Whether the 2xx of the call's ``ack_later`` INVITE still waits for :meth:`ack`."""
+        call = self.layer.calls.get(call_id)
+        return call is not None and call.ack_pending is not None
 
     def cancel(self, call_id: str, *, now: float) -> Outputs:
         """Cancel our unanswered INVITE (RFC 3261 9.1).

@@ -18,6 +18,7 @@ from dsm.runtime.sip.useragent import (
     CallFailed,
     CallProgress,
     Outputs,
+    ResponseToRequest,
     UserAgentError,
     UserAgentServer,
 )
@@ -157,3 +158,119 @@ def test_outgoing_misuse() -> None:
         ua.reply(call_id, 200, now=0.0)
     with pytest.raises(UserAgentError):
         ua.bye(call_id, now=0.0)
+
+
+# -- late offer: the ACK carries the answer (RFC 3264 section 5, RFC 3261 13.2.2.4) -----------------
+OFFER_IN_2XX = b"v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+ANSWER = b"v=0\r\no=alice 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"
+
+
+def offer_2xx(invite: Request, tag: str = "callee") -> bytes:
+    response = make_response(invite, 200, to_tag=tag, body=OFFER_IN_2XX, content_type="application/sdp")
+    response.headers.add("Contact", "<sip:bob@127.0.0.1:5080>")
+    return bytes(response)
+
+
+def test_late_offer_2xx_waits_for_the_tus_ack_with_the_answer_and_resends_it() -> None:
+    """An INVITE without SDP (``ack_later``): no ACK of the core's own; the TU's ACK carries the answer."""
+    ua = new_ua()
+    call_id, out = ua.invite("sip:bob@127.0.0.1:5080", from_uri="<sip:dsm@127.0.0.1>", now=0.0, ack_later=True)
+    (invite,) = sent(out)
+    assert isinstance(invite, Request) and invite.body == b""
+    out = ua.receive(offer_2xx(invite), CALLEE, 0.5)
+    assert sent(out) == [] and [type(e) for e in events(out)] == [CallAnswered]
+    assert ua.awaits_ack(call_id)
+    assert not ua.receive(offer_2xx(invite), CALLEE, 0.6)  # retransmitted 2xx: still waiting
+    (ack,) = sent(ua.ack(call_id, now=0.7, body=ANSWER))
+    assert isinstance(ack, Request) and ack.method == "ACK" and ack.cseq.number == 1
+    assert ack.body == ANSWER and ack.content_type == "application/sdp" and ack.to.tag == "callee"
+    assert not ua.awaits_ack(call_id)
+    (again,) = sent(ua.receive(offer_2xx(invite), CALLEE, 1.0))  # the same ACK for a retransmission
+    assert bytes(again) == bytes(ack)
+    with pytest.raises(UserAgentError):
+        ua.ack(call_id, now=1.1, body=ANSWER)
+
+
+def test_late_offer_bye_before_the_answer_acks_bare_first() -> None:
+    ua = new_ua()
+    call_id, out = ua.invite("sip:bob@127.0.0.1:5080", from_uri="<sip:dsm@127.0.0.1>", now=0.0, ack_later=True)
+    (invite,) = sent(out)
+    assert isinstance(invite, Request)
+    ua.receive(offer_2xx(invite), CALLEE, 0.5)
+    ack, bye = sent(ua.bye(call_id, now=1.0))
+    assert isinstance(ack, Request) and ack.method == "ACK" and ack.body == b""
+    assert isinstance(bye, Request) and bye.method == "BYE"
+
+
+# -- digest on requests in the dialog (RFC 3261 22.2) ------------------------------------------------
+CHALLENGE = 'Digest realm="sipp", nonce="abc123", algorithm=MD5'
+
+
+def answered_call(ua: UserAgentServer, credentials: tuple[str, str] | None) -> tuple[str, Request]:
+    call_id, out = ua.invite(
+        "sip:bob@127.0.0.1:5080", from_uri="<sip:dsm@127.0.0.1>", now=0.0, credentials=credentials
+    )
+    (invite,) = sent(out)
+    assert isinstance(invite, Request)
+    ua.receive(answer(invite, 200), CALLEE, 0.5)
+    return call_id, invite
+
+
+def challenge(request: Request, status: int = 401) -> bytes:
+    response = make_response(request, status, to_tag="callee")
+    header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+    response.headers.add(header, CHALLENGE)
+    return bytes(response)
+
+
+@pytest.mark.parametrize("status", [401, 407])
+def test_in_dialog_request_challenged_is_sent_once_more_with_credentials(status: int) -> None:
+    """A 401/407 to INFO is answered once (next CSeq, new branch, digest); the TU sees only the final answer."""
+    ua = new_ua()
+    call_id, _ = answered_call(ua, ("alice", "secret"))
+    (info,) = sent(ua.send_request(call_id, "INFO", now=1.0, body=b"x", content_type="text/plain"))
+    assert isinstance(info, Request)
+    out = ua.receive(challenge(info, status), CALLEE, 1.1)
+    assert events(out) == []
+    (again,) = sent(out)
+    assert isinstance(again, Request) and again.method == "INFO" and again.body == b"x"
+    assert again.cseq.number == info.cseq.number + 1 and again.top_via.branch != info.top_via.branch
+    answer_header = "Authorization" if status == 401 else "Proxy-Authorization"
+    credentials = again.headers.get(answer_header) or ""
+    assert 'username="alice"' in credentials and 'nonce="abc123"' in credentials
+    assert ua.calls[call_id].dialog.local_seq == again.cseq.number  # type: ignore[union-attr]
+    (event,) = events(ua.receive(answer(again, 200), CALLEE, 1.2))
+    assert isinstance(event, ResponseToRequest) and event.response.status == 200
+    assert event.request.cseq.number == info.cseq.number  # reported as the answer to the TU's own request
+    assert event.request.top_via.branch == info.top_via.branch
+    # a second challenge is the TU's: the credentials were refused
+    (info2,) = sent(ua.send_request(call_id, "INFO", now=2.0))
+    assert isinstance(info2, Request)
+    (retry,) = sent(ua.receive(challenge(info2, status), CALLEE, 2.1))
+    assert isinstance(retry, Request)
+    (refused,) = events(ua.receive(challenge(retry, status), CALLEE, 2.2))
+    assert isinstance(refused, ResponseToRequest) and refused.response.status == status
+
+
+def test_challenged_bye_and_reinvite_are_answered_and_without_credentials_reported() -> None:
+    ua = new_ua()
+    call_id, _ = answered_call(ua, ("alice", "secret"))
+    (reinvite,) = sent(ua.send_request(call_id, "INVITE", now=1.0, body=b"v=0\r\n"))
+    assert isinstance(reinvite, Request)
+    out = ua.receive(challenge(reinvite), CALLEE, 1.1)
+    ack, again = sent(out)  # the 401 is ACKed by its transaction, the re-INVITE goes again
+    assert isinstance(ack, Request) and ack.method == "ACK"
+    assert isinstance(again, Request) and again.method == "INVITE" and "Authorization" in again.headers
+    ua.receive(answer(again, 200), CALLEE, 1.2)
+    (bye,) = sent(ua.bye(call_id, now=2.0))
+    assert isinstance(bye, Request)
+    (bye_again,) = sent(ua.receive(challenge(bye), CALLEE, 2.1))
+    assert isinstance(bye_again, Request) and bye_again.method == "BYE" and "Authorization" in bye_again.headers
+    assert bye_again.cseq.number == bye.cseq.number + 1
+    # no credentials: the challenge is the TU's answer
+    plain = new_ua()
+    call_id, _ = answered_call(plain, None)
+    (info,) = sent(plain.send_request(call_id, "INFO", now=1.0))
+    assert isinstance(info, Request)
+    (event,) = events(plain.receive(challenge(info), CALLEE, 1.1))
+    assert isinstance(event, ResponseToRequest) and event.response.status == 401
