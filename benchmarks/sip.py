@@ -261,7 +261,7 @@ def b2b_uac(reinvite: bool, audio: Path) -> str:
     xml = head + "BYE [next_url]" + tail
     stream = CALLER_AUDIO.replace("{path}", str(audio))
     xml = xml.replace("{caller_audio}", (B2B_REINVITE if reinvite else "") + stream)
-    xml = xml.replace("{pause_ms}", "1000")
+    xml = xml.replace("{pause_ms}", "1000").replace("{rtp_port}", "[media_port]")  # the caller's own
     return xml.replace("</scenario>", '  <Reference variables="x,totag"/>\n</scenario>')
 
 

@@ -244,13 +244,34 @@ class OtherLeg:
                 relay.active = False
             if not relay.active:
                 relay.answer(body)
+        late = self.awaiting_ack()
+        answer_coming = False
         if a.unanswered():
             a.pass_reply(
                 response.status, response.reason, body, response.content_type,
                 anchored=relay is not None,
             )  # fmt: skip
+            # late offer: the caller's ACK brings the answer for our ACK (SipCall.ack)
+            answer_coming = a.dialog == "connected" and relay is None
         elif a.dialog == "connected" and relay is None:
-            a.media_to_other(body)
+            # late offer: the caller's 200 to this re-INVITE brings the answer (SipCall.answered)
+            answer_coming = a.media_to_other(body, late_offer=late)
+        if late and not answer_coming:
+            self.send_ack(b"")  # nowhere to get an answer from: ACK bare
+
+    def awaiting_ack(self) -> bool:
+        """Late offer (our INVITE had no SDP): the callee's 2xx offered, its ACK waits for the answer."""
+        return bool(self.calls.core.awaits_ack(self.call_id))
+
+    def send_ack(self, body: bytes) -> None:
+        """The ACK for the callee's 2xx, with the caller's answer to its offer (late offer)."""
+        ctype = "application/sdp" if body else None
+        try:
+            self.calls.run(
+                lambda now: self.calls.core.ack(self.call_id, now=now, body=body, content_type=ctype)
+            )
+        except UserAgentError as exc:
+            self.calls.log("sip", "debug", call=self.call_id, msg=f"other leg ACK: {exc}")
 
     def _failed(self, response: Response | None) -> None:
         if self.invite.retry(response):
@@ -378,6 +399,7 @@ def connect_callee(
         auth_user=settings.get("b2b_auth_user", ""),
         auth_pwd=settings.get("b2b_auth_pwd", ""),
         rng=calls.rng,
+        ack_later=not body,  # late offer: the caller answers the callee's offer
     )
     try:
         invite.send(calls.run, calls.core)

@@ -13,12 +13,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["Challenge", "parse_challenges", "choose", "authorization", "ALGORITHMS"]
+__all__ = ["Challenge", "parse_challenges", "choose", "authorization", "ALGORITHMS", "AUTH_HEADERS"]
 
 ALGORITHMS = {"MD5": "md5", "SHA-256": "sha256"}
 """The digest algorithms we answer (each also as ``<name>-sess``), by their RFC names."""
 
 _PREFERENCE = ("SHA-256", "SHA-256-SESS", "MD5", "MD5-SESS")
+
+
+AUTH_HEADERS = {
+    401: ("WWW-Authenticate", "Authorization"),
+    407: ("Proxy-Authenticate", "Proxy-Authorization"),
+}
+"""The challenge header of each status and the header that answers it (RFC 3261 22.2, 22.3)."""
 
 
 @dataclass(frozen=True, slots=True)

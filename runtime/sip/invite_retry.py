@@ -24,17 +24,16 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from dsm.runtime.sip.digest import authorization, choose, parse_challenges
+from dsm.runtime.sip.digest import AUTH_HEADERS, authorization, choose, parse_challenges
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.message import Response
+from dsm.runtime.sip.ua_common import Outputs
 from dsm.runtime.sip.uri import NameAddress, SipUri
 
 __all__ = ["OutgoingInvite", "MAX_REDIRECTS"]
 
 MAX_REDIRECTS = 5
 """How many 3xx replies one INVITE follows before the last one is final."""
-
-_AUTH_HEADERS = {401: ("WWW-Authenticate", "Authorization"), 407: ("Proxy-Authenticate", "Proxy-Authorization")}
 
 
 class OutgoingInvite:
@@ -53,6 +52,7 @@ class OutgoingInvite:
         auth_user: str = "",
         auth_pwd: str = "",
         rng: random.Random | None = None,
+        ack_later: bool = False,
     ) -> None:
         self.ruri = ruri
         self.from_ = from_
@@ -64,6 +64,8 @@ class OutgoingInvite:
         self.auth_user = auth_user
         self.auth_pwd = auth_pwd
         self.rng = rng or random.Random()
+        self.ack_later = ack_later
+        """No offer in the INVITE: the 2xx's ACK waits for the answer (``UserAgentServer.ack``)."""
         self.cseq = 1
         self.local_tag: str | None = None
         self.credentials: list[tuple[str, str]] = []
@@ -71,10 +73,10 @@ class OutgoingInvite:
         self.visited = [ruri]
         self.redirects = 0
 
-    def send(self, run: Callable[[Callable[[float], list[Any]]], None], core: Any) -> None:
+    def send(self, run: Callable[[Callable[[float], Outputs]], None], core: Any) -> None:
         """Send (or re-send) the INVITE; raises ``UserAgentError`` when it cannot be built."""
 
-        def step(now: float) -> list[Any]:
+        def step(now: float) -> Outputs:
             _, outputs = core.invite(
                 self.ruri,
                 from_uri=self.from_,
@@ -86,9 +88,11 @@ class OutgoingInvite:
                 call_id=self.call_id,
                 local_tag=self.local_tag,
                 cseq=self.cseq,
+                ack_later=self.ack_later,
+                credentials=(self.auth_user, self.auth_pwd) if self.auth_user and self.auth_pwd else None,
             )
-            outputs_list: list[Any] = outputs
-            return outputs_list
+            result: Outputs = outputs
+            return result
 
         run(step)
         self.local_tag = core.calls[self.call_id].local_tag
@@ -98,7 +102,7 @@ class OutgoingInvite:
         if response is None:
             return False
         status = response.status
-        if status in _AUTH_HEADERS:
+        if status in AUTH_HEADERS:
             return self._authenticate(response)
         if 300 <= status < 400:
             return self._redirect(response)
@@ -107,7 +111,7 @@ class OutgoingInvite:
     def _authenticate(self, response: Response) -> bool:
         if not (self.auth_user and self.auth_pwd):
             return False
-        challenge_header, answer_header = _AUTH_HEADERS[response.status]
+        challenge_header, answer_header = AUTH_HEADERS[response.status]
         challenge = choose(parse_challenges(response.headers.get_all(challenge_header)))
         if challenge is None:
             return False

@@ -92,6 +92,7 @@ from dsm.runtime.sip.useragent import (
     Event,
     InDialogRequest,
     NewCall,
+    Outputs,
     RequestFailed,
     ResponseToRequest,
     UserAgentError,
@@ -114,7 +115,7 @@ def _headers_of(request: Request | Response) -> dict[str, str]:
     return out
 
 
-def _is_sdp(request: Request) -> bool:
+def _is_sdp(request: Request | Response) -> bool:
     return bool(request.body) and request.content_type.lower().startswith("application/sdp")
 
 
@@ -154,6 +155,8 @@ class SipCall(MediaDelegation, Call):
         """The application the call runs (its prompts serve the B leg's media, if anchored)."""
         self._offer_cseq: int | None = None
         """The CSeq of our re-INVITE carrying an offer of ours (``B2B.sendReinvite(true)``)."""
+        self._late_offer_cseq: int | None = None
+        """The CSeq of our re-INVITE carrying the callee's late offer; its 2xx answers for the B leg's ACK."""
         self._sdp_version = 0
         self.timer: SessionTimer | None = None
         self._timer_handle: asyncio.TimerHandle | None = None
@@ -500,10 +503,15 @@ class SipCall(MediaDelegation, Call):
             if body:
                 self._media_away(body)
 
-    def media_to_other(self, body: bytes) -> None:
-        """The callee's SDP reaches the answered caller in a re-INVITE; our stream pauses."""
+    def media_to_other(self, body: bytes, late_offer: bool = False) -> bool:
+        """The callee's SDP reaches the answered caller in a re-INVITE; our stream pauses.
+
+        ``late_offer``: the SDP is the callee's offer in its 2xx (our INVITE
+        had none), so the caller's answer in its 200 goes on in the B leg's
+        ACK.  Returns whether the re-INVITE went out.
+        """
         if not body:
-            return
+            return False
         try:
             self.calls.run(
                 lambda now: self.calls.core.send_request(
@@ -512,9 +520,12 @@ class SipCall(MediaDelegation, Call):
             )
         except UserAgentError as exc:
             self.calls.log("sip", "warn", call=self.call_id, msg=f"re-INVITE with the callee's SDP: {exc}")
-            return
+            return False
         self._offer_cseq = None
+        if late_offer:
+            self._late_offer_cseq = self.calls.core.calls[self.call_id].dialog.local_seq
         self._media_away(body)
+        return True
 
     def _media_away(self, body: bytes) -> None:
         with contextlib.suppress(ParseError):
@@ -599,9 +610,16 @@ class SipCall(MediaDelegation, Call):
         self._event_with_default("Hangup", {"headers": "", "reason": "onNoAck"}, always=True)
 
     def ack(self, request: Request) -> None:
-        """An ACK; it carries the SDP answer when the INVITE had no offer.  Our stream may start."""
+        """An ACK; it carries the SDP answer when the INVITE had no offer.  Our stream may start.
+
+        When our 2xx carried the callee's late offer (relayed), the answer is
+        the callee's: it goes on in the B leg's ACK.
+        """
         self.dialog_was_confirmed = True
-        if self.negotiated is None and _is_sdp(request):
+        other = self.other
+        if other is not None and other.awaiting_ack():
+            other.send_ack(request.body if _is_sdp(request) else b"")
+        elif self.negotiated is None and _is_sdp(request):
             self._take_answer(request.body)
         self.rtp.confirm()
 
@@ -769,10 +787,25 @@ class SipCall(MediaDelegation, Call):
         With ``$enable_reply_events == true`` the script sees it first as
         SipReply and ``#processed=true`` keeps the host out (E-151, E-157).
         """
+        if self._late_offer_cseq == request.cseq.number and request.method == "INVITE":
+            self._late_answer(response)
         if response is None:
             self._answered(request, None)
         else:
             self.reply_event(response, lambda: self._answered(request, response))
+
+    def _late_answer(self, response: Response | None) -> None:
+        """The caller's answer to the callee's late offer (our re-INVITE) goes in the B leg's ACK."""
+        if response is not None and response.status < 200:
+            return
+        self._late_offer_cseq = None
+        other = self.other
+        if other is None or not other.awaiting_ack():
+            return
+        ok = response is not None and response.status < 300 and _is_sdp(response)
+        if not ok:
+            self.calls.log("sip", "warn", call=self.call_id, msg="caller gave no answer to the callee's offer")
+        other.send_ack(response.body if ok and response is not None else b"")
 
     def reply_event(self, response: Any, default: Callable[[], None], new_status: str | None = None) -> None:
         """SipReply for ``response`` when the script asked for reply events, then ``default`` unless processed."""
@@ -985,7 +1018,7 @@ class SipCalls:
         assert self.transport is not None, "SIP transport not attached"
         return self.transport.core
 
-    def run(self, step: Callable[[float], list[Any]]) -> None:
+    def run(self, step: Callable[[float], Outputs]) -> None:
         assert self.transport is not None, "SIP transport not attached"
         self.transport.run(step)
 

@@ -61,7 +61,7 @@ from typing import Any, Final, cast
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.limits import DEFAULT_LIMITS, SipCounters, SipLimits
 from dsm.runtime.sip.message import StreamFramer, TooLarge
-from dsm.runtime.sip.useragent import Address, Datagram, Event, UAOutput, UserAgentServer
+from dsm.runtime.sip.useragent import Address, Datagram, Event, Outputs, UserAgentServer
 
 __all__ = ["SipTransport", "SipConnection", "open_sip_transport"]
 
@@ -143,20 +143,19 @@ class SipTransport(asyncio.DatagramProtocol):
         """The time scale the core runs on (the loop's monotonic clock)."""
         return self.loop.time()
 
-    def run(self, step: Callable[[float], list[UAOutput]]) -> None:
+    def run(self, step: Callable[[float], Outputs]) -> None:
         """Call ``step(now)`` (a core method) and dispatch what it returns."""
         self.dispatch(step(self.loop.time()))
 
-    def dispatch(self, outputs: list[UAOutput]) -> None:
-        """Send the datagrams, deliver the events, re-arm the timer."""
-        for item in outputs:
-            if isinstance(item, Datagram):
-                self._send(item)
-            else:
-                try:
-                    self.on_event(item)
-                except Exception as exc:  # noqa: BLE001 - one call's fault must not stop the others
-                    self.on_error(f"sip event {type(item).__name__} failed: {type(exc).__name__}: {exc}")
+    def dispatch(self, outputs: Outputs) -> None:
+        """Send the datagrams, then deliver the events, then re-arm the timer."""
+        for datagram in outputs.datagrams:
+            self._send(datagram)
+        for event in outputs.events:
+            try:
+                self.on_event(event)
+            except Exception as exc:  # noqa: BLE001 - one call's fault must not stop the others
+                self.on_error(f"sip event {type(event).__name__} failed: {type(exc).__name__}: {exc}")
         self._arm()
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ from test_sip_serve import (
     ACK_2XX,
     ACK_FAILURE,
     CANCEL_INVITE,
+    HEAD,
     INVITE,
     SipServer,
     free_media_ports,
@@ -115,8 +116,8 @@ CALLEE_BYE = """\
 """
 
 
-def uas_scenario(name: str, *steps: str) -> str:
-    refs = '  <Reference variables="ruri,route,offer,from,caller"/>\n'
+def uas_scenario(name: str, *steps: str, variables: str = "ruri,route,offer,from,caller") -> str:
+    refs = f'  <Reference variables="{variables}"/>\n'
     return f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="{name}">\n{"".join(steps)}{refs}</scenario>\n'
 
 
@@ -894,3 +895,169 @@ def test_media_anchoring_inband_key_of_the_callee_reaches_the_script(sipp: str, 
         server.stop()
     assert call["vars"]["keys"] == "5", call["vars"]
     assert relayed_to_caller >= 30
+
+
+# -- late offer: a caller INVITE without SDP ---------------------------------------------------------
+INVITE_NO_SDP = f"""\
+  <send retrans="500" start_txn="invite">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+{HEAD}      CSeq: 1 INVITE
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="100" optional="true" response_txn="invite"/>
+"""
+
+ACK_WITH_ANSWER = """\
+  <send ack_txn="invite">
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [last_From:]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+"""
+"""The caller's ACK with its SDP answer (the 200 carried the offer)."""
+
+_CALLER_FROM = _check(".*", "caller", 'search_in="hdr" header="From:"')
+B_INVITE_NO_OFFER = (
+    '  <recv request="INVITE" rrs="true">\n    <action>\n'
+    '      <ereg regexp="m=audio" search_in="msg" check_it_inverse="true" assign_to="offer"/>\n'
+    f"      {_CALLER_FROM}\n"
+    "    </action>\n  </recv>\n"
+)
+"""The B-leg INVITE of a late-offer caller: no SDP of its own."""
+
+
+def b_ack_with(answer_version: str) -> str:
+    """The B leg's ACK, which must carry the caller's answer (its SDP's o= line)."""
+    return f'  <recv request="ACK">\n    <action>{_check(f"o=sipp 53655765 {answer_version}", "route")}</action>\n  </recv>\n'
+
+
+def test_late_offer_relayed_invite_the_callees_offer_reaches_the_caller_and_its_answer_the_callee(
+    rig: B2BRig,
+) -> None:
+    """Caller INVITE without SDP, relayed mode: B's INVITE has no body, B's 200 offer goes to the
+    caller in our 200, and the answer in the caller's ACK goes to B in the B leg's ACK."""
+    rig.start(
+        uas_scenario(
+            "late-relayed",
+            B_INVITE_NO_OFFER,
+            reply(180, "Ringing"),
+            pause(200),
+            reply(200, "OK", sdp=True),
+            b_ack_with("2353687637"),
+            answer_bye(),
+            variables="route,offer,caller",
+        ),
+        script=RELAYED_SCRIPT,
+    )
+    relayed_ok = f"""\
+  <recv response="180" response_txn="invite"/>
+  <recv response="200" response_txn="invite" rrs="true" rtd="true">
+    <action>{_check("o=bob 1 1", "callee_sdp")}<ereg regexp=";tag=([^;>]*)" search_in="hdr" header="To:" assign_to="x,totag"/></action>
+  </recv>
+"""
+    caller = uac_scenario(
+        "caller", INVITE_NO_SDP, relayed_ok, ACK_WITH_ANSWER, pause(300), CALLER_BYE,
+        refs="x,totag,callee_sdp",
+    )  # fmt: skip
+    v = rig.call(caller)
+    assert v["answered"] == "200"
+    assert v["hangup"] == "1"
+
+
+def test_late_offer_answered_caller_gets_the_callees_offer_by_reinvite_and_its_answer_goes_in_the_ack(
+    rig: B2BRig,
+) -> None:
+    """Caller INVITE without SDP, answered by us (our offer, its answer in the ACK); B's INVITE has
+    no body; B's offer in its 200 reaches the caller in a re-INVITE, and the caller's answer in its
+    200 goes to B in the B leg's ACK."""
+    rig.start(
+        uas_scenario(
+            "late-reinvite",
+            B_INVITE_NO_OFFER,
+            reply(180, "Ringing"),
+            pause(600),
+            reply(200, "OK", sdp=True),
+            b_ack_with("2353687638"),
+            answer_bye(),
+            variables="route,offer,caller",
+        ),
+    )
+    caller = uac_scenario(
+        "caller", INVITE_NO_SDP, ANSWERED_TAG, ACK_WITH_ANSWER, REINVITE_WITH_CALLEE_SDP,
+        pause(200), CALLER_BYE, refs="x,totag,callee_sdp",
+    )  # fmt: skip
+    v = rig.call(caller)
+    assert v["answered"] == "200"
+    assert v["hangup"] == "1"
+
+
+# -- digest on requests in the B leg's dialog --------------------------------------------------------
+BYE_CHALLENGED = """\
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 401 Unauthorized
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      WWW-Authenticate: Digest realm="sipp.test", nonce="7c1d9e0a", qop="auth", algorithm=MD5
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="BYE">
+    <action>
+      <ereg regexp="Authorization: Digest username=.alice." search_in="msg" check_it="true" assign_to="route"/>
+      <verifyauth assign_to="authvalid" username="alice" password="secret"/>
+    </action>
+  </recv>
+  <nop hide="true" test="authvalid" next="good"/>
+{refused}  <nop hide="true" next="end"/>
+  <label id="good"/>
+{ok}  <label id="end"/>
+"""
+
+
+def test_b_leg_bye_challenged_401_is_answered_once_with_credentials_checked_by_sipp_verifyauth(
+    rig: B2BRig,
+) -> None:
+    """The callee challenges the B leg's BYE: it goes again with the script's $b2b_auth_user and
+    $b2b_auth_pwd (next CSeq), and sipp's verifyauth accepts them (RFC 3261 22.2, RFC 2617 MD5)."""
+    rig.start(
+        uas_scenario(
+            "bye-auth",
+            B_INVITE,
+            reply(200, "OK", sdp=True),
+            recv("ACK"),
+            BYE_CHALLENGED.format(refused=reply_to_last("403 Forbidden"), ok=reply_to_last()),
+        ),
+        setup='set($b2b_auth_user="alice"); set($b2b_auth_pwd="secret");',
+    )
+    caller = uac_scenario(
+        "caller", INVITE, ANSWERED_TAG, ACK_2XX, REINVITE_WITH_CALLEE_SDP, pause(200), CALLER_BYE,
+        refs="x,totag,callee_sdp",
+    )  # fmt: skip
+    v = rig.call(caller)
+    assert v["answered"] == "200"
+    assert v["hangup"] == "1"

@@ -173,13 +173,13 @@ def test_core_accepts_require_timer_only_when_it_supports_the_extension() -> Non
     data = bytes(_invite("Require: timer\r\nSession-Expires: 100\r\n"))
     plain = UserAgentServer("127.0.0.1", 5070)
     out = plain.receive(data, ("127.0.0.1", 5061), 0.0)
-    first = parse_message(out[0].data)  # type: ignore[union-attr]
+    first = parse_message(out.datagrams[0].data)
     assert isinstance(first, Response) and first.status == 420
     timed = UserAgentServer("127.0.0.1", 5070, extensions=("timer",))
     out = timed.receive(data, ("127.0.0.1", 5061), 0.0)
-    first = parse_message(out[0].data)  # type: ignore[union-attr]
+    first = parse_message(out.datagrams[0].data)
     assert isinstance(first, Response) and first.status == 100
-    assert "Supported" in dict(timed._capabilities())
+    assert "Supported" in dict(timed.server.capabilities())
 
 
 # -- served, with sipp -------------------------------------------------------------------------

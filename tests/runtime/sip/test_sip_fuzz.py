@@ -126,7 +126,7 @@ def test_parser_survives_10000_mutations() -> None:
 
 def drive(ua: UserAgentServer, data: bytes, now: float, rng: random.Random) -> None:
     """Feed one datagram and act as a TU that answers at random."""
-    for out in ua.receive(data, ("127.0.0.1", 5070), now):
+    for out in ua.receive(data, ("127.0.0.1", 5070), now).events:
         try:
             if isinstance(out, NewCall):
                 status = rng.choice([180, 200, 486, 603])
@@ -204,7 +204,7 @@ def test_outgoing_call_survives_mutated_responses() -> None:
     for round_no in range(300):
         ua = UserAgentServer("127.0.0.1", 5060, rng=random.Random(round_no))
         call_id, out = ua.invite("sip:bob@127.0.0.1:5080", from_uri="<sip:dsm@127.0.0.1>", now=0.0)
-        invite = parse_message(out[0].data)  # type: ignore[union-attr]
+        invite = parse_message(out.datagrams[0].data)
         assert isinstance(invite, Request)
         for step in range(8):
             status = rng.choice([100, 180, 183, 200, 200, 486, 487])

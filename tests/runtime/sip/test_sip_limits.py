@@ -25,7 +25,7 @@ from dsm.runtime.sip.message import (
 from dsm.runtime.sip.rtp_latch import RtpLatch
 from dsm.runtime.sip.rtp_session import RtpPortPool
 from dsm.runtime.sip.transport import open_sip_transport
-from dsm.runtime.sip.useragent import Datagram, Dropped, Event, UserAgentServer
+from dsm.runtime.sip.useragent import Dropped, Event, UserAgentServer
 
 PEER = ("192.0.2.10", 4000)
 STRANGER = ("198.51.100.7", 4000)
@@ -184,11 +184,11 @@ def test_core_drops_oversize_over_udp_and_answers_513_over_tcp() -> None:
     big = _options(body=b"b" * 500)
     many = _options("".join(f"X-{i}: {i}\r\n" for i in range(20)))
     for data in (big, many):
-        (dropped,) = core.receive(data, ("127.0.0.1", 5070), 0.0, "udp")
+        (dropped,) = core.receive(data, ("127.0.0.1", 5070), 0.0, "udp").events
         assert isinstance(dropped, Dropped)
     assert counters.sip_too_large_dropped == 2
     out = core.receive(many, ("127.0.0.1", 40000), 0.0, "tcp")
-    (answer,) = [o for o in out if isinstance(o, Datagram)]
+    (answer,) = out.datagrams
     response = parse_message(answer.data)
     assert isinstance(response, Response) and (response.status, response.reason) == (513, "Message Too Large")
     assert answer.destination == ("127.0.0.1", 40000) and answer.transport == "tcp"

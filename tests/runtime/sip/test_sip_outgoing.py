@@ -17,8 +17,8 @@ from dsm.runtime.sip.useragent import (
     CallEnded,
     CallFailed,
     CallProgress,
-    Datagram,
-    UAOutput,
+    Outputs,
+    ResponseToRequest,
     UserAgentError,
     UserAgentServer,
 )
@@ -30,12 +30,12 @@ def new_ua() -> UserAgentServer:
     return UserAgentServer("127.0.0.1", 5060, rng=random.Random(11))
 
 
-def sent(outputs: list[UAOutput]) -> list[Request | Response]:
-    return [parse_message(o.data) for o in outputs if isinstance(o, Datagram)]
+def sent(outputs: Outputs) -> list[Request | Response]:
+    return [parse_message(o.data) for o in outputs.datagrams]
 
 
-def events(outputs: list[UAOutput]) -> list[object]:
-    return [o for o in outputs if not isinstance(o, Datagram)]
+def events(outputs: Outputs) -> list[object]:
+    return list(outputs.events)
 
 
 def answer(invite: Request, status: int, tag: str = "callee") -> bytes:
@@ -45,7 +45,7 @@ def answer(invite: Request, status: int, tag: str = "callee") -> bytes:
     return bytes(response)
 
 
-def start(ua: UserAgentServer) -> tuple[str, Request, list[UAOutput]]:
+def start(ua: UserAgentServer) -> tuple[str, Request, Outputs]:
     call_id, out = ua.invite(
         "sip:bob@127.0.0.1:5080", from_uri='"DSM" <sip:dsm@127.0.0.1>', now=0.0, body=b"v=0\r\n"
     )
@@ -57,7 +57,7 @@ def start(ua: UserAgentServer) -> tuple[str, Request, list[UAOutput]]:
 def test_invite_is_well_formed_and_sent_to_uri_host() -> None:
     ua = new_ua()
     call_id, invite, out = start(ua)
-    assert out[0].destination == CALLEE  # type: ignore[union-attr]
+    assert out.datagrams[0].destination == CALLEE
     assert invite.method == "INVITE" and invite.call_id == call_id and invite.cseq.number == 1
     assert invite.from_.tag and invite.from_.display_name == "DSM" and invite.to.tag is None
     assert invite.headers.get("Contact") == "<sip:127.0.0.1:5060>"
@@ -103,9 +103,9 @@ def test_failure_is_acked_by_transaction_and_reported() -> None:
 def test_no_answer_times_out_after_64_T1() -> None:
     ua = new_ua()
     call_id, _, _ = start(ua)
-    out = []
+    out = Outputs()
     while (t := ua.next_timeout()) is not None and t <= 40:
-        out += ua.handle_timeout(t)
+        out.extend(ua.handle_timeout(t))
     assert CallFailed(call_id, None, "timeout") in events(out)
     assert len(sent(out)) == 6  # timer A retransmissions
 
@@ -113,7 +113,7 @@ def test_no_answer_times_out_after_64_T1() -> None:
 def test_cancel_waits_for_provisional_then_487_ends_call() -> None:
     ua = new_ua()
     call_id, invite, _ = start(ua)
-    assert ua.cancel(call_id, now=0.1) == []
+    assert not ua.cancel(call_id, now=0.1)
     out = ua.receive(answer(invite, 180), CALLEE, 0.2)
     (cancel,) = sent(out)
     assert isinstance(cancel, Request) and cancel.method == "CANCEL"
@@ -158,3 +158,119 @@ def test_outgoing_misuse() -> None:
         ua.reply(call_id, 200, now=0.0)
     with pytest.raises(UserAgentError):
         ua.bye(call_id, now=0.0)
+
+
+# -- late offer: the ACK carries the answer (RFC 3264 section 5, RFC 3261 13.2.2.4) -----------------
+OFFER_IN_2XX = b"v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+ANSWER = b"v=0\r\no=alice 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"
+
+
+def offer_2xx(invite: Request, tag: str = "callee") -> bytes:
+    response = make_response(invite, 200, to_tag=tag, body=OFFER_IN_2XX, content_type="application/sdp")
+    response.headers.add("Contact", "<sip:bob@127.0.0.1:5080>")
+    return bytes(response)
+
+
+def test_late_offer_2xx_waits_for_the_tus_ack_with_the_answer_and_resends_it() -> None:
+    """An INVITE without SDP (``ack_later``): no ACK of the core's own; the TU's ACK carries the answer."""
+    ua = new_ua()
+    call_id, out = ua.invite("sip:bob@127.0.0.1:5080", from_uri="<sip:dsm@127.0.0.1>", now=0.0, ack_later=True)
+    (invite,) = sent(out)
+    assert isinstance(invite, Request) and invite.body == b""
+    out = ua.receive(offer_2xx(invite), CALLEE, 0.5)
+    assert sent(out) == [] and [type(e) for e in events(out)] == [CallAnswered]
+    assert ua.awaits_ack(call_id)
+    assert not ua.receive(offer_2xx(invite), CALLEE, 0.6)  # retransmitted 2xx: still waiting
+    (ack,) = sent(ua.ack(call_id, now=0.7, body=ANSWER))
+    assert isinstance(ack, Request) and ack.method == "ACK" and ack.cseq.number == 1
+    assert ack.body == ANSWER and ack.content_type == "application/sdp" and ack.to.tag == "callee"
+    assert not ua.awaits_ack(call_id)
+    (again,) = sent(ua.receive(offer_2xx(invite), CALLEE, 1.0))  # the same ACK for a retransmission
+    assert bytes(again) == bytes(ack)
+    with pytest.raises(UserAgentError):
+        ua.ack(call_id, now=1.1, body=ANSWER)
+
+
+def test_late_offer_bye_before_the_answer_acks_bare_first() -> None:
+    ua = new_ua()
+    call_id, out = ua.invite("sip:bob@127.0.0.1:5080", from_uri="<sip:dsm@127.0.0.1>", now=0.0, ack_later=True)
+    (invite,) = sent(out)
+    assert isinstance(invite, Request)
+    ua.receive(offer_2xx(invite), CALLEE, 0.5)
+    ack, bye = sent(ua.bye(call_id, now=1.0))
+    assert isinstance(ack, Request) and ack.method == "ACK" and ack.body == b""
+    assert isinstance(bye, Request) and bye.method == "BYE"
+
+
+# -- digest on requests in the dialog (RFC 3261 22.2) ------------------------------------------------
+CHALLENGE = 'Digest realm="sipp", nonce="abc123", algorithm=MD5'
+
+
+def answered_call(ua: UserAgentServer, credentials: tuple[str, str] | None) -> tuple[str, Request]:
+    call_id, out = ua.invite(
+        "sip:bob@127.0.0.1:5080", from_uri="<sip:dsm@127.0.0.1>", now=0.0, credentials=credentials
+    )
+    (invite,) = sent(out)
+    assert isinstance(invite, Request)
+    ua.receive(answer(invite, 200), CALLEE, 0.5)
+    return call_id, invite
+
+
+def challenge(request: Request, status: int = 401) -> bytes:
+    response = make_response(request, status, to_tag="callee")
+    header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+    response.headers.add(header, CHALLENGE)
+    return bytes(response)
+
+
+@pytest.mark.parametrize("status", [401, 407])
+def test_in_dialog_request_challenged_is_sent_once_more_with_credentials(status: int) -> None:
+    """A 401/407 to INFO is answered once (next CSeq, new branch, digest); the TU sees only the final answer."""
+    ua = new_ua()
+    call_id, _ = answered_call(ua, ("alice", "secret"))
+    (info,) = sent(ua.send_request(call_id, "INFO", now=1.0, body=b"x", content_type="text/plain"))
+    assert isinstance(info, Request)
+    out = ua.receive(challenge(info, status), CALLEE, 1.1)
+    assert events(out) == []
+    (again,) = sent(out)
+    assert isinstance(again, Request) and again.method == "INFO" and again.body == b"x"
+    assert again.cseq.number == info.cseq.number + 1 and again.top_via.branch != info.top_via.branch
+    answer_header = "Authorization" if status == 401 else "Proxy-Authorization"
+    credentials = again.headers.get(answer_header) or ""
+    assert 'username="alice"' in credentials and 'nonce="abc123"' in credentials
+    assert ua.calls[call_id].dialog.local_seq == again.cseq.number  # type: ignore[union-attr]
+    (event,) = events(ua.receive(answer(again, 200), CALLEE, 1.2))
+    assert isinstance(event, ResponseToRequest) and event.response.status == 200
+    assert event.request.cseq.number == info.cseq.number  # reported as the answer to the TU's own request
+    assert event.request.top_via.branch == info.top_via.branch
+    # a second challenge is the TU's: the credentials were refused
+    (info2,) = sent(ua.send_request(call_id, "INFO", now=2.0))
+    assert isinstance(info2, Request)
+    (retry,) = sent(ua.receive(challenge(info2, status), CALLEE, 2.1))
+    assert isinstance(retry, Request)
+    (refused,) = events(ua.receive(challenge(retry, status), CALLEE, 2.2))
+    assert isinstance(refused, ResponseToRequest) and refused.response.status == status
+
+
+def test_challenged_bye_and_reinvite_are_answered_and_without_credentials_reported() -> None:
+    ua = new_ua()
+    call_id, _ = answered_call(ua, ("alice", "secret"))
+    (reinvite,) = sent(ua.send_request(call_id, "INVITE", now=1.0, body=b"v=0\r\n"))
+    assert isinstance(reinvite, Request)
+    out = ua.receive(challenge(reinvite), CALLEE, 1.1)
+    ack, again = sent(out)  # the 401 is ACKed by its transaction, the re-INVITE goes again
+    assert isinstance(ack, Request) and ack.method == "ACK"
+    assert isinstance(again, Request) and again.method == "INVITE" and "Authorization" in again.headers
+    ua.receive(answer(again, 200), CALLEE, 1.2)
+    (bye,) = sent(ua.bye(call_id, now=2.0))
+    assert isinstance(bye, Request)
+    (bye_again,) = sent(ua.receive(challenge(bye), CALLEE, 2.1))
+    assert isinstance(bye_again, Request) and bye_again.method == "BYE" and "Authorization" in bye_again.headers
+    assert bye_again.cseq.number == bye.cseq.number + 1
+    # no credentials: the challenge is the TU's answer
+    plain = new_ua()
+    call_id, _ = answered_call(plain, None)
+    (info,) = sent(plain.send_request(call_id, "INFO", now=1.0))
+    assert isinstance(info, Request)
+    (event,) = events(plain.receive(challenge(info), CALLEE, 1.1))
+    assert isinstance(event, ResponseToRequest) and event.response.status == 401

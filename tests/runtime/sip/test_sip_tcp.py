@@ -47,7 +47,7 @@ from dsm.runtime.sip.useragent import (
     Event,
     InDialogRequest,
     NewCall,
-    UAOutput,
+    Outputs,
     UserAgentServer,
 )
 
@@ -80,8 +80,8 @@ def _request(
     ).encode()
 
 
-def _datagrams(outputs: list[UAOutput]) -> list[Datagram]:
-    return [o for o in outputs if isinstance(o, Datagram)]
+def _datagrams(outputs: Outputs) -> list[Datagram]:
+    return outputs.datagrams
 
 
 def _parsed(datagram: Datagram) -> Request | Response:
@@ -97,7 +97,7 @@ def _status(datagram: Datagram) -> int:
 def _answered_tcp_call(core: UserAgentServer, now: float = 0.0, **kw: Any) -> tuple[str, Response]:
     """An INVITE over TCP answered 200; returns the Call-ID and the 200."""
     out = core.receive(_request("INVITE", **kw), CONNECTION, now, transport="tcp")
-    (new_call,) = [o for o in out if isinstance(o, NewCall)]
+    (new_call,) = [o for o in out.events if isinstance(o, NewCall)]
     (ok,) = _datagrams(core.reply(new_call.call_id, 200, now=now))
     response = _parsed(ok)
     assert isinstance(response, Response)
@@ -111,7 +111,7 @@ def test_RFC3261_18_2_2_tcp_invite_is_answered_over_its_connection() -> None:
     (trying,) = _datagrams(out)
     assert (trying.transport, trying.destination) == ("tcp", CONNECTION)
     assert _status(trying) == 100
-    (new_call,) = [o for o in out if isinstance(o, NewCall)]
+    (new_call,) = [o for o in out.events if isinstance(o, NewCall)]
     (ok,) = _datagrams(core.reply(new_call.call_id, 200, now=0.0))
     assert (ok.transport, ok.destination) == ("tcp", CONNECTION)
     response = _parsed(ok)
@@ -123,7 +123,7 @@ def test_RFC3261_17_2_1_no_timer_G_over_tcp_and_the_ack_ends_the_transaction() -
     """A 486 over TCP is not retransmitted (no Timer G); the ACK terminates the transaction at once (Timer I = 0)."""
     core = UserAgentServer(*UA)
     out = core.receive(_request("INVITE"), CONNECTION, 0.0, transport="tcp")
-    (new_call,) = [o for o in out if isinstance(o, NewCall)]
+    (new_call,) = [o for o in out.events if isinstance(o, NewCall)]
     (busy,) = _datagrams(core.reply(new_call.call_id, 486, now=0.0))
     assert busy.transport == "tcp"
     for t in (0.5, 1.0, 2.0, 4.0, 8.0):
@@ -156,7 +156,7 @@ def test_RFC3261_13_3_1_4_our_2xx_is_retransmitted_until_the_ack_even_over_tcp()
     assert (again.transport, again.destination) == ("tcp", CONNECTION)
     assert _status(again) == 200
     ack = _request("ACK", to_tag=response.to.tag or "")
-    assert any(isinstance(o, AckReceived) for o in core.receive(ack, CONNECTION, 0.7, transport="tcp"))
+    assert any(isinstance(o, AckReceived) for o in core.receive(ack, CONNECTION, 0.7, transport="tcp").events)
     assert _datagrams(core.handle_timeout(100.0)) == []
 
 
@@ -204,7 +204,7 @@ def test_transport_parameter_of_the_remote_target_decides() -> None:
     core = UserAgentServer(*UA)
     out = core.receive(_request("INVITE", transport="UDP"), ("127.0.0.1", 5070), 0.0)
     assert all(d.transport == "udp" for d in _datagrams(out))
-    (new_call,) = [o for o in out if isinstance(o, NewCall)]
+    (new_call,) = [o for o in out.events if isinstance(o, NewCall)]
     (ok,) = _datagrams(core.reply(new_call.call_id, 200, now=0.0))
     assert ok.transport == "udp"
     assert parse_message(ok.data).headers.get("Contact") == "<sip:127.0.0.1:5060>"
@@ -219,7 +219,7 @@ def test_udp_calls_are_unchanged() -> None:
     core = UserAgentServer(*UA)
     contact = "<sip:alice@127.0.0.1:5070>"
     out = core.receive(_request("INVITE", transport="UDP", contact=contact), ("127.0.0.1", 5070), 0.0)
-    (new_call,) = [o for o in out if isinstance(o, NewCall)]
+    (new_call,) = [o for o in out.events if isinstance(o, NewCall)]
     (ok,) = _datagrams(core.reply(new_call.call_id, 200, now=0.0))
     to_tag = parse_message(ok.data).to.tag or ""
     core.receive(_request("ACK", transport="UDP", to_tag=to_tag, contact=contact), ("127.0.0.1", 5070), 0.1)
@@ -309,12 +309,12 @@ def test_shell_opens_a_connection_for_tcp_and_keeps_it() -> None:
         errors: list[str] = []
         transport = await open_sip_transport("127.0.0.1", 0, _no_events, on_error=errors.append, tcp=True)
         one, two = _request("OPTIONS", branch="z9hG4bK1"), _request("OPTIONS", branch="z9hG4bK2")
-        transport.dispatch([Datagram(one, ("127.0.0.1", port), "tcp")])
-        transport.dispatch([Datagram(two, ("127.0.0.1", port), "tcp")])  # waits for the same connect
+        transport.dispatch(Outputs([Datagram(one, ("127.0.0.1", port), "tcp")]))
+        transport.dispatch(Outputs([Datagram(two, ("127.0.0.1", port), "tcp")]))  # waits for the same connect
         async with asyncio.timeout(LIMIT):
             await got.wait()
         messages = await _read_messages(accepted[0], 2)
-        transport.dispatch([Datagram(one, ("127.0.0.1", port), "tcp")])  # over the kept connection
+        transport.dispatch(Outputs([Datagram(one, ("127.0.0.1", port), "tcp")]))  # over the kept connection
         messages += await _read_messages(accepted[0], 1)
         count = len(accepted)
         sent = transport.sent
@@ -340,7 +340,7 @@ def test_shell_connect_failure_is_a_log_line() -> None:
         closed.close()
         errors: list[str] = []
         transport = await open_sip_transport("127.0.0.1", 0, _no_events, on_error=errors.append, tcp=True)
-        transport.dispatch([Datagram(b"x", ("127.0.0.1", port), "tcp")])
+        transport.dispatch(Outputs([Datagram(b"x", ("127.0.0.1", port), "tcp")]))
         async with asyncio.timeout(LIMIT):
             while not errors:
                 await asyncio.sleep(0.01)
@@ -650,7 +650,7 @@ def test_RFC3261_17_2_2_answered_request_in_a_tcp_dialog_leaves_no_transaction()
     tag = response.to.tag or ""
     core.receive(_request("ACK", to_tag=tag), CONNECTION, 0.1, transport="tcp")
     out = core.receive(_request("INFO", to_tag=tag, cseq=2, branch="z9hG4bKinfo"), CONNECTION, 0.2, transport="tcp")
-    (info,) = [o for o in out if isinstance(o, InDialogRequest)]
+    (info,) = [o for o in out.events if isinstance(o, InDialogRequest)]
     (ok,) = _datagrams(core.reply_request(call_id, info.transaction, 200, now=0.3))
     assert (ok.transport, ok.destination) == ("tcp", CONNECTION)
     assert info.transaction not in core._server

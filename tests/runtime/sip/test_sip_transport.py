@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 from dsm.runtime.sip.transport import SipTransport, _is_address, open_sip_transport
-from dsm.runtime.sip.useragent import Datagram, Event
+from dsm.runtime.sip.useragent import Datagram, Event, Outputs
 
 
 def test_ip_literals_are_sent_as_they_are_and_names_are_resolved() -> None:
@@ -44,7 +44,7 @@ def test_datagram_to_a_host_name_is_sent_once_resolved_and_the_answer_is_kept() 
         peer.bind(("127.0.0.1", 0))
         peer.setblocking(False)
         port = peer.getsockname()[1]
-        transport.dispatch([Datagram(b"one", ("localhost", port)), Datagram(b"two", ("localhost", port))])
+        transport.dispatch(Outputs([Datagram(b"one", ("localhost", port)), Datagram(b"two", ("localhost", port))]))
         got: list[bytes] = []
         deadline = transport.loop.time() + 10
         while len(got) < 2 and transport.loop.time() < deadline:
@@ -52,7 +52,7 @@ def test_datagram_to_a_host_name_is_sent_once_resolved_and_the_answer_is_kept() 
                 got.append(peer.recv(100))
             except BlockingIOError:
                 await asyncio.sleep(0.01)
-        transport.dispatch([Datagram(b"three", ("localhost", port))])  # from the cache, at once
+        transport.dispatch(Outputs([Datagram(b"three", ("localhost", port))]))  # from the cache, at once
         while len(got) < 3 and transport.loop.time() < deadline:
             try:
                 got.append(peer.recv(100))
@@ -77,7 +77,7 @@ def test_unresolvable_name_drops_its_datagrams_with_a_log_line() -> None:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
         transport.loop.getaddrinfo = failing  # type: ignore[method-assign]
-        transport.dispatch([Datagram(b"x", ("nowhere.invalid", 5060))])
+        transport.dispatch(Outputs([Datagram(b"x", ("nowhere.invalid", 5060))]))
         for _ in range(20):
             await asyncio.sleep(0)
         sent = transport.sent

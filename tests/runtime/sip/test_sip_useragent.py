@@ -18,9 +18,9 @@ from dsm.runtime.sip.useragent import (
     Dropped,
     InDialogRequest,
     NewCall,
+    Outputs,
     RequestFailed,
     ResponseToRequest,
-    UAOutput,
     UserAgentError,
     UserAgentServer,
 )
@@ -68,31 +68,21 @@ class Caller:
         ).encode()
 
 
-def responses(outputs: list[UAOutput]) -> list[Response]:
-    out = []
-    for o in outputs:
-        if isinstance(o, Datagram):
-            msg = parse_message(o.data)
-            if isinstance(msg, Response):
-                out.append(msg)
-    return out
+def responses(outputs: Outputs) -> list[Response]:
+    messages = (parse_message(datagram.data) for datagram in outputs.datagrams)
+    return [msg for msg in messages if isinstance(msg, Response)]
 
 
-def requests(outputs: list[UAOutput]) -> list[Request]:
-    out = []
-    for o in outputs:
-        if isinstance(o, Datagram):
-            msg = parse_message(o.data)
-            if isinstance(msg, Request):
-                out.append(msg)
-    return out
+def requests(outputs: Outputs) -> list[Request]:
+    messages = (parse_message(datagram.data) for datagram in outputs.datagrams)
+    return [msg for msg in messages if isinstance(msg, Request)]
 
 
-def events(outputs: list[UAOutput]) -> list[object]:
-    return [o for o in outputs if not isinstance(o, Datagram)]
+def events(outputs: Outputs) -> list[object]:
+    return list(outputs.events)
 
 
-def statuses(outputs: list[UAOutput]) -> list[int]:
+def statuses(outputs: Outputs) -> list[int]:
     return [r.status for r in responses(outputs)]
 
 
@@ -135,7 +125,7 @@ def test_invite_100_200_ack_bye_200() -> None:
 def test_responses_go_to_via_received_and_rport() -> None:
     ua, caller = new_ua(), Caller()
     out = ua.receive(caller.request("INVITE"), ("192.0.2.7", 40000), 0.0)
-    datagram = next(o for o in out if isinstance(o, Datagram))
+    datagram = out.datagrams[0]
     assert datagram.destination == ("192.0.2.7", 40000)
     via = parse_message(datagram.data).top_via
     assert via.received == "192.0.2.7" and via.rport == 40000
@@ -165,10 +155,10 @@ def test_no_ack_gives_ack_timeout_and_queued_bye_is_sent() -> None:
     ua, caller = new_ua(), Caller()
     ua.receive(caller.request("INVITE"), PEER, 0.0)
     ua.reply(caller.call_id, 200, now=0.0)
-    assert ua.bye(caller.call_id, now=1.0) == []
-    out = []
+    assert not ua.bye(caller.call_id, now=1.0)
+    out = Outputs()
     while (t := ua.next_timeout()) is not None and t <= 40:
-        out += ua.handle_timeout(t)
+        out.extend(ua.handle_timeout(t))
     assert AckTimeout(caller.call_id) in events(out)
     assert {r.method for r in requests(out)} == {"BYE"}  # sent at 64*T1, then retransmitted
 
@@ -178,7 +168,7 @@ def test_bye_waits_for_ack_then_goes_out() -> None:
     ua.receive(caller.request("INVITE"), PEER, 0.0)
     (ok,) = responses(ua.reply(caller.call_id, 200, now=0.0))
     caller.to_tag = ok.to.tag or ""
-    assert ua.bye(caller.call_id, now=0.1) == []
+    assert not ua.bye(caller.call_id, now=0.1)
     out = ua.receive(caller.request("ACK"), PEER, 0.2)
     assert [r.method for r in requests(out)] == ["BYE"]
 
@@ -188,7 +178,7 @@ def test_our_bye_and_its_response() -> None:
     establish(ua, caller)
     out = ua.bye(caller.call_id, now=2.0)
     (bye,) = requests(out)
-    assert out[0].destination == ("127.0.0.1", 5070)  # type: ignore[union-attr]
+    assert out.datagrams[0].destination == ("127.0.0.1", 5070)
     assert (
         bye.to.tag == "ft1"
         and bye.from_.tag == caller.to_tag
@@ -198,7 +188,7 @@ def test_our_bye_and_its_response() -> None:
         f"SIP/2.0 200 OK\r\nVia: {bye.headers.get('Via')}\r\nFrom: {bye.headers.get('From')}\r\n"
         f"To: {bye.headers.get('To')}\r\nCall-ID: {bye.call_id}\r\nCSeq: {bye.headers.get('CSeq')}\r\n\r\n"
     ).encode()
-    (event,) = ua.receive(ok, PEER, 2.1)
+    (event,) = ua.receive(ok, PEER, 2.1).events
     assert isinstance(event, ResponseToRequest) and event.response.status == 200
     with pytest.raises(UserAgentError):
         ua.bye(caller.call_id, now=3.0)
@@ -208,9 +198,9 @@ def test_our_request_timing_out() -> None:
     ua, caller = new_ua(), Caller()
     establish(ua, caller)
     ua.send_request(caller.call_id, "INFO", now=1.0, body=b"x", content_type="text/plain")
-    out = []
+    out = Outputs()
     while (t := ua.next_timeout()) is not None and t <= 40:
-        out += ua.handle_timeout(t)
+        out.extend(ua.handle_timeout(t))
     failed = [e for e in events(out) if isinstance(e, RequestFailed)]
     assert len(failed) == 1 and failed[0].request.method == "INFO" and "F" in failed[0].reason
     assert len(requests(out)) == 10  # retransmissions of the INFO
@@ -228,7 +218,7 @@ def test_cancel_before_answer_gives_200_and_487() -> None:
     assert isinstance(cancelled, CallCancelled)
     assert caller.call_id not in ua.calls
     ack = caller.request("ACK", branch=branch, to_tag=resp[1].to.tag)
-    assert ua.receive(ack, PEER, 1.1) == []  # absorbed by the INVITE server transaction
+    assert not ua.receive(ack, PEER, 1.1)  # absorbed by the INVITE server transaction
     with pytest.raises(UserAgentError):
         ua.reply(caller.call_id, 200, now=1.2)
 
@@ -343,17 +333,17 @@ def test_merged_invite_is_482() -> None:
 
 def test_stray_ack_and_response_are_dropped() -> None:
     ua, caller = new_ua(), Caller()
-    (dropped,) = ua.receive(caller.request("ACK", to_tag="x"), PEER, 0.0)
+    (dropped,) = ua.receive(caller.request("ACK", to_tag="x"), PEER, 0.0).events
     assert isinstance(dropped, Dropped)
     stray = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKzz\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: q\r\nCSeq: 1 BYE\r\n\r\n"
-    (dropped2,) = ua.receive(stray, PEER, 0.0)
+    (dropped2,) = ua.receive(stray, PEER, 0.0).events
     assert isinstance(dropped2, Dropped)
 
 
 def test_malformed_request_with_usable_headers_is_400_with_reason() -> None:
     ua, caller = new_ua(), Caller()
     bad = caller.request("INVITE").replace(b"Max-Forwards: 70", b"Max-Forwards: lots")
-    (datagram,) = ua.receive(bad, PEER, 0.0)
+    (datagram,) = ua.receive(bad, PEER, 0.0).datagrams
     assert isinstance(datagram, Datagram)
     resp = parse_message(datagram.data)
     assert isinstance(resp, Response) and resp.status == 400 and resp.reason == "Bad Max-Forwards"
@@ -363,9 +353,9 @@ def test_malformed_request_with_usable_headers_is_400_with_reason() -> None:
 def test_malformed_without_via_is_dropped() -> None:
     ua, caller = new_ua(), Caller()
     bad = caller.request("INVITE").replace(b"Via: SIP/2.0/UDP", b"Via: nonsense")
-    (event,) = ua.receive(bad, PEER, 0.0)
+    (event,) = ua.receive(bad, PEER, 0.0).events
     assert isinstance(event, Dropped) and event.reason == "Bad Via"
-    assert isinstance(ua.receive(b"\x00\xff garbage", PEER, 0.0)[0], Dropped)
+    assert isinstance(ua.receive(b"\x00\xff garbage", PEER, 0.0).events[0], Dropped)
 
 
 def test_unsupported_version_is_505() -> None:
@@ -413,7 +403,7 @@ def test_one_calls_failure_does_not_affect_another(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(dialog_module.Dialog, "accept_remote_cseq", broken)
     bad.cseq = good.cseq = 2
-    (event,) = ua.receive(bad.request("INFO"), PEER, 1.0)
+    (event,) = ua.receive(bad.request("INFO"), PEER, 1.0).events
     assert isinstance(event, Dropped) and "boom" in event.reason
     out = ua.receive(good.request("BYE"), PEER, 1.1)
     assert statuses(out) == [200] and isinstance(events(out)[0], CallEnded)
@@ -457,7 +447,7 @@ def test_late_ack_of_first_invite_does_not_confirm_reinvite_2xx() -> None:
     (event,) = events(ua.receive(caller.request("INVITE", body=OFFER), PEER, 1.0))
     assert isinstance(event, InDialogRequest)
     ua.reply_request(caller.call_id, event.transaction, 200, now=1.1, body=OFFER.encode())
-    (dropped,) = ua.receive(caller.request("ACK", cseq=1), PEER, 1.2)
+    (dropped,) = ua.receive(caller.request("ACK", cseq=1), PEER, 1.2).events
     assert isinstance(dropped, Dropped)
     assert statuses(ua.handle_timeout(1.6)) == [200]  # still retransmitting the re-INVITE 2xx
     out = ua.receive(caller.request("ACK", cseq=2), PEER, 1.7)
@@ -479,7 +469,7 @@ def test_offer_without_common_codec_answered_488_by_tu() -> None:
 
 def test_rfc3261_18_2_1_client_supplied_received_is_dropped() -> None:
     """A ``received`` parameter written by the sender must not redirect our responses."""
-    from dsm.runtime.sip.useragent import Datagram, UserAgentServer
+    from dsm.runtime.sip.useragent import UserAgentServer
 
     ua = UserAgentServer("127.0.0.1", 5070)
     raw = (
@@ -489,7 +479,7 @@ def test_rfc3261_18_2_1_client_supplied_received_is_dropped() -> None:
         b"Call-ID: spoof@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     )
     out = ua.receive(raw, ("127.0.0.1", 5061), 0.0)
-    sent = [o for o in out if isinstance(o, Datagram)]
+    sent = out.datagrams
     assert sent, out
     assert sent[0].destination == ("127.0.0.1", 5061)
     assert b"received=127.0.0.9" not in sent[0].data
