@@ -103,6 +103,8 @@ class MediaClock:
         self._poll = select.epoll() if hasattr(select, "epoll") else None
         self._readers: dict[int, Callable[[], None]] = {}
         """Watched RTP sockets and the function that reads one packet of each."""
+        self.now = 0.0
+        """The loop's time when this tick's packets were read (their arrival time, to a tick)."""
         self.reads = 0
         """Packets read for the watched sockets so far (one read per readiness)."""
 
@@ -173,6 +175,7 @@ class MediaClock:
         readers = self._readers
         if not readers:
             return
+        self.now = self.loop.time()
         if self._poll is None:  # no epoll: every socket is tried (its read may find nothing)
             ready = list(readers)
         else:

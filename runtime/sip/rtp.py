@@ -266,7 +266,8 @@ class JitterBuffer(Generic[_T]):
         if expected is None:
             expected = self._next = seq
         distance = ((seq - expected + 0x8000) & 0xFFFF) - 0x8000  # seq_diff, inlined (per packet)
-        if abs(distance) > self.restart_gap:
+        gap = self.restart_gap
+        if distance > gap or distance < -gap:
             self._packets.clear()
             self._next = seq
             self._playing = False

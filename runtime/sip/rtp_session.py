@@ -635,7 +635,7 @@ class RtpSession:
         if not self.confirmed and latch.source is not None:
             self.confirmed = True  # the peer's own RTP: it wants the stream
         self.packets_received += 1
-        now = self._last_received = self.loop.time()
+        now = self._last_received = self.clock.now  # read at this tick: one clock read per tick
         self.reception.rtp(ssrc, sequence, timestamp, now)
         self._timeout_reported = False
         if self.forward is not None:
