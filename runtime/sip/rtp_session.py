@@ -464,7 +464,8 @@ class RtpSession:
             self.deliver([RtpTimeoutEvent(self.rtp_timeout)])
 
     def _frame(self, start: float) -> None:
-        received = self._next_received()
+        # Nothing ever received (a one-way call): no jitter buffer to ask.
+        received = self._next_received() if self.packets_received else None
         media = self.media
         result = media.tick(received, now=start, detect=False)
         if result.undetected is not None:  # analysed with the tick's other calls
@@ -512,7 +513,7 @@ class RtpSession:
         packed in place; anything else takes the general encoder.
         """
         table = self._encode_table
-        remote = self.remote
+        remote = self.latch.destination()  # self.remote, without the property's call
         if table is None or remote is None:  # no codec or nowhere to send yet
             self.sender.skip(1)
             return
