@@ -40,6 +40,15 @@ frames while a flood beyond that stays in the kernel's buffer, which drops
 it.  A call whose peer sends nothing costs no read at all, and no packet
 costs a loop callback.
 
+Received audio is decoded for all the sessions of a tick at once: a
+session that receives RTP registers a *fetch* (:meth:`MediaClock.fetch_from`);
+before the sessions of a tick are served, every fetch takes the packet of
+its session's coming frame out of the jitter buffer and queues its payload
+on :attr:`MediaClock.decode` (a :class:`DecodeBatch`), which decodes all of
+them with one table lookup per codec and hands each session its row.  The
+G.711 decode of a frame alone cost more than its share of the batch (about
+2.8 µs against 0.6 µs at 125 frames).
+
 Nothing here reads a clock of its own: time is the loop's (``loop.time()``)
 and the timer is ``loop.call_at``, so tests drive it with a fake loop.
 """
@@ -54,9 +63,13 @@ import weakref
 from collections.abc import Callable
 from typing import Final, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
+from dsm.runtime.media.audio import FRAME_SAMPLES
 from dsm.runtime.media.dtmf_detector import DetectionBatch
 
-__all__ = ["MediaClock", "PacedSession", "FRAME_PERIOD", "PHASES"]
+__all__ = ["DecodeBatch", "MediaClock", "PacedSession", "Prefetching", "FRAME_PERIOD", "PHASES"]
 
 FRAME_PERIOD: Final = 0.020
 """Seconds per frame (160 samples at 8 kHz)."""
@@ -72,6 +85,48 @@ class PacedSession(Protocol):
     """What the clock needs of a session: serve the frames due by tick time ``at``."""
 
     def pace(self, at: float) -> None: ...
+
+
+class Prefetching(Protocol):
+    """A session whose coming frame a :class:`DecodeBatch` decodes: the row lands here."""
+
+    prefetched: npt.NDArray[np.int16] | None
+
+
+class DecodeBatch:
+    """20 ms G.711 payloads of many sessions, decoded with one table lookup per codec.
+
+    :meth:`add` queues one 160-byte payload with the decode table of its
+    codec; :meth:`run` decodes everything queued and sets each session's
+    :attr:`Prefetching.prefetched` to its frame (a row of one fresh array
+    that nothing else writes to).
+    """
+
+    def __init__(self) -> None:
+        self._queued: dict[int, tuple[npt.NDArray[np.int16], list[bytes], list[Prefetching]]] = {}
+        self.frames = 0
+        """Frames decoded so far (for tests and diagnostics)."""
+
+    def __len__(self) -> int:
+        return sum(len(payloads) for _table, payloads, _owners in self._queued.values())
+
+    def add(self, table: npt.NDArray[np.int16], payload: bytes, owner: Prefetching) -> None:
+        """Queue ``payload`` (exactly one frame of codes) to be decoded with ``table`` for ``owner``."""
+        entry = self._queued.get(id(table))
+        if entry is None:
+            entry = self._queued[id(table)] = (table, [], [])
+        entry[1].append(payload)
+        entry[2].append(owner)
+
+    def run(self) -> None:
+        """Decode every queued payload; each owner gets its frame in ``prefetched``."""
+        queued, self._queued = self._queued, {}
+        for table, payloads, owners in queued.values():
+            codes = np.frombuffer(b"".join(payloads), dtype=np.uint8)
+            frames = table[codes].reshape(len(payloads), FRAME_SAMPLES)
+            self.frames += len(payloads)
+            for owner, frame in zip(owners, frames, strict=True):
+                owner.prefetched = frame
 
 
 class MediaClock:
@@ -93,12 +148,17 @@ class MediaClock:
         self.step = period / phases
         self.origin: float | None = None
         """Time of tick 0: the loop's time when the first session joined."""
-        self._groups: list[dict[PacedSession, None]] = [{} for _ in range(phases)]
+        self._groups: list[dict[PacedSession, Callable[[float], None] | None]] = [
+            {} for _ in range(phases)
+        ]
+        """Per phase: the sessions and the fetch of each that receives audio (see ``fetch_from``)."""
         self._timer: asyncio.TimerHandle | None = None
         self._next_tick = 0
         self.ticks = 0
         """Tick callbacks run so far (for tests and diagnostics)."""
         self.dtmf = DetectionBatch()
+        self.decode = DecodeBatch()
+        """This tick's received payloads, decoded together before the sessions are served."""
         """Received frames of this tick's sessions awaiting in-band DTMF analysis."""
         self._poll = select.epoll() if hasattr(select, "epoll") else None
         self._readers: dict[int, Callable[[], None]] = {}
@@ -145,6 +205,16 @@ class MediaClock:
         if self._timer is None:
             self._arm(max(first - self.phases + 1, 0))
         return first
+
+    def fetch_from(self, session: PacedSession, fetch: Callable[[float], None]) -> None:
+        """Before each of its ticks, call ``fetch(at)`` for ``session`` (while it is served).
+
+        ``fetch`` queues the payload of the session's frame due at ``at`` on
+        :attr:`decode` (or does nothing); it never raises.
+        """
+        for group in self._groups:
+            if session in group:
+                group[session] = fetch
 
     def leave(self, session: PacedSession) -> None:
         """Stop serving ``session`` (idempotent); the timer stops with the last one."""
@@ -202,7 +272,14 @@ class MediaClock:
         self.ticks += 1
         try:
             self._read_ready()
-            for session in list(self._groups[tick % self.phases]):
+            group = self._groups[tick % self.phases]
+            sessions = list(group)
+            fetches = [fetch for fetch in group.values() if fetch is not None]
+            if fetches:
+                for fetch in fetches:
+                    fetch(at)
+                self.decode.run()
+            for session in sessions:
                 session.pace(at)  # a session never raises (it reports its own faults)
             self.dtmf.run()  # the callbacks report their own faults too
         finally:

@@ -276,6 +276,12 @@ class RtpSession:
         self.direction = "sendrecv"
         self._received: list[np.ndarray] = []
         self._received_samples = 0
+        self._fetching = False
+        """Whether the clock fetches this call's frames for its batched decode (once audio came)."""
+        self._fetched = False
+        """The clock's fetch already took this frame's packet (its frame is :attr:`prefetched`)."""
+        self.prefetched: np.ndarray | None = None
+        """The coming frame, decoded with the tick's other calls (:class:`DecodeBatch`)."""
         self._dtmf: list[tuple[TelephoneEventPacket, bool]] = []
         self._running = False
         self._slot = 0
@@ -387,6 +393,8 @@ class RtpSession:
         if self._running:
             self.clock.leave(self)
             self._running = False
+            self._fetching = self._fetched = False
+            self.prefetched = None
         if self._reading:
             with contextlib.suppress(Exception):
                 self.clock.unwatch(self._fd)
@@ -464,8 +472,14 @@ class RtpSession:
             self.deliver([RtpTimeoutEvent(self.rtp_timeout)])
 
     def _frame(self, start: float) -> None:
-        # Nothing ever received (a one-way call): no jitter buffer to ask.
-        received = self._next_received() if self.packets_received else None
+        if self._fetched:  # the clock's fetch took this frame's packet: decoded in its batch
+            self._fetched = False
+            received = self.prefetched
+            self.prefetched = None
+        elif self.packets_received:
+            received = self._next_received()
+        else:  # nothing ever received (a one-way call): no jitter buffer to ask
+            received = None
         media = self.media
         result = media.tick(received, now=start, detect=False)
         if result.undetected is not None:  # analysed with the tick's other calls
@@ -651,6 +665,9 @@ class RtpSession:
             return
         if payload_type in _DECODE_TABLES:
             self.jitter.put(sequence, (payload_type, payload))
+            if not self._fetching and self._running:  # from now on decoded with the tick's batch
+                self._fetching = True
+                self.clock.fetch_from(self, self._fetch)
 
     # -- RTCP ---------------------------------------------------------------------------------
     def _schedule_report(self) -> None:
@@ -699,6 +716,37 @@ class RtpSession:
                 continue
             with contextlib.suppress(ParseError):  # not RTCP: dropped
                 self.reception.rtcp(data, self.loop.time())
+
+    def _fetch(self, at: float) -> None:
+        """Before the tick ``at``: take the packet of this call's frame due then (the clock's fetch).
+
+        A 20 ms payload is queued on the clock's :class:`DecodeBatch` and
+        arrives decoded in :attr:`prefetched`; anything else (another packet
+        size, nothing carried over from the last frame, no frame due) is
+        left to :meth:`_next_received` as before.
+        """
+        clock = self.clock
+        origin = clock.origin
+        if (
+            self._received_samples
+            or self.closed
+            or origin is None
+            or origin + self._slot * clock.step > at + 1e-9
+        ):
+            return
+        packet = self.jitter.pop()
+        if packet is None:
+            self._fetched = True  # the frame has nothing: no second pop
+            return
+        payload_type, payload = packet
+        table = _DECODE_TABLES[payload_type]
+        if len(payload) == FRAME_SAMPLES:
+            self._fetched = True
+            clock.decode.add(table, payload, self)
+        elif payload:  # another packet size: decoded here, the frame is completed as before
+            samples = table[np.frombuffer(payload, dtype=np.uint8)]
+            self._received.append(samples)
+            self._received_samples = samples.size
 
     def _next_received(self) -> np.ndarray | None:
         """The next 20 ms of caller audio, or ``None`` when nothing arrived.
