@@ -96,36 +96,36 @@ class Prefetching(Protocol):
 class DecodeBatch:
     """20 ms G.711 payloads of many sessions, decoded with one table lookup per codec.
 
-    :meth:`add` queues one 160-byte payload with the decode table of its
-    codec; :meth:`run` decodes everything queued and sets each session's
-    :attr:`Prefetching.prefetched` to its frame (a row of one fresh array
-    that nothing else writes to).
+    :attr:`add` queues ``(table, payload, owner)``: one frame's 160 code
+    bytes with the decode table of its codec; :meth:`run` decodes everything
+    queued and sets each owner's :attr:`Prefetching.prefetched` to its frame
+    (a row of one fresh array that nothing else writes to).
     """
 
     def __init__(self) -> None:
-        self._queued: dict[int, tuple[npt.NDArray[np.int16], list[bytes], list[Prefetching]]] = {}
+        self._queued: list[tuple[npt.NDArray[np.int16], bytes, Prefetching]] = []
+        self.add: Callable[[tuple[npt.NDArray[np.int16], bytes, Prefetching]], None] = (
+            self._queued.append
+        )
+        """Queue one entry (the list's own ``append``: one C call per frame and call)."""
         self.frames = 0
         """Frames decoded so far (for tests and diagnostics)."""
 
     def __len__(self) -> int:
-        return sum(len(payloads) for _table, payloads, _owners in self._queued.values())
-
-    def add(self, table: npt.NDArray[np.int16], payload: bytes, owner: Prefetching) -> None:
-        """Queue ``payload`` (exactly one frame of codes) to be decoded with ``table`` for ``owner``."""
-        entry = self._queued.get(id(table))
-        if entry is None:
-            entry = self._queued[id(table)] = (table, [], [])
-        entry[1].append(payload)
-        entry[2].append(owner)
+        return len(self._queued)
 
     def run(self) -> None:
         """Decode every queued payload; each owner gets its frame in ``prefetched``."""
-        queued, self._queued = self._queued, {}
-        for table, payloads, owners in queued.values():
-            codes = np.frombuffer(b"".join(payloads), dtype=np.uint8)
-            frames = table[codes].reshape(len(payloads), FRAME_SAMPLES)
-            self.frames += len(payloads)
-            for owner, frame in zip(owners, frames, strict=True):
+        pending = self._queued[:]
+        self._queued.clear()  # the same list: ``add`` stays bound to it
+        while pending:  # one round per codec in the batch (each round takes at least one entry)
+            table = pending[0][0]
+            same = [entry for entry in pending if entry[0] is table]
+            pending = [entry for entry in pending if entry[0] is not table]
+            codes = np.frombuffer(b"".join([entry[1] for entry in same]), dtype=np.uint8)
+            frames = table[codes].reshape(len(same), FRAME_SAMPLES)
+            self.frames += len(same)
+            for (_table, _payload, owner), frame in zip(same, frames, strict=True):
                 owner.prefetched = frame
 
 

@@ -742,7 +742,7 @@ class RtpSession:
         table = _DECODE_TABLES[payload_type]
         if len(payload) == FRAME_SAMPLES:
             self._fetched = True
-            clock.decode.add(table, payload, self)
+            clock.decode.add((table, payload, self))
         elif payload:  # another packet size: decoded here, the frame is completed as before
             samples = table[np.frombuffer(payload, dtype=np.uint8)]
             self._received.append(samples)
