@@ -721,9 +721,10 @@ class RtpSession:
         """Before the tick ``at``: take the packet of this call's frame due then (the clock's fetch).
 
         A 20 ms payload is queued on the clock's :class:`DecodeBatch` and
-        arrives decoded in :attr:`prefetched`; anything else (another packet
-        size, nothing carried over from the last frame, no frame due) is
-        left to :meth:`_next_received` as before.
+        arrives decoded in :attr:`prefetched`; an empty jitter buffer makes
+        the frame silent-by-absence without a second pop.  Anything else
+        (another packet size, samples carried over from the last frame, no
+        frame due at this tick) is left to :meth:`_next_received`.
         """
         clock = self.clock
         origin = clock.origin
