@@ -366,3 +366,26 @@ def test_received_audio_of_all_calls_is_decoded_in_one_batch_per_tick_as_frame_b
     finally:
         caller.close()
         rig.close()
+
+
+def test_a_burst_is_read_one_packet_per_tick_and_never_with_an_empty_read(sink: socket.socket) -> None:
+    """Ten packets waiting at once (a peer's burst, or a flood) are read one per tick: four
+    a frame interval, the rest waits in the kernel's buffer; once it is empty, no read at all."""
+    rig = Rig(sink)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    caller.bind(("127.0.0.1", 0))
+    try:
+        session = rig.add(tone(2.0))
+        session.media.flags["receiving"] = True
+        for seq in range(10):
+            packet = RtpPacket(0, seq, seq * 160, 99, bytes(160))
+            caller.sendto(bytes(packet), ("127.0.0.1", session.local_port))
+        start = rig.clock.ticks
+        for _ in range(30):  # bounded: at most 30 steps of a quarter period
+            rig.loop.advance(rig.loop.time() + FRAME_PERIOD / PHASES)
+            ticks = rig.clock.ticks - start
+            assert session.packets_received == rig.clock.reads == min(ticks, 10)
+        assert rig.clock.ticks - start >= 20 and rig.clock.reads == 10
+    finally:
+        caller.close()
+        rig.close()
