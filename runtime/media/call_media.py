@@ -66,6 +66,8 @@ __all__ = ["MEDIA_FLAGS", "CallMedia", "MediaEvent", "MediaTick"]
 MEDIA_FLAGS = ("receiving", "force_dtmf_receiving", "rtp_timeout", "mute", "dtmf_detection")
 """The flags :meth:`CallMedia.set_media_flag` knows (see ``Call.set_media_flag``)."""
 
+_FRAME_SHAPE = (FRAME_SAMPLES,)
+
 MediaEvent: TypeAlias = PlaylistEvent | KeyPress
 """What a tick can report: NoAudio, PlaylistSeparator or Key."""
 
@@ -259,7 +261,14 @@ class CallMedia:
         else:
             events = []
         if received is not None and self.flags["receiving"]:
-            incoming = np.asarray(received, dtype=np.int16).reshape(FRAME_SAMPLES)
+            if (
+                received.__class__ is np.ndarray
+                and received.shape == _FRAME_SHAPE
+                and received.dtype == np.int16
+            ):
+                incoming = received  # the RTP session's decoded frame: as it is (per frame and call)
+            else:
+                incoming = np.asarray(received, dtype=np.int16).reshape(FRAME_SAMPLES)
             if self.input == "recorder" and self.recorder is not None:
                 self.recorder.write_frame(incoming)
             elif self.input == "playlist":

@@ -453,15 +453,39 @@ class DetectionBatch:
         self._queued.append((detector, frame, on_keys))
 
     def run(self) -> None:
-        """Classify every queued frame, track each detector, report the ended keys."""
+        """Classify every queued frame, track each detector, report the ended keys.
+
+        The windows of all frames are built with a few whole-batch array
+        operations (not a dozen per frame), and a detector that found no
+        tone and tracks no key only counts its steps: in a tick of hundreds
+        of calls almost every frame is speech or silence.  A batch holding
+        several frames of one detector (catch-up after a stall) or a frame
+        of another shape takes the frame-by-frame path, in order.
+        """
         queued, self._queued = self._queued, []
-        if not queued:
+        count = len(queued)
+        if not count:
             return
-        windows = np.empty((len(queued), 2, WINDOW), dtype=np.float32)
-        for block, (detector, frame, _on_keys) in zip(windows, queued, strict=True):
-            detector.windows(frame, block)
+        windows = np.empty((count, 2, WINDOW), dtype=np.float32)
+        detectors = [entry[0] for entry in queued]
+        try:
+            if len(set(map(id, detectors))) != count:
+                raise ValueError("several frames of one detector")
+            windows[:, 1] = np.stack([entry[1] for entry in queued])
+        except ValueError:
+            for block, (detector, frame, _on_keys) in zip(windows, queued, strict=True):
+                detector.windows(frame, block)
+        else:
+            windows[:, 0, :HOP] = np.stack([detector._tail for detector in detectors])
+            windows[:, 0, HOP:] = windows[:, 1, :HOP]
+            tails = windows[:, 1, HOP:].copy()  # each detector's next tail: a row of its own
+            for detector, tail in zip(detectors, tails, strict=True):
+                detector._tail = tail
         codes = classify_windows(windows).tolist()
         for (detector, _frame, on_keys), (first, second) in zip(queued, codes, strict=True):
+            if first < 0 and second < 0 and detector._key < 0:
+                detector._step += 2  # nothing heard, nothing tracked: advance() would do only this
+                continue
             presses = detector.advance(first, second)
             if presses:
                 on_keys(presses)

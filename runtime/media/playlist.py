@@ -166,8 +166,10 @@ class Playlist:
                 self._frame_time = now
                 self._frame_start = self.position
                 self.position += samples
-                self.frame_source = (item.samples, item.position)
-                return item.read(samples), []
+                start = item.position
+                item.position = start + samples  # SampleItem.read, inlined: per frame and call
+                self.frame_source = (item.samples, start)
+                return item.samples[start : start + samples], []
             if item.live:
                 self._frame_time = now
                 self._frame_start = self.position

@@ -28,11 +28,26 @@ what a handful of single-frame analyses would.  The keys a frame ends are
 delivered after that frame's playlist events, within the same tick.
 
 Received RTP: the sessions register their RTP sockets with the clock
-(:meth:`MediaClock.watch`), and the first session served in a tick asks the
-kernel once which of them hold packets (one ``epoll`` poll without waiting,
-:meth:`MediaClock.readable`); a session drains its socket only when it is
-among them.  A call whose peer sends nothing costs no read at all, and no
-packet costs a loop callback.
+(:meth:`MediaClock.watch`, with the function that reads one packet), and
+every tick asks the kernel once which of them hold packets (one ``epoll``
+poll without waiting) and reads **one packet from each readable socket** --
+whatever the sessions' phases, before the sessions of the tick are served.
+A socket is read exactly once per readiness, so no read ever comes back
+empty (draining until empty cost a failed ``recvfrom`` per socket and
+frame); with four ticks a period a socket is read up to 200 times a second,
+four times a phone's rate, so a burst after a stall drains within a few
+frames while a flood beyond that stays in the kernel's buffer, which drops
+it.  A call whose peer sends nothing costs no read at all, and no packet
+costs a loop callback.
+
+Received audio is decoded for all the sessions of a tick at once: a
+session that receives RTP registers a *fetch* (:meth:`MediaClock.fetch_from`);
+before the sessions of a tick are served, every fetch takes the packet of
+its session's coming frame out of the jitter buffer and queues its payload
+on :attr:`MediaClock.decode` (a :class:`DecodeBatch`), which decodes all of
+them with one table lookup per codec and hands each session its row.  The
+G.711 decode of a frame alone cost more than its share of the batch (about
+2.8 µs against 0.6 µs at 125 frames).
 
 Nothing here reads a clock of its own: time is the loop's (``loop.time()``)
 and the timer is ``loop.call_at``, so tests drive it with a fake loop.
@@ -45,11 +60,16 @@ import contextlib
 import math
 import select
 import weakref
+from collections.abc import Callable
 from typing import Final, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
+from dsm.runtime.media.audio import FRAME_SAMPLES
 from dsm.runtime.media.dtmf_detector import DetectionBatch
 
-__all__ = ["MediaClock", "PacedSession", "FRAME_PERIOD", "PHASES"]
+__all__ = ["DecodeBatch", "MediaClock", "PacedSession", "Prefetching", "FRAME_PERIOD", "PHASES"]
 
 FRAME_PERIOD: Final = 0.020
 """Seconds per frame (160 samples at 8 kHz)."""
@@ -65,6 +85,48 @@ class PacedSession(Protocol):
     """What the clock needs of a session: serve the frames due by tick time ``at``."""
 
     def pace(self, at: float) -> None: ...
+
+
+class Prefetching(Protocol):
+    """A session whose coming frame a :class:`DecodeBatch` decodes: the row lands here."""
+
+    prefetched: npt.NDArray[np.int16] | None
+
+
+class DecodeBatch:
+    """20 ms G.711 payloads of many sessions, decoded with one table lookup per codec.
+
+    :attr:`add` queues ``(table, payload, owner)``: one frame's 160 code
+    bytes with the decode table of its codec; :meth:`run` decodes everything
+    queued and sets each owner's :attr:`Prefetching.prefetched` to its frame
+    (a row of one fresh array that nothing else writes to).
+    """
+
+    def __init__(self) -> None:
+        self._queued: list[tuple[npt.NDArray[np.int16], bytes, Prefetching]] = []
+        self.add: Callable[[tuple[npt.NDArray[np.int16], bytes, Prefetching]], None] = (
+            self._queued.append
+        )
+        """Queue one entry (the list's own ``append``: one C call per frame and call)."""
+        self.frames = 0
+        """Frames decoded so far (for tests and diagnostics)."""
+
+    def __len__(self) -> int:
+        return len(self._queued)
+
+    def run(self) -> None:
+        """Decode every queued payload; each owner gets its frame in ``prefetched``."""
+        pending = self._queued[:]
+        self._queued.clear()  # the same list: ``add`` stays bound to it
+        while pending:  # one round per codec in the batch (each round takes at least one entry)
+            table = pending[0][0]
+            same = [entry for entry in pending if entry[0] is table]
+            pending = [entry for entry in pending if entry[0] is not table]
+            codes = np.frombuffer(b"".join([entry[1] for entry in same]), dtype=np.uint8)
+            frames = table[codes].reshape(len(same), FRAME_SAMPLES)
+            self.frames += len(same)
+            for (_table, _payload, owner), frame in zip(same, frames, strict=True):
+                owner.prefetched = frame
 
 
 class MediaClock:
@@ -86,17 +148,25 @@ class MediaClock:
         self.step = period / phases
         self.origin: float | None = None
         """Time of tick 0: the loop's time when the first session joined."""
-        self._groups: list[dict[PacedSession, None]] = [{} for _ in range(phases)]
+        self._groups: list[dict[PacedSession, Callable[[float], None] | None]] = [
+            {} for _ in range(phases)
+        ]
+        """Per phase: the sessions and the fetch of each that receives audio (see ``fetch_from``)."""
         self._timer: asyncio.TimerHandle | None = None
         self._next_tick = 0
         self.ticks = 0
         """Tick callbacks run so far (for tests and diagnostics)."""
         self.dtmf = DetectionBatch()
+        self.decode = DecodeBatch()
+        """This tick's received payloads, decoded together before the sessions are served."""
         """Received frames of this tick's sessions awaiting in-band DTMF analysis."""
         self._poll = select.epoll() if hasattr(select, "epoll") else None
-        self._watched: set[int] = set()
-        self._ready: set[int] | None = None
-        """File descriptors with packets waiting, as polled in this tick (``None``: not yet)."""
+        self._readers: dict[int, Callable[[], None]] = {}
+        """Watched RTP sockets and the function that reads one packet of each."""
+        self.now = 0.0
+        """The loop's time when this tick's packets were read (their arrival time, to a tick)."""
+        self.reads = 0
+        """Packets read for the watched sockets so far (one read per readiness)."""
 
     @classmethod
     def for_loop(cls, loop: asyncio.AbstractEventLoop) -> MediaClock:
@@ -136,6 +206,16 @@ class MediaClock:
             self._arm(max(first - self.phases + 1, 0))
         return first
 
+    def fetch_from(self, session: PacedSession, fetch: Callable[[float], None]) -> None:
+        """Before each of its ticks, call ``fetch(at)`` for ``session`` (while it is served).
+
+        ``fetch`` queues the payload of the session's frame due at ``at`` on
+        :attr:`decode` (or does nothing); it never raises.
+        """
+        for group in self._groups:
+            if session in group:
+                group[session] = fetch
+
     def leave(self, session: PacedSession) -> None:
         """Stop serving ``session`` (idempotent); the timer stops with the last one."""
         for group in self._groups:
@@ -144,32 +224,40 @@ class MediaClock:
             self._timer.cancel()
             self._timer = None
 
-    def watch(self, fd: int) -> None:
-        """Include socket ``fd`` in the once-a-tick readiness poll."""
-        if self._poll is not None and fd not in self._watched:
+    def watch(self, fd: int, read_one: Callable[[], None]) -> None:
+        """Poll socket ``fd`` at every tick; ``read_one`` reads one packet when it is readable.
+
+        ``read_one`` never raises (it reports its own faults): the tick
+        goes on with the other sockets and sessions.
+        """
+        if self._poll is not None and fd not in self._readers:
             self._poll.register(fd, select.EPOLLIN)
-        self._watched.add(fd)
+        self._readers[fd] = read_one
 
     def unwatch(self, fd: int) -> None:
         """Forget ``fd`` (idempotent); call before the socket is closed."""
-        if fd in self._watched:
-            self._watched.discard(fd)
-            if self._poll is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    self._poll.unregister(fd)
+        if self._readers.pop(fd, None) is not None and self._poll is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._poll.unregister(fd)
 
-    def readable(self, fd: int) -> bool:
-        """Whether ``fd`` has packets waiting (polled once per tick, for every watched socket)."""
-        if self._poll is None:
-            return True  # no epoll: every session tries its socket
-        ready = self._ready
-        if ready is None:
+    def _read_ready(self) -> None:
+        """One packet from every watched socket the kernel says is readable (one poll)."""
+        readers = self._readers
+        if not readers:
+            return
+        self.now = self.loop.time()
+        if self._poll is None:  # no epoll: every socket is tried (its read may find nothing)
+            ready = list(readers)
+        else:
             try:
-                events = self._poll.poll(0, max(len(self._watched), 1))
+                ready = [fd for fd, _mask in self._poll.poll(0, len(readers))]
             except OSError:
-                return True
-            ready = self._ready = {event_fd for event_fd, _mask in events}
-        return fd in ready
+                return
+        for fd in ready:
+            read_one = readers.get(fd)  # a packet read before may have ended that call
+            if read_one is not None:
+                read_one()
+        self.reads += len(ready)
 
     def _arm(self, tick: int) -> None:
         if self._timer is not None:  # e.g. a session joined while a tick was running
@@ -182,9 +270,16 @@ class MediaClock:
         tick = self._next_tick
         at = self.slot_time(tick)
         self.ticks += 1
-        self._ready = None  # polled again by the first session that asks
         try:
-            for session in list(self._groups[tick % self.phases]):
+            self._read_ready()
+            group = self._groups[tick % self.phases]
+            sessions = list(group)
+            fetches = [fetch for fetch in group.values() if fetch is not None]
+            if fetches:
+                for fetch in fetches:
+                    fetch(at)
+                self.decode.run()
+            for session in sessions:
                 session.pace(at)  # a session never raises (it reports its own faults)
             self.dtmf.run()  # the callbacks report their own faults too
         finally:

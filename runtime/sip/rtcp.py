@@ -190,7 +190,10 @@ class ReceptionStats:
         self.received += 1
         transit = arrival * self.clock_rate - timestamp
         if self._transit is not None:
-            self._jitter += (abs(transit - self._transit) - self._jitter) / 16
+            change = transit - self._transit
+            if change < 0:
+                change = -change
+            self._jitter += (change - self._jitter) / 16
         self._transit = transit
 
     def rtcp(self, data: bytes, now: float) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from dsm.runtime.sip.errors import ParseError
 
@@ -31,6 +32,8 @@ __all__ = [
     "seq_diff",
     "RTP_VERSION",
     "RTP_HEADER_SIZE",
+    "PLAIN_FIRST_OCTET",
+    "PLAIN_HEADER",
 ]
 
 RTP_VERSION = 2
@@ -38,6 +41,11 @@ _HEADER = struct.Struct("!BBHII")
 RTP_HEADER_SIZE = _HEADER.size
 """Octets of the fixed header (no CSRCs, no extension)."""
 _FIRST_OCTET = RTP_VERSION << 6
+PLAIN_FIRST_OCTET = _FIRST_OCTET
+"""First octet of a packet with nothing but the fixed header (no padding, extension, CSRCs)."""
+PLAIN_HEADER = struct.Struct("!xBHII")
+"""Second octet, sequence, timestamp, SSRC of a plain packet: the receive path's fast parse."""
+_T = TypeVar("_T")
 
 
 def seq_diff(a: int, b: int) -> int:
@@ -219,10 +227,12 @@ class RtpSender:
         return packet
 
 
-class JitterBuffer:
+class JitterBuffer(Generic[_T]):
     """Reorder incoming packets of one stream by sequence number.
 
-    ``push`` stores a packet (False: dropped as late, duplicate or overflow);
+    ``push`` stores a packet (:meth:`put` stores anything under a sequence
+    number: the RTP session keeps ``(payload type, payload)`` and builds no
+    packet object per packet) (False: dropped as late, duplicate or overflow);
     ``pop`` is called once per frame interval and returns the next packet,
     or ``None`` when it is missing (the caller conceals the gap) or while the
     buffer is (re)filling to ``depth`` packets.  A jump of more than
@@ -237,7 +247,7 @@ class JitterBuffer:
         self.depth = depth
         self.capacity = capacity
         self.restart_gap = restart_gap
-        self._packets: dict[int, RtpPacket] = {}
+        self._packets: dict[int, _T] = {}
         self._next: int | None = None
         self._playing = False
         self.dropped = 0
@@ -246,12 +256,18 @@ class JitterBuffer:
     def __len__(self) -> int:
         return len(self._packets)
 
-    def push(self, packet: RtpPacket) -> bool:
-        seq = packet.sequence & 0xFFFF
-        if self._next is None:
-            self._next = seq
-        distance = seq_diff(seq, self._next)
-        if abs(distance) > self.restart_gap:
+    def push(self: JitterBuffer[RtpPacket], packet: RtpPacket) -> bool:
+        return self.put(packet.sequence, packet)
+
+    def put(self, sequence: int, packet: _T) -> bool:
+        """Store ``packet`` as number ``sequence``; ``False``: dropped (late, duplicate)."""
+        seq = sequence & 0xFFFF
+        expected = self._next
+        if expected is None:
+            expected = self._next = seq
+        distance = ((seq - expected + 0x8000) & 0xFFFF) - 0x8000  # seq_diff, inlined (per packet)
+        gap = self.restart_gap
+        if distance > gap or distance < -gap:
             self._packets.clear()
             self._next = seq
             self._playing = False
@@ -285,7 +301,7 @@ class JitterBuffer:
         self.dropped += len(old)
         self._next = start
 
-    def pop(self) -> RtpPacket | None:
+    def pop(self) -> _T | None:
         if not self._playing:
             if len(self._packets) < self.depth:
                 return None

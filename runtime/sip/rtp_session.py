@@ -17,11 +17,13 @@
   :data:`LATE_AFTER` after its schedule (or skipped) in
   :attr:`RtpSession.frames_late` -- the server's ``/metrics`` sums them over
   the live calls (``dsm_rtp_frames``, ``dsm_rtp_late_frames``);
-* received RTP is read at the call's frame, not by a loop callback per
-  packet: when the clock's once-a-tick poll finds the socket readable, the
-  frame first drains it (non-blocking reads until it is empty, at most 64)
-  into the latch, the RTCP statistics and the jitter buffer -- a reader
-  callback per packet cost more than the packet itself;
+* received RTP is not read by a loop callback per packet: the clock polls
+  every call's socket once a tick and reads one packet from each readable
+  one (:meth:`RtpSession._read_one`, exactly one read per readiness, never
+  an empty one) into the latch, the RTCP statistics and the jitter buffer.
+  A plain packet (no padding, extension or CSRCs: what phones send) is
+  parsed with one ``struct`` call and kept as ``(payload type, payload)``,
+  no packet object; anything else takes :meth:`RtpPacket.parse`;
 * RFC 4733 packets go straight to :meth:`CallMedia.receive_telephone_event`;
   ``sendDTMF`` requests (:attr:`CallMedia.outgoing_dtmf`) are sent as
   telephone-event packets, one per frame interval, in place of audio;
@@ -71,12 +73,12 @@ from dsm.runtime.media.audio import FRAME_SAMPLES
 from dsm.runtime.media.call_media import CallMedia, MediaEvent
 from dsm.runtime.media.dtmf import KeyPress
 from dsm.runtime.media.g711 import (
+    ALAW_DECODE,
     ALAW_ENCODE,
+    ULAW_DECODE,
     ULAW_ENCODE,
     EncodedArrays,
-    alaw_decode,
     alaw_encode,
-    ulaw_decode,
     ulaw_encode,
 )
 from dsm.runtime.media.rfc4733 import TelephoneEventPacket
@@ -84,7 +86,14 @@ from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.limits import SipCounters
 from dsm.runtime.sip.media_clock import MediaClock
 from dsm.runtime.sip.rtcp import ReceptionStats, compound_report
-from dsm.runtime.sip.rtp import RTP_HEADER_SIZE, JitterBuffer, RtpPacket, RtpSender
+from dsm.runtime.sip.rtp import (
+    PLAIN_FIRST_OCTET,
+    PLAIN_HEADER,
+    RTP_HEADER_SIZE,
+    JitterBuffer,
+    RtpPacket,
+    RtpSender,
+)
 from dsm.runtime.sip.rtp_latch import RtpLatch
 from dsm.runtime.sip.sdp import Codec
 
@@ -134,7 +143,9 @@ _ENCODERS = {"PCMU": ulaw_encode, "PCMA": alaw_encode}
 _ENCODE_TABLES = {"PCMU": ULAW_ENCODE, "PCMA": ALAW_ENCODE}
 _ENCODED_ARRAYS = {"PCMU": EncodedArrays(ULAW_ENCODE), "PCMA": EncodedArrays(ALAW_ENCODE)}
 """Prompt codes shared by every call of the process, per codec."""
-_DECODERS = {0: ulaw_decode, 8: alaw_decode}
+_DECODE_TABLES = {0: ULAW_DECODE, 8: ALAW_DECODE}
+"""Payload type -> the table that decodes its codes (indexed by the code bytes)."""
+_PLAIN_UNPACK = PLAIN_HEADER.unpack_from
 _SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 _NO_SEND = ("recvonly", "inactive")
 _NO_RECEIVE = ("sendonly", "inactive")
@@ -258,12 +269,19 @@ class RtpSession:
         self.sender = RtpSender(
             rng.getrandbits(32), 0, sequence=rng.getrandbits(16), timestamp=rng.getrandbits(32)
         )
-        self.jitter = JitterBuffer(jitter_depth)
+        self.jitter: JitterBuffer[tuple[int, bytes]] = JitterBuffer(jitter_depth)
+        """Received audio as ``(payload type, payload)`` by sequence number."""
         self.codec: Codec | None = None
         self.telephone_event: Codec | None = None
         self.direction = "sendrecv"
         self._received: list[np.ndarray] = []
         self._received_samples = 0
+        self._fetching = False
+        """Whether the clock fetches this call's frames for its batched decode (once audio came)."""
+        self._fetched = False
+        """The clock's fetch already took this frame's packet (its frame is :attr:`prefetched`)."""
+        self.prefetched: np.ndarray | None = None
+        """The coming frame, decoded with the tick's other calls (:class:`DecodeBatch`)."""
         self._dtmf: list[tuple[TelephoneEventPacket, bool]] = []
         self._running = False
         self._slot = 0
@@ -275,6 +293,9 @@ class RtpSession:
         )
         self._encode_table: np.ndarray | None = None
         self._encoded_arrays: EncodedArrays | None = None
+        self._codes_of: np.ndarray | None = None
+        self._codes: bytes | None = None
+        """The codes of the prompt array ``_codes_of`` (the one being played), kept per call."""
         self._reading = False
         self.closed = False
         self.packets_sent = 0
@@ -330,6 +351,7 @@ class RtpSession:
         self.sender.payload_type = codec.payload_type
         self._encode_table = _ENCODE_TABLES[codec.name.upper()]
         self._encoded_arrays = _ENCODED_ARRAYS[codec.name.upper()]
+        self._codes_of = self._codes = None  # the codec may have changed
 
     # -- the send gate (no reflection) ----------------------------------------------------------
     def hold_until_confirmed(self) -> None:
@@ -344,15 +366,15 @@ class RtpSession:
     def start(self) -> None:
         """Start reading and the 20 ms clock (idempotent).
 
-        RTP is not read by a loop callback per packet: the clock's tick that
-        serves this call drains its socket first (:meth:`pace`).  RTCP, a
-        packet every few seconds, keeps its reader.
+        RTP is not read by a loop callback per packet: every tick of the
+        clock reads one packet of each readable socket (:meth:`_read_one`).
+        RTCP, a packet every few seconds, keeps its reader.
         """
         if self.closed:
             return
         if not self._reading:
-            self.sock.setblocking(False)  # drained until empty at the frames it is readable
-            self.clock.watch(self.sock.fileno())
+            self.sock.setblocking(False)
+            self.clock.watch(self._fd, self._read_one)  # one packet per readiness, each tick
             if self.rtcp_sock is not None:
                 self.loop.add_reader(self.rtcp_sock.fileno(), self._rtcp_readable)
                 self._schedule_report()
@@ -371,9 +393,11 @@ class RtpSession:
         if self._running:
             self.clock.leave(self)
             self._running = False
+            self._fetching = self._fetched = False
+            self.prefetched = None
         if self._reading:
             with contextlib.suppress(Exception):
-                self.clock.unwatch(self.sock.fileno())
+                self.clock.unwatch(self._fd)
                 if self.rtcp_sock is not None:
                     self.loop.remove_reader(self.rtcp_sock.fileno())
             self._reading = False
@@ -404,16 +428,14 @@ class RtpSession:
         """
         if self.closed:
             return
-        if self.clock.readable(self._fd):
-            self._readable()  # what arrived since the last frame: latch, jitter buffer, keys
-            if self.closed:  # a delivered event may have ended the call
-                return
         now = self.loop.time()
         if now < at:
             now = at
         clock = self.clock
         step = clock.phases
-        origin, tick = clock.grid()
+        origin = clock.origin
+        assert origin is not None  # set when this session joined
+        tick = clock.step
         slot = self._slot
         due = origin + slot * tick  # clock.slot_time(slot), inlined: this runs per frame
         done = 0
@@ -450,7 +472,14 @@ class RtpSession:
             self.deliver([RtpTimeoutEvent(self.rtp_timeout)])
 
     def _frame(self, start: float) -> None:
-        received = self._next_received()
+        if self._fetched:  # the clock's fetch took this frame's packet: decoded in its batch
+            self._fetched = False
+            received = self.prefetched
+            self.prefetched = None
+        elif self.packets_received:
+            received = self._next_received()
+        else:  # nothing ever received (a one-way call): no jitter buffer to ask
+            received = None
         media = self.media
         result = media.tick(received, now=start, detect=False)
         if result.undetected is not None:  # analysed with the tick's other calls
@@ -498,7 +527,7 @@ class RtpSession:
         packed in place; anything else takes the general encoder.
         """
         table = self._encode_table
-        remote = self.remote
+        remote = self.latch.destination()  # self.remote, without the property's call
         if table is None or remote is None:  # no codec or nowhere to send yet
             self.sender.skip(1)
             return
@@ -511,7 +540,11 @@ class RtpSession:
             if (base is samples or (base is not None and base is samples.base)) and (
                 frame.size == FRAME_SAMPLES
             ):
-                codes = self._encoded_arrays.codes(samples)
+                if samples is self._codes_of:  # the prompt of the last frame: no look-up
+                    codes = self._codes
+                else:
+                    codes = self._encoded_arrays.codes(samples)
+                    self._codes_of, self._codes = samples, codes
         try:
             if codes is not None:  # a slice of a prompt whose codes are known
                 packet[RTP_HEADER_SIZE:] = codes[start : start + FRAME_SAMPLES]
@@ -569,54 +602,72 @@ class RtpSession:
             self._sendto(bytes(rtp))
 
     # -- receiving ------------------------------------------------------------------------
-    def _readable(self) -> None:
-        """Drain the RTP socket (non-blocking reads until empty), once per frame of this call.
+    def _read_one(self) -> None:
+        """The clock found the socket readable: read one packet (the per-packet receive path).
 
-        Bounded: at most 64 packets a frame (3,200 a second, 64 times a
-        phone's rate); a flood beyond that stays in the socket buffer and the
-        kernel drops it, so it costs the loop nothing more.
+        One read per readiness and tick, so never an empty one; a flood
+        beyond four packets a frame interval stays in the kernel's buffer.
+        A bad packet is dropped and reported, nothing more.
         """
-        for _ in range(64):
-            try:
-                data, addr = self.sock.recvfrom(2048)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self.on_error(f"rtp receive: {exc}")
-                return
-            try:
-                self._packet(data, addr)
-            except Exception as exc:  # noqa: BLE001 - a bad packet is dropped, nothing more
-                self.on_error(f"rtp packet dropped: {type(exc).__name__}: {exc}")
-
-    def _packet(self, data: bytes, source: tuple[str, int]) -> None:
         try:
-            packet = RtpPacket.parse(data)
-        except ParseError:
+            data, source = self.sock.recvfrom(2048)
+        except (BlockingIOError, InterruptedError):
             return
+        except OSError as exc:
+            self.on_error(f"rtp receive: {exc}")
+            return
+        try:
+            if len(data) > RTP_HEADER_SIZE and data[0] == PLAIN_FIRST_OCTET:
+                second, sequence, timestamp, ssrc = _PLAIN_UNPACK(data)
+                payload_type = second & 0x7F
+                payload = data[RTP_HEADER_SIZE:]
+            else:
+                try:
+                    packet = RtpPacket.parse(data)
+                except ParseError:
+                    return
+                payload_type, sequence = packet.payload_type, packet.sequence
+                timestamp, ssrc, payload = packet.timestamp, packet.ssrc, packet.payload
+            self._packet(data, source, payload_type, sequence, timestamp, ssrc, payload)
+        except Exception as exc:  # noqa: BLE001 - a bad packet is dropped, nothing more
+            self.on_error(f"rtp packet dropped: {type(exc).__name__}: {exc}")
+
+    def _packet(
+        self,
+        data: bytes,
+        source: tuple[str, int],
+        payload_type: int,
+        sequence: int,
+        timestamp: int,
+        ssrc: int,
+        payload: bytes,
+    ) -> None:
         latch = self.latch
-        if not latch.admit(source, packet.payload_type):
+        if not latch.admit(source, payload_type):
             self.packets_foreign += 1
             self.counters.rtp_foreign_dropped += 1
             return
         if not self.confirmed and latch.source is not None:
             self.confirmed = True  # the peer's own RTP: it wants the stream
         self.packets_received += 1
-        self._last_received = self.loop.time()
-        self.reception.rtp(packet.ssrc, packet.sequence, packet.timestamp, self._last_received)
+        now = self._last_received = self.clock.now  # read at this tick: one clock read per tick
+        self.reception.rtp(ssrc, sequence, timestamp, now)
         self._timeout_reported = False
         if self.forward is not None:
             self.forward(data)
         if self.direction in _NO_RECEIVE:
             return
         te = self.telephone_event
-        if te is not None and packet.payload_type == te.payload_type:
-            keys = self.media.receive_telephone_event(packet.timestamp, packet.payload)
+        if te is not None and payload_type == te.payload_type:
+            keys = self.media.receive_telephone_event(timestamp, payload)
             if keys:
                 self.deliver(list(keys))
             return
-        if packet.payload_type in _DECODERS:
-            self.jitter.push(packet)
+        if payload_type in _DECODE_TABLES:
+            self.jitter.put(sequence, (payload_type, payload))
+            if not self._fetching and self._running:  # from now on decoded with the tick's batch
+                self._fetching = True
+                self.clock.fetch_from(self, self._fetch)
 
     # -- RTCP ---------------------------------------------------------------------------------
     def _schedule_report(self) -> None:
@@ -666,17 +717,61 @@ class RtpSession:
             with contextlib.suppress(ParseError):  # not RTCP: dropped
                 self.reception.rtcp(data, self.loop.time())
 
+    def _fetch(self, at: float) -> None:
+        """Before the tick ``at``: take the packet of this call's frame due then (the clock's fetch).
+
+        A 20 ms payload is queued on the clock's :class:`DecodeBatch` and
+        arrives decoded in :attr:`prefetched`; an empty jitter buffer makes
+        the frame silent-by-absence without a second pop.  Anything else
+        (another packet size, samples carried over from the last frame, no
+        frame due at this tick) is left to :meth:`_next_received`.
+        """
+        clock = self.clock
+        origin = clock.origin
+        if (
+            self._received_samples
+            or self.closed
+            or origin is None
+            or origin + self._slot * clock.step > at + 1e-9
+        ):
+            return
+        packet = self.jitter.pop()
+        if packet is None:
+            self._fetched = True  # the frame has nothing: no second pop
+            return
+        payload_type, payload = packet
+        table = _DECODE_TABLES[payload_type]
+        if len(payload) == FRAME_SAMPLES:
+            self._fetched = True
+            clock.decode.add((table, payload, self))
+        elif payload:  # another packet size: decoded here, the frame is completed as before
+            samples = table[np.frombuffer(payload, dtype=np.uint8)]
+            self._received.append(samples)
+            self._received_samples = samples.size
+
     def _next_received(self) -> np.ndarray | None:
         """The next 20 ms of caller audio, or ``None`` when nothing arrived.
 
         A gap stays a gap: a recording holds only the audio received (2 s of
         caller audio make a 2.00 s file, as in the reference), not filler.
         """
+        if not self._received_samples:  # the usual case: one 20 ms packet, nothing carried over
+            packet = self.jitter.pop()
+            if packet is None:
+                return None
+            payload_type, payload = packet
+            samples = _DECODE_TABLES[payload_type][np.frombuffer(payload, dtype=np.uint8)]
+            if samples.size == FRAME_SAMPLES:
+                return samples
+            if samples.size:
+                self._received.append(samples)
+                self._received_samples = samples.size
         while self._received_samples < FRAME_SAMPLES:
             packet = self.jitter.pop()
             if packet is None:
                 break
-            samples = _DECODERS[packet.payload_type](packet.payload)
+            payload_type, payload = packet
+            samples = _DECODE_TABLES[payload_type][np.frombuffer(payload, dtype=np.uint8)]
             if samples.size:
                 self._received.append(samples)
                 self._received_samples += samples.size

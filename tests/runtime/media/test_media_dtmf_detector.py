@@ -195,6 +195,33 @@ def test_detection_batch_gives_each_detector_the_same_result_as_processing_alone
     assert all(len(g) == 3 for g in got)
 
 
+def test_detection_batch_of_one_frame_per_call_matches_processing_alone() -> None:
+    """E-151: the media clock's usual batch -- one frame of each call per tick, windows built
+    for all calls at once -- gives every detector what it finds alone, and a detector that
+    is mid-key when a batch of only silence comes still ends its key."""
+    rng = np.random.default_rng(11)
+    signals = [keying(rng, keys=2, frames=80).reshape(-1, 160) for _call in range(7)]
+    detectors = [DtmfDetector() for _ in signals]
+    got: list[list[KeyPress]] = [[] for _ in signals]
+    batch = DetectionBatch()
+    for frame in range(80):
+        for call, detector in enumerate(detectors):
+            batch.add(detector, signals[call][frame], got[call].extend)
+        batch.run()
+    assert got == [detect(s.reshape(-1)) for s in signals]
+    assert all(len(g) == 2 for g in got)
+    # a frame given as a (1, 160) block is analysed the same
+    detector = DtmfDetector()
+    alone = DtmfDetector()
+    tone = dtmf_tone(7, 100, -10.0)
+    frames = np.concatenate([tone, np.zeros(3200, np.int16)]).reshape(-1, 160)
+    found: list[KeyPress] = []
+    for frame in frames:
+        batch.add(detector, frame.reshape(1, 160), found.extend)
+        batch.run()
+    assert found == alone.process_samples(frames.reshape(-1)) and [p.key for p in found] == [7]
+
+
 def test_detection_batch_reports_nothing_for_frames_without_keys() -> None:
     batch = DetectionBatch()
     calls: list[list[KeyPress]] = []

@@ -18,7 +18,7 @@ from fake_loop import FakeLoop
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import KeyPress, dtmf_tone
 from dsm.runtime.media.events import NoAudio
-from dsm.runtime.media.g711 import alaw_encode, ulaw_encode
+from dsm.runtime.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from dsm.runtime.media.items import PromptItem
 from dsm.runtime.sip.media_clock import FRAME_PERIOD, PHASES, MediaClock
 from dsm.runtime.sip.rtp import RtpPacket, RtpSender
@@ -64,8 +64,10 @@ class Rig:
         self.sessions: list[RtpSession] = []
         self.events: list[list[object]] = []
 
-    def add(self, samples: np.ndarray, codec: Codec = PCMU, seed: int = 0) -> RtpSession:
-        media = CallMedia()
+    def add(
+        self, samples: np.ndarray, codec: Codec = PCMU, seed: int = 0, media: CallMedia | None = None
+    ) -> RtpSession:
+        media = media if media is not None else CallMedia()
         media.play(PromptItem("p", samples))
         media.media_connect()
         index = len(self.events)
@@ -297,4 +299,93 @@ def test_a_call_started_during_a_tick_leaves_one_timer(sink: socket.socket) -> N
         rig.loop.advance(rig.loop.time() + 0.2)
         assert started[0].frames == frames + 10  # one frame per period, not two
     finally:
+        rig.close()
+
+
+class Heard(CallMedia):
+    """A call's media that keeps every received frame its ticks get (``None``: nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heard: list[np.ndarray | None] = []
+
+    def tick(self, received=None, now=None, detect=True):  # type: ignore[no-untyped-def]
+        self.heard.append(None if received is None else np.array(received, dtype=np.int16))
+        return super().tick(received, now=now, detect=detect)
+
+
+def test_received_audio_of_all_calls_is_decoded_in_one_batch_per_tick_as_frame_by_frame(
+    sink: socket.socket,
+) -> None:
+    """µ-law and A-law callers, 20 ms and 10 ms packets, a lost packet: every call hears
+    exactly the decoded payloads in sequence order, one read per readiness."""
+    rig = Rig(sink)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    caller.bind(("127.0.0.1", 0))
+    try:
+        codecs = [PCMU, PCMA, PCMU, PCMA]
+        media = [Heard() for _ in codecs]
+        sessions = [
+            rig.add(tone(3.0, seed=i), codec=c, seed=i, media=m)
+            for i, (c, m) in enumerate(zip(codecs, media, strict=True))
+        ]
+        for m in media:
+            m.flags["receiving"] = True
+        signal = [tone(1.0, seed=10 + i) for i in range(len(codecs))]
+        encoders = {0: ulaw_encode, 8: alaw_encode}
+        frames = 30
+        lost = 12  # call 2 loses its 13th packet
+        for index in range(frames):
+            for call, (session, codec) in enumerate(zip(sessions, codecs, strict=True)):
+                codes = encoders[codec.payload_type](signal[call][index * 160 : (index + 1) * 160])
+                if call == 3:  # 10 ms packets: two per frame
+                    halves = [codes[:80], codes[80:]]
+                    for half, part in enumerate(halves):
+                        seq = 2 * index + half
+                        packet = RtpPacket(8, seq, seq * 80, 77, part.tobytes())
+                        caller.sendto(bytes(packet), ("127.0.0.1", session.local_port))
+                elif not (call == 2 and index == lost):
+                    packet = RtpPacket(codec.payload_type, index, index * 160, 70 + call, codes.tobytes())
+                    caller.sendto(bytes(packet), ("127.0.0.1", session.local_port))
+            rig.loop.advance(rig.loop.time() + FRAME_PERIOD)
+        rig.loop.advance(rig.loop.time() + 10 * FRAME_PERIOD)
+        decoders = {0: ulaw_decode, 8: alaw_decode}
+        for call, (m, codec) in enumerate(zip(media, codecs, strict=True)):
+            heard = [f for f in m.heard if f is not None]
+            expected = decoders[codec.payload_type](
+                encoders[codec.payload_type](signal[call][: frames * 160])
+            ).reshape(-1, 160)
+            if call == 2:
+                expected = np.delete(expected, lost, axis=0)  # a gap stays a gap
+            assert len(heard) == len(expected), call
+            assert all(np.array_equal(a, b) for a, b in zip(heard, expected, strict=True)), call
+        assert rig.clock.reads == sum(s.packets_received for s in sessions)  # never an empty read
+        assert len(rig.clock.decode) == 0
+        # the 20 ms packets of calls 0-2 went through the batch (all but the jitter buffer's fill)
+        assert rig.clock.decode.frames >= 3 * (frames - 4) - 1
+    finally:
+        caller.close()
+        rig.close()
+
+
+def test_a_burst_is_read_one_packet_per_tick_and_never_with_an_empty_read(sink: socket.socket) -> None:
+    """Ten packets waiting at once (a peer's burst, or a flood) are read one per tick: four
+    a frame interval, the rest waits in the kernel's buffer; once it is empty, no read at all."""
+    rig = Rig(sink)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    caller.bind(("127.0.0.1", 0))
+    try:
+        session = rig.add(tone(2.0))
+        session.media.flags["receiving"] = True
+        for seq in range(10):
+            packet = RtpPacket(0, seq, seq * 160, 99, bytes(160))
+            caller.sendto(bytes(packet), ("127.0.0.1", session.local_port))
+        start = rig.clock.ticks
+        for _ in range(30):  # bounded: at most 30 steps of a quarter period
+            rig.loop.advance(rig.loop.time() + FRAME_PERIOD / PHASES)
+            ticks = rig.clock.ticks - start
+            assert session.packets_received == rig.clock.reads == min(ticks, 10)
+        assert rig.clock.ticks - start >= 20 and rig.clock.reads == 10
+    finally:
+        caller.close()
         rig.close()
