@@ -10,9 +10,11 @@ the port of its own side (:func:`rewrite_sdp`), so both peers send to us.
   symmetric RTP with ``force_symmetric_rtp`` or the server's
   ``rtp_symmetric``): a packet from a stranger is dropped and counted.
 * Packets are read on the media clock (:class:`~dsm.runtime.sip.media_clock.MediaClock`):
-  the relay joins it as one paced session and drains both RTP sockets at
-  its tick when the clock's poll says they hold packets -- no loop callback
-  per packet.  RTCP (rare) is relayed the same way.
+  the relay joins it as one paced session (which keeps the clock ticking)
+  and its sockets are watched by the clock's one poll per tick: one packet
+  per readable socket per tick (four ticks a frame: up to 200 packets/s per
+  socket; a flood beyond that stays with the kernel) -- no loop callback per
+  packet.  RTCP (rare) is relayed the same way.
 * No reflection: the caller's side sends nothing until the caller confirmed
   the stream -- its ACK (:attr:`RelaySide.confirmed`, set by the relay) or
   its own first admitted packet -- so an INVITE naming a third party's
@@ -32,6 +34,7 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
 from dsm.runtime.sip.errors import ParseError
@@ -39,10 +42,8 @@ from dsm.runtime.sip.media_clock import MediaClock
 from dsm.runtime.sip.rtp import RtpPacket
 from dsm.runtime.sip.rtp_latch import RtpLatch
 
-__all__ = ["RtpRelay", "RelaySide", "rewrite_sdp", "sdp_media_address", "MAX_PACKETS_PER_TICK"]
+__all__ = ["RtpRelay", "RelaySide", "rewrite_sdp", "sdp_media_address"]
 
-MAX_PACKETS_PER_TICK = 64
-"""Packets read from one socket per clock tick; a flood beyond that stays with the kernel."""
 
 _TELEPHONE_EVENT = re.compile(rb"^a=rtpmap:(\d+) telephone-event/", re.MULTILINE | re.IGNORECASE)
 _C_LINE = re.compile(rb"^c=IN IP[46] (\S+)", re.MULTILINE)
@@ -167,60 +168,52 @@ class RtpRelay:
     def start(self) -> None:
         if self.running or self.closed:
             return
-        for side in (self.a, self.b):
-            self.clock.watch(side.rtp.fileno())
-            self.clock.watch(side.rtcp.fileno())
+        for src, dst in ((self.a, self.b), (self.b, self.a)):
+            self.clock.watch(src.rtp.fileno(), partial(self._relay_rtp, src, dst))
+            self.clock.watch(src.rtcp.fileno(), partial(self._relay_rtcp, src, dst))
         self.clock.join(self)
         self.running = True
 
     def pace(self, at: float) -> None:
-        """The clock's tick: drain what arrived on either side and send it out of the other."""
-        self._drain(self.a, self.b)
-        self._drain(self.b, self.a)
-
-    def _drain(self, src: RelaySide, dst: RelaySide) -> None:
-        clock = self.clock
-        if clock.readable(src.rtp.fileno()):
-            self._relay_rtp(src, dst)
-        if clock.readable(src.rtcp.fileno()):
-            self._relay_rtcp(src, dst)
+        """The clock's tick: nothing to do here -- the clock's one poll per tick already read
+        what arrived on either side (one packet per readable socket) and relayed it."""
 
     def _relay_rtp(self, src: RelaySide, dst: RelaySide) -> None:
+        """One packet that arrived on ``src`` goes out of ``dst`` (never raises)."""
+        try:
+            data, addr = src.rtp.recvfrom(2048)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.on_error(f"rtp relay receive: {exc}")
+            return
+        if len(data) < 12 or data[0] >> 6 != 2:
+            return  # not RTP
         latch = src.latch
-        for _ in range(MAX_PACKETS_PER_TICK):
-            try:
-                data, addr = src.rtp.recvfrom(2048)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self.on_error(f"rtp relay receive: {exc}")
-                return
-            if len(data) < 12 or data[0] >> 6 != 2:
-                continue  # not RTP
-            if not latch.admit(addr, data[1] & 0x7F):
-                src.foreign += 1
-                continue
-            src.received += 1
-            src.confirmed = True  # the peer's own RTP: it wants the stream
-            if src.dtmf is not None and data[1] & 0x7F == src.dtmf_pt:
-                self._keys(src, data)
-            if not self.receiving[0 if src is self.a else 1]:
-                continue
-            if self.on_packet is not None:
-                self.on_packet()
-            target = dst.latch.destination()
-            if target is None:
-                continue
-            if not dst.confirmed:
-                dst.held_back += 1
-                continue
-            try:
-                dst.rtp.sendto(data, target)
-                dst.sent += 1
-            except (BlockingIOError, InterruptedError):
-                pass  # a full buffer drops the packet, as the network would
-            except OSError as exc:
-                self.on_error(f"rtp relay to {target}: {exc}")
+        if not latch.admit(addr, data[1] & 0x7F):
+            src.foreign += 1
+            return
+        src.received += 1
+        src.confirmed = True  # the peer's own RTP: it wants the stream
+        if src.dtmf is not None and data[1] & 0x7F == src.dtmf_pt:
+            self._keys(src, data)
+        if not self.receiving[0 if src is self.a else 1]:
+            return
+        if self.on_packet is not None:
+            self.on_packet()
+        target = dst.latch.destination()
+        if target is None:
+            return
+        if not dst.confirmed:
+            dst.held_back += 1
+            return
+        try:
+            dst.rtp.sendto(data, target)
+            dst.sent += 1
+        except (BlockingIOError, InterruptedError):
+            pass  # a full buffer drops the packet, as the network would
+        except OSError as exc:
+            self.on_error(f"rtp relay to {target}: {exc}")
 
     def _keys(self, side: RelaySide, data: bytes) -> None:
         """An RFC 4733 packet of ``side``'s peer: the keys it completes go to :attr:`on_dtmf`."""
@@ -236,21 +229,18 @@ class RtpRelay:
                 self.on_dtmf(side, press.key, press.duration_ms)
 
     def _relay_rtcp(self, src: RelaySide, dst: RelaySide) -> None:
-        for _ in range(MAX_PACKETS_PER_TICK):
-            try:
-                data, addr = src.rtcp.recvfrom(2048)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            if not src.latch.admit_rtcp(addr):
-                continue
-            target = dst.latch.rtcp_destination()
-            if target is None or not dst.confirmed:
-                continue
-            with contextlib.suppress(OSError):
-                dst.rtcp.sendto(data, target)
-                src.rtcp_relayed += 1
+        try:
+            data, addr = src.rtcp.recvfrom(2048)
+        except OSError:  # nothing there (BlockingIOError) or an ICMP error: nothing to relay
+            return
+        if not src.latch.admit_rtcp(addr):
+            return
+        target = dst.latch.rtcp_destination()
+        if target is None or not dst.confirmed:
+            return
+        with contextlib.suppress(OSError):
+            dst.rtcp.sendto(data, target)
+            src.rtcp_relayed += 1
 
     def close(self) -> None:
         if self.closed:

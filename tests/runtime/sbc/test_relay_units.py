@@ -117,7 +117,7 @@ def relay_rig() -> Iterator[tuple[RtpRelay, socket.socket, socket.socket, asynci
 def tick(relay: RtpRelay) -> None:
     """One media-clock tick, after the kernel had time to queue what was sent."""
     time.sleep(0.02)
-    relay.clock._ready = None  # a fresh poll, as the clock's own tick does
+    relay.clock._read_ready()  # the clock's one poll: one packet per readable socket
     relay.pace(0.0)
 
 
