@@ -50,6 +50,8 @@ class LegHost(Protocol):
 
     def end_leg(self, leg: SbcCallLeg) -> None: ...
 
+    def other_leg(self, leg: SbcCallLeg) -> SbcCallLeg | None: ...
+
 
 class SbcCallLeg(SbcSessionCall):
     """A relayed call's leg; see the module docstring."""
@@ -84,6 +86,12 @@ class SbcCallLeg(SbcSessionCall):
     def sbc_leg(self) -> SbcCallLeg:
         """The leg a session of this call acts on (``mod_sbc``; :func:`~dsm.runtime.sbc.leg.sbc_leg_of`)."""
         return self
+
+    @property
+    def other_id(self) -> str:
+        """``dlg.getOtherId``: the other leg's local tag (its session's address), empty once detached."""
+        other = None if self.detached else self.host.other_leg(self)
+        return "" if other is None else other.local_tag
 
     # -- SbcLeg ------------------------------------------------------------------------------
     @property

@@ -728,6 +728,8 @@ class RelayedCall:
     def _other(self, leg: SbcCallLeg) -> SbcCallLeg | None:
         return self.b if leg is self.a else self.a
 
+    other_leg = _other
+
     def _connected(self, leg: SbcCallLeg) -> bool:
         return (self.a_state if leg is self.a else self.b_state) == "connected"
 
