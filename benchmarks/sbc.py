@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import os
 import shutil
@@ -44,6 +43,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import soundfile
+from sip import (  # the SIP benchmark's helpers (same folder)
+    free_port,
+    proc_cpu_seconds,
+    sipp_counts,
+)
 
 RATES: tuple[int, ...] = (10, 25, 50, 100, 150, 200)
 STEP_SECONDS = 3
@@ -110,38 +114,6 @@ UAC = """\
   <recv response="200" crlf="true"/>
 </scenario>
 """
-
-
-def free_port(kind: int = socket.SOCK_DGRAM, even: bool = False) -> int:
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if not even or port % 2 == 0:
-            return port
-    raise RuntimeError("no free port on 127.0.0.1")
-
-
-def cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def sipp_counts(stats: Path) -> dict[str, int]:
-    if not stats.exists():
-        return {}
-    rows = list(csv.reader(stats.read_text(errors="replace").splitlines(), delimiter=";"))
-    if len(rows) < 2:
-        return {}
-    last = dict(zip(rows[0], rows[-1], strict=False))
-    out: dict[str, int] = {}
-    for key in ("SuccessfulCall(C)", "FailedCall(C)", "OutgoingCall(C)", "IncomingCall(C)"):
-        with contextlib.suppress(KeyError, ValueError):
-            out[key] = int(last[key])
-    return out
 
 
 class SbcServer:
@@ -273,7 +245,7 @@ def run_step(
     for _attempt in range(3):
         stats = work / "stats.csv"
         stats.unlink(missing_ok=True)
-        before = cpu_seconds(server.proc.pid)
+        before = proc_cpu_seconds(server.proc.pid)
         cmd = [            sipp, f"127.0.0.1:{server.sip_port}", "-sf", str(xml), "-s", "b",
             "-r", str(rate), "-m", str(calls), "-l", str(calls),
             "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port(even=True)),
@@ -290,7 +262,7 @@ def run_step(
                 proc.kill()
             proc.wait(10)
         server.settle(deadline)
-        after = cpu_seconds(server.proc.pid)
+        after = proc_cpu_seconds(server.proc.pid)
         counts = sipp_counts(stats)
         if code not in (0, 1, None) and not counts.get("OutgoingCall(C)"):
             continue  # sipp did not start: fresh ports

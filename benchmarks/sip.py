@@ -439,8 +439,9 @@ def sipp_run(
 
 
 def sipp_counts(work: Path) -> dict[str, int]:
-    """Successful and failed calls from sipp's statistics file (last row)."""
-    path = work / "stats.csv"
+    """Successful and failed calls from sipp's statistics file (last row): ``work/stats.csv``,
+    or ``work`` itself when it names a ``.csv`` file."""
+    path = work if work.suffix == ".csv" else work / "stats.csv"
     if not path.exists():
         return {}
     rows = list(csv.reader(path.read_text(errors="replace").splitlines(), delimiter=";"))
@@ -448,7 +449,7 @@ def sipp_counts(work: Path) -> dict[str, int]:
         return {}
     last = dict(zip(rows[0], rows[-1], strict=False))
     out: dict[str, int] = {}
-    for key in ("SuccessfulCall(C)", "FailedCall(C)", "OutgoingCall(C)"):
+    for key in ("SuccessfulCall(C)", "FailedCall(C)", "OutgoingCall(C)", "IncomingCall(C)"):
         with contextlib.suppress(KeyError, ValueError):
             out[key] = int(last[key])
     return out

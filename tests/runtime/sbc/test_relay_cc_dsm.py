@@ -10,24 +10,13 @@ call is ended by ``sbc.stopCall`` when the bundle's call-time limit (here
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from relay_rig import SbcRig, caller_invite, recv_request, scenario
 from test_relay_wire import ANSWERED, callee, recv_reply
 from test_sip_serve import ACK_2XX, ACK_FAILURE, reply_to_last
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sbc"
-
-
-@pytest.fixture
-def rig(sipp: str, tmp_path: Path) -> Iterator[SbcRig]:
-    r = SbcRig(sipp, tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def served_bundle(tmp: Path) -> Path:

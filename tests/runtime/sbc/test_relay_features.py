@@ -9,7 +9,7 @@ sipp caller -> ``dsm serve --sbc`` -> sipp callee on loopback, as in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +26,6 @@ from dsm.runtime.control.client import ControlClient, RpcFailure
 from dsm.runtime.sbc.leg import STOP, CallStatus, StopReason, sbc_leg_of
 from dsm.runtime.sbc.profile import CallProfile
 from dsm.runtime.sip.message import Request, Response
-
-
-@pytest.fixture
-def rig(sipp: str, tmp_path: Path) -> Iterator[SbcRig]:
-    r = SbcRig(sipp, tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def simple_call(port: int) -> str:

@@ -10,24 +10,13 @@ same structure with the announcement (test_cc_dsm_handover.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from relay_rig import SbcRig, caller_invite, recv_request, scenario
 from test_relay_wire import ANSWERED, callee, recv_reply
 from test_sip_serve import ACK_2XX, reply_to_last
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-
-
-@pytest.fixture
-def rig(sipp: str, tmp_path: Path) -> Iterator[SbcRig]:
-    r = SbcRig(sipp, tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def test_a_leg_hands_over_and_the_b_legs_script_ends_the_call(rig: SbcRig) -> None:

@@ -9,10 +9,7 @@ call (:class:`~dsm.runtime.sbc.relay.RelayedCall`) is read afterwards.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from relay_rig import SbcRig, caller_invite, check, recv_request, scenario
 from test_sip_dialout import RESPONSE_HEAD, TERMINATED, recv, reply
 from test_sip_serve import ACK_2XX, ACK_FAILURE, pause, reply_to_last
@@ -23,15 +20,6 @@ from dsm.runtime.sbc.leg import CallStatus
 
 def recv_reply(code: int) -> str:
     return recv_response(code, "invite")
-
-
-@pytest.fixture
-def rig(sipp: str, tmp_path: Path) -> Iterator[SbcRig]:
-    r = SbcRig(sipp, tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 ANSWERED = """\
