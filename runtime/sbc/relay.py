@@ -299,6 +299,7 @@ class RelayedCall:
                     destination=destination, body=body,
                     content_type=(plan.content_type or "application/sdp") if body else None,
                     headers=list(plan.headers), call_id=call_id, local_tag=b_tag,
+                    contact=plan.contact or None,
                 )[1]
             )  # fmt: skip
         except UserAgentError as exc:
