@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from relay_rig import SbcRig, caller_invite, check, recv_request, scenario
-from test_relay_wire import ANSWERED, CALLEE_BYE, callee, recv_reply
+from test_relay_wire import ANSWERED, CALLEE_BYE, CALLER_BYE, callee, recv_reply
+from test_sip_dialout import recv, reply
 from test_sip_serve import ACK_2XX, pause, reply_to_last
 
 
@@ -45,3 +46,62 @@ def test_profile_contact_is_the_b_legs_contact_and_the_callees_bye_to_it_crosses
     (call,) = rig.ended_calls(1)
     assert call.codes == [180, 200]
     assert call.plan is not None and call.plan.contact == f"<sip:gw@127.0.0.1:{rig.server.port}>"  # type: ignore[union-attr]
+
+
+SESSION_200 = reply(200, "OK", sdp=True).replace(
+    "      Content-Type:", "      Session-Expires: {se};refresher={who}\n      Require: timer\n      Content-Type:"
+)
+"""The callee's 200 with a session timer (``who`` refreshes: ``uac`` is the SBC)."""
+
+
+def test_bleg_invite_proposes_the_profiles_timer_and_we_refresh_when_the_callee_has_none(rig: SbcRig) -> None:
+    """``enable_session_timer``: the callee's INVITE carries Session-Expires/Min-SE/Supported: timer
+    from the profile; its 200 has no Session-Expires, so the SBC refreshes half-way (re-INVITE with
+    the callee's SDP and ``refresher=uac``), and the call goes on until the caller's BYE."""
+    port = rig.callee(
+        callee(
+            check("Session-Expires: 6", "se"), check("Min-SE: 1", "minse"), check("Supported: timer", "sup"),
+            then=(
+                recv_request("INVITE", check("Session-Expires: 6;refresher=uac", "refresh")),
+                reply(200, "OK", sdp=True), recv("ACK"), recv_request("BYE"), reply_to_last(),
+                '  <Reference variables="refresh"/>\n',
+            ),
+        )  # fmt: skip
+    )
+    rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_session_timer=yes\nsession_expires=6\nminimum_timer=1\n"
+        "aleg_session_expires=60\n")  # the A leg's own timer (the caller's) stays out of the way
+    rig.start(["st"], "st")
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+            pause(4500), CALLER_BYE, refs="x,totag",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    assert call.end_cause == "SipRequest"
+    assert call.b_timer is not None and call.b_timer.we_refresh and call.b_timer.interval == 6
+
+
+def test_bleg_session_expires_when_the_callee_does_not_refresh_and_both_legs_get_bye(rig: SbcRig) -> None:
+    """The callee's 200 makes it the refresher (``refresher=uas``, 3 s); no refresh comes, so the SBC
+    ends the call when the session expires: BYE to the callee and to the caller."""
+    port = rig.callee(
+        callee(
+            answer=(reply(180, "Ringing"), SESSION_200.format(se=3, who="uas"), recv("ACK")),
+            then=(recv_request("BYE"), reply_to_last()),
+        )
+    )
+    rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_session_timer=yes\nsession_expires=3\nminimum_timer=1\n"
+        "aleg_session_expires=60\n")  # the A leg's own timer (the caller's) stays out of the way
+    rig.start(["st"], "st")
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+            recv_request("BYE"), reply_to_last(), refs="x,totag",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    assert call.end_cause == "session timer"
+    assert call.b_timer is not None and not call.b_timer.we_refresh and call.b_timer.interval == 3
