@@ -69,7 +69,7 @@ def test_bleg_invite_proposes_the_profiles_timer_and_we_refresh_when_the_callee_
         )  # fmt: skip
     )
     rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_session_timer=yes\nsession_expires=6\nminimum_timer=1\n"
-        "aleg_session_expires=60\n")  # the A leg's own timer (the caller's) stays out of the way
+        "enable_aleg_session_timer=no\n")  # the B leg's timer only
     rig.start(["st"], "st")
     rig.call(
         scenario(
@@ -93,7 +93,7 @@ def test_bleg_session_expires_when_the_callee_does_not_refresh_and_both_legs_get
         )
     )
     rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_session_timer=yes\nsession_expires=3\nminimum_timer=1\n"
-        "aleg_session_expires=60\n")  # the A leg's own timer (the caller's) stays out of the way
+        "enable_aleg_session_timer=no\n")  # the B leg's timer only
     rig.start(["st"], "st")
     rig.call(
         scenario(
