@@ -15,6 +15,8 @@ from test_relay_wire import ANSWERED, CALLEE_BYE, CALLER_BYE, callee, recv_reply
 from test_sip_dialout import recv, reply
 from test_sip_serve import ACK_2XX, pause, reply_to_last
 
+from dsm.cli import main
+
 
 @pytest.fixture
 def rig(sipp: str, tmp_path: Path) -> Iterator[SbcRig]:
@@ -105,3 +107,40 @@ def test_bleg_session_expires_when_the_callee_does_not_refresh_and_both_legs_get
     (call,) = rig.ended_calls(1)
     assert call.end_cause == "session timer"
     assert call.b_timer is not None and not call.b_timer.we_refresh and call.b_timer.interval == 3
+
+
+def test_rtprelay_interface_default_or_empty_relays_on_the_sip_address(rig: SbcRig) -> None:
+    """``rtprelay_interface=default``, ``aleg_rtprelay_interface=`` (empty): the one media interface,
+    the ``--sip`` address: the callee is offered the SBC's relay port on 127.0.0.1."""
+    port = rig.callee(
+        callee(check("c=IN IP4 127.0.0.1", "c"), check("m=audio [0-9]+ RTP/AVP 0 101", "m"),
+               then=(recv_request("BYE"), reply_to_last()))
+    )  # fmt: skip
+    rig.profile(
+        "r", f"next_hop=127.0.0.1:{port}\nenable_rtp_relay=yes\nrtprelay_interface=default\naleg_rtprelay_interface=\n"
+    )
+    rig.start(["r"], "r")
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+            CALLER_BYE, refs="x,totag",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    assert call.media is not None and call.media.closed
+    assert call.profile.rtprelay_interface == "default" and call.profile.aleg_rtprelay_interface == ""
+
+
+def test_dsm_serve_refuses_a_profile_naming_another_media_interface(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Any other interface name stops ``dsm serve --sbc`` at start with the profile's file:line."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "idle.dsm").write_text("initial state S;\n")
+    conf = tmp_path / "sbc.conf"
+    conf.write_text("load_profiles=r\nactive_profile=r\n")
+    (tmp_path / "r.sbcprofile.conf").write_text("next_hop=127.0.0.1:9\n\naleg_rtprelay_interface=extern\n")
+    code = main(["serve", "--scripts", str(scripts), "--sip", "127.0.0.1:0", "--sbc", str(conf)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "r.sbcprofile.conf:3: aleg_rtprelay_interface: 'extern' is not a media interface" in captured.out + captured.err
