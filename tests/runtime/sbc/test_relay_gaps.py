@@ -144,3 +144,81 @@ def test_dsm_serve_refuses_a_profile_naming_another_media_interface(tmp_path: Pa
     captured = capsys.readouterr()
     assert code == 1
     assert "r.sbcprofile.conf:3: aleg_rtprelay_interface: 'extern' is not a media interface" in captured.out + captured.err
+
+
+CALLEE_REFRESH = """\
+  <send retrans="500" start_txn="refresh">
+    <![CDATA[
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$to_hdr];tag=[pid]SIPpTag01[call_number]
+      To: [$from_hdr]
+      Call-ID: [$cid]
+      CSeq: 1 INVITE
+      Contact: <sip:bob@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Supported: timer
+      Session-Expires: 8;refresher=uac
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=bob 1 2 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+    ]]>
+  </send>
+  <recv response="100" optional="true" response_txn="refresh"/>
+  <recv response="200" response_txn="refresh">
+    <action>
+      <ereg regexp="Session-Expires: 8;refresher=uac" search_in="msg" check_it="true" assign_to="se"/>
+      <ereg regexp="Require: timer" search_in="msg" check_it="true" assign_to="req"/>
+    </action>
+  </recv>
+  <send ack_txn="refresh">
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$to_hdr];tag=[pid]SIPpTag01[call_number]
+      To: [$from_hdr]
+      Call-ID: [$cid]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <Reference variables="se,req"/>
+"""
+"""The callee refreshes the session (re-INVITE, 8 s, it stays the refresher) and checks our 200."""
+
+
+def test_the_callees_refresh_restarts_the_bleg_timer_and_is_answered_with_its_interval(rig: SbcRig) -> None:
+    """The callee is the refresher; its re-INVITE (``Session-Expires: 8;refresher=uac``) is relayed to
+    the caller without the B leg's timer headers, and the callee gets the caller's 200 with
+    ``Session-Expires: 8;refresher=uac`` and ``Require: timer``; the call lasts past the first
+    interval's expiry and ends with the caller's BYE."""
+    port = rig.callee(
+        callee(
+            answer=(reply(180, "Ringing"), SESSION_200.format(se=3, who="uas"), recv("ACK")),
+            then=(pause(500), CALLEE_REFRESH, recv_request("BYE"), reply_to_last()),
+        )
+    )
+    rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_session_timer=yes\nsession_expires=3\nminimum_timer=1\n"
+        "enable_aleg_session_timer=no\n")  # fmt: skip
+    rig.start(["st"], "st")
+    no_timer = '<ereg regexp="Session-Expires" search_in="msg" check_it_inverse="true" assign_to="nose"/>'
+    bye = CALLER_BYE.replace("[last_To:]", f"To: <sip:bob@127.0.0.1:{port}>;tag=[$totag]")
+    rig.call(
+        scenario(
+            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+            recv_request("INVITE", no_timer), reply(200, "OK", sdp=True), recv("ACK"),
+            pause(2500), bye, refs="x,totag,nose",
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    (call,) = rig.ended_calls(1)
+    assert call.end_cause == "SipRequest"
+    assert call.b_timer is not None and call.b_timer.interval == 8 and not call.b_timer.we_refresh
