@@ -76,6 +76,10 @@ _NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$")
 _REFUSE = re.compile(r"^[1-6][0-9][0-9] \S.*$")
 
 
+MEDIA_INTERFACES = ("", "default")
+"""The relay's media interfaces by name: only ``default`` (the ``--sip`` address); empty means it."""
+
+
 def _error(path: str, line: int, message: str) -> Exception:
     from dsm.runtime.sbc.profile import SbcConfigError
 
@@ -135,6 +139,11 @@ def load_profile(name: str, path: str, defaults: Mapping[str, str] | None = None
     for key, attr in TEXT_KEYS.items():
         if key in values:
             setattr(p, attr, values[key])
+    for key in ("rtprelay_interface", "aleg_rtprelay_interface"):
+        if values.get(key, "") not in MEDIA_INTERFACES:
+            raise _error(
+                path, line(key), f"{key}: '{values[key]}' is not a media interface (the only one is 'default', the --sip address)"
+            )
     for key in ("enable_rtprelay", "enable_rtp_relay"):
         if key in values:
             text = values[key]

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsm.runtime.errors import DSMException
 from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
+from dsm.runtime.sbc.bleg_timer import BLegTimer, bleg_timer_config, without_timer_headers
 from dsm.runtime.sbc.leg import CONTINUE, CallControl, CallStatus, NoMediaError, StopReason
 from dsm.runtime.sbc.legs import SbcCallLeg
 from dsm.runtime.sbc.profile import (
@@ -183,6 +184,10 @@ class RelayedCall:
         """RFC 4028 on the A leg (``enable_aleg_session_timer``), :mod:`.relay_timer`."""
         self.session_clock = TimerClock(self._session_timer_fired)
         self.refresh_cseq: int | None = None
+        self.b_timer: BLegTimer | None = None
+        """RFC 4028 on the B leg (``enable_session_timer``), :mod:`.bleg_timer`."""
+        self.b_clock = TimerClock(self._b_timer_fired)
+        self.b_refresh_cseq: int | None = None
         self.ended = False
         self.end_cause = ""
         self.started_at = sip.now()
@@ -292,13 +297,19 @@ class RelayedCall:
         self.relay.legs[call_id] = (self, b)
         self._init_call_control(b)
         self.last_sdp_to[id(b)] = body
+        headers = list(plan.headers)
+        config = bleg_timer_config(self.profile)
+        self.b_timer = BLegTimer(config) if config is not None else None
+        if self.b_timer is not None:
+            headers = self.b_timer.invite_headers(headers)
         try:
             sip.run(
                 lambda now: sip.core.invite(
                     plan.ruri, from_uri=plan.from_, to=plan.to or None, now=now,
                     destination=destination, body=body,
                     content_type=(plan.content_type or "application/sdp") if body else None,
-                    headers=list(plan.headers), call_id=call_id, local_tag=b_tag,
+                    headers=headers, call_id=call_id, local_tag=b_tag,
+                    contact=plan.contact or None,
                 )[1]
             )  # fmt: skip
         except UserAgentError as exc:
@@ -392,6 +403,9 @@ class RelayedCall:
         if self.media is not None:
             self.media.start()
         self._status(CallStatus.CONNECTED, StopReason.SIP_REPLY, response, legs=(self.a, b))
+        if self.b_timer is not None:
+            self.b_timer.answered(response, self.sip.now())
+            self.b_clock.arm(self.b_timer.deadline)
         plan = self.plan
         if plan is not None and plan.call_timer > 0:
             loop = asyncio.get_running_loop()
@@ -442,7 +456,10 @@ class RelayedCall:
             code, reason = translate_reply(self.profile, code, reason)
         extra = headers or []
         if response is not None:
-            extra = extra + filter_headers(self.profile, relayed_headers(response))
+            relayed_extra = filter_headers(self.profile, relayed_headers(response))
+            if self.session_timer is not None or self.b_timer is not None:
+                relayed_extra = without_timer_headers(relayed_extra)
+            extra = extra + relayed_extra
         timer = self.session_timer
         if timer is not None and 200 <= code < 300:
             extra = extra + timer.response_headers()
@@ -492,6 +509,13 @@ class RelayedCall:
                 self._reply_request(leg, event, refusal.status, refusal.reason, headers=list(refusal.headers))
                 return
             self.session_clock.arm(timer.deadline)
+        b_timer = self.b_timer
+        if b_timer is not None and b_timer.active and leg is self.b and request.method in ("INVITE", "UPDATE"):
+            refusal = b_timer.peer_refresh(request, self.sip.now())
+            if refusal is not None:
+                self._reply_request(leg, event, refusal.status, refusal.reason, headers=list(refusal.headers))
+                return
+            self.b_clock.arm(b_timer.deadline)
         if not message_allowed(self.profile, request.method):
             self._reply_request(leg, event, 405, "Method Not Allowed")
             return
@@ -518,6 +542,8 @@ class RelayedCall:
             self.last_sdp_to[id(dst)] = body
         ctype = (request.headers.get("Content-Type") or None) if body else None
         headers = filter_headers(self.profile, relayed_headers(request))
+        if self._has_timer(dst) or self._has_timer(src):
+            headers = without_timer_headers(headers)
         try:
             sip.run(
                 lambda now: sip.core.send_request(
@@ -538,6 +564,8 @@ class RelayedCall:
         if relayed is None:
             if leg is self.a and request.cseq.number == self.refresh_cseq:
                 self._refresh_answered(response)
+            elif leg is self.b and request.cseq.number == self.b_refresh_cseq:
+                self._b_refresh_answered(response)
             return  # our own BYE's or hold re-INVITE's answer
         if response is not None and response.status < 200:
             return
@@ -559,9 +587,15 @@ class RelayedCall:
                 body = rewrite_sdp(body, self.sip.host, self._side(relayed.origin).port)
             self.last_sdp_to[id(relayed.origin)] = body
         headers = filter_headers(self.profile, relayed_headers(response)) if response is not None else []
+        if self._has_timer(leg) or self._has_timer(relayed.origin):
+            headers = without_timer_headers(headers)
+        refresh = 200 <= status < 300 and request.method in ("INVITE", "UPDATE")
         timer = self.session_timer
-        if timer is not None and relayed.origin is self.a and 200 <= status < 300 and request.method in ("INVITE", "UPDATE"):
+        if timer is not None and relayed.origin is self.a and refresh:
             headers = headers + timer.response_headers()
+        b_timer = self.b_timer
+        if b_timer is not None and b_timer.active and relayed.origin is self.b and refresh:
+            headers = headers + b_timer.response_headers()
         ctype = (response.headers.get("Content-Type") or None) if response is not None and body else None
         self._reply_request(relayed.origin, relayed.event, status, reason, body, ctype, headers)
 
@@ -633,6 +667,58 @@ class RelayedCall:
             return
         self.session_clock.arm(timer.deadline)
 
+    def _b_timer_fired(self) -> None:
+        timer = self.b_timer
+        if timer is None or self.ended or self.b_state != "connected":
+            return
+        what = timer.due(self.sip.now())
+        if what == "refresh":
+            self._send_b_refresh(timer)
+        elif what == "expired":
+            self.sip.log("sbc", "info", call=self.a.call_id, msg="B leg session timer expired")
+            self.stop_call("session timer", StopReason.SESSION_TIMEOUT)
+            return
+        self.b_clock.arm(timer.deadline)
+
+    def _send_b_refresh(self, timer: BLegTimer) -> None:
+        """Our refresh of the B leg (we are the refresher): UPDATE, or re-INVITE with its SDP."""
+        b = self.b
+        if b is None:
+            return
+        sip = self.sip
+        method = timer.refresh_method()
+        body = self.last_sdp_to.get(id(b), b"") if method == "INVITE" else b""
+        try:
+            sip.run(
+                lambda now: sip.core.send_request(
+                    b.call_id, method, now=now, body=body,
+                    content_type="application/sdp" if body else None, headers=timer.refresh_headers(),
+                )
+            )  # fmt: skip
+        except UserAgentError as exc:
+            sip.log("sbc", "warn", call=self.a.call_id, msg=f"B leg session refresh not sent: {exc}")
+            return
+        self.b_refresh_cseq = sip.core.calls[b.call_id].dialog.local_seq
+
+    def _b_refresh_answered(self, response: Response | None) -> None:
+        timer = self.b_timer
+        if timer is None or (response is not None and response.status < 200):
+            return
+        self.b_refresh_cseq = None
+        outcome = timer.refresh_answered(response.status, response, self.sip.now()) if response is not None else "gone"
+        if outcome == "retry":
+            self._send_b_refresh(timer)
+        elif outcome == "gone":
+            self.stop_call("callee gone", StopReason.SESSION_TIMEOUT)
+            return
+        self.b_clock.arm(timer.deadline)
+
+    def _has_timer(self, leg: SbcCallLeg) -> bool:
+        """Whether ``leg`` negotiates a session timer of its own (its peer's is then not relayed)."""
+        if leg is self.a:
+            return self.session_timer is not None
+        return self.b_timer is not None
+
     def stop_call(self, cause: str, reason: StopReason = StopReason.OTHER) -> None:
         """End every leg (``sbc.stopCall``, teardown, call timer, no ACK)."""
         if self.ended:
@@ -686,6 +772,7 @@ class RelayedCall:
             self.timer.cancel()
             self.timer = None
         self.session_clock.cancel()
+        self.b_clock.cancel()
         legs = [self.a] + ([self.b] if self.b is not None else [])
         self._status(CallStatus.DISCONNECTED, reason, detail if detail is not None else desc or None, legs=legs)
         for leg in legs:

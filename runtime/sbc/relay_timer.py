@@ -3,8 +3,10 @@
 The A leg is a dialog we answered, so the server's UAS timer
 (:class:`~dsm.runtime.sip.session_timer.SessionTimer`) does the protocol
 work; this module only chooses its settings from the profile and runs its
-deadline on the loop.  ``enable_aleg_session_timer`` (or
-``enable_session_timer``) turns it on; the interval is
+deadline on the loop.  ``enable_aleg_session_timer`` turns it on (the
+profile loader gives it ``enable_session_timer``'s value unless the file
+sets it, so ``enable_aleg_session_timer=no`` keeps the A leg without a
+timer while the B leg has one, :mod:`.bleg_timer`); the interval is
 ``aleg_session_expires`` (else ``session_expires``, else 120 s) and the
 floor ``minimum_timer`` (else 90 s).  The caller's refreshes are relayed to
 the callee like any re-INVITE/UPDATE and restart the clock; our own
@@ -25,7 +27,7 @@ __all__ = ["aleg_timer_config", "TimerClock"]
 
 def aleg_timer_config(profile: CallProfile) -> TimerConfig | None:
     """The A leg's timer settings from ``profile``, or ``None`` when it has none."""
-    if not (profile.enable_aleg_session_timer or profile.enable_session_timer):
+    if not profile.enable_aleg_session_timer:
         return None
     interval = profile.aleg_session_expires or profile.session_expires or 120
     floor = profile.minimum_timer or 90

@@ -75,6 +75,7 @@ class ClientSide:
         cseq: int = 1,
         ack_later: bool = False,
         credentials: tuple[str, str] | None = None,
+        contact: str | None = None,
     ) -> str:
         """Start an outgoing call (see ``UserAgentServer.invite``); returns its Call-ID."""
         layer = self.layer
@@ -82,6 +83,7 @@ class ClientSide:
             target = parse_uri(uri)
             from_address = NameAddress.parse(from_uri)
             to_address = NameAddress.parse(to if to is not None else f"<{uri}>")
+            contact_address = NameAddress.parse(contact) if contact else None
         except ParseError as exc:
             raise UserAgentError(f"bad address: {exc.reason}") from None
         if not isinstance(target, SipUri):
@@ -102,7 +104,8 @@ class ClientSide:
         request_headers.add("To", str(to_address))
         request_headers.add("Call-ID", call_id)
         request_headers.add("CSeq", f"{cseq} INVITE")
-        request_headers.add("Contact", layer.contact_for(transport))
+        own_contact = layer.contact_for(transport)
+        request_headers.add("Contact", str(contact_address) if contact_address is not None else own_contact)
         request_headers.add("Allow", ", ".join(ALLOWED_METHODS))
         request_headers.add("User-Agent", layer.user_agent)
         for name, value in headers:

@@ -455,6 +455,7 @@ class UserAgentServer:
         cseq: int = 1,
         ack_later: bool = False,
         credentials: tuple[str, str] | None = None,
+        contact: str | None = None,
     ) -> tuple[str, Outputs]:
         """Start an outgoing call; returns its Call-ID and the INVITE to send.
 
@@ -470,13 +471,16 @@ class UserAgentServer:
         2xx carries the callee's offer, so its ACK must carry the answer; the
         core does not send it but waits for :meth:`ack`.  ``credentials``
         (user, password) answer a digest challenge to a later request in the
-        dialog (BYE, re-INVITE, INFO …) once.
+        dialog (BYE, re-INVITE, INFO …) once.  ``contact`` replaces our own
+        Contact (an SBC profile's ``Contact=``): the callee then sends its
+        in-dialog requests there, so it must lead back to us.
         """
         out = Outputs()
         call_id = self.client.invite(
             uri, from_uri=from_uri, now=now, out=out, to=to, destination=destination,
             body=body, content_type=content_type, headers=headers, call_id=call_id,
             local_tag=local_tag, cseq=cseq, ack_later=ack_later, credentials=credentials,
+            contact=contact,
         )  # fmt: skip
         return call_id, out
 

@@ -194,6 +194,16 @@ def _profile(d: Path, text: str) -> Path:
             "RURI uses regex map 'm2'",
         ),
         ({"sbc.conf": 'active_profile="a\n'}, "sbc.conf:1", "missing closing quote"),
+        (
+            {"sbc.conf": "load_profiles=a\nactive_profile=a\n", "a.sbcprofile.conf": "#\nrtprelay_interface=extern\n"},
+            "a.sbcprofile.conf:2",
+            "rtprelay_interface: 'extern' is not a media interface",
+        ),
+        (
+            {"sbc.conf": "load_profiles=a\nactive_profile=a\n", "a.sbcprofile.conf": "aleg_rtprelay_interface=$H(X)\n"},
+            "a.sbcprofile.conf:1",
+            "aleg_rtprelay_interface: '$H(X)' is not a media interface",
+        ),
     ],
 )
 def test_errors_name_file_and_line(tmp_path: Path, files: dict[str, str], where: str, text: str) -> None:

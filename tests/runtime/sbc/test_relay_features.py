@@ -470,10 +470,10 @@ TIMER_HEADERS = "      Supported: timer\n      Session-Expires: {se};refresher=u
 
 
 def test_aleg_session_timer_negotiated_in_the_200_and_an_expired_session_ends_the_call(rig: SbcRig) -> None:
-    """``enable_session_timer``: the caller's 200 carries Session-Expires (refresher uac, as asked);
+    """``enable_aleg_session_timer``: the caller's 200 carries Session-Expires (refresher uac, as asked);
     the caller never refreshes, so the SBC ends the call (BYE both legs) when the session expires."""
     port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())))
-    rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_session_timer=yes\nsession_expires=2\nminimum_timer=1\n")
+    rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_aleg_session_timer=yes\naleg_session_expires=2\nminimum_timer=1\n")
     rig.start(["st"], "st")
     answered = ANSWERED.replace(
         "<action>", "<action>" + check("Session-Expires: 2;refresher=uac", "se")
@@ -490,7 +490,7 @@ def test_aleg_session_timer_negotiated_in_the_200_and_an_expired_session_ends_th
 
 
 def test_aleg_session_interval_below_the_minimum_is_refused_422(rig: SbcRig) -> None:
-    rig.profile("st", "next_hop=127.0.0.1:9\nenable_session_timer=yes\nsession_expires=30\nminimum_timer=20\n")
+    rig.profile("st", "next_hop=127.0.0.1:9\nenable_aleg_session_timer=yes\naleg_session_expires=30\nminimum_timer=20\n")
     rig.start(["st"], "st")
     rig.call(
         scenario(
@@ -507,7 +507,7 @@ def test_aleg_session_timer_we_refresh_the_caller_when_it_asks_us_to(rig: SbcRig
     """``refresher=uas``: half-way through the interval the SBC re-INVITEs the caller (its own SDP to it,
     Session-Expires); after the answer the call goes on until the caller's BYE."""
     port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())))
-    rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_session_timer=yes\nsession_expires=2\nminimum_timer=1\n")
+    rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_aleg_session_timer=yes\naleg_session_expires=2\nminimum_timer=1\n")
     rig.start(["st"], "st")
     answer = (
         '  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n'
