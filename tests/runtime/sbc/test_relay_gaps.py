@@ -6,7 +6,6 @@ sipp caller -> ``dsm serve --sbc`` -> sipp callee on loopback, as in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ from test_sip_dialout import recv, reply
 from test_sip_serve import ACK_2XX, pause, reply_to_last
 
 from dsm.cli import main
-
-
-@pytest.fixture
-def rig(sipp: str, tmp_path: Path) -> Iterator[SbcRig]:
-    r = SbcRig(sipp, tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def test_profile_contact_is_the_b_legs_contact_and_the_callees_bye_to_it_crosses(rig: SbcRig) -> None:
