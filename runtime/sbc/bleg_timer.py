@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dsm.runtime.sbc.profile import CallProfile
 from dsm.runtime.sip.message import Message, Request
-from dsm.runtime.sip.session_timer import Refusal, TimerConfig, parse_session_expires
+from dsm.runtime.sip.session_timer import RefreshClock, Refusal, TimerConfig, parse_session_expires
 
 __all__ = ["BLegTimer", "bleg_timer_config", "TIMER_HEADERS", "without_timer_headers"]
 
@@ -63,22 +63,17 @@ def _allows_update(message: Message) -> bool | None:
     return any(m.strip().upper() == "UPDATE" for v in allow for m in v.split(","))
 
 
-class BLegTimer:
-    """The session timer of the B leg (we sent its INVITE); see the module docstring.
-
-    :attr:`deadline` is when :meth:`due` has something to do;
+class BLegTimer(RefreshClock):
+    """The session timer of the B leg (we sent its INVITE, so our role is ``uac``); see the
+    module docstring.  :attr:`deadline` is when :meth:`due` has something to do;
     :attr:`we_refresh` says whether the refreshes are ours.
     """
 
+    our_role = "uac"
+
     def __init__(self, config: TimerConfig) -> None:
-        self.config = config
-        self.interval = config.session_expires
-        self.we_refresh = True
+        super().__init__(config, config.session_expires, "uac")
         self.active = False
-        self.peer_allows_update = False
-        self.deadline: float | None = None
-        self.refreshing = False
-        self._retried = False
 
     # -- negotiation ----------------------------------------------------------------------
     def invite_headers(self, relayed: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -96,10 +91,10 @@ class BLegTimer:
         """The callee's 2xx to the INVITE (or to our refresh): interval and refresher, clock restarts."""
         got = parse_session_expires(response.headers.get("Session-Expires"))
         if got is None:
-            self.interval, self.we_refresh = self.config.session_expires, True
+            self.interval, self.refresher = self.config.session_expires, "uac"
         else:
             self.interval = max(got[0], 1)
-            self.we_refresh = got[1] in (None, "uac")
+            self.refresher = "uac" if got[1] in (None, "uac") else "uas"
         allows = _allows_update(response)
         if allows is not None:
             self.peer_allows_update = allows
@@ -114,7 +109,7 @@ class BLegTimer:
         if asked is not None:
             self.interval = asked[0]
             # refresher=uac in the callee's request means the callee; absent, the sender refreshes
-            self.we_refresh = asked[1] == "uas"
+            self.refresher = "uac" if asked[1] == "uas" else "uas"
         allows = _allows_update(request)
         if allows is not None:
             self.peer_allows_update = allows
@@ -126,40 +121,7 @@ class BLegTimer:
         refresher = "uas" if self.we_refresh else "uac"
         return [("Session-Expires", f"{self.interval};refresher={refresher}"), ("Require", "timer")]
 
-    # -- the clock ----------------------------------------------------------------------------
-    def start(self, now: float) -> None:
-        self.refreshing = False
-        self._retried = False
-        if self.we_refresh:
-            self.deadline = now + self.interval / 2
-        else:
-            self.deadline = now + self.interval - min(32.0, self.interval / 3)
-
-    def due(self, now: float) -> str | None:
-        """``"refresh"`` (send one), ``"expired"`` (end the call) or ``None`` (not yet)."""
-        if self.deadline is None or now < self.deadline:
-            return None
-        if self.we_refresh and not self.refreshing:
-            self.refreshing = True
-            self.deadline = now + self.interval / 2 - min(32.0, self.interval / 3)
-            return "refresh"
-        self.deadline = None
-        return "expired"
-
     # -- our refreshes ----------------------------------------------------------------------
-    def refresh_method(self) -> str:
-        method = self.config.refresh_method
-        if method == "UPDATE_FALLBACK_INVITE":
-            return "UPDATE" if self.peer_allows_update else "INVITE"
-        return method
-
-    def refresh_headers(self) -> list[tuple[str, str]]:
-        return [
-            ("Session-Expires", f"{self.interval};refresher=uac"),
-            ("Min-SE", str(self.config.min_se)),
-            ("Supported", "timer"),
-        ]
-
     def refresh_answered(self, status: int, response: Message, now: float) -> str:
         """A final response to our refresh: ``"ok"``, ``"retry"``, ``"gone"`` or ``"failed"``."""
         if 200 <= status < 300 or (status == 501 and self.config.accept_501):
@@ -168,13 +130,4 @@ class BLegTimer:
             else:
                 self.start(now)
             return "ok"
-        if status == 422 and not self._retried:
-            self._retried = True
-            value = (response.headers.get("Min-SE") or "").split(";")[0].strip()
-            if value.isdigit():
-                self.interval = max(self.interval, int(value))
-            return "retry"
-        if status in (408, 481):
-            self.deadline = None
-            return "gone"
-        return "failed"
+        return self._refresh_not_ok(status, response)

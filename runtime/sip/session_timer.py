@@ -39,7 +39,7 @@ from typing import Any
 
 from dsm.runtime.sip.message import Message, Request
 
-__all__ = ["TimerConfig", "Refusal", "SessionTimer", "parse_session_expires"]
+__all__ = ["TimerConfig", "Refusal", "RefreshClock", "SessionTimer", "parse_session_expires"]
 
 REFRESH_METHODS = ("INVITE", "UPDATE", "UPDATE_FALLBACK_INVITE")
 
@@ -110,7 +110,81 @@ def _has_tag(message: Message, header: str, tag: str) -> bool:
     )
 
 
-class SessionTimer:
+class RefreshClock:
+    """The clock of one leg's session timer, whichever side of the INVITE we were.
+
+    ``refresher`` names the refreshing side as the initial INVITE's roles
+    (``"uac"``/``"uas"``); :attr:`our_role` is ours, so :attr:`we_refresh`
+    says whether the refreshes are ours.  :attr:`deadline` is when
+    :meth:`due` has something to do.  Subclasses negotiate; the clock,
+    the refresh method and the failures of our refreshes are the same.
+    """
+
+    our_role = "uas"
+
+    def __init__(self, config: TimerConfig, interval: int, refresher: str) -> None:
+        self.config = config
+        self.interval = interval
+        self.refresher = refresher
+        self.peer_allows_update = False
+        self.deadline: float | None = None
+        self.refreshing = False
+        self._retried = False
+
+    @property
+    def we_refresh(self) -> bool:
+        return self.refresher == self.our_role
+
+    def start(self, now: float) -> None:
+        """The session was (re)established at ``now``: set the next deadline."""
+        self.refreshing = False
+        self._retried = False
+        if self.we_refresh:
+            self.deadline = now + self.interval / 2
+        else:
+            self.deadline = now + self.interval - min(32.0, self.interval / 3)
+
+    def stop(self) -> None:
+        self.deadline = None
+
+    def due(self, now: float) -> str | None:
+        """``"refresh"`` (send one), ``"expired"`` (SessionTimeout) or ``None`` (not yet)."""
+        if self.deadline is None or now < self.deadline:
+            return None
+        if self.we_refresh and not self.refreshing:
+            self.refreshing = True
+            # If the refresh gets no answer, the session expires like the peer's would.
+            self.deadline = now + self.interval / 2 - min(32.0, self.interval / 3)
+            return "refresh"
+        self.deadline = None
+        return "expired"
+
+    def refresh_method(self) -> str:
+        method = self.config.refresh_method
+        if method == "UPDATE_FALLBACK_INVITE":
+            return "UPDATE" if self.peer_allows_update else "INVITE"
+        return method
+
+    def refresh_headers(self) -> list[tuple[str, str]]:
+        return [
+            ("Session-Expires", f"{self.interval};refresher={self.our_role}"),
+            ("Min-SE", str(self.config.min_se)),
+            ("Supported", "timer"),
+        ]
+
+    def _refresh_not_ok(self, status: int, response: Message) -> str:
+        """A refresh that did not succeed: ``"retry"`` once after 422, ``"gone"`` or ``"failed"``."""
+        if status == 422 and not self._retried:
+            self._retried = True
+            self.interval = max(self.interval, _min_se(response))
+            return "retry"
+        if status in (408, 481):
+            self.deadline = None
+            return "gone"
+        return "failed"
+
+
+class SessionTimer(RefreshClock):
     """The session timer of one call we answered; see the module docstring.
 
     ``refresher`` is ``"uac"`` (the caller refreshes) or ``"uas"`` (we do),
@@ -119,18 +193,8 @@ class SessionTimer:
     """
 
     def __init__(self, config: TimerConfig, interval: int, refresher: str, peer_timer: bool) -> None:
-        self.config = config
-        self.interval = interval
-        self.refresher = refresher
+        super().__init__(config, interval, refresher)
         self.peer_timer = peer_timer
-        self.peer_allows_update = False
-        self.deadline: float | None = None
-        self.refreshing = False
-        self._retried = False
-
-    @property
-    def we_refresh(self) -> bool:
-        return self.refresher == "uas"
 
     # -- the INVITE and the peer's refreshes --------------------------------------------
     @classmethod
@@ -176,45 +240,7 @@ class SessionTimer:
             out.append(("Require", "timer"))
         return out
 
-    # -- the clock ------------------------------------------------------------------------
-    def start(self, now: float) -> None:
-        """The session was (re)established at ``now``: set the next deadline."""
-        self.refreshing = False
-        self._retried = False
-        if self.we_refresh:
-            self.deadline = now + self.interval / 2
-        else:
-            self.deadline = now + self.interval - min(32.0, self.interval / 3)
-
-    def stop(self) -> None:
-        self.deadline = None
-
-    def due(self, now: float) -> str | None:
-        """``"refresh"`` (send :meth:`refresh_request`), ``"expired"`` (SessionTimeout) or ``None``."""
-        if self.deadline is None or now < self.deadline:
-            return None
-        if self.we_refresh and not self.refreshing:
-            self.refreshing = True
-            # If the refresh gets no answer, the session expires like the peer's would.
-            self.deadline = now + self.interval / 2 - min(32.0, self.interval / 3)
-            return "refresh"
-        self.deadline = None
-        return "expired"
-
     # -- our refreshes --------------------------------------------------------------------
-    def refresh_method(self) -> str:
-        method = self.config.refresh_method
-        if method == "UPDATE_FALLBACK_INVITE":
-            return "UPDATE" if self.peer_allows_update else "INVITE"
-        return method
-
-    def refresh_headers(self) -> list[tuple[str, str]]:
-        return [
-            ("Session-Expires", f"{self.interval};refresher=uas"),
-            ("Min-SE", str(self.config.min_se)),
-            ("Supported", "timer"),
-        ]
-
     def refresh_answered(self, status: int, response: Message, now: float) -> str:
         """A final response to our refresh: ``"ok"``, ``"retry"``, ``"gone"`` or ``"failed"``."""
         if 200 <= status < 300 or (status == 501 and self.config.accept_501):
@@ -224,11 +250,4 @@ class SessionTimer:
                 self.refresher = "uas" if got[1] in (None, "uas") else "uac"
             self.start(now)
             return "ok"
-        if status == 422 and not self._retried:
-            self._retried = True
-            self.interval = max(self.interval, _min_se(response))
-            return "retry"
-        if status in (408, 481):
-            self.deadline = None
-            return "gone"
-        return "failed"
+        return self._refresh_not_ok(status, response)
