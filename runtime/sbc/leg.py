@@ -180,5 +180,5 @@ class CallControl(Protocol):
 
 def sbc_leg_of(call: object) -> SbcLeg | None:
     """The SBC leg a session's call belongs to, or ``None`` (not a call leg, M-sbc "without call leg")."""
-    leg = getattr(call, "sbc_leg", None)
-    return leg if leg is not None else None
+    leg: SbcLeg | None = getattr(call, "sbc_leg", None)
+    return leg
