@@ -190,6 +190,11 @@ def load_profile(name: str, path: str, defaults: Mapping[str, str] | None = None
         )
     if p.call_timer and "$" not in p.call_timer and not (p.call_timer.isascii() and p.call_timer.isdigit()):
         raise _error(path, line("call_timer"), f"call_timer: '{p.call_timer}' is not a number of seconds")
+    from dsm.runtime.sbc.bleg_timer import check_timer_keys
+    from dsm.runtime.sbc.leg_auth import check_auth_keys  # both import this module
+
+    for key, message in [*check_auth_keys(values), *check_timer_keys(values)]:
+        raise _error(path, line(key), message)
     return p
 
 

@@ -42,9 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 from dsm.runtime.errors import DSMException
 from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
+from dsm.runtime.sbc import late_offer
 from dsm.runtime.sbc.bleg_timer import BLegTimer, bleg_timer_config, without_timer_headers
 from dsm.runtime.sbc.leg import CONTINUE, CallControl, CallStatus, NoMediaError, StopReason
+from dsm.runtime.sbc.leg_auth import BLegInvite, Credentials, LegAuthError, leg_credentials
 from dsm.runtime.sbc.legs import SbcCallLeg
+from dsm.runtime.sbc.patterns import PatternContext
 from dsm.runtime.sbc.profile import (
     LegPlan,
     Refusal,
@@ -188,6 +191,8 @@ class RelayedCall:
         """RFC 4028 on the B leg (``enable_session_timer``), :mod:`.bleg_timer`."""
         self.b_clock = TimerClock(self._b_timer_fired)
         self.b_refresh_cseq: int | None = None
+        self.b_invite: BLegInvite | None = None
+        """The B leg's INVITE, re-sent for a digest challenge or a 422 (:mod:`.leg_auth`)."""
         self.ended = False
         self.end_cause = ""
         self.started_at = sip.now()
@@ -202,7 +207,7 @@ class RelayedCall:
     def start(self) -> None:
         """Call control, hooks, plan; then refuse or send the B leg's INVITE."""
         relay = self.relay
-        timer_config = aleg_timer_config(self.a.profile)
+        timer_config = aleg_timer_config(self.a.profile, relay.store.config.raw)
         if timer_config is not None:
             negotiated = SessionTimer.negotiate(timer_config, self.invite)
             if isinstance(negotiated, TimerRefusal):
@@ -212,6 +217,8 @@ class RelayedCall:
                 return
             self.session_timer = negotiated
         self._init_call_control(self.a)
+        if not self._set_aleg_credentials():
+            return
         modified = _copy_request(self.invite)
         for cc in self.controls[id(self.a)]:
             self._hook(cc.on_initial_invite, self.invite, modified)
@@ -235,6 +242,31 @@ class RelayedCall:
         self.plan = plan
         self._send_b(plan)
 
+    def _pattern_context(self) -> PatternContext:
+        local = (self.sip.host, self.sip.core.port)
+        return PatternContext(self.invite, self.source, local, self.relay.store.config.regex_maps)
+
+    def _credentials(self, leg: str) -> Credentials | None | bool:
+        """The leg's credentials (``enable_auth``/``enable_aleg_auth``); ``False``: refused 500."""
+        try:
+            return leg_credentials(self.profile, self._pattern_context(), leg)
+        except LegAuthError as exc:
+            self.sip.log("sbc", "warn", call=self.a.call_id, msg=str(exc))
+            self.relay.refused += 1
+            self._reply_a(500, "Server Internal Error")
+            self._finish(StopReason.INTERNAL_ERROR, "authentication settings")
+            return False
+
+    def _set_aleg_credentials(self) -> bool:
+        """Requests we send to the caller answer its challenges (``enable_aleg_auth``)."""
+        credentials = self._credentials("a")
+        if credentials is False:
+            return False
+        core_call = self.sip.core.calls.get(self.a.call_id)
+        if isinstance(credentials, Credentials) and core_call is not None:
+            core_call.credentials = credentials.pair()
+        return True
+
     def _init_call_control(self, leg: SbcCallLeg) -> None:
         profile = leg.profile
         controls = self.controls.setdefault(id(leg), [])
@@ -256,6 +288,9 @@ class RelayedCall:
         call_id = plan.call_id
         if call_id in sip.core.calls:  # Call-ID kept ($ci) on a call to ourselves
             call_id = f"{sip.rng.getrandbits(64):016x}@{sip.host}"
+        credentials = self._credentials("b")
+        if credentials is False:
+            return
         body = plan.body
         if plan.rtp_relay and body:
             try:
@@ -298,20 +333,19 @@ class RelayedCall:
         self._init_call_control(b)
         self.last_sdp_to[id(b)] = body
         headers = list(plan.headers)
-        config = bleg_timer_config(self.profile)
+        config = bleg_timer_config(self.profile, self.relay.store.config.raw)
         self.b_timer = BLegTimer(config) if config is not None else None
         if self.b_timer is not None:
             headers = self.b_timer.invite_headers(headers)
+        self.b_invite = BLegInvite(
+            ruri=plan.ruri, from_=plan.from_, to=plan.to or None, body=body,
+            content_type=(plan.content_type or "application/sdp") if body else None,
+            headers=headers, call_id=call_id, local_tag=b_tag,
+            credentials=credentials if isinstance(credentials, Credentials) else None,
+            timer=self.b_timer, rng=sip.rng,
+        )  # fmt: skip
         try:
-            sip.run(
-                lambda now: sip.core.invite(
-                    plan.ruri, from_uri=plan.from_, to=plan.to or None, now=now,
-                    destination=destination, body=body,
-                    content_type=(plan.content_type or "application/sdp") if body else None,
-                    headers=headers, call_id=call_id, local_tag=b_tag,
-                    contact=plan.contact or None,
-                )[1]
-            )  # fmt: skip
+            self._invite_b(self.b_invite, destination, plan.contact)
         except UserAgentError as exc:
             sip.log("sbc", "warn", call=self.a.call_id, msg=f"B leg INVITE not sent: {exc}")
             self._reply_a(500, "Server Internal Error")
@@ -320,6 +354,36 @@ class RelayedCall:
         self.b_state = "calling"
         b.status = CallStatus.NO_REPLY
         sip.log("sbc", call=self.a.call_id, other=call_id, profile=self.profile.name, ruri=plan.ruri)
+
+    def _invite_b(self, invite: BLegInvite, destination: tuple[str, int] | None, contact: str) -> None:
+        """Send (or re-send) the B leg's INVITE to ``destination``; may raise ``UserAgentError``."""
+        sip = self.sip
+        auth = (invite.auth_user, invite.auth_pwd) if invite.auth_user else None
+        sip.run(
+            lambda now: sip.core.invite(
+                invite.ruri, from_uri=invite.from_, to=invite.to, now=now, destination=destination,
+                body=invite.body, content_type=invite.content_type,
+                headers=[*invite.headers, *invite.credentials], call_id=invite.call_id,
+                local_tag=invite.local_tag, contact=contact or None, cseq=invite.cseq,
+                ack_later=invite.ack_later, credentials=auth,
+            )[1]
+        )  # fmt: skip
+
+    def _retry_b(self, b: SbcCallLeg, response: Response | None) -> bool:
+        """A 401/407 or 422 to the B leg's INVITE that :class:`BLegInvite` answers: sent again."""
+        invite, plan = self.b_invite, self.plan
+        if invite is None or plan is None or self.a_state not in ("incoming", "early"):
+            return False
+        if self.b_state not in ("calling", "early") or not invite.retry(response):
+            return False
+        destination, _transport = parse_destination(plan.destination)
+        try:
+            self._invite_b(invite, destination, plan.contact)
+        except UserAgentError as exc:
+            self.sip.log("sbc", "warn", call=self.a.call_id, msg=f"B leg INVITE not re-sent: {exc}")
+            return False
+        self.b_state = "calling"
+        return True
 
     def _to_ourselves(self, ruri: str, destination: tuple[str, int] | None) -> bool:
         """Whether the B leg's INVITE would come back to this server (its own address and port)."""
@@ -356,7 +420,9 @@ class RelayedCall:
         elif isinstance(event, AckReceived):
             if self.media is not None:
                 self.media.a.confirmed = True  # the caller asked for the stream its SDP names
+            late_offer.ack_callee(self, event.request)  # a late offer's answer goes on
         elif isinstance(event, AckTimeout):
+            late_offer.ack_callee(self, None)
             self.stop_call("no ACK", StopReason.NO_ACK)
         elif isinstance(event, InDialogRequest):
             self._in_dialog(a, event)
@@ -394,6 +460,7 @@ class RelayedCall:
     def _answered(self, b: SbcCallLeg, response: Response) -> None:
         if self.b_state not in ("calling", "early") or self.a_state not in ("incoming", "early"):
             self.b_state = "ended"
+            late_offer.ack_callee(self, None)  # a late offer's 2xx still needs its ACK
             self._bye(b)  # the caller is gone: the 2xx that crossed its CANCEL ends here
             self.relay.legs.pop(b.call_id, None)
             return
@@ -412,6 +479,8 @@ class RelayedCall:
             self.timer = loop.call_later(plan.call_timer, self._call_timer)
 
     def _failed(self, b: SbcCallLeg, response: Response | None) -> None:
+        if self._retry_b(b, response):
+            return
         self.b_state = "ended"
         self.relay.legs.pop(b.call_id, None)
         b.status = CallStatus.DISCONNECTED
@@ -431,6 +500,8 @@ class RelayedCall:
     def _media_answer(self, b: SbcCallLeg, response: Response) -> bytes:
         """The body the caller gets for ``response``: the callee's SDP, or ours with the RTP relay."""
         body = filter_sdp(self.profile, response.body) if _is_sdp(response) else response.body
+        if _is_sdp(response) and late_offer.is_late_offer(self.invite):
+            late_offer.open_media(self, response)
         media = self.media
         if media is not None and _is_sdp(response):
             media.peer_sdp(media.b, response.body)

@@ -11,27 +11,39 @@ timer while the B leg has one, :mod:`.bleg_timer`); the interval is
 floor ``minimum_timer`` (else 90 s).  The caller's refreshes are relayed to
 the callee like any re-INVITE/UPDATE and restart the clock; our own
 refreshes (when we are the refresher) stay on the A leg; an expired session
-ends the call (``SessionTimeout``).
+ends the call (``SessionTimeout``).  ``maximum_timer`` caps the interval the
+caller may ask for; ``session_refresh_method`` is how we refresh.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+from dsm.runtime.sbc.bleg_timer import timer_extras
 from dsm.runtime.sbc.profile import CallProfile
 from dsm.runtime.sip.session_timer import TimerConfig
 
 __all__ = ["aleg_timer_config", "TimerClock"]
 
 
-def aleg_timer_config(profile: CallProfile) -> TimerConfig | None:
-    """The A leg's timer settings from ``profile``, or ``None`` when it has none."""
+def aleg_timer_config(profile: CallProfile, defaults: Mapping[str, str] | None = None) -> TimerConfig | None:
+    """The A leg's timer settings from ``profile``, or ``None`` when it has none.
+
+    ``maximum_timer`` and ``session_refresh_method`` are the B leg's
+    (:func:`~dsm.runtime.sbc.bleg_timer.timer_extras`; ``defaults``: sbc.conf).
+    """
     if not profile.enable_aleg_session_timer:
         return None
+    maximum, method = timer_extras(profile, defaults)
     interval = profile.aleg_session_expires or profile.session_expires or 120
     floor = profile.minimum_timer or 90
-    return TimerConfig(session_expires=interval, min_se=min(floor, interval), max_se=max(interval, 900))
+    return TimerConfig(
+        session_expires=interval,
+        min_se=min(floor, interval),
+        max_se=max(interval, maximum or 900),
+        refresh_method=method,
+    )
 
 
 class TimerClock:
