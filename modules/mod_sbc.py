@@ -266,14 +266,20 @@ def add_callee(ctx: ActionContext, p1: str = "", p2: str = "", *_: str) -> None:
     """M-sbc-9: a new B leg from ``<name>.*`` variables, or reconnect ``<name>.ltag``.
 
     ``name`` is literal.  The booleans are passed as the variables hold
-    them; the leg treats exactly ``true`` as true.
+    them; the leg treats exactly ``true`` as true.  An interface other than
+    ``default`` (``outbound_interface``, ``rtp_interface``) is
+    ``errno = arg`` with ``<key> '<name>' not present``, as an unknown
+    ``rtprelay_interface`` in ``sbc.profileSet``; no callee is added.
     """
     leg = _sbc_call_leg(ctx, "sbc.addCallee")
     mode = ctx.resolve(p1)
     name = p2
     if mode == "var":
         spec = {k: ctx.vars[f"{name}.{k}"] for k in _CALLEE_KEYS if f"{name}.{k}" in ctx.vars}
-        leg.add_callee(spec)
+        try:
+            leg.add_callee(spec)
+        except KeyError as exc:  # ProfilePropertyError: an interface that does not exist
+            ctx.set_error("arg", str(exc.args[0]) if exc.args else str(exc))
     elif mode == "ltag":
         leg.reconnect_leg(ctx.vars.get(f"{name}.ltag", ""), ctx.vars.get(f"{name}.hdrs", ""))
 

@@ -44,6 +44,8 @@ class LegHost(Protocol):
 
     def add_callee(self, leg: SbcCallLeg, spec: Mapping[str, str]) -> None: ...
 
+    def reconnect_leg(self, leg: SbcCallLeg, ltag: str, hdrs: str) -> None: ...
+
     def streams_set_receiving(self, leg: SbcCallLeg, receive_a: bool, receive_b: bool) -> None: ...
 
     def dtmf_receiving(self, leg: SbcCallLeg, on: bool) -> None: ...
@@ -135,7 +137,8 @@ class SbcCallLeg(SbcSessionCall):
         self.host.add_callee(self, spec)
 
     def reconnect_leg(self, ltag: str, hdrs: str) -> None:
-        raise not_in_sbc()
+        """``sbc.addCallee(ltag, …)``: the leg tagged ``ltag`` becomes this leg's peer."""
+        self.host.reconnect_leg(self, ltag, hdrs)
 
     def enable_relay_dtmf_receiving(self, on: bool) -> None:
         self.host.dtmf_receiving(self, on)

@@ -42,8 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 from dsm.runtime.errors import DSMException
 from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
-from dsm.runtime.sbc import late_offer
+from dsm.runtime.sbc import late_offer, reconnect
 from dsm.runtime.sbc.bleg_timer import BLegTimer, bleg_timer_config, without_timer_headers
+from dsm.runtime.sbc.callee import CalleeError, callee_plan
 from dsm.runtime.sbc.leg import CONTINUE, CallControl, CallStatus, NoMediaError, StopReason
 from dsm.runtime.sbc.leg_auth import BLegInvite, Credentials, LegAuthError, leg_credentials
 from dsm.runtime.sbc.legs import SbcCallLeg
@@ -68,8 +69,7 @@ from dsm.runtime.sip.media_clock import MediaClock
 from dsm.runtime.sip.message import Request, Response
 from dsm.runtime.sip.session_timer import Refusal as TimerRefusal
 from dsm.runtime.sip.session_timer import SessionTimer
-from dsm.runtime.sip.sipcall import header_lines
-from dsm.runtime.sip.uri import NameAddress, SipUri, parse_uri
+from dsm.runtime.sip.uri import SipUri, parse_uri
 from dsm.runtime.sip.useragent import (
     AckReceived,
     AckTimeout,
@@ -191,6 +191,8 @@ class RelayedCall:
         """RFC 4028 on the B leg (``enable_session_timer``), :mod:`.bleg_timer`."""
         self.b_clock = TimerClock(self._b_timer_fired)
         self.b_refresh_cseq: int | None = None
+        self.reconnect_cseq: int | None = None
+        """CSeq of our re-INVITE to a reconnected leg (:mod:`.reconnect`)."""
         self.b_invite: BLegInvite | None = None
         """The B leg's INVITE, re-sent for a digest challenge or a 422 (:mod:`.leg_auth`)."""
         self.ended = False
@@ -222,7 +224,7 @@ class RelayedCall:
         modified = _copy_request(self.invite)
         for cc in self.controls[id(self.a)]:
             self._hook(cc.on_initial_invite, self.invite, modified)
-        if self.ended:
+        if self.ended or self.b is not None:  # the script chose the callee itself (sbc.addCallee)
             return
         new_id = f"{self.sip.rng.getrandbits(64):016x}@{self.sip.host}"
         plan = plan_leg(
@@ -283,7 +285,7 @@ class RelayedCall:
                 raise CallControlError(f"call control {entry!r} ({module}): {exc}") from None
             controls.append(cc)
 
-    def _send_b(self, plan: LegPlan) -> None:
+    def _send_b(self, plan: LegPlan, local_tag: str | None = None) -> None:
         sip = self.sip
         call_id = plan.call_id
         if call_id in sip.core.calls:  # Call-ID kept ($ci) on a call to ourselves
@@ -313,7 +315,7 @@ class RelayedCall:
             self._reply_a(482, "Loop Detected")
             self._finish(StopReason.OTHER, "loop detected")
             return
-        b_tag = f"{sip.rng.getrandbits(64):016x}"
+        b_tag = local_tag or f"{sip.rng.getrandbits(64):016x}"
         b = SbcCallLeg(
             self,
             call_id=call_id,
@@ -637,6 +639,8 @@ class RelayedCall:
                 self._refresh_answered(response)
             elif leg is self.b and request.cseq.number == self.b_refresh_cseq:
                 self._b_refresh_answered(response)
+            elif leg is self.b and request.cseq.number == self.reconnect_cseq:
+                reconnect.answered(self, response)
             return  # our own BYE's or hold re-INVITE's answer
         if response is not None and response.status < 200:
             return
@@ -956,45 +960,59 @@ class RelayedCall:
     def add_callee(self, leg: SbcCallLeg, spec: Mapping[str, str]) -> None:
         """``sbc.addCallee(var, …)`` on the A leg: a new B leg (after the last one failed).
 
-        ``remote_party`` is the To and, as a URI, the R-URI; ``local_party``
-        the From (else the last plan's); ``hdrs`` extra headers; ``next_hop``
-        or ``outbound_proxy`` where it goes.  One B leg at a time: while one
-        is being called or connected this raises.
+        The variables and their flags: :mod:`.callee`.  One B leg at a time:
+        while one is being called or connected this raises.  An interface
+        other than ``default`` raises ``ProfilePropertyError`` (``errno = arg``).
         """
-        if leg is not self.a:
-            raise DSMException("script", {"cause": "sbc.addCallee: only the A leg adds callees"})
-        if self.ended or self.a_state not in ("incoming", "early"):
-            raise DSMException("script", {"cause": "sbc.addCallee: the caller is no longer waiting"})
-        if self.b is not None and self.b_state in ("calling", "early", "connected"):
-            raise DSMException("script", {"cause": "sbc.addCallee: a B leg is still active"})
-        remote = spec.get("remote_party", "")
-        try:
-            ruri = str(NameAddress.parse(remote).uri)
-        except ParseError:
-            raise DSMException("script", {"cause": f"sbc.addCallee: bad remote_party {remote!r}"}) from None
-        last = self.plan
+        self._may_add_callee(leg, "sbc.addCallee")
         body = filter_sdp(self.profile, self.invite.body) if _is_sdp(self.invite) else self.invite.body
-        plan = LegPlan(
-            ruri=ruri,
-            from_=spec.get("local_party", "") or (last.from_ if last is not None else self.invite.headers.get("From") or ""),
-            to=remote,
-            call_id=f"{self.sip.rng.getrandbits(64):016x}@{self.sip.host}",
-            destination=spec.get("next_hop", "") or spec.get("outbound_proxy", ""),
-            headers=tuple(header_lines(spec.get("hdrs", "").replace("\\r\\n", "\r\n"))),
-            body=body,
-            content_type=(self.invite.headers.get("Content-Type") or "") if body else "",
-            rtp_relay=last.rtp_relay if last is not None else self.profile.enable_rtp_relay,
-            call_timer=last.call_timer if last is not None else 0,
-        )
+        try:
+            plan = callee_plan(
+                spec, self.profile, self.plan, caller_from=self.invite.headers.get("From") or "", body=body,
+                content_type=self.invite.headers.get("Content-Type") or "",
+                call_id=f"{self.sip.rng.getrandbits(64):016x}@{self.sip.host}",
+            )  # fmt: skip
+        except CalleeError as exc:
+            raise DSMException("script", {"cause": str(exc)}) from None
+        self._drop_b()
+        self.plan = plan
+        tag = self.invite.from_.tag if self.profile.raw.get("transparent_dlg_id") == "true" else None
+        self._send_b(plan, local_tag=tag or None)
+
+    def reconnect_leg(self, leg: SbcCallLeg, ltag: str, hdrs: str) -> None:
+        """``sbc.addCallee(ltag, …)``: another call's leg becomes this call's B leg (:mod:`.reconnect`)."""
+        reconnect.reconnect(self, leg, ltag, hdrs)
+
+    def _may_add_callee(self, leg: SbcCallLeg, what: str, connected_ok: bool = False) -> None:
+        if leg is not self.a:
+            raise DSMException("script", {"cause": f"{what}: only the A leg adds callees"})
+        if self.ended:
+            raise DSMException("script", {"cause": f"{what}: the call is over"})
+        waiting = self.a_state in ("incoming", "early")
+        if not waiting and not (connected_ok and self.a_state == "connected"):
+            raise DSMException("script", {"cause": f"{what}: the caller is no longer waiting"})
+        if self.b is not None and not self._b_gone():
+            raise DSMException("script", {"cause": f"{what}: a B leg is still active"})
+
+    def _b_gone(self) -> bool:
+        """Whether the B leg failed, ended or was let go (``sbc.disconnect``): room for another."""
+        b = self.b
+        return b is None or b.detached or self.b_state in ("none", "ended")
+
+    def _drop_b(self) -> None:
+        """The old B leg is gone for good (its call control destroyed; BYE if still connected)."""
         if self.media is not None:
             self.media.close()
             self.media = None
         old = self.b
-        if old is not None:  # the failed leg is gone for good
-            for cc in self.controls.pop(id(old), []):
-                self._hook(cc.on_destroy_leg)
-        self.plan = plan
-        self._send_b(plan)
+        if old is None:
+            return
+        if self.b_state == "connected":
+            self._bye(old)
+            self.relay.legs.pop(old.call_id, None)
+        self.b_state = "ended"
+        for cc in self.controls.pop(id(old), []):
+            self._hook(cc.on_destroy_leg)
 
     def streams_set_receiving(self, leg: SbcCallLeg, receive_a: bool, receive_b: bool) -> None:
         if self.media is None:
