@@ -231,6 +231,9 @@ class SimSbcLeg(SbcSessionCall):
         self._later(work)
 
     def add_callee(self, spec: Mapping[str, str]) -> None:
+        from dsm.runtime.sbc.callee import check_interfaces
+
+        check_interfaces(spec)  # as the relay: only "default" (ProfilePropertyError, errno arg)
         self._did("addCallee", *(f"{k}={v}" for k, v in spec.items()))
         if spec.get("transparent_dlg_id") == "true":
             setattr(self._profile, "transparent_dlg_id", True)  # noqa: B010 - a field the relay reads
