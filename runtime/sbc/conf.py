@@ -233,6 +233,10 @@ def load(path: str) -> SbcConfig:
     conf = _read(path, "SBC configuration")
     base = os.path.dirname(os.path.abspath(path))
     cfg = SbcConfig(path=path, raw=dict(conf.values))
+    from dsm.runtime.sbc.bleg_timer import check_timer_keys
+
+    for key, message in check_timer_keys(conf.values):
+        raise _error(path, conf.lines.get(key, 1), message)
     profiles_key = "load_profiles" if "load_profiles" in conf.values else "profiles"
     names = _items(conf.get(profiles_key))
     ppath = conf.get("profiles_path")

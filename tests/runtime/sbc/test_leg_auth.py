@@ -225,3 +225,13 @@ def test_sbc_conf_gives_maximum_timer_and_refresh_method_unless_the_profile_does
     config = bleg_timer_config(profile, {"maximum_timer": "200", "session_refresh_method": "UPDATE"})
     assert config is not None
     assert (config.session_expires, config.max_se, config.refresh_method) == (200, 200, "INVITE")
+
+
+def test_sbc_conf_with_a_bad_refresh_method_does_not_load(tmp_path: Path) -> None:
+    from dsm.runtime.sbc.profile import load_config
+
+    (tmp_path / "p.sbcprofile.conf").write_text("")
+    conf = tmp_path / "sbc.conf"
+    conf.write_text("load_profiles=p\nactive_profile=p\nsession_refresh_method=NOTIFY\n")
+    with pytest.raises(SbcConfigError, match="session_refresh_method: 'NOTIFY'"):
+        load_config(str(conf))
