@@ -26,6 +26,11 @@ For one call (:class:`RelayedCall`):
    ``405``), their answers come back; re-INVITE SDP is rewritten too;
 7. with ``call_timer`` the call ends (BYE both legs) after that many
    seconds of being connected.
+8. the B leg's INVITE answers a 401/407 (``enable_auth``) and one 422
+   itself (:mod:`.leg_auth`); an INVITE without SDP is a late offer whose
+   answer comes in the caller's ACK (:mod:`.late_offer`); ``sbc.addCallee``
+   builds a new B leg (:mod:`.callee`) or takes another call's leg
+   (:mod:`.reconnect`).
 
 Any exception in the handling of one call's event is logged and ends that
 call only (:meth:`SbcRelay.on_event`).
