@@ -12,7 +12,7 @@ import re
 
 import pytest
 from relay_rig import SbcRig, caller_invite, check, recv_request, scenario
-from test_relay_wire import ANSWERED, CALLER_BYE, callee
+from test_relay_wire import ANSWERED, CALLER_BYE, callee, recv_reply
 from test_sip_b2b import DTMF_PCAP, EchoUas
 from test_sip_dialout import RESPONSE_HEAD, recv, reply
 from test_sip_serve import ACK_2XX, ACK_FAILURE, pause, reply_to_last
@@ -182,3 +182,31 @@ def test_422_above_maximum_timer_goes_back_to_the_caller(rig: SbcRig) -> None:
     )
     rig.finish_callee()
     assert _only(rig).codes == [422]
+
+
+def test_session_refresh_method_update_refreshes_the_bleg_with_update(rig: SbcRig) -> None:
+    """``session_refresh_method=UPDATE``: our half-way refresh of the B leg is an UPDATE (no SDP)
+    with ``Session-Expires: 6;refresher=uac``, although the callee's 200 lists no Allow."""
+    port = rig.callee(
+        callee(
+            check("Session-Expires: 6", "se"),
+            then=(
+                recv_request("UPDATE", check("Session-Expires: 6;refresher=uac", "refresh")),
+                reply_to_last(), recv_request("BYE"), reply_to_last(),
+                '  <Reference variables="refresh"/>\n',
+            ),
+        )  # fmt: skip
+    )
+    rig.profile(
+        "st", f"next_hop=127.0.0.1:{port}\nenable_session_timer=yes\nsession_expires=6\nminimum_timer=1\n"
+        "session_refresh_method=UPDATE\nenable_aleg_session_timer=no\n",
+    )  # fmt: skip
+    rig.start(["st"], "st")
+    rig.call(
+        scenario("caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX, pause(4500),
+                 CALLER_BYE, refs="x,totag")  # fmt: skip
+    )
+    rig.finish_callee()
+    call = _only(rig)
+    assert call.b_timer is not None and call.b_timer.config.refresh_method == "UPDATE"
+    assert call.end_cause == "SipRequest"
