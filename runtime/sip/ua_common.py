@@ -132,6 +132,17 @@ class InDialogRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class OutsideRequest:
+    """A non-INVITE request of no call, taken by the TU's ``outside_requests`` hook (the SBC's
+    simple relay); answer with ``reply_outside`` before the TU reply deadline (else ``500``)."""
+
+    request: Request
+    source: tuple[str, int]
+    transaction: TransactionKey
+    transport: str = "udp"
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseToRequest:
     """A response to a request we sent in a dialog (BYE, INFO, re-INVITE …)."""
 
@@ -189,6 +200,7 @@ Event = (
     | AckReceived
     | AckTimeout
     | InDialogRequest
+    | OutsideRequest
     | ResponseToRequest
     | RequestFailed
     | CallProgress

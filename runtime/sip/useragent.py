@@ -110,6 +110,7 @@ from dsm.runtime.sip.ua_common import (
     InDialogRequest,
     NewCall,
     Outputs,
+    OutsideRequest,
     RequestFailed,
     ResponseToRequest,
     ServerEntry,
@@ -131,6 +132,7 @@ __all__ = [
     "AckReceived",
     "AckTimeout",
     "InDialogRequest",
+    "OutsideRequest",
     "ResponseToRequest",
     "RequestFailed",
     "CallProgress",
@@ -246,6 +248,15 @@ class UserAgentServer:
     @dialog_requests.setter
     def dialog_requests(self, value: Callable[[Request, float], int | None] | None) -> None:
         self.server.dialog_requests = value
+
+    @property
+    def outside_requests(self) -> Callable[[Request], bool] | None:
+        """Non-INVITE requests of no call that the TU relays (the SBC): ``True`` takes one."""
+        return self.server.outside_requests
+
+    @outside_requests.setter
+    def outside_requests(self, value: Callable[[Request], bool] | None) -> None:
+        self.server.outside_requests = value
 
     @property
     def _server(self) -> dict[TransactionKey, ServerEntry]:
@@ -389,6 +400,26 @@ class UserAgentServer:
         out = Outputs()
         self.server.reply_request(
             call_id, transaction, status, reason, now=now, body=body,
+            content_type=content_type, headers=headers, out=out,
+        )  # fmt: skip
+        return out
+
+    def reply_outside(
+        self,
+        transaction: TransactionKey,
+        status: int,
+        reason: str | None = None,
+        *,
+        now: float,
+        to_tag: str | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> Outputs:
+        """Answer an :class:`OutsideRequest`; ``to_tag`` goes on a To without one."""
+        out = Outputs()
+        self.server.reply_outside(
+            transaction, status, reason, now=now, to_tag=to_tag, body=body,
             content_type=content_type, headers=headers, out=out,
         )  # fmt: skip
         return out
