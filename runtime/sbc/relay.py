@@ -59,6 +59,7 @@ from dsm.runtime.sbc.profile import (
 from dsm.runtime.sbc.relay_media import RelaySide, RtpRelay, rewrite_sdp
 from dsm.runtime.sbc.relay_store import ProfileStore
 from dsm.runtime.sbc.relay_timer import TimerClock, aleg_timer_config
+from dsm.runtime.sbc.simple_relay import SimpleRelay
 from dsm.runtime.sip.b2b import relayed_headers
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.media_clock import MediaClock
@@ -997,11 +998,36 @@ class SbcRelay:
         self.relayed = 0
         self.refused = 0
         self.failed = 0
+        self.simple = SimpleRelay(
+            sip, store, call_control=self.call_control, parse_destination=parse_destination
+        )
+        """Non-INVITE requests outside calls (:mod:`.simple_relay`), once :meth:`attach` hooked it in."""
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def attach(self) -> None:
+        """Hook the simple relay into the SIP core (its transport now exists)."""
+        self.sip.core.outside_requests = self.simple.takes
+
+    def _arm_sweep(self) -> None:
+        """Forget expired relayed dialogs on time (also swept on every new request)."""
+        deadline = self.simple.next_deadline()
+        if self._sweep is not None or deadline is None:
+            return
+        delay = min(max(deadline - self.sip.now(), 0.05), 60.0)
+        self._sweep = asyncio.get_running_loop().call_later(delay, self._swept)
+
+    def _swept(self) -> None:
+        self._sweep = None
+        self.simple.sweep(self.sip.now())
+        self._arm_sweep()
 
     # -- events from the SIP core --------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
         if isinstance(event, NewCall):
             self._new_call(event)
+            return
+        if self.simple.handles(event):
+            self._arm_sweep()
             return
         entry = self.legs.get(getattr(event, "call_id", ""))
         if entry is None:
@@ -1115,6 +1141,9 @@ class SbcRelay:
         return "".join(f"# HELP {n} {h}.\n# TYPE {n} {t}\n{n} {v}\n" for n, t, h, v in rows)
 
     def close_all(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for call in list(self.calls.values()):
             if call.media is not None:
                 call.media.close()

@@ -165,12 +165,23 @@ class ClientSide:
         out.send(bytes(ack), ack_destination(dialog), transport)
 
     def send_outside_call(
-        self, owner: str, request: Request, destination: Address, *, now: float, out: Outputs
+        self,
+        owner: str,
+        request: Request,
+        destination: Address,
+        *,
+        now: float,
+        out: Outputs,
+        transport: str = "udp",
     ) -> None:
         """Send a non-INVITE request that belongs to no call (a SUBSCRIBE) with a fresh Via."""
-        request.headers.replace_first("Via", self.layer.via())
-        transaction = NonInviteClientTransaction(request, now, self.layer.timers)
-        entry = ClientEntry(transaction, owner, destination)
+        if transport not in ("udp", "tcp"):
+            raise UserAgentError(f"transport {transport!r} is not supported")
+        request.headers.replace_first("Via", self.layer.via(transport))
+        transaction = NonInviteClientTransaction(
+            request, now, self.layer.timers, transport != "udp"
+        )
+        entry = ClientEntry(transaction, owner, destination, transport=transport)
         self.layer.client[client_key(request)] = entry
         self._outputs(entry, transaction.start(), now, out)
 

@@ -459,15 +459,23 @@ class UserAgentServer:
         return out
 
     def send_outside_call(
-        self, owner: str, request: Request, destination: Address, *, now: float
+        self,
+        owner: str,
+        request: Request,
+        destination: Address,
+        *,
+        now: float,
+        transport: str = "udp",
     ) -> Outputs:
         """Send a non-INVITE request that belongs to no call (a SUBSCRIBE) with a fresh Via.
 
         Answers come back as :class:`ResponseToRequest` / :class:`RequestFailed`
-        with ``call_id`` = ``owner``.
+        with ``call_id`` = ``owner``.  ``transport`` is ``udp`` or ``tcp``.
         """
         out = Outputs()
-        self.client.send_outside_call(owner, request, destination, now=now, out=out)
+        self.client.send_outside_call(
+            owner, request, destination, now=now, out=out, transport=transport
+        )
         return out
 
     def invite(
