@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from dsm.runtime.errors import DSMException
 from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
 from dsm.runtime.sbc.bleg_timer import BLegTimer, bleg_timer_config, without_timer_headers
+from dsm.runtime.sbc.conf import parse_bool
 from dsm.runtime.sbc.leg import CONTINUE, CallControl, CallStatus, NoMediaError, StopReason
 from dsm.runtime.sbc.legs import SbcCallLeg
 from dsm.runtime.sbc.profile import (
@@ -121,6 +122,20 @@ def parse_destination(text: str) -> tuple[tuple[str, int] | None, str]:
     if not host or not 0 < port < 65536:
         raise ValueError(f"bad destination {text!r}")
     return (host, port), transport
+
+
+def next_hop_flags(profile: Any, destination: tuple[str, int] | None) -> tuple[bool, tuple[str, int] | None]:
+    """Where the rest of a B leg's dialog goes once its first request went to ``destination``.
+
+    With a ``next_hop`` every later request of the dialog goes there too,
+    unless ``next_hop_1st_req=yes`` (then they follow the callee's Contact);
+    ``next_hop_for_replies=yes`` sends our answers to the callee's requests
+    there instead of by their Via.  Returns ``(route_hop, reply_hop)``.
+    """
+    if destination is None or not profile.next_hop.strip():
+        return False, None
+    replies = parse_bool(profile.raw.get("next_hop_for_replies", "")) is True
+    return not profile.next_hop_1st_req, destination if replies else None
 
 
 def _copy_request(request: Request) -> Request:
@@ -269,7 +284,8 @@ class RelayedCall:
             self.media.peer_sdp(self.media.a, self.invite.body)
             self.media.a.confirmed = False  # until the caller's ACK or its own RTP
             body = rewrite_sdp(body, sip.host, self.media.b.port)
-        destination, _transport = parse_destination(plan.destination)
+        destination, transport = parse_destination(plan.destination)
+        route_hop, reply_hop = next_hop_flags(self.profile, destination)
         if self._to_ourselves(plan.ruri, destination):
             sip.log("sbc", "warn", call=self.a.call_id, msg=f"loop: the B leg would go to ourselves ({plan.ruri})")
             if self.media is not None:
@@ -310,7 +326,8 @@ class RelayedCall:
                     destination=destination, body=body,
                     content_type=(plan.content_type or "application/sdp") if body else None,
                     headers=headers, call_id=call_id, local_tag=b_tag,
-                    contact=plan.contact or None,
+                    contact=plan.contact or None, transport=transport or None,
+                    route_hop=route_hop, reply_hop=reply_hop,
                 )[1]
             )  # fmt: skip
         except UserAgentError as exc:
@@ -999,8 +1016,9 @@ class SbcRelay:
         self.refused = 0
         self.failed = 0
         self.simple = SimpleRelay(
-            sip, store, call_control=self.call_control, parse_destination=parse_destination
-        )
+            sip, store, call_control=self.call_control, parse_destination=parse_destination,
+            next_hop_flags=next_hop_flags,
+        )  # fmt: skip
         """Non-INVITE requests outside calls (:mod:`.simple_relay`), once :meth:`attach` hooked it in."""
         self._sweep: asyncio.TimerHandle | None = None
 

@@ -215,7 +215,9 @@ class SimpleRelay:
 
     ``sip`` is the SIP core's transaction user (for ``core``, ``run``,
     ``now``, ``log``, ``rng``); ``parse_destination`` turns a plan's
-    ``destination`` into ``((host, port), transport)``.
+    ``destination`` into ``((host, port), transport)``; ``next_hop_flags``
+    says whether later requests follow the next hop and where answers go
+    (the same rule as for calls).
     """
 
     def __init__(
@@ -225,12 +227,14 @@ class SimpleRelay:
         *,
         call_control: Mapping[str, Callable[[], CallControl]],
         parse_destination: Callable[[str], tuple[tuple[str, int] | None, str]],
+        next_hop_flags: Callable[[CallProfile, tuple[str, int] | None], tuple[bool, tuple[str, int] | None]],
         limits: RelayLimits | None = None,
     ) -> None:
         self.sip = sip
         self.store = store
         self.call_control = call_control
         self.parse_destination = parse_destination
+        self.next_hop_flags = next_hop_flags
         self.limits = limits if limits is not None else RelayLimits.from_config(store.config.raw)
         self.dialogs: dict[str, RelayedDialog] = {}
         self.sides: dict[tuple[str, str], tuple[RelayedDialog, RelaySide]] = {}
@@ -354,6 +358,7 @@ class SimpleRelay:
             self._refuse(event, 482, "Loop Detected", f"loop: {request.method} would go to ourselves", dialog=dialog)
             self.end(dialog, "loop detected")
             return
+        route_hop, reply_hop = self.next_hop_flags(dialog.profile, destination)
         b = RelaySide(
             call_id=plan.call_id,
             local_tag=self.new_tag(),
@@ -361,9 +366,10 @@ class SimpleRelay:
             local_uri=plan.from_,
             remote_uri=plan.to,
             remote_target=plan.ruri,
-            destination=None if dialog.profile.next_hop_1st_req or not plan.destination else destination,
+            destination=destination if route_hop else None,
             transport=transport,
             cseq=request.cseq.number,
+            reply_hop=reply_hop,
         )
         dialog.b = b
         self.sides[b.keys()] = (dialog, b)
@@ -502,6 +508,7 @@ class SimpleRelay:
         self._answer(
             pending.transaction, code, reason, to_tag=pending.origin.local_tag,
             headers=headers, body=body, content_type=content_type,
+            destination=pending.origin.reply_hop,
         )  # fmt: skip
 
     def _answer(
@@ -514,6 +521,7 @@ class SimpleRelay:
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
         content_type: str | None = None,
+        destination: tuple[str, int] | None = None,
     ) -> None:
         sip = self.sip
         tag = to_tag or self.new_tag()
@@ -521,7 +529,7 @@ class SimpleRelay:
             sip.run(
                 lambda now: sip.core.reply_outside(
                     transaction, code, reason, now=now, to_tag=tag, headers=headers or [],
-                    body=body, content_type=content_type,
+                    body=body, content_type=content_type, destination=destination,
                 )
             )  # fmt: skip
 

@@ -41,6 +41,8 @@ class RelaySide:
     destination: Address | None = None
     transport: str = "udp"
     cseq: int = 1
+    reply_hop: Address | None = None
+    """Where our answers to this side's requests go instead of by their Via (``next_hop_for_replies``)."""
 
     def keys(self) -> tuple[str, str]:
         """How an in-dialog request of the peer names this side: (Call-ID, its To tag = our tag)."""

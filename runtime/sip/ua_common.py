@@ -315,6 +315,10 @@ class CoreCall:
     """(CSeq number, To tag) of the 2xx whose ACK waits for the TU (``ack_later``)."""
     credentials: tuple[str, str] | None = None
     """User and password for digest challenges to requests in this call's dialog."""
+    route_hop: Address | None = None
+    """Every request in the dialog goes here, not to its remote target (an SBC's ``next_hop``)."""
+    reply_hop: Address | None = None
+    """Our answers to requests in the dialog go here, not by their Via (``next_hop_for_replies``)."""
 
     @property
     def retransmitter(self) -> TwoXXRetransmitter | None:

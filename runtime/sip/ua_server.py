@@ -300,11 +300,17 @@ class ServerSide:
         content_type: str | None,
         headers: Iterable[tuple[str, str]],
         out: Outputs,
+        destination: Address | None = None,
     ) -> None:
-        """Answer an :class:`OutsideRequest`; ``headers`` are sent as given (no Contact is added)."""
+        """Answer an :class:`OutsideRequest`; ``headers`` are sent as given (no Contact is added).
+
+        ``destination`` overrides where the answers go (``next_hop_for_replies``).
+        """
         entry = self.layer.server.get(transaction)
         if entry is None or entry.call_id is not None:
             raise UserAgentError(f"no pending outside request {transaction!r}")
+        if destination is not None:
+            entry.destination = destination
         if entry.tu_deadline is None:
             raise UserAgentError("that request has already been answered")
         if not 100 <= status <= 699:
@@ -525,7 +531,7 @@ class ServerSide:
         entry = ServerEntry(
             transaction,
             call.call_id,
-            reply_to.address,
+            call.reply_hop or reply_to.address,
             now + self.tu_reply_timeout,
             transport=transport,
         )

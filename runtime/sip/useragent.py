@@ -415,12 +415,14 @@ class UserAgentServer:
         body: bytes = b"",
         content_type: str | None = None,
         headers: Iterable[tuple[str, str]] = (),
+        destination: Address | None = None,
     ) -> Outputs:
-        """Answer an :class:`OutsideRequest`; ``to_tag`` goes on a To without one."""
+        """Answer an :class:`OutsideRequest`; ``to_tag`` goes on a To without one;
+        ``destination`` overrides the Via's answer address."""
         out = Outputs()
         self.server.reply_outside(
             transaction, status, reason, now=now, to_tag=to_tag, body=body,
-            content_type=content_type, headers=headers, out=out,
+            content_type=content_type, headers=headers, out=out, destination=destination,
         )  # fmt: skip
         return out
 
@@ -495,6 +497,9 @@ class UserAgentServer:
         ack_later: bool = False,
         credentials: tuple[str, str] | None = None,
         contact: str | None = None,
+        transport: str | None = None,
+        route_hop: bool = False,
+        reply_hop: Address | None = None,
     ) -> tuple[str, Outputs]:
         """Start an outgoing call; returns its Call-ID and the INVITE to send.
 
@@ -513,13 +518,19 @@ class UserAgentServer:
         dialog (BYE, re-INVITE, INFO …) once.  ``contact`` replaces our own
         Contact (an SBC profile's ``Contact=``): the callee then sends its
         in-dialog requests there, so it must lead back to us.
+
+        For an SBC's next hop: ``transport`` (``udp``/``tcp``) overrides the
+        URI's; ``route_hop`` sends every request of the dialog (ACK, BYE,
+        re-INVITE …) to ``destination`` rather than to the remote target;
+        ``reply_hop`` sends our answers to the callee's requests there
+        rather than by their Via.
         """
         out = Outputs()
         call_id = self.client.invite(
             uri, from_uri=from_uri, now=now, out=out, to=to, destination=destination,
             body=body, content_type=content_type, headers=headers, call_id=call_id,
             local_tag=local_tag, cseq=cseq, ack_later=ack_later, credentials=credentials,
-            contact=contact,
+            contact=contact, transport=transport, route_hop=route_hop, reply_hop=reply_hop,
         )  # fmt: skip
         return call_id, out
 
