@@ -7,9 +7,11 @@ names an unroutable host, so each test also shows the next hop with its port.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
+import pytest
 from relay_rig import SbcRig, check, scenario
 from sip_rig import LIMIT
 from test_sip_serve import reply_to_last
@@ -225,14 +227,21 @@ def test_reply_translation_applies_to_relayed_replies(rig: SbcRig) -> None:
 
 RELAY_SCRIPT = """\
 import(mod_sbc);
-initial state START
-  enter { set($inits=0); };
+initial state START;
 transition "relay init" START - RelayInit(#relay_event == init) / {
-  inc($inits);
   sbc.profileSet(append_headers, "X-Relay-Script: seen");
 } -> START;
 transition "relay request" START - RelayOnSipRequest / {
-  log(1, "relay saw in-dialog request");
+  sets($line="relay saw in-dialog request #method");
+  log(1, $line);
+} -> START;
+transition "relay b2b request" START - RelayOnB2BRequest / {
+  sets($line="relay passed #method on to #callid");
+  log(1, $line);
+} -> START;
+transition "relay reply" START - RelayOnSipReply(#sip_code == 200) / {
+  sets($line="relay got 200 to #method, was #old_dlg_status");
+  log(1, $line);
 } -> START;
 transition "relay finalize" START - RelayFinalize / {
   log(1, "relay finalized");
@@ -277,3 +286,45 @@ def test_cc_dsm_relay_init_sets_a_header_through_the_relays_profile(rig: SbcRig)
     while "relay finalized" not in rig.server.log_text.getvalue():
         assert time.monotonic() < deadline, rig.server.log_text.getvalue()[-3000:]
         time.sleep(0.05)
+
+
+def test_cc_dsm_sees_the_in_dialog_hooks_of_a_relayed_subscription(
+    rig: SbcRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """M-sbc-28…30: the NOTIFYs in the relayed subscription raise ``RelayOnSipRequest`` (with the
+    request set) and ``RelayOnB2BRequest`` (the copy sent on, the subscriber's Call-ID);
+    the replies ``RelayOnSipReply`` with ``#old_dlg_status``."""
+    port = rig.callee(
+        scenario(
+            "notifier",
+            recv_with('request="SUBSCRIBE"', *KEEP, rrs=True),
+            reply_tagged("200 OK", "      Expires: 60\n"),
+            notify(1, "active;expires=60", "bob-is-here"),
+            notify(2, "terminated", "bob-is-gone"),
+            refs="from_hdr,to_hdr,cid",
+        )
+    )
+    rig.profile(
+        "ctl",
+        f"next_hop=127.0.0.1:{port}\n"
+        "call_control=ctl\nctl_module=cc_dsm\nctl_app_bundle=relay_ctl\nctl_start_diag=relay_ctl\n",
+    )
+    rig.start(["ctl"], "ctl", config=relay_bundle(rig.tmp))
+    rig.call(
+        scenario(
+            "subscriber", CALLER_SUBSCRIBE, recv_with('response="200"'),
+            recv_with('request="NOTIFY"'), reply_to_last(), recv_with('request="NOTIFY"'), reply_to_last(),
+        )  # fmt: skip
+    )
+    rig.finish_callee()
+    wait_for(rig, "the relayed subscription was not forgotten", lambda simple: not simple.dialogs)
+    assert rig.server is not None
+    deadline = time.monotonic() + LIMIT
+    while "relay finalized" not in rig.server.log_text.getvalue():
+        assert time.monotonic() < deadline, rig.server.log_text.getvalue()[-3000:]
+        time.sleep(0.05)
+    log = caplog.text
+    assert log.count("relay saw in-dialog request NOTIFY") == 2
+    assert re.search(r"relay passed NOTIFY on to \d+-\d+@127\.0\.0\.1", log)  # the subscriber's Call-ID
+    assert "relay got 200 to SUBSCRIBE, was Trying" in log
+    assert log.count("relay got 200 to NOTIFY, was Connected") == 2
