@@ -1155,6 +1155,9 @@ class SbcRelay:
             ("dsm_sbc_refused_total", "counter", "SBC calls refused (refuse_with, unknown profile, 482, 422)", self.refused),
             ("dsm_sbc_failed_total", "counter", "SBC calls ended by an internal error", self.failed),
             ("dsm_sbc_rtp_relayed_packets", "gauge", "RTP packets relayed by the calls in progress", relayed_packets),
+            ("dsm_sbc_relayed_dialogs", "gauge", "Non-INVITE relays (simple relay) in progress", len(self.simple.dialogs)),
+            ("dsm_sbc_relayed_requests_total", "counter", "Non-INVITE relays started by the simple relay (refuse_with included)", self.simple.relayed),
+            ("dsm_sbc_relay_refused_total", "counter", "Non-INVITE requests answered by the simple relay itself (refuse_with, 405, 483, 503 …)", self.simple.refused),
         )
         return "".join(f"# HELP {n} {h}.\n# TYPE {n} {t}\n{n} {v}\n" for n, t, h, v in rows)
 

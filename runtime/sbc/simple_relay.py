@@ -332,6 +332,9 @@ class SimpleRelay:
             return
         dialog.hook("init", request)
         dialog.hook("initUAS", request)
+        if dialog.ended:  # its call control stopped it (stop(true))
+            self._refuse(event, 500, "Server Internal Error", "stopped by its call control", dialog=dialog)
+            return
         new_id = f"{sip.rng.getrandbits(64):016x}@{sip.host}"
         plan = plan_leg(dialog.profile, request, event.source, local, config=self.store.config, new_call_id=new_id)
         if isinstance(plan, Refusal):
@@ -380,6 +383,9 @@ class SimpleRelay:
             body=plan.body, content_type=plan.content_type,
         )  # fmt: skip
         dialog.hook("initUAC", relayed)
+        if dialog.ended:
+            self._refuse(event, 500, "Server Internal Error", "stopped by its call control", dialog=dialog)
+            return
         self._send(dialog, dialog.a, event.transaction, request, relayed, destination, transport, first=True)
         self.log("info", dialog.id, f"{request.method} relayed to {plan.ruri} (profile {profile.name})")
 

@@ -104,6 +104,10 @@ def test_relayed_dialogs_beyond_the_limit_get_503_and_expired_ones_are_forgotten
         assert time.monotonic() < deadline, "the silent relay was not forgotten"
         time.sleep(0.05)
     assert server.on_loop(lambda: rig.relay.simple.expired) == 1
+    metrics = server.on_loop(rig.relay.metrics)
+    assert "dsm_sbc_relayed_dialogs 0" in metrics
+    assert "dsm_sbc_relayed_requests_total 2" in metrics
+    assert "dsm_sbc_relay_refused_total 1" in metrics
 
 
 def test_relay_limits_from_sbc_conf() -> None:
