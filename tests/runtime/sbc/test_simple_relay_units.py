@@ -44,8 +44,7 @@ def test_hook_takes_a_request_the_tu_answers_once_with_its_to_tag() -> None:
     """A taken request is an :class:`OutsideRequest` and waits; ``reply_outside`` answers it with
     the TU's To tag; a second final answer is the TU's mistake."""
     core = UserAgentServer("127.0.0.1", 5060)
-    seen: list[Request] = []
-    core.outside_requests = lambda request: seen.append(request) is None
+    core.outside_requests = lambda request: True
     out = core.receive(message(), SENDER, 0.0)
     assert not out.datagrams
     (event,) = out.events
@@ -73,7 +72,12 @@ def test_hook_never_sees_invite_ack_cancel_nor_requests_of_calls() -> None:
     """INVITE stays a call; an in-dialog request the hook declines still gets the core's 481."""
     core = UserAgentServer("127.0.0.1", 5060)
     asked: list[str] = []
-    core.outside_requests = lambda request: asked.append(request.method) is None and False
+
+    def decline(request: Request) -> bool:
+        asked.append(request.method)
+        return False
+
+    core.outside_requests = decline
     core.receive(message("NOTIFY", to_tag="x"), SENDER, 0.0)
     assert asked == ["NOTIFY"]
     assert [r.status for r in responses(core.receive(message("BYE", to_tag="y", call_id="b"), SENDER, 0.0))] == [481]
