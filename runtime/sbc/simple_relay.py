@@ -319,6 +319,7 @@ class SimpleRelay:
             self._refuse(event, 483, "Too Many Hops", "Max-Forwards 0")
             return
         dialog = RelayedDialog(self, f"sr{next(self._ids)}", profile, request, now)
+        dialog.a.transport = event.transport
         if not dialog.a.remote_target:
             dialog.a.remote_target = f"sip:{event.source[0]}:{event.source[1]}"
         self.dialogs[dialog.id] = dialog
@@ -508,7 +509,7 @@ class SimpleRelay:
         if 300 <= response.status < 400 or request.method == "REGISTER":
             headers += [("Contact", c) for c in response.headers.get_all("Contact")]
         elif 101 <= code < 300 and request.method in DIALOG_METHODS:
-            headers.append(("Contact", self.sip.core.contact_for("udp")))
+            headers.append(("Contact", self.sip.core.contact_for(pending.origin.transport)))
         body = response.body
         content_type = response.headers.get("Content-Type") or "" if body else None
         self._answer(

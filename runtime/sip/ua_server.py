@@ -166,9 +166,9 @@ class ServerSide:
         if (
             self.outside_requests is not None
             and message.method != "INVITE"
-            and (not message.to.tag or message.call_id not in self.layer.calls)
+            and (message.call_id not in self.layer.calls if message.to.tag else self.unavailable is None)
             and self.outside_requests(message)
-        ):
+        ):  # while draining, new requests get the core's own answers (503 to OPTIONS)
             self._to_tu(message, key, source, reply_to, now, out)
             return
         if message.to.tag:

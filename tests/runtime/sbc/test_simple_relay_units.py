@@ -133,3 +133,15 @@ def test_helpers_read_subscription_state_and_max_forwards() -> None:
     )  # fmt: skip
     parsed = parse_message(bytes(first))
     assert isinstance(parsed, Request) and parsed.from_.tag == "f1" and parsed.to.tag is None
+
+
+def test_while_draining_new_requests_are_not_handed_to_the_tu() -> None:
+    """``dsm drain``: a new MESSAGE gets the core's own answer, OPTIONS ``503``; requests of
+    relayed dialogs (a To tag) still reach the TU."""
+    core = UserAgentServer("127.0.0.1", 5060)
+    core.outside_requests = lambda request: True
+    core.unavailable = 30
+    assert [r.status for r in responses(core.receive(message("OPTIONS"), SENDER, 0.0))] == [503]
+    assert [r.status for r in responses(core.receive(message(call_id="m2"), SENDER, 0.0))] == [405]
+    out = core.receive(message("NOTIFY", to_tag="ours", call_id="n9"), SENDER, 0.0)
+    assert [type(e).__name__ for e in out.events] == ["OutsideRequest"]
