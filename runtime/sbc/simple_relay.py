@@ -16,9 +16,10 @@ registrar sees the UA's own Contact), and OPTIONS unless ``sbc.conf`` says
 3. its replies come back translated (``reply_translations``) and filtered;
 4. SUBSCRIBE and REFER make a dialog: requests in it (NOTIFY, re-SUBSCRIBE,
    both directions) are relayed with the other side's identifiers until the
-   subscription ends (``Expires: 0``, a NOTIFY with
-   ``Subscription-State: terminated``, a final error to the first request,
-   or its expiry), then the dialog is forgotten.  Other methods end with
+   subscription ends (a NOTIFY with ``Subscription-State: terminated``, a
+   final error to the first request, or its expiry — after ``Expires: 0``
+   only the grace period is left for the final NOTIFY), then the dialog is
+   forgotten.  Other methods end with
    their final response.
 
 Bounds (``docs/security.md``): at most ``max_dialogs`` relayed dialogs
@@ -412,7 +413,7 @@ class SimpleRelay:
         if not other.remote_tag and other is dialog.b:
             self._answer(event.transaction, 491, "Request Pending")  # the target has not answered yet
             return
-        if subscription_terminated(request) or (request.method == "SUBSCRIBE" and expires_of(request) == 0):
+        if subscription_terminated(request):
             dialog.ending = True
         relayed = other.request(
             request.method, headers=filter_headers(dialog.profile, request.headers.items()),
@@ -490,14 +491,15 @@ class SimpleRelay:
             self.end(pending.dialog, "timeout")
 
     def _extend(self, dialog: RelayedDialog, response: Response, request: Request, now: float) -> None:
-        """A subscription lives until its ``Expires`` (reply's, else request's) plus a grace period."""
+        """A subscription lives until its ``Expires`` (reply's, else request's) plus a grace period.
+
+        ``Expires: 0`` (a fetch, an unsubscribe) leaves the grace period for
+        the final NOTIFY, which ends the dialog when it comes.
+        """
         expires = expires_of(response)
         if expires is None:
             expires = expires_of(request)
         limits = self.limits
-        if expires == 0:
-            self.end(dialog, "unsubscribed")
-            return
         life = limits.max_lifetime if expires is None else min(expires + limits.grace, limits.max_lifetime)
         dialog.deadline = min(now + life, dialog.started_at + limits.max_lifetime)
 
