@@ -527,6 +527,8 @@ class Server:
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen for SIP on {host}:{port} (UDP and TCP): {exc.strerror or exc}") from exc
         calls.transport = transport
+        if self.sbc_relay is not None:
+            self.sbc_relay.attach()  # the simple relay's hook into the SIP core
         engine.dialout = partial(dialout, calls)  # dlg.dialout places real calls (M-dlg-6)
         calls.subscriptions = engine.subscriptions = SipSubscriptions(calls)  # mod_subscription
         self.sip_calls = calls

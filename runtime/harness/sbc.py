@@ -641,6 +641,32 @@ class SbcTestCall:
         self._settle()
         return stopped
 
+    def relay_hook(
+        self,
+        kind: str,
+        method: str = "MESSAGE",
+        *,
+        code: int = 0,
+        headers: Mapping[str, str] | None = None,
+        profile: CallProfile | None = None,
+    ) -> CallProfile:
+        """One simple-relay hook (``kind`` = ``init`` … ``onB2BReply``, M-sbc-24…31) to the A leg's
+        script, as the SBC's simple relay raises it for a relayed ``method``; ``code`` adds a
+        reply.  Returns the relay's profile (``__call_profile``) after the script's
+        ``sbc.profileSet`` calls (a copy of the call's profile unless ``profile`` is given)."""
+        leg = self.leg("a")
+        relay_profile = profile if profile is not None else self.base_profile.for_call()
+        self._cseq += 1
+        items = [("From", leg.invite.headers.get("From") or ""), ("To", leg.invite.headers.get("To") or ""),
+                 ("Call-ID", leg.invite.call_id), ("CSeq", f"{self._cseq} {method}"), *(headers or {}).items()]
+        request = _req(method, leg.invite.uri, headers=Headers(items))
+        reply = _response(request, code, "Reply") if code else None
+        with_request = kind in ("init", "initUAC", "initUAS", "onSipRequest", "onB2BRequest", "onSipReply")
+        old_status = "Connected" if kind == "onSipReply" else ""
+        leg.cc.on_relay_event(kind, relay_profile, request if with_request else None, reply, old_status)
+        self._settle()
+        return relay_profile
+
     def advance(self, seconds: float) -> None:
         """Let virtual time pass (timers, playlists), then the legs' work."""
         self.harness.clock.advance(seconds)

@@ -190,12 +190,33 @@ def load_profile(name: str, path: str, defaults: Mapping[str, str] | None = None
         )
     if p.call_timer and "$" not in p.call_timer and not (p.call_timer.isascii() and p.call_timer.isdigit()):
         raise _error(path, line("call_timer"), f"call_timer: '{p.call_timer}' is not a number of seconds")
+    problem = next_hop_problem(p.next_hop)
+    if problem:
+        raise _error(path, line("next_hop"), problem)
+    if values.get("next_hop_for_replies") and parse_bool(values["next_hop_for_replies"]) is None:
+        raise _error(path, line("next_hop_for_replies"), f"next_hop_for_replies: '{values['next_hop_for_replies']}' is not yes or no")
     from dsm.runtime.sbc.bleg_timer import check_timer_keys
     from dsm.runtime.sbc.leg_auth import check_auth_keys  # both import this module
 
     for key, message in [*check_auth_keys(values), *check_timer_keys(values)]:
         raise _error(path, line(key), message)
     return p
+
+
+def next_hop_problem(text: str) -> str:
+    """Why a literal ``next_hop`` (``host[:port][/transport]``, comma list) cannot be used, or ``""``.
+
+    The SIP core sends over UDP and TCP; another transport (TLS, SCTP …) is
+    refused at load rather than when the first call tries it.  Values with
+    replacement patterns are checked per call.
+    """
+    if "$" in text:
+        return ""
+    for hop in text.split(","):
+        _, slash, transport = hop.strip().partition("/")
+        if slash and transport.strip().lower() not in ("udp", "tcp"):
+            return f"next_hop: transport '{transport.strip()}' of '{hop.strip()}' is not supported (UDP or TCP)"
+    return ""
 
 
 def _unescape(text: str) -> str:

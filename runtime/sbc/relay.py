@@ -50,6 +50,7 @@ from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
 from dsm.runtime.sbc import late_offer, reconnect
 from dsm.runtime.sbc.bleg_timer import BLegTimer, bleg_timer_config, without_timer_headers
 from dsm.runtime.sbc.callee import CalleeError, callee_plan
+from dsm.runtime.sbc.conf import parse_bool
 from dsm.runtime.sbc.leg import CONTINUE, CallControl, CallStatus, NoMediaError, StopReason
 from dsm.runtime.sbc.leg_auth import BLegInvite, Credentials, LegAuthError, leg_credentials
 from dsm.runtime.sbc.legs import SbcCallLeg
@@ -68,6 +69,7 @@ from dsm.runtime.sbc.profile import (
 from dsm.runtime.sbc.relay_media import RelaySide, RtpRelay, rewrite_sdp
 from dsm.runtime.sbc.relay_store import ProfileStore
 from dsm.runtime.sbc.relay_timer import TimerClock, aleg_timer_config
+from dsm.runtime.sbc.simple_relay import SimpleRelay
 from dsm.runtime.sip.b2b import relayed_headers
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.media_clock import MediaClock
@@ -128,6 +130,20 @@ def parse_destination(text: str) -> tuple[tuple[str, int] | None, str]:
     if not host or not 0 < port < 65536:
         raise ValueError(f"bad destination {text!r}")
     return (host, port), transport
+
+
+def next_hop_flags(profile: Any, destination: tuple[str, int] | None) -> tuple[bool, tuple[str, int] | None]:
+    """Where the rest of a B leg's dialog goes once its first request went to ``destination``.
+
+    With a ``next_hop`` every later request of the dialog goes there too,
+    unless ``next_hop_1st_req=yes`` (then they follow the callee's Contact);
+    ``next_hop_for_replies=yes`` sends our answers to the callee's requests
+    there instead of by their Via.  Returns ``(route_hop, reply_hop)``.
+    """
+    if destination is None or not profile.next_hop.strip():
+        return False, None
+    replies = parse_bool(profile.raw.get("next_hop_for_replies", "")) is True
+    return not profile.next_hop_1st_req, destination if replies else None
 
 
 def _copy_request(request: Request) -> Request:
@@ -310,7 +326,8 @@ class RelayedCall:
             self.media.peer_sdp(self.media.a, self.invite.body)
             self.media.a.confirmed = False  # until the caller's ACK or its own RTP
             body = rewrite_sdp(body, sip.host, self.media.b.port)
-        destination, _transport = parse_destination(plan.destination)
+        destination, transport = parse_destination(plan.destination)
+        route_hop, reply_hop = next_hop_flags(self.profile, destination)
         if self._to_ourselves(plan.ruri, destination):
             sip.log("sbc", "warn", call=self.a.call_id, msg=f"loop: the B leg would go to ourselves ({plan.ruri})")
             if self.media is not None:
@@ -352,7 +369,7 @@ class RelayedCall:
             timer=self.b_timer, rng=sip.rng,
         )  # fmt: skip
         try:
-            self._invite_b(self.b_invite, destination, plan.contact)
+            self._invite_b(self.b_invite, destination, plan.contact, transport, route_hop, reply_hop)
         except UserAgentError as exc:
             sip.log("sbc", "warn", call=self.a.call_id, msg=f"B leg INVITE not sent: {exc}")
             self._reply_a(500, "Server Internal Error")
@@ -362,7 +379,15 @@ class RelayedCall:
         b.status = CallStatus.NO_REPLY
         sip.log("sbc", call=self.a.call_id, other=call_id, profile=self.profile.name, ruri=plan.ruri)
 
-    def _invite_b(self, invite: BLegInvite, destination: tuple[str, int] | None, contact: str) -> None:
+    def _invite_b(
+        self,
+        invite: BLegInvite,
+        destination: tuple[str, int] | None,
+        contact: str,
+        transport: str,
+        route_hop: bool,
+        reply_hop: bool,
+    ) -> None:
         """Send (or re-send) the B leg's INVITE to ``destination``; may raise ``UserAgentError``."""
         sip = self.sip
         auth = (invite.auth_user, invite.auth_pwd) if invite.auth_user else None
@@ -372,7 +397,8 @@ class RelayedCall:
                 body=invite.body, content_type=invite.content_type,
                 headers=[*invite.headers, *invite.credentials], call_id=invite.call_id,
                 local_tag=invite.local_tag, contact=contact or None, cseq=invite.cseq,
-                ack_later=invite.ack_later, credentials=auth,
+                ack_later=invite.ack_later, credentials=auth, transport=transport or None,
+                route_hop=route_hop, reply_hop=reply_hop,
             )[1]
         )  # fmt: skip
 
@@ -383,9 +409,10 @@ class RelayedCall:
             return False
         if self.b_state not in ("calling", "early") or not invite.retry(response):
             return False
-        destination, _transport = parse_destination(plan.destination)
+        destination, transport = parse_destination(plan.destination)
+        route_hop, reply_hop = next_hop_flags(self.profile, destination)
         try:
-            self._invite_b(invite, destination, plan.contact)
+            self._invite_b(invite, destination, plan.contact, transport, route_hop, reply_hop)
         except UserAgentError as exc:
             self.sip.log("sbc", "warn", call=self.a.call_id, msg=f"B leg INVITE not re-sent: {exc}")
             return False
@@ -1091,11 +1118,37 @@ class SbcRelay:
         self.relayed = 0
         self.refused = 0
         self.failed = 0
+        self.simple = SimpleRelay(
+            sip, store, call_control=self.call_control, parse_destination=parse_destination,
+            next_hop_flags=next_hop_flags,
+        )  # fmt: skip
+        """Non-INVITE requests outside calls (:mod:`.simple_relay`), once :meth:`attach` hooked it in."""
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def attach(self) -> None:
+        """Hook the simple relay into the SIP core (its transport now exists)."""
+        self.sip.core.outside_requests = self.simple.takes
+
+    def _arm_sweep(self) -> None:
+        """Forget expired relayed dialogs on time (also swept on every new request)."""
+        deadline = self.simple.next_deadline()
+        if self._sweep is not None or deadline is None:
+            return
+        delay = min(max(deadline - self.sip.now(), 0.05), 60.0)
+        self._sweep = asyncio.get_running_loop().call_later(delay, self._swept)
+
+    def _swept(self) -> None:
+        self._sweep = None
+        self.simple.sweep(self.sip.now())
+        self._arm_sweep()
 
     # -- events from the SIP core --------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
         if isinstance(event, NewCall):
             self._new_call(event)
+            return
+        if self.simple.handles(event):
+            self._arm_sweep()
             return
         entry = self.legs.get(getattr(event, "call_id", ""))
         if entry is None:
@@ -1205,10 +1258,16 @@ class SbcRelay:
             ("dsm_sbc_refused_total", "counter", "SBC calls refused (refuse_with, unknown profile, 482, 422)", self.refused),
             ("dsm_sbc_failed_total", "counter", "SBC calls ended by an internal error", self.failed),
             ("dsm_sbc_rtp_relayed_packets", "gauge", "RTP packets relayed by the calls in progress", relayed_packets),
+            ("dsm_sbc_relayed_dialogs", "gauge", "Non-INVITE relays (simple relay) in progress", len(self.simple.dialogs)),
+            ("dsm_sbc_relayed_requests_total", "counter", "Non-INVITE relays started by the simple relay (refuse_with included)", self.simple.relayed),
+            ("dsm_sbc_relay_refused_total", "counter", "Non-INVITE requests answered by the simple relay itself (refuse_with, 405, 483, 503 …)", self.simple.refused),
         )
         return "".join(f"# HELP {n} {h}.\n# TYPE {n} {t}\n{n} {v}\n" for n, t, h, v in rows)
 
     def close_all(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for call in list(self.calls.values()):
             if call.media is not None:
                 call.media.close()

@@ -76,6 +76,9 @@ class ClientSide:
         ack_later: bool = False,
         credentials: tuple[str, str] | None = None,
         contact: str | None = None,
+        transport: str | None = None,
+        route_hop: bool = False,
+        reply_hop: Address | None = None,
     ) -> str:
         """Start an outgoing call (see ``UserAgentServer.invite``); returns its Call-ID."""
         layer = self.layer
@@ -88,7 +91,7 @@ class ClientSide:
             raise UserAgentError(f"bad address: {exc.reason}") from None
         if not isinstance(target, SipUri):
             raise UserAgentError(f"not a SIP URI: {uri!r}")
-        transport = target.transport
+        transport = (transport or target.transport).lower()
         if transport not in ("udp", "tcp"):
             raise UserAgentError(f"transport {transport!r} is not supported")
         call_id = call_id or f"{layer.tag()}@{layer.host}"
@@ -125,6 +128,7 @@ class ClientSide:
         call = CoreCall(
             call_id, request, key, destination, local_tag, state="calling", role="uac",
             transport=transport, ack_later=ack_later, credentials=credentials,
+            route_hop=destination if route_hop else None, reply_hop=reply_hop,
         )  # fmt: skip
         layer.calls[call_id] = call
         self._outputs(entry, transaction.start(), now, out)
@@ -162,15 +166,26 @@ class ClientSide:
         )  # fmt: skip
         ack.headers.add("User-Agent", self.layer.user_agent)
         call.acks[key] = ack
-        out.send(bytes(ack), ack_destination(dialog), transport)
+        out.send(bytes(ack), call.route_hop or ack_destination(dialog), transport)
 
     def send_outside_call(
-        self, owner: str, request: Request, destination: Address, *, now: float, out: Outputs
+        self,
+        owner: str,
+        request: Request,
+        destination: Address,
+        *,
+        now: float,
+        out: Outputs,
+        transport: str = "udp",
     ) -> None:
         """Send a non-INVITE request that belongs to no call (a SUBSCRIBE) with a fresh Via."""
-        request.headers.replace_first("Via", self.layer.via())
-        transaction = NonInviteClientTransaction(request, now, self.layer.timers)
-        entry = ClientEntry(transaction, owner, destination)
+        if transport not in ("udp", "tcp"):
+            raise UserAgentError(f"transport {transport!r} is not supported")
+        request.headers.replace_first("Via", self.layer.via(transport))
+        transaction = NonInviteClientTransaction(
+            request, now, self.layer.timers, transport != "udp"
+        )
+        entry = ClientEntry(transaction, owner, destination, transport=transport)
         self.layer.client[client_key(request)] = entry
         self._outputs(entry, transaction.start(), now, out)
 
@@ -201,7 +216,7 @@ class ClientSide:
         )
         request.headers.add("User-Agent", layer.user_agent)
         try:
-            destination = dialog.next_hop()
+            destination = call.route_hop or dialog.next_hop()
         except ParseError as exc:
             raise UserAgentError(
                 f"cannot route {method} in call {call.call_id!r}: {exc.reason}"
@@ -338,7 +353,7 @@ class ClientSide:
         ack = call.acks.get((number, to_tag))
         if ack is not None and call.dialog is not None:
             transport = dialog_transport(call.dialog, call.transport)
-            out.send(bytes(ack), ack_destination(call.dialog), transport)
+            out.send(bytes(ack), call.route_hop or ack_destination(call.dialog), transport)
             return False
         if call.ack_pending == (number, to_tag):
             return False  # a retransmission while the TU prepares the answer
@@ -360,7 +375,7 @@ class ClientSide:
         ack = dialog.create_request("ACK", self.layer.via(transport), cseq=number)
         ack.headers.add("User-Agent", self.layer.user_agent)
         call.acks[(number, to_tag)] = ack
-        out.send(bytes(ack), ack_destination(dialog), transport)
+        out.send(bytes(ack), call.route_hop or ack_destination(dialog), transport)
         return first
 
     def _authenticate(

@@ -132,6 +132,17 @@ class InDialogRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class OutsideRequest:
+    """A non-INVITE request of no call, taken by the TU's ``outside_requests`` hook (the SBC's
+    simple relay); answer with ``reply_outside`` before the TU reply deadline (else ``500``)."""
+
+    request: Request
+    source: tuple[str, int]
+    transaction: TransactionKey
+    transport: str = "udp"
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseToRequest:
     """A response to a request we sent in a dialog (BYE, INFO, re-INVITE …)."""
 
@@ -189,6 +200,7 @@ Event = (
     | AckReceived
     | AckTimeout
     | InDialogRequest
+    | OutsideRequest
     | ResponseToRequest
     | RequestFailed
     | CallProgress
@@ -303,6 +315,10 @@ class CoreCall:
     """(CSeq number, To tag) of the 2xx whose ACK waits for the TU (``ack_later``)."""
     credentials: tuple[str, str] | None = None
     """User and password for digest challenges to requests in this call's dialog."""
+    route_hop: Address | None = None
+    """Every request in the dialog goes here, not to its remote target (an SBC's ``next_hop``)."""
+    reply_hop: Address | None = None
+    """Our answers to requests in the dialog go here, not by their Via (``next_hop_for_replies``)."""
 
     @property
     def retransmitter(self) -> TwoXXRetransmitter | None:

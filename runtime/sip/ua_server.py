@@ -41,6 +41,7 @@ from dsm.runtime.sip.ua_common import (
     InDialogRequest,
     NewCall,
     Outputs,
+    OutsideRequest,
     ReplyTo,
     ServerEntry,
     ServerTransaction,
@@ -86,6 +87,9 @@ class ServerSide:
         """Retry-After seconds while the node drains: new INVITEs and OPTIONS get ``503``."""
         self.dialog_requests: Callable[[Request, float], int | None] | None = None
         """Requests in dialogs that are no calls (subscriptions): returns the status to answer, or ``None``."""
+        self.outside_requests: Callable[[Request], bool] | None = None
+        """Non-INVITE requests of no call the TU relays itself (the SBC's simple relay): ``True``
+        takes one, it then arrives as :class:`OutsideRequest` and is answered by ``reply_outside``."""
 
     # ------------------------------------------------------------ receiving
 
@@ -159,6 +163,14 @@ class ServerSide:
                     headers=[("Unsupported", ", ".join(unsupported))],
                 )  # fmt: skip
                 return
+        if (
+            self.outside_requests is not None
+            and message.method != "INVITE"
+            and (message.call_id not in self.layer.calls if message.to.tag else self.unavailable is None)
+            and self.outside_requests(message)
+        ):  # while draining, new requests get the core's own answers (503 to OPTIONS)
+            self._to_tu(message, key, source, reply_to, now, out)
+            return
         if message.to.tag:
             self._in_dialog(message, key, reply_to, now, out)
             return
@@ -275,6 +287,47 @@ class ServerSide:
             if request.method in ("INVITE", "UPDATE") and status < 300 and call.dialog is not None:
                 if dialog_header_problem(request) is None and request.contact is not None:
                     call.dialog.remote_target = str(request.contact.uri)
+
+    def reply_outside(
+        self,
+        transaction: TransactionKey,
+        status: int,
+        reason: str | None,
+        *,
+        now: float,
+        to_tag: str | None,
+        body: bytes,
+        content_type: str | None,
+        headers: Iterable[tuple[str, str]],
+        out: Outputs,
+        destination: Address | None = None,
+    ) -> None:
+        """Answer an :class:`OutsideRequest`; ``headers`` are sent as given (no Contact is added).
+
+        ``destination`` overrides where the answers go (``next_hop_for_replies``).
+        """
+        entry = self.layer.server.get(transaction)
+        if entry is None or entry.call_id is not None:
+            raise UserAgentError(f"no pending outside request {transaction!r}")
+        if destination is not None:
+            entry.destination = destination
+        if entry.tu_deadline is None:
+            raise UserAgentError("that request has already been answered")
+        if not 100 <= status <= 699:
+            raise UserAgentError(f"bad status {status}")
+        request = entry.transaction.request
+        if status == 100 or request.to.tag:
+            to_tag = None
+        response = make_response(
+            request, status, reason, to_tag=to_tag,
+            headers=[("Server", self.layer.user_agent), *headers],
+            body=body, content_type=content_type if body else None,
+        )  # fmt: skip
+        self._send(entry, entry.transaction.send_response(response, now), out)
+        if entry.transaction.terminated:
+            self.layer.server.pop(transaction, None)
+        if status >= 200:
+            entry.tu_deadline = None
 
     def hold_bye(self, call: CoreCall, headers: list[tuple[str, str]]) -> bool:
         """Keep the TU's BYE until the ACK of our 2xx (RFC 3261 15); ``False``: send it now."""
@@ -417,6 +470,24 @@ class ServerSide:
             headers, call.bye_pending = call.bye_pending, None
             self.client.send_bye(call, headers, now, out)
 
+    def _to_tu(
+        self,
+        request: Request,
+        key: TransactionKey,
+        source: Address,
+        reply_to: ReplyTo,
+        now: float,
+        out: Outputs,
+    ) -> None:
+        """A request the TU took (``outside_requests``): a server transaction waiting for its answer."""
+        transport = reply_to.transport
+        transaction = NonInviteServerTransaction(request, now, self.layer.timers, transport != "udp")
+        entry = ServerEntry(
+            transaction, None, reply_to.address, now + self.tu_reply_timeout, transport=transport
+        )
+        self.layer.server[key] = entry
+        out.emit(OutsideRequest(request, source, key, transport))
+
     def _in_dialog(
         self, request: Request, key: TransactionKey, reply_to: ReplyTo, now: float, out: Outputs
     ) -> None:
@@ -460,7 +531,7 @@ class ServerSide:
         entry = ServerEntry(
             transaction,
             call.call_id,
-            reply_to.address,
+            call.reply_hop or reply_to.address,
             now + self.tu_reply_timeout,
             transport=transport,
         )

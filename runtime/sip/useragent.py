@@ -110,6 +110,7 @@ from dsm.runtime.sip.ua_common import (
     InDialogRequest,
     NewCall,
     Outputs,
+    OutsideRequest,
     RequestFailed,
     ResponseToRequest,
     ServerEntry,
@@ -131,6 +132,7 @@ __all__ = [
     "AckReceived",
     "AckTimeout",
     "InDialogRequest",
+    "OutsideRequest",
     "ResponseToRequest",
     "RequestFailed",
     "CallProgress",
@@ -246,6 +248,15 @@ class UserAgentServer:
     @dialog_requests.setter
     def dialog_requests(self, value: Callable[[Request, float], int | None] | None) -> None:
         self.server.dialog_requests = value
+
+    @property
+    def outside_requests(self) -> Callable[[Request], bool] | None:
+        """Non-INVITE requests of no call that the TU relays (the SBC): ``True`` takes one."""
+        return self.server.outside_requests
+
+    @outside_requests.setter
+    def outside_requests(self, value: Callable[[Request], bool] | None) -> None:
+        self.server.outside_requests = value
 
     @property
     def _server(self) -> dict[TransactionKey, ServerEntry]:
@@ -393,6 +404,28 @@ class UserAgentServer:
         )  # fmt: skip
         return out
 
+    def reply_outside(
+        self,
+        transaction: TransactionKey,
+        status: int,
+        reason: str | None = None,
+        *,
+        now: float,
+        to_tag: str | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        destination: Address | None = None,
+    ) -> Outputs:
+        """Answer an :class:`OutsideRequest`; ``to_tag`` goes on a To without one;
+        ``destination`` overrides the Via's answer address."""
+        out = Outputs()
+        self.server.reply_outside(
+            transaction, status, reason, now=now, to_tag=to_tag, body=body,
+            content_type=content_type, headers=headers, out=out, destination=destination,
+        )  # fmt: skip
+        return out
+
     # ------------------------------------------------------------ TU API: requests we send
 
     def bye(self, call_id: str, *, now: float, headers: Iterable[tuple[str, str]] = ()) -> Outputs:
@@ -428,15 +461,23 @@ class UserAgentServer:
         return out
 
     def send_outside_call(
-        self, owner: str, request: Request, destination: Address, *, now: float
+        self,
+        owner: str,
+        request: Request,
+        destination: Address,
+        *,
+        now: float,
+        transport: str = "udp",
     ) -> Outputs:
         """Send a non-INVITE request that belongs to no call (a SUBSCRIBE) with a fresh Via.
 
         Answers come back as :class:`ResponseToRequest` / :class:`RequestFailed`
-        with ``call_id`` = ``owner``.
+        with ``call_id`` = ``owner``.  ``transport`` is ``udp`` or ``tcp``.
         """
         out = Outputs()
-        self.client.send_outside_call(owner, request, destination, now=now, out=out)
+        self.client.send_outside_call(
+            owner, request, destination, now=now, out=out, transport=transport
+        )
         return out
 
     def invite(
@@ -456,6 +497,9 @@ class UserAgentServer:
         ack_later: bool = False,
         credentials: tuple[str, str] | None = None,
         contact: str | None = None,
+        transport: str | None = None,
+        route_hop: bool = False,
+        reply_hop: Address | None = None,
     ) -> tuple[str, Outputs]:
         """Start an outgoing call; returns its Call-ID and the INVITE to send.
 
@@ -474,13 +518,19 @@ class UserAgentServer:
         dialog (BYE, re-INVITE, INFO …) once.  ``contact`` replaces our own
         Contact (an SBC profile's ``Contact=``): the callee then sends its
         in-dialog requests there, so it must lead back to us.
+
+        For an SBC's next hop: ``transport`` (``udp``/``tcp``) overrides the
+        URI's; ``route_hop`` sends every request of the dialog (ACK, BYE,
+        re-INVITE …) to ``destination`` rather than to the remote target;
+        ``reply_hop`` sends our answers to the callee's requests there
+        rather than by their Via.
         """
         out = Outputs()
         call_id = self.client.invite(
             uri, from_uri=from_uri, now=now, out=out, to=to, destination=destination,
             body=body, content_type=content_type, headers=headers, call_id=call_id,
             local_tag=local_tag, cseq=cseq, ack_later=ack_later, credentials=credentials,
-            contact=contact,
+            contact=contact, transport=transport, route_hop=route_hop, reply_hop=reply_hop,
         )  # fmt: skip
         return call_id, out
 
