@@ -10,10 +10,10 @@ M-sbc-9 names the variables; here is what each does to the new leg:
   without ``next_hop``, the INVITE goes there;
 * ``next_hop_patch_ruri`` (exactly ``true``): the R-URI's host and port
   become the next hop's;
-* ``next_hop_1st_req`` and ``next_hop_fixed``: accepted; requests in the new
-  dialog always follow the dialog (its route set and the callee's Contact),
-  as with ``next_hop_1st_req=true`` -- the SIP core routes in-dialog
-  requests itself;
+* ``next_hop_1st_req`` (exactly ``true``): only the INVITE goes to the next
+  hop, later requests of the new dialog follow the callee's Contact (else
+  they all go to the next hop, as the profile key says); ``next_hop_fixed``:
+  accepted, no effect;
 * ``transparent_dlg_id`` (exactly ``true``; stored in the leg's profile as
   the reference does): the new leg's From tag is the caller's.  Its Call-ID
   stays a new one: the SIP core knows dialogs by Call-ID, and the caller's
@@ -67,6 +67,8 @@ def callee_plan(
 ) -> LegPlan:
     """The new B leg's :class:`LegPlan` (see the module docstring); ``call_id`` is a fresh one."""
     check_interfaces(spec)
+    if "next_hop_1st_req" in spec:
+        profile.next_hop_1st_req = spec["next_hop_1st_req"] == "true"
     profile.raw["transparent_dlg_id"] = "true" if spec.get("transparent_dlg_id") == "true" else "false"
     remote = spec.get("remote_party", "")
     try:
