@@ -41,9 +41,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsm.runtime.errors import DSMException
+from dsm.runtime.media.dtmf import KeyPress
+from dsm.runtime.media.events import NoAudio, PlaylistSeparatorReached
 from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
 from dsm.runtime.sbc.bleg_timer import BLegTimer, bleg_timer_config, without_timer_headers
 from dsm.runtime.sbc.leg import CONTINUE, CallControl, CallStatus, NoMediaError, StopReason
+from dsm.runtime.sbc.leg_media import LegMedia
 from dsm.runtime.sbc.legs import SbcCallLeg
 from dsm.runtime.sbc.profile import (
     LegPlan,
@@ -176,6 +179,8 @@ class RelayedCall:
         self.b_state = "none"  # none -> calling -> early -> connected -> ended
         self.plan: LegPlan | None = None
         self.media: RtpRelay | None = None
+        self.leg_medias: dict[int, LegMedia] = {}
+        """Each leg's own playlist and detector (:mod:`.leg_media`), made on first use."""
         self.pending: dict[tuple[str, int], _Relayed] = {}
         self.last_sdp_to: dict[int, bytes] = {}
         """The SDP we last sent to each leg (what a hold re-INVITE starts from)."""
@@ -267,6 +272,7 @@ class RelayedCall:
                 return
             self.media.peer_sdp(self.media.a, self.invite.body)
             self.media.a.confirmed = False  # until the caller's ACK or its own RTP
+            self._wire_media(self.media)
             body = rewrite_sdp(body, sip.host, self.media.b.port)
         destination, _transport = parse_destination(plan.destination)
         if self._to_ourselves(plan.ruri, destination):
@@ -948,6 +954,51 @@ class RelayedCall:
 
     def end_leg(self, leg: SbcCallLeg) -> None:
         self.stop_call("stop")
+
+    # -- the legs' own media (leg_media) ------------------------------------------------------------
+    def leg_media(self, leg: SbcCallLeg) -> LegMedia:
+        """``leg``'s playlist and detector, made on first use (attached to the relay if it runs)."""
+        found = self.leg_medias.get(id(leg))
+        if found is None:
+            found = LegMedia(
+                log=lambda message: self.sip.log("sbc", "error", call=self.a.call_id, msg=message),
+                on_events=lambda events: self._leg_events(leg, events),
+                rng=self.sip.rng,
+            )
+            self.leg_medias[id(leg)] = found
+            if self.media is not None and not self.media.closed:
+                found.has_stream = True
+                self._side(leg).local = found
+        return found
+
+    def _wire_media(self, media: RtpRelay) -> None:
+        """A new RTP relay: the profile's DTMF options, the legs' own media on their sides."""
+        profile = self.profile
+        for side in (media.a, media.b):
+            side.filter_dtmf = profile.rtprelay_dtmf_filtering
+            if profile.rtprelay_dtmf_detection:
+                side.dtmf = TelephoneEventReceiver()
+        media.on_dtmf = self._dtmf
+        for leg, side in ((self.a, media.a), (self.b, media.b)):
+            own = self.leg_medias.get(id(leg)) if leg is not None else None
+            if own is not None:
+                own.has_stream = True
+                side.local = own
+
+    def _leg_events(self, leg: SbcCallLeg, events: list[Any]) -> None:
+        """Playlist events and in-band keys of ``leg``'s own media, to its call controls."""
+        for event in events:
+            for cc in self.controls.get(id(leg), []):
+                if isinstance(event, KeyPress):
+                    self._hook(cc.on_dtmf, event.key, event.duration_ms)
+                elif isinstance(event, PlaylistSeparatorReached):
+                    hook = getattr(cc, "on_separator", None)
+                    if hook is not None:
+                        self._hook(hook, event.id)
+                elif isinstance(event, NoAudio):
+                    hook = getattr(cc, "on_no_audio", None)
+                    if hook is not None:
+                        self._hook(hook, event.type)
 
     def describe(self) -> dict[str, Any]:
         """One line of ``dsm sbc calls``."""
