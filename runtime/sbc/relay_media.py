@@ -252,7 +252,7 @@ class RtpRelay:
         local = src.local
         if local is not None and local.processing:
             self._heard(local, pt, data)
-        if dst.local is not None and dst.local.replacing:
+        if dst.local is not None and dst.local.replacing and dst.audio_pt is not None:
             dst.replaced += 1
             return
         target = dst.latch.destination()
