@@ -202,6 +202,11 @@ class RtpRelay:
                 self._play(side, local, at)
 
     def _play(self, side: RelaySide, local: LegMedia, at: float) -> None:
+        """One frame of the leg's playlist to ``side``'s peer -- not before the peer is known
+        and confirmed it wants the stream (the playlist waits meanwhile, nothing is lost)."""
+        target = side.latch.destination()
+        if target is None or not side.confirmed:
+            return
         try:
             packet = local.next_packet(at, side.audio_pt)
         except Exception as exc:  # noqa: BLE001 - a faulty item must not stop the clock's other calls
@@ -209,9 +214,6 @@ class RtpRelay:
             self.on_error(f"leg playlist: {type(exc).__name__}: {exc}")
             return
         if packet is None:
-            return
-        target = side.latch.destination()
-        if target is None or not side.confirmed:
             return
         try:
             side.rtp.sendto(packet, target)

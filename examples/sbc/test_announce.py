@@ -1,0 +1,68 @@
+"""Tests of the announcement bundle (announce.conf + announce.dsm) on simulated SBC legs.
+
+M-ccdsm-3 (the leg's playlist, ``setInputPlaylist``/``connectMedia``), M-ccdsm-4 (Key event),
+M-sbc-10 (``sbc.enableRelayDTMFReceiving``).  The wire version of the same script runs in
+``tests/runtime/sbc/test_relay_leg_media_wire.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dsm.runtime.harness import Harness, SbcTestCall
+from dsm.runtime.sbc.profile import CallProfile
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def harness() -> Harness:
+    h = Harness(scripts=HERE / "announce.dsm")
+    h.load_bundle(HERE / "announce.conf")
+    return h
+
+
+def place(h: Harness, announcement: Path = HERE / "announce.wav") -> SbcTestCall:
+    profile = CallProfile("announce")
+    profile.enable_rtp_relay = True
+    return h.sbc_call("announce", "announce", values={"config.announcement": str(announcement)}, profile=profile)
+
+
+def state(call: SbcTestCall, side: str) -> str:
+    session = call.leg(side).session
+    assert session is not None
+    return session.state.name
+
+
+def test_the_caller_hears_the_announcement_after_the_answer_then_the_call_is_relayed(harness: Harness) -> None:
+    call = place(harness)
+    call.answer()
+    a = call.leg("a")
+    assert [d[0] for d in a.did] == ["enableRelayDTMFReceiving", "connectMedia"]
+    assert state(call, "a") == "ANNOUNCING" and state(call, "b") == "B_LEG"
+    call.advance(1)
+    assert [(p.path, p.complete) for p in a.media.played()] == [(str(HERE / "announce.wav"), True)]
+    assert state(call, "a") == "TALKING" and not call.ended
+
+
+def test_hash_during_or_after_the_announcement_stops_the_call(harness: Harness) -> None:
+    call = place(harness)
+    call.answer()
+    call.dtmf("a", 5)
+    assert not call.ended
+    call.dtmf("a", 11)
+    assert call.leg("a").did[-1] == ("stopCall", "caller pressed #") and call.ended
+    call = place(harness)
+    call.answer()
+    call.advance(1)
+    call.dtmf("a", 11)
+    assert call.ended
+
+
+def test_a_missing_announcement_leaves_the_call_relayed(harness: Harness, tmp_path: Path) -> None:
+    call = place(harness, tmp_path / "missing.wav")
+    call.answer()
+    assert state(call, "a") == "TALKING" and not call.ended
+    assert "announcement not played" in call.transcript("a")
