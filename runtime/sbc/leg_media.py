@@ -148,23 +148,27 @@ class LegMedia:
         """Whether the leg's remote party hears the playlist now (relayed audio to it is dropped)."""
         return self.processing and self.source and len(self.media.playlist) > 0
 
-    def next_packet(self, now: float, payload_type: int | None) -> bytes | None:
-        """The RTP packet of this frame for the remote party, or ``None`` (relayed audio goes on).
+    def next_packet(self, now: float, payload_type: int | None, send: Callable[[bytes], None]) -> bool:
+        """This frame's RTP packet for the remote party to ``send``; ``False`` if there is none
+        (relayed audio goes on).
 
         ``payload_type`` is the remote's G.711 type (:func:`pick_audio_type`);
-        without one the playlist cannot be sent and stays where it is.
+        without one the playlist cannot be sent and stays where it is.  The
+        playlist's events (NoAudio, PlaylistSeparator) are reported after the
+        packet was sent: a script that ends the call on NoAudio must not cut
+        the last frame off.
         """
         if not self.replacing or payload_type not in _ENCODE:
-            return None
+            return False
         frame, events = self.media.playlist.read_frame(now=now)
         codes = _ENCODE[payload_type][frame.view(np.uint16)]
         sender = self.sender
         sender.payload_type = payload_type
-        packet = bytes(sender.audio(codes.tobytes()))
+        send(bytes(sender.audio(codes.tobytes())))
         self.frames_sent += 1
         if events:
             self.on_events(list(events))
-        return packet
+        return True
 
     def heard(self, payload_type: int, payload: bytes) -> None:
         """Audio the remote party sent: searched for in-band keys while in media processing."""

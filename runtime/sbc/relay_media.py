@@ -198,8 +198,8 @@ class RtpRelay:
         sends its playlist's frame to its peer (never raises)."""
         for side in (self.a, self.b):
             local = side.local
-            if local is not None and local.processing:
-                self._play(side, local, at)
+            if local is not None and local.processing and not self.closed:
+                self._play(side, local, at)  # its events may end the call (and close us)
 
     def _play(self, side: RelaySide, local: LegMedia, at: float) -> None:
         """One frame of the leg's playlist to ``side``'s peer -- not before the peer is known
@@ -207,21 +207,21 @@ class RtpRelay:
         target = side.latch.destination()
         if target is None or not side.confirmed:
             return
+
+        def send(packet: bytes) -> None:
+            try:
+                side.rtp.sendto(packet, target)
+                side.played += 1
+            except (BlockingIOError, InterruptedError):
+                pass  # a full buffer drops the frame, as the network would
+            except OSError as exc:
+                self.on_error(f"leg playlist to {target}: {exc}")
+
         try:
-            packet = local.next_packet(at, side.audio_pt)
+            local.next_packet(at, side.audio_pt, send)
         except Exception as exc:  # noqa: BLE001 - a faulty item must not stop the clock's other calls
             local.flush()
             self.on_error(f"leg playlist: {type(exc).__name__}: {exc}")
-            return
-        if packet is None:
-            return
-        try:
-            side.rtp.sendto(packet, target)
-            side.played += 1
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError as exc:
-            self.on_error(f"leg playlist to {target}: {exc}")
 
     def _relay_rtp(self, src: RelaySide, dst: RelaySide) -> None:
         """One packet that arrived on ``src`` goes out of ``dst`` (never raises)."""

@@ -157,7 +157,7 @@ def test_M_ccdsm_3_without_a_media_session_input_and_connect_log_and_do_nothing(
     leg = LegMedia(log=errors.append)
     leg.play(call_api.SilenceItem(20), False)  # the playlist exists without RTP relay
     assert not leg.attach_input() and not leg.connect() and not leg.add_to_processor()
-    assert not leg.replacing and leg.next_packet(0.0, 0) is None
+    assert not leg.replacing and not leg.next_packet(0.0, 0, print)
     assert len(errors) == 3 and "no media session" in errors[0]
 
 

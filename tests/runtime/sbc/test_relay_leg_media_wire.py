@@ -247,3 +247,42 @@ def test_in_band_hash_of_the_caller_in_media_processing_ends_the_call(rig: SbcRi
     assert echoed(phone.heard, 0), "the caller's audio was not relayed while in media processing"
 
 
+
+
+def announcement_script(rig: SbcRig) -> Path:
+    """The announcement part of the reference's ``test_sbc.dsm``: input playlist, connectMedia,
+    playFile, both streams' receiving off; noAudio ends the call with ``sbc.stopCall``."""
+    folder = rig.tmp / "diags"
+    folder.mkdir()
+    (folder / "announce_part.dsm").write_text(
+        "import(mod_sbc);\n"
+        "initial state RUN;\n"
+        'transition "answered" RUN - legStateChange(#SBCCallStatus == Connected); sbc.isALeg() / {\n'
+        "  setInputPlaylist();\n  connectMedia();\n  playFile($config.announcement);\n"
+        "  sbc.streamsSetReceiving(false, false);\n} -> PLAYING_FILE;\n"
+        "state PLAYING_FILE;\n"
+        'transition "file ended" PLAYING_FILE - noAudio / sbc.stopCall("normal-call-clearance") -> END;\n'
+        "state END;\n"
+    )
+    return folder
+
+
+def test_M_sbc_13_announcement_with_both_streams_paused_then_stop_call(rig: SbcRig) -> None:
+    """``sbc.streamsSetReceiving(false, false)`` drops what either side sends (nothing relayed either
+    way) while the caller still hears the whole announcement; its noAudio ends the call."""
+    path, codes = announcement(rig.tmp, frames=15)
+    port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())), uas=EchoUas)
+    rig.profile(
+        "part",
+        f"next_hop=127.0.0.1:{port}\nenable_rtp_relay=yes\ncall_control=p\np_module=cc_dsm\n"
+        "p_app_bundle=announce_part\np_start_diag=announce_part\n",
+    )
+    rig.start(["part"], "part", config=bundle(rig, "announce_part", announcement_script(rig), f"announcement={path}\n"))
+    phone = Phone(rig, "inband", talk_frames=10)
+    call = place_call(rig, phone, port)
+    assert call.end_cause == "normal-call-clearance"
+    played = b"".join(p.payload for p in phone.heard if p.ssrc != PHONE_SSRC)
+    assert played.find(codes) >= 0
+    assert not echoed(phone.heard, 0)
+    media = call.media
+    assert media is not None and media.a.received > 0 and media.b.sent == 0 and media.a.sent == 0
