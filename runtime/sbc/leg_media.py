@@ -20,9 +20,13 @@ follow them:
   raise the leg's Key event;
 * ``removeFromMediaProcessor``/``disconnectMedia`` (the latter only after
   ``connectMedia``) end both, the playlist stays as it is;
-* without a media session (no RTP relay) ``setInputPlaylist`` and
-  ``connectMedia`` log an error and do nothing else, as the reference does
-  when the leg has no media session.
+* ``sendDTMF`` sends RFC 4733 events to the leg's remote party in the
+  leg's own stream, one packet per frame interval (with or without media
+  processing);
+* without a media session (no RTP relay) ``setInputPlaylist``,
+  ``connectMedia``, ``sbc.addToMediaProcessor`` and ``sendDTMF`` log an
+  error and do nothing else, as the reference does when the leg has no
+  media session.
 
 :class:`LegMedia` is sans-I/O: the relay hands it what the remote party
 sent (:meth:`LegMedia.heard`) and asks it for the packet of each frame
@@ -41,6 +45,7 @@ from dsm.runtime.media.audio import FRAME_SAMPLES
 from dsm.runtime.media.call_media import CallMedia, MediaEvent
 from dsm.runtime.media.dtmf import KeyPress
 from dsm.runtime.media.g711 import ALAW_DECODE, ALAW_ENCODE, ULAW_DECODE, ULAW_ENCODE
+from dsm.runtime.media.rfc4733 import TelephoneEventPacket
 from dsm.runtime.sip.rtp import RtpSender
 
 __all__ = ["LegMedia", "G711_TYPES", "pick_audio_type"]
@@ -90,6 +95,8 @@ class LegMedia:
         self.keys: list[KeyPress] = []
         """In-band keys detected so far (for operators and tests)."""
         self._pending = np.zeros(0, dtype=np.int16)
+        self._dtmf: list[tuple[TelephoneEventPacket, bool]] = []
+        """``sendDTMF`` packets still to send, each with "first of its event"."""
 
     # -- what the session does ---------------------------------------------------------------
     def play(self, item: call_api.AudioItem, front: bool) -> None:
@@ -135,6 +142,40 @@ class LegMedia:
     def remove_from_processor(self) -> None:
         self.processing = False
         self.by_connect = False
+
+    def send_dtmf(self, event: int, duration_ms: int) -> bool:
+        """``sendDTMF``: one RFC 4733 event to the remote party; ``False`` without a stream."""
+        if not self.has_stream:
+            self.log(f"sendDTMF {event}: no media session (enable_rtp_relay)")
+            return False
+        self.media.send_dtmf(event, duration_ms)
+        return True
+
+    @property
+    def dtmf_pending(self) -> bool:
+        """Whether ``sendDTMF`` packets wait to be sent."""
+        return bool(self._dtmf or self.media.outgoing_dtmf)
+
+    def next_dtmf(self, payload_type: int | None, send: Callable[[bytes], None]) -> bool:
+        """This frame's telephone-event packet to ``send``, if one is due; ``False`` if none.
+
+        One packet per frame interval, in the leg's own stream (SSRC, sequence);
+        without a telephone-event type in the remote's SDP the event is dropped
+        with a logged error.
+        """
+        pending = self.media.outgoing_dtmf
+        if pending:
+            for event, ms, packets in pending:
+                if payload_type is None:
+                    self.log(f"sendDTMF {event} ({ms} ms) dropped: no telephone-event negotiated")
+                else:
+                    self._dtmf += [(p, i == 0) for i, p in enumerate(packets)]
+            pending.clear()
+        if not self._dtmf or payload_type is None:
+            return False
+        planned, first = self._dtmf.pop(0)
+        send(bytes(self.sender.event(planned.payload.encode(), payload_type, new_event=first)))
+        return True
 
     def set_flag(self, flag: str, on: bool) -> None:
         """``receiving``, ``force_dtmf_receiving``, ``rtp_timeout``, ``dtmf_detection``."""

@@ -183,7 +183,7 @@ class SbcCallLeg(SbcSessionCall):
         self.host.leg_media(self).set_flag(flag, on)
 
     def send_dtmf(self, event: int, duration_ms: int) -> None:
-        raise not_in_sbc()
+        self.host.leg_media(self).send_dtmf(event, duration_ms)
 
     def bye(self) -> None:
         """``stop(true)`` in a leg's session ends this leg (and with it the relayed call)."""

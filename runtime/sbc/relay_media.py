@@ -198,12 +198,13 @@ class RtpRelay:
         sends its playlist's frame to its peer (never raises)."""
         for side in (self.a, self.b):
             local = side.local
-            if local is not None and local.processing and not self.closed:
+            if local is not None and (local.processing or local.dtmf_pending) and not self.closed:
                 self._play(side, local, at)  # its events may end the call (and close us)
 
     def _play(self, side: RelaySide, local: LegMedia, at: float) -> None:
-        """One frame of the leg's playlist to ``side``'s peer -- not before the peer is known
-        and confirmed it wants the stream (the playlist waits meanwhile, nothing is lost)."""
+        """One frame of the leg's own stream to ``side``'s peer -- a ``sendDTMF`` packet, else its
+        playlist's frame -- not before the peer is known and confirmed it wants the stream
+        (the playlist waits meanwhile, nothing is lost)."""
         target = side.latch.destination()
         if target is None or not side.confirmed:
             return
@@ -218,7 +219,8 @@ class RtpRelay:
                 self.on_error(f"leg playlist to {target}: {exc}")
 
         try:
-            local.next_packet(at, side.audio_pt, send)
+            if not local.next_dtmf(side.dtmf_pt, send):
+                local.next_packet(at, side.audio_pt, send)
         except Exception as exc:  # noqa: BLE001 - a faulty item must not stop the clock's other calls
             local.flush()
             self.on_error(f"leg playlist: {type(exc).__name__}: {exc}")

@@ -222,3 +222,30 @@ def test_a_leg_without_g711_keeps_its_playlist_and_the_relay_goes_on(rig: Rig) -
     rig.tick()
     (relayed,) = rig.drain(rig.caller)  # the callee's audio goes on: nothing to replace it with
     assert relayed.ssrc == 1234 and len(rig.a.media.playlist) == 1
+
+
+def test_A_core_51_send_dtmf_goes_to_the_legs_peer_as_rfc4733_in_the_legs_own_stream(rig: Rig) -> None:
+    """sendDTMF on a relayed leg (no media processing needed): one telephone-event packet per frame
+    interval to the caller, with the caller's telephone-event type; a receiver reads key # once."""
+    from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
+
+    assert rig.a.send_dtmf(11, 100)
+    for _ in range(len(telephone_event_packets(11, 100)) + 2):
+        rig.tick(0.001)
+    got = rig.drain(rig.caller)
+    assert got and {p.payload_type for p in got} == {101} and len({p.ssrc for p in got}) == 1
+    assert got[0].marker and len({p.timestamp for p in got}) == 1
+    receiver = TelephoneEventReceiver()
+    keys = [k for p in got for k in receiver.receive(p.timestamp, p.payload)]
+    assert [(k.key, k.duration_ms) for k in keys] == [(11, 100)]
+    assert not rig.a.dtmf_pending
+
+
+def test_send_dtmf_without_a_stream_or_telephone_event_is_logged_and_dropped(rig: Rig) -> None:
+    errors: list[str] = []
+    assert not LegMedia(log=errors.append).send_dtmf(1, 100) and "no media session" in errors[0]
+    rig.relay.peer_sdp(rig.relay.a, b"v=0\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n" % rig.caller.getsockname()[1])
+    rig.a.send_dtmf(1, 100)
+    rig.tick()
+    assert rig.drain(rig.caller) == [] and not rig.a.dtmf_pending
+    assert any("no telephone-event" in e for e in rig.errors)
