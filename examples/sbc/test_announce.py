@@ -66,3 +66,21 @@ def test_a_missing_announcement_leaves_the_call_relayed(harness: Harness, tmp_pa
     call.answer()
     assert state(call, "a") == "TALKING" and not call.ended
     assert "announcement not played" in call.transcript("a")
+
+
+
+def test_set_input_playlist_and_add_to_media_processor_play_as_connect_media_does(tmp_path: Path) -> None:
+    """The announcement started with ``sbc.addToMediaProcessor`` instead of ``connectMedia`` plays
+    the same (as on the relay: the source playlist plays while the leg is in media processing)."""
+    source = (HERE / "announce.dsm").read_text()
+    assert "  connectMedia();\n" in source
+    (tmp_path / "announce.dsm").write_text(source.replace("  connectMedia();\n", "  sbc.addToMediaProcessor();\n"))
+    (tmp_path / "announce.conf").write_text(f"diag_path={tmp_path}/\nload_diags=announce\n")
+    h = Harness(scripts=tmp_path / "announce.dsm")
+    h.load_bundle(tmp_path / "announce.conf")
+    call = place(h)
+    call.answer()
+    assert [d[0] for d in call.leg("a").did] == ["enableRelayDTMFReceiving", "addToMediaProcessor"]
+    call.advance(1)
+    assert [(p.path, p.complete) for p in call.leg("a").media.played()] == [(str(HERE / "announce.wav"), True)]
+    assert state(call, "a") == "TALKING"
