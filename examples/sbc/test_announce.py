@@ -84,3 +84,13 @@ def test_set_input_playlist_and_add_to_media_processor_play_as_connect_media_doe
     call.advance(1)
     assert [(p.path, p.complete) for p in call.leg("a").media.played()] == [(str(HERE / "announce.wav"), True)]
     assert state(call, "a") == "TALKING"
+
+
+def test_an_in_band_hash_of_the_caller_stops_the_call(harness: Harness) -> None:
+    """The A leg stays in media processing after the announcement: the caller's in-band # is heard."""
+    call = place(harness)
+    call.answer()
+    call.advance(1)
+    call.leg("a").media.say_dtmf("#", 0.2, 0.2)
+    call.advance(1)
+    assert call.leg("a").did[-1] == ("stopCall", "caller pressed #") and call.ended

@@ -80,6 +80,7 @@ class SimSbcLeg(SbcSessionCall):
         self.peer: SimSbcLeg | None = None
         self.cc = DsmCallControl(call.harness.engine)
         self.media = VirtualMedia(call.harness.clock, call.harness.prompts)
+        self.media.flags["receiving"] = True  # as the relay's legs (runtime/sbc/leg_media.py)
         self.has_media = profile.enable_rtp_relay
         """Whether the leg has a media session (RTP relay, or media processing after ``connectMedia``)."""
         self.did: list[tuple[str, ...]] = []
