@@ -44,6 +44,7 @@ from dsm.runtime import call as call_api
 from dsm.runtime.media.audio import FRAME_SAMPLES
 from dsm.runtime.media.call_media import CallMedia, MediaEvent
 from dsm.runtime.media.dtmf import KeyPress
+from dsm.runtime.media.dtmf_detector import DetectionBatch
 from dsm.runtime.media.g711 import ALAW_DECODE, ALAW_ENCODE, ULAW_DECODE, ULAW_ENCODE
 from dsm.runtime.media.rfc4733 import TelephoneEventPacket
 from dsm.runtime.sip.rtp import RtpSender
@@ -211,8 +212,13 @@ class LegMedia:
             self.on_events(list(events))
         return True
 
-    def heard(self, payload_type: int, payload: bytes) -> None:
-        """Audio the remote party sent: searched for in-band keys while in media processing."""
+    def heard(self, payload_type: int, payload: bytes, batch: DetectionBatch | None = None) -> None:
+        """Audio the remote party sent: searched for in-band keys while in media processing.
+
+        With ``batch`` (the media clock's :class:`DetectionBatch`) the frames
+        are analysed with the other calls' of the tick -- far cheaper than one
+        by one -- and the keys reported when the clock runs it.
+        """
         flags = self.media.flags
         if not (self.processing and flags["receiving"] and flags["dtmf_detection"]):
             return
@@ -220,12 +226,20 @@ class LegMedia:
         if table is None or not payload:
             return
         samples = table[np.frombuffer(payload, dtype=np.uint8)]
-        pending = np.concatenate([self._pending, samples])[-_MAX_PENDING:]
+        pending = np.concatenate([self._pending, samples])[-_MAX_PENDING:] if self._pending.size else samples
         whole = pending.size - pending.size % FRAME_SAMPLES
+        detector = self.media.detector
         presses: list[KeyPress] = []
         for start in range(0, whole, FRAME_SAMPLES):
-            presses.extend(self.media.detector.process(pending[start : start + FRAME_SAMPLES]))
+            frame = pending[start : start + FRAME_SAMPLES]
+            if batch is not None:
+                batch.add(detector, frame, self._keys)
+            else:
+                presses.extend(detector.process(frame))
         self._pending = pending[whole:]
         if presses:
-            self.keys.extend(presses)
-            self.on_events(list(presses))
+            self._keys(presses)
+
+    def _keys(self, presses: list[KeyPress]) -> None:
+        self.keys.extend(presses)
+        self.on_events(list(presses))

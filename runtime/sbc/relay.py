@@ -987,6 +987,8 @@ class RelayedCall:
 
     def _leg_events(self, leg: SbcCallLeg, events: list[Any]) -> None:
         """Playlist events and in-band keys of ``leg``'s own media, to its call controls."""
+        if self.ended:  # keys of the call's last tick, analysed after it ended
+            return
         for event in events:
             for cc in self.controls.get(id(leg), []):
                 if isinstance(event, KeyPress):

@@ -289,7 +289,7 @@ class RtpRelay:
     def _heard(self, local: LegMedia, pt: int, data: bytes) -> None:
         """The peer's audio to the leg's in-band detector (never raises)."""
         try:
-            local.heard(pt, RtpPacket.parse(data).payload)
+            local.heard(pt, RtpPacket.parse(data).payload, self.clock.dtmf)
         except (ParseError, ValueError):
             return
         except Exception as exc:  # noqa: BLE001 - a hook's fault stays with this call

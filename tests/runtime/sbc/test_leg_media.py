@@ -68,6 +68,7 @@ class Rig:
         time.sleep(sleep)
         self.relay.clock._read_ready()
         self.relay.pace(0.0)
+        self.relay.clock.dtmf.run()  # the tick's in-band analysis, as the clock runs it
 
     def drain(self, sock: socket.socket) -> list[RtpPacket]:
         out: list[RtpPacket] = []
@@ -249,3 +250,18 @@ def test_send_dtmf_without_a_stream_or_telephone_event_is_logged_and_dropped(rig
     rig.tick()
     assert rig.drain(rig.caller) == [] and not rig.a.dtmf_pending
     assert any("no telephone-event" in e for e in rig.errors)
+
+
+def test_in_band_detection_frame_by_frame_without_a_batch_and_across_odd_packet_sizes() -> None:
+    """``heard`` without the clock's batch (a host of its own): 10 ms packets are joined into frames."""
+    events: list[object] = []
+    leg = LegMedia(on_events=events.extend)
+    leg.has_stream = True
+    leg.add_to_processor()
+    codes = ulaw_encode(np.concatenate([dtmf_tone(0, 160), np.zeros(1600, np.int16)])).tobytes()
+    for i in range(0, len(codes), 80):
+        leg.heard(0, codes[i : i + 80])
+    assert [(k.key) for k in leg.keys] == [0] and events == leg.keys
+    leg.set_flag("dtmf_detection", False)
+    leg.heard(0, codes)
+    assert len(leg.keys) == 1
