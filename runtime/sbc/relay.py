@@ -966,7 +966,7 @@ class RelayedCall:
                 rng=self.sip.rng,
             )
             self.leg_medias[id(leg)] = found
-            if self.media is not None and not self.media.closed:
+            if self.media is not None and not self.media.closed and (leg is self.a or leg is self.b):
                 found.has_stream = True
                 self._side(leg).local = found
         return found

@@ -246,6 +246,8 @@ class RtpRelay:
         if pt == src.dtmf_pt:
             if src.dtmf is not None:
                 self._keys(src, data)
+                if self.closed:  # the key ended the call
+                    return
             if src.filter_dtmf:
                 src.filtered += 1
                 return
