@@ -300,13 +300,17 @@ def enable_relay_dtmf_receiving(ctx: ActionContext, a: str = "", *_: str) -> Non
 
 @module.action("sbc.addToMediaProcessor", "N")
 def add_to_media_processor(ctx: ActionContext, *_: str) -> None:
-    """M-sbc-11."""
+    """M-sbc-11: the leg's media processing (its source playlist plays, in-band keys are heard).
+
+    On a relayed leg without RTP relay: an error log, nothing else
+    (:mod:`dsm.runtime.sbc.leg_media`).
+    """
     _call_leg(ctx, "AddToMediaProcessor").add_to_media_processor()
 
 
 @module.action("sbc.removeFromMediaProcessor", "N")
 def remove_from_media_processor(ctx: ActionContext, *_: str) -> None:
-    """M-sbc-12."""
+    """M-sbc-12: back to plain relaying (the playlist keeps its items)."""
     _call_leg(ctx, "RemoveFromMediaProcessor").remove_from_media_processor()
 
 

@@ -80,6 +80,7 @@ class SimSbcLeg(SbcSessionCall):
         self.peer: SimSbcLeg | None = None
         self.cc = DsmCallControl(call.harness.engine)
         self.media = VirtualMedia(call.harness.clock, call.harness.prompts)
+        self.media.flags["receiving"] = True  # as the relay's legs (runtime/sbc/leg_media.py)
         self.has_media = profile.enable_rtp_relay
         """Whether the leg has a media session (RTP relay, or media processing after ``connectMedia``)."""
         self.did: list[tuple[str, ...]] = []
@@ -254,10 +255,14 @@ class SimSbcLeg(SbcSessionCall):
     def add_to_media_processor(self) -> None:
         self.in_media_processor = True
         self._did("addToMediaProcessor")
+        if self.has_media:  # as the relay's legs: the source playlist plays, keys are heard
+            self.media.connected = True
+            self.media.wake()
 
     def remove_from_media_processor(self) -> None:
         self.in_media_processor = False
         self._did("removeFromMediaProcessor")
+        self.media.connected = False
 
     def streams_set_receiving(self, receive_a: bool, receive_b: bool) -> None:
         if not self.has_media:
@@ -286,7 +291,9 @@ class SimSbcLeg(SbcSessionCall):
         self.media.flush_playlist()
 
     def attach_input(self) -> None:
-        self.media.attach_playlist(True, False)
+        # SBC meaning: the playlist is the source of what the leg's remote party hears
+        # (runtime/sbc/leg_media.py), so the simulated output; it stays the input for keys.
+        self.media.attach_playlist(True, self.has_media)
 
     def media_connect(self) -> None:
         self.has_media = True

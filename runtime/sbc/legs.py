@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from dsm.runtime.call import AudioItem
 from dsm.runtime.sbc.leg import CallStatus
+from dsm.runtime.sbc.leg_media import LegMedia
 from dsm.runtime.sbc.profile import CallProfile
 from dsm.runtime.sbc.session_call import SbcSessionCall, not_in_sbc
 
@@ -53,6 +55,8 @@ class LegHost(Protocol):
     def end_leg(self, leg: SbcCallLeg) -> None: ...
 
     def other_leg(self, leg: SbcCallLeg) -> SbcCallLeg | None: ...
+
+    def leg_media(self, leg: SbcCallLeg) -> LegMedia: ...
 
 
 class SbcCallLeg(SbcSessionCall):
@@ -144,10 +148,10 @@ class SbcCallLeg(SbcSessionCall):
         self.host.dtmf_receiving(self, on)
 
     def add_to_media_processor(self) -> None:
-        raise not_in_sbc()
+        self.host.leg_media(self).add_to_processor()
 
     def remove_from_media_processor(self) -> None:
-        raise not_in_sbc()
+        self.host.leg_media(self).remove_from_processor()
 
     def streams_set_receiving(self, receive_a: bool, receive_b: bool) -> None:
         self.host.streams_set_receiving(self, receive_a, receive_b)
@@ -162,18 +166,27 @@ class SbcCallLeg(SbcSessionCall):
         return self._selects.get(name, "")
 
     # -- Call: what the relay's legs do (the rest: SbcSessionCall) ----------------------------------
-    # No playlist on a relayed leg yet: media stays with the RTP relay.
+    # The leg's own playlist and media processing: runtime/sbc/leg_media.py.
+    def play_item(self, item: AudioItem, front: bool) -> None:
+        self.host.leg_media(self).play(item, front)
+
     def flush_playlist(self) -> None:
-        raise not_in_sbc()
+        self.host.leg_media(self).flush()
+
+    def attach_input(self) -> None:
+        self.host.leg_media(self).attach_input()
 
     def media_connect(self) -> None:
-        raise not_in_sbc()
+        self.host.leg_media(self).connect()
 
     def media_disconnect(self) -> None:
-        raise not_in_sbc()
+        self.host.leg_media(self).disconnect()
+
+    def media_flag(self, flag: str, on: bool) -> None:
+        self.host.leg_media(self).set_flag(flag, on)
 
     def send_dtmf(self, event: int, duration_ms: int) -> None:
-        raise not_in_sbc()
+        self.host.leg_media(self).send_dtmf(event, duration_ms)
 
     def bye(self) -> None:
         """``stop(true)`` in a leg's session ends this leg (and with it the relayed call)."""

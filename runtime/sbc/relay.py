@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsm.runtime.errors import DSMException
+from dsm.runtime.media.dtmf import KeyPress
+from dsm.runtime.media.events import NoAudio, PlaylistSeparatorReached
 from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
 from dsm.runtime.sbc import late_offer, reconnect
 from dsm.runtime.sbc.bleg_timer import BLegTimer, bleg_timer_config, without_timer_headers
@@ -53,6 +55,7 @@ from dsm.runtime.sbc.callee import CalleeError, callee_plan
 from dsm.runtime.sbc.conf import parse_bool
 from dsm.runtime.sbc.leg import CONTINUE, CallControl, CallStatus, NoMediaError, StopReason
 from dsm.runtime.sbc.leg_auth import BLegInvite, Credentials, LegAuthError, leg_credentials
+from dsm.runtime.sbc.leg_media import LegMedia
 from dsm.runtime.sbc.legs import SbcCallLeg
 from dsm.runtime.sbc.patterns import PatternContext
 from dsm.runtime.sbc.profile import (
@@ -200,6 +203,8 @@ class RelayedCall:
         self.b_state = "none"  # none -> calling -> early -> connected -> ended
         self.plan: LegPlan | None = None
         self.media: RtpRelay | None = None
+        self.leg_medias: dict[int, LegMedia] = {}
+        """Each leg's own playlist and detector (:mod:`.leg_media`), made on first use."""
         self.pending: dict[tuple[str, int], _Relayed] = {}
         self.last_sdp_to: dict[int, bytes] = {}
         """The SDP we last sent to each leg (what a hold re-INVITE starts from)."""
@@ -1070,6 +1075,53 @@ class RelayedCall:
     def end_leg(self, leg: SbcCallLeg) -> None:
         self.stop_call("stop")
 
+    # -- the legs' own media (leg_media) ------------------------------------------------------------
+    def leg_media(self, leg: SbcCallLeg) -> LegMedia:
+        """``leg``'s playlist and detector, made on first use (attached to the relay if it runs)."""
+        found = self.leg_medias.get(id(leg))
+        if found is None:
+            found = LegMedia(
+                log=lambda message: self.sip.log("sbc", "error", call=self.a.call_id, msg=message),
+                on_events=lambda events: self._leg_events(leg, events),
+                rng=self.sip.rng,
+            )
+            self.leg_medias[id(leg)] = found
+            if self.media is not None and not self.media.closed and (leg is self.a or leg is self.b):
+                found.has_stream = True
+                self._side(leg).local = found
+        return found
+
+    def _wire_media(self, media: RtpRelay) -> None:
+        """A new RTP relay: the profile's DTMF options, the legs' own media on their sides."""
+        profile = self.profile
+        for side in (media.a, media.b):
+            side.filter_dtmf = profile.rtprelay_dtmf_filtering
+            if profile.rtprelay_dtmf_detection:
+                side.dtmf = TelephoneEventReceiver()
+        media.on_dtmf = self._dtmf
+        for leg, side in ((self.a, media.a), (self.b, media.b)):
+            own = self.leg_medias.get(id(leg)) if leg is not None else None
+            if own is not None:
+                own.has_stream = True
+                side.local = own
+
+    def _leg_events(self, leg: SbcCallLeg, events: list[Any]) -> None:
+        """Playlist events and in-band keys of ``leg``'s own media, to its call controls."""
+        if self.ended:  # keys of the call's last tick, analysed after it ended
+            return
+        for event in events:
+            for cc in self.controls.get(id(leg), []):
+                if isinstance(event, KeyPress):
+                    self._hook(cc.on_dtmf, event.key, event.duration_ms)
+                elif isinstance(event, PlaylistSeparatorReached):
+                    hook = getattr(cc, "on_separator", None)
+                    if hook is not None:
+                        self._hook(hook, event.id)
+                elif isinstance(event, NoAudio):
+                    hook = getattr(cc, "on_no_audio", None)
+                    if hook is not None:
+                        self._hook(hook, event.type)
+
     def describe(self) -> dict[str, Any]:
         """One line of ``dsm sbc calls``."""
         return {
@@ -1218,6 +1270,7 @@ class SbcRelay:
 
     # -- media ---------------------------------------------------------------------------------------
     def new_media(self, call: RelayedCall) -> RtpRelay:
+        """The call's RTP relay on two fresh port pairs, wired to its profile's DTMF options and legs' media."""
         ports = self.sip.rtp_ports
         a_pair = ports.bind_pair()
         try:
@@ -1228,7 +1281,7 @@ class SbcRelay:
             raise
         profile = call.profile
         limits = self.sip.limits
-        return RtpRelay(
+        media = RtpRelay(
             MediaClock.for_loop(asyncio.get_running_loop()),
             a_pair,
             b_pair,
@@ -1237,6 +1290,8 @@ class SbcRelay:
             symmetric_b=profile.force_symmetric_rtp or limits.rtp_symmetric or self.rtp_symmetric,
             on_error=lambda message: self.sip.log("rtp", "debug", call=call.a.call_id, msg=message),
         )
+        call._wire_media(media)  # also for a late offer's relay (late_offer.open_media)
+        return media
 
     # -- control ---------------------------------------------------------------------------------------
     def teardown(self, call_id: str) -> bool:

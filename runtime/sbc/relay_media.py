@@ -21,7 +21,12 @@ the port of its own side (:func:`rewrite_sdp`), so both peers send to us.
   address makes the SBC send nothing there.  Held-back packets are counted.
 * Every admitted packet, RFC 4733 telephone-events included, goes on
   unchanged (sequence numbers, SSRC and timestamps are the sender's, the
-  reference's ``rtprelay_transparent_seqno``/``_ssrc`` defaults).
+  reference's ``rtprelay_transparent_seqno``/``_ssrc`` defaults) -- except
+  a side's RFC 4733 packets with ``rtprelay_dtmf_filtering``
+  (:attr:`RelaySide.filter_dtmf`: its keys are still reported), and the
+  audio towards a side whose leg plays its own playlist
+  (:attr:`RelaySide.local`, :mod:`.leg_media`): that side's peer hears the
+  playlist, one frame per clock period, until it is empty.
 
 Sans-I/O parts (:func:`rewrite_sdp`, :func:`sdp_media_address`) are plain
 functions; :class:`RtpRelay` is the thin socket shell.
@@ -37,6 +42,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
+from dsm.runtime.sbc.leg_media import LegMedia, pick_audio_type
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.media_clock import MediaClock
 from dsm.runtime.sip.rtp import RtpPacket
@@ -117,6 +123,17 @@ class RelaySide:
     """The peer's telephone-event payload type (its SDP's ``a=rtpmap``)."""
     dtmf: TelephoneEventReceiver | None = None
     """Set while the peer's RFC 4733 keys are reported (``sbc.enableRelayDTMFReceiving``)."""
+    filter_dtmf: bool = False
+    """``rtprelay_dtmf_filtering``: the peer's RFC 4733 packets are not relayed."""
+    audio_pt: int | None = None
+    """The peer's preferred G.711 payload type (what the leg's own audio is sent in)."""
+    local: LegMedia | None = None
+    """The leg's own media (playlist, in-band DTMF) while it has a media session."""
+    filtered: int = 0
+    replaced: int = 0
+    """Packets towards this side's peer dropped while its leg's playlist played."""
+    played: int = 0
+    """Frames of the leg's own playlist sent to this side's peer."""
     port: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -161,6 +178,7 @@ class RtpRelay:
         if found is not None:
             address, types = found
             side.latch.reset(address, types)
+            side.audio_pt = pick_audio_type(types)
         te = _TELEPHONE_EVENT.search(body)
         side.dtmf_pt = int(te.group(1)) if te is not None else None
 
@@ -175,8 +193,37 @@ class RtpRelay:
         self.running = True
 
     def pace(self, at: float) -> None:
-        """The clock's tick: nothing to do here -- the clock's one poll per tick already read
-        what arrived on either side (one packet per readable socket) and relayed it."""
+        """The clock's tick: the clock's one poll per tick already read what arrived on either
+        side (one packet per readable socket) and relayed it; here a leg in media processing
+        sends its playlist's frame to its peer (never raises)."""
+        for side in (self.a, self.b):
+            local = side.local
+            if local is not None and (local.processing or local.dtmf_pending) and not self.closed:
+                self._play(side, local, at)  # its events may end the call (and close us)
+
+    def _play(self, side: RelaySide, local: LegMedia, at: float) -> None:
+        """One frame of the leg's own stream to ``side``'s peer -- a ``sendDTMF`` packet, else its
+        playlist's frame -- not before the peer is known and confirmed it wants the stream
+        (the playlist waits meanwhile, nothing is lost)."""
+        target = side.latch.destination()
+        if target is None or not side.confirmed:
+            return
+
+        def send(packet: bytes) -> None:
+            try:
+                side.rtp.sendto(packet, target)
+                side.played += 1
+            except (BlockingIOError, InterruptedError):
+                pass  # a full buffer drops the frame, as the network would
+            except OSError as exc:
+                self.on_error(f"leg playlist to {target}: {exc}")
+
+        try:
+            if not local.next_dtmf(side.dtmf_pt, send):
+                local.next_packet(at, side.audio_pt, send)
+        except Exception as exc:  # noqa: BLE001 - a faulty item must not stop the clock's other calls
+            local.flush()
+            self.on_error(f"leg playlist: {type(exc).__name__}: {exc}")
 
     def _relay_rtp(self, src: RelaySide, dst: RelaySide) -> None:
         """One packet that arrived on ``src`` goes out of ``dst`` (never raises)."""
@@ -195,12 +242,25 @@ class RtpRelay:
             return
         src.received += 1
         src.confirmed = True  # the peer's own RTP: it wants the stream
-        if src.dtmf is not None and data[1] & 0x7F == src.dtmf_pt:
-            self._keys(src, data)
+        pt = data[1] & 0x7F
+        if pt == src.dtmf_pt:
+            if src.dtmf is not None:
+                self._keys(src, data)
+                if self.closed:  # the key ended the call
+                    return
+            if src.filter_dtmf:
+                src.filtered += 1
+                return
         if not self.receiving[0 if src is self.a else 1]:
             return
         if self.on_packet is not None:
             self.on_packet()
+        local = src.local
+        if local is not None and local.processing:
+            self._heard(local, pt, data)
+        if dst.local is not None and dst.local.replacing and dst.audio_pt is not None:
+            dst.replaced += 1
+            return
         target = dst.latch.destination()
         if target is None:
             return
@@ -227,6 +287,15 @@ class RtpRelay:
         if self.on_dtmf is not None:
             for press in presses:
                 self.on_dtmf(side, press.key, press.duration_ms)
+
+    def _heard(self, local: LegMedia, pt: int, data: bytes) -> None:
+        """The peer's audio to the leg's in-band detector (never raises)."""
+        try:
+            local.heard(pt, RtpPacket.parse(data).payload, self.clock.dtmf)
+        except (ParseError, ValueError):
+            return
+        except Exception as exc:  # noqa: BLE001 - a hook's fault stays with this call
+            self.on_error(f"leg media: {type(exc).__name__}: {exc}")
 
     def _relay_rtcp(self, src: RelaySide, dst: RelaySide) -> None:
         try:

@@ -32,7 +32,9 @@ class SbcSessionCall(Call):
     :func:`not_in_sbc`.  A host subclasses it with the leg's selects, its
     playlist (``play_item``, ``flush_playlist``), ``attach_input``,
     ``media_connect``/``media_disconnect``, the other media flags, DTMF,
-    BYE and the working B2B operations.
+    BYE and the working B2B operations.  The relay's legs keep their
+    playlist and media processing in :class:`~dsm.runtime.sbc.leg_media.LegMedia`
+    (what the leg's remote party hears instead of the relayed audio).
     """
 
     def play(self, item: AudioItem, front: bool = False) -> None:
