@@ -128,6 +128,15 @@ class MmsgBatch:
             header.msg_iov = ctypes.pointer(self.iovecs[i])
             header.msg_iovlen = 1
         self.base = ctypes.addressof(self.messages)
+        size = ctypes.sizeof(_Mmsghdr)
+        self.pointers = [
+            ctypes.cast(self.base + i * size, ctypes.POINTER(_Mmsghdr)) for i in range(count)
+        ]
+        """Message ``i`` as a ready argument: nothing is converted per call but the fd.
+
+        The pointers do not keep the arrays alive: whoever uses them keeps the batch.
+        """
+        self.raw = self._sendmmsg
 
     def send(self, fd: int, first: int = 0, count: int | None = None) -> int:
         n = self.count - first if count is None else count
@@ -261,12 +270,14 @@ def _tick_sendmsg(rig: Rig) -> Callable[[], None]:
 
 def _tick_mmsg_per_socket(rig: Rig) -> Callable[[], None]:
     batch = MmsgBatch(rig.packets, rig.addresses)
-    fds = [(i, s.fileno()) for i, s in enumerate(rig.senders)]
-    send = batch.send
+    calls = [(s.fileno(), pointer) for s, pointer in zip(rig.senders, batch.pointers, strict=True)]
+    sendmmsg = batch.raw
 
     def tick() -> None:
-        for i, fd in fds:
-            send(fd, i, 1)
+        # ``batch`` named here keeps its arrays alive: the pointers do not
+        assert batch.count == len(calls)
+        for fd, pointer in calls:
+            sendmmsg(fd, pointer, 1, 0)
 
     return tick
 
