@@ -116,6 +116,15 @@ DEFAULT_APPLICATION = "$(ruri.user)"
 """AS-1 application selection used when ``--application`` is not given."""
 DEFAULT_RTP_PORTS = (10000, 19999)
 SWITCH_INTERVAL = 0.001
+GC_THRESHOLDS = (5000, 20, 20)
+"""The collector's thresholds while serving (Python's default: 700, 10, 10).
+
+With the start-up heap frozen and no cycle left by an ended call, the young
+generation holds what live calls allocate; collecting it every 700
+allocations cost 0.35–0.42 ms of each answer-play-hangup call (``gc.callbacks``
+over 500 calls at 100/s), at 5,000 0.09–0.12 ms.  A young collection then
+takes a few milliseconds, well under the 10 ms after which a frame is late.
+"""
 """Seconds a thread may hold the GIL while another waits (Python's default: 0.005)."""
 DEFAULT_BLOCKING_GRACE = 5.0
 """How long a stopping server waits for blocking actions still running on its pool."""
@@ -716,6 +725,7 @@ class Server:
         # enough to delay every call's RTP frames at once.
         gc.collect()
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         # One loop on one core: the media clock's batched DTMF analysis (a matrix product
         # over hundreds of calls) must not wake BLAS worker threads that spin beside it.
         threadpool_limits(limits=1, user_api="blas")

@@ -41,6 +41,7 @@ from dsm.runtime.media.items import (
     FileItem,
     PlaylistItem,
     RingtoneItem,
+    SampleItem,
     SeparatorItem,
     SilenceItem,
 )
@@ -232,6 +233,28 @@ class CallMedia:
         self.record_stop()
 
     # -- driving --------------------------------------------------------------
+
+    def prompt_step(self, now: float | None = None) -> SampleItem | None:
+        """A tick with nothing received whose frame is a plain slice of a prompt: taken here.
+
+        When the output is the playlist (not muted, nothing mixed in) and
+        its next frame is a plain slice of the current item
+        (:meth:`Playlist.advance_plain`), the playlist moves past it and
+        the item is returned: the frame sent is ``item.samples[item.position
+        - FRAME_SAMPLES : item.position]`` and the tick has no events --
+        exactly what :meth:`tick` with nothing received would have done.
+        Otherwise ``None``, nothing changed: call :meth:`tick`.  The RTP
+        session sends such a frame as a slice of the prompt's codes, with no
+        frame, event list or tick result built per frame.
+        """
+        if (
+            self.output != "playlist"
+            or self.mix_in is not None
+            or not self.connected
+            or self.flags["mute"]
+        ):
+            return None
+        return self.playlist.advance_plain(FRAME_SAMPLES, now)
 
     def tick(
         self, received: npt.ArrayLike | None = None, now: float | None = None, detect: bool = True

@@ -144,6 +144,36 @@ class Playlist:
 
     # -- media ------------------------------------------------------------
 
+    def advance_plain(self, samples: int = FRAME_SAMPLES, now: float | None = None) -> SampleItem | None:
+        """The next ``samples`` when they are a plain slice of the current item, read without a copy.
+
+        When the current item is plain pre-loaded audio (a prompt, a file,
+        samples; not looped), already started, with more than ``samples``
+        left -- the frame of almost every call that plays something -- the
+        playlist moves past them exactly as :meth:`read_frame` would and
+        returns the item: the frame is ``item.samples[item.position -
+        samples : item.position]``, and no event can come of it.  Anything
+        else returns ``None`` and changes nothing (read the frame with
+        :meth:`read_frame`).  The RTP send path uses this to send a slice of
+        the prompt's codes without building the frame at all.
+        """
+        items = self._items
+        if self._open is None or not items:
+            return None
+        item = items[0]
+        if (
+            item.__class__ in _PLAIN_SAMPLE_ITEMS
+            and not item.loop  # type: ignore[attr-defined]
+            and item.samples.size - item.position > samples  # type: ignore[attr-defined]
+        ):
+            self._frame_time = now
+            self._frame_start = self.position
+            self.position += samples
+            item.position += samples  # type: ignore[attr-defined]
+            self.frame_source = None
+            return item  # type: ignore[return-value]
+        return None
+
     def read_frame(
         self, samples: int = FRAME_SAMPLES, now: float | None = None
     ) -> tuple[Samples, list[PlaylistEvent]]:
@@ -156,20 +186,12 @@ class Playlist:
         if self._open is not None and items:
             # The frame of almost every call: the current item, already started,
             # has more than a frame left -- one slice, no event, nothing to log.
+            plain = self.advance_plain(samples, now)
+            if plain is not None:
+                start = plain.position - samples
+                self.frame_source = (plain.samples, start)
+                return plain.samples[start : plain.position], []
             item = items[0]
-            if (
-                isinstance(item, SampleItem)
-                and type(item) in _PLAIN_SAMPLE_ITEMS
-                and not item.loop
-                and item.samples.size - item.position > samples
-            ):
-                self._frame_time = now
-                self._frame_start = self.position
-                self.position += samples
-                start = item.position
-                item.position = start + samples  # SampleItem.read, inlined: per frame and call
-                self.frame_source = (item.samples, start)
-                return item.samples[start : start + samples], []
             if item.live:
                 self._frame_time = now
                 self._frame_start = self.position

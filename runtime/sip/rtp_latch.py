@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import socket
 from collections.abc import Iterable
 
 __all__ = ["RtpLatch", "Address", "normal_address"]
@@ -35,8 +36,11 @@ Address = tuple[str, int]
 def normal_address(address: tuple[object, ...]) -> Address:
     """``(host, port)`` of a socket address (IPv6 4-tuples too), the host in one spelling."""
     host = str(address[0])
-    with contextlib.suppress(ValueError):
-        host = str(ipaddress.ip_address(host.strip("[]").split("%", 1)[0]))
+    try:  # a dotted quad the kernel accepts is already in its one spelling (no leading zeros)
+        socket.inet_pton(socket.AF_INET, host)
+    except OSError:
+        with contextlib.suppress(ValueError):
+            host = str(ipaddress.ip_address(host.strip("[]").split("%", 1)[0]))
     return host, int(str(address[1]))
 
 

@@ -260,6 +260,8 @@ class RtpSession:
         self._rng = rng or random.Random()
         self.clock = clock if clock is not None else MediaClock.for_loop(loop)
         self.sock = sock
+        self._send = sock.sendto
+        """The socket's ``sendto``, bound once (the per-frame send path)."""
         self._local_port = int(sock.getsockname()[1])
         self._fd = sock.fileno()
         self.media = media
@@ -481,6 +483,11 @@ class RtpSession:
         else:  # nothing ever received (a one-way call): no jitter buffer to ask
             received = None
         media = self.media
+        if received is None:
+            item = media.prompt_step(start)
+            if item is not None:  # the next 20 ms of a prompt, nothing received: the lean path
+                self._send_prompt_frame(item.samples, item.position - FRAME_SAMPLES)
+                return
         result = media.tick(received, now=start, detect=False)
         if result.undetected is not None:  # analysed with the tick's other calls
             self.clock.dtmf.add(media.detector, result.undetected, self._keys_detected)
@@ -518,6 +525,50 @@ class RtpSession:
             pass  # a full socket buffer drops the frame, as the network would
         except OSError as exc:
             self.on_error(f"rtp send to {self.remote}: {exc}")
+
+    def _send_prompt_frame(self, samples: np.ndarray, start: int) -> None:
+        """Send ``samples[start : start + FRAME_SAMPLES]`` (a prompt's frame, already played).
+
+        The send path of a call playing a prompt with nothing received,
+        once per frame and call: the frame is a slice of the prompt's codes
+        (encoded once per prompt and codec, shared by every call), copied
+        into the call's packet buffer behind the header packed in place,
+        then one ``sendto``.  No frame array, event list or tick result is
+        built.  The gates are those of :meth:`_frame` (the peer confirmed,
+        a queued ``sendDTMF`` first, the direction, relaying).
+        """
+        if self.media.outgoing_dtmf:
+            self._take_dtmf()
+        if not self.confirmed:  # nothing to an address the peer has not confirmed
+            self.counters.rtp_held_back += 1
+            self.sender.skip(1)
+            return
+        if self._dtmf:
+            self._send_dtmf_packet()
+            return
+        remote = self.latch.destination()
+        if self.direction in _NO_SEND or self.relaying or remote is None or self._encode_table is None:
+            self.sender.skip(1)
+            return
+        if samples is self._codes_of:  # the prompt of the last frame: no look-up
+            codes = self._codes
+        else:
+            assert self._encoded_arrays is not None  # set with the encode table
+            codes = self._encoded_arrays.codes(samples)
+            self._codes_of, self._codes = samples, codes
+        if codes is None:  # not cacheable (too long): encoded frame by frame
+            self._send_audio(samples[start : start + FRAME_SAMPLES])
+            return
+        packet = self._audio_packet
+        packet[RTP_HEADER_SIZE:] = codes[start : start + FRAME_SAMPLES]
+        self.sender.audio_into(packet)
+        try:
+            self._send(packet, remote)
+            self.packets_sent += 1
+        except (BlockingIOError, InterruptedError):
+            pass  # a full socket buffer drops the frame, as the network would
+        except OSError as exc:
+            self.on_error(f"rtp send to {remote}: {exc}")
 
     def _send_audio(self, frame: np.ndarray) -> None:
         """Encode and send one frame: the per-frame path of every call, so kept lean.

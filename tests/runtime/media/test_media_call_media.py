@@ -199,3 +199,47 @@ def test_tick_passes_the_callers_clock_to_the_playlist() -> None:
     tick = media.tick(now=2.5)
     assert tick.events == [NoAudio("noAudio", 80, 2.51)]
     assert media.playlist.played[0].start_time == 2.5
+
+
+def _played(media: CallMedia, frames: int, lean: bool) -> tuple[list[bytes | None], list[object], int]:
+    """Frames sent and events of ``frames`` ticks with nothing received; lean: prompt_step first."""
+    sent: list[bytes | None] = []
+    events: list[object] = []
+    for index in range(frames):
+        item = media.prompt_step(now=index * 0.02) if lean else None
+        if item is not None:
+            sent.append(item.samples[item.position - 160 : item.position].tobytes())
+            continue
+        tick = media.tick(now=index * 0.02)
+        sent.append(None if tick.sent is None else np.asarray(tick.sent).tobytes())
+        events += tick.events
+    return sent, events, media.playlist.position
+
+
+def _prompted() -> CallMedia:
+    media = connected()
+    rng = np.random.default_rng(3)
+    media.play(SampleItem(rng.integers(-3000, 3000, 160 * 5 + 37).astype(np.int16), name="a"))
+    media.play(SampleItem(np.arange(-800, 800, 3, dtype=np.int16), name="b"))
+    return media
+
+
+def test_A_core_21_prompt_step_sends_and_reports_what_tick_does() -> None:
+    """The lean per-frame path (a plain slice of the current prompt) equals ``tick``:
+    same frames, same events (NoAudio at the end), same playlist position -- across an
+    item boundary, a partial last frame and the silence after."""
+    expected = _played(_prompted(), 12, lean=False)
+    assert _played(_prompted(), 12, lean=True) == expected
+    assert any(isinstance(e, NoAudio) for e in expected[1])
+
+
+def test_A_core_47_prompt_step_leaves_muted_disconnected_and_mixed_calls_to_tick() -> None:
+    media = _prompted()
+    media.tick()  # the first item is started
+    media.set_media_flag("mute", True)
+    assert media.prompt_step() is None
+    media.set_media_flag("mute", False)
+    before = media.playlist.position
+    assert media.prompt_step() is not None and media.playlist.position == before + 160
+    media.media_disconnect()
+    assert media.prompt_step() is None

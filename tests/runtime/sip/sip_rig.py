@@ -26,7 +26,12 @@ T = TypeVar("T")
 class ThreadedServer:
     """``Server(..., control="127.0.0.1:0", sip="127.0.0.1:0", **kw)`` running in a thread."""
 
-    def __init__(self, scripts: list[str], **kw: Any) -> None:
+    def __init__(
+        self,
+        scripts: list[str],
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+        **kw: Any,
+    ) -> None:
         self.log_text = io.StringIO()
         self.loop_errors: list[dict[str, Any]] = []
         self.server = Server(
@@ -36,7 +41,7 @@ class ThreadedServer:
             log=StructuredLog(self.log_text, level="debug"),
             **kw,
         )
-        self.loop = asyncio.new_event_loop()
+        self.loop = loop_factory()
         self.loop.set_exception_handler(lambda _loop, context: self.loop_errors.append(context))
         self._ready = threading.Event()
         self._error: BaseException | None = None

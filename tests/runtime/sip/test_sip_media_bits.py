@@ -10,11 +10,13 @@ alter the audio a phone hears.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 from test_sip_serve import (
     ACK_2XX,
@@ -29,6 +31,7 @@ from test_sip_serve import (
 )
 
 from dsm.runtime.media.g711 import ulaw_encode
+from dsm.runtime.server import event_loop_factory
 from dsm.runtime.sip.rtp import RtpPacket
 
 SCRIPT = """\
@@ -56,7 +59,17 @@ def capture(sock: socket.socket, until: float) -> list[RtpPacket]:
     return packets
 
 
-def test_A_core_1_the_prompt_arrives_as_its_exact_ulaw_codes(sipp: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_A_core_1_the_prompt_arrives_as_its_exact_ulaw_codes(
+    sipp: str, tmp_path: Path, loop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the standard loop and on uvloop (what ``dsm serve`` runs on when installed)."""
+    if loop == "asyncio":
+        monkeypatch.setenv("DSM_EVENT_LOOP", "asyncio")
+    else:
+        pytest.importorskip("uvloop")
+        monkeypatch.delenv("DSM_EVENT_LOOP", raising=False)
+    factory = event_loop_factory() or asyncio.new_event_loop
     scripts = tmp_path / "scripts"
     (scripts / "prompts").mkdir(parents=True)
     (scripts / "bits.dsm").write_text(SCRIPT)
@@ -69,7 +82,7 @@ def test_A_core_1_the_prompt_arrives_as_its_exact_ulaw_codes(sipp: str, tmp_path
 
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", 0))
-    served = SipServer(scripts)
+    served = SipServer(scripts, loop_factory=factory)
     try:
         invite = INVITE.replace("[media_port]", str(sink.getsockname()[1]))
         xml = scenario(

@@ -267,6 +267,25 @@ def test_pcma_frames_use_the_alaw_table(sink: socket.socket) -> None:
         rig.close()
 
 
+def test_a_prompt_too_long_to_cache_is_encoded_frame_by_frame_to_the_same_packets(
+    sink: socket.socket,
+) -> None:
+    """The lean send path slices a prompt's cached codes; a prompt beyond the cache's
+    limit (61 s) is encoded per frame instead, to the very same payloads."""
+    rig = Rig(sink)
+    try:
+        samples = np.resize(tone(1.0, seed=5), 8000 * 61)
+        session = rig.add(samples)
+        rig.loop.advance(rig.loop.time() + 0.2)
+        packets = received(sink)
+        assert len(packets) >= 5 and session._codes is None
+        for n, packet in enumerate(packets):
+            assert packet.payload == ulaw_encode(samples[n * 160 : (n + 1) * 160]).tobytes()
+            assert packet.sequence == (packets[0].sequence + n) & 0xFFFF
+    finally:
+        rig.close()
+
+
 def test_sender_audio_into_writes_what_audio_would_build() -> None:
     a = RtpSender(0x12345678, 0, sequence=0xFFFE, timestamp=0xFFFFFF00)
     b = RtpSender(0x12345678, 0, sequence=0xFFFE, timestamp=0xFFFFFF00)
