@@ -380,6 +380,17 @@ class Served:
                 out[name] = float(value)
         return out
 
+    def ticks(self) -> dict[str, float]:
+        """The media clock's tick histograms (``name_bucket{le=...}`` -> cumulative count), if any."""
+        out: dict[str, float] = {}
+        with contextlib.suppress(Exception):  # a target without them, or no call up
+            for line in self.client.get("/metrics").text.splitlines():
+                if line.startswith(("dsm_media_tick_seconds_bucket", "dsm_media_tick_delay_seconds_bucket",
+                                    "dsm_media_tick_overruns_total")):  # fmt: skip
+                    name, _, value = line.rpartition(" ")
+                    out[name] = float(value)
+        return out
+
     def close(self) -> None:
         self.client.close()
         if self.spy is not None and self.spy.poll() is None:
@@ -557,6 +568,7 @@ def measure_concurrency(
             step["up"] = up
             if up >= n:
                 marks = [probe.mark()]
+                ticks_before = server.ticks()
                 cpu = [(time.monotonic(), server.cpu_seconds())]
                 for _ in range(WINDOWS):
                     time.sleep(WINDOW)
@@ -576,6 +588,7 @@ def measure_concurrency(
                     # the server's share of one core while the calls ran (what the frames cost)
                     step["server_cpu"] = round((last[1] - first[1]) / (last[0] - first[0]), 3)
                 step["load_average"] = round(os.getloadavg()[0], 2)
+                step.update(tick_summary(ticks_before, server.ticks()))
             code = wait(proc, budget)
         step["sipp_exit"] = code
         step.update(sipp_counts(work))
@@ -587,6 +600,33 @@ def measure_concurrency(
         best = n
         settle(server, deadline)
     return best, steps
+
+
+def tick_summary(before: dict[str, float], after: dict[str, float]) -> dict[str, object]:
+    """The server's media ticks over the windows: how many ran long, started late, overran.
+
+    From the cumulative histogram buckets of ``/metrics``: ``ticks_ran_over_ms``
+    and ``ticks_started_late_ms`` give, per bucket bound in ms, the share of
+    ticks beyond it.
+    """
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    out: dict[str, object] = {}
+    for key, metric in (("ticks_ran_over_ms", "dsm_media_tick_seconds"),
+                        ("ticks_started_late_ms", "dsm_media_tick_delay_seconds")):  # fmt: skip
+        total = delta(f'{metric}_bucket{{le="+Inf"}}')
+        if total <= 0:
+            continue
+        out["ticks"] = int(total)
+        shares: dict[str, float] = {}
+        for bound in ("0.001", "0.002", "0.005", "0.01", "0.02"):
+            within = delta(f'{metric}_bucket{{le="{bound}"}}')
+            shares[f"{float(bound) * 1000:g}"] = round(1 - within / total, 4)
+        out[key] = shares
+    if "ticks" in out:
+        out["tick_overruns"] = int(delta("dsm_media_tick_overruns_total"))
+    return out
 
 
 def measure_b2b(
