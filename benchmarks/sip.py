@@ -293,8 +293,28 @@ class Target:
     def calls(self) -> float | None:
         return None
 
+    def ticks(self) -> dict[str, float]:
+        return {}  # another server's media clock is not known
+
     def close(self) -> None:
         pass
+
+
+def proc_preemptions(pid: int | None) -> int | None:
+    """Times process ``pid`` was taken off its core while it could run (Linux ``/proc``).
+
+    A loop that starts its media ticks late although its share of a core is
+    well below one is losing the core to other processes; this says how often.
+    """
+    if not pid:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("nonvoluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def proc_cpu_seconds(pid: int) -> float | None:
@@ -364,6 +384,10 @@ class Served:
         cmd = [spy, "record", "--format", "raw", "--rate", "1000", "--nonblocking"]
         cmd += ["--pid", str(self.proc.pid), "-o", profile]
         self.spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
     def cpu_seconds(self) -> float | None:
         return proc_cpu_seconds(self.proc.pid)
@@ -569,6 +593,7 @@ def measure_concurrency(
             if up >= n:
                 marks = [probe.mark()]
                 ticks_before = server.ticks()
+                preempted = proc_preemptions(server.pid)
                 cpu = [(time.monotonic(), server.cpu_seconds())]
                 for _ in range(WINDOWS):
                     time.sleep(WINDOW)
@@ -589,6 +614,11 @@ def measure_concurrency(
                     step["server_cpu"] = round((last[1] - first[1]) / (last[0] - first[0]), 3)
                 step["load_average"] = round(os.getloadavg()[0], 2)
                 step.update(tick_summary(ticks_before, server.ticks()))
+                preempted_after = proc_preemptions(server.pid)
+                if preempted is not None and preempted_after is not None:
+                    step["server_preemptions_per_s"] = round(
+                        (preempted_after - preempted) / (last[0] - first[0]), 1
+                    )
             code = wait(proc, budget)
         step["sipp_exit"] = code
         step.update(sipp_counts(work))
