@@ -201,11 +201,13 @@ def _check_essentials(message: Message) -> None:
     for name, values in zip(_ESSENTIAL_NAMES[1:], found[1:], strict=True):
         if len(values) > 1:
             raise ParseError(f"Multiple {name} headers")
-    message.top_via  # noqa: B018 - parse for validation
-    message.from_  # noqa: B018
-    message.to  # noqa: B018
-    cseq = message.cseq
-    call_id = message.call_id.strip()
+    # Parsed for validation and kept for the readers to come (no copies here:
+    # the same values and parses as top_via, from_, to, cseq and call_id read).
+    message._parsed("Via", found[0][0], Via.parse)
+    message._parsed("From", found[1][0] or "", NameAddress.parse)
+    message._parsed("To", found[2][0] or "", NameAddress.parse)
+    cseq = message._parsed("CSeq", found[4][0] or "", CSeq.parse)
+    call_id = (found[3][0] or "").strip()
     if not call_id or any(ch in call_id for ch in " \t"):
         raise ParseError("Bad Call-ID")
     if isinstance(message, Request):
