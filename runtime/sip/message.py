@@ -190,6 +190,18 @@ def _parse_version(text: str) -> str:
 
 _ESSENTIAL_NAMES = ("Via", "From", "To", "Call-ID", "CSeq")
 
+_TOKEN_NAMES: set[str] = set()
+"""Header names seen to be tokens (bounded): a known name costs one set lookup per line."""
+
+
+def _token_name(name: str) -> bool:
+    """Whether ``name`` is a token (RFC 3261); a good one is remembered, up to 1,024 names."""
+    if not is_token(name):
+        return False
+    if len(_TOKEN_NAMES) < 1024:
+        _TOKEN_NAMES.add(name)
+    return True
+
 
 def _check_essentials(message: Message) -> None:
     """Via, From, To, Call-ID and CSeq must be present and parseable."""
@@ -267,7 +279,7 @@ def _parse(data: bytes, stream: bool) -> Message:
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         name = name.rstrip(" \t")
-        if not colon or not is_token(name):
+        if not colon or (name not in _TOKEN_NAMES and not _token_name(name)):
             raise ParseError("Bad header line")
         headers.add_raw(name, value.strip(" \t"))
     _check_essentials(message)
