@@ -57,7 +57,14 @@ figures (without it they are left out).
 Each concurrency step also reports ``server_cpu`` (the server's share of one
 core over the windows, from ``/proc``) and the machine's load average: on a
 shared machine a failed step with a low ``server_cpu`` and a high load
-points at other processes, not at the server.  ``--calls 400,500`` and
+points at other processes, not at the server.  Over the same windows, from
+the server's ``/metrics`` and ``/proc``: the share of media ticks that ran
+longer than 1, 2, 5, 10, 20 ms (``ticks_ran_over_ms``) and that started
+that much after their slot (``ticks_started_late_ms``), the ticks that ran
+longer than a tick step (``tick_overruns``), and how often a second the
+server was taken off its core while it could run
+(``server_preemptions_per_s``): a tick that starts late after a short one
+is the machine's, one that starts late after a long one is the server's.  ``--calls 400,500`` and
 ``--rates 200,300`` replace the ladders (to re-measure one step);
 ``--cps-seconds 5`` makes each rate step last 5 s (500 calls at 100/s).
 
