@@ -38,12 +38,12 @@ frame); with four ticks a period a socket is read up to 200 times a second,
 four times a phone's rate, so a burst after a stall drains within a few
 frames while a flood beyond that stays in the kernel's buffer, which drops
 it.  A call whose peer sends nothing costs no read at all, and no packet
-costs a loop callback.  A tick reads at most as many packets as 100 a
-second per socket make since the last poll (twice a phone's rate, 10 ms
-packets included; at least :data:`READ_FLOOR`): on time, that is half the
-sockets, so when every peer's packet arrives at once the reads spread over
-two ticks, and the sockets left over come first at the next poll; a tick
-that comes late reads more, up to one packet per socket.  The reads come *after* the sessions of the tick
+costs a loop callback.  A tick reads at most twice its share of the
+sockets (``2 * sockets / phases``, at least :data:`READ_FLOOR`): when every
+peer's packet arrives at once the reads spread over two ticks, and the
+sockets left over come first at the next poll.  That still reads 100
+packets a second per call on average, twice a phone's rate (10 ms packets
+included).  The reads come *after* the sessions of the tick
 were served: the frames sent are what is heard on time or late, while a
 packet read goes to a jitter buffer whose next frame is a tick or more
 away (read first, every send of a tick waited for the reads of all calls).
@@ -187,8 +187,6 @@ class MediaClock:
         """The loop's time when this tick's packets were read (their arrival time, to a tick)."""
         self.reads = 0
         """Packets read for the watched sockets so far (one read per readiness)."""
-        self._last_read = loop.time()
-        """When the sockets were last polled (the read budget grows with the time since)."""
         self.tick_durations = [0] * (len(TICK_BOUNDS) + 1)
         """Ticks by how long they ran (loop time), bucketed by :data:`TICK_BOUNDS` (last: longer)."""
         self.tick_delays = [0] * (len(TICK_BOUNDS) + 1)
@@ -273,18 +271,15 @@ class MediaClock:
         readers = self._readers
         if not readers:
             return
-        now = self.now = self.loop.time()
-        since, self._last_read = now - self._last_read, now
+        self.now = self.loop.time()
         if self._poll is None:  # no epoll: every socket is tried (its read may find nothing)
             ready = list(readers)
         else:
-            # Reads for 100 packets a second per socket since the last poll (twice a
-            # phone's rate; at least READ_FLOOR): a burst of every call's packet at once
-            # spreads over two ticks instead of stretching one, and ticks that come
-            # late (a starved loop) read more each, up to one per socket.  epoll hands
+            # At most twice a tick's share of the sockets (a burst of every call's packet
+            # at once is spread over two ticks instead of stretching one); epoll hands
             # the sockets left over out first at the next poll (level-triggered: a
             # reported socket goes to the back of its ready list), so none is starved.
-            budget = max(READ_FLOOR, min(len(readers), int(2 * len(readers) * since / self.period)))
+            budget = max(READ_FLOOR, 2 * len(readers) // self.phases)
             try:
                 ready = [fd for fd, _mask in self._poll.poll(0, budget)]
             except OSError:
