@@ -38,12 +38,7 @@ frame); with four ticks a period a socket is read up to 200 times a second,
 four times a phone's rate, so a burst after a stall drains within a few
 frames while a flood beyond that stays in the kernel's buffer, which drops
 it.  A call whose peer sends nothing costs no read at all, and no packet
-costs a loop callback.  A tick reads at most twice its share of the
-sockets (``2 * sockets / phases``, at least :data:`READ_FLOOR`): when every
-peer's packet arrives at once the reads spread over two ticks, and the
-sockets left over come first at the next poll.  That still reads 100
-packets a second per call on average, twice a phone's rate (10 ms packets
-included).  The reads come *after* the sessions of the tick
+costs a loop callback.  The reads come *after* the sessions of the tick
 were served: the frames sent are what is heard on time or late, while a
 packet read goes to a jitter buffer whose next frame is a tick or more
 away (read first, every send of a tick waited for the reads of all calls).
@@ -93,9 +88,6 @@ PHASES: Final = 4
 
 TICK_BOUNDS: Final = (0.001, 0.002, 0.005, 0.010, 0.020)
 """Upper bounds (seconds) of the buckets of :attr:`MediaClock.tick_durations` and ``tick_delays``."""
-
-READ_FLOOR: Final = 64
-"""Sockets read per tick at least (see ``MediaClock._read_ready``: twice a tick's share beyond)."""
 
 _EPSILON: Final = 1e-9
 """Tolerance when mapping a time to a tick (float rounding of ``origin + j * step``)."""
@@ -275,13 +267,8 @@ class MediaClock:
         if self._poll is None:  # no epoll: every socket is tried (its read may find nothing)
             ready = list(readers)
         else:
-            # At most twice a tick's share of the sockets (a burst of every call's packet
-            # at once is spread over two ticks instead of stretching one); epoll hands
-            # the sockets left over out first at the next poll (level-triggered: a
-            # reported socket goes to the back of its ready list), so none is starved.
-            budget = max(READ_FLOOR, 2 * len(readers) // self.phases)
             try:
-                ready = [fd for fd, _mask in self._poll.poll(0, budget)]
+                ready = [fd for fd, _mask in self._poll.poll(0, len(readers))]
             except OSError:
                 return
         for fd in ready:
