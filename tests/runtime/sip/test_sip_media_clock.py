@@ -437,3 +437,30 @@ def test_the_fast_receive_path_keeps_strict_latching_and_reopens_with_a_new_answ
         caller.close()
         stranger.close()
         rig.close()
+
+
+def test_a_tick_sends_its_frames_before_it_reads_the_sockets(sink: socket.socket) -> None:
+    """The tick's sessions are served first (their frames are what is heard on time or late);
+    the packets waiting are read after them, in the same tick."""
+    rig = Rig(sink, phases=1)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    caller.bind(("127.0.0.1", 0))
+    try:
+        session = rig.add(tone(2.0))
+        reads_when_served: list[int] = []
+        serve = session.pace
+
+        def pace(at: float) -> None:
+            reads_when_served.append(rig.clock.reads)
+            serve(at)
+
+        session.pace = pace  # type: ignore[method-assign]
+        rig.loop.advance(rig.loop.time() + FRAME_PERIOD * 1.5)  # the first frame
+        assert reads_when_served == [0]
+        caller.sendto(bytes(RtpPacket(0, 1, 160, 9, bytes(160))), ("127.0.0.1", session.local_port))
+        rig.loop.advance(rig.loop.time() + FRAME_PERIOD)  # one more tick
+        assert reads_when_served == [0, 0] and rig.clock.reads == 1
+        assert session.packets_received == 1 and len(received(sink)) == 2
+    finally:
+        caller.close()
+        rig.close()
