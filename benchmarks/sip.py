@@ -57,7 +57,14 @@ figures (without it they are left out).
 Each concurrency step also reports ``server_cpu`` (the server's share of one
 core over the windows, from ``/proc``) and the machine's load average: on a
 shared machine a failed step with a low ``server_cpu`` and a high load
-points at other processes, not at the server.  ``--calls 400,500`` and
+points at other processes, not at the server.  Over the same windows, from
+the server's ``/metrics`` and ``/proc``: the share of media ticks that ran
+longer than 1, 2, 5, 10, 20 ms (``ticks_ran_over_ms``) and that started
+that much after their slot (``ticks_started_late_ms``), the ticks that ran
+longer than a tick step (``tick_overruns``), and how often a second the
+server was taken off its core while it could run
+(``server_preemptions_per_s``): a tick that starts late after a short one
+is the machine's, one that starts late after a long one is the server's.  ``--calls 400,500`` and
 ``--rates 200,300`` replace the ladders (to re-measure one step);
 ``--cps-seconds 5`` makes each rate step last 5 s (500 calls at 100/s).
 
@@ -293,8 +300,28 @@ class Target:
     def calls(self) -> float | None:
         return None
 
+    def ticks(self) -> dict[str, float]:
+        return {}  # another server's media clock is not known
+
     def close(self) -> None:
         pass
+
+
+def proc_preemptions(pid: int | None) -> int | None:
+    """Times process ``pid`` was taken off its core while it could run (Linux ``/proc``).
+
+    A loop that starts its media ticks late although its share of a core is
+    well below one is losing the core to other processes; this says how often.
+    """
+    if not pid:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("nonvoluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def proc_cpu_seconds(pid: int) -> float | None:
@@ -365,6 +392,10 @@ class Served:
         cmd += ["--pid", str(self.proc.pid), "-o", profile]
         self.spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
     def cpu_seconds(self) -> float | None:
         return proc_cpu_seconds(self.proc.pid)
 
@@ -378,6 +409,17 @@ class Served:
             if line and not line.startswith("#") and "{" not in line:
                 name, _, value = line.partition(" ")
                 out[name] = float(value)
+        return out
+
+    def ticks(self) -> dict[str, float]:
+        """The media clock's tick histograms (``name_bucket{le=...}`` -> cumulative count), if any."""
+        out: dict[str, float] = {}
+        with contextlib.suppress(Exception):  # a target without them, or no call up
+            for line in self.client.get("/metrics").text.splitlines():
+                if line.startswith(("dsm_media_tick_seconds_bucket", "dsm_media_tick_delay_seconds_bucket",
+                                    "dsm_media_tick_overruns_total")):  # fmt: skip
+                    name, _, value = line.rpartition(" ")
+                    out[name] = float(value)
         return out
 
     def close(self) -> None:
@@ -557,6 +599,8 @@ def measure_concurrency(
             step["up"] = up
             if up >= n:
                 marks = [probe.mark()]
+                ticks_before = server.ticks()
+                preempted = proc_preemptions(server.pid)
                 cpu = [(time.monotonic(), server.cpu_seconds())]
                 for _ in range(WINDOWS):
                     time.sleep(WINDOW)
@@ -576,6 +620,12 @@ def measure_concurrency(
                     # the server's share of one core while the calls ran (what the frames cost)
                     step["server_cpu"] = round((last[1] - first[1]) / (last[0] - first[0]), 3)
                 step["load_average"] = round(os.getloadavg()[0], 2)
+                step.update(tick_summary(ticks_before, server.ticks()))
+                preempted_after = proc_preemptions(server.pid)
+                if preempted is not None and preempted_after is not None:
+                    step["server_preemptions_per_s"] = round(
+                        (preempted_after - preempted) / (last[0] - first[0]), 1
+                    )
             code = wait(proc, budget)
         step["sipp_exit"] = code
         step.update(sipp_counts(work))
@@ -587,6 +637,33 @@ def measure_concurrency(
         best = n
         settle(server, deadline)
     return best, steps
+
+
+def tick_summary(before: dict[str, float], after: dict[str, float]) -> dict[str, object]:
+    """The server's media ticks over the windows: how many ran long, started late, overran.
+
+    From the cumulative histogram buckets of ``/metrics``: ``ticks_ran_over_ms``
+    and ``ticks_started_late_ms`` give, per bucket bound in ms, the share of
+    ticks beyond it.
+    """
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    out: dict[str, object] = {}
+    for key, metric in (("ticks_ran_over_ms", "dsm_media_tick_seconds"),
+                        ("ticks_started_late_ms", "dsm_media_tick_delay_seconds")):  # fmt: skip
+        total = delta(f'{metric}_bucket{{le="+Inf"}}')
+        if total <= 0:
+            continue
+        out["ticks"] = int(total)
+        shares: dict[str, float] = {}
+        for bound in ("0.001", "0.002", "0.005", "0.01", "0.02"):
+            within = delta(f'{metric}_bucket{{le="{bound}"}}')
+            shares[f"{float(bound) * 1000:g}"] = round(1 - within / total, 4)
+        out[key] = shares
+    if "ticks" in out:
+        out["tick_overruns"] = int(delta("dsm_media_tick_overruns_total"))
+    return out
 
 
 def measure_b2b(

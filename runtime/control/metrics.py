@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dsm.runtime.control.http_server import ControlServer
     from dsm.runtime.control.observer import Observer
     from dsm.runtime.engine import Engine
+    from dsm.runtime.sip.media_clock import MediaClock
     from dsm.runtime.sip.sipcall import SipCalls
     from dsm.runtime.versions import ChartLibrary
 
@@ -140,9 +141,31 @@ def render_metrics(
             "Frame slots served more than 10 ms late (or skipped), summed over live calls.",
             [("", sum(c.rtp.frames_late for c in live))],
         )
+        clock = next((c.rtp.clock for c in live), None)
+        if clock is not None:
+            _tick_metrics(clock, metric, out)
     if blocking is not None:
         _blocking_metrics(blocking, metric, out)
     return "\n".join(out) + "\n"
+
+
+def _tick_metrics(clock: MediaClock, metric: Any, out: list[str]) -> None:
+    """The media clock's ticks: how long each ran and how late it started (histograms)."""
+    from dsm.runtime.sip.media_clock import TICK_BOUNDS  # only a SIP server has a media clock
+
+    metric("dsm_media_tick_overruns_total", "counter", "Media ticks that ran longer than a tick step.",
+           [("", clock.tick_overruns)])  # fmt: skip
+    for name, counts, help_ in (
+        ("dsm_media_tick_seconds", clock.tick_durations, "How long each media tick ran (loop time)."),
+        ("dsm_media_tick_delay_seconds", clock.tick_delays, "How long after its slot each media tick started."),
+    ):
+        out.append(f"# HELP {name} {help_}")
+        out.append(f"# TYPE {name} histogram")
+        total = 0
+        for bound, count in zip((*TICK_BOUNDS, "+Inf"), counts):
+            total += count
+            out.append(f'{name}_bucket{{le="{bound}"}} {total}')
+        out.append(f"{name}_count {total}")
 
 
 def _blocking_metrics(runner: PoolRunner, metric: Any, out: list[str]) -> None:

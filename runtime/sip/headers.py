@@ -170,6 +170,24 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(lower, name)
 
 
+_NAMES: dict[str, tuple[str, str]] = {}
+"""Header name as written (in code or on the wire) -> (canonical name, its lower-cased key)."""
+_NAMES_MAX = 1024
+"""Names kept in :data:`_NAMES`; beyond, a name is worked out each time (a peer's made-up names)."""
+
+
+def _name_of(name: str) -> tuple[str, str]:
+    """``(canonical name, lookup key)`` of ``name``: one dict lookup for every name seen before."""
+    known = _NAMES.get(name)
+    if known is not None:
+        return known
+    full = canonical_name(name)
+    known = (full, full.lower())
+    if len(_NAMES) < _NAMES_MAX:
+        _NAMES[name] = known
+    return known
+
+
 class Headers:
     """Ordered header entries ``(name, value)`` with case-insensitive lookup.
 
@@ -188,14 +206,13 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append one value (the name is canonicalised)."""
-        full = canonical_name(name)
+        full, key = _NAMES.get(name) or _name_of(name)
         self._items.append((full, value))
-        self._keys.append(full.lower())
+        self._keys.append(key)
 
     def add_raw(self, name: str, value: str) -> None:
         """Append a received value, splitting comma lists of multi-value headers."""
-        full = canonical_name(name)
-        key = full.lower()
+        full, key = _NAMES.get(name) or _name_of(name)
         if key in MULTI_VALUE and "," in value:
             for piece in split_outside_quotes(value, ","):
                 piece = piece.strip()
@@ -219,11 +236,14 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of ``name`` (compact forms accepted), else ``default``."""
-        index = self._index(canonical_name(name).lower())
-        return default if index < 0 else self._items[index][1]
+        key = (_NAMES.get(name) or _name_of(name))[1]
+        try:
+            return self._items[self._keys.index(key)][1]
+        except ValueError:
+            return default
 
     def get_all(self, name: str) -> list[str]:
-        lower = canonical_name(name).lower()
+        lower = (_NAMES.get(name) or _name_of(name))[1]
         if lower not in self._keys:
             return []
         return [item[1] for key, item in zip(self._keys, self._items, strict=True) if key == lower]

@@ -31,14 +31,22 @@ Received RTP: the sessions register their RTP sockets with the clock
 (:meth:`MediaClock.watch`, with the function that reads one packet), and
 every tick asks the kernel once which of them hold packets (one ``epoll``
 poll without waiting) and reads **one packet from each readable socket** --
-whatever the sessions' phases, before the sessions of the tick are served.
+whatever the sessions' phases.
 A socket is read exactly once per readiness, so no read ever comes back
 empty (draining until empty cost a failed ``recvfrom`` per socket and
 frame); with four ticks a period a socket is read up to 200 times a second,
 four times a phone's rate, so a burst after a stall drains within a few
 frames while a flood beyond that stays in the kernel's buffer, which drops
 it.  A call whose peer sends nothing costs no read at all, and no packet
-costs a loop callback.
+costs a loop callback.  The reads come *after* the sessions of the tick
+were served: the frames sent are what is heard on time or late, while a
+packet read goes to a jitter buffer whose next frame is a tick or more
+away (read first, every send of a tick waited for the reads of all calls).
+
+Every tick is timed on the loop's clock (:attr:`MediaClock.tick_durations`,
+:attr:`MediaClock.tick_delays`, bucketed by :data:`TICK_BOUNDS`;
+:attr:`MediaClock.tick_overruns`), so a measurement can tell a tick that
+ran too long from a loop that started it late.
 
 Received audio is decoded for all the sessions of a tick at once: a
 session that receives RTP registers a *fetch* (:meth:`MediaClock.fetch_from`);
@@ -56,6 +64,7 @@ and the timer is ``loop.call_at``, so tests drive it with a fake loop.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import math
 import select
@@ -69,13 +78,16 @@ import numpy.typing as npt
 from dsm.runtime.media.audio import FRAME_SAMPLES
 from dsm.runtime.media.dtmf_detector import DetectionBatch
 
-__all__ = ["DecodeBatch", "MediaClock", "PacedSession", "Prefetching", "FRAME_PERIOD", "PHASES"]
+__all__ = ["DecodeBatch", "MediaClock", "PacedSession", "Prefetching", "FRAME_PERIOD", "PHASES", "TICK_BOUNDS"]
 
 FRAME_PERIOD: Final = 0.020
 """Seconds per frame (160 samples at 8 kHz)."""
 
 PHASES: Final = 4
 """Ticks per frame period; each session is served at one of them."""
+
+TICK_BOUNDS: Final = (0.001, 0.002, 0.005, 0.010, 0.020)
+"""Upper bounds (seconds) of the buckets of :attr:`MediaClock.tick_durations` and ``tick_delays``."""
 
 _EPSILON: Final = 1e-9
 """Tolerance when mapping a time to a tick (float rounding of ``origin + j * step``)."""
@@ -167,6 +179,12 @@ class MediaClock:
         """The loop's time when this tick's packets were read (their arrival time, to a tick)."""
         self.reads = 0
         """Packets read for the watched sockets so far (one read per readiness)."""
+        self.tick_durations = [0] * (len(TICK_BOUNDS) + 1)
+        """Ticks by how long they ran (loop time), bucketed by :data:`TICK_BOUNDS` (last: longer)."""
+        self.tick_delays = [0] * (len(TICK_BOUNDS) + 1)
+        """Ticks by how long after their slot they started, bucketed the same way."""
+        self.tick_overruns = 0
+        """Ticks that ran longer than :attr:`step` (the next one started late because of it)."""
 
     @classmethod
     def for_loop(cls, loop: asyncio.AbstractEventLoop) -> MediaClock:
@@ -266,12 +284,20 @@ class MediaClock:
         self._timer = self.loop.call_at(self.slot_time(tick), self._tick)
 
     def _tick(self) -> None:
+        """Serve the tick's sessions (fetch, decode, send), then read what arrived.
+
+        Sending comes first: the sessions' frames are what the peers hear on
+        time or late, and the packets of the tick's reads go to the jitter
+        buffers, whose next frame is at least one tick away (reading first
+        delayed every send of the tick by all the reads of all the calls).
+        """
         self._timer = None
         tick = self._next_tick
         at = self.slot_time(tick)
         self.ticks += 1
+        loop_time = self.loop.time
+        started = loop_time()
         try:
-            self._read_ready()
             group = self._groups[tick % self.phases]
             sessions = list(group)
             fetches = [fetch for fetch in group.values() if fetch is not None]
@@ -281,8 +307,14 @@ class MediaClock:
                 self.decode.run()
             for session in sessions:
                 session.pace(at)  # a session never raises (it reports its own faults)
+            self._read_ready()
             self.dtmf.run()  # the callbacks report their own faults too
         finally:
+            ran = loop_time() - started
+            self.tick_durations[bisect.bisect_left(TICK_BOUNDS, ran)] += 1
+            self.tick_delays[bisect.bisect_left(TICK_BOUNDS, started - at)] += 1
+            if ran > self.step:
+                self.tick_overruns += 1
             self._rearm(tick)
 
     def _rearm(self, tick: int) -> None:

@@ -190,6 +190,18 @@ def _parse_version(text: str) -> str:
 
 _ESSENTIAL_NAMES = ("Via", "From", "To", "Call-ID", "CSeq")
 
+_TOKEN_NAMES: set[str] = set()
+"""Header names seen to be tokens (bounded): a known name costs one set lookup per line."""
+
+
+def _token_name(name: str) -> bool:
+    """Whether ``name`` is a token (RFC 3261); a good one is remembered, up to 1,024 names."""
+    if not is_token(name):
+        return False
+    if len(_TOKEN_NAMES) < 1024:
+        _TOKEN_NAMES.add(name)
+    return True
+
 
 def _check_essentials(message: Message) -> None:
     """Via, From, To, Call-ID and CSeq must be present and parseable."""
@@ -201,11 +213,13 @@ def _check_essentials(message: Message) -> None:
     for name, values in zip(_ESSENTIAL_NAMES[1:], found[1:], strict=True):
         if len(values) > 1:
             raise ParseError(f"Multiple {name} headers")
-    message.top_via  # noqa: B018 - parse for validation
-    message.from_  # noqa: B018
-    message.to  # noqa: B018
-    cseq = message.cseq
-    call_id = message.call_id.strip()
+    # Parsed for validation and kept for the readers to come (no copies here:
+    # the same values and parses as top_via, from_, to, cseq and call_id read).
+    message._parsed("Via", found[0][0], Via.parse)
+    message._parsed("From", found[1][0] or "", NameAddress.parse)
+    message._parsed("To", found[2][0] or "", NameAddress.parse)
+    cseq = message._parsed("CSeq", found[4][0] or "", CSeq.parse)
+    call_id = (found[3][0] or "").strip()
     if not call_id or any(ch in call_id for ch in " \t"):
         raise ParseError("Bad Call-ID")
     if isinstance(message, Request):
@@ -265,7 +279,7 @@ def _parse(data: bytes, stream: bool) -> Message:
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         name = name.rstrip(" \t")
-        if not colon or not is_token(name):
+        if not colon or (name not in _TOKEN_NAMES and not _token_name(name)):
             raise ParseError("Bad header line")
         headers.add_raw(name, value.strip(" \t"))
     _check_essentials(message)

@@ -68,6 +68,15 @@ class RtpLatch:
         self.rtcp_source = None
         self._raw_source = None
 
+    def holds(self, raw: object) -> bool:
+        """Whether ``raw`` (a socket address as received) is the source latched now.
+
+        Such a packet is admitted by :meth:`admit` without a look at its
+        payload type, until :meth:`reset`; the RTP session's fast receive
+        path relies on that.
+        """
+        return raw is not None and raw == self._raw_source
+
     @property
     def latched(self) -> bool:
         return self.source is not None

@@ -299,6 +299,11 @@ class RtpSession:
         self._codes: bytes | None = None
         """The codes of the prompt array ``_codes_of`` (the one being played), kept per call."""
         self._reading = False
+        self._recvfrom = sock.recvfrom
+        self._fast_source: object = None
+        """The latched source's raw address while the fast receive path is open (see :meth:`_read_one`)."""
+        self._fast_type = -1
+        """The second header octet of a packet the fast path takes: the codec's type, no marker."""
         self.closed = False
         self.packets_sent = 0
         self.packets_received = 0
@@ -347,6 +352,7 @@ class RtpSession:
         if telephone_event is not None:
             types.add(telephone_event.payload_type)
         self.latch.reset(remote, types)
+        self._fast_source = None  # the latch re-opens: the slow path until it latches again
         self.codec = codec
         self.telephone_event = telephone_event
         self.direction = direction
@@ -359,6 +365,7 @@ class RtpSession:
     def hold_until_confirmed(self) -> None:
         """Our 2xx is out: send nothing until :meth:`confirm` or the peer's first admitted packet."""
         self.confirmed = False
+        self._fast_source = None  # the next packet confirms: the slow path
 
     def confirm(self) -> None:
         """The ACK arrived (or the peer's RTP did): the peer asked for this stream, send."""
@@ -396,6 +403,7 @@ class RtpSession:
             self.clock.leave(self)
             self._running = False
             self._fetching = self._fetched = False
+            self._fast_source = None
             self.prefetched = None
         if self._reading:
             with contextlib.suppress(Exception):
@@ -661,7 +669,7 @@ class RtpSession:
         A bad packet is dropped and reported, nothing more.
         """
         try:
-            data, source = self.sock.recvfrom(2048)
+            data, source = self._recvfrom(2048)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -670,6 +678,16 @@ class RtpSession:
         try:
             if len(data) > RTP_HEADER_SIZE and data[0] == PLAIN_FIRST_OCTET:
                 second, sequence, timestamp, ssrc = _PLAIN_UNPACK(data)
+                if second == self._fast_type and source == self._fast_source and self.forward is None:
+                    # The common case, and all of _packet that applies to it: the
+                    # latched source (admitted), a plain packet of the codec without
+                    # marker, the clock already fetching this call's frames.
+                    self.packets_received += 1
+                    now = self._last_received = self.clock.now
+                    self.reception.rtp(ssrc, sequence, timestamp, now)
+                    self._timeout_reported = False
+                    self.jitter.put(sequence, (second, data[RTP_HEADER_SIZE:]))
+                    return
                 payload_type = second & 0x7F
                 payload = data[RTP_HEADER_SIZE:]
             else:
@@ -719,6 +737,15 @@ class RtpSession:
             if not self._fetching and self._running:  # from now on decoded with the tick's batch
                 self._fetching = True
                 self.clock.fetch_from(self, self._fetch)
+            if (
+                self._fetching
+                and self.confirmed
+                and self.codec is not None
+                and payload_type == self.codec.payload_type
+                and latch.holds(source)
+            ):  # what this packet went through, the next ones of the stream skip (_read_one)
+                self._fast_source = source
+                self._fast_type = payload_type
 
     # -- RTCP ---------------------------------------------------------------------------------
     def _schedule_report(self) -> None:

@@ -408,3 +408,78 @@ def test_a_burst_is_read_one_packet_per_tick_and_never_with_an_empty_read(sink: 
     finally:
         caller.close()
         rig.close()
+
+
+def test_the_fast_receive_path_keeps_strict_latching_and_reopens_with_a_new_answer(
+    sink: socket.socket,
+) -> None:
+    """Once a stream latched, its plain packets skip the general path: a stranger's packets are
+    still dropped and counted, a marked packet still counts, a new offer/answer re-opens the
+    latch (the SDP's address wins it), and a held-back call is still confirmed by RTP."""
+    rig = Rig(sink)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    caller.bind(("127.0.0.1", 0))
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.bind(("127.0.0.1", 0))
+    try:
+        session = rig.add(tone(2.0))
+        session.media.flags["receiving"] = True
+        port = session.local_port
+
+        def send(sock: socket.socket, seq: int, marker: bool = False) -> None:
+            packet = RtpPacket(0, seq, seq * 160, 5, bytes(160), marker=marker)
+            sock.sendto(bytes(packet), ("127.0.0.1", port))
+            rig.loop.advance(rig.loop.time() + FRAME_PERIOD)
+
+        for seq in range(6):
+            send(caller, seq)
+        assert session.packets_received == 6 and session.latch.source == caller.getsockname()
+        for seq in range(6, 9):
+            send(stranger, seq)
+        assert session.packets_received == 6 and session.packets_foreign == 3
+        send(caller, 9, marker=True)
+        send(caller, 10)
+        assert session.packets_received == 8
+        assert session.reception.received == 8  # RTCP counts what was admitted, nothing else
+
+        session.configure(stranger.getsockname(), PCMU, None)  # a new answer: the latch re-opens
+        send(stranger, 11)
+        assert session.latch.source == stranger.getsockname() and session.packets_received == 9
+        send(caller, 12)
+        send(caller, 13)
+        assert session.packets_received == 9 and session.packets_foreign == 5
+
+        session.hold_until_confirmed()
+        send(stranger, 14)
+        assert session.confirmed and session.packets_received == 10
+    finally:
+        caller.close()
+        stranger.close()
+        rig.close()
+
+
+def test_a_tick_sends_its_frames_before_it_reads_the_sockets(sink: socket.socket) -> None:
+    """The tick's sessions are served first (their frames are what is heard on time or late);
+    the packets waiting are read after them, in the same tick."""
+    rig = Rig(sink, phases=1)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    caller.bind(("127.0.0.1", 0))
+    try:
+        session = rig.add(tone(2.0))
+        reads_when_served: list[int] = []
+        serve = session.pace
+
+        def pace(at: float) -> None:
+            reads_when_served.append(rig.clock.reads)
+            serve(at)
+
+        session.pace = pace  # type: ignore[method-assign]
+        rig.loop.advance(rig.loop.time() + FRAME_PERIOD * 1.5)  # the first frame
+        assert reads_when_served == [0]
+        caller.sendto(bytes(RtpPacket(0, 1, 160, 9, bytes(160))), ("127.0.0.1", session.local_port))
+        rig.loop.advance(rig.loop.time() + FRAME_PERIOD)  # one more tick
+        assert reads_when_served == [0, 0] and rig.clock.reads == 1
+        assert session.packets_received == 1 and len(received(sink)) == 2
+    finally:
+        caller.close()
+        rig.close()

@@ -527,3 +527,27 @@ def test_stream_framer_rejects_oversized_and_bad_length() -> None:
         StreamFramer(max_message=100).feed(BASIC.encode())
     with pytest.raises(ParseError):
         StreamFramer().feed(b"A" * 70000)
+
+
+def test_made_up_header_names_are_parsed_alike_and_the_name_caches_stay_bounded() -> None:
+    """A peer may send any header names: each message is parsed as ever (the name as sent,
+    looked up case-insensitively, compact forms mapped), and what the parser and the header
+    lookups remember about names stays bounded however many distinct names arrive."""
+    from dsm.runtime.sip import headers as headers_module
+    from dsm.runtime.sip import message as message_module
+
+    for n in range(1500):  # bounded: more distinct names than either cache keeps
+        data = (
+            "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\n"
+            "v: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-x\r\n"
+            "f: <sip:b@127.0.0.1>;tag=1\r\nt: <sip:a@127.0.0.1>\r\n"
+            f"i: call-{n}\r\nCSeq: 1 OPTIONS\r\nX-Made-Up-{n}: value {n}\r\nl: 0\r\n\r\n"
+        ).encode()
+        message = parse_message(data)
+        assert message.headers.get(f"x-made-up-{n}") == f"value {n}"
+        assert message.headers.get(f"X-MADE-UP-{n}") == f"value {n}"
+        assert message.call_id == f"call-{n}" and message.top_via.branch == "z9hG4bK-x"
+    assert len(headers_module._NAMES) <= headers_module._NAMES_MAX
+    assert len(message_module._TOKEN_NAMES) <= 1024
+    with pytest.raises(ParseError):
+        parse_message(b"OPTIONS sip:a@h SIP/2.0\r\nBad Name: x\r\n\r\n")
