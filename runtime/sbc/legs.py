@@ -18,7 +18,7 @@ from dsm.runtime.call import AudioItem
 from dsm.runtime.sbc.leg import CallStatus
 from dsm.runtime.sbc.leg_media import LegMedia
 from dsm.runtime.sbc.profile import CallProfile
-from dsm.runtime.sbc.session_call import SbcSessionCall, not_in_sbc
+from dsm.runtime.sbc.session_call import SbcSessionCall
 
 __all__ = ["SbcCallLeg", "LegHost"]
 

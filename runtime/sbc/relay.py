@@ -391,7 +391,7 @@ class RelayedCall:
         contact: str,
         transport: str,
         route_hop: bool,
-        reply_hop: bool,
+        reply_hop: tuple[str, int] | None,
     ) -> None:
         """Send (or re-send) the B leg's INVITE to ``destination``; may raise ``UserAgentError``."""
         sip = self.sip

@@ -136,7 +136,7 @@ class _RelayHost:
         raise DSMException("script", {"cause": "not in a relayed call (simple relay)"})
 
     stop_call = disconnect_leg = hold = relay_reliable_event = add_callee = _no
-    streams_set_receiving = dtmf_receiving = _no
+    streams_set_receiving = dtmf_receiving = reconnect_leg = leg_media = _no
 
     def relay_event(self, *_: Any) -> bool | None:
         return None
