@@ -135,6 +135,11 @@ class CallProfile:
     message_list: tuple[str, ...] = ()
     sdp_filter: str = "transparent"
     sdpfilter_list: tuple[str, ...] = ()
+    aleg_sdp_filter: str = ""  # empty: not set, sdp_filter applies to the caller's SDP too
+    aleg_sdpfilter_list: tuple[str, ...] = ()
+    sdp_alines_filter: str = "transparent"
+    sdp_alinesfilter_list: tuple[str, ...] = ()
+    sdp_anonymize: bool = False
     append_headers: str = ""
     append_headers_req: str = ""
     aleg_append_headers_req: str = ""
@@ -517,6 +522,7 @@ def plan_leg(
         body, usable = filters.filter_sdp_body(profile.sdp_filter, profile.sdpfilter_list, body)
         if not usable:
             return Refusal(488, "Not Acceptable Here")
+        body = _sdp_lines(profile, body, local[0])
     rtp_relay = profile.enable_rtp_relay
     if profile.rtprelay_enabled:
         text = evaluate(profile.rtprelay_enabled, ctx).strip()
@@ -581,10 +587,24 @@ def filter_headers(
     return filters.filter_header_list(profile.header_filter, profile.header_list, items)
 
 
-def filter_sdp(profile: CallProfile, body: bytes) -> bytes:
-    """``sdp_filter``/``sdpfilter_list``: the SDP with the codecs kept or removed.
+def filter_sdp(profile: CallProfile, body: bytes, *, to_caller: bool = False, local_host: str = "") -> bytes:
+    """The SDP filters for ``body`` on its way to the callee or (``to_caller``) the caller.
 
+    Codecs: ``sdp_filter``/``sdpfilter_list``, or towards the caller
+    ``aleg_sdp_filter``/``aleg_sdpfilter_list`` when the profile sets them.
     A stream left without codecs keeps its first one with port 0 (rejected);
     a transparent filter or an unparsable body leaves ``body`` as it is.
+    Then ``sdp_alines_filter`` and ``sdp_anonymize`` (``o=`` address
+    ``local_host``), both directions.
     """
-    return filters.filter_sdp_body(profile.sdp_filter, profile.sdpfilter_list, body)[0]
+    kind, codecs = profile.sdp_filter, profile.sdpfilter_list
+    if to_caller and profile.aleg_sdp_filter:
+        kind, codecs = profile.aleg_sdp_filter, profile.aleg_sdpfilter_list
+    body = filters.filter_sdp_body(kind, codecs, body)[0]
+    return _sdp_lines(profile, body, local_host)
+
+
+def _sdp_lines(profile: CallProfile, body: bytes, local_host: str) -> bytes:
+    """``sdp_alines_filter`` then ``sdp_anonymize`` (identical for both legs)."""
+    body = filters.filter_sdp_alines(profile.sdp_alines_filter, profile.sdp_alinesfilter_list, body)
+    return filters.anonymize_sdp(body, local_host) if profile.sdp_anonymize else body
