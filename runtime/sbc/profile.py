@@ -18,6 +18,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 
 from dsm.runtime.sbc import filters
+from dsm.runtime.sbc.contact import contact_parts, rewrite_contact
 from dsm.runtime.sbc.patterns import PatternContext, app_param, evaluate, without_tag
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.message import Request
@@ -469,6 +470,18 @@ def _usable(ruri: str, from_: str, to: str, call_id: str, contact: str) -> bool:
     return True
 
 
+def _own_contact(ruri: str, local: tuple[str, int]) -> str:
+    """The relay's own Contact for a B leg to ``ruri`` (as the SIP core writes it)."""
+    host = f"[{local[0]}]" if ":" in local[0] else local[0]
+    try:
+        uri = parse_uri(ruri)
+    except (ParseError, ValueError):
+        uri = None
+    transport = uri.transport if isinstance(uri, SipUri) else "udp"
+    param = "" if transport == "udp" else f";transport={transport}"
+    return f"<sip:{host}:{local[1]}{param}>"
+
+
 def plan_leg(
     profile: CallProfile,
     invite: Request,
@@ -499,6 +512,12 @@ def plan_leg(
     call_id = evaluate(profile.call_id, ctx).strip() if profile.call_id else ""
     call_id = call_id or new_call_id or invite.call_id
     contact = evaluate(profile.contact, ctx).strip() if profile.contact else ""
+    parts = contact_parts(profile.raw, "bleg", lambda text: evaluate(text, ctx))
+    if parts:
+        try:
+            contact = rewrite_contact(contact or _own_contact(ruri, local), parts)
+        except ValueError:
+            return Refusal(500, _SERVER_ERROR)
     if not _usable(ruri, from_, to, call_id, contact):
         return Refusal(500, _SERVER_ERROR)
     headers = filter_headers(profile, invite.headers.items())
