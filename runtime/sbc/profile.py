@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from dsm.runtime.sbc import filters
 from dsm.runtime.sbc.contact import contact_parts, rewrite_contact
@@ -502,6 +502,8 @@ def plan_leg(
     gives 500, as the reference does.
     """
     ctx = _context(invite, source, local, config)
+    if profile.next_hop:  # first, so the other values can read it ($di, $dp)
+        ctx = replace(ctx, next_hop=evaluate(profile.next_hop, ctx))
     if profile.refuse_with:
         return _refusal(profile, ctx)
     ruri = evaluate(profile.ruri, ctx).strip() if profile.ruri else invite.uri
@@ -521,7 +523,7 @@ def plan_leg(
     if not _usable(ruri, from_, to, call_id, contact):
         return Refusal(500, _SERVER_ERROR)
     headers = filter_headers(profile, invite.headers.items())
-    hop = _next_hop(evaluate(profile.next_hop, ctx)) if profile.next_hop else ""
+    hop = _next_hop(ctx.next_hop) if profile.next_hop else ""
     if hop is None:
         return Refusal(500, _SERVER_ERROR)
     destination = hop
