@@ -60,6 +60,7 @@ BOOL_KEYS: dict[str, str] = {
     "enable_session_timer": "enable_session_timer",
     "enable_aleg_session_timer": "enable_aleg_session_timer",
     "enable_call_timer": "enable_call_timer",
+    "sdp_anonymize": "sdp_anonymize",
 }
 """Profile file key -> boolean field (``yes``/``true``/``1`` or ``no``/``false``/``0``)."""
 
@@ -68,8 +69,14 @@ _INT_KEYS = {
     "minimum_timer": "minimum_timer",
     "aleg_session_expires": "aleg_session_expires",
 }
-_FILTER_KEYS = {"header_filter", "message_filter", "sdp_filter"}
-_LIST_KEYS = {"header_list": "header_list", "message_list": "message_list", "sdpfilter_list": "sdpfilter_list"}
+_FILTER_KEYS = {"header_filter", "message_filter", "sdp_filter", "aleg_sdp_filter", "sdp_alines_filter"}
+_LIST_KEYS = {
+    "header_list": "header_list",
+    "message_list": "message_list",
+    "sdpfilter_list": "sdpfilter_list",
+    "aleg_sdpfilter_list": "aleg_sdpfilter_list",
+    "sdp_alinesfilter_list": "sdp_alinesfilter_list",
+}
 _SST_DEFAULT_KEYS = ("enable_session_timer", "session_expires", "minimum_timer")
 _NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$")
 """Profile and regex map names: they become file names, so no paths, no control characters."""

@@ -23,6 +23,8 @@ __all__ = [
     "filter_header_list",
     "method_allowed",
     "filter_sdp_body",
+    "filter_sdp_alines",
+    "anonymize_sdp",
     "parse_reply_translations",
     "split_header_lines",
     "STATIC_PAYLOAD_NAMES",
@@ -159,6 +161,60 @@ def filter_sdp_body(kind: str, codecs: Iterable[str], body: bytes) -> tuple[byte
         media.formats = kept
         _drop_attributes(media, removed)
     return bytes(sdp), left or not filtered_out
+
+
+_MEDIA_STRUCTURE = frozenset({"rtpmap", "fmtp", "direction", "sendrecv", "sendonly", "recvonly", "inactive"})
+"""Media-level attributes the reference parses into the stream itself: never filtered as a= lines."""
+
+
+def _kept_attributes(
+    kind: str, names: set[str], attributes: list[tuple[str, str | None]], keep: frozenset[str] = frozenset()
+) -> list[tuple[str, str | None]]:
+    return [(n, v) for n, v in attributes if n.lower() in keep or (n.lower() in names) == (kind == "whitelist")]
+
+
+def filter_sdp_alines(kind: str, names: Iterable[str], body: bytes) -> bytes:
+    """``a=`` lines kept (whitelist) or removed (blacklist) by attribute name.
+
+    Names compare case-insensitively (``rtpmap`` matches ``a=RTPMAP:…``) and
+    apply to the session's and every media stream's attributes.  A stream's
+    ``rtpmap``, ``fmtp`` and direction (``sendrecv`` …) are part of the
+    stream and always stay, as in the reference.
+    A ``transparent`` filter or an unparsable body leaves ``body`` untouched.
+    """
+    if kind not in ("whitelist", "blacklist") or not body.strip():
+        return body
+    try:
+        sdp = parse_sdp(body)
+    except (ParseError, ValueError):
+        return body
+    listed = {n.strip().lower() for n in names if n.strip()}
+    sdp.attributes = _kept_attributes(kind, listed, sdp.attributes)
+    for media in sdp.media:
+        media.attributes = _kept_attributes(kind, listed, media.attributes, _MEDIA_STRUCTURE)
+    return bytes(sdp)
+
+
+def anonymize_sdp(body: bytes, address: str = "") -> bytes:
+    """``sdp_anonymize``: ``s=-``, no ``u=`` line, ``o=`` user ``-`` and address ``address``.
+
+    ``address`` is the relay's own (the reference uses the leg's advertised
+    address); empty keeps the ``o=`` address.  An unparsable body is
+    left untouched.
+    """
+    if not body.strip():
+        return body
+    try:
+        sdp = parse_sdp(body)
+    except (ParseError, ValueError):
+        return body
+    sdp.session_name = "-"
+    sdp.extra = [(k, v) for k, v in sdp.extra if k != "u"]
+    sdp.origin.username = "-"
+    if address:
+        sdp.origin.address = address
+        sdp.origin.addr_type = "IP6" if ":" in address else "IP4"
+    return bytes(sdp)
 
 
 def parse_reply_translations(text: str) -> dict[int, tuple[int, str]]:

@@ -62,7 +62,7 @@ def ack_callee(call: RelayedCall, ack: Request | None) -> None:
         return
     body = ack.body if ack is not None and ack.content_type.startswith("application/sdp") else b""
     if body:
-        body = filter_sdp(call.profile, body)
+        body = filter_sdp(call.profile, body, local_host=sip.host)
         media = call.media
         if media is not None:
             media.peer_sdp(media.a, ack.body if ack is not None else b"")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.message import Request
-from dsm.runtime.sip.uri import NameAddress, OtherUri, SipUri, parse_uri
+from dsm.runtime.sip.uri import NameAddress, OtherUri, SipUri, parse_hostport, parse_uri
 
 __all__ = [
     "PatternContext",
@@ -50,6 +50,8 @@ class PatternContext:
     source: tuple[str, int] = ("", 0)
     local: tuple[str, int] = ("", 0)
     regex_maps: Mapping[str, RegexMap] = field(default_factory=dict)
+    next_hop: str = ""
+    """The call's evaluated ``next_hop``: ``$di``/``$dp`` read its first entry (empty: the R-URI's)."""
     parsed: dict[str, UriParts | None] = field(default_factory=dict, compare=False, repr=False)
     """Addresses already parsed for this call (a cache; patterns read each often)."""
 
@@ -305,6 +307,9 @@ def _dollar(s: str, i: int, ctx: PatternContext) -> tuple[str, int]:
         if sub == "i" and letter in "ap":
             return (parts.user_host if parts else ""), after
         return _component(parts, sub, s, after)
+    if letter == "d":
+        host, port = _destination(ctx)
+        return {"i": host, "p": port}.get(sub, ""), after
     if letter == "m":
         return req.method, after
     if letter == "c":
@@ -355,6 +360,27 @@ def _dollar(s: str, i: int, ctx: PatternContext) -> tuple[str, int]:
             return "", n
         return _modify(sub, evaluate(s[i + 3 : end], ctx)), end + 1
     return "", after
+
+
+def _destination(ctx: PatternContext) -> tuple[str, str]:
+    """``$di``/``$dp``: host and port of the first ``next_hop`` entry, else of the R-URI.
+
+    An absent port or an unparsable value gives empty text, as any absent part.
+    """
+    first = ctx.next_hop.split(",", 1)[0].strip()
+    if first:
+        if first.lower().startswith(("sip:", "sips:")):
+            parts = uri_parts(first, bare_uri=True)
+            return (parts.host, parts.port) if parts else ("", "")
+        try:
+            host, port = parse_hostport(first.partition("/")[0])
+        except (ParseError, ValueError):
+            return "", ""
+        return host, "" if port is None else str(port)
+    if "r" not in ctx.parsed:
+        ctx.parsed["r"] = uri_parts(_address(ctx, "r"), bare_uri=True)
+    parts = ctx.parsed["r"]
+    return (parts.host, parts.port) if parts else ("", "")
 
 
 def _header_pattern(s: str, i: int, ctx: PatternContext) -> tuple[str, int]:

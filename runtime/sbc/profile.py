@@ -15,9 +15,10 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from dsm.runtime.sbc import filters
+from dsm.runtime.sbc.contact import contact_parts, rewrite_contact
 from dsm.runtime.sbc.patterns import PatternContext, app_param, evaluate, without_tag
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.message import Request
@@ -135,6 +136,11 @@ class CallProfile:
     message_list: tuple[str, ...] = ()
     sdp_filter: str = "transparent"
     sdpfilter_list: tuple[str, ...] = ()
+    aleg_sdp_filter: str = ""  # empty: not set, sdp_filter applies to the caller's SDP too
+    aleg_sdpfilter_list: tuple[str, ...] = ()
+    sdp_alines_filter: str = "transparent"
+    sdp_alinesfilter_list: tuple[str, ...] = ()
+    sdp_anonymize: bool = False
     append_headers: str = ""
     append_headers_req: str = ""
     aleg_append_headers_req: str = ""
@@ -464,6 +470,18 @@ def _usable(ruri: str, from_: str, to: str, call_id: str, contact: str) -> bool:
     return True
 
 
+def _own_contact(ruri: str, local: tuple[str, int]) -> str:
+    """The relay's own Contact for a B leg to ``ruri`` (as the SIP core writes it)."""
+    host = f"[{local[0]}]" if ":" in local[0] else local[0]
+    try:
+        uri = parse_uri(ruri)
+    except (ParseError, ValueError):
+        uri = None
+    transport = uri.transport if isinstance(uri, SipUri) else "udp"
+    param = "" if transport == "udp" else f";transport={transport}"
+    return f"<sip:{host}:{local[1]}{param}>"
+
+
 def plan_leg(
     profile: CallProfile,
     invite: Request,
@@ -484,6 +502,8 @@ def plan_leg(
     gives 500, as the reference does.
     """
     ctx = _context(invite, source, local, config)
+    if profile.next_hop:  # first, so the other values can read it ($di, $dp)
+        ctx = replace(ctx, next_hop=evaluate(profile.next_hop, ctx))
     if profile.refuse_with:
         return _refusal(profile, ctx)
     ruri = evaluate(profile.ruri, ctx).strip() if profile.ruri else invite.uri
@@ -494,10 +514,16 @@ def plan_leg(
     call_id = evaluate(profile.call_id, ctx).strip() if profile.call_id else ""
     call_id = call_id or new_call_id or invite.call_id
     contact = evaluate(profile.contact, ctx).strip() if profile.contact else ""
+    parts = contact_parts(profile.raw, "bleg", lambda text: evaluate(text, ctx))
+    if parts:
+        try:
+            contact = rewrite_contact(contact or _own_contact(ruri, local), parts)
+        except ValueError:
+            return Refusal(500, _SERVER_ERROR)
     if not _usable(ruri, from_, to, call_id, contact):
         return Refusal(500, _SERVER_ERROR)
     headers = filter_headers(profile, invite.headers.items())
-    hop = _next_hop(evaluate(profile.next_hop, ctx)) if profile.next_hop else ""
+    hop = _next_hop(ctx.next_hop) if profile.next_hop else ""
     if hop is None:
         return Refusal(500, _SERVER_ERROR)
     destination = hop
@@ -517,6 +543,7 @@ def plan_leg(
         body, usable = filters.filter_sdp_body(profile.sdp_filter, profile.sdpfilter_list, body)
         if not usable:
             return Refusal(488, "Not Acceptable Here")
+        body = _sdp_lines(profile, body, local[0])
     rtp_relay = profile.enable_rtp_relay
     if profile.rtprelay_enabled:
         text = evaluate(profile.rtprelay_enabled, ctx).strip()
@@ -581,10 +608,24 @@ def filter_headers(
     return filters.filter_header_list(profile.header_filter, profile.header_list, items)
 
 
-def filter_sdp(profile: CallProfile, body: bytes) -> bytes:
-    """``sdp_filter``/``sdpfilter_list``: the SDP with the codecs kept or removed.
+def filter_sdp(profile: CallProfile, body: bytes, *, to_caller: bool = False, local_host: str = "") -> bytes:
+    """The SDP filters for ``body`` on its way to the callee or (``to_caller``) the caller.
 
+    Codecs: ``sdp_filter``/``sdpfilter_list``, or towards the caller
+    ``aleg_sdp_filter``/``aleg_sdpfilter_list`` when the profile sets them.
     A stream left without codecs keeps its first one with port 0 (rejected);
     a transparent filter or an unparsable body leaves ``body`` as it is.
+    Then ``sdp_alines_filter`` and ``sdp_anonymize`` (``o=`` address
+    ``local_host``), both directions.
     """
-    return filters.filter_sdp_body(profile.sdp_filter, profile.sdpfilter_list, body)[0]
+    kind, codecs = profile.sdp_filter, profile.sdpfilter_list
+    if to_caller and profile.aleg_sdp_filter:
+        kind, codecs = profile.aleg_sdp_filter, profile.aleg_sdpfilter_list
+    body = filters.filter_sdp_body(kind, codecs, body)[0]
+    return _sdp_lines(profile, body, local_host)
+
+
+def _sdp_lines(profile: CallProfile, body: bytes, local_host: str) -> bytes:
+    """``sdp_alines_filter`` then ``sdp_anonymize`` (identical for both legs)."""
+    body = filters.filter_sdp_alines(profile.sdp_alines_filter, profile.sdp_alinesfilter_list, body)
+    return filters.anonymize_sdp(body, local_host) if profile.sdp_anonymize else body

@@ -538,7 +538,9 @@ class RelayedCall:
 
     def _media_answer(self, b: SbcCallLeg, response: Response) -> bytes:
         """The body the caller gets for ``response``: the callee's SDP, or ours with the RTP relay."""
-        body = filter_sdp(self.profile, response.body) if _is_sdp(response) else response.body
+        body = response.body
+        if _is_sdp(response):
+            body = filter_sdp(self.profile, body, to_caller=True, local_host=self.sip.host)
         if _is_sdp(response) and late_offer.is_late_offer(self.invite):
             late_offer.open_media(self, response)
         media = self.media
@@ -644,7 +646,7 @@ class RelayedCall:
                 return  # B2B.otherRequest with #StopProcessing: the script answers it
         body = request.body
         if _is_sdp(request):
-            body = filter_sdp(self.profile, body)
+            body = filter_sdp(self.profile, body, to_caller=dst is self.a, local_host=sip.host)
             media = self.media
             if media is not None:
                 media.peer_sdp(self._side(src), request.body)
@@ -692,7 +694,7 @@ class RelayedCall:
         status, reason = (408, "Request Timeout") if response is None else (response.status, response.reason)
         body = response.body if response is not None else b""
         if response is not None and _is_sdp(response):
-            body = filter_sdp(self.profile, body)
+            body = filter_sdp(self.profile, body, to_caller=relayed.origin is self.a, local_host=self.sip.host)
             media = self.media
             if media is not None:
                 media.peer_sdp(self._side(leg), response.body)
@@ -1002,7 +1004,9 @@ class RelayedCall:
         other than ``default`` raises ``ProfilePropertyError`` (``errno = arg``).
         """
         self._may_add_callee(leg, "sbc.addCallee")
-        body = filter_sdp(self.profile, self.invite.body) if _is_sdp(self.invite) else self.invite.body
+        body = self.invite.body
+        if _is_sdp(self.invite):
+            body = filter_sdp(self.profile, body, local_host=self.sip.host)
         try:
             plan = callee_plan(
                 spec, self.profile, self.plan, caller_from=self.invite.headers.get("From") or "", body=body,
