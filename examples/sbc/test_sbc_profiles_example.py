@@ -12,7 +12,8 @@ import os
 
 import pytest
 
-from dsm.runtime.sbc.profile import LegPlan, Refusal, load_config, plan_leg, select_profile
+from dsm.runtime.sbc.conf import load_config
+from dsm.runtime.sbc.profile import LegPlan, Refusal, plan_leg, select_profile
 from dsm.runtime.sip.message import Request, parse_message
 from dsm.runtime.sip.sdp import parse_sdp
 

@@ -14,15 +14,14 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from dsm.runtime.config import ConfFile, read_conf
+from dsm.runtime.sbc.bleg_timer import check_timer_keys
 from dsm.runtime.sbc.filters import FILTER_TYPES, parse_reply_translations
+from dsm.runtime.sbc.leg_auth import check_auth_keys
+from dsm.runtime.sbc.profile import CallProfile, SbcConfig, SbcConfigError, parse_bool
 
-if TYPE_CHECKING:
-    from dsm.runtime.sbc.profile import CallProfile, SbcConfig
-
-__all__ = ["load", "load_profile", "load_regex_map", "parse_bool", "TEXT_KEYS", "BOOL_KEYS"]
+__all__ = ["load_config", "load_profile", "load_regex_map", "TEXT_KEYS", "BOOL_KEYS"]
 
 TEXT_KEYS: dict[str, str] = {
     "RURI": "ruri",
@@ -88,18 +87,7 @@ MEDIA_INTERFACES = ("", "default")
 
 
 def _error(path: str, line: int, message: str) -> Exception:
-    from dsm.runtime.sbc.profile import SbcConfigError
-
     return SbcConfigError(f"{path}:{line}: {message}")
-
-
-def parse_bool(value: str) -> bool | None:
-    """The reference's ``str2bool``: ``yes``/``true``/``1`` -> True, ``no``/``false``/``0`` -> False."""
-    if value in ("yes", "true", "1"):
-        return True
-    if value in ("no", "false", "0"):
-        return False
-    return None
 
 
 def _items(value: str) -> tuple[str, ...]:
@@ -127,10 +115,13 @@ def _md5(path: str) -> str:
         return ""
 
 
-def load_profile(name: str, path: str, defaults: Mapping[str, str] | None = None) -> CallProfile:
-    """One ``<name>.sbcprofile.conf``; ``defaults`` are ``sbc.conf``'s session-timer keys."""
-    from dsm.runtime.sbc.profile import CallProfile
+def load_profile(name: str, path: str, defaults: Mapping[str, str] | SbcConfig | None = None) -> CallProfile:
+    """One ``<name>.sbcprofile.conf``; ``defaults`` (``sbc.conf`` or its values) give session-timer keys.
 
+    Also ``reload profile``/``load profile``; raises :class:`SbcConfigError` on a problem.
+    """
+    if isinstance(defaults, SbcConfig):
+        defaults = defaults.raw
     conf = _read(path, f"call profile '{name}'")
     values = dict(conf.values)
     lines = conf.lines
@@ -202,9 +193,6 @@ def load_profile(name: str, path: str, defaults: Mapping[str, str] | None = None
         raise _error(path, line("next_hop"), problem)
     if values.get("next_hop_for_replies") and parse_bool(values["next_hop_for_replies"]) is None:
         raise _error(path, line("next_hop_for_replies"), f"next_hop_for_replies: '{values['next_hop_for_replies']}' is not yes or no")
-    from dsm.runtime.sbc.bleg_timer import check_timer_keys
-    from dsm.runtime.sbc.leg_auth import check_auth_keys  # both import this module
-
     for key, message in [*check_auth_keys(values), *check_timer_keys(values)]:
         raise _error(path, line(key), message)
     return p
@@ -254,14 +242,17 @@ def load_regex_map(path: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def load(path: str) -> SbcConfig:
-    """``sbc.conf`` and everything it names (see :func:`dsm.runtime.sbc.profile.load_config`)."""
-    from dsm.runtime.sbc.profile import SbcConfig
+def load_config(path: str) -> SbcConfig:
+    """Load ``sbc.conf`` and the profiles it names; :class:`SbcConfigError` on a problem.
 
+    Keys: ``load_profiles`` (or the sample's ``profiles``), ``profiles_path``
+    (relative to ``sbc.conf``'s folder, which is the default), ``active_profile``
+    (static names in it must be loaded), ``regex_maps`` (``<name>.conf`` next
+    to ``sbc.conf``), session-timer defaults for the profiles.
+    """
     conf = _read(path, "SBC configuration")
     base = os.path.dirname(os.path.abspath(path))
     cfg = SbcConfig(path=path, raw=dict(conf.values))
-    from dsm.runtime.sbc.bleg_timer import check_timer_keys
 
     for key, message in check_timer_keys(conf.values):
         raise _error(path, conf.lines.get(key, 1), message)

@@ -31,9 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dsm.runtime.sbc.bleg_timer import BLegTimer
-from dsm.runtime.sbc.conf import parse_bool
 from dsm.runtime.sbc.patterns import PatternContext, evaluate
-from dsm.runtime.sbc.profile import CallProfile
+from dsm.runtime.sbc.profile import CallProfile, parse_bool
 from dsm.runtime.sip.digest import AUTH_HEADERS
 from dsm.runtime.sip.invite_retry import OutgoingInvite
 from dsm.runtime.sip.message import Response

@@ -29,13 +29,12 @@ __all__ = [
     "SbcConfig",
     "SbcConfigError",
     "ProfilePropertyError",
-    "load_profile",
     "parse_active_profile",
     "call_profile_for",
     "call_control_entries",
     "LegPlan",
     "Refusal",
-    "load_config",
+    "parse_bool",
     "select_profile",
     "plan_leg",
     "translate_reply",
@@ -273,25 +272,13 @@ class LegPlan:
     call_timer: int = 0
 
 
-def load_config(path: str) -> SbcConfig:
-    """Load ``sbc.conf`` and the profiles it names; :class:`SbcConfigError` on a problem.
-
-    Keys: ``load_profiles`` (or the sample's ``profiles``), ``profiles_path``
-    (relative to ``sbc.conf``'s folder, which is the default), ``active_profile``
-    (static names in it must be loaded), ``regex_maps`` (``<name>.conf`` next
-    to ``sbc.conf``), session-timer defaults for the profiles.
-    """
-    from dsm.runtime.sbc.conf import load
-
-    return load(path)
-
-
-def load_profile(name: str, path: str, config: SbcConfig | None = None) -> CallProfile:
-    """(Re)load one profile file, e.g. for ``reload profile``/``load profile``; may raise
-    :class:`SbcConfigError`.  ``config`` gives ``sbc.conf``'s session-timer defaults."""
-    from dsm.runtime.sbc.conf import load_profile as _load
-
-    return _load(name, path, config.raw if config is not None else None)
+def parse_bool(value: str) -> bool | None:
+    """The reference's ``str2bool``: ``yes``/``true``/``1`` -> True, ``no``/``false``/``0`` -> False."""
+    if value in ("yes", "true", "1"):
+        return True
+    if value in ("no", "false", "0"):
+        return False
+    return None
 
 
 def _context(invite: Request, source: tuple[str, int], local: tuple[str, int], config: SbcConfig | None) -> PatternContext:

@@ -52,7 +52,6 @@ from dsm.runtime.media.rfc4733 import TelephoneEventReceiver
 from dsm.runtime.sbc import late_offer, reconnect
 from dsm.runtime.sbc.bleg_timer import BLegTimer, bleg_timer_config, without_timer_headers
 from dsm.runtime.sbc.callee import CalleeError, callee_plan
-from dsm.runtime.sbc.conf import parse_bool
 from dsm.runtime.sbc.leg import CONTINUE, CallControl, CallStatus, NoMediaError, StopReason
 from dsm.runtime.sbc.leg_auth import BLegInvite, Credentials, LegAuthError, leg_credentials
 from dsm.runtime.sbc.leg_media import LegMedia
@@ -65,6 +64,7 @@ from dsm.runtime.sbc.profile import (
     filter_headers,
     filter_sdp,
     message_allowed,
+    parse_bool,
     plan_leg,
     select_profile,
     translate_reply,

@@ -6,8 +6,8 @@ in progress keep their copy.  A load that fails (a missing or broken file)
 raises :class:`SbcConfigError` and leaves the working configuration as it
 was -- the store swaps in a new :class:`SbcConfig` only once it is complete.
 
-Loading is :func:`dsm.runtime.sbc.profile.load_config`'s and
-:func:`~dsm.runtime.sbc.profile.load_profile`'s work; the store only decides
+Loading is :func:`dsm.runtime.sbc.conf.load_config`'s and
+:func:`~dsm.runtime.sbc.conf.load_profile`'s work; the store only decides
 when the result replaces what runs.
 """
 
@@ -16,13 +16,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from dsm.runtime.sbc.profile import (
-    CallProfile,
-    SbcConfigError,
-    load_config,
-    load_profile,
-    parse_active_profile,
-)
+from dsm.runtime.sbc.conf import load_config, load_profile
+from dsm.runtime.sbc.profile import CallProfile, SbcConfigError, parse_active_profile
 
 __all__ = ["ProfileStore"]
 

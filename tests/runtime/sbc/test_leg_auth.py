@@ -228,7 +228,7 @@ def test_sbc_conf_gives_maximum_timer_and_refresh_method_unless_the_profile_does
 
 
 def test_sbc_conf_with_a_bad_refresh_method_does_not_load(tmp_path: Path) -> None:
-    from dsm.runtime.sbc.profile import load_config
+    from dsm.runtime.sbc.conf import load_config
 
     (tmp_path / "p.sbcprofile.conf").write_text("")
     conf = tmp_path / "sbc.conf"

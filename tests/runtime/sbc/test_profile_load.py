@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsm.runtime.sbc.profile import SbcConfigError, load_config, load_profile
+from dsm.runtime.sbc.conf import load_config, load_profile
+from dsm.runtime.sbc.profile import SbcConfigError
 
 
 def write(d: Path, files: dict[str, str]) -> Path:

@@ -17,8 +17,8 @@ from test_relay_wire import ANSWERED, CALLER_BYE, recv_reply
 from test_sip_dialout import RESPONSE_HEAD, recv, reply
 from test_sip_serve import ACK_2XX, pause, reply_to_last
 
-from dsm.runtime.sbc.conf import next_hop_problem
-from dsm.runtime.sbc.profile import CallProfile, SbcConfigError, load_config
+from dsm.runtime.sbc.conf import load_config, next_hop_problem
+from dsm.runtime.sbc.profile import CallProfile, SbcConfigError
 from dsm.runtime.sbc.relay import next_hop_flags
 from dsm.runtime.sip.message import parse_message
 from dsm.runtime.sip.useragent import CallAnswered, InDialogRequest, UserAgentServer
