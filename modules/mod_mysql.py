@@ -31,19 +31,22 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import ssl
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pymysql
 import pymysql.converters
-from pymysql.constants import SERVER_STATUS
+from pymysql.constants import COMMAND, CR, SERVER_STATUS
 
+from dsm.modules.mysql_reply import ReplyFrame
 from dsm.runtime.actions.objects import take_ownership
-from dsm.runtime.blocking import on_host
+from dsm.runtime.blocking import loop_form, on_host
 from dsm.runtime.call import AudioOpenError, FileItem
 from dsm.runtime.context import ActionContext, config_seconds
 from dsm.runtime.registry import Module
+from dsm.runtime.resumable import ON_POOL, WaitReply
 from dsm.runtime.values import parse_uint, strip_dollar
 
 __all__ = ["module", "MySQLConnection", "MySQLResult", "substitute_query", "parse_db_url"]
@@ -70,6 +73,9 @@ connection) instead of holding the call for ever."""
 # "Server has gone away" (the statement was not sent): auto-reconnect sends it again.
 _GONE_AWAY = 2006
 
+LOOP_REPLY_LIMIT = 1 << 20
+"""Bytes of a reply gathered on the event loop; a larger one is read and parsed on a worker."""
+
 # Encoders only: with no decoders every value arrives as server text (str) or bytes.
 _TEXT_ONLY_CONV: dict[Any, Any] = {
     k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)
@@ -79,11 +85,81 @@ Value = str | bytes | None
 
 
 # --------------------------------------------------------------------------- objects
+class _Replay:
+    """PyMySQL's read file for replies gathered on the loop: those bytes first, then the socket.
+
+    Installed in place of the connection's socket file once a statement
+    waits on the loop (and kept: PyMySQL replaces it when it reconnects).
+    The socket is read only when the buffer runs out, which on the loop
+    never happens (the reply is whole) and on a worker may block as usual.
+    """
+
+    __slots__ = ("buf", "pos", "raw")
+
+    def __init__(self, raw: Any) -> None:
+        self.buf = bytearray()
+        self.pos = 0
+        self.raw = raw
+
+    def read(self, n: int) -> bytes:
+        buf = self.buf
+        pos = self.pos
+        have = len(buf) - pos
+        if have <= 0:
+            return bytes(self.raw.read(n))
+        if have >= n:
+            data = bytes(buf[pos : pos + n])
+            self.pos = pos + n
+        else:
+            data = bytes(buf[pos:])
+            self.pos = len(buf)
+        if self.pos >= len(buf):
+            buf.clear()
+            self.pos = 0
+        if len(data) < n:
+            data += self.raw.read(n - len(data)) or b""
+        return data
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class MySQLConnection:
     """The ``db.con`` object: an open PyMySQL connection with automatic reconnect."""
 
     def __init__(self, con: pymysql.connections.Connection) -> None:
         self.con = con
+        self.waiting: WaitReply | None = None  # a statement's reply awaited on the loop
+
+    def loop_ready(self) -> bool:
+        """Whether a statement can wait for its reply on the loop: open, and not TLS.
+
+        (TLS bytes cannot be framed before decryption: such connections keep the pool.)
+        """
+        sock = self.con._sock
+        return sock is not None and not isinstance(sock, ssl.SSLSocket) and self.waiting is None
+
+    def send(self, sql: str | bytes) -> _Replay:
+        """Send a statement without reading its reply; the buffer the reply is to be gathered in."""
+        con = self.con
+        replay = con._rfile
+        if type(replay) is not _Replay:
+            replay = con._rfile = _Replay(replay)
+        con._execute_command(COMMAND.COM_QUERY, sql)
+        return replay
+
+    def receive(self) -> tuple[int, MySQLResult | None]:
+        """Read the reply of :meth:`send` (as :meth:`_run` reads it after sending)."""
+        con = self.con
+        with con.cursor() as cur:
+            con._affected_rows = con._read_query_result()
+            cur._do_get_result()
+            cur._executed = True  # what execute() would have noted
+            affected = int(cur.rowcount)
+            if cur.description is None:
+                return affected, None
+            columns = tuple(str(d[0]) for d in cur.description)
+            return affected, MySQLResult(columns, list(cur.fetchall()))
 
     @property
     def open(self) -> bool:
@@ -130,6 +206,9 @@ class MySQLConnection:
 
     def dispose(self) -> None:
         """Close the connection (session end, ``freeObject``)."""
+        if self.waiting is not None:  # stop the loop's watch before the socket goes
+            self.waiting.abandon()
+            self.waiting = None
         try:
             if self.con.open:
                 self.con.close()
@@ -412,7 +491,12 @@ def execute(ctx: ActionContext, sql: str) -> None:
     con = _connection(ctx)
     if con is None:
         return
-    done = _run(ctx, con, substitute_query(ctx, sql))
+    _execute_end(ctx, con, _run(ctx, con, substitute_query(ctx, sql)))
+
+
+def _execute_end(
+    ctx: ActionContext, con: MySQLConnection, done: tuple[int, MySQLResult | None] | None
+) -> None:
     if done is None:
         return
     affected, res = done
@@ -424,7 +508,11 @@ def _rows_or_error(ctx: ActionContext, sql: str) -> MySQLResult | None:
     con = _connection(ctx)
     if con is None:
         return None
-    done = _run(ctx, con, substitute_query(ctx, sql))
+    return _rows(ctx, _run(ctx, con, substitute_query(ctx, sql)))
+
+
+def _rows(ctx: ActionContext, done: tuple[int, MySQLResult | None] | None) -> MySQLResult | None:
+    """The statement's result set, or ``None`` with ``errno = query`` when it had none."""
     if done is None:
         return None
     res = done[1]
@@ -438,7 +526,10 @@ def _rows_or_error(ctx: ActionContext, sql: str) -> MySQLResult | None:
 @module.action("mysql.query", style="S", blocking=True)
 def query(ctx: ActionContext, sql: str) -> None:
     """M-mysql-4: run a query and keep its whole result as ``db.res``."""
-    res = _rows_or_error(ctx, sql)
+    _query_end(ctx, _rows_or_error(ctx, sql))
+
+
+def _query_end(ctx: ActionContext, res: MySQLResult | None) -> None:
     if res is None:
         return
     take_ownership(ctx, res)
@@ -453,7 +544,10 @@ def query_get_result(ctx: ActionContext, sql: str, row_arg: str) -> None:
 
     The statement runs before the row argument is checked (as in the reference).
     """
-    res = _rows_or_error(ctx, sql)
+    _query_get_result_end(ctx, _rows_or_error(ctx, sql), row_arg)
+
+
+def _query_get_result_end(ctx: ActionContext, res: MySQLResult | None, row_arg: str) -> None:
     if res is None:
         return
     row_text = ctx.resolve(row_arg) if row_arg else ""
@@ -467,6 +561,97 @@ def query_get_result(ctx: ActionContext, sql: str, row_arg: str) -> None:
     _set_row(ctx, res, row)
     ctx.vars["db.rows"] = str(len(res))
     ctx.clear_error()
+
+
+# --------------------------------------------------------------------------- waiting on the loop
+Done = tuple[int, "MySQLResult | None"] | None
+
+
+def _on_loop(
+    ctx: ActionContext, sql: str, end: Callable[[MySQLConnection, Done], None]
+) -> WaitReply | None:
+    """Send the statement and return the wait for its reply (``docs/modules.md``, how queries wait).
+
+    ``end(con, done)`` is the action's tail, as after :func:`_run`.  A
+    connection that is closed (auto-reconnect) or TLS, or a statement the
+    server has gone away for before it was sent, runs the whole action on
+    the pool instead (:data:`ON_POOL`).
+    """
+    con = _connection(ctx)
+    if con is None:
+        return None
+    if not con.loop_ready():
+        return ON_POOL  # type: ignore[no-any-return]
+    text = substitute_query(ctx, sql)
+    try:
+        replay = con.send(text)
+    except pymysql.err.OperationalError as exc:
+        if exc.args and exc.args[0] == _GONE_AWAY:
+            return ON_POOL  # type: ignore[no-any-return]
+        _query_failed(ctx, exc)
+        return None
+    except (pymysql.err.MySQLError, OSError) as exc:
+        _query_failed(ctx, exc)
+        return None
+    frame = ReplyFrame(start=len(replay.buf))
+    buf = replay.buf
+
+    def feed(data: bytes) -> bool | None:
+        if not data:
+            return True  # closed: PyMySQL reports the lost connection as it would
+        buf.extend(data)
+        if frame.feed(buf):
+            return True
+        if frame.unsupported or len(buf) > LOOP_REPLY_LIMIT:
+            return None
+        return False
+
+    def complete() -> None:
+        con.waiting = None
+        end(con, _received(ctx, con))
+
+    def expire() -> None:
+        con.waiting = None
+        con.con._force_close()
+        _query_failed(
+            ctx,
+            pymysql.err.OperationalError(
+                CR.CR_SERVER_LOST, "Lost connection to MySQL server during query (timed out)"
+            ),
+        )
+
+    timeout = con.con._read_timeout or DEFAULT_READ_TIMEOUT
+    wait = con.waiting = WaitReply(con.con._sock.fileno(), feed, complete, expire, timeout)
+    return wait
+
+
+def _received(ctx: ActionContext, con: MySQLConnection) -> Done:
+    """The reply gathered on the loop, parsed; ``None`` with ``errno = query`` on a driver error."""
+    try:
+        return con.receive()
+    except pymysql.err.MySQLError as exc:
+        _query_failed(ctx, exc)
+        return None
+    except OSError as exc:
+        _query_failed(ctx, exc)
+        return None
+
+
+@loop_form(execute)
+def _execute_on_loop(ctx: ActionContext, sql: str) -> WaitReply | None:
+    return _on_loop(ctx, sql, lambda con, done: _execute_end(ctx, con, done))
+
+
+@loop_form(query)
+def _query_on_loop(ctx: ActionContext, sql: str) -> WaitReply | None:
+    return _on_loop(ctx, sql, lambda _con, done: _query_end(ctx, _rows(ctx, done)))
+
+
+@loop_form(query_get_result)
+def _query_get_result_on_loop(ctx: ActionContext, sql: str, row_arg: str) -> WaitReply | None:
+    return _on_loop(
+        ctx, sql, lambda _con, done: _query_get_result_end(ctx, _rows(ctx, done), row_arg)
+    )
 
 
 @module.action("mysql.getResult", style="P,opt")

@@ -16,6 +16,13 @@ thread that runs the engine.  The composition root picks the runner:
 * :class:`InlineRunner` — the outcome at once (tests of the resumable executor).
 
 Without a runner (the default engine) blocking actions simply run inline.
+
+A blocking action may also have a *loop form* (:func:`loop_form`): on a
+runner with a loop it runs on the loop, sends its request, and the session
+waits for the reply with no thread at all (:class:`WaitReply`); the
+:class:`PoolRunner` watches the connection's socket, finishes the action
+once the whole reply is in, and enforces its timeout with a loop timer.
+The other runners ignore loop forms (same traces as before).
 """
 
 from __future__ import annotations
@@ -25,14 +32,15 @@ import bisect
 import collections
 import contextlib
 import itertools
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from dsm.runtime.resumable import Outcome, Request, call
+from dsm.runtime.resumable import ON_POOL, Offload, Outcome, Request, WaitReply, call
 
 if TYPE_CHECKING:
     from dsm.runtime.clock import Clock
@@ -45,6 +53,8 @@ __all__ = [
     "PoolRunner",
     "Running",
     "on_host",
+    "loop_form",
+    "LOOP_READ_CHUNK",
     "DEFAULT_WORKERS",
     "DEFAULT_SLOW_SECONDS",
     "DEFAULT_BATCH",
@@ -65,6 +75,30 @@ most this many threads finish together and compete with the loop for the
 GIL.  Further calls of that module queue, in order, until one ends."""
 HISTOGRAM_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 """Upper bounds (seconds) of the per-action histogram in ``/metrics``."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+LOOP_READ_CHUNK = 262144
+"""Bytes read from a watched socket per readiness callback."""
+
+
+def loop_form(action: Callable[..., Any]) -> Callable[[F], F]:
+    """Give the blocking ``action`` a loop form, used where the runner has an event loop.
+
+    The form is called like the action (``form(ctx, *args)``) on the loop's
+    thread and returns ``None`` (it did the whole action: an argument or
+    connection error, say), :data:`~dsm.runtime.resumable.ON_POOL` (run the
+    action on the worker pool as usual, e.g. it must connect first) or a
+    :class:`~dsm.runtime.resumable.WaitReply` (the request is sent; finish
+    once the reply is in).  ``mod_mysql``'s queries use it.
+    """
+
+    def deco(form: F) -> F:
+        action.on_loop = form  # type: ignore[attr-defined]
+        return form
+
+    return deco
 
 
 class BlockingRunner(Protocol):
@@ -167,6 +201,32 @@ def _first(
     return job_id, key, session, request
 
 
+class _Waiting:
+    """A loop form's wait: its session, request, reply and timeout timer."""
+
+    __slots__ = ("job_id", "session", "request", "wait", "timer", "done")
+
+    def __init__(self, job_id: int, session: Session, request: Request, wait: WaitReply) -> None:
+        self.job_id = job_id
+        self.session = session
+        self.request = request
+        self.wait = wait
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = False
+
+
+def _noop() -> None:
+    return None
+
+
+def _ignore(_value: Any) -> None:
+    return None
+
+
+def _raise(exc: Exception) -> Any:
+    raise exc
+
+
 class PoolRunner:
     """Daemon worker threads for blocking calls; outcomes go back to ``loop``.
 
@@ -182,6 +242,11 @@ class PoolRunner:
     resumes at most ``batch`` sessions per iteration before yielding, so a
     burst of completions (a paused database resumed) cannot hold media and
     SIP for long.  ``log`` receives ``(event, level, fields)`` for slow calls.
+
+    An action with a loop form (:func:`loop_form`) runs on the loop and its
+    session waits for the reply with no thread and outside the lanes
+    (``loop_waits=False``: on the pool like any other, as before loop forms);
+    it counts in :attr:`in_flight`, the histogram and the slow-call log alike.
     """
 
     def __init__(
@@ -193,8 +258,10 @@ class PoolRunner:
         batch: int = DEFAULT_BATCH,
         lane_workers: int = DEFAULT_LANE_WORKERS,
         log: Callable[..., None] | None = None,
+        loop_waits: bool = True,
     ) -> None:
         self.loop = loop
+        self.loop_waits = loop_waits
         self.workers = max(1, workers)
         self.lane_workers = max(1, lane_workers)
         self._lanes: dict[str, _Lane] = {}  # touched on the loop's thread only
@@ -212,6 +279,8 @@ class PoolRunner:
         self._outstanding = 0  # submitted and not finished: a thread starts when all are busy
         self._lock = threading.Lock()
         self._watch: asyncio.TimerHandle | None = None
+        self.waiting_on_loop = 0
+        """Actions waiting for a reply on the loop (no thread; part of :attr:`in_flight`)."""
 
     @property
     def in_flight(self) -> int:
@@ -226,6 +295,14 @@ class PoolRunner:
         job_id = next(self._ids)
         src = request.src
         self.running[job_id] = Running(session.id, src.name, str(src.loc), time.monotonic())
+        if self._watch is None:
+            self._watch = self.loop.call_later(self.slow_seconds, self._check_slow)
+        form = getattr(getattr(request, "fn", None), "on_loop", None) if self.loop_waits else None
+        if form is not None and self._on_loop(job_id, session, request, form):
+            return
+        self._to_lane(job_id, session, request)
+
+    def _to_lane(self, job_id: int, session: Session, request: Request) -> None:
         key = lane_of(request)
         lane = self._lanes.get(key)
         if lane is None:
@@ -235,8 +312,98 @@ class PoolRunner:
         else:
             lane.running += 1
             self._dispatch(job_id, key, session, request)
-        if self._watch is None:
-            self._watch = self.loop.call_later(self.slow_seconds, self._check_slow)
+
+    # -- waiting on the loop (loop forms) ------------------------------------------
+    def _on_loop(self, job_id: int, session: Session, request: Request, form: Any) -> bool:
+        """Run a loop form; ``False`` when the action should go to the pool instead."""
+        try:
+            wait = form(session, *request.args)  # type: ignore[union-attr]
+        except Exception as exc:
+            self._done(job_id, session, (False, exc))
+            return True
+        if wait is ON_POOL:
+            return False
+        if wait is None:
+            self._done(job_id, session, (True, None))
+            return True
+        assert isinstance(wait, WaitReply)
+        entry = _Waiting(job_id, session, request, wait)
+        loop = self.loop
+        entry.timer = loop.call_later(wait.timeout, self._expire, entry)
+        wait.abandon = lambda: self._abandon(entry)
+        loop.add_reader(wait.fd, self._readable, entry)
+        self.waiting_on_loop += 1
+        return True
+
+    def _unwatch(self, entry: _Waiting) -> bool:
+        """Stop watching ``entry``'s socket; ``False`` when it was not watched any more."""
+        if entry.done:
+            return False
+        entry.done = True
+        self.waiting_on_loop -= 1
+        self.loop.remove_reader(entry.wait.fd)
+        if entry.timer is not None:
+            entry.timer.cancel()
+        entry.wait.abandon = _noop
+        return True
+
+    def _abandon(self, entry: _Waiting) -> None:
+        """The owner closes the socket (its session ended): nobody waits for the outcome."""
+        if self._unwatch(entry):
+            self.running.pop(entry.job_id, None)
+
+    def _readable(self, entry: _Waiting) -> None:
+        wait = entry.wait
+        try:
+            data = os.read(wait.fd, LOOP_READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""  # a reset connection: the client library reports it as it would
+        try:
+            whole = wait.feed(data)
+        except Exception as exc:
+            failed = exc
+            self._finish(entry, lambda: _raise(failed))
+            return
+        if whole is False:
+            return
+        if whole is None:  # finish on a worker thread (a reply too large to hold here)
+            self._hand_to_pool(entry)
+            return
+        self._finish(entry, wait.complete)
+
+    def _expire(self, entry: _Waiting) -> None:
+        entry.timer = None
+        self._finish(entry, entry.wait.expire)
+
+    def _finish(self, entry: _Waiting, end: Callable[[], Any]) -> None:
+        """Stop watching, then finish the action on the loop and resume its session."""
+        if not self._unwatch(entry):
+            return
+        try:
+            outcome: Outcome = (True, end())
+        except Exception as exc:
+            outcome = (False, exc)
+        self._done(entry.job_id, entry.session, outcome)
+
+    def _hand_to_pool(self, entry: _Waiting) -> None:
+        if not self._unwatch(entry):
+            return
+        off = Offload(entry.wait.complete, _ignore)
+        off.src = entry.request.src
+        self._to_lane(entry.job_id, entry.session, off)
+
+    def _done(self, job_id: int, session: Session, outcome: Outcome) -> None:
+        """An action finished on the loop: metrics as for a pool call, then resume."""
+        entry = self.running.pop(job_id, None)
+        if entry is not None:
+            hist = self.histograms.get(entry.action)
+            if hist is None:
+                hist = self.histograms[entry.action] = _Histogram()
+            hist.observe(time.monotonic() - entry.started)
+            self.completed += 1
+        session.resume(outcome)
 
     def _dispatch(self, job_id: int, key: str, session: Session, request: Request) -> None:
         """Put a call on the workers' queue, starting a thread when every one is busy."""

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from dsm.runtime.events import QueuedEvent
     from dsm.runtime.session import Session
 
-__all__ = ["Request", "Outcome", "Parked", "Offload", "drain", "finish", "call"]
+__all__ = ["Request", "Outcome", "Parked", "Offload", "WaitReply", "ON_POOL", "drain", "finish", "call"]
 
 
 class Offload:
@@ -86,6 +86,56 @@ class Offload:
         self.work = work
         self.finish = finish
         self.src: Any = None  # the action's chart element (name, loc), set by the executor
+
+
+class WaitReply:
+    """What a blocking action's *loop form* returns: finish once ``fd`` holds a whole reply.
+
+    A runner with an event loop (:class:`~dsm.runtime.blocking.PoolRunner`)
+    calls the loop form (:func:`~dsm.runtime.blocking.loop_form`) on the
+    loop; the form sends its request and returns one of these instead of
+    letting a worker thread block on the answer.  The runner then watches
+    ``fd`` and hands every chunk read from it to ``feed``, which keeps the
+    bytes for the client library and answers ``True`` (the reply is whole),
+    ``False`` (wait for more) or ``None`` (finish on a worker thread: too
+    large, or a form the framing does not know); ``b""`` means the peer
+    closed.  ``complete()`` then finishes the action (it parses the buffered
+    reply, so on the loop it cannot block); ``expire()`` finishes it when no
+    whole reply came within ``timeout`` seconds.  Both may raise as the
+    action would.  The runner sets ``abandon``: called before the owner
+    closes ``fd`` while a reply is awaited (a session ending), it stops the
+    watch without finishing anything.
+    """
+
+    __slots__ = ("fd", "feed", "complete", "expire", "timeout", "abandon")
+
+    def __init__(
+        self,
+        fd: int,
+        feed: Callable[[bytes], bool | None],
+        complete: Callable[[], Any],
+        expire: Callable[[], Any],
+        timeout: float,
+    ) -> None:
+        self.fd = fd
+        self.feed = feed
+        self.complete = complete
+        self.expire = expire
+        self.timeout = timeout
+        self.abandon: Callable[[], None] = _nothing
+
+
+def _nothing() -> None:
+    return None
+
+
+class _OnPool:
+    def __repr__(self) -> str:
+        return "ON_POOL"
+
+
+ON_POOL: Any = _OnPool()
+"""A loop form's answer "not here: run the whole action on the pool" (e.g. it must connect)."""
 
 
 Request = XAction | XCondition | Offload
