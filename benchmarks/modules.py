@@ -284,7 +284,7 @@ class BareThreads:
 
 
 def pool_rates(
-    db: MariaDB, calls: int, rounds: int, sessions: int = 1, pool: bool = True
+    db: MariaDB, calls: int, rounds: int, sessions: int = 1, pool: bool = True, loop_waits: bool = False
 ) -> tuple[float, float]:
     """(select-and-sets/s through the engine, bare PyMySQL/s), closed loop, same concurrency.
 
@@ -296,9 +296,11 @@ def pool_rates(
     nothing).  ``sessions`` sessions query side by side; the bare side then
     runs as many threads, one connection each (:class:`BareThreads`).
     ``pool=False``: the same engine and loop with the query inline.
+    ``loop_waits=True``: the server's runner as it is now, each query waiting
+    for its reply on the loop (no thread); ``False``: the pool hand-off.
     """
     loop = asyncio.new_event_loop()
-    runner = PoolRunner(loop, workers=max(4, sessions)) if pool else None
+    runner = PoolRunner(loop, workers=max(4, sessions), loop_waits=loop_waits) if pool else None
     engine = _serve_engine(loop, runner)
     group = _connected(loop, engine, db, POOL_CHART, sessions)
 

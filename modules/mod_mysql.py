@@ -29,6 +29,7 @@ REFERENCE QUIRKS reproduced here (each is marked where it happens):
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import ssl
@@ -86,18 +87,18 @@ Value = str | bytes | None
 
 # --------------------------------------------------------------------------- objects
 class _Replay:
-    """PyMySQL's read file for replies gathered on the loop: those bytes first, then the socket.
+    """PyMySQL's read file while bytes read on the loop are still unparsed: those, then the socket.
 
-    Installed in place of the connection's socket file once a statement
-    waits on the loop (and kept: PyMySQL replaces it when it reconnects).
-    The socket is read only when the buffer runs out, which on the loop
-    never happens (the reply is whole) and on a worker may block as usual.
+    Used for a reply handed to a worker half read (the rest comes from the
+    socket, blocking there as usual) and for the further results a
+    procedure call leaves after the first (PyMySQL reads them before the
+    next statement).  A whole reply is parsed from an ``io.BytesIO``.
     """
 
     __slots__ = ("buf", "pos", "raw")
 
-    def __init__(self, raw: Any) -> None:
-        self.buf = bytearray()
+    def __init__(self, raw: Any, data: bytes | bytearray = b"") -> None:
+        self.buf = bytearray(data)
         self.pos = 0
         self.raw = raw
 
@@ -130,6 +131,7 @@ class MySQLConnection:
     def __init__(self, con: pymysql.connections.Connection) -> None:
         self.con = con
         self.waiting: WaitReply | None = None  # a statement's reply awaited on the loop
+        self.watch: WaitReply | None = None  # the last one: its socket may stay registered
 
     def loop_ready(self) -> bool:
         """Whether a statement can wait for its reply on the loop: open, and not TLS.
@@ -139,17 +141,38 @@ class MySQLConnection:
         sock = self.con._sock
         return sock is not None and not isinstance(sock, ssl.SSLSocket) and self.waiting is None
 
-    def send(self, sql: str | bytes) -> _Replay:
-        """Send a statement without reading its reply; the buffer the reply is to be gathered in."""
+    def send(self, sql: str | bytes) -> None:
+        """Send a statement without reading its reply (see :meth:`receive`)."""
         con = self.con
-        replay = con._rfile
-        if type(replay) is not _Replay:
-            replay = con._rfile = _Replay(replay)
         con._execute_command(COMMAND.COM_QUERY, sql)
-        return replay
+        rfile = con._rfile
+        if type(rfile) is _Replay and rfile.pos >= len(rfile.buf):
+            con._rfile = rfile.raw  # leftovers of an earlier reply are read: back to the socket
 
-    def receive(self) -> tuple[int, MySQLResult | None]:
-        """Read the reply of :meth:`send` (as :meth:`_run` reads it after sending)."""
+    def receive(self, reply: bytearray) -> tuple[int, MySQLResult | None]:
+        """Parse the reply of :meth:`send`, all of it in ``reply`` (as :meth:`_run` reads it).
+
+        PyMySQL reads it from memory; bytes it leaves (further results of a
+        procedure call, read before the next statement) stay for later.
+        """
+        con = self.con
+        raw = con._rfile
+        memory = io.BytesIO(reply)
+        con._rfile = memory
+        try:
+            return self._run_reply()
+        finally:
+            if con._rfile is memory:  # else PyMySQL closed the connection meanwhile
+                rest = memory.read()
+                con._rfile = _Replay(raw, rest) if rest else raw
+
+    def receive_rest(self, reply: bytearray) -> tuple[int, MySQLResult | None]:
+        """Parse a reply of which ``reply`` is the start; the rest from the socket (blocking)."""
+        con = self.con
+        con._rfile = _Replay(con._rfile, reply)
+        return self._run_reply()
+
+    def _run_reply(self) -> tuple[int, MySQLResult | None]:
         con = self.con
         with con.cursor() as cur:
             con._affected_rows = con._read_query_result()
@@ -206,9 +229,9 @@ class MySQLConnection:
 
     def dispose(self) -> None:
         """Close the connection (session end, ``freeObject``)."""
-        if self.waiting is not None:  # stop the loop's watch before the socket goes
-            self.waiting.abandon()
-            self.waiting = None
+        if self.watch is not None:  # stop the loop's watch before the socket goes
+            self.watch.abandon()
+            self.watch = self.waiting = None
         try:
             if self.con.open:
                 self.con.close()
@@ -584,7 +607,7 @@ def _on_loop(
         return ON_POOL  # type: ignore[no-any-return]
     text = substitute_query(ctx, sql)
     try:
-        replay = con.send(text)
+        con.send(text)
     except pymysql.err.OperationalError as exc:
         if exc.args and exc.args[0] == _GONE_AWAY:
             return ON_POOL  # type: ignore[no-any-return]
@@ -593,8 +616,8 @@ def _on_loop(
     except (pymysql.err.MySQLError, OSError) as exc:
         _query_failed(ctx, exc)
         return None
-    frame = ReplyFrame(start=len(replay.buf))
-    buf = replay.buf
+    frame = ReplyFrame()
+    buf = bytearray()
 
     def feed(data: bytes) -> bool | None:
         if not data:
@@ -608,7 +631,10 @@ def _on_loop(
 
     def complete() -> None:
         con.waiting = None
-        end(con, _received(ctx, con))
+        if frame.whole or not buf:
+            end(con, _received(ctx, con.receive, buf))
+        else:  # on a worker: the rest of a large reply from the socket
+            end(con, _received(ctx, con.receive_rest, buf))
 
     def expire() -> None:
         con.waiting = None
@@ -621,14 +647,16 @@ def _on_loop(
         )
 
     timeout = con.con._read_timeout or DEFAULT_READ_TIMEOUT
-    wait = con.waiting = WaitReply(con.con._sock.fileno(), feed, complete, expire, timeout)
+    wait = con.waiting = con.watch = WaitReply(con.con._sock, feed, complete, expire, timeout)
     return wait
 
 
-def _received(ctx: ActionContext, con: MySQLConnection) -> Done:
+def _received(
+    ctx: ActionContext, receive: Callable[[bytearray], Done], reply: bytearray
+) -> Done:
     """The reply gathered on the loop, parsed; ``None`` with ``errno = query`` on a driver error."""
     try:
-        return con.receive()
+        return receive(reply)
     except pymysql.err.MySQLError as exc:
         _query_failed(ctx, exc)
         return None

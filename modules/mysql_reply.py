@@ -79,23 +79,31 @@ class ReplyFrame:
                 break
             if pos + 4 + size > end:
                 break
-            self._packet(buf[pos + 4 : pos + 4 + size])
+            self._packet(buf, pos + 4, size)
             pos += 4 + size
         self._pos = pos
         return self.whole
 
-    def _packet(self, payload: bytes | bytearray) -> None:
-        head = payload[0] if payload else 0
+    def _packet(self, buf: bytes | bytearray, at: int, size: int) -> None:
+        """One packet: its payload is ``buf[at : at + size]`` (not copied: rows can be large)."""
+        head = buf[at] if size else 0
         state = self._state
-        if state == _FIRST:
+        if state == _ROWS:
+            if head == 0xFF:
+                self.whole = True
+            elif head == 0xFE and size < 9:  # EOF
+                self._end(buf[at + 3] | buf[at + 4] << 8 if size >= 5 else 0)
+            elif head == 0xFE and self.deprecate_eof:  # OK in place of EOF
+                self._end(_ok_status(buf[at : at + size]))
+        elif state == _FIRST:
             if head == 0x00:
-                self._end(_ok_status(payload))
+                self._end(_ok_status(buf[at : at + size]))
             elif head == 0xFF:
                 self.whole = True
             elif head == 0xFB:  # LOCAL INFILE request: the client must answer; not here
                 self.unsupported = True
             else:
-                self._columns, _ = _lenenc(payload, 0)
+                self._columns, _ = _lenenc(buf, at)
                 self._state = _COLUMNS
         elif state == _COLUMNS:
             if self._columns > 0:
@@ -104,13 +112,6 @@ class ReplyFrame:
                     self._state = _ROWS
             else:  # the EOF after the definitions
                 self._state = _ROWS
-        elif state == _ROWS:
-            if head == 0xFF:
-                self.whole = True
-            elif head == 0xFE and len(payload) < 9:  # EOF
-                self._end(int.from_bytes(payload[3:5], "little"))
-            elif head == 0xFE and self.deprecate_eof:  # OK in place of EOF
-                self._end(_ok_status(payload))
 
     def _end(self, status: int) -> None:
         if status & MORE_RESULTS:

@@ -202,9 +202,9 @@ def _first(
 
 
 class _Waiting:
-    """A loop form's wait: its session, request, reply and timeout timer."""
+    """A loop form's wait: its session, request, reply, timeout timer and watched socket."""
 
-    __slots__ = ("job_id", "session", "request", "wait", "timer", "done")
+    __slots__ = ("job_id", "session", "request", "wait", "timer", "watch")
 
     def __init__(self, job_id: int, session: Session, request: Request, wait: WaitReply) -> None:
         self.job_id = job_id
@@ -212,7 +212,24 @@ class _Waiting:
         self.request = request
         self.wait = wait
         self.timer: asyncio.TimerHandle | None = None
-        self.done = False
+        self.watch: _Watch | None = None
+
+
+class _Watch:
+    """A socket registered with the loop, kept between replies (cheaper than per reply).
+
+    ``sock`` is kept so its number is not mistaken for another socket's
+    after a close: a different object under the same number means the old
+    registration is stale.  Only the loop's thread registers or releases.
+    """
+
+    __slots__ = ("fd", "sock", "session", "entry")
+
+    def __init__(self, fd: int, sock: Any, session: str) -> None:
+        self.fd = fd
+        self.sock = sock
+        self.session = session
+        self.entry: _Waiting | None = None
 
 
 def _noop() -> None:
@@ -280,6 +297,8 @@ class PoolRunner:
         self._lock = threading.Lock()
         self._watch: asyncio.TimerHandle | None = None
         self.waiting_on_loop = 0
+        self._watches: dict[int, _Watch] = {}
+        self._by_session: dict[str, list[_Watch]] = {}
         """Actions waiting for a reply on the loop (no thread; part of :attr:`in_flight`)."""
 
     @property
@@ -300,6 +319,8 @@ class PoolRunner:
         form = getattr(getattr(request, "fn", None), "on_loop", None) if self.loop_waits else None
         if form is not None and self._on_loop(job_id, session, request, form):
             return
+        if self._by_session:
+            self._release_session(session)
         self._to_lane(job_id, session, request)
 
     def _to_lane(self, job_id: int, session: Session, request: Request) -> None:
@@ -327,35 +348,70 @@ class PoolRunner:
             self._done(job_id, session, (True, None))
             return True
         assert isinstance(wait, WaitReply)
-        entry = _Waiting(job_id, session, request, wait)
         loop = self.loop
-        entry.timer = loop.call_later(wait.timeout, self._expire, entry)
-        wait.abandon = lambda: self._abandon(entry)
-        loop.add_reader(wait.fd, self._readable, entry)
+        entry = _Waiting(job_id, session, request, wait)
+        entry.timer = loop.call_at(loop.time() + wait.timeout, self._expire, entry)
+        sock = wait.sock
+        fd = sock.fileno()
+        watch = self._watches.get(fd)
+        if watch is None or watch.sock is not sock:
+            if watch is not None:  # a socket closed elsewhere left its number registered
+                self._release(watch)
+            watch = self._watches[fd] = _Watch(fd, sock, session.id)
+            self._by_session.setdefault(session.id, []).append(watch)
+            loop.add_reader(fd, self._readable, watch)
+        watch.entry = entry
+        entry.watch = watch
+        wait.abandon = lambda: self._release(watch)
         self.waiting_on_loop += 1
         return True
 
-    def _unwatch(self, entry: _Waiting) -> bool:
-        """Stop watching ``entry``'s socket; ``False`` when it was not watched any more."""
-        if entry.done:
-            return False
-        entry.done = True
+    def _stop(self, entry: _Waiting) -> None:
+        """``entry`` no longer waits (its socket may stay registered for the next reply)."""
+        watch = entry.watch
+        if watch is not None and watch.entry is entry:
+            watch.entry = None
+        entry.watch = None
         self.waiting_on_loop -= 1
-        self.loop.remove_reader(entry.wait.fd)
         if entry.timer is not None:
             entry.timer.cancel()
-        entry.wait.abandon = _noop
-        return True
+            entry.timer = None
 
-    def _abandon(self, entry: _Waiting) -> None:
-        """The owner closes the socket (its session ended): nobody waits for the outcome."""
-        if self._unwatch(entry):
+    def _release(self, watch: _Watch) -> None:
+        """Unregister ``watch``'s socket (before it is closed, or found closed or idle-readable).
+
+        A reply still awaited on it is abandoned: its owner is closing the
+        connection (its session ended), so nobody waits for the outcome.
+        """
+        if self._watches.get(watch.fd) is watch:
+            del self._watches[watch.fd]
+            self.loop.remove_reader(watch.fd)
+        group = self._by_session.get(watch.session)
+        if group is not None:
+            with contextlib.suppress(ValueError):
+                group.remove(watch)
+            if not group:
+                del self._by_session[watch.session]
+        entry = watch.entry
+        if entry is not None:
+            self._stop(entry)
             self.running.pop(entry.job_id, None)
 
-    def _readable(self, entry: _Waiting) -> None:
+    def _release_session(self, session: Session) -> None:
+        """A pool call of ``session`` may close or reopen its connections: unregister them first."""
+        group = self._by_session.get(session.id)
+        if group:
+            for watch in list(group):
+                self._release(watch)
+
+    def _readable(self, watch: _Watch) -> None:
+        entry = watch.entry
+        if entry is None:  # readable while no reply is awaited: closed by the peer
+            self._release(watch)
+            return
         wait = entry.wait
         try:
-            data = os.read(wait.fd, LOOP_READ_CHUNK)
+            data = os.read(watch.fd, LOOP_READ_CHUNK)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -369,32 +425,41 @@ class PoolRunner:
         if whole is False:
             return
         if whole is None:  # finish on a worker thread (a reply too large to hold here)
-            self._hand_to_pool(entry)
+            self._stop(entry)
+            self._release(watch)
+            off = Offload(wait.complete, _ignore)
+            off.src = entry.request.src
+            self._to_lane(entry.job_id, entry.session, off)
             return
         self._finish(entry, wait.complete)
 
     def _expire(self, entry: _Waiting) -> None:
         entry.timer = None
-        self._finish(entry, entry.wait.expire)
+        watch = entry.watch
+        if watch is None:
+            return
+        self._stop(entry)
+        self._release(watch)  # expire() closes the connection
+        self._end(entry, entry.wait.expire)
 
     def _finish(self, entry: _Waiting, end: Callable[[], Any]) -> None:
-        """Stop watching, then finish the action on the loop and resume its session."""
-        if not self._unwatch(entry):
+        watch = entry.watch
+        if watch is None:
             return
+        self._stop(entry)
+        self._end(entry, end)
+        if watch.sock.fileno() != watch.fd:  # the end closed the connection (a lost connection)
+            self._release(watch)
+
+    def _end(self, entry: _Waiting, end: Callable[[], Any]) -> None:
+        """Finish the action on the loop and resume its session at once."""
         try:
             outcome: Outcome = (True, end())
         except Exception as exc:
             outcome = (False, exc)
-        self._done(entry.job_id, entry.session, outcome)
+        self._done(entry.job_id, entry.session, outcome, at_once=True)
 
-    def _hand_to_pool(self, entry: _Waiting) -> None:
-        if not self._unwatch(entry):
-            return
-        off = Offload(entry.wait.complete, _ignore)
-        off.src = entry.request.src
-        self._to_lane(entry.job_id, entry.session, off)
-
-    def _done(self, job_id: int, session: Session, outcome: Outcome) -> None:
+    def _done(self, job_id: int, session: Session, outcome: Outcome, at_once: bool = False) -> None:
         """An action finished on the loop: metrics as for a pool call, then resume."""
         entry = self.running.pop(job_id, None)
         if entry is not None:
@@ -403,7 +468,7 @@ class PoolRunner:
                 hist = self.histograms[entry.action] = _Histogram()
             hist.observe(time.monotonic() - entry.started)
             self.completed += 1
-        session.resume(outcome)
+        session.resume(outcome, at_once)
 
     def _dispatch(self, job_id: int, key: str, session: Session, request: Request) -> None:
         """Put a call on the workers' queue, starting a thread when every one is busy."""
@@ -486,6 +551,8 @@ class PoolRunner:
         self._watch = self.loop.call_later(min(self.slow_seconds, 0.25), self._check_slow)
 
     def close(self) -> None:
+        for watch in list(self._watches.values()):
+            self._release(watch)
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None

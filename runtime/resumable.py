@@ -99,25 +99,28 @@ class WaitReply:
     bytes for the client library and answers ``True`` (the reply is whole),
     ``False`` (wait for more) or ``None`` (finish on a worker thread: too
     large, or a form the framing does not know); ``b""`` means the peer
-    closed.  ``complete()`` then finishes the action (it parses the buffered
+    closed.  ``sock`` is the connection's socket (``fileno()``; -1 once
+    closed); the runner may keep it registered between replies.  ``complete()`` then finishes the action (it parses the buffered
     reply, so on the loop it cannot block); ``expire()`` finishes it when no
     whole reply came within ``timeout`` seconds.  Both may raise as the
     action would.  The runner sets ``abandon``: called before the owner
     closes ``fd`` while a reply is awaited (a session ending), it stops the
-    watch without finishing anything.
+    watch without finishing anything.  A connection closed by ``complete()``
+    (a lost connection) is noticed afterwards; ``complete()`` must not open
+    another socket meanwhile.
     """
 
-    __slots__ = ("fd", "feed", "complete", "expire", "timeout", "abandon")
+    __slots__ = ("sock", "feed", "complete", "expire", "timeout", "abandon")
 
     def __init__(
         self,
-        fd: int,
+        sock: Any,
         feed: Callable[[bytes], bool | None],
         complete: Callable[[], Any],
         expire: Callable[[], Any],
         timeout: float,
     ) -> None:
-        self.fd = fd
+        self.sock = sock
         self.feed = feed
         self.complete = complete
         self.expire = expire
@@ -210,15 +213,25 @@ def _advance(s: Session, gen: Gen, outcome: Outcome | None) -> bool:
         outcome = parked.outcome
 
 
-def finish(s: Session, outcome: Outcome) -> None:
-    """The runner's report that the parked call ended; the event goes on in ``run_pending``."""
+def finish(s: Session, outcome: Outcome, at_once: bool = False) -> None:
+    """The runner's report that the parked call ended; the event goes on in ``run_pending``.
+
+    ``at_once``: go on now when the engine is idle (a reply read on the loop:
+    no need to wait for another loop iteration); the ready sessions run in
+    their usual order, only sooner.
+    """
     parked = s._parked
     if parked is None or s.ended:
         return
     parked.outcome = outcome
     if not s._scheduled:
         s._scheduled = True
-        s.engine._schedule(s)
+        engine = s.engine
+        if at_once and not engine._busy:
+            engine._ready.append(s)
+            engine.run_pending()
+        else:
+            engine._schedule(s)
 
 
 def call(s: Session, request: Request) -> Any:
