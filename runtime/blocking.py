@@ -79,6 +79,9 @@ HISTOGRAM_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+SWEEP_SECONDS = 0.1
+"""How often a :class:`PoolRunner` looks for loop waits past their timeout (their precision)."""
+
 LOOP_READ_CHUNK = 262144
 """Bytes read from a watched socket per readiness callback."""
 
@@ -202,16 +205,16 @@ def _first(
 
 
 class _Waiting:
-    """A loop form's wait: its session, request, reply, timeout timer and watched socket."""
+    """A loop form's wait: its session, request, reply, deadline and watched socket."""
 
-    __slots__ = ("job_id", "session", "request", "wait", "timer", "watch")
+    __slots__ = ("job_id", "session", "request", "wait", "deadline", "watch")
 
     def __init__(self, job_id: int, session: Session, request: Request, wait: WaitReply) -> None:
         self.job_id = job_id
         self.session = session
         self.request = request
         self.wait = wait
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
         self.watch: _Watch | None = None
 
 
@@ -299,6 +302,8 @@ class PoolRunner:
         self.waiting_on_loop = 0
         self._watches: dict[int, _Watch] = {}
         self._by_session: dict[str, list[_Watch]] = {}
+        self._waits: dict[int, _Waiting] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
         """Actions waiting for a reply on the loop (no thread; part of :attr:`in_flight`)."""
 
     @property
@@ -350,7 +355,10 @@ class PoolRunner:
         assert isinstance(wait, WaitReply)
         loop = self.loop
         entry = _Waiting(job_id, session, request, wait)
-        entry.timer = loop.call_at(loop.time() + wait.timeout, self._expire, entry)
+        entry.deadline = loop.time() + wait.timeout
+        self._waits[job_id] = entry
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(SWEEP_SECONDS, self._sweep)
         sock = wait.sock
         fd = sock.fileno()
         watch = self._watches.get(fd)
@@ -373,9 +381,7 @@ class PoolRunner:
             watch.entry = None
         entry.watch = None
         self.waiting_on_loop -= 1
-        if entry.timer is not None:
-            entry.timer.cancel()
-            entry.timer = None
+        self._waits.pop(entry.job_id, None)
 
     def _release(self, watch: _Watch) -> None:
         """Unregister ``watch``'s socket (before it is closed, or found closed or idle-readable).
@@ -433,8 +439,16 @@ class PoolRunner:
             return
         self._finish(entry, wait.complete)
 
+    def _sweep(self) -> None:
+        """Expire the loop waits past their deadline (one timer for all, not one per query)."""
+        self._sweeper = None
+        now = self.loop.time()
+        for entry in [e for e in self._waits.values() if e.deadline <= now]:
+            self._expire(entry)
+        if self._waits:
+            self._sweeper = self.loop.call_later(SWEEP_SECONDS, self._sweep)
+
     def _expire(self, entry: _Waiting) -> None:
-        entry.timer = None
         watch = entry.watch
         if watch is None:
             return
@@ -553,6 +567,9 @@ class PoolRunner:
     def close(self) -> None:
         for watch in list(self._watches.values()):
             self._release(watch)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
