@@ -454,23 +454,27 @@ class PoolRunner:
             return
         self._stop(entry)
         self._release(watch)  # expire() closes the connection
-        self._end(entry, entry.wait.expire)
+        self._end(entry, entry.wait.expire, None)
 
     def _finish(self, entry: _Waiting, end: Callable[[], Any]) -> None:
         watch = entry.watch
         if watch is None:
             return
         self._stop(entry)
-        self._end(entry, end)
-        if watch.sock.fileno() != watch.fd:  # the end closed the connection (a lost connection)
-            self._release(watch)
+        self._end(entry, end, watch)
 
-    def _end(self, entry: _Waiting, end: Callable[[], Any]) -> None:
-        """Finish the action on the loop and resume its session at once."""
+    def _end(self, entry: _Waiting, end: Callable[[], Any], watch: _Watch | None) -> None:
+        """Finish the action on the loop, then resume its session at once.
+
+        A connection the end closed (a lost connection) is unregistered
+        before anything else runs, so its number cannot be reused meanwhile.
+        """
         try:
             outcome: Outcome = (True, end())
         except Exception as exc:
             outcome = (False, exc)
+        if watch is not None and watch.sock.fileno() != watch.fd:
+            self._release(watch)
         self._done(entry.job_id, entry.session, outcome, at_once=True)
 
     def _done(self, job_id: int, session: Session, outcome: Outcome, at_once: bool = False) -> None:

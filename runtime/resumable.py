@@ -150,6 +150,7 @@ Outcome = tuple[bool, Any]
 Gen = Generator[Request, Any, Any]
 
 _LEVEL_ERROR = 0
+_AT_ONCE_LIMIT = 10_000
 _LEVEL_WARN = 1
 
 
@@ -229,7 +230,9 @@ def finish(s: Session, outcome: Outcome, at_once: bool = False) -> None:
         engine = s.engine
         if at_once and not engine._busy:
             engine._ready.append(s)
-            engine.run_pending()
+            engine.run_pending(limit=_AT_ONCE_LIMIT)
+            if engine._ready and engine.on_pending is not None:
+                engine.on_pending()  # sessions posting to each other: the rest on the next turn
         else:
             engine._schedule(s)
 
