@@ -207,7 +207,7 @@ def _first(
 class _Waiting:
     """A loop form's wait: its session, request, reply, deadline and watched socket."""
 
-    __slots__ = ("job_id", "session", "request", "wait", "deadline", "watch")
+    __slots__ = ("job_id", "session", "request", "wait", "deadline", "watch", "queued")
 
     def __init__(self, job_id: int, session: Session, request: Request, wait: WaitReply) -> None:
         self.job_id = job_id
@@ -216,6 +216,7 @@ class _Waiting:
         self.wait = wait
         self.deadline = 0.0
         self.watch: _Watch | None = None
+        self.queued = False  # whole, waiting in the backlog for its turn
 
 
 class _Watch:
@@ -300,11 +301,13 @@ class PoolRunner:
         self._lock = threading.Lock()
         self._watch: asyncio.TimerHandle | None = None
         self.waiting_on_loop = 0
+        """Actions waiting for a reply on the loop (no thread; part of :attr:`in_flight`)."""
         self._watches: dict[int, _Watch] = {}
         self._by_session: dict[str, list[_Watch]] = {}
         self._waits: dict[int, _Waiting] = {}
         self._sweeper: asyncio.TimerHandle | None = None
-        """Actions waiting for a reply on the loop (no thread; part of :attr:`in_flight`)."""
+        self._turn_done = 0  # loop waits finished in this loop iteration (bounded by ``batch``)
+        self._backlog: collections.deque[_Waiting] = collections.deque()
 
     @property
     def in_flight(self) -> int:
@@ -437,7 +440,34 @@ class PoolRunner:
             off.src = entry.request.src
             self._to_lane(entry.job_id, entry.session, off)
             return
+        if entry.queued:
+            return
+        if self._turn_done >= self.batch:  # a burst (a paused server resumed): yield first
+            entry.queued = True
+            self._backlog.append(entry)
+            if len(self._backlog) == 1:
+                self.loop.call_soon(self._drain_backlog)
+            return
+        if self.waiting_on_loop > 1:  # others may finish in this loop iteration too: count them
+            if not self._turn_done:
+                self.loop.call_soon(self._new_turn)
+            self._turn_done += 1
         self._finish(entry, wait.complete)
+
+    def _new_turn(self) -> None:
+        self._turn_done = 0
+
+    def _drain_backlog(self) -> None:
+        """Finish up to ``batch`` whole replies per loop iteration, so timers and I/O run between."""
+        backlog = self._backlog
+        for _ in range(self.batch):
+            if not backlog:
+                return
+            entry = backlog.popleft()
+            entry.queued = False
+            self._finish(entry, entry.wait.complete)
+        if backlog:
+            self.loop.call_soon(self._drain_backlog)
 
     def _sweep(self) -> None:
         """Expire the loop waits past their deadline (one timer for all, not one per query)."""

@@ -60,9 +60,11 @@ def _spin(loop: asyncio.AbstractEventLoop, done: Callable[[], bool], turns: int 
 class Rig:
     """An engine wired to its own loop as ``dsm serve`` wires it, with ``n`` connected sessions."""
 
-    def __init__(self, db: MariaDB, n: int, timeout: float = 10.0, runner: bool = True) -> None:
+    def __init__(
+        self, db: MariaDB, n: int, timeout: float = 10.0, runner: bool = True, batch: int = 16
+    ) -> None:
         self.loop = asyncio.new_event_loop()
-        self.runner = PoolRunner(self.loop, workers=4) if runner else None
+        self.runner = PoolRunner(self.loop, workers=4, batch=batch) if runner else None
         self.engine = Engine(AsyncioClock(self.loop), runner=self.runner)
         self.trace: list[tuple[str, str, str]] = []
         self.engine.tracer = lambda s, kind, detail: self.trace.append((s.id, kind, detail))
@@ -214,3 +216,25 @@ def test_a_session_ending_while_its_query_waits_leaves_nothing_registered(
     assert db.waiting and runner.waiting_on_loop == 1
     rig.engine.end_session(db)  # the connection is disposed: the watch goes first
     assert runner.waiting_on_loop == 0 and runner.in_flight == 0 and not runner._watches
+
+
+def test_a_burst_of_replies_after_sigcont_finishes_in_batches_and_in_order(
+    mariadb_server: MariaDB, paused: list[int], rig_factory: Callable[..., Rig]
+) -> None:
+    """Twelve sessions waiting on a paused server, batches of three per loop iteration."""
+    rig = rig_factory(mariadb_server, 12, batch=3)
+    runner = rig.runner
+    assert runner is not None
+    os.kill(mariadb_server.pid, signal.SIGSTOP)
+    paused.append(mariadb_server.pid)
+    for i, s in enumerate(rig.sessions):
+        s.deliver("DSMEvent", {"go": "1", "n": f"a{i}"})
+        s.deliver("DSMEvent", {"go": "1", "n": f"b{i}"})  # queued behind the first
+    rig.engine.run_pending()
+    assert runner.waiting_on_loop == 12
+    os.kill(mariadb_server.pid, signal.SIGCONT)
+    paused.clear()
+    assert rig.spin(lambda: all(rig.idle(s) for s in rig.sessions))
+    assert [s.vars["answer"] for s in rig.sessions] == [f"b{i}" for i in range(12)]
+    assert runner.in_flight == 0 and not runner._backlog
+    assert sum(runner.histograms["mysql.queryGetResult"].counts) == 24
