@@ -207,10 +207,13 @@ def _first(
 class _Waiting:
     """A loop form's wait: its session, request, reply, deadline and watched socket."""
 
-    __slots__ = ("job_id", "session", "request", "wait", "deadline", "watch", "queued")
+    __slots__ = ("job_id", "key", "session", "request", "wait", "deadline", "watch", "queued")
 
-    def __init__(self, job_id: int, session: Session, request: Request, wait: WaitReply) -> None:
+    def __init__(
+        self, job_id: int, key: str, session: Session, request: Request, wait: WaitReply
+    ) -> None:
         self.job_id = job_id
+        self.key = key
         self.session = session
         self.request = request
         self.wait = wait
@@ -324,11 +327,6 @@ class PoolRunner:
         self.running[job_id] = Running(session.id, src.name, str(src.loc), time.monotonic())
         if self._watch is None:
             self._watch = self.loop.call_later(self.slow_seconds, self._check_slow)
-        form = getattr(getattr(request, "fn", None), "on_loop", None) if self.loop_waits else None
-        if form is not None and self._on_loop(job_id, session, request, form):
-            return
-        if self._by_session:
-            self._release_session(session)
         self._to_lane(job_id, session, request)
 
     def _to_lane(self, job_id: int, session: Session, request: Request) -> None:
@@ -340,24 +338,43 @@ class PoolRunner:
             lane.waiting.append((job_id, session, request))
         else:
             lane.running += 1
-            self._dispatch(job_id, key, session, request)
+            self._start(job_id, key, session, request)
+
+    def _start(self, job_id: int, key: str, session: Session, request: Request) -> None:
+        """Run a call that holds a lane slot: on the loop (a loop form) or on a worker."""
+        form = getattr(getattr(request, "fn", None), "on_loop", None) if self.loop_waits else None
+        if form is not None and self._on_loop(job_id, key, session, request, form):
+            return
+        if self._by_session:
+            self._release_session(session)
+        self._dispatch(job_id, key, session, request)
+
+    def _free(self, key: str) -> None:
+        """A call of lane ``key`` ended: its slot goes to the lane's next waiting call."""
+        lane = self._lanes[key]
+        if lane.waiting:
+            self._start(*_first(lane.waiting, key))
+        else:
+            lane.running -= 1
 
     # -- waiting on the loop (loop forms) ------------------------------------------
-    def _on_loop(self, job_id: int, session: Session, request: Request, form: Any) -> bool:
+    def _on_loop(
+        self, job_id: int, key: str, session: Session, request: Request, form: Any
+    ) -> bool:
         """Run a loop form; ``False`` when the action should go to the pool instead."""
         try:
             wait = form(session, *request.args)  # type: ignore[union-attr]
         except Exception as exc:
-            self._done(job_id, session, (False, exc))
+            self._done(job_id, session, (False, exc), key=key)
             return True
         if wait is ON_POOL:
             return False
         if wait is None:
-            self._done(job_id, session, (True, None))
+            self._done(job_id, session, (True, None), key=key)
             return True
         assert isinstance(wait, WaitReply)
         loop = self.loop
-        entry = _Waiting(job_id, session, request, wait)
+        entry = _Waiting(job_id, key, session, request, wait)
         entry.deadline = loop.time() + wait.timeout
         self._waits[job_id] = entry
         if self._sweeper is None:
@@ -405,6 +422,7 @@ class PoolRunner:
         if entry is not None:
             self._stop(entry)
             self.running.pop(entry.job_id, None)
+            self._free(entry.key)
 
     def _release_session(self, session: Session) -> None:
         """A pool call of ``session`` may close or reopen its connections: unregister them first."""
@@ -438,7 +456,7 @@ class PoolRunner:
             self._release(watch)
             off = Offload(wait.complete, _ignore)
             off.src = entry.request.src
-            self._to_lane(entry.job_id, entry.session, off)
+            self._dispatch(entry.job_id, entry.key, entry.session, off)  # keeps its lane slot
             return
         if entry.queued:
             return
@@ -505,10 +523,13 @@ class PoolRunner:
             outcome = (False, exc)
         if watch is not None and watch.sock.fileno() != watch.fd:
             self._release(watch)
-        self._done(entry.job_id, entry.session, outcome, at_once=True)
+        self._done(entry.job_id, entry.session, outcome, at_once=True, key=entry.key)
 
-    def _done(self, job_id: int, session: Session, outcome: Outcome, at_once: bool = False) -> None:
-        """An action finished on the loop: metrics as for a pool call, then resume."""
+    def _done(
+        self, job_id: int, session: Session, outcome: Outcome, at_once: bool = False, key: str = ""
+    ) -> None:
+        """An action finished on the loop: its lane slot freed, metrics as for a pool call, resume."""
+        self._free(key)
         entry = self.running.pop(job_id, None)
         if entry is not None:
             hist = self.histograms.get(entry.action)
@@ -555,17 +576,12 @@ class PoolRunner:
         finished = self._finished
         running = self.running
         histograms = self.histograms
-        lanes = self._lanes
         now = time.monotonic()
         for _ in range(self.batch):
             if not finished:
                 return
             job_id, key, session, outcome = finished.popleft()
-            lane = lanes[key]
-            if lane.waiting:
-                self._dispatch(*_first(lane.waiting, key))
-            else:
-                lane.running -= 1
+            self._free(key)
             entry = running.pop(job_id, None)
             if entry is not None:
                 hist = histograms.get(entry.action)
