@@ -268,7 +268,7 @@ class PoolRunner:
     SIP for long.  ``log`` receives ``(event, level, fields)`` for slow calls.
 
     An action with a loop form (:func:`loop_form`) runs on the loop and its
-    session waits for the reply with no thread and outside the lanes
+    session waits for the reply with no thread, holding a slot of its lane
     (``loop_waits=False``: on the pool like any other, as before loop forms);
     it counts in :attr:`in_flight`, the histogram and the slow-call log alike.
     """
