@@ -16,6 +16,11 @@ Starts a private MariaDB and redis-server (the test helpers in
   engine with the query inline (``engine_inline``: what the event round
   trip costs without the hand-off), and eight sessions querying side by side,
   with the floor of any hand-off: a bare loop <-> thread ping-pong;
+* ``loop_wait`` (issue 14, the missed figure): the same select-and-set
+  with the query sent from the loop and the session waiting for the reply
+  on the loop — no thread (``dsm serve``'s path now) — one session and eight
+  sessions side by side against eight bare threads, next to the pool
+  hand-off and the inline engine, ``--hop-runs`` alternating runs (medians);
 * ``paused_mariadb``: ``--serve-calls`` SIP calls (default 200) on a
   ``dsm serve`` process, each running one query a second, while MariaDB is
   paused with SIGSTOP for ``--pause`` seconds (default 10).  The test's own
@@ -284,7 +289,7 @@ class BareThreads:
 
 
 def pool_rates(
-    db: MariaDB, calls: int, rounds: int, sessions: int = 1, pool: bool = True
+    db: MariaDB, calls: int, rounds: int, sessions: int = 1, pool: bool = True, loop_waits: bool = False
 ) -> tuple[float, float]:
     """(select-and-sets/s through the engine, bare PyMySQL/s), closed loop, same concurrency.
 
@@ -296,9 +301,11 @@ def pool_rates(
     nothing).  ``sessions`` sessions query side by side; the bare side then
     runs as many threads, one connection each (:class:`BareThreads`).
     ``pool=False``: the same engine and loop with the query inline.
+    ``loop_waits=True``: the server's runner as it is now, each query waiting
+    for its reply on the loop (no thread); ``False``: the pool hand-off.
     """
     loop = asyncio.new_event_loop()
-    runner = PoolRunner(loop, workers=max(4, sessions)) if pool else None
+    runner = PoolRunner(loop, workers=max(4, sessions), loop_waits=loop_waits) if pool else None
     engine = _serve_engine(loop, runner)
     group = _connected(loop, engine, db, POOL_CHART, sessions)
 
@@ -366,10 +373,12 @@ def _latency(samples: list[float]) -> dict[str, float]:
     }
 
 
-def _open_engine(db: MariaDB, calls: int, rounds: int, pool: bool) -> dict[str, float]:
-    """The engine side of :func:`open_loop` (through the pool, or with the query inline)."""
+def _open_engine(
+    db: MariaDB, calls: int, rounds: int, pool: bool, loop_waits: bool = False
+) -> dict[str, float]:
+    """The engine side of :func:`open_loop` (through the pool, waiting on the loop, or inline)."""
     loop = asyncio.new_event_loop()
-    runner = PoolRunner(loop) if pool else None
+    runner = PoolRunner(loop, loop_waits=loop_waits) if pool else None
     engine = _serve_engine(loop, runner)
     group = _connected(loop, engine, db, OPEN_CHART, calls)
     lat: list[float] = []
@@ -410,6 +419,7 @@ def open_loop(db: MariaDB, calls: int, seconds: float) -> dict[str, Any]:
     rounds = max(1, int(seconds))
     result: dict[str, Any] = {"calls": calls, "seconds": rounds}
     result["pool"] = _open_engine(db, calls, rounds, pool=True)
+    result["loop_wait"] = _open_engine(db, calls, rounds, pool=True, loop_waits=True)
     result["engine_inline"] = _open_engine(db, calls, rounds, pool=False)
     # -- bare threads
     cons = [_bare_connection(db) for _ in range(calls)]
@@ -441,6 +451,7 @@ def open_loop(db: MariaDB, calls: int, seconds: float) -> dict[str, Any]:
     result["added_median_us"] = round(result["pool"]["median_us"] - result["bare"]["median_us"], 1)
     bare_cpu = result["bare"]["cpu_us_per_query"]
     result["cpu_overhead"] = round(result["pool"]["cpu_us_per_query"] / bare_cpu - 1, 4)
+    result["loop_wait_cpu_overhead"] = round(result["loop_wait"]["cpu_us_per_query"] / bare_cpu - 1, 4)
     result["engine_inline_cpu_overhead"] = round(result["engine_inline"]["cpu_us_per_query"] / bare_cpu - 1, 4)
     return result
 
@@ -501,7 +512,9 @@ def _lag_stats(lags: list[tuple[float, float]], start: float, end: float) -> dic
     }
 
 
-def pool_burst(db: MariaDB, calls: int, lane_workers: int, pause: float = 2.0) -> dict[str, Any]:
+def pool_burst(
+    db: MariaDB, calls: int, lane_workers: int, pause: float = 2.0, loop_waits: bool = True
+) -> dict[str, Any]:
     """How late a 5 ms ticker on the loop runs while a paused MariaDB's queries resume.
 
     In one process, no SIP or RTP: ``calls`` sessions on an engine wired as
@@ -514,7 +527,7 @@ def pool_burst(db: MariaDB, calls: int, lane_workers: int, pause: float = 2.0) -
     the process sends no media, and a run takes ten seconds.
     """
     loop = asyncio.new_event_loop()
-    runner = PoolRunner(loop, lane_workers=lane_workers)
+    runner = PoolRunner(loop, lane_workers=lane_workers, loop_waits=loop_waits)
     engine = _serve_engine(loop, runner)
     engine.load({"q": dsm.compile_source(BURST_CHART.format(url=db.url), name="q")})
     lags: list[tuple[float, float]] = []
@@ -878,6 +891,22 @@ def harness_rates(db: MariaDB, srv: RedisServer, calls: int) -> dict[str, float]
     return result or None
 
 
+HOP_CASES: dict[str, tuple[int, bool, bool]] = {
+    "engine_inline": (1, False, False),
+    "pool": (1, True, False),
+    "loop": (1, True, True),
+    "pool_8": (8, True, False),
+    "loop_8": (8, True, True),
+}
+"""Select-and-set cases: (sessions, through a runner, waiting on the loop)."""
+
+
+def _median_pair(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The (engine, bare) pair of the run with the median overhead."""
+    ranked = sorted(pairs, key=lambda p: p[1] / p[0])
+    return ranked[len(ranked) // 2]
+
+
 def _median_of(runs: list[dict[str, Any]], *path: str) -> float | None:
     values = []
     for run in runs:
@@ -902,6 +931,7 @@ def main() -> None:
         "--old-lanes", type=int, default=64,
         help="lane_workers of the 'before' case: 64 = every worker, as before lanes existed",
     )
+    parser.add_argument("--hop-runs", type=int, default=3, help="runs of each select-and-set case (medians)")
     parser.add_argument("--open-seconds", type=float, default=5.0, help="seconds of the open-loop case (0: skip)")
     args = parser.parse_args()
     sys.setswitchinterval(0.001)  # as dsm serve does (runtime/server.py)
@@ -913,9 +943,16 @@ def main() -> None:
         rd_mod, rd_bare = redis_rates(srv, args.calls, args.rounds)
         scripted = harness_rates(db, srv, args.calls)
         hop_calls = min(args.calls, 3000)
-        inline_mod, inline_bare = pool_rates(db, hop_calls, args.rounds, 1, pool=False)
-        pool_mod, pool_bare = pool_rates(db, hop_calls, args.rounds, 1)
-        pool8_mod, pool8_bare = pool_rates(db, hop_calls, args.rounds, 8)
+        hop_runs: dict[str, list[tuple[float, float]]] = {k: [] for k in HOP_CASES}
+        for _ in range(args.hop_runs):  # the cases alternate, so all see the same machine
+            for case, (sessions, pool, loop_waits) in HOP_CASES.items():
+                hop_runs[case].append(
+                    pool_rates(db, hop_calls, args.rounds, sessions, pool=pool, loop_waits=loop_waits)
+                )
+            loads.append(os.getloadavg()[0])
+        (inline_mod, inline_bare), (pool_mod, pool_bare), (pool8_mod, pool8_bare) = (
+            _median_pair(hop_runs[k]) for k in ("engine_inline", "pool", "pool_8")
+        )
         floor_us = thread_hop_floor()
         sys.setswitchinterval(0.005)  # Python's default, for comparison
         floor_5ms_us = thread_hop_floor()
@@ -926,7 +963,8 @@ def main() -> None:
         paused_runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
         for _ in range(args.runs):  # old and new alternate, so both see the same machine
             for case, lanes in (("before", args.old_lanes), ("after", DEFAULT_LANE_WORKERS)):
-                bursts[case].append(pool_burst(db, args.serve_calls or 200, lanes))
+                # before: the pool as on main (queries on threads); after: queries wait on the loop
+                bursts[case].append(pool_burst(db, args.serve_calls or 200, lanes, loop_waits=case == "after"))
                 loads.append(os.getloadavg()[0])
         if args.serve_calls > 0:
             for _ in range(args.runs):
@@ -963,6 +1001,25 @@ def main() -> None:
         "thread_ping_pong_us": round(floor_us, 1),
         "thread_ping_pong_us_switch_5ms": round(floor_5ms_us, 1),
     }
+    loop_wait: dict[str, Any] = {
+        "compares": "select-and-set as dsm serve runs it now: the query sent from the loop, the "
+        "session waiting for the reply on the loop (no thread), against bare PyMySQL; x8: 8 "
+        "sessions against 8 bare threads; pool: the same through the worker pool (as on main)",
+        "runs": args.hop_runs,
+    }
+    for case in ("loop", "loop_8", "pool", "engine_inline"):
+        pairs = hop_runs[case]
+        loop_wait[f"{case}_overheads"] = [round(b / m - 1.0, 4) for m, b in pairs]
+        loop_wait[f"{case}_median_overhead"] = round(statistics.median(b / m - 1.0 for m, b in pairs), 4)
+        loop_wait[f"{case}_per_s"] = [round(m) for m, _ in pairs]
+        loop_wait[f"{case}_bare_per_s"] = [round(b) for _, b in pairs]
+    loop_wait["within_target"] = loop_wait["loop_median_overhead"] <= TARGET_OVERHEAD
+    print(
+        f"queryGetResult waiting on the loop: {loop_wait['loop_median_overhead']:+.1%} against bare PyMySQL "
+        f"(runs {loop_wait['loop_overheads']}); 8 sessions {loop_wait['loop_8_median_overhead']:+.1%} against "
+        f"8 bare threads; through the pool {loop_wait['pool_median_overhead']:+.1%}; inline "
+        f"{loop_wait['engine_inline_median_overhead']:+.1%} (medians of {args.hop_runs})"
+    )
     print(
         f"queryGetResult via engine, inline {inline_mod:8.0f}/s ({hop['engine_inline_overhead']:+.1%}), "
         f"pool {pool_mod:8.0f}/s ({hop['pool_overhead']:+.1%}) against bare PyMySQL; "
@@ -1026,6 +1083,7 @@ def main() -> None:
         "within_target": my_over <= TARGET_OVERHEAD and rd_over <= TARGET_OVERHEAD,
         "scripted": scripted,
         "pool_hand_off": hop,
+        "loop_wait": loop_wait,
         "open_loop": opened,
         "resume_burst": burst,
         "paused_mariadb": paused,

@@ -29,21 +29,25 @@ REFERENCE QUIRKS reproduced here (each is marked where it happens):
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
+import ssl
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pymysql
 import pymysql.converters
-from pymysql.constants import SERVER_STATUS
+from pymysql.constants import COMMAND, CR, SERVER_STATUS
 
+from dsm.modules.mysql_reply import ReplyFrame
 from dsm.runtime.actions.objects import take_ownership
-from dsm.runtime.blocking import on_host
+from dsm.runtime.blocking import loop_form, on_host
 from dsm.runtime.call import AudioOpenError, FileItem
 from dsm.runtime.context import ActionContext, config_seconds
 from dsm.runtime.registry import Module
+from dsm.runtime.resumable import ON_POOL, WaitReply
 from dsm.runtime.values import parse_uint, strip_dollar
 
 __all__ = ["module", "MySQLConnection", "MySQLResult", "substitute_query", "parse_db_url"]
@@ -70,6 +74,9 @@ connection) instead of holding the call for ever."""
 # "Server has gone away" (the statement was not sent): auto-reconnect sends it again.
 _GONE_AWAY = 2006
 
+LOOP_REPLY_LIMIT = 1 << 20
+"""Bytes of a reply gathered on the event loop; a larger one is read and parsed on a worker."""
+
 # Encoders only: with no decoders every value arrives as server text (str) or bytes.
 _TEXT_ONLY_CONV: dict[Any, Any] = {
     k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)
@@ -79,11 +86,103 @@ Value = str | bytes | None
 
 
 # --------------------------------------------------------------------------- objects
+class _Replay:
+    """PyMySQL's read file while bytes read on the loop are still unparsed: those, then the socket.
+
+    Used for a reply handed to a worker half read (the rest comes from the
+    socket, blocking there as usual) and for the further results a
+    procedure call leaves after the first (PyMySQL reads them before the
+    next statement).  A whole reply is parsed from an ``io.BytesIO``.
+    """
+
+    __slots__ = ("buf", "pos", "raw")
+
+    def __init__(self, raw: Any, data: bytes | bytearray = b"") -> None:
+        self.buf = bytearray(data)
+        self.pos = 0
+        self.raw = raw
+
+    def read(self, n: int) -> bytes:
+        buf = self.buf
+        pos = self.pos
+        have = len(buf) - pos
+        if have <= 0:
+            return bytes(self.raw.read(n))
+        if have >= n:
+            data = bytes(buf[pos : pos + n])
+            self.pos = pos + n
+        else:
+            data = bytes(buf[pos:])
+            self.pos = len(buf)
+        if self.pos >= len(buf):
+            buf.clear()
+            self.pos = 0
+        if len(data) < n:
+            data += self.raw.read(n - len(data)) or b""
+        return data
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class MySQLConnection:
     """The ``db.con`` object: an open PyMySQL connection with automatic reconnect."""
 
     def __init__(self, con: pymysql.connections.Connection) -> None:
         self.con = con
+        self.waiting: WaitReply | None = None  # a statement's reply awaited on the loop
+        self.watch: WaitReply | None = None  # the last one: its socket may stay registered
+
+    def loop_ready(self) -> bool:
+        """Whether a statement can wait for its reply on the loop: open, and not TLS.
+
+        (TLS bytes cannot be framed before decryption: such connections keep the pool.)
+        """
+        sock = self.con._sock
+        return sock is not None and not isinstance(sock, ssl.SSLSocket) and self.waiting is None
+
+    def send(self, sql: str | bytes) -> None:
+        """Send a statement without reading its reply (see :meth:`receive`)."""
+        con = self.con
+        con._execute_command(COMMAND.COM_QUERY, sql)
+        rfile = con._rfile
+        if type(rfile) is _Replay and rfile.pos >= len(rfile.buf):
+            con._rfile = rfile.raw  # leftovers of an earlier reply are read: back to the socket
+
+    def receive(self, reply: bytearray) -> tuple[int, MySQLResult | None]:
+        """Parse the reply of :meth:`send`, all of it in ``reply`` (as :meth:`_run` reads it).
+
+        PyMySQL reads it from memory; bytes it leaves (further results of a
+        procedure call, read before the next statement) stay for later.
+        """
+        con = self.con
+        raw = con._rfile
+        memory = io.BytesIO(reply)
+        con._rfile = memory
+        try:
+            return self._run_reply()
+        finally:
+            if con._rfile is memory:  # else PyMySQL closed the connection meanwhile
+                rest = memory.read()
+                con._rfile = _Replay(raw, rest) if rest else raw
+
+    def receive_rest(self, reply: bytearray) -> tuple[int, MySQLResult | None]:
+        """Parse a reply of which ``reply`` is the start; the rest from the socket (blocking)."""
+        con = self.con
+        con._rfile = _Replay(con._rfile, reply)
+        return self._run_reply()
+
+    def _run_reply(self) -> tuple[int, MySQLResult | None]:
+        con = self.con
+        with con.cursor() as cur:
+            con._affected_rows = con._read_query_result()
+            cur._do_get_result()
+            cur._executed = True  # what execute() would have noted
+            affected = int(cur.rowcount)
+            if cur.description is None:
+                return affected, None
+            columns = tuple(str(d[0]) for d in cur.description)
+            return affected, MySQLResult(columns, list(cur.fetchall()))
 
     @property
     def open(self) -> bool:
@@ -130,6 +229,9 @@ class MySQLConnection:
 
     def dispose(self) -> None:
         """Close the connection (session end, ``freeObject``)."""
+        if self.watch is not None:  # stop the loop's watch before the socket goes
+            self.watch.abandon()
+            self.watch = self.waiting = None
         try:
             if self.con.open:
                 self.con.close()
@@ -197,6 +299,66 @@ def substitute_query(ctx: ActionContext, text: str) -> str:
     after the marker's position, i.e. inside the inserted value, so a ``$``
     or ``#`` in a value (after its first character) is substituted again.
     """
+    plan = _PLANS.get(text, _UNPLANNED)
+    if plan is _UNPLANNED:
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        plan = _PLANS[text] = _plan(text)
+    if plan is None:
+        return _substitute_scan(ctx, text)
+    literals, refs = plan
+    variables = ctx.vars
+    params = ctx.params
+    out = [literals[0]]
+    for i, (marker, name) in enumerate(refs):
+        if marker == "$":
+            value = variables.setdefault(name, "")
+        elif params is not None:
+            value = params.setdefault(name, "")
+        else:
+            value = marker + name  # stays, and the scan goes on after it
+        if not value or value[-1] == "\\" or "$" in value or "#" in value:
+            return _substitute_scan(ctx, text)  # a value the rescan quirk may touch
+        out.append(value)
+        out.append(literals[i + 1])
+    return "".join(out)
+
+
+Plan = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
+_PLANS: dict[str, Plan | None] = {}
+_PLANS_MAX = 4096
+_UNPLANNED: Any = object()
+
+
+def _plan(text: str) -> Plan | None:
+    """``text`` split once into literals and the ``(marker, name)`` between them.
+
+    ``None`` when a marker is escaped (the scan handles those).  With every
+    inserted value free of markers, non-empty and not ending in a backslash,
+    joining the plan gives what :func:`_substitute_scan` gives, without
+    rescanning the growing string (``tests/modules/test_mod_mysql.py``
+    checks the two agree on generated templates).
+    """
+    literals: list[str] = []
+    refs: list[tuple[str, str]] = []
+    pos = last = 0
+    while True:
+        found = _MARKER.search(text, pos)
+        if found is None:
+            break
+        k = found.start()
+        if k > 0 and text[k - 1] == "\\":
+            return None
+        e = _NAME.match(text, k + 1).end()  # type: ignore[union-attr]  # matches the empty string
+        literals.append(text[last:k])
+        refs.append((text[k], text[k + 1 : e]))
+        pos = last = e
+    literals.append(text[last:])
+    return tuple(literals), tuple(refs)
+
+
+def _substitute_scan(ctx: ActionContext, text: str) -> str:
+    """``Q(x)`` exactly as the reference scans (see :func:`substitute_query`)."""
     res = text
     pos = 0
     params = ctx.params
@@ -412,7 +574,12 @@ def execute(ctx: ActionContext, sql: str) -> None:
     con = _connection(ctx)
     if con is None:
         return
-    done = _run(ctx, con, substitute_query(ctx, sql))
+    _execute_end(ctx, con, _run(ctx, con, substitute_query(ctx, sql)))
+
+
+def _execute_end(
+    ctx: ActionContext, con: MySQLConnection, done: tuple[int, MySQLResult | None] | None
+) -> None:
     if done is None:
         return
     affected, res = done
@@ -424,7 +591,11 @@ def _rows_or_error(ctx: ActionContext, sql: str) -> MySQLResult | None:
     con = _connection(ctx)
     if con is None:
         return None
-    done = _run(ctx, con, substitute_query(ctx, sql))
+    return _rows(ctx, _run(ctx, con, substitute_query(ctx, sql)))
+
+
+def _rows(ctx: ActionContext, done: tuple[int, MySQLResult | None] | None) -> MySQLResult | None:
+    """The statement's result set, or ``None`` with ``errno = query`` when it had none."""
     if done is None:
         return None
     res = done[1]
@@ -438,7 +609,10 @@ def _rows_or_error(ctx: ActionContext, sql: str) -> MySQLResult | None:
 @module.action("mysql.query", style="S", blocking=True)
 def query(ctx: ActionContext, sql: str) -> None:
     """M-mysql-4: run a query and keep its whole result as ``db.res``."""
-    res = _rows_or_error(ctx, sql)
+    _query_end(ctx, _rows_or_error(ctx, sql))
+
+
+def _query_end(ctx: ActionContext, res: MySQLResult | None) -> None:
     if res is None:
         return
     take_ownership(ctx, res)
@@ -453,7 +627,10 @@ def query_get_result(ctx: ActionContext, sql: str, row_arg: str) -> None:
 
     The statement runs before the row argument is checked (as in the reference).
     """
-    res = _rows_or_error(ctx, sql)
+    _query_get_result_end(ctx, _rows_or_error(ctx, sql), row_arg)
+
+
+def _query_get_result_end(ctx: ActionContext, res: MySQLResult | None, row_arg: str) -> None:
     if res is None:
         return
     row_text = ctx.resolve(row_arg) if row_arg else ""
@@ -467,6 +644,102 @@ def query_get_result(ctx: ActionContext, sql: str, row_arg: str) -> None:
     _set_row(ctx, res, row)
     ctx.vars["db.rows"] = str(len(res))
     ctx.clear_error()
+
+
+# --------------------------------------------------------------------------- waiting on the loop
+Done = tuple[int, "MySQLResult | None"] | None
+
+
+def _on_loop(
+    ctx: ActionContext, sql: str, end: Callable[[MySQLConnection, Done], None]
+) -> WaitReply | None:
+    """Send the statement and return the wait for its reply (``docs/modules.md``, how queries wait).
+
+    ``end(con, done)`` is the action's tail, as after :func:`_run`.  A
+    connection that is closed (auto-reconnect) or TLS, or a statement the
+    server has gone away for before it was sent, runs the whole action on
+    the pool instead (:data:`ON_POOL`).
+    """
+    con = _connection(ctx)
+    if con is None:
+        return None
+    if not con.loop_ready():
+        return ON_POOL  # type: ignore[no-any-return]
+    text = substitute_query(ctx, sql)
+    try:
+        con.send(text)
+    except pymysql.err.OperationalError as exc:
+        if exc.args and exc.args[0] == _GONE_AWAY:
+            return ON_POOL  # type: ignore[no-any-return]
+        _query_failed(ctx, exc)
+        return None
+    except (pymysql.err.MySQLError, OSError) as exc:
+        _query_failed(ctx, exc)
+        return None
+    frame = ReplyFrame()
+    buf = bytearray()
+
+    def feed(data: bytes) -> bool | None:
+        if not data:
+            return True  # closed: PyMySQL reports the lost connection as it would
+        buf.extend(data)
+        if frame.feed(buf):
+            return True
+        if frame.unsupported or len(buf) > LOOP_REPLY_LIMIT:
+            return None
+        return False
+
+    def complete() -> None:
+        con.waiting = None
+        if frame.whole or not buf:
+            end(con, _received(ctx, con.receive, buf))
+        else:  # on a worker: the rest of a large reply from the socket
+            end(con, _received(ctx, con.receive_rest, buf))
+
+    def expire() -> None:
+        con.waiting = None
+        con.con._force_close()
+        _query_failed(
+            ctx,
+            pymysql.err.OperationalError(
+                CR.CR_SERVER_LOST, "Lost connection to MySQL server during query (timed out)"
+            ),
+        )
+
+    timeout = con.con._read_timeout or DEFAULT_READ_TIMEOUT
+    wait = con.waiting = con.watch = WaitReply(con.con._sock, feed, complete, expire, timeout)
+    return wait
+
+
+def _received(
+    ctx: ActionContext, receive: Callable[[bytearray], Done], reply: bytearray
+) -> Done:
+    """The reply gathered on the loop, parsed; ``None`` with ``errno = query`` on a driver error."""
+    try:
+        return receive(reply)
+    except pymysql.err.MySQLError as exc:
+        _query_failed(ctx, exc)
+        return None
+    except OSError as exc:
+        _query_failed(ctx, exc)
+        return None
+
+
+@loop_form(execute)
+def _execute_on_loop(ctx: ActionContext, sql: str) -> WaitReply | None:
+    return _on_loop(ctx, sql, lambda con, done: _execute_end(ctx, con, done))
+
+
+@loop_form(query)
+def _query_on_loop(ctx: ActionContext, sql: str) -> WaitReply | None:
+    return _on_loop(ctx, sql, lambda _con, done: _query_end(ctx, _rows(ctx, done)))
+
+
+@loop_form(query_get_result)
+def _query_get_result_on_loop(ctx: ActionContext, sql: str, row_arg: str) -> WaitReply | None:
+    return _on_loop(
+        ctx, sql, lambda _con, done: _query_get_result_end(ctx, _rows(ctx, done), row_arg)
+    )
 
 
 @module.action("mysql.getResult", style="P,opt")

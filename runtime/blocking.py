@@ -16,6 +16,13 @@ thread that runs the engine.  The composition root picks the runner:
 * :class:`InlineRunner` — the outcome at once (tests of the resumable executor).
 
 Without a runner (the default engine) blocking actions simply run inline.
+
+A blocking action may also have a *loop form* (:func:`loop_form`): on a
+runner with a loop it runs on the loop, sends its request, and the session
+waits for the reply with no thread at all (:class:`WaitReply`); the
+:class:`PoolRunner` watches the connection's socket, finishes the action
+once the whole reply is in, and enforces its timeout with a loop timer.
+The other runners ignore loop forms (same traces as before).
 """
 
 from __future__ import annotations
@@ -25,14 +32,15 @@ import bisect
 import collections
 import contextlib
 import itertools
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from dsm.runtime.resumable import Outcome, Request, call
+from dsm.runtime.resumable import ON_POOL, Offload, Outcome, Request, WaitReply, call
 
 if TYPE_CHECKING:
     from dsm.runtime.clock import Clock
@@ -45,6 +53,8 @@ __all__ = [
     "PoolRunner",
     "Running",
     "on_host",
+    "loop_form",
+    "LOOP_READ_CHUNK",
     "DEFAULT_WORKERS",
     "DEFAULT_SLOW_SECONDS",
     "DEFAULT_BATCH",
@@ -65,6 +75,33 @@ most this many threads finish together and compete with the loop for the
 GIL.  Further calls of that module queue, in order, until one ends."""
 HISTOGRAM_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 """Upper bounds (seconds) of the per-action histogram in ``/metrics``."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SWEEP_SECONDS = 0.1
+"""How often a :class:`PoolRunner` looks for loop waits past their timeout (their precision)."""
+
+LOOP_READ_CHUNK = 262144
+"""Bytes read from a watched socket per readiness callback."""
+
+
+def loop_form(action: Callable[..., Any]) -> Callable[[F], F]:
+    """Give the blocking ``action`` a loop form, used where the runner has an event loop.
+
+    The form is called like the action (``form(ctx, *args)``) on the loop's
+    thread and returns ``None`` (it did the whole action: an argument or
+    connection error, say), :data:`~dsm.runtime.resumable.ON_POOL` (run the
+    action on the worker pool as usual, e.g. it must connect first) or a
+    :class:`~dsm.runtime.resumable.WaitReply` (the request is sent; finish
+    once the reply is in).  ``mod_mysql``'s queries use it.
+    """
+
+    def deco(form: F) -> F:
+        action.on_loop = form  # type: ignore[attr-defined]
+        return form
+
+    return deco
 
 
 class BlockingRunner(Protocol):
@@ -167,6 +204,53 @@ def _first(
     return job_id, key, session, request
 
 
+class _Waiting:
+    """A loop form's wait: its session, request, reply, deadline and watched socket."""
+
+    __slots__ = ("job_id", "key", "session", "request", "wait", "deadline", "watch", "queued")
+
+    def __init__(
+        self, job_id: int, key: str, session: Session, request: Request, wait: WaitReply
+    ) -> None:
+        self.job_id = job_id
+        self.key = key
+        self.session = session
+        self.request = request
+        self.wait = wait
+        self.deadline = 0.0
+        self.watch: _Watch | None = None
+        self.queued = False  # whole, waiting in the backlog for its turn
+
+
+class _Watch:
+    """A socket registered with the loop, kept between replies (cheaper than per reply).
+
+    ``sock`` is kept so its number is not mistaken for another socket's
+    after a close: a different object under the same number means the old
+    registration is stale.  Only the loop's thread registers or releases.
+    """
+
+    __slots__ = ("fd", "sock", "session", "entry")
+
+    def __init__(self, fd: int, sock: Any, session: str) -> None:
+        self.fd = fd
+        self.sock = sock
+        self.session = session
+        self.entry: _Waiting | None = None
+
+
+def _noop() -> None:
+    return None
+
+
+def _ignore(_value: Any) -> None:
+    return None
+
+
+def _raise(exc: Exception) -> Any:
+    raise exc
+
+
 class PoolRunner:
     """Daemon worker threads for blocking calls; outcomes go back to ``loop``.
 
@@ -182,6 +266,11 @@ class PoolRunner:
     resumes at most ``batch`` sessions per iteration before yielding, so a
     burst of completions (a paused database resumed) cannot hold media and
     SIP for long.  ``log`` receives ``(event, level, fields)`` for slow calls.
+
+    An action with a loop form (:func:`loop_form`) runs on the loop and its
+    session waits for the reply with no thread, holding a slot of its lane
+    (``loop_waits=False``: on the pool like any other, as before loop forms);
+    it counts in :attr:`in_flight`, the histogram and the slow-call log alike.
     """
 
     def __init__(
@@ -193,8 +282,10 @@ class PoolRunner:
         batch: int = DEFAULT_BATCH,
         lane_workers: int = DEFAULT_LANE_WORKERS,
         log: Callable[..., None] | None = None,
+        loop_waits: bool = True,
     ) -> None:
         self.loop = loop
+        self.loop_waits = loop_waits
         self.workers = max(1, workers)
         self.lane_workers = max(1, lane_workers)
         self._lanes: dict[str, _Lane] = {}  # touched on the loop's thread only
@@ -212,6 +303,14 @@ class PoolRunner:
         self._outstanding = 0  # submitted and not finished: a thread starts when all are busy
         self._lock = threading.Lock()
         self._watch: asyncio.TimerHandle | None = None
+        self.waiting_on_loop = 0
+        """Actions waiting for a reply on the loop (no thread; part of :attr:`in_flight`)."""
+        self._watches: dict[int, _Watch] = {}
+        self._by_session: dict[str, list[_Watch]] = {}
+        self._waits: dict[int, _Waiting] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._turn_done = 0  # loop waits finished in this loop iteration (bounded by ``batch``)
+        self._backlog: collections.deque[_Waiting] = collections.deque()
 
     @property
     def in_flight(self) -> int:
@@ -226,6 +325,11 @@ class PoolRunner:
         job_id = next(self._ids)
         src = request.src
         self.running[job_id] = Running(session.id, src.name, str(src.loc), time.monotonic())
+        if self._watch is None:
+            self._watch = self.loop.call_later(self.slow_seconds, self._check_slow)
+        self._to_lane(job_id, session, request)
+
+    def _to_lane(self, job_id: int, session: Session, request: Request) -> None:
         key = lane_of(request)
         lane = self._lanes.get(key)
         if lane is None:
@@ -234,9 +338,206 @@ class PoolRunner:
             lane.waiting.append((job_id, session, request))
         else:
             lane.running += 1
-            self._dispatch(job_id, key, session, request)
-        if self._watch is None:
-            self._watch = self.loop.call_later(self.slow_seconds, self._check_slow)
+            self._start(job_id, key, session, request)
+
+    def _start(self, job_id: int, key: str, session: Session, request: Request) -> None:
+        """Run a call that holds a lane slot: on the loop (a loop form) or on a worker."""
+        form = getattr(getattr(request, "fn", None), "on_loop", None) if self.loop_waits else None
+        if form is not None and self._on_loop(job_id, key, session, request, form):
+            return
+        if self._by_session:
+            self._release_session(session)
+        self._dispatch(job_id, key, session, request)
+
+    def _free(self, key: str) -> None:
+        """A call of lane ``key`` ended: its slot goes to the lane's next waiting call."""
+        lane = self._lanes[key]
+        if lane.waiting:
+            self._start(*_first(lane.waiting, key))
+        else:
+            lane.running -= 1
+
+    # -- waiting on the loop (loop forms) ------------------------------------------
+    def _on_loop(
+        self, job_id: int, key: str, session: Session, request: Request, form: Any
+    ) -> bool:
+        """Run a loop form; ``False`` when the action should go to the pool instead."""
+        try:
+            wait = form(session, *request.args)  # type: ignore[union-attr]
+        except Exception as exc:
+            self._done(job_id, session, (False, exc), key=key)
+            return True
+        if wait is ON_POOL:
+            return False
+        if wait is None:
+            self._done(job_id, session, (True, None), key=key)
+            return True
+        assert isinstance(wait, WaitReply)
+        loop = self.loop
+        entry = _Waiting(job_id, key, session, request, wait)
+        entry.deadline = loop.time() + wait.timeout
+        self._waits[job_id] = entry
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(SWEEP_SECONDS, self._sweep)
+        sock = wait.sock
+        fd = sock.fileno()
+        watch = self._watches.get(fd)
+        if watch is None or watch.sock is not sock:
+            if watch is not None:  # a socket closed elsewhere left its number registered
+                self._release(watch)
+            watch = self._watches[fd] = _Watch(fd, sock, session.id)
+            self._by_session.setdefault(session.id, []).append(watch)
+            loop.add_reader(fd, self._readable, watch)
+        watch.entry = entry
+        entry.watch = watch
+        wait.abandon = lambda: self._release(watch)
+        self.waiting_on_loop += 1
+        return True
+
+    def _stop(self, entry: _Waiting) -> None:
+        """``entry`` no longer waits (its socket may stay registered for the next reply)."""
+        watch = entry.watch
+        if watch is not None and watch.entry is entry:
+            watch.entry = None
+        entry.watch = None
+        self.waiting_on_loop -= 1
+        self._waits.pop(entry.job_id, None)
+
+    def _release(self, watch: _Watch) -> None:
+        """Unregister ``watch``'s socket (before it is closed, or found closed or idle-readable).
+
+        A reply still awaited on it is abandoned: its owner is closing the
+        connection (its session ended), so nobody waits for the outcome.
+        """
+        if self._watches.get(watch.fd) is watch:
+            del self._watches[watch.fd]
+            self.loop.remove_reader(watch.fd)
+        group = self._by_session.get(watch.session)
+        if group is not None:
+            with contextlib.suppress(ValueError):
+                group.remove(watch)
+            if not group:
+                del self._by_session[watch.session]
+        entry = watch.entry
+        if entry is not None:
+            self._stop(entry)
+            self.running.pop(entry.job_id, None)
+            self._free(entry.key)
+
+    def _release_session(self, session: Session) -> None:
+        """A pool call of ``session`` may close or reopen its connections: unregister them first."""
+        group = self._by_session.get(session.id)
+        if group:
+            for watch in list(group):
+                self._release(watch)
+
+    def _readable(self, watch: _Watch) -> None:
+        entry = watch.entry
+        if entry is None:  # readable while no reply is awaited: closed by the peer
+            self._release(watch)
+            return
+        wait = entry.wait
+        try:
+            data = os.read(watch.fd, LOOP_READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""  # a reset connection: the client library reports it as it would
+        try:
+            whole = wait.feed(data)
+        except Exception as exc:
+            failed = exc
+            self._finish(entry, lambda: _raise(failed))
+            return
+        if whole is False:
+            return
+        if whole is None:  # finish on a worker thread (a reply too large to hold here)
+            self._stop(entry)
+            self._release(watch)
+            off = Offload(wait.complete, _ignore)
+            off.src = entry.request.src
+            self._dispatch(entry.job_id, entry.key, entry.session, off)  # keeps its lane slot
+            return
+        if entry.queued:
+            return
+        if self._turn_done >= self.batch:  # a burst (a paused server resumed): yield first
+            entry.queued = True
+            self._backlog.append(entry)
+            if len(self._backlog) == 1:
+                self.loop.call_soon(self._drain_backlog)
+            return
+        if self.waiting_on_loop > 1:  # others may finish in this loop iteration too: count them
+            if not self._turn_done:
+                self.loop.call_soon(self._new_turn)
+            self._turn_done += 1
+        self._finish(entry, wait.complete)
+
+    def _new_turn(self) -> None:
+        self._turn_done = 0
+
+    def _drain_backlog(self) -> None:
+        """Finish up to ``batch`` whole replies per loop iteration, so timers and I/O run between."""
+        backlog = self._backlog
+        for _ in range(self.batch):
+            if not backlog:
+                return
+            entry = backlog.popleft()
+            entry.queued = False
+            self._finish(entry, entry.wait.complete)
+        if backlog:
+            self.loop.call_soon(self._drain_backlog)
+
+    def _sweep(self) -> None:
+        """Expire the loop waits past their deadline (one timer for all, not one per query)."""
+        self._sweeper = None
+        now = self.loop.time()
+        for entry in [e for e in self._waits.values() if e.deadline <= now]:
+            self._expire(entry)
+        if self._waits:
+            self._sweeper = self.loop.call_later(SWEEP_SECONDS, self._sweep)
+
+    def _expire(self, entry: _Waiting) -> None:
+        watch = entry.watch
+        if watch is None:
+            return
+        self._stop(entry)
+        self._release(watch)  # expire() closes the connection
+        self._end(entry, entry.wait.expire, None)
+
+    def _finish(self, entry: _Waiting, end: Callable[[], Any]) -> None:
+        watch = entry.watch
+        if watch is None:
+            return
+        self._stop(entry)
+        self._end(entry, end, watch)
+
+    def _end(self, entry: _Waiting, end: Callable[[], Any], watch: _Watch | None) -> None:
+        """Finish the action on the loop, then resume its session at once.
+
+        A connection the end closed (a lost connection) is unregistered
+        before anything else runs, so its number cannot be reused meanwhile.
+        """
+        try:
+            outcome: Outcome = (True, end())
+        except Exception as exc:
+            outcome = (False, exc)
+        if watch is not None and watch.sock.fileno() != watch.fd:
+            self._release(watch)
+        self._done(entry.job_id, entry.session, outcome, at_once=True, key=entry.key)
+
+    def _done(
+        self, job_id: int, session: Session, outcome: Outcome, at_once: bool = False, key: str = ""
+    ) -> None:
+        """An action finished on the loop: its lane slot freed, metrics as for a pool call, resume."""
+        self._free(key)
+        entry = self.running.pop(job_id, None)
+        if entry is not None:
+            hist = self.histograms.get(entry.action)
+            if hist is None:
+                hist = self.histograms[entry.action] = _Histogram()
+            hist.observe(time.monotonic() - entry.started)
+            self.completed += 1
+        session.resume(outcome, at_once)
 
     def _dispatch(self, job_id: int, key: str, session: Session, request: Request) -> None:
         """Put a call on the workers' queue, starting a thread when every one is busy."""
@@ -275,17 +576,12 @@ class PoolRunner:
         finished = self._finished
         running = self.running
         histograms = self.histograms
-        lanes = self._lanes
         now = time.monotonic()
         for _ in range(self.batch):
             if not finished:
                 return
             job_id, key, session, outcome = finished.popleft()
-            lane = lanes[key]
-            if lane.waiting:
-                self._dispatch(*_first(lane.waiting, key))
-            else:
-                lane.running -= 1
+            self._free(key)
             entry = running.pop(job_id, None)
             if entry is not None:
                 hist = histograms.get(entry.action)
@@ -319,6 +615,11 @@ class PoolRunner:
         self._watch = self.loop.call_later(min(self.slow_seconds, 0.25), self._check_slow)
 
     def close(self) -> None:
+        for watch in list(self._watches.values()):
+            self._release(watch)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from dsm.runtime.events import QueuedEvent
     from dsm.runtime.session import Session
 
-__all__ = ["Request", "Outcome", "Parked", "Offload", "drain", "finish", "call"]
+__all__ = ["Request", "Outcome", "Parked", "Offload", "WaitReply", "ON_POOL", "drain", "finish", "call"]
 
 
 class Offload:
@@ -88,6 +88,59 @@ class Offload:
         self.src: Any = None  # the action's chart element (name, loc), set by the executor
 
 
+class WaitReply:
+    """What a blocking action's *loop form* returns: finish once ``fd`` holds a whole reply.
+
+    A runner with an event loop (:class:`~dsm.runtime.blocking.PoolRunner`)
+    calls the loop form (:func:`~dsm.runtime.blocking.loop_form`) on the
+    loop; the form sends its request and returns one of these instead of
+    letting a worker thread block on the answer.  The runner then watches
+    ``fd`` and hands every chunk read from it to ``feed``, which keeps the
+    bytes for the client library and answers ``True`` (the reply is whole),
+    ``False`` (wait for more) or ``None`` (finish on a worker thread: too
+    large, or a form the framing does not know); ``b""`` means the peer
+    closed.  ``sock`` is the connection's socket (``fileno()``; -1 once
+    closed); the runner may keep it registered between replies.  ``complete()`` then finishes the action (it parses the buffered
+    reply, so on the loop it cannot block); ``expire()`` finishes it when no
+    whole reply came within ``timeout`` seconds.  Both may raise as the
+    action would.  The runner sets ``abandon``: called before the owner
+    closes ``fd`` while a reply is awaited (a session ending), it stops the
+    watch without finishing anything.  A connection closed by ``complete()``
+    (a lost connection) is noticed afterwards; ``complete()`` must not open
+    another socket meanwhile.
+    """
+
+    __slots__ = ("sock", "feed", "complete", "expire", "timeout", "abandon")
+
+    def __init__(
+        self,
+        sock: Any,
+        feed: Callable[[bytes], bool | None],
+        complete: Callable[[], Any],
+        expire: Callable[[], Any],
+        timeout: float,
+    ) -> None:
+        self.sock = sock
+        self.feed = feed
+        self.complete = complete
+        self.expire = expire
+        self.timeout = timeout
+        self.abandon: Callable[[], None] = _nothing
+
+
+def _nothing() -> None:
+    return None
+
+
+class _OnPool:
+    def __repr__(self) -> str:
+        return "ON_POOL"
+
+
+ON_POOL: Any = _OnPool()
+"""A loop form's answer "not here: run the whole action on the pool" (e.g. it must connect)."""
+
+
 Request = XAction | XCondition | Offload
 """What a generator yields: the blocking action or condition, or an action's offloaded work."""
 
@@ -97,6 +150,7 @@ Outcome = tuple[bool, Any]
 Gen = Generator[Request, Any, Any]
 
 _LEVEL_ERROR = 0
+_AT_ONCE_LIMIT = 10_000
 _LEVEL_WARN = 1
 
 
@@ -160,15 +214,27 @@ def _advance(s: Session, gen: Gen, outcome: Outcome | None) -> bool:
         outcome = parked.outcome
 
 
-def finish(s: Session, outcome: Outcome) -> None:
-    """The runner's report that the parked call ended; the event goes on in ``run_pending``."""
+def finish(s: Session, outcome: Outcome, at_once: bool = False) -> None:
+    """The runner's report that the parked call ended; the event goes on in ``run_pending``.
+
+    ``at_once``: go on now when the engine is idle (a reply read on the loop:
+    no need to wait for another loop iteration); the ready sessions run in
+    their usual order, only sooner.
+    """
     parked = s._parked
     if parked is None or s.ended:
         return
     parked.outcome = outcome
     if not s._scheduled:
         s._scheduled = True
-        s.engine._schedule(s)
+        engine = s.engine
+        if at_once and not engine._busy:
+            engine._ready.append(s)
+            engine.run_pending(limit=_AT_ONCE_LIMIT)
+            if engine._ready and engine.on_pending is not None:
+                engine.on_pending()  # sessions posting to each other: the rest on the next turn
+        else:
+            engine._schedule(s)
 
 
 def call(s: Session, request: Request) -> Any:

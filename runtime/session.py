@@ -272,9 +272,12 @@ class Session(ErrorVars):
         """Whether an event of this session is parked on a blocking call still running."""
         return self._parked is not None
 
-    def resume(self, outcome: resumable.Outcome) -> None:
-        """The engine's runner reports that the parked blocking call ended (on the loop thread)."""
-        resumable.finish(self, outcome)
+    def resume(self, outcome: resumable.Outcome, at_once: bool = False) -> None:
+        """The engine's runner reports that the parked blocking call ended (on the loop thread).
+
+        ``at_once``: continue the event now if the engine is idle (:func:`resumable.finish`).
+        """
+        resumable.finish(self, outcome, at_once)
 
     def _drain(self) -> int:
         """Process every queued event, including ones queued meanwhile (E-147)."""

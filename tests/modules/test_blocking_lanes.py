@@ -58,7 +58,7 @@ def test_a_paused_mariadb_holds_its_lane_only_and_every_query_resumes_in_order(
     mariadb_server: MariaDB, redis_info: RedisServer, paused: list[int]
 ) -> None:
     loop = asyncio.new_event_loop()
-    runner = PoolRunner(loop, workers=8, lane_workers=2)
+    runner = PoolRunner(loop, workers=8, lane_workers=2, loop_waits=False)  # queries on the pool
     engine = Engine(AsyncioClock(loop), runner=runner)
     engine.on_pending = lambda: loop.call_soon(engine.run_pending)
     sessions: list[Any] = []

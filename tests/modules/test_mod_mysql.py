@@ -18,6 +18,8 @@ import numpy as np
 import pymysql
 import pytest
 import soundfile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from servers import FakeContext, MariaDB
 
 from dsm.modules import mod_mysql as my
@@ -117,6 +119,22 @@ class TestQuerySubstitution:
         """Names end at space , ( ) $ # tab ; ' " — dots and brackets belong to names."""
         c = FakeContext({"a.b": "D", "l[0]": "L", "n": "N"})
         assert my.substitute_query(c, "$a.b,$l[0];($n)'$n'\"$n\"$n$n") == "D,L;(N)'N'\"N\"NN"
+
+    @settings(max_examples=400, deadline=None)
+    @given(
+        text=st.text(alphabet="$#\\ab ,'x", max_size=14),
+        # markers in values are followed by names that are never set (no endless rescan)
+        values=st.dictionaries(st.sampled_from(["a", "b", "ab", "x"]), st.text(alphabet="$#\\ ,", max_size=4)),
+        with_params=st.booleans(),
+    )
+    def test_Q_planned_substitution_equals_the_scan(
+        self, text: str, values: dict[str, str], with_params: bool
+    ) -> None:
+        """The cached plan (fast path) gives exactly what the reference's scan gives, side effects too."""
+        fast = FakeContext(dict(values), params=dict(values) if with_params else None)
+        scan = FakeContext(dict(values), params=dict(values) if with_params else None)
+        assert my.substitute_query(fast, text) == my._substitute_scan(scan, text)
+        assert fast.vars == scan.vars and fast.params == scan.params
 
     def test_Q_quirk_rescans_inside_inserted_value(self) -> None:
         """REFERENCE QUIRK: a ``$`` inside a value (after its first character) is substituted again."""

@@ -1,0 +1,121 @@
+"""When is a MySQL reply whole?  Packet framing of a ``COM_QUERY`` reply, fed bytes (sans-I/O).
+
+``mod_mysql`` waits for a query's reply on the event loop instead of a
+worker thread (``docs/modules.md``, "How queries wait").  The bytes are read
+as they arrive and fed here; once the whole reply is in, PyMySQL parses it
+from memory and cannot block.  Only the framing is read, never the values:
+
+* a packet is a 3-byte little-endian payload length, a sequence byte, the
+  payload; a payload of 0xFFFFFF bytes continues in the next packet (over
+  16 MB: :attr:`ReplyFrame.unsupported`, the caller finishes on a thread);
+* a reply is an OK (0x00) or ERR (0xFF) packet, or a result set: the
+  column count, one definition packet per column, an EOF packet (unless
+  ``CLIENT_DEPRECATE_EOF``), the rows, and an EOF/OK packet (0xFE, short)
+  or an ERR packet;
+* an OK or the final EOF with ``SERVER_MORE_RESULTS_EXISTS`` is followed by
+  another result (a stored procedure), which is part of the same reply.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ReplyFrame", "MORE_RESULTS"]
+
+MORE_RESULTS = 0x0008  # SERVER_MORE_RESULTS_EXISTS
+_MAX_PAYLOAD = 0xFFFFFF
+
+_FIRST = 0  # the first packet of a result
+_COLUMNS = 1  # column definitions (and the EOF after them)
+_ROWS = 2  # rows until EOF/OK or ERR
+_DONE = 3
+
+
+def _lenenc(data: bytes | bytearray, pos: int) -> tuple[int, int]:
+    """A length-encoded integer at ``pos``: (value, position after it)."""
+    first = data[pos]
+    if first < 0xFB:
+        return first, pos + 1
+    if first == 0xFC:
+        return int.from_bytes(data[pos + 1 : pos + 3], "little"), pos + 3
+    if first == 0xFD:
+        return int.from_bytes(data[pos + 1 : pos + 4], "little"), pos + 4
+    return int.from_bytes(data[pos + 1 : pos + 9], "little"), pos + 9
+
+
+def _ok_status(payload: bytes | bytearray) -> int:
+    """Status flags of an OK packet (header, affected rows, insert id, status)."""
+    try:
+        _, pos = _lenenc(payload, 1)
+        _, pos = _lenenc(payload, pos)
+        return int.from_bytes(payload[pos : pos + 2], "little")
+    except IndexError:
+        return 0
+
+
+class ReplyFrame:
+    """Feed the bytes of one ``COM_QUERY`` reply; :attr:`whole` once all of it is in.
+
+    Keeps no bytes itself: ``feed`` gets the whole buffer received so far
+    (the reply starts at ``start``) and scans only what it has not seen.
+    """
+
+    __slots__ = ("deprecate_eof", "whole", "unsupported", "_pos", "_state", "_columns")
+
+    def __init__(self, start: int = 0, deprecate_eof: bool = False) -> None:
+        self.deprecate_eof = deprecate_eof
+        self.whole = False
+        self.unsupported = False
+        self._pos = start
+        self._state = _FIRST
+        self._columns = 0
+
+    def feed(self, buf: bytes | bytearray) -> bool:
+        """Scan the new complete packets of ``buf`` (everything received so far); ``whole``."""
+        pos = self._pos
+        end = len(buf)
+        while not self.whole and not self.unsupported and pos + 4 <= end:
+            size = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+            if size == _MAX_PAYLOAD:
+                self.unsupported = True
+                break
+            if pos + 4 + size > end:
+                break
+            self._packet(buf, pos + 4, size)
+            pos += 4 + size
+        self._pos = pos
+        return self.whole
+
+    def _packet(self, buf: bytes | bytearray, at: int, size: int) -> None:
+        """One packet: its payload is ``buf[at : at + size]`` (not copied: rows can be large)."""
+        head = buf[at] if size else 0
+        state = self._state
+        if state == _ROWS:
+            if head == 0xFF:
+                self.whole = True
+            elif head == 0xFE and size < 9:  # EOF
+                self._end(buf[at + 3] | buf[at + 4] << 8 if size >= 5 else 0)
+            elif head == 0xFE and self.deprecate_eof:  # OK in place of EOF
+                self._end(_ok_status(buf[at : at + size]))
+        elif state == _FIRST:
+            if head == 0x00:
+                self._end(_ok_status(buf[at : at + size]))
+            elif head == 0xFF:
+                self.whole = True
+            elif head == 0xFB:  # LOCAL INFILE request: the client must answer; not here
+                self.unsupported = True
+            else:
+                self._columns, _ = _lenenc(buf, at)
+                self._state = _COLUMNS
+        elif state == _COLUMNS:
+            if self._columns > 0:
+                self._columns -= 1
+                if self._columns == 0 and self.deprecate_eof:
+                    self._state = _ROWS
+            else:  # the EOF after the definitions
+                self._state = _ROWS
+
+    def _end(self, status: int) -> None:
+        if status & MORE_RESULTS:
+            self._state = _FIRST
+        else:
+            self._state = _DONE
+            self.whole = True
