@@ -469,10 +469,7 @@ def _run(
     """Run a statement; on a driver error set ``errno = query`` and return ``None``."""
     try:
         return con.run(sql)
-    except pymysql.err.MySQLError as exc:
-        _query_failed(ctx, exc)
-        return None
-    except OSError as exc:
+    except (pymysql.err.MySQLError, OSError) as exc:
         _query_failed(ctx, exc)
         return None
 
@@ -717,10 +714,7 @@ def _received(
     """The reply gathered on the loop, parsed; ``None`` with ``errno = query`` on a driver error."""
     try:
         return receive(reply)
-    except pymysql.err.MySQLError as exc:
-        _query_failed(ctx, exc)
-        return None
-    except OSError as exc:
+    except (pymysql.err.MySQLError, OSError) as exc:
         _query_failed(ctx, exc)
         return None
 
