@@ -10,9 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from relay_rig import SbcRig, caller_invite, check, recv_request, scenario
 from sip_rig import LIMIT
 from test_relay_wire import ANSWERED, CALLER_BYE, callee, recv_reply
+from test_sip_b2b import DTMF_PCAP, EchoUas
 from test_sip_dialout import Uas, recv, reply
 from test_sip_serve import ACK_2XX, pause, reply_to_last
 
@@ -131,3 +133,78 @@ def test_a_caller_is_reconnected_to_another_calls_callee(rig: SbcRig) -> None:
     assert one.end_cause == "reconnected"
     assert two.codes == [200] and two.b is not None and two.b.local_tag == tag
     assert two.end_cause == "SipRequest"
+
+
+def test_a_reconnected_callee_joins_this_calls_rtp_relay(rig: SbcRig) -> None:
+    """As above with ``enable_rtp_relay=yes`` on both calls: the callee's re-INVITE offers call 2's
+    relay port (not call 1's), caller 2 gets call 2's A-side port, call 1's relay is closed, and
+    caller 2's RTP reaches the (echoing) callee through call 2's relay and comes back (counted
+    both ways)."""
+    if not DTMF_PCAP.exists():
+        pytest.skip("sipp's dtmf_2833_1.pcap is not installed")
+    port = rig.callee(
+        scenario(
+            "callee", recv_request("INVITE"), reply(200, "OK", sdp=True), recv("ACK"),
+            recv_request(
+                "INVITE", check("X-Reconnected: yes", "re"), check("c=IN IP4 127.0.0.1", "c"),
+                check("m=audio [0-9]+ RTP/AVP 0 101", "m"),
+            ),
+            reply(200, "OK", sdp=True), recv("ACK"), recv_request("BYE"), reply_to_last(),
+            refs="re,c,m",
+        ),  # fmt: skip
+        uas=EchoUas,
+    )
+    relay = "enable_rtp_relay=yes\n"
+    rig.profile("cc", f"next_hop=127.0.0.1:{port}\n{relay}{cc_dsm('reconnect_wire')}cc_pickup=$H(X-Pickup)\n")
+    server = rig.start(["cc"], "cc", config=bundle(rig, "reconnect_wire"))
+    failures: list[BaseException] = []
+
+    def first_caller() -> None:
+        try:
+            rig.call(
+                scenario(
+                    "caller1", caller_invite(f"bob@127.0.0.1:{port}"), ANSWERED, ACK_2XX,
+                    recv_request("BYE"), reply_to_last(), refs="x,totag",
+                ),  # fmt: skip
+                name="c1",
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            failures.append(exc)
+
+    thread = threading.Thread(target=first_caller)
+    thread.start()
+    try:
+        deadline = time.monotonic() + LIMIT
+        tag = ""
+        while not tag:
+            calls = server.on_loop(lambda: list(rig.relay.recent))
+            if calls and calls[0].b is not None and calls[0].b_state == "connected" and calls[0].a_state == "connected":
+                tag = calls[0].b.local_tag
+            elif time.monotonic() > deadline or failures:
+                raise AssertionError(f"call 1 not connected: {calls} {failures}")
+            else:
+                time.sleep(0.05)
+        play = f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP}"/></action></nop>\n'
+        rig.call(
+            scenario(
+                "caller2", caller_invite(f"bob@127.0.0.1:{port}", f"      X-Pickup: {tag}\n"), ANSWERED, ACK_2XX,
+                pause(300), play, pause(1500), CALLER_BYE, refs="x,totag",
+            ),  # fmt: skip
+            name="c2",
+        )
+    finally:
+        thread.join(LIMIT)
+    assert not failures, failures
+    rig.finish_callee()
+    one, two = rig.ended_calls(2)
+    assert one.end_cause == "reconnected"
+    assert one.media is not None and one.media.closed
+    assert two.codes == [200] and two.b is not None and two.b.local_tag == tag
+    media = two.media
+    assert media is not None and media.closed
+    assert media.b.port not in (one.media.a.port, one.media.b.port)
+    offered = two.last_sdp_to[id(two.b)]
+    assert f"m=audio {media.b.port} ".encode() in offered, offered
+    assert f"m=audio {media.a.port} ".encode() in two.last_sdp_to[id(two.a)]
+    assert media.a.received > 0 and media.b.sent == media.a.received, (media.a, media.b)
+    assert media.b.received > 0 and media.a.sent > 0, (media.a, media.b)
