@@ -81,7 +81,7 @@ def test_the_table_is_cached_as_json_between_processes(tmp_path: Path) -> None:
 
     def run() -> list[str]:
         out = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, errors="replace", timeout=120
         )
         assert out.returncode == 0, out.stderr
         return out.stdout.split()

@@ -46,7 +46,7 @@ def test_compiling_import_mod_mysql_imports_neither_pymysql_nor_the_runtime(
         "'dsm.modules.mod_mysql') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, errors="replace", timeout=60)
     assert run.returncode == 0, run.stderr
 
 
@@ -135,7 +135,7 @@ def test_mod_py_syntax_warning_W015_without_importing_mod_py(tmp_path: Path) -> 
         "print(sorted((w.code, w.line, w.column) for w in c.warnings))\n"
         "assert 'dsm.modules.mod_py' not in sys.modules and 'dsm.runtime' not in sys.modules\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, errors="replace", timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[('W015', 2, 35), ('W015', 3, 18)]"
 

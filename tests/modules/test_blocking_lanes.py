@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from servers import MariaDB, RedisServer
+from servers import MariaDB, RedisServer, stop_process
 
 import dsm
 from dsm.runtime.blocking import PoolRunner
@@ -75,7 +75,7 @@ def test_a_paused_mariadb_holds_its_lane_only_and_every_query_resumes_in_order(
         assert _spin(loop, lambda: all("errno" in s.vars and not s.waiting for s in sessions))
         assert [s.vars["errno"] for s in sessions] == [""] * 6, [s.vars.get("strerror") for s in sessions]
 
-        os.kill(mariadb_server.pid, signal.SIGSTOP)
+        stop_process(mariadb_server.pid)
         paused.append(mariadb_server.pid)
         for i, s in enumerate(db):
             s.deliver("DSMEvent", {"go": "1", "n": str(i)})

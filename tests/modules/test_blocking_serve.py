@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from serve_rig import Phone, ServeProcess, probe_options
-from servers import MariaDB, RedisServer
+from servers import MariaDB, RedisServer, stop_process
 
 OPTIONS_MEDIAN = 0.050
 OPTIONS_MAX = 0.250
@@ -64,7 +64,7 @@ def _call(phones: list[Phone], srv: ServeProcess, app: str) -> Phone:
 
 def _pause(pid: int, paused: list[int]) -> None:
     """SIGSTOP a server; ``paused`` remembers it so that the test's end resumes it whatever happens."""
-    os.kill(pid, signal.SIGSTOP)
+    stop_process(pid)
     paused.append(pid)
 
 

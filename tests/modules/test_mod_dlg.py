@@ -81,7 +81,7 @@ def test_M_api_1_dsm_check_on_a_script_importing_mod_dlg_reports_nothing_unknown
     out = subprocess.run(
         [sys.executable, "-m", "dsm.cli", "check", str(path)],
         capture_output=True,
-        text=True,
+        text=True, errors="replace",
         timeout=60,
     )
     assert out.returncode == 0, out.stdout + out.stderr

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from servers import MariaDB
+from servers import MariaDB, stop_process
 
 import dsm
 from dsm.modules.mod_mysql import LOOP_REPLY_LIMIT
@@ -117,7 +117,7 @@ def test_a_query_waits_on_the_loop_without_a_thread_while_mariadb_is_paused(
     assert rig.spin(lambda: rig.idle(db)) and db.vars["answer"] == "warm"
     busy_before = runner._outstanding
 
-    os.kill(mariadb_server.pid, signal.SIGSTOP)
+    stop_process(mariadb_server.pid)
     paused.append(mariadb_server.pid)
     rig.send(db, go="1", n="7")
     rig.send(db, go="local", n="queued")  # queues behind the waiting query (E-146)
@@ -143,7 +143,7 @@ def test_the_read_timeout_fails_the_query_with_errno_query_and_the_next_one_reco
 ) -> None:
     rig = rig_factory(mariadb_server, 1, timeout=1)
     (db,) = rig.sessions
-    os.kill(mariadb_server.pid, signal.SIGSTOP)
+    stop_process(mariadb_server.pid)
     paused.append(mariadb_server.pid)
     rig.send(db, go="1", n="lost")
     assert db.waiting
@@ -210,7 +210,7 @@ def test_a_session_ending_while_its_query_waits_leaves_nothing_registered(
     (db,) = rig.sessions
     runner = rig.runner
     assert runner is not None
-    os.kill(mariadb_server.pid, signal.SIGSTOP)
+    stop_process(mariadb_server.pid)
     paused.append(mariadb_server.pid)
     rig.send(db, go="1", n="gone")
     assert db.waiting and runner.waiting_on_loop == 1
@@ -228,7 +228,7 @@ def test_a_burst_of_replies_after_sigcont_finishes_in_batches_and_in_order(
     rig = rig_factory(mariadb_server, 12, batch=3)
     runner = rig.runner
     assert runner is not None
-    os.kill(mariadb_server.pid, signal.SIGSTOP)
+    stop_process(mariadb_server.pid)
     paused.append(mariadb_server.pid)
     for i, s in enumerate(rig.sessions):
         s.deliver("DSMEvent", {"go": "1", "n": f"a{i}"})

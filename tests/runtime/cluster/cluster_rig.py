@@ -101,7 +101,7 @@ class Node:
         return subprocess.run(
             [sys.executable, "-m", "dsm.cli", *args, "--control", f"127.0.0.1:{self.control_port}",
              "--control-token-file", str(self.token_file)],
-            capture_output=True, text=True, timeout=LIMIT,
+            capture_output=True, text=True, errors="replace", timeout=LIMIT,
         )  # fmt: skip
 
 
@@ -291,7 +291,7 @@ class Sipp:
         if rtt:
             self.args += ["-trace_rtt", "-rtt_freq", "1"]
         self.proc = subprocess.Popen(
-            self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.workdir
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", cwd=self.workdir
         )
 
     def wait(self, limit: float = 150.0) -> SippResult:

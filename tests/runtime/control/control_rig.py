@@ -117,7 +117,7 @@ class Proc:
             [sys.executable, "-m", "dsm.cli", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
+            text=True, errors="replace",
             env={**os.environ, **(env or {})},
         )
         self.lines: list[str] = []

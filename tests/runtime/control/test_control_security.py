@@ -205,7 +205,7 @@ def test_the_cli_finds_the_token_file(served: Served) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DSM_CONTROL_TOKEN", "DSM_CONTROL_TOKEN_FILE")}
 
     def dsm(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dsm.cli", *args], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "dsm.cli", *args], capture_output=True, text=True, errors="replace",
                               timeout=LIMIT, env=env | extra)
 
     out = dsm("list", "--control", served.address)
@@ -265,7 +265,7 @@ def test_load_of_etc_passwd_is_refused_without_quoting_it(served: Served) -> Non
         assert PASSWD_LINE not in json.dumps([err.message, err.data])
         assert "bundles" in err.message if method == "loadConfig" else "diags" in err.message
     out = subprocess.run([sys.executable, "-m", "dsm.cli", "load", "p", "/etc/passwd", "--control", served.address],
-                         capture_output=True, text=True, timeout=LIMIT)
+                         capture_output=True, text=True, errors="replace", timeout=LIMIT)
     assert out.returncode == 1 and "refused" in out.stderr
     assert PASSWD_LINE not in out.stdout + out.stderr
     # a file in the script folder that is no script: refused by name, not read either
@@ -314,7 +314,7 @@ def test_secrets_are_masked_in_call_info_trace_and_logs(served: Served) -> None:
         lines = c.call("traceRead", {"since": 0})["lines"]
         assert [x["detail"] for x in lines if x["call"] == call["id"] and x["kind"] == "exception"] == ["***"]
         out = subprocess.run([sys.executable, "-m", "dsm.cli", "call-info", call["id"], "--control", served.address],
-                             capture_output=True, text=True, timeout=LIMIT)
+                             capture_output=True, text=True, errors="replace", timeout=LIMIT)
         assert out.returncode == 0 and "o_auth_pwd" in out.stdout
         assert SECRET not in json.dumps(info) + json.dumps(lines) + out.stdout + c.get("/metrics")
         c.call("callHangup", [call["id"]])

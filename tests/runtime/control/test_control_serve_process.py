@@ -41,7 +41,7 @@ def test_serve_starts_answers_and_stops_cleanly_on_SIGTERM(proc: Proc) -> None:
     assert call["state"] == "START_V1"
     out = subprocess.run(
         [sys.executable, "-m", "dsm.cli", "calls", "--control", address],
-        capture_output=True, text=True, timeout=LIMIT,
+        capture_output=True, text=True, errors="replace", timeout=LIMIT,
     )
     assert out.returncode == 0
     assert out.stdout.splitlines()[0] == "Active calls: 1"
@@ -82,7 +82,7 @@ def test_client_command_without_a_server_exits_3(tmp_path: Path) -> None:
         port = s.getsockname()[1]  # closed again: nobody listens there
     out = subprocess.run(
         [sys.executable, "-m", "dsm.cli", "list"],
-        capture_output=True, text=True, timeout=LIMIT,
+        capture_output=True, text=True, errors="replace", timeout=LIMIT,
         env={**os.environ, "DSM_CONTROL": f"127.0.0.1:{port}"},
     )
     assert out.returncode == 3

@@ -51,6 +51,6 @@ def test_importing_the_engine_does_not_import_management() -> None:
         "'dsm.runtime.compose', 'dsm.runtime.versions'))]\n"
         "print(','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, errors="replace", timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""

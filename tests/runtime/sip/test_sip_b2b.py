@@ -634,7 +634,7 @@ class TcpUas(Uas):
             "-nostdin", "-trace_err", "-error_file", str(self.errors),
         ]  # fmt: skip
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", cwd=tmp_path
         )
         deadline = time.monotonic() + LIMIT
         while True:

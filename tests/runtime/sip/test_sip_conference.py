@@ -164,7 +164,7 @@ def test_M_conference_1_three_sipp_callers_hear_each_other_mixed(sipp: str, tmp_
                 "-nostdin", "-error_file", str(tmp_path / f"errors{i}.log"),
             ]  # fmt: skip
             procs.append(
-                subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", cwd=tmp_path)
             )
         outputs = [p.communicate(timeout=90) for p in procs]
         for p, (out, err) in zip(procs, outputs, strict=True):

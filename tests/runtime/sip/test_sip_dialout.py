@@ -175,7 +175,7 @@ class Uas:
             "-nostdin", "-trace_err", "-error_file", str(self.errors), *self.extra_args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", cwd=tmp_path
         )
         deadline = time.monotonic() + LIMIT
         while not port_bound(self.port):

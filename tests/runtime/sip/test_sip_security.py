@@ -336,7 +336,7 @@ def test_the_limits_come_from_dsm_conf_and_the_command_line_wins(tmp_path: Any) 
 def test_bad_limit_values_are_refused_with_a_clear_message() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "dsm.cli", "serve", "--sip", "127.0.0.1:0", "--tcp-max-per-source", "lots"],
-        capture_output=True, text=True, timeout=WAIT,
+        capture_output=True, text=True, errors="replace", timeout=WAIT,
     )
     assert out.returncode == 2
     assert "--tcp-max-per-source" in out.stderr and "positive whole number" in out.stderr
@@ -446,7 +446,7 @@ def test_cli_flags_reach_the_served_limits() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "dsm.cli", "serve", "--sip", "127.0.0.1:0", "--control", "127.0.0.1:0",
          "--application", "menu", "--sip-max-headers", "12"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace",
     )  # fmt: skip
     try:
         assert proc.stderr is not None

@@ -349,7 +349,7 @@ def run_sipp(
             "-timeout", "40s", "-timeout_error", "-recv_timeout", "20000",
             "-nostdin", "-trace_err", "-trace_msg", "-error_file", str(errors),
         ]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=tmp_path)
+        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=90, cwd=tmp_path)
         if proc.returncode == 0:
             return proc
         detail = errors.read_text(errors="replace")[-3000:] if errors.exists() else ""
@@ -635,7 +635,7 @@ def test_cli_serve_sip_process_answers_options_and_stops_on_sigterm() -> None:
          "--application", "menu", "--rtp-ports", "30000-39999"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        text=True,
+        text=True, errors="replace",
     )
     try:
         assert proc.stderr is not None
@@ -662,7 +662,7 @@ def test_cli_serve_sip_process_answers_options_and_stops_on_sigterm() -> None:
 def test_cli_serve_rejects_a_bad_rtp_port_range() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "dsm.cli", "serve", "--sip", "127.0.0.1:0", "--rtp-ports", "9-3"],
-        capture_output=True, text=True, timeout=LIMIT,
+        capture_output=True, text=True, errors="replace", timeout=LIMIT,
     )
     assert out.returncode == 2
     assert "--rtp-ports" in out.stderr
