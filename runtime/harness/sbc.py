@@ -579,9 +579,7 @@ class SbcTestCall:
         """BYE from the caller (``a``) or the callee (``b``): that leg Disconnected (SipRequest),
         the other leg sends BYE on and goes Disconnected (SipReply with the 200 OK); both end."""
         leg = self.leg(side)
-        bye = _req("BYE", leg.invite.uri, headers=Headers([
-            ("From", leg.invite.headers.get("From") or ""), ("To", leg.invite.headers.get("To") or ""),
-            ("Call-ID", leg.invite.call_id), ("CSeq", "2 BYE")]))
+        bye = _req("BYE", leg.invite.uri, headers=Headers(_dialog_headers(leg, "2 BYE")))
         leg.set_status(CallStatus.DISCONNECTED, StopReason.SIP_REQUEST, bye)
         peer = leg.peer
         if peer is not None and not peer.destroyed:
@@ -599,8 +597,7 @@ class SbcTestCall:
         """
         leg = self.leg(side)
         self._cseq += 1
-        items = [("From", leg.invite.headers.get("From") or ""), ("To", leg.invite.headers.get("To") or ""),
-                 ("Call-ID", leg.invite.call_id), ("CSeq", f"{self._cseq} {method}"), *(headers or {}).items()]
+        items = [*_dialog_headers(leg, f"{self._cseq} {method}"), *(headers or {}).items()]
         req = _req(method, leg.invite.uri, headers=Headers(items), body=body.encode())
         if leg.cc.on_in_dialog_request(req):
             self._settle()
@@ -618,8 +615,7 @@ class SbcTestCall:
     def reply(self, side: str, code: int, reason: str, method: str = "INVITE", body: str = "") -> bool:
         """An in-dialog reply arriving at leg ``side``; returns whether it was relayed to the peer."""
         leg = self.leg(side)
-        items = [("From", leg.invite.headers.get("From") or ""), ("To", leg.invite.headers.get("To") or ""),
-                 ("Call-ID", leg.invite.call_id), ("CSeq", f"{self._cseq} {method}")]
+        items = _dialog_headers(leg, f"{self._cseq} {method}")
         if body:
             items.append(("Content-Type", "application/sdp"))
         rep = Response(headers=Headers(items), status=code, reason=reason, body=body.encode())
@@ -664,8 +660,7 @@ class SbcTestCall:
         leg = self.leg("a")
         relay_profile = profile if profile is not None else self.base_profile.for_call()
         self._cseq += 1
-        items = [("From", leg.invite.headers.get("From") or ""), ("To", leg.invite.headers.get("To") or ""),
-                 ("Call-ID", leg.invite.call_id), ("CSeq", f"{self._cseq} {method}"), *(headers or {}).items()]
+        items = [*_dialog_headers(leg, f"{self._cseq} {method}"), *(headers or {}).items()]
         request = _req(method, leg.invite.uri, headers=Headers(items))
         reply = _response(request, code, "Reply") if code else None
         with_request = kind in ("init", "initUAC", "initUAS", "onSipRequest", "onB2BRequest", "onSipReply")
@@ -711,3 +706,10 @@ def start_sbc_call(
     harness.sbc_calls.append(call)
     call._start(caller, callee, dict(headers or {}), sdp)
     return call
+
+
+def _dialog_headers(leg: Any, cseq: str) -> list[tuple[str, str]]:
+    """From, To, Call-ID and ``CSeq: cseq`` of a simulated in-dialog message on ``leg``."""
+    headers = leg.invite.headers
+    return [("From", headers.get("From") or ""), ("To", headers.get("To") or ""),
+            ("Call-ID", leg.invite.call_id), ("CSeq", cseq)]  # fmt: skip

@@ -96,7 +96,11 @@ def bleg_timer_config(profile: CallProfile, defaults: Mapping[str, str] | None =
     interval = profile.session_expires or 120
     if maximum:
         interval = min(interval, maximum)
-    floor = profile.minimum_timer or 90
+    return leg_timer_config(interval, profile.minimum_timer or 90, maximum, method)
+
+
+def leg_timer_config(interval: int, floor: int, maximum: int, method: str) -> TimerConfig:
+    """One leg's :class:`TimerConfig`: ``Min-SE`` never above the interval, the cap 900 s unless set."""
     return TimerConfig(
         session_expires=interval,
         min_se=min(floor, interval),

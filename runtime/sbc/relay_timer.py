@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 
-from dsm.runtime.sbc.bleg_timer import timer_extras
+from dsm.runtime.sbc.bleg_timer import leg_timer_config, timer_extras
 from dsm.runtime.sbc.profile import CallProfile
 from dsm.runtime.sip.session_timer import TimerConfig
 
@@ -37,13 +37,7 @@ def aleg_timer_config(profile: CallProfile, defaults: Mapping[str, str] | None =
         return None
     maximum, method = timer_extras(profile, defaults)
     interval = profile.aleg_session_expires or profile.session_expires or 120
-    floor = profile.minimum_timer or 90
-    return TimerConfig(
-        session_expires=interval,
-        min_se=min(floor, interval),
-        max_se=max(interval, maximum or 900),
-        refresh_method=method,
-    )
+    return leg_timer_config(interval, profile.minimum_timer or 90, maximum, method)
 
 
 class TimerClock:

@@ -69,20 +69,11 @@ class RelaySide:
     ) -> Request:
         """An in-dialog ``method`` on this side (Via filled in by the core when it is sent)."""
         self.cseq += 1
-        out = Headers()
-        out.add("Via", "SIP/2.0/UDP invalid")
-        out.add("Max-Forwards", str(forwards))
-        out.add("From", _with_tag(self.local_uri, self.local_tag))
-        out.add("To", _with_tag(self.remote_uri, self.remote_tag))
-        out.add("Call-ID", self.call_id)
-        out.add("CSeq", f"{self.cseq} {method}")
-        if contact:
-            out.add("Contact", contact)
-        for name, value in headers:
-            out.add(name, value)
-        if body:
-            out.set("Content-Type", content_type or "application/octet-stream")
-        return Request(headers=out, body=body, method=method, uri=self.remote_target)
+        return first_request(
+            method, self.remote_target, from_=self.local_uri, local_tag=self.local_tag,
+            to=_with_tag(self.remote_uri, self.remote_tag), call_id=self.call_id, cseq=self.cseq,
+            forwards=forwards, contact=contact, headers=headers, body=body, content_type=content_type,
+        )  # fmt: skip
 
     def target_address(self) -> Address | None:
         """Where this side's next request goes: the fixed next hop, else the remote target's host."""
@@ -110,7 +101,7 @@ def first_request(
     body: bytes,
     content_type: str,
 ) -> Request:
-    """The relayed copy of a request outside a dialog (the target side's first request)."""
+    """A relayed request: outside a dialog (the target side's first request) or in one (``to`` tagged)."""
     out = Headers()
     out.add("Via", "SIP/2.0/UDP invalid")
     out.add("Max-Forwards", str(forwards))
