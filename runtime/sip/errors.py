@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ParseError"]
+__all__ = ["ParseError", "RtpPortsExhausted"]
 
 
 class ParseError(ValueError):
@@ -28,3 +28,11 @@ class ParseError(ValueError):
         self.reason: str = cleaned[:120] or "Bad Request"
         self.request: Any = request
         super().__init__(self.reason)
+
+
+class RtpPortsExhausted(OSError):
+    """No port of the configured range could be bound.
+
+    Defined here, not in ``rtp_session`` (which re-exports it): that module
+    is compiled by mypyc, which cannot subclass ``OSError`` natively.
+    """

@@ -70,7 +70,7 @@ import math
 import select
 import weakref
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import ClassVar, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -144,7 +144,7 @@ class DecodeBatch:
 class MediaClock:
     """Frame ticks shared by the sessions of one loop; see the module docstring."""
 
-    _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock] = (
+    _shared: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock]] = (
         weakref.WeakKeyDictionary()
     )
 

@@ -82,7 +82,7 @@ from dsm.runtime.media.g711 import (
     ulaw_encode,
 )
 from dsm.runtime.media.rfc4733 import TelephoneEventPacket
-from dsm.runtime.sip.errors import ParseError
+from dsm.runtime.sip.errors import ParseError, RtpPortsExhausted
 from dsm.runtime.sip.limits import SipCounters
 from dsm.runtime.sip.media_clock import MediaClock
 from dsm.runtime.sip.rtcp import ReceptionStats, compound_report
@@ -149,10 +149,6 @@ _PLAIN_UNPACK = PLAIN_HEADER.unpack_from
 _SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 _NO_SEND = ("recvonly", "inactive")
 _NO_RECEIVE = ("sendonly", "inactive")
-
-
-class RtpPortsExhausted(OSError):
-    """No port of the configured range could be bound."""
 
 
 RANDOM_TRIES: Final = 32
