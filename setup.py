@@ -142,4 +142,10 @@ class BuildExt(build_ext):
         _write_record(_load_module_list())
 
 
-setup(ext_modules=native_extensions(), cmdclass={"build_ext": BuildExt})
+BUILD_COMMANDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "develop"}
+"""setup.py commands that compile; metadata-only ones (egg_info, dist_info, sdist) skip mypyc."""
+
+setup(
+    ext_modules=native_extensions() if BUILD_COMMANDS & set(sys.argv[1:]) else [],
+    cmdclass={"build_ext": BuildExt},
+)

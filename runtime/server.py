@@ -71,6 +71,7 @@ from typing import Any, TextIO
 from threadpoolctl import threadpool_limits
 
 from dsm.diagnostics import CompileError, Diagnostic
+from dsm.runtime import native
 from dsm.runtime.blocking import (
     DEFAULT_LANE_WORKERS,
     DEFAULT_SLOW_SECONDS,
@@ -450,6 +451,7 @@ class Server:
             diagrams=",".join(engine.main.chartset.names()),
             token_file=str(path),
             watch="yes" if self.watch else "no",
+            media_path=native.describe(),
         )
         if self.watch:
             self._watch_task = asyncio.create_task(self._watch_loop())
