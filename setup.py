@@ -104,10 +104,22 @@ def _write_record(modules: list[str]) -> None:
     RECORD.write_text("\n".join(lines) + "\n")
 
 
+def _remove_old_build(modules: list[str]) -> None:
+    """Drop extensions an earlier in-place build left next to the sources (they would shadow them)."""
+    stems = [ROOT / _source_path(name) for name in modules]
+    stems.append(ROOT / "runtime" / "_native__mypyc.py")
+    for stem in stems:
+        for old in stem.parent.glob(stem.stem + ".*.so"):
+            old.unlink()
+    if RECORD.exists():
+        RECORD.unlink()
+
+
 def native_extensions() -> list:  # type: ignore[type-arg]
     reason = _why_not_native()
     if reason is not None:
         warnings.warn(f"dsm-runtime: media path not compiled ({reason}); pure Python", stacklevel=1)
+        _remove_old_build(_load_module_list())
         return []
     try:
         from mypyc.build import mypycify
@@ -122,6 +134,7 @@ def native_extensions() -> list:  # type: ignore[type-arg]
         )
     except (Exception, SystemExit) as exc:  # a failed mypyc run must not fail the install
         warnings.warn(f"dsm-runtime: mypyc failed ({exc}); pure Python", stacklevel=1)
+        _remove_old_build(_load_module_list())
         return []
     return list(extensions)
 
@@ -138,6 +151,7 @@ class BuildExt(build_ext):
             super().run()
         except (CCompilerError, ExecError, PlatformError, OSError) as exc:
             warnings.warn(f"dsm-runtime: C build failed ({exc}); pure Python", stacklevel=1)
+            _remove_old_build(_load_module_list())
             return
         _write_record(_load_module_list())
 

@@ -30,6 +30,7 @@ from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+from mypy_extensions import mypyc_attr
 
 from dsm.runtime import call as call_api
 from dsm.runtime.media.audio import FRAME_SAMPLES, AudioFileError, Samples
@@ -88,6 +89,7 @@ class MediaTick:
     """The received frame still to be analysed for in-band DTMF (``tick(detect=False)``)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed by plain Python (compiled: mypyc)
 class CallMedia:
     """Playlist, slots, recorder and DTMF of one call, driven frame by frame."""
 

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from mypy_extensions import mypyc_attr
 
 from dsm.runtime.media.audio import Samples, as_samples, load_audio
 from dsm.runtime.media.tones import RingtoneGenerator, RingtoneSpec, SilenceGenerator
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed by plain Python (compiled: mypyc)
 class PlaylistItem:
     """Base of all playlist items: a finite or endless audio source."""
 

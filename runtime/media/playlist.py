@@ -37,6 +37,7 @@ from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+from mypy_extensions import mypyc_attr
 
 from dsm.runtime.media.audio import FRAME_SAMPLES, SAMPLE_RATE, Samples
 from dsm.runtime.media.events import NoAudio, PlaylistSeparatorReached
@@ -97,6 +98,7 @@ class PlayedSegment:
         return self.end * 1000 / SAMPLE_RATE
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed by plain Python (compiled: mypyc)
 class Playlist:
     """A queue of playlist items read one frame at a time."""
 
