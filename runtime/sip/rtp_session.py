@@ -65,7 +65,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Final, TypeAlias
+from typing import Final, TypeAlias
 
 import numpy as np
 
@@ -129,7 +129,10 @@ class RtpTimeoutEvent:
     """E-153: what a call session gets when RTP stopped arriving."""
 
     timeout: float
-    event_type: ClassVar[str] = "RTPTimeout"
+
+    @property
+    def event_type(self) -> str:
+        return "RTPTimeout"  # a property, not a ClassVar: mypyc's frozen dataclass would assign it
 
     @property
     def params(self) -> dict[str, str]:

@@ -19,7 +19,7 @@ from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import KeyPress, dtmf_tone
 from dsm.runtime.media.events import NoAudio
 from dsm.runtime.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from dsm.runtime.media.items import PromptItem
+from dsm.runtime.media.items import PromptItem, SampleItem
 from dsm.runtime.sip.media_clock import FRAME_PERIOD, PHASES, MediaClock
 from dsm.runtime.sip.rtp import RtpPacket, RtpSender
 from dsm.runtime.sip.rtp_session import LATE_AFTER, MAX_CATCH_UP, RtpPortPool, RtpSession
@@ -458,6 +458,23 @@ def test_the_fast_receive_path_keeps_strict_latching_and_reopens_with_a_new_answ
         rig.close()
 
 
+class Served(CallMedia):
+    """A call's media noting how many packets its clock had read when each frame was served.
+
+    (A media subclass, not a patched session: the session may be compiled, see
+    docs/sip.md "Compiled media path".)
+    """
+
+    def __init__(self, clock: MediaClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.reads_when_served: list[int] = []
+
+    def prompt_step(self, now: float | None = None) -> SampleItem | None:
+        self.reads_when_served.append(self.clock.reads)
+        return super().prompt_step(now)
+
+
 def test_a_tick_sends_its_frames_before_it_reads_the_sockets(sink: socket.socket) -> None:
     """The tick's sessions are served first (their frames are what is heard on time or late);
     the packets waiting are read after them, in the same tick."""
@@ -465,15 +482,9 @@ def test_a_tick_sends_its_frames_before_it_reads_the_sockets(sink: socket.socket
     caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     caller.bind(("127.0.0.1", 0))
     try:
-        session = rig.add(tone(2.0))
-        reads_when_served: list[int] = []
-        serve = session.pace
-
-        def pace(at: float) -> None:
-            reads_when_served.append(rig.clock.reads)
-            serve(at)
-
-        session.pace = pace  # type: ignore[method-assign]
+        media = Served(rig.clock)
+        session = rig.add(tone(2.0), media=media)
+        reads_when_served = media.reads_when_served
         rig.loop.advance(rig.loop.time() + FRAME_PERIOD * 1.5)  # the first frame
         assert reads_when_served == [0]
         caller.sendto(bytes(RtpPacket(0, 1, 160, 9, bytes(160))), ("127.0.0.1", session.local_port))
