@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from control_rig import LIMIT, Proc, write_broken, write_version
 
+from dsm.runtime import native
 from dsm.runtime.control.client import ControlClient
 
 
@@ -35,6 +36,8 @@ def test_serve_starts_answers_and_stops_cleanly_on_SIGTERM(proc: Proc) -> None:
     line = proc.wait_for("event=listening")
     address = proc.field(line, "control")
     assert address.startswith("127.0.0.1:")
+    # the start line says whether the media path runs compiled (the server inherits our environment)
+    assert (proc.field(line, "media_path") == "compiled") == native.compiled()
     client = ControlClient(address)
     assert client.call("listDSMs") == ["main", "sub"]
     call = client.call("startCall", {"app": "main"})
