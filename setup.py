@@ -91,7 +91,7 @@ def _build_tree() -> Path:
     return TREE
 
 
-def _write_record(modules: list[str]) -> None:
+def _write_record(modules: list[str], record: Path = RECORD) -> None:
     lines = [
         '"""Written by setup.py when it compiled these modules: their sources\' SHA-256."""',
         "",
@@ -101,7 +101,8 @@ def _write_record(modules: list[str]) -> None:
         digest = hashlib.sha256((ROOT / _source_path(name)).read_bytes()).hexdigest()
         lines.append(f"    {name!r}: {digest!r},")
     lines.append("}")
-    RECORD.write_text("\n".join(lines) + "\n")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text("\n".join(lines) + "\n")
 
 
 def _remove_old_build(modules: list[str]) -> None:
@@ -143,7 +144,7 @@ class BuildExt(build_ext):
     """Compile the extensions; on a compiler failure warn and stay pure Python."""
 
     def run(self) -> None:
-        if RECORD.exists():
+        if self.inplace and RECORD.exists():
             RECORD.unlink()
         if not self.extensions:
             return
@@ -151,9 +152,12 @@ class BuildExt(build_ext):
             super().run()
         except (CCompilerError, ExecError, PlatformError, OSError) as exc:
             warnings.warn(f"dsm-runtime: C build failed ({exc}); pure Python", stacklevel=1)
-            _remove_old_build(_load_module_list())
+            if self.inplace:
+                _remove_old_build(_load_module_list())
             return
-        _write_record(_load_module_list())
+        # in place (editable): next to the sources; else into the tree the wheel is made of
+        target = RECORD if self.inplace else Path(self.build_lib, "dsm", "runtime", RECORD.name)
+        _write_record(_load_module_list(), target)
 
 
 BUILD_COMMANDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "develop"}
