@@ -3,7 +3,7 @@
 #
 # - Debian packages (sipp, MariaDB, Redis, Kamailio, Graphviz, sox) when missing and running as root;
 # - a virtualenv in .venv with the project and its test extras (the media path compiled by
-#   mypyc when gcc and the Python headers are there: about 45 s; DSM_NATIVE_BUILD=0 skips it);
+#   mypyc when gcc and the Python headers are there: about a minute; DSM_NATIVE_BUILD=0 skips it);
 # - then lint (ruff), type check (mypy) and the whole pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
