@@ -68,6 +68,14 @@ class ReplyFrame:
         self._state = _FIRST
         self._columns = 0
 
+    def reset(self, start: int = 0) -> None:
+        """Ready for the next reply (as a new frame: one object per connection, not per reply)."""
+        self.whole = False
+        self.unsupported = False
+        self._pos = start
+        self._state = _FIRST
+        self._columns = 0
+
     def feed(self, buf: bytes | bytearray) -> bool:
         """Scan the new complete packets of ``buf`` (everything received so far); ``whole``."""
         pos = self._pos
