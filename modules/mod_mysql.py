@@ -239,16 +239,24 @@ class MySQLConnection:
         return self._run_reply()
 
     def _run_reply(self) -> tuple[int, MySQLResult | None]:
+        """PyMySQL reads the reply; its result object gives what a cursor would.
+
+        No cursor: it only copies the result's fields (``rowcount``,
+        ``description``, rows) and, on close, reads a procedure's further
+        results — done here as it does (a tenth of the parse of a one-row
+        select saved, ``docs/modules.md``).
+        """
         con = self.con
-        with con.cursor() as cur:
-            con._affected_rows = con._read_query_result()
-            cur._do_get_result()
-            cur._executed = True  # what execute() would have noted
-            affected = int(cur.rowcount)
-            if cur.description is None:
-                return affected, None
-            columns = tuple(str(d[0]) for d in cur.description)
-            return affected, MySQLResult(columns, list(cur.fetchall()))
+        con._affected_rows = con._read_query_result()
+        result = con._result
+        affected = int(result.affected_rows)
+        description = result.description
+        rows = result.rows
+        while con._result is not None and con._result.has_next:  # as closing a cursor does
+            con.next_result()
+        if description is None:
+            return affected, None
+        return affected, MySQLResult(tuple(str(d[0]) for d in description), list(rows or ()))
 
     @property
     def open(self) -> bool:
