@@ -337,9 +337,6 @@ class PoolRunner:
         self.running[job_id] = Running(session.id, request.src, time.monotonic())
         if self._watch is None:
             self._watch = self.loop.call_later(self.slow_seconds, self._check_slow)
-        self._to_lane(job_id, session, request)
-
-    def _to_lane(self, job_id: int, session: Session, request: Request) -> None:
         key = lane_of(request)
         lane = self._lanes.get(key)
         if lane is None:
@@ -480,7 +477,19 @@ class PoolRunner:
             if not self._turn_done:
                 self.loop.call_soon(self._new_turn)
             self._turn_done += 1
-        self._finish(entry, wait.complete)
+        # _finish, _stop and _end in one (the hot path of every reply read on the loop)
+        watch.entry = None
+        entry.watch = None
+        self.waiting_on_loop -= 1
+        job_id = entry.job_id
+        self._waits.pop(job_id, None)
+        try:
+            outcome: Outcome = (True, wait.complete())
+        except Exception as exc:
+            outcome = (False, exc)
+        if watch.sock.fileno() != watch.fd:  # the end closed the connection (a lost one)
+            self._release(watch)
+        self._done(job_id, entry.session, outcome, True, entry.key)
 
     def _new_turn(self) -> None:
         self._turn_done = 0
@@ -539,7 +548,11 @@ class PoolRunner:
         self, job_id: int, session: Session, outcome: Outcome, at_once: bool = False, key: str = ""
     ) -> None:
         """An action finished on the loop: its lane slot freed, metrics as for a pool call, resume."""
-        self._free(key)
+        lane = self._lanes[key]  # as _free
+        if lane.waiting:
+            self._start(*_first(lane.waiting, key))
+        else:
+            lane.running -= 1
         entry = self.running.pop(job_id, None)
         if entry is not None:
             hist = self.histograms.get(entry.action)
