@@ -11,7 +11,7 @@ Starts a private MariaDB and redis-server (the test helpers in
 * when the harness is importable, the same work run by the engine from a
   script (``for`` loop in an enter block), for reference;
 * the pool hand-off (issue 14): ``mysql.queryGetResult`` as ``dsm serve``
-  runs it — an engine on an asyncio loop whose blocking actions go to the
+  runs it — an engine on dsm serve's event loop whose blocking actions go to the
   worker pool, one event per query — next to bare PyMySQL, and the same
   engine with the query inline (``engine_inline``: what the event round
   trip costs without the hand-off), and eight sessions querying side by side,
@@ -310,7 +310,7 @@ def pool_rates(
 ) -> tuple[float, float]:
     """(select-and-sets/s through the engine, bare PyMySQL/s), closed loop, same concurrency.
 
-    The engine side is ``dsm serve``'s wiring: an asyncio loop, the
+    The engine side is ``dsm serve``'s wiring: its event loop (:func:`serve_loop`), the
     server's :class:`PoolRunner`; each event parks its session, the query
     runs on a worker thread and the session resumes on the loop.  Each
     finished event delivers the session's next one from its ``on_done``
@@ -1003,7 +1003,7 @@ def main() -> None:
         for key, value in scripted.items():
             print(f"{key:30s} {value:10.0f}/s")
     hop = {
-        "compares": "select-and-set, one event per query, closed loop: engine on an asyncio loop "
+        "compares": "select-and-set, one event per query, closed loop: engine on dsm serve's event loop "
         "(inline, or through the pool) against bare PyMySQL; x8: 8 sessions against 8 threads "
         "with a connection each",
         "engine_inline_per_s": round(inline_mod),
