@@ -77,6 +77,8 @@ _GONE_AWAY = 2006
 LOOP_REPLY_LIMIT = 1 << 20
 """Bytes of a reply gathered on the event loop; a larger one is read and parsed on a worker."""
 
+_MAX_PACKET = 0xFFFFFF  # a payload this long continues in the next packet
+
 # Encoders only: with no decoders every value arrives as server text (str) or bytes.
 _TEXT_ONLY_CONV: dict[Any, Any] = {
     k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)
@@ -125,6 +127,67 @@ class _Replay:
         self.raw.close()
 
 
+class _Packets:
+    """PyMySQL's packet reader for a reply already in memory (framed by ``ReplyFrame``).
+
+    Does what ``Connection._read_packet`` does — sequence check, PyMySQL's
+    packet class, its error packet raised — without the socket-read layer
+    (two file reads and a header unpack per packet: a fifth of the parse of
+    a one-row select).  A packet not whole in memory (a connection lost
+    mid-reply) goes to PyMySQL's own reader over the bytes left, which
+    reports the loss as it would.
+    """
+
+    __slots__ = ("con", "data", "pos", "memory")
+
+    def __init__(self, con: pymysql.connections.Connection, data: bytes) -> None:
+        self.con = con
+        self.data = data
+        self.pos = 0
+        self.memory: io.BytesIO | None = None
+
+    def read(self, packet_type: Any = pymysql.protocol.MysqlPacket) -> Any:
+        data = self.data
+        pos = self.pos
+        con = self.con
+        if pos + 4 <= len(data):
+            size = data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16
+            end = pos + 4 + size
+            if size < _MAX_PACKET and end <= len(data):
+                seq = data[pos + 3]
+                if seq != con._next_seq_id:  # as PyMySQL: its check, its errors
+                    self.pos = len(data)
+                    con._force_close()
+                    if seq == 0:
+                        raise pymysql.err.OperationalError(
+                            CR.CR_SERVER_LOST, "Lost connection to MySQL server during query"
+                        )
+                    raise pymysql.err.InternalError(
+                        f"Packet sequence number wrong - got {seq} expected {con._next_seq_id}"
+                    )
+                con._next_seq_id = (seq + 1) % 256
+                self.pos = end
+                packet = packet_type(data[pos + 4 : end], con.encoding)
+                if packet.is_error_packet():
+                    result = con._result
+                    if result is not None and result.unbuffered_active is True:
+                        result.unbuffered_active = False
+                    packet.raise_for_error()
+                return packet
+        if self.memory is None:  # nothing more to come: PyMySQL finds the reply cut
+            self.memory = io.BytesIO(data[pos:])
+            self.pos = len(data)
+            if con._rfile is not None:
+                con._rfile = self.memory
+        return pymysql.connections.Connection._read_packet(con, packet_type)
+
+    def rest(self) -> bytes:
+        """The bytes not read yet."""
+        if self.memory is not None:
+            return self.memory.read()
+        return self.data[self.pos :]
+
+
 class MySQLConnection:
     """The ``db.con`` object: an open PyMySQL connection with automatic reconnect."""
 
@@ -132,6 +195,7 @@ class MySQLConnection:
         self.con = con
         self.waiting: WaitReply | None = None  # a statement's reply awaited on the loop
         self.watch: WaitReply | None = None  # the last one: its socket may stay registered
+        self.pending: _Pending | None = None  # the loop wait's state, reused per statement
 
     def loop_ready(self) -> bool:
         """Whether a statement can wait for its reply on the loop: open, and not TLS.
@@ -149,21 +213,23 @@ class MySQLConnection:
         if type(rfile) is _Replay and rfile.pos >= len(rfile.buf):
             con._rfile = rfile.raw  # leftovers of an earlier reply are read: back to the socket
 
-    def receive(self, reply: bytearray) -> tuple[int, MySQLResult | None]:
+    def receive(self, reply: bytes | bytearray) -> tuple[int, MySQLResult | None]:
         """Parse the reply of :meth:`send`, all of it in ``reply`` (as :meth:`_run` reads it).
 
-        PyMySQL reads it from memory; bytes it leaves (further results of a
+        PyMySQL's result classes parse it, their packets handed over from
+        memory (:class:`_Packets`); bytes it leaves (further results of a
         procedure call, read before the next statement) stay for later.
         """
         con = self.con
         raw = con._rfile
-        memory = io.BytesIO(reply)
-        con._rfile = memory
+        packets = _Packets(con, bytes(reply))
+        con._read_packet = packets.read  # shadows the method while this reply is parsed
         try:
             return self._run_reply()
         finally:
-            if con._rfile is memory:  # else PyMySQL closed the connection meanwhile
-                rest = memory.read()
+            del con._read_packet
+            if con._rfile is not None:  # else PyMySQL closed the connection meanwhile
+                rest = packets.rest()
                 con._rfile = _Replay(raw, rest) if rest else raw
 
     def receive_rest(self, reply: bytearray) -> tuple[int, MySQLResult | None]:
@@ -173,16 +239,24 @@ class MySQLConnection:
         return self._run_reply()
 
     def _run_reply(self) -> tuple[int, MySQLResult | None]:
+        """PyMySQL reads the reply; its result object gives what a cursor would.
+
+        No cursor: it only copies the result's fields (``rowcount``,
+        ``description``, rows) and, on close, reads a procedure's further
+        results — done here as it does (a tenth of the parse of a one-row
+        select saved, ``docs/modules.md``).
+        """
         con = self.con
-        with con.cursor() as cur:
-            con._affected_rows = con._read_query_result()
-            cur._do_get_result()
-            cur._executed = True  # what execute() would have noted
-            affected = int(cur.rowcount)
-            if cur.description is None:
-                return affected, None
-            columns = tuple(str(d[0]) for d in cur.description)
-            return affected, MySQLResult(columns, list(cur.fetchall()))
+        con._affected_rows = con._read_query_result()
+        result = con._result
+        affected = int(result.affected_rows)
+        description = result.description
+        rows = result.rows
+        while con._result is not None and con._result.has_next:  # as closing a cursor does
+            con.next_result()
+        if description is None:
+            return affected, None
+        return affected, MySQLResult(tuple(str(d[0]) for d in description), list(rows or ()))
 
     @property
     def open(self) -> bool:
@@ -673,27 +747,75 @@ def _on_loop(
     except (pymysql.err.MySQLError, OSError) as exc:
         _query_failed(ctx, exc)
         return None
-    frame = ReplyFrame()
-    buf = bytearray()
+    pending = con.pending
+    if pending is None or pending.wait.sock is not con.con._sock:
+        pending = con.pending = _Pending(con)
+    pending.start(ctx, end)
+    wait = con.waiting = con.watch = pending.wait
+    return wait
 
-    def feed(data: bytes) -> bool | None:
+
+class _Pending:
+    """A connection's statement waiting on the loop: its reply so far and the action's tail.
+
+    One per connection (and socket), reused statement after statement: the
+    framing, the buffer and the :class:`WaitReply` are reset, not rebuilt
+    (fewer objects per query on ``dsm serve``'s hot path).
+    """
+
+    __slots__ = ("con", "ctx", "end", "frame", "buf", "reply", "wait")
+
+    def __init__(self, con: MySQLConnection) -> None:
+        self.con = con
+        self.ctx: ActionContext | None = None
+        self.end: Callable[[MySQLConnection, Done], None] | None = None
+        self.frame = ReplyFrame()
+        self.buf = bytearray()
+        self.reply: bytes | bytearray = b""
+        timeout = con.con._read_timeout or DEFAULT_READ_TIMEOUT
+        self.wait = WaitReply(con.con._sock, self.feed, self.complete, self.expire, timeout)
+
+    def start(self, ctx: ActionContext, end: Callable[[MySQLConnection, Done], None]) -> None:
+        self.ctx = ctx
+        self.end = end
+        self.frame.reset()
+        self.buf.clear()
+        self.reply = b""
+
+    def feed(self, data: bytes) -> bool | None:
         if not data:
             return True  # closed: PyMySQL reports the lost connection as it would
-        buf.extend(data)
-        if frame.feed(buf):
-            return True
-        if frame.unsupported or len(buf) > LOOP_REPLY_LIMIT:
+        frame = self.frame
+        if not self.reply:  # the first chunk: most replies are whole in it (no copy)
+            self.reply = data
+            if frame.feed(data):
+                return True
+            self.buf += data
+            self.reply = self.buf
+        else:
+            self.buf += data
+            if frame.feed(self.buf):
+                return True
+        if frame.unsupported or len(self.buf) > LOOP_REPLY_LIMIT:
             return None
         return False
 
-    def complete() -> None:
+    def complete(self) -> None:
+        con, ctx, end = self.con, self.ctx, self.end
+        assert ctx is not None and end is not None
+        self.ctx = self.end = None
+        reply, self.reply = self.reply, b""
         con.waiting = None
-        if frame.whole or not buf:
-            end(con, _received(ctx, con.receive, buf))
+        if self.frame.whole or not reply:
+            end(con, _received(ctx, con.receive, reply))
         else:  # on a worker: the rest of a large reply from the socket
-            end(con, _received(ctx, con.receive_rest, buf))
+            end(con, _received(ctx, con.receive_rest, bytearray(reply)))
 
-    def expire() -> None:
+    def expire(self) -> None:
+        con, ctx = self.con, self.ctx
+        assert ctx is not None
+        self.ctx = self.end = None
+        self.reply = b""
         con.waiting = None
         con.con._force_close()
         _query_failed(
@@ -703,13 +825,9 @@ def _on_loop(
             ),
         )
 
-    timeout = con.con._read_timeout or DEFAULT_READ_TIMEOUT
-    wait = con.waiting = con.watch = WaitReply(con.con._sock, feed, complete, expire, timeout)
-    return wait
-
 
 def _received(
-    ctx: ActionContext, receive: Callable[[bytearray], Done], reply: bytearray
+    ctx: ActionContext, receive: Callable[[Any], Done], reply: bytes | bytearray
 ) -> Done:
     """The reply gathered on the loop, parsed; ``None`` with ``errno = query`` on a driver error."""
     try:

@@ -68,54 +68,74 @@ class ReplyFrame:
         self._state = _FIRST
         self._columns = 0
 
+    def reset(self, start: int = 0) -> None:
+        """Ready for the next reply (as a new frame: one object per connection, not per reply)."""
+        self.whole = False
+        self.unsupported = False
+        self._pos = start
+        self._state = _FIRST
+        self._columns = 0
+
     def feed(self, buf: bytes | bytearray) -> bool:
-        """Scan the new complete packets of ``buf`` (everything received so far); ``whole``."""
+        """Scan the new complete packets of ``buf`` (everything received so far); ``whole``.
+
+        One loop with the packet rules inline (no call per packet): a
+        one-row select is six packets, scanned on every query.
+        """
+        if self.whole or self.unsupported:
+            return self.whole
         pos = self._pos
         end = len(buf)
-        while not self.whole and not self.unsupported and pos + 4 <= end:
+        state = self._state
+        columns = self._columns
+        deprecate_eof = self.deprecate_eof
+        while pos + 4 <= end:
             size = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
             if size == _MAX_PAYLOAD:
                 self.unsupported = True
                 break
-            if pos + 4 + size > end:
+            at = pos + 4
+            if at + size > end:
                 break
-            self._packet(buf, pos + 4, size)
-            pos += 4 + size
+            pos = at + size
+            head = buf[at] if size else 0
+            if state == _ROWS:
+                if head == 0xFF:
+                    self.whole = True
+                    break
+                if head == 0xFE and (size < 9 or deprecate_eof):  # EOF, or OK in its place
+                    if size < 9:
+                        status = buf[at + 3] | buf[at + 4] << 8 if size >= 5 else 0
+                    else:
+                        status = _ok_status(buf[at:pos])
+                    if not status & MORE_RESULTS:
+                        self.whole = True
+                        state = _DONE
+                        break
+                    state = _FIRST
+            elif state == _COLUMNS:
+                if columns > 0:
+                    columns -= 1
+                    if columns == 0 and deprecate_eof:
+                        state = _ROWS
+                else:  # the EOF after the definitions
+                    state = _ROWS
+            elif state == _FIRST:
+                if head == 0x00:
+                    if not _ok_status(buf[at:pos]) & MORE_RESULTS:
+                        self.whole = True
+                        state = _DONE
+                        break
+                elif head == 0xFF:
+                    self.whole = True
+                    break
+                elif head == 0xFB:  # LOCAL INFILE request: the client must answer; not here
+                    self.unsupported = True
+                    break
+                else:
+                    columns, _ = _lenenc(buf, at)
+                    state = _COLUMNS
         self._pos = pos
+        self._state = state
+        self._columns = columns
         return self.whole
-
-    def _packet(self, buf: bytes | bytearray, at: int, size: int) -> None:
-        """One packet: its payload is ``buf[at : at + size]`` (not copied: rows can be large)."""
-        head = buf[at] if size else 0
-        state = self._state
-        if state == _ROWS:
-            if head == 0xFF:
-                self.whole = True
-            elif head == 0xFE and size < 9:  # EOF
-                self._end(buf[at + 3] | buf[at + 4] << 8 if size >= 5 else 0)
-            elif head == 0xFE and self.deprecate_eof:  # OK in place of EOF
-                self._end(_ok_status(buf[at : at + size]))
-        elif state == _FIRST:
-            if head == 0x00:
-                self._end(_ok_status(buf[at : at + size]))
-            elif head == 0xFF:
-                self.whole = True
-            elif head == 0xFB:  # LOCAL INFILE request: the client must answer; not here
-                self.unsupported = True
-            else:
-                self._columns, _ = _lenenc(buf, at)
-                self._state = _COLUMNS
-        elif state == _COLUMNS:
-            if self._columns > 0:
-                self._columns -= 1
-                if self._columns == 0 and self.deprecate_eof:
-                    self._state = _ROWS
-            else:  # the EOF after the definitions
-                self._state = _ROWS
-
-    def _end(self, status: int) -> None:
-        if status & MORE_RESULTS:
-            self._state = _FIRST
-        else:
-            self._state = _DONE
-            self.whole = True

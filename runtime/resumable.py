@@ -208,6 +208,11 @@ def _advance(s: Session, gen: Gen, outcome: Outcome | None) -> bool:
         assert runner is not None
         runner.submit(s, request)
         if parked.outcome is None or s.ended:
+            if s._scheduled:  # an event delivered meanwhile waits behind this one: no drain is due
+                ready = s.engine._ready
+                if ready and ready[-1] is s:
+                    ready.pop()
+                    s._scheduled = False
             return True
         # the runner finished at once (an inline runner): go on without a round trip
         s._parked = None
@@ -377,7 +382,17 @@ def _round(s: Session, exception_mode: bool, tracer: Tracer | None) -> Gen:
         )
     if st.exit and (yield from _run(s, st.exit)):
         return
-    if tr.actions and (yield from _run(s, tr.actions)):
+    actions = tr.actions
+    if len(actions) == 1 and actions[0].op == OP_ACTION and actions[0].blocking:  # type: ignore[union-attr]
+        el = actions[0]  # one blocking action (a query): as _run, one generator fewer per event
+        try:
+            yield el  # type: ignore[misc]
+        except DSMException:
+            raise
+        except Exception as exc:
+            src = el.src  # type: ignore[union-attr]
+            raise s._fault(exc, src.name, str(src.loc)) from exc  # type: ignore[union-attr]
+    elif actions and (yield from _run(s, actions)):
         return
     if target is None:
         return

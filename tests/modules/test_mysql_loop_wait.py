@@ -18,6 +18,7 @@ import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pymysql
 import pytest
 from servers import MariaDB, stop_process
 
@@ -36,6 +37,8 @@ transition big (INIT, S) - test(#go == big) / mysql.queryGetResult("SELECT REPEA
 transition ex (INIT, S) - test(#go == ex) / mysql.execute("DO SLEEP(0)") -> S;
 transition keep (INIT, S) - test(#go == keep) / mysql.query("SELECT 1 AS a UNION SELECT 2"); mysql.getResult(1) -> S;
 transition bad (INIT, S) - test(#go == bad) / mysql.queryGetResult("SELEKT nonsense") -> S;
+transition proc (INIT, S) - test(#go == proc) / mysql.queryGetResult("CALL dsm_two_results('#n')") -> S;
+transition procex (INIT, S) - test(#go == procex) / mysql.execute("CALL dsm_two_results('#n')") -> S;
 transition local (INIT, S) - test(#go == local) / set($local=#n) -> S;
 """
 
@@ -201,6 +204,44 @@ def test_execute_query_and_errors_finish_on_the_loop_as_inline(
     trace, variables = results[1]
     assert variables["a"] == "2" and variables["answer"] == "x" and variables["local"] == "last"
     assert variables["db.ereason"].startswith("You have an error in your SQL syntax")
+
+
+def test_a_procedure_reply_of_several_results_finishes_on_the_loop_as_inline(
+    mariadb_server: MariaDB, rig_factory: Callable[..., Rig]
+) -> None:
+    """The first result set is the action's; the further ones are read, so the next query is in step."""
+    db_ = mariadb_server
+    con = pymysql.connect(
+        host=db_.host, port=db_.port, user=db_.user, password=db_.password, database=db_.database
+    )
+    try:
+        with con.cursor() as cur:
+            cur.execute(
+                "CREATE OR REPLACE PROCEDURE dsm_two_results(v VARCHAR(20)) "
+                "BEGIN SELECT v AS first_col; SELECT 'second' AS second_col; END"
+            )
+    finally:
+        con.close()
+    results = []
+    for with_runner in (False, True):
+        rig = rig_factory(mariadb_server, 1, runner=with_runner)
+        (db,) = rig.sessions
+        for params in (
+            {"go": "proc", "n": "p1"},
+            {"go": "1", "n": "after-proc"},
+            {"go": "procex", "n": "p2"},
+            {"go": "keep"},
+        ):
+            db.deliver("DSMEvent", params)
+        rig.engine.run_pending()
+        assert rig.spin(lambda db=db, rig=rig: rig.idle(db))
+        keep = {k: v for k, v in db.vars.items() if k != "db.insert_id"}
+        results.append(([(kind, detail) for _, kind, detail in rig.trace], keep))
+    assert results[0] == results[1]
+    variables = results[1][1]
+    assert variables["first_col"] == "p1" and "second_col" not in variables
+    assert variables["answer"] == "after-proc" and variables["a"] == "2"
+    assert variables["errno"] == ""
 
 
 def test_a_session_ending_while_its_query_waits_leaves_nothing_registered(

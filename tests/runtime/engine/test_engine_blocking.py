@@ -37,6 +37,7 @@ transition "count" (START, LOOP) - key blk.is(#key) / for ($i in range(0, 3)) { 
 transition "other key" (START, LOOP) - key / blk.work(#key) -> LOOP;
 transition "boom" (START, LOOP) - test(#cmd == fail) / blk.fail(oops); blk.work(never) -> LOOP;
 transition "crash" (START, LOOP) - test(#cmd == crash) / blk.crash() -> LOOP;
+transition "fail alone" (START, LOOP) - test(#cmd == fail1) / blk.fail(single) -> LOOP;
 transition "again" (START, LOOP) - test(#cmd == repost) / set(#cmd=bye); blk.work(reposting); repost() -> LOOP;
 transition "bye" (START, LOOP) - test(#cmd == bye) / blk.work(bye) -> DONE;
 transition "caught" (START, LOOP) - exception / blk.work(#type) -> LOOP;
@@ -75,6 +76,7 @@ def _run(runner_kind: str) -> tuple[list[tuple[str, str]], dict[str, str], list[
         ("Key", {"key": "7"}),
         ("DSMEvent", {"cmd": "fail"}),
         ("DSMEvent", {"cmd": "crash"}),
+        ("DSMEvent", {"cmd": "fail1"}),  # a lone blocking action that raises
         ("DSMEvent", {"cmd": "repost"}),
     ):
         s.deliver(event, params)
@@ -91,7 +93,7 @@ def _run(runner_kind: str) -> tuple[list[tuple[str, str]], dict[str, str], list[
 def test_E147_parked_calls_leave_traces_and_variables_unchanged() -> None:
     plain = _run("none")
     assert plain[1]["done"] == (
-        "enter-start,begin,sub-enter,after-call,0,1,one,2,7,oops,internal,"
+        "enter-start,begin,sub-enter,after-call,0,1,one,2,7,oops,internal,single,"
         "reposting,bye"
     )
     assert plain[1]["n"] == "1"
