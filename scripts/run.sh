@@ -10,7 +10,14 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 fi
-.venv/bin/python -m pip install -q -e . >/dev/null 2>&1 || .venv/bin/python -m pip install -e .
+# (re)install when the venv is new or the project's build inputs changed since the last install:
+# the install compiles the media path with mypyc (about a minute), so it is not repeated per start
+stamp=.venv/.dsm-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+    || [ -n "$(find runtime/sip runtime/media runtime/native_modules.py -name '*.py' -newer "$stamp" 2>/dev/null)" ]; then
+    .venv/bin/python -m pip install -q -e . >/dev/null 2>&1 || .venv/bin/python -m pip install -e .
+    touch "$stamp"
+fi
 case " $* " in
     *" --sip "* | *" --sip="*) ;;
     *) set -- --sip 127.0.0.1:5070 "$@" ;;
