@@ -82,13 +82,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 SWEEP_SECONDS = 0.1
 """How often a :class:`PoolRunner` looks for loop waits past their timeout (their precision)."""
 
-LOOP_READ_CHUNK = 65536
-"""Bytes read from a watched socket per readiness callback.
-
-Below the C allocator's mmap threshold (128 KiB): ``os.read`` allocates
-the whole chunk before it reads, and a chunk above it is mapped and
-unmapped on every read — ~20 µs a reply, for a reply of 200 bytes
-(``docs/modules.md``).  A larger reply takes more callbacks."""
+LOOP_READ_CHUNK = 262144
+"""Bytes read from a watched socket per readiness callback."""
 
 
 def loop_form(action: Callable[..., Any]) -> Callable[[F], F]:
