@@ -256,7 +256,7 @@ class MySQLConnection:
             con.next_result()
         if description is None:
             return affected, None
-        return affected, MySQLResult(tuple([str(d[0]) for d in description]), list(rows or ()))
+        return affected, MySQLResult(tuple(str(d[0]) for d in description), list(rows or ()))
 
     @property
     def open(self) -> bool:

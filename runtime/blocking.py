@@ -547,28 +547,20 @@ class PoolRunner:
     def _done(
         self, job_id: int, session: Session, outcome: Outcome, at_once: bool = False, key: str = ""
     ) -> None:
-        """An action finished on the loop: its lane slot freed, resume, metrics as for a pool call.
-
-        The histogram is fed after the resume: the session's next query is
-        sent by then, and this runs while the server works on it (it was on
-        the path between a reply and the next query).
-        """
+        """An action finished on the loop: its lane slot freed, metrics as for a pool call, resume."""
         lane = self._lanes[key]  # as _free
         if lane.waiting:
             self._start(*_first(lane.waiting, key))
         else:
             lane.running -= 1
         entry = self.running.pop(job_id, None)
-        ended = time.monotonic()
-        try:
-            session.resume(outcome, at_once)
-        finally:
-            if entry is not None:
-                hist = self.histograms.get(entry.action)
-                if hist is None:
-                    hist = self.histograms[entry.action] = _Histogram()
-                hist.observe(ended - entry.started)
-                self.completed += 1
+        if entry is not None:
+            hist = self.histograms.get(entry.action)
+            if hist is None:
+                hist = self.histograms[entry.action] = _Histogram()
+            hist.observe(time.monotonic() - entry.started)
+            self.completed += 1
+        session.resume(outcome, at_once)
 
     def _dispatch(self, job_id: int, key: str, session: Session, request: Request) -> None:
         """Put a call on the workers' queue, starting a thread when every one is busy."""
