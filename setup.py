@@ -23,6 +23,7 @@ import sys
 import sysconfig
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
@@ -37,19 +38,23 @@ except ImportError:  # older setuptools
 ROOT = Path(__file__).resolve().parent
 TREE = Path("build") / "native"
 """The installed layout (``dsm/runtime`` …) as symbolic links, so mypyc names modules right."""
-MAPPED = {"runtime": "runtime", "modules": "modules", "grammar": "grammar"}
 RECORD = ROOT / "runtime" / "_native_build.py"
 
 
-def _load_module_list() -> list[str]:
-    """``MODULES`` from runtime/native_modules.py, read without importing the package."""
+def _native_modules() -> ModuleType:
+    """runtime/native_modules.py, read without importing the package."""
     spec = importlib.util.spec_from_file_location(
         "_dsm_native_modules", ROOT / "runtime" / "native_modules.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return list(module.MODULES)
+    return module
+
+
+def _load_module_list() -> list[str]:
+    """``MODULES`` of runtime/native_modules.py."""
+    return list(_native_modules().MODULES)
 
 
 def _source_path(name: str) -> Path:
@@ -77,18 +82,10 @@ def _why_not_native() -> str | None:
 
 
 def _build_tree() -> Path:
-    """Symbolic links laying the folders out as the installed ``dsm`` package."""
-    if TREE.exists():
-        shutil.rmtree(TREE)
-    package = TREE / "dsm"
-    package.mkdir(parents=True)
-    for entry in (ROOT / "dsm").iterdir():
-        if entry.name != "__pycache__":
-            (package / entry.name).symlink_to(entry)
-    for name, folder in MAPPED.items():
-        (package / name).symlink_to(ROOT / folder, target_is_directory=True)
-    (TREE / "mypy.ini").write_text("[mypy]\npython_version = 3.11\nignore_missing_imports = True\n")
-    return TREE
+    """The installed layout as symbolic links, so mypyc names modules right."""
+    tree = _native_modules().installed_layout(ROOT, TREE)
+    (tree / "mypy.ini").write_text("[mypy]\npython_version = 3.11\nignore_missing_imports = True\n")
+    return tree
 
 
 def _write_record(modules: list[str], record: Path = RECORD) -> None:

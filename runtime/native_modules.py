@@ -8,6 +8,9 @@ the truth; the compiled ``.so`` files are a build product.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 MODULES: tuple[str, ...] = (
     "dsm.runtime.sip.media_clock",
     "dsm.runtime.sip.rtcp",
@@ -21,3 +24,25 @@ MODULES: tuple[str, ...] = (
 )
 GROUP = "dsm.runtime._native__mypyc"
 """The shared library mypyc builds for the group (setup.py: ``group_name`` + ``__mypyc``)."""
+
+MAPPED = {"runtime": "runtime", "modules": "modules", "grammar": "grammar"}
+"""Subpackages of ``dsm`` that live in their own top-level folders (pyproject's package-dir)."""
+
+
+def installed_layout(root: Path, tree: Path) -> Path:
+    """``tree``/dsm laid out as the installed package, by symbolic links into ``root``.
+
+    mypy and mypyc name modules by their place in the tree; an editable
+    install maps the folders with an import hook neither can follow.  The
+    links copy nothing.  Used by setup.py (mypyc) and scripts/typecheck.py.
+    """
+    if tree.exists():
+        shutil.rmtree(tree)
+    package = tree / "dsm"
+    package.mkdir(parents=True)
+    for entry in (root / "dsm").iterdir():
+        if entry.name != "__pycache__":
+            (package / entry.name).symlink_to(entry)
+    for name, folder in MAPPED.items():
+        (package / name).symlink_to(root / folder, target_is_directory=True)
+    return tree

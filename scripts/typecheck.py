@@ -13,29 +13,31 @@ Run: ``.venv/bin/python scripts/typecheck.py`` (extra arguments go to mypy).
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
 TREE = ROOT / "build" / "typecheck"
-MAPPED = {"runtime": "runtime", "modules": "modules", "grammar": "grammar"}
-"""Subpackages of ``dsm`` that live in their own top-level folders."""
+
+
+def _layout() -> ModuleType:
+    """runtime/native_modules.py (the installed layout), read without importing the package."""
+    spec = importlib.util.spec_from_file_location("_dsm_layout", ROOT / "runtime" / "native_modules.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LAYOUT = _layout()
 
 
 def build_tree() -> Path:
-    if TREE.exists():
-        shutil.rmtree(TREE)
-    package = TREE / "dsm"
-    package.mkdir(parents=True)
-    for entry in (ROOT / "dsm").iterdir():
-        if entry.name != "__pycache__":
-            (package / entry.name).symlink_to(entry)
-    for name, folder in MAPPED.items():
-        (package / name).symlink_to(ROOT / folder, target_is_directory=True)
-    return TREE
+    return LAYOUT.installed_layout(ROOT, TREE)  # type: ignore[no-any-return]
 
 
 def main(argv: list[str]) -> int:
@@ -48,7 +50,7 @@ def main(argv: list[str]) -> int:
     ]
     proc = subprocess.run(cmd, cwd=tree, capture_output=True, text=True)
     out = proc.stdout
-    for name, folder in MAPPED.items():
+    for name, folder in LAYOUT.MAPPED.items():
         out = out.replace(f"dsm/{name}/", f"{folder}/")
     sys.stdout.write(out)
     sys.stderr.write(proc.stderr)
