@@ -8,6 +8,7 @@ environment variable ``CI`` is set and skips them with the reason otherwise.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -100,3 +101,12 @@ def aws_info() -> Iterator[AwsServer]:
         yield server
     finally:
         cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def paused() -> Iterator[list[int]]:
+    """Processes a test paused with SIGSTOP: always continued afterwards."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        os.kill(pid, signal.SIGCONT)

@@ -12,6 +12,7 @@ Nothing here is a pytest fixture; ``conftest.py`` wraps these helpers, and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -21,7 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -494,3 +495,12 @@ def stop_process(pid: int, limit: float = 5.0) -> None:
         if states and all(s in ("T", "t") for s in states):
             return
         time.sleep(0.005)
+
+
+def spin(loop: asyncio.AbstractEventLoop, done: Callable[[], bool], turns: int = 3000) -> bool:
+    """Run ``loop`` in 10 ms turns until ``done()``; bounded (at most ~30 s on a loaded machine)."""
+    for _ in range(turns):
+        if done():
+            return True
+        loop.run_until_complete(asyncio.sleep(0.01))
+    return done()

@@ -14,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-from servers import MariaDB, RedisServer, stop_process
+from servers import MariaDB, RedisServer, spin, stop_process
 
 import dsm
 from dsm.runtime.blocking import PoolRunner
@@ -37,21 +35,6 @@ transition q S - test(#go == 1) / redis.execCommand(v=PING) -> S;
 """
 
 
-@pytest.fixture
-def paused() -> Iterator[list[int]]:
-    """Processes the test paused with SIGSTOP: always continued afterwards."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        os.kill(pid, signal.SIGCONT)
-
-
-def _spin(loop: asyncio.AbstractEventLoop, done: Callable[[], bool], turns: int = 3000) -> bool:
-    for _ in range(turns):  # bounded: at most ~30 s of loop turns on a loaded machine
-        if done():
-            return True
-        loop.run_until_complete(asyncio.sleep(0.01))
-    return done()
 
 
 def test_a_paused_mariadb_holds_its_lane_only_and_every_query_resumes_in_order(
@@ -72,7 +55,7 @@ def test_a_paused_mariadb_holds_its_lane_only_and_every_query_resumes_in_order(
         db = [engine.start_call("db", SystemCall(f"lane-db-{i}")) for i in range(5)]
         kv = engine.start_call("kv", SystemCall("lane-kv"))
         sessions = [*db, kv]
-        assert _spin(loop, lambda: all("errno" in s.vars and not s.waiting for s in sessions))
+        assert spin(loop, lambda: all("errno" in s.vars and not s.waiting for s in sessions))
         assert [s.vars["errno"] for s in sessions] == [""] * 6, [s.vars.get("strerror") for s in sessions]
 
         stop_process(mariadb_server.pid)
@@ -84,12 +67,12 @@ def test_a_paused_mariadb_holds_its_lane_only_and_every_query_resumes_in_order(
         assert runner.in_flight == 5 and runner.queued == 3  # two on the server, three in the lane
 
         kv.deliver("DSMEvent", {"go": "1"})
-        assert _spin(loop, lambda: kv.vars.get("v") == "PONG" and not kv.waiting)
+        assert spin(loop, lambda: kv.vars.get("v") == "PONG" and not kv.waiting)
         assert all(s.waiting for s in db)  # the Redis command went past the stalled lane
 
         os.kill(mariadb_server.pid, signal.SIGCONT)
         paused.clear()
-        assert _spin(loop, lambda: not any(s.waiting for s in db))
+        assert spin(loop, lambda: not any(s.waiting for s in db))
         assert [s.vars.get("answer") for s in db] == ["0", "1", "2", "3", "4"]
         assert [s.vars["errno"] for s in db] == [""] * 5
         assert runner.in_flight == 0 and runner.queued == 0

@@ -139,14 +139,6 @@ transition bye S - hangup / stop(false) -> S;
         srv.close()
 
 
-@pytest.fixture
-def paused() -> Iterator[list[int]]:
-    """Processes a test paused with SIGSTOP: always continued afterwards."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        os.kill(pid, signal.SIGCONT)
-
 
 def test_mysql_paused_times_out_for_its_call_only_then_answers_again(
     tmp_path: Path, phones: list[Phone], mariadb_server: MariaDB, paused: list[int]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pymysql
 import pytest
-from servers import MariaDB, stop_process
+from servers import MariaDB, spin, stop_process
 
 import dsm
 from dsm.modules.mod_mysql import LOOP_REPLY_LIMIT
@@ -43,21 +43,6 @@ transition local (INIT, S) - test(#go == local) / set($local=#n) -> S;
 """
 
 
-@pytest.fixture
-def paused() -> Iterator[list[int]]:
-    """Processes the test paused with SIGSTOP: always continued afterwards."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        os.kill(pid, signal.SIGCONT)
-
-
-def _spin(loop: asyncio.AbstractEventLoop, done: Callable[[], bool], turns: int = 3000) -> bool:
-    for _ in range(turns):  # bounded: at most ~30 s of loop turns on a loaded machine
-        if done():
-            return True
-        loop.run_until_complete(asyncio.sleep(0.01))
-    return done()
 
 
 class Rig:
@@ -78,7 +63,7 @@ class Rig:
         assert [s.vars["errno"] for s in self.sessions] == [""] * n
 
     def spin(self, done: Callable[[], bool]) -> bool:
-        return _spin(self.loop, done)
+        return spin(self.loop, done)
 
     def send(self, s: Any, **params: str) -> None:
         s.deliver("DSMEvent", params)
