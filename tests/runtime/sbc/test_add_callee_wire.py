@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from relay_rig import SbcRig, caller_invite, check, recv_request, scenario
-from sip_rig import LIMIT
+from sip_rig import LIMIT, ThreadedServer
 from test_relay_wire import ANSWERED, CALLER_BYE, callee, recv_reply
 from test_sip_b2b import DTMF_PCAP, EchoUas
 from test_sip_dialout import Uas, recv, reply
@@ -33,6 +33,50 @@ def bundle(rig: SbcRig, diag: str) -> Path:
 
 def cc_dsm(diag: str) -> str:
     return f"call_control=cc\ncc_module=cc_dsm\ncc_app_bundle=b\ncc_start_diag={diag}\n"
+
+
+def reconnect(rig: SbcRig, server: ThreadedServer, port: int, *media: str) -> str:
+    """Caller 1 calls the callee at ``port`` (in a thread: it waits for its BYE); once call 1 is
+    connected, caller 2 names call 1's B leg by its local tag (``X-Pickup``), sends ``media``
+    after the answer and hangs up.  Returns the tag; both callers' sipp runs must have passed."""
+    failures: list[BaseException] = []
+
+    def first_caller() -> None:
+        try:
+            rig.call(
+                scenario(
+                    "caller1", caller_invite(f"bob@127.0.0.1:{port}"), ANSWERED, ACK_2XX,
+                    recv_request("BYE"), reply_to_last(), refs="x,totag",
+                ),  # fmt: skip
+                name="c1",
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    thread = threading.Thread(target=first_caller)
+    thread.start()
+    try:
+        deadline = time.monotonic() + LIMIT
+        tag = ""
+        while not tag:
+            calls = server.on_loop(lambda: list(rig.relay.recent))
+            if calls and calls[0].b is not None and calls[0].b_state == "connected" and calls[0].a_state == "connected":
+                tag = calls[0].b.local_tag
+            elif time.monotonic() > deadline or failures:
+                raise AssertionError(f"call 1 not connected: {calls} {failures}")
+            else:
+                time.sleep(0.05)
+        rig.call(
+            scenario(
+                "caller2", caller_invite(f"bob@127.0.0.1:{port}", f"      X-Pickup: {tag}\n"), ANSWERED, ACK_2XX,
+                pause(300), *media, CALLER_BYE, refs="x,totag",
+            ),  # fmt: skip
+            name="c2",
+        )
+    finally:
+        thread.join(LIMIT)
+    assert not failures, failures
+    return tag
 
 
 def test_script_adds_a_callee_with_next_hop_patched_ruri_kept_from_tag_and_header(
@@ -91,43 +135,7 @@ def test_a_caller_is_reconnected_to_another_calls_callee(rig: SbcRig) -> None:
     )
     rig.profile("cc", f"next_hop=127.0.0.1:{port}\n{cc_dsm('reconnect_wire')}cc_pickup=$H(X-Pickup)\n")
     server = rig.start(["cc"], "cc", config=bundle(rig, "reconnect_wire"))
-    failures: list[BaseException] = []
-
-    def first_caller() -> None:
-        try:
-            rig.call(
-                scenario(
-                    "caller1", caller_invite(f"bob@127.0.0.1:{port}"), ANSWERED, ACK_2XX,
-                    recv_request("BYE"), reply_to_last(), refs="x,totag",
-                ),  # fmt: skip
-                name="c1",
-            )
-        except BaseException as exc:  # noqa: BLE001 - reported by the test below
-            failures.append(exc)
-
-    thread = threading.Thread(target=first_caller)
-    thread.start()
-    try:
-        deadline = time.monotonic() + LIMIT
-        tag = ""
-        while not tag:
-            calls = server.on_loop(lambda: list(rig.relay.recent))
-            if calls and calls[0].b is not None and calls[0].b_state == "connected" and calls[0].a_state == "connected":
-                tag = calls[0].b.local_tag
-            elif time.monotonic() > deadline or failures:
-                raise AssertionError(f"call 1 not connected: {calls} {failures}")
-            else:
-                time.sleep(0.05)
-        rig.call(
-            scenario(
-                "caller2", caller_invite(f"bob@127.0.0.1:{port}", f"      X-Pickup: {tag}\n"), ANSWERED, ACK_2XX,
-                pause(300), CALLER_BYE, refs="x,totag",
-            ),  # fmt: skip
-            name="c2",
-        )
-    finally:
-        thread.join(LIMIT)
-    assert not failures, failures
+    tag = reconnect(rig, server, port)
     rig.finish_callee()
     one, two = rig.ended_calls(2)
     assert one.end_cause == "reconnected"
@@ -157,44 +165,8 @@ def test_a_reconnected_callee_joins_this_calls_rtp_relay(rig: SbcRig) -> None:
     relay = "enable_rtp_relay=yes\n"
     rig.profile("cc", f"next_hop=127.0.0.1:{port}\n{relay}{cc_dsm('reconnect_wire')}cc_pickup=$H(X-Pickup)\n")
     server = rig.start(["cc"], "cc", config=bundle(rig, "reconnect_wire"))
-    failures: list[BaseException] = []
-
-    def first_caller() -> None:
-        try:
-            rig.call(
-                scenario(
-                    "caller1", caller_invite(f"bob@127.0.0.1:{port}"), ANSWERED, ACK_2XX,
-                    recv_request("BYE"), reply_to_last(), refs="x,totag",
-                ),  # fmt: skip
-                name="c1",
-            )
-        except BaseException as exc:  # noqa: BLE001 - reported by the test below
-            failures.append(exc)
-
-    thread = threading.Thread(target=first_caller)
-    thread.start()
-    try:
-        deadline = time.monotonic() + LIMIT
-        tag = ""
-        while not tag:
-            calls = server.on_loop(lambda: list(rig.relay.recent))
-            if calls and calls[0].b is not None and calls[0].b_state == "connected" and calls[0].a_state == "connected":
-                tag = calls[0].b.local_tag
-            elif time.monotonic() > deadline or failures:
-                raise AssertionError(f"call 1 not connected: {calls} {failures}")
-            else:
-                time.sleep(0.05)
-        play = f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP}"/></action></nop>\n'
-        rig.call(
-            scenario(
-                "caller2", caller_invite(f"bob@127.0.0.1:{port}", f"      X-Pickup: {tag}\n"), ANSWERED, ACK_2XX,
-                pause(300), play, pause(1500), CALLER_BYE, refs="x,totag",
-            ),  # fmt: skip
-            name="c2",
-        )
-    finally:
-        thread.join(LIMIT)
-    assert not failures, failures
+    play = f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP}"/></action></nop>\n'
+    tag = reconnect(rig, server, port, play, pause(1500))
     rig.finish_callee()
     one, two = rig.ended_calls(2)
     assert one.end_cause == "reconnected"
