@@ -477,19 +477,7 @@ class PoolRunner:
             if not self._turn_done:
                 self.loop.call_soon(self._new_turn)
             self._turn_done += 1
-        # _finish, _stop and _end in one (the hot path of every reply read on the loop)
-        watch.entry = None
-        entry.watch = None
-        self.waiting_on_loop -= 1
-        job_id = entry.job_id
-        self._waits.pop(job_id, None)
-        try:
-            outcome: Outcome = (True, wait.complete())
-        except Exception as exc:
-            outcome = (False, exc)
-        if watch.sock.fileno() != watch.fd:  # the end closed the connection (a lost one)
-            self._release(watch)
-        self._done(job_id, entry.session, outcome, True, entry.key)
+        self._finish(entry, wait.complete)
 
     def _new_turn(self) -> None:
         self._turn_done = 0
@@ -548,11 +536,7 @@ class PoolRunner:
         self, job_id: int, session: Session, outcome: Outcome, at_once: bool = False, key: str = ""
     ) -> None:
         """An action finished on the loop: its lane slot freed, metrics as for a pool call, resume."""
-        lane = self._lanes[key]  # as _free
-        if lane.waiting:
-            self._start(*_first(lane.waiting, key))
-        else:
-            lane.running -= 1
+        self._free(key)
         entry = self.running.pop(job_id, None)
         if entry is not None:
             hist = self.histograms.get(entry.action)
