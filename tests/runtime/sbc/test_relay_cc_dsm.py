@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from relay_rig import SbcRig, caller_invite, recv_request, scenario
-from test_relay_wire import ANSWERED, callee, recv_reply
-from test_sip_serve import ACK_2XX, ACK_FAILURE, reply_to_last
+from test_relay_wire import callee, caller_gets_bye
+from test_sip_serve import ACK_FAILURE, reply_to_last
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sbc"
 
@@ -55,12 +55,7 @@ def test_call_time_limit_of_the_bundle_ends_a_relayed_call(rig: SbcRig) -> None:
     port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())))
     rig.profile("ctl", control_profile(port))
     rig.start(["ctl"], "ctl", config=served_bundle(rig.tmp))
-    rig.call(
-        scenario(
-            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
-            recv_request("BYE"), reply_to_last(), refs="x,totag",
-        )  # fmt: skip
-    )
+    rig.call(caller_gets_bye(port))
     rig.finish_callee()
     (call,) = rig.ended_calls(1)
     assert call.end_cause == "call time limit"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from relay_rig import SbcRig, caller_invite, check, recv_request, scenario
-from test_relay_wire import ANSWERED, CALLER_BYE, KEEP_DIALOG, callee, recv_reply
+from test_relay_wire import ANSWERED, CALLER_BYE, KEEP_DIALOG, callee, caller_gets_bye, recv_reply
 from test_sip_b2b import DTMF_PCAP, EchoUas
 from test_sip_dialout import Uas, recv, reply
 from test_sip_serve import ACK_2XX, ACK_FAILURE, pause, reply_to_last
@@ -72,12 +72,7 @@ def test_call_timer_ends_both_legs(rig: SbcRig) -> None:
     port = rig.callee(callee(then=(recv_request("BYE"), reply_to_last())))
     rig.profile("timed", f"next_hop=127.0.0.1:{port}\nenable_call_timer=yes\ncall_timer=1\n")
     rig.start(["timed"], "timed")
-    rig.call(
-        scenario(
-            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
-            recv_request("BYE"), reply_to_last(), refs="x,totag",
-        )  # fmt: skip
-    )
+    rig.call(caller_gets_bye(port))
     rig.finish_callee()
     (call,) = rig.ended_calls(1)
     assert call.end_cause == "call timer"
@@ -167,12 +162,7 @@ def test_teardown_call_over_the_control_endpoint(rig: SbcRig) -> None:
 
     worker = threading.Thread(target=teardown_when_connected, daemon=True)
     worker.start()
-    rig.call(
-        scenario(
-            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
-            recv_request("BYE"), reply_to_last(), refs="x,totag",
-        )  # fmt: skip
-    )
+    rig.call(caller_gets_bye(port))
     worker.join(30)
     rig.finish_callee()
     (call,) = rig.ended_calls(1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from relay_rig import SbcRig, caller_invite, check, recv_request, scenario
-from test_relay_wire import ANSWERED, CALLEE_BYE, CALLER_BYE, callee, recv_reply
+from test_relay_wire import ANSWERED, CALLEE_BYE, CALLER_BYE, callee, caller_gets_bye, recv_reply
 from test_sip_dialout import recv, reply
 from test_sip_serve import ACK_2XX, pause, reply_to_last
 
@@ -28,12 +28,7 @@ def test_profile_contact_is_the_b_legs_contact_and_the_callees_bye_to_it_crosses
     )
     rig.profile("c", f"next_hop=127.0.0.1:{port}\nContact=<sip:gw@$Ri:$Rp>\n")
     rig.start(["c"], "c")
-    rig.call(
-        scenario(
-            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
-            recv_request("BYE"), reply_to_last(), refs="x,totag",
-        )  # fmt: skip
-    )
+    rig.call(caller_gets_bye(port))
     rig.finish_callee()
     (call,) = rig.ended_calls(1)
     assert call.codes == [180, 200]
@@ -87,12 +82,7 @@ def test_bleg_session_expires_when_the_callee_does_not_refresh_and_both_legs_get
     rig.profile("st", f"next_hop=127.0.0.1:{port}\nenable_session_timer=yes\nsession_expires=3\nminimum_timer=1\n"
         "enable_aleg_session_timer=no\n")  # the B leg's timer only
     rig.start(["st"], "st")
-    rig.call(
-        scenario(
-            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
-            recv_request("BYE"), reply_to_last(), refs="x,totag",
-        )  # fmt: skip
-    )
+    rig.call(caller_gets_bye(port))
     rig.finish_callee()
     (call,) = rig.ended_calls(1)
     assert call.end_cause == "session timer"

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from relay_rig import SbcRig, caller_invite, recv_request, scenario
-from test_relay_wire import ANSWERED, callee, recv_reply
-from test_sip_serve import ACK_2XX, reply_to_last
+from relay_rig import SbcRig, recv_request
+from test_relay_wire import callee, caller_gets_bye
+from test_sip_serve import reply_to_last
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
@@ -32,12 +32,7 @@ def test_a_leg_hands_over_and_the_b_legs_script_ends_the_call(rig: SbcRig) -> No
         "cc_start_diag=leg_handover_wire\ncc_handover_after=1\n",
     )
     rig.start(["ctl"], "ctl", config=conf)
-    rig.call(
-        scenario(
-            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
-            recv_request("BYE"), reply_to_last(), refs="x,totag",
-        )  # fmt: skip
-    )
+    rig.call(caller_gets_bye(port))
     rig.finish_callee()
     (call,) = rig.ended_calls(1)
     assert call.end_cause == "normal-call-clearance"

@@ -70,6 +70,15 @@ KEEP_DIALOG = (
 """Callee side: what its own BYE needs (From/To swapped, the B leg's Call-ID)."""
 
 
+def caller_gets_bye(port: int) -> str:
+    """The caller's side of most relay tests: INVITE to the callee at ``port``, 180, answered,
+    ACK, then the BYE that reaches it (from the callee, a timer or a script), answered."""
+    return scenario(
+        "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
+        recv_request("BYE"), reply_to_last(), refs="x,totag",
+    )  # fmt: skip
+
+
 def callee(*invite_checks: str, answer: tuple[str, ...] = (), then: tuple[str, ...] = ()) -> str:
     names = re.findall(r'assign_to="([^"]+)"', "".join(invite_checks))
     refs = ",".join([*names, "from_hdr", "to_hdr", "cid"])
@@ -152,12 +161,7 @@ def test_callee_bye_crosses_to_the_caller(rig: SbcRig) -> None:
     port = rig.callee(callee(then=(pause(300), CALLEE_BYE)))
     rig.profile("t", f"next_hop=127.0.0.1:{port}\n")
     rig.start(["t"], "t")
-    rig.call(
-        scenario(
-            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
-            recv_request("BYE"), reply_to_last(), refs="x,totag",
-        )  # fmt: skip
-    )
+    rig.call(caller_gets_bye(port))
     rig.finish_callee()
     (call,) = rig.ended_calls(1)
     assert call.codes == [180, 200]

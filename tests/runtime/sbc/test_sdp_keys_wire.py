@@ -9,7 +9,7 @@ One profile with ``sdp_filter`` (towards the callee), ``aleg_sdp_filter``
 from __future__ import annotations
 
 from relay_rig import SbcRig, caller_invite, check, recv_request, scenario
-from test_relay_wire import ANSWERED, CALLEE_BYE, CALLER_BYE, callee, recv_reply
+from test_relay_wire import ANSWERED, CALLEE_BYE, CALLER_BYE, callee, caller_gets_bye, recv_reply
 from test_sip_dialout import recv, reply
 from test_sip_serve import ACK_2XX, pause, reply_to_last
 
@@ -84,12 +84,7 @@ def test_bleg_contact_parts_reach_the_callee_and_its_bye_still_crosses(rig: SbcR
         "bleg_contact_uri_params=x-leg=b\nbleg_contact_params=x-p=1\n",
     )
     rig.start(["c"], "c")
-    rig.call(
-        scenario(
-            "caller", caller_invite(f"bob@127.0.0.1:{port}"), recv_reply(180), ANSWERED, ACK_2XX,
-            recv_request("BYE"), reply_to_last(), refs="x,totag",
-        )  # fmt: skip
-    )
+    rig.call(caller_gets_bye(port))
     rig.finish_callee()
     (call,) = rig.ended_calls(1)
     assert call.codes == [180, 200]
