@@ -188,11 +188,73 @@ class _Packets:
         return self.data[self.pos :]
 
 
+DESCRIBED_LIMIT = 64
+"""Column descriptions a connection keeps (:class:`_Described`); more, and it starts afresh."""
+
+Described = tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], tuple[str, ...], str]
+"""What PyMySQL made of a result's column packets: fields, converters, description, labels,
+and the connection encoding they were decoded with."""
+
+
+class _Described(pymysql.connections.MySQLResult):
+    """PyMySQL's result, its column descriptions reused when their bytes were seen before.
+
+    A statement run again gets the same column-definition packets from the
+    server, and PyMySQL parses them again each time (about a third of the
+    parse of a one-row select).  Their bytes, headers and sequence numbers
+    included, key what PyMySQL made of them, per connection; rows are parsed
+    as always.  Bytes not whole in memory go to PyMySQL's own parse.
+    """
+
+    def __init__(
+        self, con: pymysql.connections.Connection, packets: _Packets, cache: dict[bytes, Described]
+    ) -> None:
+        super().__init__(con)
+        self.packets = packets
+        self.cache = cache
+        self.labels: tuple[str, ...] | None = None
+
+    def _get_descriptions(self) -> None:
+        packets = self.packets
+        con = self.connection
+        data = packets.data
+        start = end = last = packets.pos
+        size = len(data)
+        for _ in range(self.field_count + 1):  # the column packets and their EOF
+            if end + 4 > size:
+                break
+            last = end
+            end += 4 + (data[end] | data[end + 1] << 8 | data[end + 2] << 16)
+        else:
+            if end <= size and packets.memory is None and data[start + 3] == con._next_seq_id:
+                key = data[start:end]
+                hit = self.cache.get(key)
+                if hit is not None and hit[4] == con.encoding:
+                    fields, converters, self.description, self.labels, _ = hit
+                    self.fields = list(fields)
+                    self.converters = list(converters)
+                    packets.pos = end
+                    con._next_seq_id = (data[last + 3] + 1) % 256
+                    return
+                super()._get_descriptions()
+                if packets.pos == end:
+                    self.labels = tuple(str(d[0]) for d in self.description)
+                    if len(self.cache) >= DESCRIBED_LIMIT:
+                        self.cache.clear()
+                    self.cache[key] = (
+                        tuple(self.fields), tuple(self.converters), self.description,
+                        self.labels, con.encoding,
+                    )
+                return
+        super()._get_descriptions()
+
+
 class MySQLConnection:
     """The ``db.con`` object: an open PyMySQL connection with automatic reconnect."""
 
     def __init__(self, con: pymysql.connections.Connection) -> None:
         self.con = con
+        self.described: dict[bytes, Described] = {}  # see _Described
         self.waiting: WaitReply | None = None  # a statement's reply awaited on the loop
         self.watch: WaitReply | None = None  # the last one: its socket may stay registered
         self.pending: _Pending | None = None  # the loop wait's state, reused per statement
@@ -225,7 +287,7 @@ class MySQLConnection:
         packets = _Packets(con, bytes(reply))
         con._read_packet = packets.read  # shadows the method while this reply is parsed
         try:
-            return self._run_reply()
+            return self._run_reply(_Described(con, packets, self.described))
         finally:
             del con._read_packet
             if con._rfile is not None:  # else PyMySQL closed the connection meanwhile
@@ -238,17 +300,29 @@ class MySQLConnection:
         con._rfile = _Replay(con._rfile, reply)
         return self._run_reply()
 
-    def _run_reply(self) -> tuple[int, MySQLResult | None]:
+    def _run_reply(self, result: _Described | None = None) -> tuple[int, MySQLResult | None]:
         """PyMySQL reads the reply; its result object gives what a cursor would.
 
         No cursor: it only copies the result's fields (``rowcount``,
         ``description``, rows) and, on close, reads a procedure's further
         results — done here as it does (a tenth of the parse of a one-row
-        select saved, ``docs/modules.md``).
+        select saved, ``docs/modules.md``).  ``result``: the result object
+        to read into (as PyMySQL's ``_read_query_result`` does), else
+        PyMySQL's own.
         """
         con = self.con
-        con._affected_rows = con._read_query_result()
-        result = con._result
+        if result is None:
+            con._affected_rows = con._read_query_result()
+            result = con._result
+            labels = None
+        else:
+            con._result = None
+            result.read()
+            con._result = result
+            if result.server_status is not None:
+                con.server_status = result.server_status
+            con._affected_rows = result.affected_rows
+            labels = result.labels
         affected = int(result.affected_rows)
         description = result.description
         rows = result.rows
@@ -256,7 +330,9 @@ class MySQLConnection:
             con.next_result()
         if description is None:
             return affected, None
-        return affected, MySQLResult(tuple(str(d[0]) for d in description), list(rows or ()))
+        if labels is None:
+            labels = tuple(str(d[0]) for d in description)
+        return affected, MySQLResult(labels, list(rows or ()))
 
     @property
     def open(self) -> bool:
