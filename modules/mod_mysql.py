@@ -199,11 +199,12 @@ and the connection encoding they were decoded with."""
 class _Described(pymysql.connections.MySQLResult):
     """PyMySQL's result, its column descriptions reused when their bytes were seen before.
 
-    A statement run again gets the same column-definition packets from the
-    server, and PyMySQL parses them again each time (about a third of the
-    parse of a one-row select).  Their bytes, headers and sequence numbers
-    included, key what PyMySQL made of them, per connection; rows are parsed
-    as always.  Bytes not whole in memory go to PyMySQL's own parse.
+    A statement run again gets the same column packets (count, definitions,
+    EOF) from the server, and PyMySQL parses them again each time (about a
+    third of the parse of a one-row select).  Their bytes, headers and
+    sequence numbers included, key what PyMySQL made of them, per
+    connection; rows are parsed as always.  Anything else (an OK or error
+    packet, columns not whole in memory) goes PyMySQL's way.
     """
 
     def __init__(
@@ -213,40 +214,73 @@ class _Described(pymysql.connections.MySQLResult):
         self.packets = packets
         self.cache = cache
         self.labels: tuple[str, ...] | None = None
+        self.key: bytes | None = None  # the column packets' bytes, when whole in memory
+        self.key_end = 0  # where they end in packets.data
+        self.last_seq = 0  # the sequence number of their last packet
 
-    def _get_descriptions(self) -> None:
+    def read(self) -> None:
+        con: Any = self.connection
+        key = self._columns_key(con)
+        if key is not None:
+            hit = self.cache.get(key)
+            if hit is not None and hit[4] == con.encoding:
+                self._reuse(hit, con)
+                return
+            self.key = key
+        super().read()
+
+    def _columns_key(self, con: Any) -> bytes | None:
+        """The bytes of a result set's column packets, if the reply starts with them, whole."""
         packets = self.packets
-        con = self.connection
         data = packets.data
-        start = end = last = packets.pos
+        start = packets.pos
         size = len(data)
-        for _ in range(self.field_count + 1):  # the column packets and their EOF
+        if (
+            packets.memory is not None
+            or start + 5 > size
+            or data[start] != 1  # a one-byte column count: 1 to 250 columns
+            or data[start + 1]
+            or data[start + 2]
+            or data[start + 3] != con._next_seq_id
+            or not 0 < data[start + 4] < 0xFB
+        ):
+            return None
+        end = start + 5
+        last = start
+        for _ in range(data[start + 4] + 1):  # the definitions and their EOF
             if end + 4 > size:
-                break
+                return None
             last = end
             end += 4 + (data[end] | data[end + 1] << 8 | data[end + 2] << 16)
-        else:
-            if end <= size and packets.memory is None and data[start + 3] == con._next_seq_id:
-                key = data[start:end]
-                hit = self.cache.get(key)
-                if hit is not None and hit[4] == con.encoding:
-                    fields, converters, self.description, self.labels, _ = hit
-                    self.fields = list(fields)
-                    self.converters = list(converters)
-                    packets.pos = end
-                    con._next_seq_id = (data[last + 3] + 1) % 256
-                    return
-                super()._get_descriptions()
-                if packets.pos == end:
-                    self.labels = tuple(str(d[0]) for d in self.description)
-                    if len(self.cache) >= DESCRIBED_LIMIT:
-                        self.cache.clear()
-                    self.cache[key] = (
-                        tuple(self.fields), tuple(self.converters), self.description,
-                        self.labels, con.encoding,
-                    )
-                return
+        if end > size:
+            return None
+        self.key_end = end
+        self.last_seq = data[last + 3]
+        return data[start:end]
+
+    def _reuse(self, hit: Described, con: Any) -> None:
+        fields, converters, self.description, self.labels, _ = hit
+        self.field_count = len(fields)
+        self.fields = list(fields)
+        self.converters = list(converters)
+        self.packets.pos = self.key_end
+        con._next_seq_id = (self.last_seq + 1) % 256
+        try:
+            self._read_rowdata_packet()
+        finally:
+            self.connection = None
+
+    def _get_descriptions(self) -> None:
+        con: Any = self.connection
         super()._get_descriptions()
+        if self.key is not None and self.packets.pos == self.key_end:
+            self.labels = tuple(str(d[0]) for d in self.description)
+            if len(self.cache) >= DESCRIBED_LIMIT:
+                self.cache.clear()
+            self.cache[self.key] = (
+                tuple(self.fields), tuple(self.converters), self.description,
+                self.labels, con.encoding,
+            )
 
 
 class MySQLConnection:

@@ -23,7 +23,7 @@ from dsm.modules.mod_mysql import MySQLConnection
 
 
 def _frame(seq: int, payload: bytes) -> bytes:
-    return len(payload).to_bytes(3, "little") + bytes([seq]) + payload
+    return len(payload).to_bytes(3, "little") + bytes([seq % 256]) + payload
 
 
 def _lcs(text: str | bytes | None) -> bytes:
@@ -45,7 +45,8 @@ EOF_PACKET = b"\xfe\x00\x00\x02\x00"
 
 def _result_set(columns: list[str], rows: list[list[str | None]]) -> bytes:
     """A text-protocol result set as the server sends it after a COM_QUERY (sequence 1 on)."""
-    packets = [bytes([len(columns)])] + [_column(c) for c in columns] + [EOF_PACKET]
+    count = bytes([len(columns)]) if len(columns) < 0xFB else b"\xfc" + len(columns).to_bytes(2, "little")
+    packets = [count] + [_column(c) for c in columns] + [EOF_PACKET]
     packets += [b"".join(_lcs(v) for v in row) for row in rows] + [EOF_PACKET]
     return b"".join(_frame(seq, p) for seq, p in enumerate(packets, start=1))
 
@@ -140,9 +141,21 @@ def test_the_cache_of_a_connection_is_bounded() -> None:
     assert 0 < len(wrapped.described) <= mod_mysql.DESCRIBED_LIMIT
 
 
-@pytest.mark.parametrize("columns", [1, 3, 40])
+@pytest.mark.parametrize("columns", [1, 3, 40, 250, 251, 300])
 def test_any_number_of_columns(columns: int) -> None:
     wrapped = MySQLConnection(_unconnected())
     names = [f"col{i}" for i in range(columns)]
     reply = _result_set(names, [[str(i) for i in range(columns)]] * 2)
     assert _ours(wrapped, reply) == _ours(wrapped, reply) == _pymysqls(reply)
+
+
+def test_statements_without_a_result_and_errors_go_pymysqls_way() -> None:
+    wrapped = MySQLConnection(_unconnected())
+    _ours(wrapped, _result_set(["prompt"], [["a"]]))
+    ok = _frame(1, b"\x00\x01\x00\x02\x00\x00\x00")  # one row affected
+    wrapped.con._next_seq_id = 1
+    assert wrapped.receive(ok) == (1, None)
+    error = _frame(1, b"\xff\x28\x04#42000You have an error")
+    assert _ours(wrapped, error) == _pymysqls(error) == (
+        "error", "ProgrammingError", (1064, "You have an error")
+    )
