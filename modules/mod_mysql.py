@@ -304,10 +304,29 @@ class MySQLConnection:
     def send(self, sql: str | bytes) -> None:
         """Send a statement without reading its reply (see :meth:`receive`)."""
         con = self.con
-        con._execute_command(COMMAND.COM_QUERY, sql)
+        con._write_bytes = self._write_now  # shadows the method while the statement is sent
+        try:
+            con._execute_command(COMMAND.COM_QUERY, sql)
+        finally:
+            del con._write_bytes
         rfile = con._rfile
         if type(rfile) is _Replay and rfile.pos >= len(rfile.buf):
             con._rfile = rfile.raw  # leftovers of an earlier reply are read: back to the socket
+
+    def _write_now(self, data: bytes) -> None:
+        """PyMySQL's write, without the readiness poll its socket timeout costs first.
+
+        On the loop the socket is plain and its last reply was read whole, so
+        the kernel takes a statement at once; whatever it does not take
+        PyMySQL writes as usual, with its timeout and its errors.
+        """
+        con = self.con
+        try:
+            sent = os.write(con._sock.fileno(), data)
+        except OSError:  # full, or broken: PyMySQL's own write waits or reports it
+            sent = 0
+        if sent < len(data):
+            pymysql.connections.Connection._write_bytes(con, data[sent:])
 
     def receive(self, reply: bytes | bytearray) -> tuple[int, MySQLResult | None]:
         """Parse the reply of :meth:`send`, all of it in ``reply`` (as :meth:`_run` reads it).
