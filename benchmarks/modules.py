@@ -24,7 +24,10 @@ Starts a private MariaDB and redis-server (the test helpers in
   These cases run on ``dsm serve``'s event loop (uvloop; the standard loop
   with ``DSM_EVENT_LOOP=asyncio``), named ``event_loop`` in the JSON: they
   used to run on the standard loop, whose readiness callback costs more per
-  reply than uvloop's, so they measured a loop ``dsm serve`` does not use;
+  reply than uvloop's, so they measured a loop ``dsm serve`` does not use.
+  Their blocks are awaited on the running loop (never stopped between
+  blocks, as in ``dsm serve``), and the process uses ``dsm serve``'s
+  switch interval and collector settings;
 * ``paused_mariadb``: ``--serve-calls`` SIP calls (default 200) on a
   ``dsm serve`` process, each running one query a second, while MariaDB is
   paused with SIGSTOP for ``--pause`` seconds (default 10).  The test's own
