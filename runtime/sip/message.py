@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
+from mypy_extensions import mypyc_attr
+
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers, Via
 from dsm.runtime.sip.uri import NameAddress, Uri, is_token, parse_uri
@@ -380,6 +382,7 @@ def essential_request(head: bytes) -> Request | None:
     return message if isinstance(message, Request) else None
 
 
+@mypyc_attr(native_class=False)  # compiled (native_modules): a bytes subclass stays a Python class
 class TooLarge(bytes):
     """What :meth:`StreamFramer.frames` gives for a message over its size: the head's first bytes.
 
