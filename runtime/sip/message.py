@@ -55,16 +55,19 @@ _SHARED: dict[tuple[str, str], object] = {}
 The From, To, Contact and CSeq of a call come again in its ACK and BYE, and
 many calls from one peer share their To, Contact and CSeq texts: each text is
 parsed once.  Like a message's own memo, the parse is only read or copied
-(see :meth:`_Base._parsed`).  Bounded: emptied when full.
+(see :meth:`_Base._parsed`).  Bounded, whatever a peer sends: at most
+``_SHARED_MAX`` texts of at most ``_SHARED_TEXT_MAX`` characters (a longer
+one is parsed for its message alone); emptied when full.
 """
-_SHARED_MAX = 4096
+_SHARED_MAX = 2048
+_SHARED_TEXT_MAX = 256
 _SHARED_KEYS = frozenset({"From", "To", "Contact", "CSeq", "R-URI"})
 """What is worth sharing: not the Via, whose branch differs in every request."""
 
 
 def _shared_parse(key: str, value: str, parse: Callable[[str], _T]) -> _T:
     """``parse(value)``, from :data:`_SHARED` when the same text was parsed before."""
-    if key not in _SHARED_KEYS:
+    if key not in _SHARED_KEYS or len(value) > _SHARED_TEXT_MAX:
         return parse(value)
     known = _SHARED.get((key, value))
     if known is not None:

@@ -585,3 +585,7 @@ def test_header_parses_shared_between_messages_are_never_handed_out_and_stay_bou
     for n in range(message_module._SHARED_MAX + 200):  # bounded: more texts than it keeps
         assert parse_message(request(n)).from_tag == f"f{n}"
     assert len(message_module._SHARED) <= message_module._SHARED_MAX
+    long_tag = "x" * message_module._SHARED_TEXT_MAX  # too long to keep: parsed for its message
+    message_module._SHARED.clear()
+    long = parse_message(request(1).replace(b"tag=f1", b"tag=" + long_tag.encode()))
+    assert long.from_tag == long_tag and not any(long_tag in text for _, text in message_module._SHARED)
