@@ -7,7 +7,10 @@ user agent and transactions, ``SipCall``, engine and session, event loop,
 the rest) and prints, per call, the Python function calls and the own time
 of each part (cProfile time: inflated by the profiler, so compare trees with
 it, not with wall-clock figures).  Builtins (``sendto``, ``str.join`` …) are
-counted apart, under ``builtins``.  Function calls do not depend on the
+counted apart, under ``builtins``; so are the functions of the modules
+compiled by mypyc (``runtime/native_modules.py``: the media path and, since
+issue 19's per-call work, the SIP parser), whose inner calls cProfile does
+not see.  Function calls do not depend on the
 machine's load, which makes them the steady figure to compare two trees.
 
 Run: ``.venv/bin/python benchmarks/call_cost.py FILE [--calls 500]``.  The

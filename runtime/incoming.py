@@ -80,7 +80,7 @@ class AnsweringCall(Protocol):
 
 def header_block(headers: Mapping[str, str]) -> str:
     """Headers as the ``Name: value CRLF`` block that params like ``hdrs`` carry."""
-    return "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
 
 
 def answer_incoming(

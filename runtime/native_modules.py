@@ -2,8 +2,10 @@
 
 Plain Python, read by setup.py without importing the package and by
 :mod:`dsm.runtime.native` at import time.  They are the per-frame media
-path: what runs for every RTP packet sent or received.  The source stays
-the truth; the compiled ``.so`` files are a build product.
+path (what runs for every RTP packet sent or received) and the SIP message
+parser and serialiser with its URIs, headers and SDP (what runs for every
+SIP message).  The source stays the truth; the compiled ``.so`` files are a
+build product.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ MODULES: tuple[str, ...] = (
     "dsm.runtime.media.dtmf_detector",
     "dsm.runtime.media.items",
     "dsm.runtime.media.playlist",
+    "dsm.runtime.sip.headers",
+    "dsm.runtime.sip.message",
+    "dsm.runtime.sip.responses",
+    "dsm.runtime.sip.sdp",
+    "dsm.runtime.sip.uri",
 )
 GROUP = "dsm.runtime._native__mypyc"
 """The shared library mypyc builds for the group (setup.py: ``group_name`` + ``__mypyc``)."""

@@ -1017,7 +1017,7 @@ class RelayedCall:
             raise DSMException("script", {"cause": str(exc)}) from None
         self._drop_b()
         self.plan = plan
-        tag = self.invite.from_.tag if self.profile.raw.get("transparent_dlg_id") == "true" else None
+        tag = self.invite.from_tag if self.profile.raw.get("transparent_dlg_id") == "true" else None
         self._send_b(plan, local_tag=tag or None)
 
     def reconnect_leg(self, leg: SbcCallLeg, ltag: str, hdrs: str) -> None:

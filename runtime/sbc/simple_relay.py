@@ -160,7 +160,7 @@ class RelayedDialog:
         self.a = RelaySide(
             call_id=request.call_id,
             local_tag=relay.new_tag(),
-            remote_tag=request.from_.tag or "",
+            remote_tag=request.from_tag or "",
             local_uri=without_tag(request.headers.get("To") or ""),
             remote_uri=without_tag(request.headers.get("From") or ""),
             remote_target=_contact_or(request, ""),
@@ -250,7 +250,7 @@ class SimpleRelay:
     # -- the core's hook -------------------------------------------------------------------
     def takes(self, request: Request) -> bool:
         """``outside_requests``: requests of relayed dialogs, and new ones we relay."""
-        tag = request.to.tag
+        tag = request.to_tag
         if tag:
             return (request.call_id, tag) in self.sides
         method = request.method
@@ -286,8 +286,8 @@ class SimpleRelay:
         now = self.sip.now()
         self.sweep(now)
         request = event.request
-        if request.to.tag:
-            entry = self.sides.get((request.call_id, request.to.tag))
+        if request.to_tag:
+            entry = self.sides.get((request.call_id, request.to_tag))
             if entry is None:  # forgotten since the core asked
                 self._answer(event.transaction, 481, "Call/Transaction Does Not Exist")
                 return
@@ -397,7 +397,7 @@ class SimpleRelay:
         if other is None or dialog.ended:
             self._answer(event.transaction, 481, "Call/Transaction Does Not Exist")
             return
-        tag = request.from_.tag or ""
+        tag = request.from_tag or ""
         if origin.remote_tag and tag != origin.remote_tag:
             self._answer(event.transaction, 481, "Call/Transaction Does Not Exist")
             return
@@ -604,7 +604,7 @@ class SimpleRelay:
                 "local_party": request.headers.get("To") or "",
                 "remote_uri": str(request.from_.uri),
                 "remote_party": request.headers.get("From") or "",
-                "remote_tag": request.from_.tag or "",
+                "remote_tag": request.from_tag or "",
             },
         )
         dialog.leg = leg

@@ -50,7 +50,7 @@ class RelaySide:
 
     def learn(self, message: Request | Response) -> None:
         """The peer's tag (first reply or request) and its newest Contact (remote target refresh)."""
-        tag = (message.to.tag if isinstance(message, Response) else message.from_.tag) or ""
+        tag = (message.to_tag if isinstance(message, Response) else message.from_tag) or ""
         if not self.remote_tag and tag:
             self.remote_tag = tag
         contact = _contact_uri(message)

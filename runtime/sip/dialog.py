@@ -63,7 +63,7 @@ class Dialog:
         return cls(
             call_id=request.call_id,
             local_tag=local_tag,
-            remote_tag=request.from_.tag or "",
+            remote_tag=request.from_tag or "",
             local_address=str(to),
             remote_address=str(request.from_),
             remote_target=target,
@@ -81,8 +81,8 @@ class Dialog:
         target = str(contact.uri) if contact is not None else request.uri
         return cls(
             call_id=request.call_id,
-            local_tag=request.from_.tag or "",
-            remote_tag=response.to.tag or "",
+            local_tag=request.from_tag or "",
+            remote_tag=response.to_tag or "",
             local_address=str(request.from_),
             remote_address=str(response.to),
             remote_target=target,

@@ -248,6 +248,18 @@ class Headers:
             return []
         return [item[1] for key, item in zip(self._keys, self._items, strict=True) if key == lower]
 
+    def collect(self, keys: frozenset[str]) -> dict[str, list[str]]:
+        """The values of several headers in one pass: lower-cased name -> values (absent: no entry)."""
+        found: dict[str, list[str]] = {}
+        for key, item in zip(self._keys, self._items, strict=True):
+            if key in keys:
+                values = found.get(key)
+                if values is None:
+                    found[key] = [item[1]]
+                else:
+                    values.append(item[1])
+        return found
+
     def set(self, name: str, value: str) -> None:
         """Replace all values of ``name`` by one, at the place of the first."""
         full = canonical_name(name)

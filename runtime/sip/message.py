@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
+from mypy_extensions import mypyc_attr
+
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers, Via
 from dsm.runtime.sip.uri import NameAddress, Uri, is_token, parse_uri
@@ -47,6 +49,36 @@ MAX_HEAD_SIZE = 65536
 _T = TypeVar("_T")
 
 
+_SHARED: dict[tuple[str, str], object] = {}
+"""Parses of header values shared by all messages: ``(accessor, text) -> parse``, never handed out.
+
+The From, To, Contact and CSeq of a call come again in its ACK and BYE, and
+many calls from one peer share their To, Contact and CSeq texts: each text is
+parsed once.  Like a message's own memo, the parse is only read or copied
+(see :meth:`_Base._parsed`).  Bounded, whatever a peer sends: at most
+``_SHARED_MAX`` texts of at most ``_SHARED_TEXT_MAX`` characters (a longer
+one is parsed for its message alone); emptied when full.
+"""
+_SHARED_MAX = 2048
+_SHARED_TEXT_MAX = 256
+_SHARED_KEYS = frozenset({"From", "To", "Contact", "CSeq", "R-URI"})
+"""What is worth sharing: not the Via, whose branch differs in every request."""
+
+
+def _shared_parse(key: str, value: str, parse: Callable[[str], _T]) -> _T:
+    """``parse(value)``, from :data:`_SHARED` when the same text was parsed before."""
+    if key not in _SHARED_KEYS or len(value) > _SHARED_TEXT_MAX:
+        return parse(value)
+    known = _SHARED.get((key, value))
+    if known is not None:
+        return cast("_T", known)
+    parsed = parse(value)
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.clear()
+    _SHARED[(key, value)] = parsed
+    return parsed
+
+
 @dataclass(slots=True, eq=True)
 class _Base:
     headers: Headers = field(default_factory=Headers)
@@ -66,7 +98,7 @@ class _Base:
         memo = self._memo.get(key)
         if memo is not None and memo[0] == value:
             return cast("_T", memo[1])
-        parsed = parse(value)
+        parsed = _shared_parse(key, value, parse)
         self._memo[key] = (value, parsed)
         return parsed
 
@@ -100,6 +132,16 @@ class _Base:
         return self._parsed("To", self.headers.get("To") or "", NameAddress.parse).copy()
 
     @property
+    def from_tag(self) -> str | None:
+        """The From tag (``from_.tag`` without copying the parsed From)."""
+        return self._parsed("From", self.headers.get("From") or "", NameAddress.parse).params.get("tag")
+
+    @property
+    def to_tag(self) -> str | None:
+        """The To tag (``to.tag`` without copying the parsed To)."""
+        return self._parsed("To", self.headers.get("To") or "", NameAddress.parse).params.get("tag")
+
+    @property
     def contact(self) -> NameAddress | None:
         value = self.headers.get("Contact")
         if value is None or value.strip() == "*":
@@ -127,7 +169,7 @@ class Request(_Base):
 
     @property
     def request_uri(self) -> Uri:
-        return parse_uri(self.uri)
+        return self._parsed("R-URI", self.uri, parse_uri).copy()
 
     def __bytes__(self) -> bytes:
         head = "\r\n".join([f"{self.method} {self.uri} {self.version}", *self._head_lines()])
@@ -189,6 +231,8 @@ def _parse_version(text: str) -> str:
 
 
 _ESSENTIAL_NAMES = ("Via", "From", "To", "Call-ID", "CSeq")
+_ESSENTIAL_KEYS_IN_ORDER = tuple(name.lower() for name in _ESSENTIAL_NAMES)
+_ESSENTIAL_KEYS = frozenset(_ESSENTIAL_KEYS_IN_ORDER)
 
 _TOKEN_NAMES: set[str] = set()
 """Header names seen to be tokens (bounded): a known name costs one set lookup per line."""
@@ -205,8 +249,8 @@ def _token_name(name: str) -> bool:
 
 def _check_essentials(message: Message) -> None:
     """Via, From, To, Call-ID and CSeq must be present and parseable."""
-    headers = message.headers
-    found = [headers.get_all(name) for name in _ESSENTIAL_NAMES]
+    by_key = message.headers.collect(_ESSENTIAL_KEYS)
+    found = [by_key.get(key, []) for key in _ESSENTIAL_KEYS_IN_ORDER]
     for name, values in zip(_ESSENTIAL_NAMES, found, strict=True):
         if not values:
             raise ParseError(f"Missing {name}")
@@ -288,7 +332,7 @@ def _parse(data: bytes, stream: bool) -> Message:
     try:
         message.body = _frame_body(headers, rest, stream)
         if isinstance(message, Request):
-            message.request_uri  # noqa: B018 - validate
+            message._parsed("R-URI", message.uri, parse_uri)  # validate (kept for request_uri)
             max_forwards = headers.get("Max-Forwards")
             if max_forwards is not None and (
                 not max_forwards.isdigit() or not max_forwards.isascii() or int(max_forwards) > 255
@@ -341,6 +385,7 @@ def essential_request(head: bytes) -> Request | None:
     return message if isinstance(message, Request) else None
 
 
+@mypyc_attr(native_class=False)  # compiled (native_modules): a bytes subclass stays a Python class
 class TooLarge(bytes):
     """What :meth:`StreamFramer.frames` gives for a message over its size: the head's first bytes.
 

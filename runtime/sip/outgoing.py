@@ -246,7 +246,7 @@ class OutgoingSipCall(SipCall):
 
     def _remote_tag(self, response: Response) -> None:
         with contextlib.suppress(ParseError):
-            tag = response.to.tag
+            tag = response.to_tag
             if tag:
                 self._selects["remote_tag"] = tag
 

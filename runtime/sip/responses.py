@@ -90,7 +90,7 @@ def make_response(
         out.add("Via", value)
     out.add("From", request.headers.get("From") or "")
     to_value = request.headers.get("To") or ""
-    if to_tag and status != 100 and request.to.tag is None:
+    if to_tag and status != 100 and request.to_tag is None:
         to_value = f"{to_value};tag={to_tag}"
     out.add("To", to_value)
     out.add("Call-ID", request.call_id)

@@ -934,7 +934,7 @@ def header_lines(block: str) -> list[tuple[str, str]]:
 
 
 def _header_text(message: Request | Response) -> str:
-    return "".join(f"{name}: {value}\r\n" for name, value in message.headers)
+    return "".join([f"{name}: {value}\r\n" for name, value in message.headers])
 
 
 def reply_object(response: Response) -> SipReplyObject:
@@ -949,7 +949,10 @@ def reply_object(response: Response) -> SipReplyObject:
     )
 
 
-def _invite_request(request: Request, handle: InDialogRequest | None = None) -> InviteRequest:
+def _invite_request(
+    request: Request, handle: InDialogRequest | None = None, headers: dict[str, str] | None = None
+) -> InviteRequest:
+    """``headers``: ``_headers_of(request)`` when the caller has it already (a new call)."""
     return InviteRequest(
         request.method,
         request.uri,
@@ -959,7 +962,7 @@ def _invite_request(request: Request, handle: InDialogRequest | None = None) -> 
         _header_text(request),
         request.body.decode("utf-8", "replace"),
         request.cseq.number,
-        _headers_of(request),
+        headers if headers is not None else _headers_of(request),
         wrapped=handle is not None,
         handle=handle,
     )
@@ -1276,4 +1279,4 @@ class SipCalls:
         call.session = session
         self.log("call", call=new.call_id, app=app, session=session.id, source=f"{new.source[0]}:{new.source[1]}")
         self.drain()
-        answer_incoming(self.engine, session, call, _invite_request(request), self.drain)
+        answer_incoming(self.engine, session, call, _invite_request(request, headers=headers), self.drain)

@@ -276,7 +276,7 @@ class Subscription:
                 return self._fail(status, reason)
             return []
         assert response is not None
-        if self.dialog is None and response.to.tag:
+        if self.dialog is None and response.to_tag:
             self.dialog = Dialog.uac(request, response)
             self.dialog.local_contact = self.contact
         expires = _expires_header(response)
@@ -291,7 +291,7 @@ class Subscription:
         """A NOTIFY in this subscription's dialog: the status to answer and the event to raise."""
         if self.removed or self.terminated:
             return 481, []
-        remote_tag = request.from_.tag or ""
+        remote_tag = request.from_tag or ""
         if self.dialog is None:
             contact = request.contact
             self.dialog = Dialog(
@@ -352,7 +352,7 @@ def notify_target(request: Request) -> tuple[str, str] | None:
     if request.method != "NOTIFY":
         return None
     try:
-        tag = request.to.tag
+        tag = request.to_tag
     except ParseError:
         return None
     return (request.call_id, tag) if tag else None

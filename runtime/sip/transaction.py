@@ -132,7 +132,7 @@ def server_key(request: Request) -> TransactionKey:
             (
                 "2543",
                 request.call_id,
-                request.from_.tag or "",
+                request.from_tag or "",
                 str(request.cseq.number),
                 branch,
             )

@@ -326,7 +326,7 @@ class ClientSide:
                 out.emit(ResponseToRequest(entry.call_id, entry.origin or request, response))
             return
         if status < 200:
-            if response.to.tag and call.dialog is None:
+            if response.to_tag and call.dialog is None:
                 call.dialog = uac_dialog(request, response)
             if status > 100:
                 call.state = "ringing"
@@ -349,7 +349,7 @@ class ClientSide:
         if call is None:
             return False
         number = invite.cseq.number
-        to_tag = response.to.tag or ""
+        to_tag = response.to_tag or ""
         ack = call.acks.get((number, to_tag))
         if ack is not None and call.dialog is not None:
             transport = dialog_transport(call.dialog, call.transport)

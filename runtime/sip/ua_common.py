@@ -489,8 +489,8 @@ def uac_dialog(invite: Request, response: Response) -> Dialog:
         return Dialog.uac(invite, response)
     return Dialog(
         call_id=invite.call_id,
-        local_tag=invite.from_.tag or "",
-        remote_tag=response.to.tag or "",
+        local_tag=invite.from_tag or "",
+        remote_tag=response.to_tag or "",
         local_address=str(invite.from_),
         remote_address=str(response.to),
         remote_target=invite.uri,

@@ -166,12 +166,12 @@ class ServerSide:
         if (
             self.outside_requests is not None
             and message.method != "INVITE"
-            and (message.call_id not in self.layer.calls if message.to.tag else self.unavailable is None)
+            and (message.call_id not in self.layer.calls if message.to_tag else self.unavailable is None)
             and self.outside_requests(message)
         ):  # while draining, new requests get the core's own answers (503 to OPTIONS)
             self._to_tu(message, key, source, reply_to, now, out)
             return
-        if message.to.tag:
+        if message.to_tag:
             self._in_dialog(message, key, reply_to, now, out)
             return
         if self.unavailable is not None and message.method in ("INVITE", "OPTIONS"):
@@ -316,7 +316,7 @@ class ServerSide:
         if not 100 <= status <= 699:
             raise UserAgentError(f"bad status {status}")
         request = entry.transaction.request
-        if status == 100 or request.to.tag:
+        if status == 100 or request.to_tag:
             to_tag = None
         response = make_response(
             request, status, reason, to_tag=to_tag,
@@ -455,7 +455,7 @@ class ServerSide:
 
     def _on_ack(self, ack: Request, source: Address, now: float, out: Outputs) -> None:
         call = self.layer.calls.get(ack.call_id)
-        if call is None or call.dialog is None or ack.to.tag != call.local_tag:
+        if call is None or call.dialog is None or ack.to_tag != call.local_tag:
             out.emit(Dropped("ACK without dialog", source))
             return
         retransmitter = call.retransmitter
@@ -502,8 +502,8 @@ class ServerSide:
         if (
             call is None
             or dialog is None
-            or request.to.tag != dialog.local_tag
-            or (request.from_.tag or "") != dialog.remote_tag
+            or request.to_tag != dialog.local_tag
+            or (request.from_tag or "") != dialog.remote_tag
         ):
             self._stateless(request, key, reply_to, now, 481, out)
             return
@@ -558,7 +558,7 @@ class ServerSide:
         transport: str,
     ) -> Response:
         extra: list[tuple[str, str]] = []
-        if request.method == "INVITE" and 101 <= status < 300 and request.to.tag is None:
+        if request.method == "INVITE" and 101 <= status < 300 and request.to_tag is None:
             extra += [("Record-Route", rr) for rr in request.headers.get_all("Record-Route")]
         if request.method in ("INVITE", "UPDATE") and 101 <= status < 300:
             extra.append(("Contact", self.layer.contact_for(transport)))
@@ -595,7 +595,7 @@ class ServerSide:
     ) -> None:
         """Answer a request at once through a fresh server transaction."""
         extra = [*headers, ("Server", self.layer.user_agent)]
-        if to_tag is None and status != 100 and request.to.tag is None:
+        if to_tag is None and status != 100 and request.to_tag is None:
             to_tag = self.layer.tag()
         response = make_response(request, status, reason, to_tag=to_tag, headers=extra)
         self._stateless_response(request, key, reply_to, now, response, out)

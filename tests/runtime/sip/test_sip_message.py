@@ -551,3 +551,41 @@ def test_made_up_header_names_are_parsed_alike_and_the_name_caches_stay_bounded(
     assert len(message_module._TOKEN_NAMES) <= 1024
     with pytest.raises(ParseError):
         parse_message(b"OPTIONS sip:a@h SIP/2.0\r\nBad Name: x\r\n\r\n")
+
+
+def test_header_parses_shared_between_messages_are_never_handed_out_and_stay_bounded() -> None:
+    """Messages with the same From, To, Contact, CSeq or Request-URI text share one parse:
+    what a reader gets is its own copy (changing it changes no other message), the tags
+    read without a copy agree, and the shared parses stay bounded however many texts come."""
+    from dsm.runtime.sip import message as message_module
+
+    def request(n: int) -> bytes:
+        return (
+            "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-{n}\r\n"
+            f"From: <sip:b@127.0.0.1>;tag=f{n}\r\nTo: <sip:a@127.0.0.1>\r\n"
+            f"Call-ID: call-{n}\r\nCSeq: 1 OPTIONS\r\nContact: <sip:b@127.0.0.1:5070>\r\nl: 0\r\n\r\n"
+        ).encode()
+
+    first, second = parse_message(request(1)), parse_message(request(2))
+    assert isinstance(first, Request) and isinstance(second, Request)
+    to = first.to
+    to.params["tag"] = "changed"
+    to.uri.params["lr"] = None  # type: ignore[union-attr]
+    uri = first.request_uri
+    uri.params["transport"] = "tcp"  # type: ignore[union-attr]
+    contact = first.contact
+    assert contact is not None
+    contact.params["expires"] = "1"
+    assert second.to_tag is None and str(second.to) == "<sip:a@127.0.0.1>"
+    assert first.to_tag is None and str(first.to) == "<sip:a@127.0.0.1>"
+    assert str(second.request_uri) == str(first.request_uri) == "sip:a@127.0.0.1"
+    assert str(second.contact) == "<sip:b@127.0.0.1:5070>"
+    assert (first.from_tag, second.from_tag) == ("f1", "f2") == (first.from_.tag, second.from_.tag)
+    for n in range(message_module._SHARED_MAX + 200):  # bounded: more texts than it keeps
+        assert parse_message(request(n)).from_tag == f"f{n}"
+    assert len(message_module._SHARED) <= message_module._SHARED_MAX
+    long_tag = "x" * message_module._SHARED_TEXT_MAX  # too long to keep: parsed for its message
+    message_module._SHARED.clear()
+    long = parse_message(request(1).replace(b"tag=f1", b"tag=" + long_tag.encode()))
+    assert long.from_tag == long_tag and not any(long_tag in text for _, text in message_module._SHARED)
