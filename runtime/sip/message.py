@@ -123,23 +123,27 @@ class _Base:
             raise ParseError("Missing Via")
         return self._parsed("Via", value, Via.parse).copy()
 
+    def _address(self, name: str) -> NameAddress:
+        """The parsed From or To, kept (only read here or copied for callers)."""
+        return self._parsed(name, self.headers.get(name) or "", NameAddress.parse)
+
     @property
     def from_(self) -> NameAddress:
-        return self._parsed("From", self.headers.get("From") or "", NameAddress.parse).copy()
+        return self._address("From").copy()
 
     @property
     def to(self) -> NameAddress:
-        return self._parsed("To", self.headers.get("To") or "", NameAddress.parse).copy()
+        return self._address("To").copy()
 
     @property
     def from_tag(self) -> str | None:
         """The From tag (``from_.tag`` without copying the parsed From)."""
-        return self._parsed("From", self.headers.get("From") or "", NameAddress.parse).params.get("tag")
+        return self._address("From").tag
 
     @property
     def to_tag(self) -> str | None:
         """The To tag (``to.tag`` without copying the parsed To)."""
-        return self._parsed("To", self.headers.get("To") or "", NameAddress.parse).params.get("tag")
+        return self._address("To").tag
 
     @property
     def contact(self) -> NameAddress | None:
