@@ -285,27 +285,40 @@ class CallMedia:
                 sent = frame
         else:
             events = []
-        if received is not None and self.flags["receiving"]:
-            if (
-                received.__class__ is np.ndarray
-                and received.shape == _FRAME_SHAPE
-                and received.dtype == np.int16
-            ):
-                incoming = received  # the RTP session's decoded frame: as it is (per frame and call)
-            else:
-                incoming = np.asarray(received, dtype=np.int16).reshape(FRAME_SAMPLES)
-            if self.input == "recorder" and self.recorder is not None:
-                self.recorder.write_frame(incoming)
-            elif self.input == "playlist":
-                self.playlist.write_frame(incoming)
-            if self.taps:
-                for slot in self.taps.values():
-                    slot.write(incoming)
-            if self.flags["dtmf_detection"]:
+        if received is not None:
+            undetected = self.route_received(received)
+            if undetected is not None:
                 if not detect:
-                    return MediaTick(sent, events, incoming)
-                events.extend(self.detector.process(incoming))
+                    return MediaTick(sent, events, undetected)
+                events.extend(self.detector.process(undetected))
         return MediaTick(sent, events)
+
+    def route_received(self, received: npt.ArrayLike) -> Samples | None:
+        """The received half of :meth:`tick` (a connected call): the frame to the input and taps.
+
+        Returns the frame in-band DTMF detection is to analyse, or ``None``
+        (not receiving, or detection off).  The RTP session calls this
+        directly when the output half was :meth:`prompt_step`, so a call
+        that plays a prompt and hears its caller builds no tick result.
+        """
+        if not self.flags["receiving"]:
+            return None
+        if (
+            received.__class__ is np.ndarray
+            and received.shape == _FRAME_SHAPE  # type: ignore[union-attr]
+            and received.dtype == np.int16  # type: ignore[union-attr]
+        ):
+            incoming = received  # the RTP session's decoded frame: as it is (per frame and call)
+        else:
+            incoming = np.asarray(received, dtype=np.int16).reshape(FRAME_SAMPLES)
+        if self.input == "recorder" and self.recorder is not None:
+            self.recorder.write_frame(incoming)
+        elif self.input == "playlist":
+            self.playlist.write_frame(incoming)
+        if self.taps:
+            for slot in self.taps.values():
+                slot.write(incoming)
+        return incoming if self.flags["dtmf_detection"] else None  # type: ignore[return-value]
 
     def receive_telephone_event(
         self, timestamp: int, payload: bytes | TelephoneEvent

@@ -471,12 +471,13 @@ class DetectionBatch:
         try:
             if len(set(map(id, detectors))) != count:
                 raise ValueError("several frames of one detector")
-            windows[:, 1] = np.stack([entry[1] for entry in queued])
+            # np.array, not np.stack (a view per frame): ragged frames raise ValueError too
+            windows[:, 1] = np.array([entry[1] for entry in queued])
         except ValueError:
             for block, (detector, frame, _on_keys) in zip(windows, queued, strict=True):
                 detector.windows(frame, block)
         else:
-            windows[:, 0, :HOP] = np.stack([detector._tail for detector in detectors])
+            windows[:, 0, :HOP] = np.array([detector._tail for detector in detectors])
             windows[:, 0, HOP:] = windows[:, 1, :HOP]
             tails = windows[:, 1, HOP:].copy()  # each detector's next tail: a row of its own
             for detector, tail in zip(detectors, tails, strict=True):

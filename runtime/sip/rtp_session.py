@@ -490,11 +490,14 @@ class RtpSession:
         else:  # nothing ever received (a one-way call): no jitter buffer to ask
             received = None
         media = self.media
-        if received is None:
-            item = media.prompt_step(start)
-            if item is not None:  # the next 20 ms of a prompt, nothing received: the lean path
-                self._send_prompt_frame(item.samples, item.position - FRAME_SAMPLES)
-                return
+        item = media.prompt_step(start)
+        if item is not None:  # the next 20 ms of a prompt: the lean path, no tick result built
+            if received is not None:
+                undetected = media.route_received(received)
+                if undetected is not None:  # analysed with the tick's other calls
+                    self.clock.dtmf.add(media.detector, undetected, self._keys_detected)
+            self._send_prompt_frame(item.samples, item.position - FRAME_SAMPLES)
+            return
         result = media.tick(received, now=start, detect=False)
         if result.undetected is not None:  # analysed with the tick's other calls
             self.clock.dtmf.add(media.detector, result.undetected, self._keys_detected)

@@ -243,3 +243,54 @@ def test_A_core_47_prompt_step_leaves_muted_disconnected_and_mixed_calls_to_tick
     assert media.prompt_step() is not None and media.playlist.position == before + 160
     media.media_disconnect()
     assert media.prompt_step() is None
+
+
+def _heard_while_playing(
+    media: CallMedia, received: list[np.ndarray], lean: bool
+) -> tuple[list[bytes | None], list[object], int]:
+    """Frames sent and events while ``received`` arrives; lean: prompt_step + route_received."""
+    sent: list[bytes | None] = []
+    events: list[object] = []
+    for index, frame in enumerate(received):
+        item = media.prompt_step(now=index * 0.02) if lean else None
+        if item is not None:
+            sent.append(item.samples[item.position - 160 : item.position].tobytes())
+            undetected = media.route_received(frame)
+            if undetected is not None:
+                events += media.detector.process(undetected)
+            continue
+        tick = media.tick(frame, now=index * 0.02)
+        sent.append(None if tick.sent is None else np.asarray(tick.sent).tobytes())
+        events += tick.events
+    return sent, events, media.playlist.position
+
+
+def test_A_core_21_E151_lean_path_with_audio_received_equals_tick(tmp_path: Path) -> None:
+    """A call playing a prompt while its caller talks: the output half taken by
+    ``prompt_step`` and the received half by ``route_received`` send, record and detect
+    exactly what ``tick`` does -- the prompt's frames, NoAudio at its end, the caller's
+    audio in the recording, the key pressed during the prompt."""
+    rng = np.random.default_rng(5)
+    received = tone_frames(5, 120) + list(rng.integers(-2000, 2000, (4, 160)).astype(np.int16))
+    outcomes = []
+    for lean in (False, True):
+        media = _prompted()
+        media.record_start(str(tmp_path / f"{lean}.wav"))
+        outcome = _heard_while_playing(media, received, lean)
+        media.record_stop()
+        outcomes.append((outcome, (tmp_path / f"{lean}.wav").read_bytes()))
+    assert outcomes[1] == outcomes[0]
+    (_sent, events, _position), recording = outcomes[0]
+    assert [e for e in events if isinstance(e, KeyPress)] and any(isinstance(e, NoAudio) for e in events)
+    assert len(recording) > 44 + 2 * 160 * len(received) - 1
+
+
+def test_E151_route_received_hands_nothing_to_detect_when_detection_or_receiving_is_off() -> None:
+    media = connected()
+    frame = np.zeros(160, np.int16)
+    assert media.route_received(frame) is frame
+    media.set_media_flag("dtmf_detection", False)
+    assert media.route_received(frame) is None
+    media.set_media_flag("dtmf_detection", True)
+    media.set_media_flag("receiving", False)
+    assert media.route_received(frame) is None

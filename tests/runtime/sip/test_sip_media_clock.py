@@ -322,15 +322,15 @@ def test_a_call_started_during_a_tick_leaves_one_timer(sink: socket.socket) -> N
 
 
 class Heard(CallMedia):
-    """A call's media that keeps every received frame its ticks get (``None``: nothing)."""
+    """A call's media that keeps every received frame routed to it (by ``tick`` or the lean path)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.heard: list[np.ndarray | None] = []
 
-    def tick(self, received=None, now=None, detect=True):  # type: ignore[no-untyped-def]
-        self.heard.append(None if received is None else np.array(received, dtype=np.int16))
-        return super().tick(received, now=now, detect=detect)
+    def route_received(self, received):  # type: ignore[no-untyped-def]
+        self.heard.append(np.array(received, dtype=np.int16))
+        return super().route_received(received)
 
 
 def test_received_audio_of_all_calls_is_decoded_in_one_batch_per_tick_as_frame_by_frame(
