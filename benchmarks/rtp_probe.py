@@ -15,6 +15,15 @@ afterwards, per window, with numpy:
 * **jitter**: RFC 3550 interarrival jitter ``J += (|D| - J) / 16`` per
   stream, averaged over the window, in milliseconds.
 
+The probe must not take the CPU the server under test needs (on a 2-core
+machine it shares the cores with the server and sipp).  Reading one datagram
+per system call, with Python around each, cost 7.3 µs a packet: a third of
+a core at 1,000 calls.  On Linux it reads **in batches**: it waits until
+the socket is readable, lets 2 ms of packets gather, then ``recvmmsg(2)``
+takes up to 1,024 datagrams per call, each cut to its 12 header bytes, with
+their arrival stamps, and numpy copies the batch into the buffer.  Elsewhere it reads
+one datagram per call as before.  The stamps are the kernel's either way.
+
 Bounded: the buffer holds at most ``max_packets`` headers (packets beyond
 are counted, not kept) and the thread stops within ``poll`` seconds of
 :meth:`RtpProbe.close`.
@@ -22,6 +31,8 @@ are counted, not kept) and the thread stops within ``poll`` seconds of
 
 from __future__ import annotations
 
+import ctypes
+import select
 import socket
 import struct
 import threading
@@ -29,6 +40,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from mmsg import Iovec, Mmsghdr, Msghdr, libc
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 """Linux: the kernel stamps each datagram with its arrival time (struct timespec)."""
@@ -39,8 +51,68 @@ RECORD = np.dtype(
     ]
 )  # fmt: skip
 """One kept packet: its RTP header as received, then its arrival time."""
+_BATCH_RECORD = np.dtype(RECORD.descr + [("len", "<u4")])
+"""A record as read in a batch: RECORD's fields (same offsets), then the datagram's length."""
 _TIMESPEC = struct.Struct("<qq")
 CLOCK_RATE = 8000
+BATCH = 1024
+"""Datagrams one ``recvmmsg`` call may take."""
+GATHER = 0.002
+"""Seconds the batched reader waits, once woken, before it reads (~100 packets at 1,000 calls).
+
+Well within what the socket buffer holds even at the kernel's default limit
+(about 400 such datagrams in 425,984 bytes: 8 ms at 1,000 calls)."""
+_MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0x40)
+_CMSG_SPACE = 32
+"""One control message holding a ``struct timespec``: ``cmsghdr`` (16 bytes) and the stamp (16)."""
+
+
+class _Batch:
+    """Preallocated ``recvmmsg`` arguments: per datagram 12 bytes of header and one stamp.
+
+    The kernel cuts each datagram to the 12 bytes its slot holds (the RTP
+    header: all the probe keeps) and writes its ``SO_TIMESTAMPNS`` stamp to
+    the slot's control buffer.  numpy views over the three arrays turn a
+    batch into records without a Python step per datagram.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.headers = (ctypes.c_char * (12 * slots))()
+        self.control = (ctypes.c_char * (_CMSG_SPACE * slots))()
+        self.iovecs = (Iovec * slots)()
+        self.messages = (Mmsghdr * slots)()
+        for i in range(slots):
+            self.iovecs[i].iov_base = ctypes.addressof(self.headers) + 12 * i
+            self.iovecs[i].iov_len = 12
+            header = self.messages[i].msg_hdr
+            header.msg_iov = ctypes.pointer(self.iovecs[i])
+            header.msg_iovlen = 1
+            header.msg_control = ctypes.addressof(self.control) + _CMSG_SPACE * i
+        size = ctypes.sizeof(Mmsghdr)
+        raw = np.frombuffer(self.messages, dtype=np.uint8).reshape(slots, size)
+        self._controllen = raw[:, Mmsghdr.msg_hdr.offset + Msghdr.msg_controllen.offset :][:, :8].view("<u8")
+        self._flags = raw[:, Mmsghdr.msg_hdr.offset + Msghdr.msg_flags.offset :][:, :4].view("<i4")
+        self._lengths = raw[:, Mmsghdr.msg_len.offset :][:, :4].view("<u4")
+        self._head = np.frombuffer(self.headers, dtype=np.uint8).reshape(slots, 12)
+        self._stamp = np.frombuffer(self.control, dtype=np.uint8).reshape(slots, _CMSG_SPACE)[:, 16:]
+        self.reset()
+
+    def reset(self) -> None:
+        """Before each call: the kernel shrinks ``msg_controllen`` to what it wrote."""
+        self._controllen[:] = _CMSG_SPACE
+        self._flags[:] = 0
+
+    def records(self, count: int) -> np.ndarray:
+        """The first ``count`` datagrams: RECORD rows plus their length (``len``)."""
+        out = np.zeros(count, dtype=_BATCH_RECORD)
+        rows = out.view(np.uint8).reshape(count, _BATCH_RECORD.itemsize)
+        rows[:, :12] = self._head[:count]
+        rows[:, 12:28] = self._stamp[:count]
+        out["len"] = self._lengths[:count, 0]
+        unstamped = self._controllen[:count, 0] < _CMSG_SPACE
+        if unstamped.any():  # no stamp came with it: the time it was read
+            out["sec"][unstamped], out["nsec"][unstamped] = divmod(time.time_ns(), 1_000_000_000)
+        return out
 JITTER_TAPS = 256
 """Terms of the RFC 3550 jitter filter kept ((15/16)^256 < 1e-7 of a term remains)."""
 
@@ -67,6 +139,9 @@ class Window:
 class RtpProbe:
     """A UDP socket on ``host`` and a thread that keeps every packet's header and arrival time."""
 
+    batched_default = True
+    """Read with ``recvmmsg`` where the C library has it (tests set it to try the other reader)."""
+
     def __init__(
         self, host: str = "127.0.0.1", max_packets: int = 4_000_000, poll: float = 0.2
     ) -> None:
@@ -75,6 +150,7 @@ class RtpProbe:
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.bind((host, 0))
         self.sock.settimeout(poll)
+        self.poll = poll
         self.port = int(self.sock.getsockname()[1])
         self.max_bytes = max_packets * RECORD.itemsize
         self.dropped = 0
@@ -82,7 +158,10 @@ class RtpProbe:
         self._buf = bytearray()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rtp-probe", daemon=True)
+        self.batched = self.batched_default and libc() is not None
+        """Whether the probe reads with ``recvmmsg`` (Linux) rather than one datagram per call."""
+        run = self._run_batched if self.batched else self._run
+        self._thread = threading.Thread(target=run, name="rtp-probe", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -102,6 +181,39 @@ class RtpProbe:
             with lock:
                 buf += data[:12]
                 buf += stamp
+
+    def _run_batched(self) -> None:
+        """Wait for the socket, then take everything queued, up to 1,024 datagrams a call."""
+        lib = libc()
+        assert lib is not None
+        batch = _Batch(BATCH)
+        fd = self.sock.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        wait_ms = int(self.poll * 1000)
+        recvmmsg, messages, stop = lib.recvmmsg, batch.messages, self._stop
+        while not stop.is_set():
+            if not poller.poll(wait_ms):
+                continue
+            # Let a batch gather: the stamps are the kernel's, so reading a little
+            # later changes no figure, and a sender finds no reader to wake meanwhile.
+            time.sleep(GATHER)
+            while True:
+                batch.reset()
+                count = recvmmsg(fd, messages, BATCH, _MSG_DONTWAIT, None)
+                if count <= 0:  # nothing left (EAGAIN), or the socket closed
+                    break
+                self._keep(batch.records(count))
+                if count < BATCH:
+                    break
+
+    def _keep(self, records: np.ndarray) -> None:
+        good = records[records["len"] >= 12]
+        with self._lock:
+            room = max(0, (self.max_bytes - len(self._buf)) // RECORD.itemsize)
+            kept = good[:room]
+            self._buf += kept.view(np.uint8).reshape(-1, _BATCH_RECORD.itemsize)[:, : RECORD.itemsize].tobytes()
+        self.dropped += records.size - kept.size
 
     def mark(self) -> int:
         """A position in the stream of kept packets (windows lie between two marks)."""

@@ -56,7 +56,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import ctypes.util
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -69,27 +68,9 @@ import sys
 import time
 from collections.abc import Callable
 
+from mmsg import Iovec, Mmsghdr, libc
+
 PACKET_SIZE = 12 + 160
-
-
-class _Iovec(ctypes.Structure):
-    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
-
-
-class _Msghdr(ctypes.Structure):
-    _fields_ = [
-        ("msg_name", ctypes.c_void_p),
-        ("msg_namelen", ctypes.c_uint32),
-        ("msg_iov", ctypes.POINTER(_Iovec)),
-        ("msg_iovlen", ctypes.c_size_t),
-        ("msg_control", ctypes.c_void_p),
-        ("msg_controllen", ctypes.c_size_t),
-        ("msg_flags", ctypes.c_int),
-    ]
-
-
-class _Mmsghdr(ctypes.Structure):
-    _fields_ = [("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint)]
 
 
 class _SockaddrIn(ctypes.Structure):
@@ -105,14 +86,14 @@ class MmsgBatch:
     """Preallocated ``sendmmsg`` arguments: one message per (buffer, destination), no copies."""
 
     def __init__(self, buffers: list[bytearray], destinations: list[tuple[str, int]]) -> None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        self._sendmmsg = libc.sendmmsg
-        self._sendmmsg.argtypes = [ctypes.c_int, ctypes.POINTER(_Mmsghdr), ctypes.c_uint, ctypes.c_int]
-        self._sendmmsg.restype = ctypes.c_int
+        lib = libc()
+        if lib is None:
+            raise OSError("no sendmmsg in this C library")
+        self._sendmmsg = lib.sendmmsg
         count = len(buffers)
         self.count = count
-        self.messages = (_Mmsghdr * count)()
-        self.iovecs = (_Iovec * count)()
+        self.messages = (Mmsghdr * count)()
+        self.iovecs = (Iovec * count)()
         self.addresses = (_SockaddrIn * count)()
         self._views = [(ctypes.c_char * len(b)).from_buffer(b) for b in buffers]  # keep alive
         for i, (view, (host, port)) in enumerate(zip(self._views, destinations, strict=True)):
@@ -128,9 +109,9 @@ class MmsgBatch:
             header.msg_iov = ctypes.pointer(self.iovecs[i])
             header.msg_iovlen = 1
         self.base = ctypes.addressof(self.messages)
-        size = ctypes.sizeof(_Mmsghdr)
+        size = ctypes.sizeof(Mmsghdr)
         self.pointers = [
-            ctypes.cast(self.base + i * size, ctypes.POINTER(_Mmsghdr)) for i in range(count)
+            ctypes.cast(self.base + i * size, ctypes.POINTER(Mmsghdr)) for i in range(count)
         ]
         """Message ``i`` as a ready argument: nothing is converted per call but the fd.
 
@@ -142,7 +123,7 @@ class MmsgBatch:
         n = self.count - first if count is None else count
         return int(
             self._sendmmsg(
-                fd, ctypes.cast(self.base + first * ctypes.sizeof(_Mmsghdr), ctypes.POINTER(_Mmsghdr)), n, 0
+                fd, ctypes.cast(self.base + first * ctypes.sizeof(Mmsghdr), ctypes.POINTER(Mmsghdr)), n, 0
             )
         )
 
