@@ -427,18 +427,21 @@ class DtmfDetector:
         return press
 
 
+_Queued = tuple[DtmfDetector, npt.NDArray[np.int16], Callable[[list[KeyPress]], None]]
+
+
 class DetectionBatch:
     """Frames of many :class:`DtmfDetector` s, classified in one :func:`classify_windows` call.
 
     :meth:`add` queues a detector's frame with the callback that gets the
     key presses it ends; :meth:`run` analyses everything queued and calls
-    the callbacks, in the order the frames were added (several frames of
-    one detector are tracked in order).  The results are those of calling
+    the callbacks.  Each detector tracks its frames in the order they were
+    added, and the results are those of calling
     :meth:`DtmfDetector.process` on each frame in turn.
     """
 
     def __init__(self) -> None:
-        self._queued: list[tuple[DtmfDetector, npt.NDArray[np.int16], Callable[[list[KeyPress]], None]]] = []
+        self._queued: list[_Queued] = []
 
     def __len__(self) -> int:
         return len(self._queued)
@@ -455,22 +458,42 @@ class DetectionBatch:
     def run(self) -> None:
         """Classify every queued frame, track each detector, report the ended keys.
 
-        The windows of all frames are built with a few whole-batch array
-        operations (not a dozen per frame), and a detector that found no
-        tone and tracks no key only counts its steps: in a tick of hundreds
-        of calls almost every frame is speech or silence.  A batch holding
-        several frames of one detector (catch-up after a stall) or a frame
-        of another shape takes the frame-by-frame path, in order.
+        A batch holding several frames of one detector (sessions catching
+        up after a stall) is classified in rounds, the first frame of every
+        detector, then the second…: a stalled loop must not pay a dozen
+        array operations per frame just when it is behind (the whole batch
+        used to go frame by frame then, which made the next tick later still).
         """
         queued, self._queued = self._queued, []
         count = len(queued)
         if not count:
             return
+        if len(set(map(id, [entry[0] for entry in queued]))) == count:
+            self._classify(queued)
+            return
+        rounds: list[list[_Queued]] = []
+        seen: dict[int, int] = {}
+        for entry in queued:
+            key = id(entry[0])
+            index = seen.get(key, 0)
+            seen[key] = index + 1
+            if index == len(rounds):
+                rounds.append([])
+            rounds[index].append(entry)
+        for group in rounds:
+            self._classify(group)
+
+    def _classify(self, queued: list[_Queued]) -> None:
+        """One frame of each detector: windows built with a few whole-batch operations.
+
+        A detector that found no tone and tracks no key only counts its
+        steps: in a tick of hundreds of calls almost every frame is speech
+        or silence.  Frames of another shape go frame by frame, in order.
+        """
+        count = len(queued)
         windows = np.empty((count, 2, WINDOW), dtype=np.float32)
         detectors = [entry[0] for entry in queued]
         try:
-            if len(set(map(id, detectors))) != count:
-                raise ValueError("several frames of one detector")
             # np.array, not np.stack (a view per frame): ragged frames raise ValueError too
             windows[:, 1] = np.array([entry[1] for entry in queued])
         except ValueError:

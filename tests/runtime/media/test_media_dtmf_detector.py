@@ -195,6 +195,39 @@ def test_detection_batch_gives_each_detector_the_same_result_as_processing_alone
     assert all(len(g) == 3 for g in got)
 
 
+def test_detection_batch_with_uneven_catch_up_tracks_each_detector_in_order() -> None:
+    """E-151: a tick where some calls catch up (one to three frames each, in any order)
+    is classified in rounds; every detector still finds what it finds alone."""
+    rng = np.random.default_rng(21)
+    signals = [keying(rng, keys=3, frames=120).reshape(-1, 160) for _call in range(6)]
+    detectors = [DtmfDetector() for _ in signals]
+    got: list[list[KeyPress]] = [[] for _ in signals]
+    next_frame = [0] * len(signals)
+    batch = DetectionBatch()
+    while min(next_frame) < 120:
+        entries = []
+        for call in range(len(signals)):
+            take = min(int(rng.integers(1, 4)), 120 - next_frame[call])
+            entries += [(call, next_frame[call] + i) for i in range(take)]
+            next_frame[call] += take
+        order = rng.permutation(len(entries))
+        by_call: dict[int, list[int]] = {}
+        for index in order:  # shuffled across calls, each call's frames kept in order
+            call, _frame = entries[index]
+            by_call.setdefault(call, []).append(index)
+        shuffled = [entries[i] for i in order]
+        for call in by_call:
+            frames = sorted(f for c, f in shuffled if c == call)
+            positions = [k for k, (c, _f) in enumerate(shuffled) if c == call]
+            for k, f in zip(positions, frames, strict=True):
+                shuffled[k] = (call, f)
+        for call, frame in shuffled:
+            batch.add(detectors[call], signals[call][frame], got[call].extend)
+        batch.run()
+    assert got == [detect(s.reshape(-1)) for s in signals]
+    assert all(len(g) == 3 for g in got)
+
+
 def test_detection_batch_of_one_frame_per_call_matches_processing_alone() -> None:
     """E-151: the media clock's usual batch -- one frame of each call per tick, windows built
     for all calls at once -- gives every detector what it finds alone, and a detector that
