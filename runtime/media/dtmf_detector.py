@@ -460,9 +460,9 @@ class DetectionBatch:
 
         A batch holding several frames of one detector (sessions catching
         up after a stall) is classified in rounds, the first frame of every
-        detector, then the second…: a stalled loop must not pay a dozen
-        array operations per frame just when it is behind (the whole batch
-        used to go frame by frame then, which made the next tick later still).
+        detector, then the second…, each round with whole-batch operations:
+        a loop that is behind must not pay array operations per frame (the
+        windows of the whole batch used to be built frame by frame then).
         """
         queued, self._queued = self._queued, []
         count = len(queued)
