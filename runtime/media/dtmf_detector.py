@@ -468,8 +468,9 @@ class DetectionBatch:
         count = len(queued)
         if not count:
             return
-        if len(set(map(id, [entry[0] for entry in queued]))) == count:
-            self._classify(queued)
+        detectors = [entry[0] for entry in queued]
+        if len(set(map(id, detectors))) == count:
+            self._classify(queued, detectors)
             return
         rounds: list[list[_Queued]] = []
         seen: dict[int, int] = {}
@@ -481,10 +482,10 @@ class DetectionBatch:
                 rounds.append([])
             rounds[index].append(entry)
         for group in rounds:
-            self._classify(group)
+            self._classify(group, [entry[0] for entry in group])
 
-    def _classify(self, queued: list[_Queued]) -> None:
-        """One frame of each detector: windows built with a few whole-batch operations.
+    def _classify(self, queued: list[_Queued], detectors: list[DtmfDetector]) -> None:
+        """One frame of each detector (``detectors``: theirs, in order), windows built at once.
 
         A detector that found no tone and tracks no key only counts its
         steps: in a tick of hundreds of calls almost every frame is speech
@@ -492,7 +493,6 @@ class DetectionBatch:
         """
         count = len(queued)
         windows = np.empty((count, 2, WINDOW), dtype=np.float32)
-        detectors = [entry[0] for entry in queued]
         try:
             # np.array, not np.stack (a view per frame): ragged frames raise ValueError too
             windows[:, 1] = np.array([entry[1] for entry in queued])
