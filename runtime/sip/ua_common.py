@@ -17,6 +17,7 @@ reasons; what both need lives here once:
 from __future__ import annotations
 
 import random
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeAlias
@@ -254,7 +255,7 @@ ServerTransaction: TypeAlias = InviteServerTransaction | NonInviteServerTransact
 ClientTransaction: TypeAlias = InviteClientTransaction | NonInviteClientTransaction
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class ServerEntry:
     """A server transaction in the table, with where its responses go."""
 
@@ -268,7 +269,7 @@ class ServerEntry:
     """The transport the request came over; its responses go back the same way."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class ClientEntry:
     """A client transaction in the table: the call (or owner) it belongs to and its next hop."""
 
@@ -422,11 +423,23 @@ class TransactionLayer:
         call.on_timer = self.reschedule
         self.reschedule(call)
 
-    def _watch(self, transaction: ServerTransaction | ClientTransaction, owner: TimerOwner) -> None:
+    def _watch(
+        self, transaction: ServerTransaction | ClientTransaction, owner: ServerEntry | ClientEntry
+    ) -> None:
         push = self.heap.push
         for at in transaction.deadlines():
             push(at, owner)
-        transaction.on_timer = lambda at: push(at, owner)
+        # The entry holds the transaction: a callback holding the entry would make a
+        # cycle of the two (with the request and responses the transaction keeps) that
+        # only the collector could free, 32 s after the call for every BYE's transaction.
+        entry = weakref.ref(owner)
+
+        def started(at: float) -> None:
+            alive = entry()
+            if alive is not None:
+                push(at, alive)
+
+        transaction.on_timer = started
 
     def reschedule(self, owner: TimerOwner) -> None:
         """Push the owner's next deadline (after its timers ran or a new one started)."""

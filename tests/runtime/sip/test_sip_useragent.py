@@ -483,3 +483,36 @@ def test_rfc3261_18_2_1_client_supplied_received_is_dropped() -> None:
     assert sent, out
     assert sent[0].destination == ("127.0.0.1", 5061)
     assert b"received=127.0.0.9" not in sent[0].data
+
+
+def test_ended_call_transactions_are_freed_without_the_collector() -> None:
+    """No reference cycle per transaction: after their timers ran out, reference counting frees them.
+
+    A transaction's timer callback once held its table entry, which holds the
+    transaction: INVITE and BYE transactions (with their requests and
+    responses) were left for the cyclic collector, tens of thousands of
+    objects a minute at 100 calls/s.
+    """
+    import gc
+    import weakref
+
+    ua, caller = new_ua(), Caller()
+    entries: list[weakref.ref[object]] = []
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        establish(ua, caller)
+        entries += [weakref.ref(entry) for entry in ua.layer.server.values()]
+        caller.cseq = 2
+        ua.receive(caller.request("BYE"), PEER, 1.0)
+        entries += [weakref.ref(entry) for entry in ua.layer.server.values()]
+        now = 1.0
+        while (at := ua.next_timeout()) is not None and now < 3600:
+            now = max(now, at)
+            ua.handle_timeout(now)
+        assert not ua.layer.server and not ua.calls
+        assert len(entries) >= 2
+        assert [ref() for ref in entries] == [None] * len(entries)
+    finally:
+        if was_enabled:
+            gc.enable()
