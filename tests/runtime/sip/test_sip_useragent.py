@@ -485,13 +485,21 @@ def test_rfc3261_18_2_1_client_supplied_received_is_dropped() -> None:
     assert b"received=127.0.0.9" not in sent[0].data
 
 
-def test_ended_call_transactions_are_freed_without_the_collector() -> None:
+def _run_out_timers(ua: UserAgentServer, now: float) -> None:
+    while (at := ua.next_timeout()) is not None and now < 3600:
+        now = max(now, at)
+        ua.handle_timeout(now)
+
+
+@pytest.mark.parametrize("hangs_up", ["caller", "we"])
+def test_ended_call_transactions_are_freed_without_the_collector(hangs_up: str) -> None:
     """No reference cycle per transaction: after their timers ran out, reference counting frees them.
 
     A transaction's timer callback once held its table entry, which holds the
     transaction: INVITE and BYE transactions (with their requests and
     responses) were left for the cyclic collector, tens of thousands of
-    objects a minute at 100 calls/s.
+    objects a minute at 100 calls/s.  Server entries (the caller's INVITE,
+    ACK, BYE) and client entries (our BYE) alike.
     """
     import gc
     import weakref
@@ -503,14 +511,21 @@ def test_ended_call_transactions_are_freed_without_the_collector() -> None:
     try:
         establish(ua, caller)
         entries += [weakref.ref(entry) for entry in ua.layer.server.values()]
-        caller.cseq = 2
-        ua.receive(caller.request("BYE"), PEER, 1.0)
-        entries += [weakref.ref(entry) for entry in ua.layer.server.values()]
-        now = 1.0
-        while (at := ua.next_timeout()) is not None and now < 3600:
-            now = max(now, at)
-            ua.handle_timeout(now)
-        assert not ua.layer.server and not ua.calls
+        if hangs_up == "caller":
+            caller.cseq = 2
+            ua.receive(caller.request("BYE"), PEER, 1.0)
+            entries += [weakref.ref(entry) for entry in ua.layer.server.values()]
+        else:
+            (bye,) = requests(ua.bye(caller.call_id, now=1.0))
+            entries += [weakref.ref(entry) for entry in ua.layer.client.values()]
+            ok = (
+                f"SIP/2.0 200 OK\r\nVia: {bye.headers.get('Via')}\r\n"
+                f"From: {bye.headers.get('From')}\r\nTo: {bye.headers.get('To')}\r\n"
+                f"Call-ID: {bye.call_id}\r\nCSeq: {bye.headers.get('CSeq')}\r\n\r\n"
+            ).encode()
+            ua.receive(ok, PEER, 1.1)
+        _run_out_timers(ua, 1.1)
+        assert not ua.layer.server and not ua.layer.client and not ua.calls
         assert len(entries) >= 2
         assert [ref() for ref in entries] == [None] * len(entries)
     finally:
