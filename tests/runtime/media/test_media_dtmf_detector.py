@@ -210,13 +210,9 @@ def test_detection_batch_with_uneven_catch_up_tracks_each_detector_in_order() ->
             take = min(int(rng.integers(1, 4)), 120 - next_frame[call])
             entries += [(call, next_frame[call] + i) for i in range(take)]
             next_frame[call] += take
-        order = rng.permutation(len(entries))
-        by_call: dict[int, list[int]] = {}
-        for index in order:  # shuffled across calls, each call's frames kept in order
-            call, _frame = entries[index]
-            by_call.setdefault(call, []).append(index)
-        shuffled = [entries[i] for i in order]
-        for call in by_call:
+        # shuffled across calls, then each call's frames put back in order at its places
+        shuffled = [entries[i] for i in rng.permutation(len(entries))]
+        for call in {c for c, _f in entries}:
             frames = sorted(f for c, f in shuffled if c == call)
             positions = [k for k, (c, _f) in enumerate(shuffled) if c == call]
             for k, f in zip(positions, frames, strict=True):
