@@ -113,10 +113,12 @@ from dsm.runtime.versions import (
 __all__ = ["Server", "StructuredLog", "LoggingBridge", "find_examples", "DEFAULT_CONFIG", "serve_main"]
 
 DEFAULT_CONFIG: dict[str, str] = {"set_param_variables": "no"}
+"""Configuration values of the embedded default (``$config.<key>`` for scripts)."""
 DEFAULT_APPLICATION = "$(ruri.user)"
 """AS-1 application selection used when ``--application`` is not given."""
 DEFAULT_RTP_PORTS = (10000, 19999)
 SWITCH_INTERVAL = 0.001
+"""Seconds a thread may hold the GIL while another waits (Python's default: 0.005)."""
 GC_THRESHOLDS = (5000, 20, 20)
 """The collector's thresholds while serving (Python's default: 700, 10, 10).
 
@@ -126,10 +128,8 @@ allocations cost 0.35–0.42 ms of each answer-play-hangup call (``gc.callbacks`
 over 500 calls at 100/s), at 5,000 0.09–0.12 ms.  A young collection then
 takes a few milliseconds, well under the 10 ms after which a frame is late.
 """
-"""Seconds a thread may hold the GIL while another waits (Python's default: 0.005)."""
 DEFAULT_BLOCKING_GRACE = 5.0
 """How long a stopping server waits for blocking actions still running on its pool."""
-"""Configuration values of the embedded default (``$config.<key>`` for scripts)."""
 
 _LEVELS = {"error": LEVEL_ERROR, "warn": LEVEL_WARN, "info": LEVEL_INFO, "debug": LEVEL_DEBUG}
 _LEVEL_NAMES = {v: k for k, v in _LEVELS.items()}

@@ -348,7 +348,7 @@ def dialout(
     call.outgoing_invite = outgoing_invite
     holder.append(call)
     calls.calls[call_id] = call
-    calls.recent.append(call)
+    calls.remember(call)
     try:
         session = engine.start_call(app, call, dict(variables or {}), headers, outgoing=True)
     except Exception:

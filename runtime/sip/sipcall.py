@@ -149,10 +149,13 @@ class SipCall(MediaDelegation, Call):
         self.own_media = True
         """Whether the caller's media comes to us; ``False`` once it goes end to end to the B leg."""
         self.app = ""
+        """The application the call runs (its prompts serve the B leg's media, if anchored)."""
         self.peer_body: bytes = new.request.body
         """The body the B leg's INVITE carries (A-core-53): the INVITE's, or the callee's SDP answer."""
         self.peer_content_type: str = new.request.headers.get("Content-Type") or ""
-        """The application the call runs (its prompts serve the B leg's media, if anchored)."""
+        """The Content-Type of :attr:`peer_body`."""
+        self.recent_number: int | None = None
+        """Its place in the order of :meth:`SipCalls.remember` (``None``: never among the recent calls)."""
         self._offer_cseq: int | None = None
         """The CSeq of our re-INVITE carrying an offer of ours (``B2B.sendReinvite(true)``)."""
         self._late_offer_cseq: int | None = None
@@ -338,7 +341,7 @@ class SipCall(MediaDelegation, Call):
             self.bye()
         self.rtp.close()
         self.calls.forget(self)
-        if self not in self.calls.recent:  # else when it leaves the recent calls
+        if not self.calls.is_recent(self):  # else when it leaves the recent calls
             self.release()
 
     def release(self) -> None:
@@ -1011,6 +1014,8 @@ class SipCalls:
         """Requests relayed from one leg to the other, by (Call-ID, CSeq) of the relayed copy."""
         self.recent: deque[SipCall] = deque(maxlen=keep_recent)
         """The last calls started (ended ones included), newest last: for operators and tests."""
+        self._remembered = 0
+        """Calls put among :attr:`recent` so far (see :meth:`is_recent`)."""
         self.refused = 0
         self.subscriptions: Any = None
         """The host's :class:`~dsm.runtime.sip.subscriber.SipSubscriptions`, given the answers to its SUBSCRIBEs."""
@@ -1051,6 +1056,16 @@ class SipCalls:
             if ended and self.calls.get(oldest.call_id) is not oldest:
                 oldest.release()  # ended and forgotten: nothing will ask for it again
         recent.append(call)
+        call.recent_number = self._remembered
+        self._remembered += 1
+
+    def is_recent(self, call: SipCall) -> bool:
+        """Whether ``call`` is still among :attr:`recent`, without a scan of them (per ended call)."""
+        number = call.recent_number
+        if number is None:
+            return False
+        kept = self.recent.maxlen
+        return kept is None or self._remembered - number <= kept
 
     def forget(self, call: SipCall) -> None:
         if self.calls.get(call.call_id) is call:

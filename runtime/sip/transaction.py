@@ -18,7 +18,10 @@ Timers (RFC 3261 table 4), from :class:`TimerSettings` T1, T2, T4:
 * non-INVITE client: E (retransmit T1 doubling, capped at T2; T2 once
   Proceeding), F (64*T1 timeout), K (T4 wait).
 * INVITE server: G (final response retransmit, T1 doubling capped at T2),
-  H (64*T1 wait for ACK), I (T4 absorb ACK retransmissions).
+  H (64*T1 wait for ACK), I (T4 absorb ACK retransmissions); and ``trying``,
+  our own: the 100 Trying goes out only if the TU has not responded within
+  :attr:`TimerSettings.trying` (RFC 3261 17.2.1 lets a server that answers
+  within 200 ms send none; the reference never sends one of its own).
 * non-INVITE server: J (64*T1 absorb request retransmissions).
 
 Over reliable transports the retransmit timers are not started and the wait
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers
 from dsm.runtime.sip.message import Message, Request, Response
+from dsm.runtime.sip.responses import make_response
 
 __all__ = [
     "TimerSettings",
@@ -69,6 +73,14 @@ class TimerSettings:
     t2: float = 4.0
     t4: float = 5.0
     timer_d: float = 32.0
+    trying: float = 0.1
+    """Seconds an INVITE server transaction waits for the TU before its own 100 Trying (0: at once).
+
+    A script that answers at once (most do) then sends its 200 alone, one
+    datagram fewer per call, as the reference does; one that waits (a
+    database, a timer) still stops the caller's INVITE retransmissions
+    well before T1 and within RFC 3261's 200 ms.
+    """
 
     @property
     def timeout(self) -> float:
@@ -226,12 +238,23 @@ class InviteServerTransaction(Transaction):
         self.state = "proceeding"
         self.last_response: Response | None = None
 
+    def defer_trying(self, now: float) -> list[Output]:
+        """Our 100 Trying, unless the TU responds within :attr:`TimerSettings.trying` (then none).
+
+        With a delay of 0 the 100 is returned at once, as before the delay existed.
+        """
+        if self.timers.trying <= 0:
+            return self.send_response(make_response(self.request, 100), now)
+        self._start("trying", now + self.timers.trying)
+        return []
+
     def send_response(self, response: Response, now: float) -> list[Output]:
         """The TU responds; 1xx keeps Proceeding, 2xx -> Accepted, 3xx-6xx -> Completed."""
         if self.state == "accepted" and 200 <= response.status < 300:
             return [Send(response)]
         if self.state != "proceeding":
             raise TransactionError(f"cannot send {response.status} in state {self.state}")
+        self._stop("trying")  # any response of the TU's makes our own 100 needless
         self.last_response = response
         if response.status < 200:
             return [Send(response)]
@@ -251,6 +274,9 @@ class InviteServerTransaction(Transaction):
         if message.method == "INVITE":
             if self.state in ("proceeding", "completed") and self.last_response is not None:
                 return [Send(self.last_response)]
+            if self.state == "proceeding" and "trying" in self._deadlines:
+                # The caller retransmits before the TU responded: the 100 now stops it.
+                return self.send_response(make_response(self.request, 100), now)
             return []
         if message.method == "ACK" and self.state == "completed":
             self.state = "confirmed"
@@ -262,6 +288,8 @@ class InviteServerTransaction(Transaction):
         return []
 
     def _fire(self, name: str, at: float) -> list[Output]:
+        if name == "trying" and self.state == "proceeding" and self.last_response is None:
+            return self.send_response(make_response(self.request, 100), at)
         if name == "G" and self.state == "completed" and self.last_response is not None:
             interval = min(self._intervals["G"] * 2, self.timers.t2)
             self._start("G", at + interval, interval)

@@ -427,7 +427,7 @@ class ServerSide:
         layer.calls[call_id] = CoreCall(
             call_id, invite, key, source, layer.tag(), transport=transport
         )
-        self._send(entry, transaction.send_response(make_response(invite, 100), now), out)
+        self._send(entry, transaction.defer_trying(now), out)
         out.emit(NewCall(call_id, invite, source))
 
     def _on_cancel(
@@ -536,8 +536,8 @@ class ServerSide:
             transport=transport,
         )
         layer.server[key] = entry
-        if request.method == "INVITE":
-            self._send(entry, transaction.send_response(make_response(request, 100), now), out)
+        if isinstance(transaction, InviteServerTransaction):
+            self._send(entry, transaction.defer_trying(now), out)
         out.emit(InDialogRequest(call.call_id, request, key))
 
     def capabilities(self) -> list[tuple[str, str]]:

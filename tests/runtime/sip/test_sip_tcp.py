@@ -108,7 +108,7 @@ def test_RFC3261_18_2_2_tcp_invite_is_answered_over_its_connection() -> None:
     """100 and 200 go back over TCP to the connection's peer, not to the Via's port (E-152 Invite)."""
     core = UserAgentServer(*UA)
     out = core.receive(_request("INVITE"), CONNECTION, 0.0, transport="tcp")
-    (trying,) = _datagrams(out)
+    (trying,) = _datagrams(core.handle_timeout(0.1))  # our 100: the TU did not answer in time
     assert (trying.transport, trying.destination) == ("tcp", CONNECTION)
     assert _status(trying) == 100
     (new_call,) = [o for o in out.events if isinstance(o, NewCall)]
@@ -385,7 +385,7 @@ def test_shell_keeps_an_idle_connection_that_carries_a_call() -> None:
         transport.tcp_idle_timeout = 0.1
         reader, writer = await asyncio.open_connection("127.0.0.1", transport.core.port)
         writer.write(_request("INVITE", call_id="kept"))
-        await _read_messages(reader, 1)  # 100 Trying: the call exists
+        await _read_messages(reader, 1)  # our 100 Trying (nobody answers): the call exists
         await asyncio.sleep(0.5)  # five idle periods
         kept = bool(transport.connections)
         transport.run(lambda now: transport.core.reply("kept", 486, now=now))

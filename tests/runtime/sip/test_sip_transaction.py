@@ -164,6 +164,41 @@ def test_6026_ist_2xx_goes_to_accepted_and_absorbs_invite_retransmissions() -> N
     assert tx.terminated
 
 
+def test_17_2_1_ist_no_100_of_its_own_when_the_tu_answers_within_the_trying_delay() -> None:
+    """RFC 3261 17.2.1: no 100 is needed from a server whose TU answers within 200 ms (the reference sends none)."""
+    req = request("INVITE")
+    tx = InviteServerTransaction(req, now=0.0)
+    assert tx.defer_trying(0.0) == [] and tx.next_timeout() == 0.1
+    assert sends(tx.send_response(response_to(req, 200), 0.003)) == ["200"]
+    assert [sends(outs) for _, outs in run_until(tx, 40.0)] == [[]]  # only Timer L; no 100
+    assert tx.terminated
+
+
+def test_17_2_1_ist_sends_its_100_when_the_tu_is_slow_and_then_the_tu_s_answer() -> None:
+    req = request("INVITE")
+    tx = InviteServerTransaction(req, now=0.0)
+    tx.defer_trying(0.0)
+    assert [(t, sends(outs)) for t, outs in run_until(tx, 1.0)] == [(0.1, ["100"])]
+    trying = tx.last_response
+    assert trying is not None and trying.status == 100 and trying.to.tag is None
+    assert sends(tx.handle_message(req, 0.5)) == ["100"]  # a retransmission gets the 100 again
+    assert sends(tx.send_response(response_to(req, 200), 1.0)) == ["200"]
+
+
+def test_17_2_1_ist_invite_retransmitted_before_the_tu_answers_gets_the_100_at_once() -> None:
+    req = request("INVITE")
+    tx = InviteServerTransaction(req, now=0.0, timers=TimerSettings(trying=1.0))
+    tx.defer_trying(0.0)
+    assert sends(tx.handle_message(req, 0.5)) == ["100"]
+    assert [sends(outs) for _, outs in run_until(tx, 2.0)] == []  # the timer went with it
+
+
+def test_17_2_1_ist_trying_delay_zero_sends_the_100_at_once() -> None:
+    req = request("INVITE")
+    tx = InviteServerTransaction(req, now=0.0, timers=TimerSettings(trying=0.0))
+    assert sends(tx.defer_trying(0.0)) == ["100"] and tx.next_timeout() is None
+
+
 def test_17_2_2_nist_absorbs_in_trying_resends_final_and_J_ends() -> None:
     req = request("OPTIONS")
     tx = NonInviteServerTransaction(req, now=0.0)
