@@ -199,7 +199,7 @@ class SipCall(MediaDelegation, Call):
         if request != "INVITE":
             raise UserAgentError("only the INVITE is answered through reply(); see SipCalls")
         if code == 100:
-            return  # the core sent 100 Trying already
+            return  # the core sends its own 100 Trying if the answer is slow
         other = self.other
         if other is not None and other.relayed and self.unanswered():
             return  # relayed INVITE (A-core-53): the callee's replies answer the caller

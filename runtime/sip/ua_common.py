@@ -85,7 +85,7 @@ class Datagram:
 
 @dataclass(frozen=True, slots=True)
 class NewCall:
-    """A new INVITE arrived (100 Trying already sent); answer with ``reply``."""
+    """A new INVITE arrived; answer with ``reply`` (our own 100 Trying only if that is slow)."""
 
     call_id: str
     request: Request

@@ -1,6 +1,6 @@
 """The server side of the user agent: the requests we receive and our answers to them.
 
-New INVITEs (100 Trying at once), the TU's replies, 2xx retransmission until
+New INVITEs (100 Trying if the TU is slow), the TU's replies, 2xx retransmission until
 the ACK, CANCEL, in-dialog requests received (re-INVITE, INFO, UPDATE, BYE …)
 and everything the core answers by itself (OPTIONS, 481, 482, 420, 405/501,
 505, 513, 400).  Kept apart from the client side because the two share only

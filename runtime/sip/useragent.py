@@ -30,7 +30,9 @@ channels, ``datagrams`` (:class:`Datagram`: bytes and destination) and
 
 What the core answers by itself (RFC 3261 section 8.2 and 12-15):
 
-* ``100 Trying`` to a new INVITE at once; retransmissions are absorbed by
+* ``100 Trying`` to a new INVITE (or re-INVITE) the TU has not responded to
+  within :attr:`TimerSettings.trying` (0.1 s), or at once to its
+  retransmission; retransmissions are otherwise absorbed by
   the transactions; the 2xx to INVITE is retransmitted until the ACK;
 * ``OPTIONS`` outside a dialog: ``200`` with Allow/Accept; while the node
   drains (``unavailable`` set) ``503`` with Retry-After, as for a new INVITE;
