@@ -26,7 +26,7 @@ The model (``actions.md`` §0.5, A-core-32 … A-core-50):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -65,10 +65,14 @@ from dsm.runtime.media.tones import RingtoneSpec
 
 __all__ = ["MEDIA_FLAGS", "CallMedia", "MediaEvent", "MediaTick"]
 
-MEDIA_FLAGS = ("receiving", "force_dtmf_receiving", "rtp_timeout", "mute", "dtmf_detection")
+MEDIA_FLAGS: Final = ("receiving", "force_dtmf_receiving", "rtp_timeout", "mute", "dtmf_detection")
 """The flags :meth:`CallMedia.set_media_flag` knows (see ``Call.set_media_flag``)."""
 
-_FRAME_SHAPE = (FRAME_SAMPLES,)
+_FRAME_SHAPE: Final = (FRAME_SAMPLES,)
+_INT16: Final = np.dtype(np.int16)
+"""numpy's one int16 type object: a frame's ``dtype`` is compared by identity (a ``==`` with
+``np.int16`` converts the type first, several times the cost, per frame and call)."""
+
 
 MediaEvent: TypeAlias = PlaylistEvent | KeyPress
 """What a tick can report: NoAudio, PlaylistSeparator or Key."""
@@ -306,7 +310,7 @@ class CallMedia:
         if (
             received.__class__ is np.ndarray
             and received.shape == _FRAME_SHAPE  # type: ignore[union-attr]
-            and received.dtype == np.int16  # type: ignore[union-attr]
+            and received.dtype is _INT16  # type: ignore[union-attr]
         ):
             incoming = received  # the RTP session's decoded frame: as it is (per frame and call)
         else:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -54,7 +54,7 @@ __all__ = ["PlayedSegment", "Playlist", "PlaylistEvent"]
 PlaylistEvent: TypeAlias = NoAudio | PlaylistSeparatorReached
 """What :meth:`Playlist.read_frame` can report."""
 
-_PLAIN_SAMPLE_ITEMS = (SampleItem, FileItem, PromptItem)
+_PLAIN_SAMPLE_ITEMS: Final = (SampleItem, FileItem, PromptItem)
 """Item types whose ``read`` is known to be plain slicing (subclasses may do more)."""
 
 

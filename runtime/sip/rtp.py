@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from dsm.runtime.sip.errors import ParseError
 
@@ -36,14 +36,14 @@ __all__ = [
     "PLAIN_HEADER",
 ]
 
-RTP_VERSION = 2
-_HEADER = struct.Struct("!BBHII")
-RTP_HEADER_SIZE = _HEADER.size
+RTP_VERSION: Final = 2
+_HEADER: Final = struct.Struct("!BBHII")
+RTP_HEADER_SIZE: Final = _HEADER.size
 """Octets of the fixed header (no CSRCs, no extension)."""
-_FIRST_OCTET = RTP_VERSION << 6
-PLAIN_FIRST_OCTET = _FIRST_OCTET
+_FIRST_OCTET: Final = RTP_VERSION << 6
+PLAIN_FIRST_OCTET: Final = _FIRST_OCTET
 """First octet of a packet with nothing but the fixed header (no padding, extension, CSRCs)."""
-PLAIN_HEADER = struct.Struct("!xBHII")
+PLAIN_HEADER: Final = struct.Struct("!xBHII")
 """Second octet, sequence, timestamp, SSRC of a plain packet: the receive path's fast parse."""
 _T = TypeVar("_T")
 
