@@ -305,8 +305,6 @@ class RtpSession:
         self._codes_of: np.ndarray | None = None
         self._codes: memoryview | None = None
         """The codes of the prompt array ``_codes_of`` (the one being played), kept per call."""
-        self._on_keys = self._keys_detected
-        """Bound once: a compiled method read as a value is a new bound method each time (per frame)."""
         self._reading = False
         self._recvfrom = sock.recvfrom
         self._fast_source: object = None
@@ -505,12 +503,12 @@ class RtpSession:
             if received is not None:
                 undetected = media.route_received(received)
                 if undetected is not None:  # analysed with the tick's other calls
-                    self.clock.dtmf.add(media.detector, undetected, self._on_keys)
+                    self.clock.dtmf.add(media.detector, undetected, self._keys_detected)
             self._send_prompt_frame(item.samples, item.position - FRAME_SAMPLES)
             return
         result = media.tick(received, now=start, detect=False)
         if result.undetected is not None:  # analysed with the tick's other calls
-            self.clock.dtmf.add(media.detector, result.undetected, self._on_keys)
+            self.clock.dtmf.add(media.detector, result.undetected, self._keys_detected)
         if media.outgoing_dtmf:
             self._take_dtmf()
         if not self.confirmed:  # nothing to an address the peer has not confirmed
