@@ -73,7 +73,6 @@ _INT16: Final = np.dtype(np.int16)
 """numpy's one int16 type object: a frame's ``dtype`` is compared by identity (a ``==`` with
 ``np.int16`` converts the type first, several times the cost, per frame and call)."""
 
-
 MediaEvent: TypeAlias = PlaylistEvent | KeyPress
 """What a tick can report: NoAudio, PlaylistSeparator or Key."""
 
