@@ -244,9 +244,12 @@ class InviteServerTransaction(Transaction):
         With a delay of 0 the 100 is returned at once, as before the delay existed.
         """
         if self.timers.trying <= 0:
-            return self.send_response(make_response(self.request, 100), now)
+            return self._trying(now)
         self._start("trying", now + self.timers.trying)
         return []
+
+    def _trying(self, now: float) -> list[Output]:
+        return self.send_response(make_response(self.request, 100), now)
 
     def send_response(self, response: Response, now: float) -> list[Output]:
         """The TU responds; 1xx keeps Proceeding, 2xx -> Accepted, 3xx-6xx -> Completed."""
@@ -276,7 +279,7 @@ class InviteServerTransaction(Transaction):
                 return [Send(self.last_response)]
             if self.state == "proceeding" and "trying" in self._deadlines:
                 # The caller retransmits before the TU responded: the 100 now stops it.
-                return self.send_response(make_response(self.request, 100), now)
+                return self._trying(now)
             return []
         if message.method == "ACK" and self.state == "completed":
             self.state = "confirmed"
@@ -289,7 +292,7 @@ class InviteServerTransaction(Transaction):
 
     def _fire(self, name: str, at: float) -> list[Output]:
         if name == "trying" and self.state == "proceeding" and self.last_response is None:
-            return self.send_response(make_response(self.request, 100), at)
+            return self._trying(at)
         if name == "G" and self.state == "completed" and self.last_response is not None:
             interval = min(self._intervals["G"] * 2, self.timers.t2)
             self._start("G", at + interval, interval)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import random
+import weakref
 
 import pytest
 
@@ -501,9 +503,6 @@ def test_ended_call_transactions_are_freed_without_the_collector(hangs_up: str) 
     objects a minute at 100 calls/s.  Server entries (the caller's INVITE,
     ACK, BYE) and client entries (our BYE) alike.
     """
-    import gc
-    import weakref
-
     ua, caller = new_ua(), Caller()
     entries: list[weakref.ref[object]] = []
     was_enabled = gc.isenabled()
