@@ -242,23 +242,15 @@ class Headers:
         except ValueError:
             return default
 
+    def count(self, name: str) -> int:
+        """How many values of ``name`` there are (compact forms accepted)."""
+        return self._keys.count((_NAMES.get(name) or _name_of(name))[1])
+
     def get_all(self, name: str) -> list[str]:
         lower = (_NAMES.get(name) or _name_of(name))[1]
         if lower not in self._keys:
             return []
         return [item[1] for key, item in zip(self._keys, self._items, strict=True) if key == lower]
-
-    def collect(self, keys: frozenset[str]) -> dict[str, list[str]]:
-        """The values of several headers in one pass: lower-cased name -> values (absent: no entry)."""
-        found: dict[str, list[str]] = {}
-        for key, item in zip(self._keys, self._items, strict=True):
-            if key in keys:
-                values = found.get(key)
-                if values is None:
-                    found[key] = [item[1]]
-                else:
-                    values.append(item[1])
-        return found
 
     def set(self, name: str, value: str) -> None:
         """Replace all values of ``name`` by one, at the place of the first."""

@@ -208,9 +208,31 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
 
 
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(0x09), *range(0x0B, 0x0D), *range(0x0E, 0x20), 0x7F])
+_NOT_CONTROL = bytes(byte for byte in range(256) if byte not in _CONTROL_BYTES)
+"""Every byte but the controls a head may not hold (tab, CR and LF stay: checked by place)."""
 
 
-def _head_lines(head: str) -> list[str]:
+def _head_lines(head_bytes: bytes, head: str) -> list[str]:
+    """The head's lines (``head`` is ``head_bytes`` decoded), end-of-line CRs dropped.
+
+    Most heads hold no control character but CR LF, no bare CR and no
+    folded line: for them three C-level passes over the whole head do
+    what :func:`_checked_head_lines` does line by line.  Any other head
+    goes through it, for the same lines or the same error.
+    """
+    if head_bytes.translate(None, _NOT_CONTROL) or head[:1] in (" ", "\t"):
+        return _checked_head_lines(head)
+    text = head.replace("\r\n", "\n")
+    if text.endswith("\r"):
+        text = text[:-1]
+    if "\r" in text or "\n " in text or "\n\t" in text:
+        return _checked_head_lines(head)
+    return text.split("\n")
+
+
+def _checked_head_lines(head: str) -> list[str]:
+    """:func:`_head_lines` line by line: control characters, bare CRs and folded lines."""
     lines: list[str] = []
     for raw in head.split("\n"):
         line = raw[:-1] if raw.endswith("\r") else raw
@@ -235,8 +257,6 @@ def _parse_version(text: str) -> str:
 
 
 _ESSENTIAL_NAMES = ("Via", "From", "To", "Call-ID", "CSeq")
-_ESSENTIAL_KEYS_IN_ORDER = tuple(name.lower() for name in _ESSENTIAL_NAMES)
-_ESSENTIAL_KEYS = frozenset(_ESSENTIAL_KEYS_IN_ORDER)
 
 _TOKEN_NAMES: set[str] = set()
 """Header names seen to be tokens (bounded): a known name costs one set lookup per line."""
@@ -253,21 +273,21 @@ def _token_name(name: str) -> bool:
 
 def _check_essentials(message: Message) -> None:
     """Via, From, To, Call-ID and CSeq must be present and parseable."""
-    by_key = message.headers.collect(_ESSENTIAL_KEYS)
-    found = [by_key.get(key, []) for key in _ESSENTIAL_KEYS_IN_ORDER]
-    for name, values in zip(_ESSENTIAL_NAMES, found, strict=True):
-        if not values:
+    headers = message.headers
+    counts = [headers.count(name) for name in _ESSENTIAL_NAMES]
+    for name, count in zip(_ESSENTIAL_NAMES, counts, strict=True):
+        if not count:
             raise ParseError(f"Missing {name}")
-    for name, values in zip(_ESSENTIAL_NAMES[1:], found[1:], strict=True):
-        if len(values) > 1:
+    for name, count in zip(_ESSENTIAL_NAMES[1:], counts[1:], strict=True):
+        if count > 1:
             raise ParseError(f"Multiple {name} headers")
     # Parsed for validation and kept for the readers to come (no copies here:
     # the same values and parses as top_via, from_, to, cseq and call_id read).
-    message._parsed("Via", found[0][0], Via.parse)
-    message._parsed("From", found[1][0] or "", NameAddress.parse)
-    message._parsed("To", found[2][0] or "", NameAddress.parse)
-    cseq = message._parsed("CSeq", found[4][0] or "", CSeq.parse)
-    call_id = (found[3][0] or "").strip()
+    message._parsed("Via", headers.get("Via") or "", Via.parse)
+    message._parsed("From", headers.get("From") or "", NameAddress.parse)
+    message._parsed("To", headers.get("To") or "", NameAddress.parse)
+    cseq = message._parsed("CSeq", headers.get("CSeq") or "", CSeq.parse)
+    call_id = (headers.get("Call-ID") or "").strip()
     if not call_id or any(ch in call_id for ch in " \t"):
         raise ParseError("Bad Call-ID")
     if isinstance(message, Request):
@@ -297,7 +317,7 @@ def _parse(data: bytes, stream: bool) -> Message:
     if len(head_bytes) > MAX_HEAD_SIZE:
         raise ParseError("Headers too large")
     head = head_bytes.decode("utf-8", "surrogateescape")
-    lines = _head_lines(head)
+    lines = _head_lines(head_bytes, head)
     start = lines[0]
     message: Message
     parts = start.split(" ", 2)
@@ -402,14 +422,14 @@ class TooLarge(bytes):
 
 
 def _frame_body(headers: Headers, rest: bytes, stream: bool) -> bytes:
-    values = headers.get_all("Content-Length")
-    if not values:
+    count = headers.count("Content-Length")
+    if not count:
         if stream:
             raise ParseError("Missing Content-Length")
         return rest
-    if len(set(values)) > 1:
+    if count > 1 and len(set(headers.get_all("Content-Length"))) > 1:
         raise ParseError("Conflicting Content-Length")
-    text = values[0]
+    text = headers.get("Content-Length") or ""
     if not text.isdigit() or not text.isascii() or len(text) > 9:
         raise ParseError("Bad Content-Length")
     length = int(text)

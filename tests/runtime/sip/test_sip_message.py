@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers, Via, canonical_name
-from dsm.runtime.sip.message import Request, Response, StreamFramer, parse_message
+from dsm.runtime.sip.message import (
+    Request,
+    Response,
+    StreamFramer,
+    _checked_head_lines,
+    _head_lines,
+    parse_message,
+)
 from dsm.runtime.sip.responses import make_response
 from dsm.runtime.sip.uri import (
     _TOKEN_CHARS,
@@ -518,6 +525,23 @@ def test_token_check_and_split_agree_with_their_definitions(text: str) -> None:
     assert is_token(text) == (bool(text) and all(ch in _TOKEN_CHARS for ch in text))
     if '"' not in text and "<" not in text:
         assert split_outside_quotes(text, ",") == text.split(",")
+
+
+def _lines_or_error(split: Callable[[], list[str]]) -> list[str] | str:
+    try:
+        return split()
+    except ParseError as exc:
+        return f"error: {exc.reason}"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="ab: \t\r\n\x00\x0b\x7f\x85é", max_size=40))
+def test_head_lines_whole_head_pass_agrees_with_the_line_by_line_rules(head: str) -> None:
+    """RFC 3261 7.3.1: the fast pass over a whole head gives the same lines or error as the checks per line."""
+    raw = head.encode("utf-8", "surrogateescape")
+    assert _lines_or_error(lambda: _head_lines(raw, head)) == _lines_or_error(
+        lambda: _checked_head_lines(head)
+    )
 
 
 def test_stream_framer_rejects_oversized_and_bad_length() -> None:
