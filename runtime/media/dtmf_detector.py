@@ -340,13 +340,21 @@ class DtmfDetector:
     """
 
     def __init__(self) -> None:
-        self._tail = np.zeros(HOP, dtype=np.float32)
+        self._tails = np.zeros((1, HOP), dtype=np.float32)
+        self._row = 0
+        """This detector's tail (the last frame's second half) is row ``_row`` of ``_tails``.
+
+        Alone the detector owns a one-row block; a :class:`DetectionBatch`
+        leaves the tails of all its detectors in one block, each its row, so
+        that the next batch gathers them with one indexing operation.
+        """
         self._windows = np.empty((2, WINDOW), dtype=np.float32)
         self.reset()
 
     def reset(self) -> None:
         """Forget the current state (no event)."""
-        self._tail[:] = 0.0
+        self._tails = np.zeros((1, HOP), dtype=np.float32)
+        self._row = 0
         self._step = 0
         self._key = -1
         self._first = 0
@@ -369,10 +377,10 @@ class DtmfDetector:
         classifications then go to :meth:`advance`, in frame order.
         """
         current = np.asarray(frame).reshape(FRAME_SAMPLES)
-        out[0, :HOP] = self._tail
+        out[0, :HOP] = self._tails[self._row]
         out[0, HOP:] = current[:HOP]
         out[1] = current
-        self._tail[:] = current[HOP:]
+        self._tails[self._row] = current[HOP:]
         return out
 
     def advance(self, first: int, second: int) -> list[KeyPress]:
@@ -425,6 +433,32 @@ class DtmfDetector:
         if self._key >= 0 and self._run >= MIN_WINDOWS:
             self._pressed = True
         return press
+
+
+def _gather_tails(detectors: list[DtmfDetector], windows: npt.NDArray[np.float32]) -> None:
+    """The detectors' tails into the first halves of their first windows.
+
+    Those whose tails the last batch of the first detector left (in a
+    steady tick: all of them) are gathered with one indexing operation,
+    the others (calls that joined since) one by one.
+    """
+    common = detectors[0]._tails
+    rows: list[int] = []
+    others: list[int] = []
+    for index, detector in enumerate(detectors):
+        if detector._tails is common:
+            rows.append(detector._row)
+        else:
+            others.append(index)
+    if not others:
+        windows[:, 0, :HOP] = common[rows]
+        return
+    for index in others:
+        detector = detectors[index]
+        windows[index, 0, :HOP] = detector._tails[detector._row]
+    gathered = np.ones(len(detectors), dtype=bool)
+    gathered[others] = False
+    windows[gathered, 0, :HOP] = common[rows]
 
 
 _Queued = tuple[DtmfDetector, npt.NDArray[np.int16], Callable[[list[KeyPress]], None]]
@@ -500,11 +534,12 @@ class DetectionBatch:
             for block, (detector, frame, _on_keys) in zip(windows, queued, strict=True):
                 detector.windows(frame, block)
         else:
-            windows[:, 0, :HOP] = np.array([detector._tail for detector in detectors])
+            _gather_tails(detectors, windows)
             windows[:, 0, HOP:] = windows[:, 1, :HOP]
-            tails = windows[:, 1, HOP:].copy()  # each detector's next tail: a row of its own
-            for detector, tail in zip(detectors, tails, strict=True):
-                detector._tail = tail
+            tails = windows[:, 1, HOP:].copy()  # the detectors' next tails, a row each
+            for row, detector in enumerate(detectors):
+                detector._tails = tails
+                detector._row = row
         codes = classify_windows(windows).tolist()
         for (detector, _frame, on_keys), (first, second) in zip(queued, codes, strict=True):
             if first < 0 and second < 0 and detector._key < 0:

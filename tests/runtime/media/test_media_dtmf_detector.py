@@ -224,6 +224,31 @@ def test_detection_batch_with_uneven_catch_up_tracks_each_detector_in_order() ->
     assert all(len(g) == 3 for g in got)
 
 
+def test_detection_batch_with_calls_joining_leaving_and_going_alone_keeps_each_tail() -> None:
+    """E-151: calls join and leave the tick's batch and some frames go through ``process``
+    alone; each detector's tail follows it from batch to batch and to and from the one-call
+    path, so every detector finds what it finds alone."""
+    rng = np.random.default_rng(5)
+    signals = [keying(rng, keys=2, frames=90).reshape(-1, 160) for _call in range(6)]
+    detectors = [DtmfDetector() for _ in signals]
+    got: list[list[KeyPress]] = [[] for _ in signals]
+    batch = DetectionBatch()
+    starts = [0, 0, 10, 25, 40, 0]
+    for tick in range(90 + max(starts)):
+        order = [call for call in range(len(signals)) if 0 <= tick - starts[call] < 90]
+        if tick % 7 == 3:
+            order.reverse()
+        for call in order:
+            frame = signals[call][tick - starts[call]]
+            if (tick + call) % 11 == 0:
+                got[call].extend(detectors[call].process(frame))
+            else:
+                batch.add(detectors[call], frame, got[call].extend)
+        batch.run()
+    assert got == [detect(s.reshape(-1)) for s in signals]
+    assert all(len(g) == 2 for g in got)
+
+
 def test_detection_batch_of_one_frame_per_call_matches_processing_alone() -> None:
     """E-151: the media clock's usual batch -- one frame of each call per tick, windows built
     for all calls at once -- gives every detector what it finds alone, and a detector that
