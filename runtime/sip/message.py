@@ -118,10 +118,38 @@ class _Base:
 
     @property
     def top_via(self) -> Via:
+        return self.top_via_view.copy()
+
+    @property
+    def top_via_view(self) -> Via:
+        """The parsed top Via itself, kept for every reader: to read, never to change.
+
+        :attr:`top_via` is a copy a caller may change; the transaction layer
+        only reads the branch and sent-by, several times per message.
+        """
         value = self.headers.get("Via")
         if value is None:
             raise ParseError("Missing Via")
-        return self._parsed("Via", value, Via.parse).copy()
+        return self._parsed("Via", value, Via.parse)
+
+    def share_parse(self, source: _Base, name: str, text: str) -> None:
+        """Take ``source``'s kept parse of header ``name`` if made of ``text``, this message's value.
+
+        A response copies its request's From, To, CSeq and top Via: their
+        parses need not be made again (they are only read or copied).
+        """
+        memo = source._memo.get(name)
+        if memo is not None and memo[0] == text:
+            self._memo[name] = memo
+
+    def remember_parse(self, name: str, text: str, parsed: object) -> None:
+        """Keep ``parsed`` as the parse of header ``name`` while its text is ``text``.
+
+        For a header built from a parse at hand (a response's To with the
+        tag added to its request's): readers then skip the parse.  The
+        object is kept, read and copied like a parse of the text.
+        """
+        self._memo[name] = (text, parsed)
 
     def _address(self, name: str) -> NameAddress:
         """The parsed From or To, kept (only read here or copied for callers)."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import Headers
 from dsm.runtime.sip.message import Request, Response
+from dsm.runtime.sip.uri import NameAddress
 
 __all__ = ["REASON_PHRASES", "reason_phrase", "make_response"]
 
@@ -86,24 +88,44 @@ def make_response(
     if not 100 <= status <= 699:
         raise ValueError(f"status out of range: {status}")
     out = Headers()
-    for value in request.headers.get_all("Via"):
+    vias = request.headers.get_all("Via")
+    for value in vias:
         out.add("Via", value)
-    out.add("From", request.headers.get("From") or "")
+    from_value = request.headers.get("From") or ""
+    out.add("From", from_value)
     to_value = request.headers.get("To") or ""
+    tagged_to: NameAddress | None = None
     if to_tag and status != 100 and request.to_tag is None:
         to_value = f"{to_value};tag={to_tag}"
+        try:
+            tagged_to = request.to
+        except ParseError:  # a request built here, not parsed: its To is the response's business
+            tagged_to = None
+        else:
+            tagged_to.params["tag"] = to_tag
     out.add("To", to_value)
     out.add("Call-ID", request.call_id)
-    out.add("CSeq", request.headers.get("CSeq") or "")
+    cseq_value = request.headers.get("CSeq") or ""
+    out.add("CSeq", cseq_value)
     if status == 100 and (timestamp := request.headers.get("Timestamp")):
         out.add("Timestamp", timestamp)
     for name, value in headers:
         out.add(name, value)
     if body and content_type:
         out.set("Content-Type", content_type)
-    return Response(
+    response = Response(
         headers=out,
         body=body,
         status=status,
         reason=clean_reason(reason if reason is not None else reason_phrase(status)),
     )
+    # The copied headers' parses are the request's (only read or copied, never changed).
+    if vias:
+        response.share_parse(request, "Via", vias[0])
+    response.share_parse(request, "From", from_value)
+    response.share_parse(request, "CSeq", cseq_value)
+    if tagged_to is None:
+        response.share_parse(request, "To", to_value)
+    else:
+        response.remember_parse("To", to_value, tagged_to)  # what parsing to_value gives
+    return response

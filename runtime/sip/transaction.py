@@ -136,7 +136,7 @@ def _match_method(method: str) -> str:
 
 def server_key(request: Request) -> TransactionKey:
     """The server transaction a request belongs to (ACK maps to its INVITE)."""
-    via = request.top_via
+    via = request.top_via_view
     sent_by = f"{via.host}:{via.port or 5060}"
     branch = via.branch or ""
     if not branch.startswith(MAGIC_COOKIE):
@@ -154,7 +154,7 @@ def server_key(request: Request) -> TransactionKey:
 
 def client_key(message: Message) -> TransactionKey:
     """The client transaction a response (or our own request) belongs to."""
-    via = message.top_via
+    via = message.top_via_view
     method = message.cseq.method if isinstance(message, Response) else message.method
     return TransactionKey(via.branch or "", "", _match_method(method))
 

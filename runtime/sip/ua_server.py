@@ -60,7 +60,7 @@ def reply_destination(request: Request, source: Address, transport: str) -> Addr
     TCP: back to the connection's peer, whatever the Via says.
     """
     if transport == "udp":
-        return request.top_via.response_address(source)
+        return request.top_via_view.response_address(source)
     return source
 
 
@@ -368,7 +368,7 @@ class ServerSide:
                 if call.twoxx_route is not None:
                     destination, transport = call.twoxx_route
                 else:
-                    destination = item.message.top_via.response_address(call.source)
+                    destination = item.message.top_via_view.response_address(call.source)
                     transport = "udp"
                 out.send(bytes(item.message), destination, transport)
             elif isinstance(item, TimedOut):

@@ -329,6 +329,34 @@ def test_make_response_copies_dialog_headers_and_adds_tag() -> None:
     assert roundtrip(resp) == parse_message(bytes(resp))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["", "Bob ", '"Bob \\"B\\" B." ', "Bob Smith "]),
+    st.sampled_from(["<sip:u@h>", "<sip:u@h;lr;user=phone>", "sip:u@h", "<tel:+4930>", "<sip:u@[::1]:5070>"]),
+    st.sampled_from(["", ";x", ";x=1", ";x=1;Y=\"q;r\"", " ", " ;foo=bar "]),
+)
+def test_8_2_6_2_a_response_reads_the_to_it_built_as_a_parse_of_its_text(
+    name: str, address: str, params: str
+) -> None:
+    """RFC 3261 8.2.6.2: the To a response gets (the request's, tagged) reads as its text parses;
+    the From, CSeq and top Via it shares with its request read the same, and copies stay apart."""
+    if name and not address.startswith("<"):
+        return  # an addr-spec takes no display name
+    request = parse_message(HEAD.replace("To: <sip:u@h>", f"To: {name}{address}{params}").encode() + b"\r\n")
+    assert isinstance(request, Request)
+    request_to = str(request.to)
+    response = make_response(request, 200, to_tag="abc")
+    to_text = response.headers.get("To") or ""
+    assert response.to == NameAddress.parse(to_text) and response.to_tag == "abc"
+    assert response.from_ == NameAddress.parse(response.headers.get("From") or "")
+    assert response.cseq == CSeq.parse(response.headers.get("CSeq") or "")
+    assert response.top_via == Via.parse(response.headers.get("Via") or "")
+    response.to.params["tag"] = "changed"
+    response.top_via.params["received"] = "192.0.2.1"
+    assert response.to_tag == "abc" and str(request.to) == request_to
+    assert request.top_via.received is None and request.to_tag is None
+
+
 HEAD = (
     "OPTIONS sip:u@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK9\r\n"
     "From: <sip:a@h>;tag=1\r\nTo: <sip:u@h>\r\nCall-ID: t\r\nCSeq: 8 OPTIONS\r\n"
