@@ -99,7 +99,7 @@ def make_response(
         to_value = f"{to_value};tag={to_tag}"
         try:
             tagged_to = request.to
-        except ParseError:  # a request built here, not parsed: its To is the response's business
+        except ParseError:  # a To that does not parse: the response gets its text, read as before
             tagged_to = None
         else:
             tagged_to.params["tag"] = to_tag
