@@ -3,8 +3,9 @@
 Plain Python, read by setup.py without importing the package and by
 :mod:`dsm.runtime.native` at import time.  They are the per-frame media
 path (what runs for every RTP packet sent or received) and the SIP message
-parser and serialiser with its URIs, headers and SDP (what runs for every
-SIP message).  The source stays the truth; the compiled ``.so`` files are a
+parser and serialiser with its URIs, headers and SDP, and the sans-I/O SIP
+core's transactions, dialogs and user agent (what runs for every SIP
+message).  The source stays the truth; the compiled ``.so`` files are a
 build product.
 """
 
@@ -28,6 +29,12 @@ MODULES: tuple[str, ...] = (
     "dsm.runtime.sip.responses",
     "dsm.runtime.sip.sdp",
     "dsm.runtime.sip.uri",
+    "dsm.runtime.sip.timer_heap",
+    "dsm.runtime.sip.dialog",
+    "dsm.runtime.sip.transaction",
+    "dsm.runtime.sip.ua_common",
+    "dsm.runtime.sip.ua_server",
+    "dsm.runtime.sip.useragent",
 )
 GROUP = "dsm.runtime._native__mypyc"
 """The shared library mypyc builds for the group (setup.py: ``group_name`` + ``__mypyc``)."""

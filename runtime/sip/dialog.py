@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mypy_extensions import mypyc_attr
+
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers
 from dsm.runtime.sip.message import Request, Response
@@ -29,6 +31,7 @@ DialogId = tuple[str, str, str]
 """(Call-ID, local tag, remote tag)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled: tests put in a dialog that fails
 @dataclass(slots=True)
 class Dialog:
     """One dialog as seen from our side."""

@@ -39,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mypy_extensions import mypyc_attr
+
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import CSeq, Headers
 from dsm.runtime.sip.message import Message, Request, Response
@@ -112,6 +114,7 @@ class TimedOut:
 Output = Send | ResponseReceived | TimedOut
 
 
+@mypyc_attr(native_class=False)  # compiled (native_modules): an exception stays a Python class
 class TransactionError(RuntimeError):
     """The transaction user asked for something the state does not allow."""
 

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeAlias
 
+from mypy_extensions import mypyc_attr
+
 from dsm.runtime.sip.dialog import Dialog, TwoXXRetransmitter
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.message import Request, Response
@@ -255,6 +257,7 @@ ServerTransaction: TypeAlias = InviteServerTransaction | NonInviteServerTransact
 ClientTransaction: TypeAlias = InviteClientTransaction | NonInviteClientTransaction
 
 
+@mypyc_attr(native_class=False)  # compiled (native_modules): weakly referenced, a Python class
 @dataclass(slots=True, weakref_slot=True)
 class ServerEntry:
     """A server transaction in the table, with where its responses go."""
@@ -269,6 +272,7 @@ class ServerEntry:
     """The transport the request came over; its responses go back the same way."""
 
 
+@mypyc_attr(native_class=False)  # compiled (native_modules): weakly referenced, a Python class
 @dataclass(slots=True, weakref_slot=True)
 class ClientEntry:
     """A client transaction in the table: the call (or owner) it belongs to and its next hop."""
