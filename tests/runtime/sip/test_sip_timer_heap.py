@@ -11,8 +11,8 @@ import random
 import pytest
 from test_sip_useragent import PEER, UA_ADDR, Caller, requests, responses, statuses
 
-from dsm.runtime.sip import transaction as transaction_module
 from dsm.runtime.sip.timer_heap import NotifyingDict, TimerHeap
+from dsm.runtime.sip.ua_common import TimerOwner
 from dsm.runtime.sip.useragent import AckTimeout, UserAgentServer
 
 
@@ -150,7 +150,7 @@ def test_client_transaction_timer_E_then_F() -> None:
 # -- cost per datagram --------------------------------------------------------------------------
 
 
-def test_a_datagram_does_not_rescan_every_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_datagram_does_not_rescan_every_transaction() -> None:
     """Issue "Real calls": with 300 live calls, one datagram asks O(1) transactions for timers."""
     ua = new_ua()
     for i in range(300):
@@ -159,15 +159,17 @@ def test_a_datagram_does_not_rescan_every_transaction(monkeypatch: pytest.Monkey
         ua.reply(caller.call_id, 200, now=0.0)
         ua.next_timeout()  # as the transport asks after every step (stopped timers leave the heap)
     calls = 0
-    original = transaction_module.Transaction.next_timeout
+    heap = ua.layer.heap
+    original = heap.deadline_of
 
-    def counting(self: transaction_module.Transaction) -> float | None:
+    def counting(owner: TimerOwner) -> float | None:
+        # The heap's question to an owner (a compiled caller would not see a patched method).
         nonlocal calls
         calls += 1
-        return original(self)
+        return original(owner)
 
-    monkeypatch.setattr(transaction_module.Transaction, "next_timeout", counting)
+    heap.deadline_of = counting
     late = Caller(call_id="late", from_tag="fl")
     ua.receive(late.request("OPTIONS"), PEER, 0.1)
     ua.next_timeout()
-    assert calls < 10
+    assert 0 < calls < 10
