@@ -340,6 +340,11 @@ class DtmfDetector:
     """
 
     def __init__(self) -> None:
+        self._windows = np.empty((2, WINDOW), dtype=np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the current state (no event)."""
         self._tails = np.zeros((1, HOP), dtype=np.float32)
         self._row = 0
         """This detector's tail (the last frame's second half) is row ``_row`` of ``_tails``.
@@ -348,13 +353,6 @@ class DtmfDetector:
         leaves the tails of all its detectors in one block, each its row, so
         that the next batch gathers them with one indexing operation.
         """
-        self._windows = np.empty((2, WINDOW), dtype=np.float32)
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget the current state (no event)."""
-        self._tails = np.zeros((1, HOP), dtype=np.float32)
-        self._row = 0
         self._step = 0
         self._key = -1
         self._first = 0

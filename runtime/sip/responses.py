@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.headers import Headers
 from dsm.runtime.sip.message import Request, Response
 from dsm.runtime.sip.uri import NameAddress
@@ -97,12 +96,8 @@ def make_response(
     tagged_to: NameAddress | None = None
     if to_tag and status != 100 and request.to_tag is None:
         to_value = f"{to_value};tag={to_tag}"
-        try:
-            tagged_to = request.to
-        except ParseError:  # a To that does not parse: the response gets its text, read as before
-            tagged_to = None
-        else:
-            tagged_to.params["tag"] = to_tag
+        tagged_to = request.to  # parsed already by the to_tag test above
+        tagged_to.params["tag"] = to_tag
     out.add("To", to_value)
     out.add("Call-ID", request.call_id)
     cseq_value = request.headers.get("CSeq") or ""

@@ -29,16 +29,15 @@ __all__ = [
 Params = dict[str, str | None]
 
 _TOKEN_TEXT = string.ascii_letters + string.digits + "-.!%*_+`'~"
+"""The characters of an RFC 3261 ``token``.
+
+Checks strip a text of the allowed characters (this, ``_HOST_TEXT``…) and
+look whether anything is left: one C-level pass, cheaper than a regular
+expression's call or a set built per text.
+"""
 _HOST_TEXT = string.ascii_letters + string.digits + "-._"
 _IPV6_TEXT = string.hexdigits + ":."
 _SCHEME_TEXT = string.ascii_letters + string.digits + "+-."
-_TOKEN_CHARS = frozenset(_TOKEN_TEXT)
-"""The characters of an RFC 3261 ``token``.
-
-Checks strip a text of the allowed characters (``_TOKEN_TEXT``…) and look
-whether anything is left: one C-level pass, cheaper than a regular
-expression's call or a set built per text.
-"""
 
 
 def is_token(text: str) -> bool:

@@ -27,7 +27,7 @@ from dsm.runtime.sip.message import (
 )
 from dsm.runtime.sip.responses import make_response
 from dsm.runtime.sip.uri import (
-    _TOKEN_CHARS,
+    _TOKEN_TEXT,
     NameAddress,
     OtherUri,
     SipUri,
@@ -550,7 +550,7 @@ def test_essential_header_reads_are_independent_copies() -> None:
 @given(st.text(alphabet=string.printable + "é\u00a0<>\"\\", max_size=30))
 def test_token_check_and_split_agree_with_their_definitions(text: str) -> None:
     """is_token is exactly "one or more token characters"; a split with nothing quoted is str.split."""
-    assert is_token(text) == (bool(text) and all(ch in _TOKEN_CHARS for ch in text))
+    assert is_token(text) == (bool(text) and all(ch in _TOKEN_TEXT for ch in text))
     if '"' not in text and "<" not in text:
         assert split_outside_quotes(text, ",") == text.split(",")
 
