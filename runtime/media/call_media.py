@@ -91,6 +91,16 @@ class MediaTick:
     undetected: Samples | None = None
     """The received frame still to be analysed for in-band DTMF (``tick(detect=False)``)."""
 
+    def __init__(
+        self,
+        sent: Samples | None,
+        events: list[MediaEvent] | None = None,
+        undetected: Samples | None = None,
+    ) -> None:
+        self.sent = sent
+        self.events = [] if events is None else events
+        self.undetected = undetected
+
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # subclassed by plain Python (compiled: mypyc)
 class CallMedia:

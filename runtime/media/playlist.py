@@ -81,6 +81,26 @@ class PlayedSegment:
     start_time: float | None = None
     end_time: float | None = None
 
+    def __init__(
+        self,
+        item: PlaylistItem,
+        start: int,
+        item_start: int,
+        end: int = -1,
+        item_end: int = -1,
+        outcome: str = "playing",
+        start_time: float | None = None,
+        end_time: float | None = None,
+    ) -> None:
+        self.item = item
+        self.start = start
+        self.item_start = item_start
+        self.end = end
+        self.item_end = item_end
+        self.outcome = outcome
+        self.start_time = start_time
+        self.end_time = end_time
+
     @property
     def kind(self) -> str:
         return self.item.kind

@@ -50,6 +50,32 @@ class Dialog:
     local_contact: str = ""
     state: str = "confirmed"
 
+    def __init__(
+        self,
+        call_id: str,
+        local_tag: str,
+        remote_tag: str,
+        local_address: str,
+        remote_address: str,
+        remote_target: str,
+        route_set: list[str] | None = None,
+        local_seq: int = 0,
+        remote_seq: int | None = None,
+        local_contact: str = "",
+        state: str = "confirmed",
+    ) -> None:
+        self.call_id = call_id
+        self.local_tag = local_tag
+        self.remote_tag = remote_tag
+        self.local_address = local_address
+        self.remote_address = remote_address
+        self.remote_target = remote_target
+        self.route_set = [] if route_set is None else route_set
+        self.local_seq = local_seq
+        self.remote_seq = remote_seq
+        self.local_contact = local_contact
+        self.state = state
+
     @property
     def id(self) -> DialogId:
         return (self.call_id, self.local_tag, self.remote_tag)

@@ -324,6 +324,20 @@ class Via:
     params: Params = field(default_factory=dict)
     protocol: str = "SIP/2.0"
 
+    def __init__(
+        self,
+        transport: str,
+        host: str,
+        port: int | None = None,
+        params: Params | None = None,
+        protocol: str = "SIP/2.0",
+    ) -> None:
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.params = {} if params is None else params
+        self.protocol = protocol
+
     @property
     def branch(self) -> str | None:
         return self.params.get("branch")
@@ -389,6 +403,10 @@ class CSeq:
 
     number: int
     method: str
+
+    def __init__(self, number: int, method: str) -> None:
+        object.__setattr__(self, "number", number)
+        object.__setattr__(self, "method", method)
 
     def __str__(self) -> str:
         return f"{self.number} {self.method}"

@@ -94,6 +94,11 @@ class _Base:
     A header changed since is parsed again, since its text no longer matches.
     """
 
+    def __init__(self, headers: Headers | None = None, body: bytes = b"") -> None:
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self._memo = {}
+
     def _parsed(self, key: str, value: str, parse: Callable[[str], _T]) -> _T:
         memo = self._memo.get(key)
         if memo is not None and memo[0] == value:
@@ -199,6 +204,21 @@ class Request(_Base):
     uri: str = "sip:invalid"
     version: str = "SIP/2.0"
 
+    def __init__(
+        self,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        method: str = "OPTIONS",
+        uri: str = "sip:invalid",
+        version: str = "SIP/2.0",
+    ) -> None:
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self._memo = {}
+        self.method = method
+        self.uri = uri
+        self.version = version
+
     @property
     def request_uri(self) -> Uri:
         return self._parsed("R-URI", self.uri, parse_uri).copy()
@@ -215,6 +235,21 @@ class Response(_Base):
     status: int = 200
     reason: str = "OK"
     version: str = "SIP/2.0"
+
+    def __init__(
+        self,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        status: int = 200,
+        reason: str = "OK",
+        version: str = "SIP/2.0",
+    ) -> None:
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self._memo = {}
+        self.status = status
+        self.reason = reason
+        self.version = version
 
     def __bytes__(self) -> bytes:
         head = "\r\n".join([f"{self.version} {self.status} {self.reason}", *self._head_lines()])

@@ -55,6 +55,24 @@ class ReportBlock:
     last_sr: int = 0
     delay_since_last_sr: int = 0
 
+    def __init__(
+        self,
+        ssrc: int,
+        fraction_lost: int = 0,
+        cumulative_lost: int = 0,
+        highest_sequence: int = 0,
+        jitter: int = 0,
+        last_sr: int = 0,
+        delay_since_last_sr: int = 0,
+    ) -> None:
+        object.__setattr__(self, "ssrc", ssrc)
+        object.__setattr__(self, "fraction_lost", fraction_lost)
+        object.__setattr__(self, "cumulative_lost", cumulative_lost)
+        object.__setattr__(self, "highest_sequence", highest_sequence)
+        object.__setattr__(self, "jitter", jitter)
+        object.__setattr__(self, "last_sr", last_sr)
+        object.__setattr__(self, "delay_since_last_sr", delay_since_last_sr)
+
     def __bytes__(self) -> bytes:
         lost = max(-(1 << 23), min(self.cumulative_lost, (1 << 23) - 1)) & 0xFFFFFF
         return struct.pack(

@@ -70,6 +70,30 @@ class RtpPacket:
     """Number of padding octets (0 = no padding), including the count octet."""
     version: int = RTP_VERSION
 
+    def __init__(
+        self,
+        payload_type: int,
+        sequence: int,
+        timestamp: int,
+        ssrc: int,
+        payload: bytes = b"",
+        marker: bool = False,
+        csrcs: tuple[int, ...] = (),
+        extension: tuple[int, bytes] | None = None,
+        padding: int = 0,
+        version: int = RTP_VERSION,
+    ) -> None:
+        object.__setattr__(self, "payload_type", payload_type)
+        object.__setattr__(self, "sequence", sequence)
+        object.__setattr__(self, "timestamp", timestamp)
+        object.__setattr__(self, "ssrc", ssrc)
+        object.__setattr__(self, "payload", payload)
+        object.__setattr__(self, "marker", marker)
+        object.__setattr__(self, "csrcs", csrcs)
+        object.__setattr__(self, "extension", extension)
+        object.__setattr__(self, "padding", padding)
+        object.__setattr__(self, "version", version)
+
     def __bytes__(self) -> bytes:
         if not 0 <= self.payload_type <= 127:
             raise ValueError("payload type must be 0..127")

@@ -130,6 +130,9 @@ class RtpTimeoutEvent:
 
     timeout: float
 
+    def __init__(self, timeout: float) -> None:
+        object.__setattr__(self, "timeout", timeout)
+
     @property
     def event_type(self) -> str:
         return "RTPTimeout"  # a property, not a ClassVar: mypyc's frozen dataclass would assign it

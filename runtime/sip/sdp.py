@@ -71,6 +71,22 @@ class Origin:
     addr_type: str = "IP4"
     address: str = "127.0.0.1"
 
+    def __init__(
+        self,
+        username: str = "-",
+        session_id: str = "0",
+        version: str = "0",
+        net_type: str = "IN",
+        addr_type: str = "IP4",
+        address: str = "127.0.0.1",
+    ) -> None:
+        self.username = username
+        self.session_id = session_id
+        self.version = version
+        self.net_type = net_type
+        self.addr_type = addr_type
+        self.address = address
+
     def __str__(self) -> str:
         return " ".join(
             (
@@ -91,6 +107,11 @@ class Connection:
     address: str
     net_type: str = "IN"
     addr_type: str = "IP4"
+
+    def __init__(self, address: str, net_type: str = "IN", addr_type: str = "IP4") -> None:
+        self.address = address
+        self.net_type = net_type
+        self.addr_type = addr_type
 
     def __str__(self) -> str:
         return f"{self.net_type} {self.addr_type} {self.address}"
@@ -127,6 +148,26 @@ class MediaDescription:
     connection: Connection | None = None
     attributes: list[Attribute] = field(default_factory=list)
     extra: list[tuple[str, str]] = field(default_factory=list)
+
+    def __init__(
+        self,
+        media: str,
+        port: int,
+        proto: str,
+        formats: list[str],
+        port_count: int | None = None,
+        connection: Connection | None = None,
+        attributes: list[Attribute] | None = None,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.media = media
+        self.port = port
+        self.proto = proto
+        self.formats = formats
+        self.port_count = port_count
+        self.connection = connection
+        self.attributes = [] if attributes is None else attributes
+        self.extra = [] if extra is None else extra
 
     def lines(self) -> list[str]:
         port = f"{self.port}/{self.port_count}" if self.port_count is not None else str(self.port)
@@ -186,6 +227,26 @@ class SessionDescription:
     media: list[MediaDescription] = field(default_factory=list)
     extra: list[tuple[str, str]] = field(default_factory=list)
     version: int = 0
+
+    def __init__(
+        self,
+        origin: Origin | None = None,
+        session_name: str = "-",
+        connection: Connection | None = None,
+        times: list[str] | None = None,
+        attributes: list[Attribute] | None = None,
+        media: list[MediaDescription] | None = None,
+        extra: list[tuple[str, str]] | None = None,
+        version: int = 0,
+    ) -> None:
+        self.origin = Origin() if origin is None else origin
+        self.session_name = session_name
+        self.connection = connection
+        self.times = ["0 0"] if times is None else times
+        self.attributes = [] if attributes is None else attributes
+        self.media = [] if media is None else media
+        self.extra = [] if extra is None else extra
+        self.version = version
 
     def __str__(self) -> str:
         lines = [f"v={self.version}", f"o={self.origin}", f"s={self.session_name}"]
@@ -305,6 +366,18 @@ class Codec:
     rate: int = 8000
     fmtp: str | None = None
 
+    def __init__(
+        self,
+        payload_type: int,
+        name: str,
+        rate: int = 8000,
+        fmtp: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "payload_type", payload_type)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "rate", rate)
+        object.__setattr__(self, "fmtp", fmtp)
+
     @property
     def is_telephone_event(self) -> bool:
         return self.name.lower() == "telephone-event"
@@ -339,6 +412,24 @@ class Negotiated:
     hold: bool
     """The offerer put the call on hold (sendonly, inactive, or c=0.0.0.0)."""
     ptime: int | None
+
+    def __init__(
+        self,
+        answer: SessionDescription,
+        codecs: list[Codec],
+        telephone_event: Codec | None,
+        remote_address: tuple[str, int],
+        direction: str,
+        hold: bool,
+        ptime: int | None,
+    ) -> None:
+        self.answer = answer
+        self.codecs = codecs
+        self.telephone_event = telephone_event
+        self.remote_address = remote_address
+        self.direction = direction
+        self.hold = hold
+        self.ptime = ptime
 
     @property
     def codec(self) -> Codec:

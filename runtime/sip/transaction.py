@@ -84,6 +84,20 @@ class TimerSettings:
     well before T1 and within RFC 3261's 200 ms.
     """
 
+    def __init__(
+        self,
+        t1: float = 0.5,
+        t2: float = 4.0,
+        t4: float = 5.0,
+        timer_d: float = 32.0,
+        trying: float = 0.1,
+    ) -> None:
+        object.__setattr__(self, "t1", t1)
+        object.__setattr__(self, "t2", t2)
+        object.__setattr__(self, "t4", t4)
+        object.__setattr__(self, "timer_d", timer_d)
+        object.__setattr__(self, "trying", trying)
+
     @property
     def timeout(self) -> float:
         """64*T1: timers B, F, H, J, L, M."""
@@ -96,6 +110,9 @@ class Send:
 
     message: Message
 
+    def __init__(self, message: Message) -> None:
+        object.__setattr__(self, "message", message)
+
 
 @dataclass(frozen=True, slots=True)
 class ResponseReceived:
@@ -103,12 +120,18 @@ class ResponseReceived:
 
     response: Response
 
+    def __init__(self, response: Response) -> None:
+        object.__setattr__(self, "response", response)
+
 
 @dataclass(frozen=True, slots=True)
 class TimedOut:
     """The transaction gave up: ``timer`` is ``B``, ``F`` (no response) or ``H`` (no ACK)."""
 
     timer: str
+
+    def __init__(self, timer: str) -> None:
+        object.__setattr__(self, "timer", timer)
 
 
 Output = Send | ResponseReceived | TimedOut
@@ -131,6 +154,11 @@ class TransactionKey:
     branch: str
     sent_by: str
     method: str
+
+    def __init__(self, branch: str, sent_by: str, method: str) -> None:
+        object.__setattr__(self, "branch", branch)
+        object.__setattr__(self, "sent_by", sent_by)
+        object.__setattr__(self, "method", method)
 
 
 def _match_method(method: str) -> str:

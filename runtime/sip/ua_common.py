@@ -84,6 +84,11 @@ class Datagram:
     destination: Address
     transport: str = "udp"
 
+    def __init__(self, data: bytes, destination: Address, transport: str = "udp") -> None:
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "destination", destination)
+        object.__setattr__(self, "transport", transport)
+
 
 @dataclass(frozen=True, slots=True)
 class NewCall:
@@ -93,6 +98,11 @@ class NewCall:
     request: Request
     source: Address
 
+    def __init__(self, call_id: str, request: Request, source: Address) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "request", request)
+        object.__setattr__(self, "source", source)
+
 
 @dataclass(frozen=True, slots=True)
 class CallCancelled:
@@ -100,6 +110,10 @@ class CallCancelled:
 
     call_id: str
     request: Request
+
+    def __init__(self, call_id: str, request: Request) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "request", request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +123,10 @@ class CallEnded:
     call_id: str
     request: Request
 
+    def __init__(self, call_id: str, request: Request) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "request", request)
+
 
 @dataclass(frozen=True, slots=True)
 class AckReceived:
@@ -117,12 +135,19 @@ class AckReceived:
     call_id: str
     request: Request
 
+    def __init__(self, call_id: str, request: Request) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "request", request)
+
 
 @dataclass(frozen=True, slots=True)
 class AckTimeout:
     """No ACK for our 2xx within 64*T1 (``onNoAck``); a queued or new BYE is up to the TU."""
 
     call_id: str
+
+    def __init__(self, call_id: str) -> None:
+        object.__setattr__(self, "call_id", call_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +157,11 @@ class InDialogRequest:
     call_id: str
     request: Request
     transaction: TransactionKey
+
+    def __init__(self, call_id: str, request: Request, transaction: TransactionKey) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "request", request)
+        object.__setattr__(self, "transaction", transaction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +174,18 @@ class OutsideRequest:
     transaction: TransactionKey
     transport: str = "udp"
 
+    def __init__(
+        self,
+        request: Request,
+        source: tuple[str, int],
+        transaction: TransactionKey,
+        transport: str = "udp",
+    ) -> None:
+        object.__setattr__(self, "request", request)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "transaction", transaction)
+        object.__setattr__(self, "transport", transport)
+
 
 @dataclass(frozen=True, slots=True)
 class ResponseToRequest:
@@ -152,6 +194,11 @@ class ResponseToRequest:
     call_id: str
     request: Request
     response: Response
+
+    def __init__(self, call_id: str, request: Request, response: Response) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "request", request)
+        object.__setattr__(self, "response", response)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +209,11 @@ class RequestFailed:
     request: Request
     reason: str
 
+    def __init__(self, call_id: str, request: Request, reason: str) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "request", request)
+        object.__setattr__(self, "reason", reason)
+
 
 @dataclass(frozen=True, slots=True)
 class CallProgress:
@@ -170,6 +222,10 @@ class CallProgress:
     call_id: str
     response: Response
 
+    def __init__(self, call_id: str, response: Response) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "response", response)
+
 
 @dataclass(frozen=True, slots=True)
 class CallAnswered:
@@ -177,6 +233,10 @@ class CallAnswered:
 
     call_id: str
     response: Response
+
+    def __init__(self, call_id: str, response: Response) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "response", response)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +247,11 @@ class CallFailed:
     response: Response | None
     reason: str
 
+    def __init__(self, call_id: str, response: Response | None, reason: str) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "response", response)
+        object.__setattr__(self, "reason", reason)
+
 
 @dataclass(frozen=True, slots=True)
 class Dropped:
@@ -194,6 +259,10 @@ class Dropped:
 
     reason: str
     source: Address | None
+
+    def __init__(self, reason: str, source: Address | None) -> None:
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "source", source)
 
 
 Event = (
@@ -224,6 +293,14 @@ class Outputs:
 
     datagrams: list[Datagram] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+
+    def __init__(
+        self,
+        datagrams: list[Datagram] | None = None,
+        events: list[Event] | None = None,
+    ) -> None:
+        self.datagrams = [] if datagrams is None else datagrams
+        self.events = [] if events is None else events
 
     def send(self, data: bytes, destination: Address, transport: str = "udp") -> None:
         """Queue bytes for ``destination``."""
@@ -271,6 +348,22 @@ class ServerEntry:
     transport: str = "udp"
     """The transport the request came over; its responses go back the same way."""
 
+    def __init__(
+        self,
+        transaction: ServerTransaction,
+        call_id: str | None,
+        destination: Address,
+        tu_deadline: float | None = None,
+        key: TransactionKey | None = None,
+        transport: str = "udp",
+    ) -> None:
+        self.transaction = transaction
+        self.call_id = call_id
+        self.destination = destination
+        self.tu_deadline = tu_deadline
+        self.key = key
+        self.transport = transport
+
 
 @mypyc_attr(native_class=False)  # compiled (native_modules): weakly referenced, a Python class
 @dataclass(slots=True, weakref_slot=True)
@@ -287,6 +380,24 @@ class ClientEntry:
     """Answer one digest challenge (401/407) with these (user, password)."""
     origin: Request | None = None
     """The request the TU sent, when this one re-sends it with credentials (events name it)."""
+
+    def __init__(
+        self,
+        transaction: ClientTransaction,
+        call_id: str,
+        destination: Address,
+        key: TransactionKey | None = None,
+        transport: str = "udp",
+        credentials: tuple[str, str] | None = None,
+        origin: Request | None = None,
+    ) -> None:
+        self.transaction = transaction
+        self.call_id = call_id
+        self.destination = destination
+        self.key = key
+        self.transport = transport
+        self.credentials = credentials
+        self.origin = origin
 
 
 @dataclass(slots=True)
@@ -324,6 +435,52 @@ class CoreCall:
     """Every request in the dialog goes here, not to its remote target (an SBC's ``next_hop``)."""
     reply_hop: Address | None = None
     """Our answers to requests in the dialog go here, not by their Via (``next_hop_for_replies``)."""
+
+    def __init__(
+        self,
+        call_id: str,
+        invite: Request,
+        invite_key: TransactionKey,
+        source: Address,
+        local_tag: str,
+        state: str = "incoming",
+        role: str = "uas",
+        dialog: Dialog | None = None,
+        _retransmitter: TwoXXRetransmitter | None = None,
+        bye_pending: list[tuple[str, str]] | None = None,
+        pending_reinvite: TransactionKey | None = None,
+        acks: dict[tuple[int, str], Request] | None = None,
+        cancel_pending: bool = False,
+        on_timer: Callable[[CoreCall], None] | None = None,
+        transport: str = "udp",
+        twoxx_route: tuple[Address, str] | None = None,
+        ack_later: bool = False,
+        ack_pending: tuple[int, str] | None = None,
+        credentials: tuple[str, str] | None = None,
+        route_hop: Address | None = None,
+        reply_hop: Address | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.invite = invite
+        self.invite_key = invite_key
+        self.source = source
+        self.local_tag = local_tag
+        self.state = state
+        self.role = role
+        self.dialog = dialog
+        self._retransmitter = _retransmitter
+        self.bye_pending = bye_pending
+        self.pending_reinvite = pending_reinvite
+        self.acks = {} if acks is None else acks
+        self.cancel_pending = cancel_pending
+        self.on_timer = on_timer
+        self.transport = transport
+        self.twoxx_route = twoxx_route
+        self.ack_later = ack_later
+        self.ack_pending = ack_pending
+        self.credentials = credentials
+        self.route_hop = route_hop
+        self.reply_hop = reply_hop
 
     @property
     def retransmitter(self) -> TwoXXRetransmitter | None:

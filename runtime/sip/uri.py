@@ -172,6 +172,24 @@ class SipUri:
     headers: dict[str, str] = field(default_factory=dict)
     scheme: str = "sip"
 
+    def __init__(
+        self,
+        host: str,
+        user: str | None = None,
+        password: str | None = None,
+        port: int | None = None,
+        params: Params | None = None,
+        headers: dict[str, str] | None = None,
+        scheme: str = "sip",
+    ) -> None:
+        self.host = host
+        self.user = user
+        self.password = password
+        self.port = port
+        self.params = {} if params is None else params
+        self.headers = {} if headers is None else headers
+        self.scheme = scheme
+
     def __str__(self) -> str:
         out = [self.scheme, ":"]
         if self.user is not None:
@@ -210,6 +228,10 @@ class OtherUri:
 
     scheme: str
     rest: str
+
+    def __init__(self, scheme: str, rest: str) -> None:
+        self.scheme = scheme
+        self.rest = rest
 
     def __str__(self) -> str:
         return f"{self.scheme}:{self.rest}"
@@ -297,6 +319,16 @@ class NameAddress:
     uri: Uri
     display_name: str | None = None
     params: Params = field(default_factory=dict)
+
+    def __init__(
+        self,
+        uri: Uri,
+        display_name: str | None = None,
+        params: Params | None = None,
+    ) -> None:
+        self.uri = uri
+        self.display_name = display_name
+        self.params = {} if params is None else params
 
     @property
     def tag(self) -> str | None:

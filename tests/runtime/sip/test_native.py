@@ -3,22 +3,28 @@
 Not a spec rule: a build property (docs/sip.md, "Compiled media path").  The
 guard's decision is tested on a temporary tree (no build needed); the
 process-level behaviour (``DSM_NATIVE=0``, a stale record) in a fresh
-interpreter, and only where this checkout has the extensions built.
+interpreter, and only where this checkout has the extensions built.  The
+dataclasses of the compiled modules write their own ``__init__`` (the one
+``@dataclass`` generates is interpreted code): checked against their fields.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import hashlib
+import importlib
 import importlib.machinery
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
 
 from dsm.runtime import native
-from dsm.runtime.native_modules import MODULES
+from dsm.runtime.native_modules import MAPPED, MODULES
 
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 NAME = "dsm.runtime.sip.fake"
@@ -124,3 +130,82 @@ def test_stale_record_runs_from_source_with_one_warning() -> None:
     assert lines[1].startswith("source (stale build:")
     warnings = [line for line in proc.stderr.splitlines() if "compiled media path not used" in line]
     assert len(warnings) == 1 and "Rebuild: pip install -e" in warnings[0]
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _source(module: str) -> Path:
+    parts = module.split(".")[1:]  # without "dsm"
+    return ROOT / MAPPED.get(parts[0], parts[0]) / Path(*parts[1:]).with_suffix(".py")
+
+
+def _is_dataclass(node: ast.ClassDef) -> bool:
+    return any(
+        isinstance(d, ast.Name | ast.Call) and ast.unparse(d).startswith("dataclass") for d in node.decorator_list
+    )
+
+
+def _fields(node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> list[tuple[str, ast.expr | None, bool]]:
+    """(name, default expression or None, whether __init__ takes it), base classes' first."""
+    fields: dict[str, tuple[str, ast.expr | None, bool]] = {}
+    for base in node.bases:
+        if isinstance(base, ast.Name) and base.id in classes:
+            fields.update((f[0], f) for f in _fields(classes[base.id], classes))
+    for stmt in node.body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            value, init = stmt.value, True
+            if isinstance(value, ast.Call) and ast.unparse(value.func) == "field":
+                keywords = {k.arg: k.value for k in value.keywords}
+                init = ast.unparse(keywords.get("init", ast.Constant(True))) != "False"
+                value = keywords.get("default", ast.Constant(None) if "default_factory" in keywords else None)
+            fields[stmt.target.id] = (stmt.target.id, value, init)
+    return list(fields.values())
+
+
+def _dataclasses() -> list[tuple[str, ast.ClassDef, dict[str, ast.ClassDef]]]:
+    found = []
+    for module in MODULES:
+        tree = ast.parse(_source(module).read_text())
+        classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+        found += [(module, node, classes) for node in classes.values() if _is_dataclass(node)]
+    return found
+
+
+def test_every_dataclass_of_a_compiled_module_writes_its_own_init_mirroring_its_fields() -> None:
+    """Same parameters, order and defaults as the generated one (a factory's default: None)."""
+    checked = 0
+    for module, node, classes in _dataclasses():
+        where = f"{module}.{node.name}"
+        init = next((s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
+        assert init is not None, f"{where}: no __init__ of its own (the generated one is interpreted)"
+        fields = _fields(node, classes)
+        params = init.args.args[1:]
+        defaults = [None] * (len(params) - len(init.args.defaults)) + list(init.args.defaults)
+        wanted = [(name, default) for name, default, takes in fields if takes]
+        assert [p.arg for p in params] == [name for name, _ in wanted], where
+        for (name, default), given in zip(wanted, defaults, strict=True):
+            shown = None if default is None else ast.unparse(default)
+            assert (None if given is None else ast.unparse(given)) == shown, f"{where}.{name}"
+        assigned = {
+            ast.unparse(target)
+            for stmt in ast.walk(init)
+            for target in (stmt.targets if isinstance(stmt, ast.Assign) else [])
+        } | {
+            stmt.args[1].value
+            for stmt in ast.walk(init)
+            if isinstance(stmt, ast.Call) and ast.unparse(stmt.func) == "object.__setattr__"
+            and isinstance(stmt.args[1], ast.Constant)
+        }
+        names = {name for name, _, _ in fields}
+        assert {a.removeprefix("self.") for a in assigned} >= names, f"{where}: a field left unset"
+        checked += 1
+    assert checked >= 40
+
+
+@needs_build
+def test_compiled_dataclasses_are_constructed_by_compiled_code() -> None:
+    for module, node, _ in _dataclasses():
+        cls = getattr(importlib.import_module(module), node.name)
+        assert dataclasses.is_dataclass(cls)
+        assert not isinstance(cls.__dict__["__init__"], types.FunctionType), f"{module}.{node.name}"
