@@ -34,6 +34,20 @@ RECENT = 50
 _Tracer = Callable[["Session", str, str], None]
 
 
+class _Seen:
+    """What is kept of one live session: when it was first seen and its last trace lines.
+
+    One record per session, so a trace line costs one weak-dictionary
+    look-up (the tracer runs for every event, transition and state).
+    """
+
+    __slots__ = ("born", "lines")
+
+    def __init__(self, born: float, lines: deque[tuple[float, str, str]]) -> None:
+        self.born = born
+        self.lines = lines
+
+
 class Observer:
     """Installs itself as ``engine.tracer``; see the module docstring."""
 
@@ -41,10 +55,7 @@ class Observer:
         self.engine = engine
         self.recorder = recorder or TraceRecorder(engine.clock)
         self.recent_size = recent
-        self.recent: weakref.WeakKeyDictionary[Session, deque[tuple[float, str, str]]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self.born: weakref.WeakKeyDictionary[Session, float] = weakref.WeakKeyDictionary()
+        self._seen: weakref.WeakKeyDictionary[Session, _Seen] = weakref.WeakKeyDictionary()
         self.events = 0
         self.transitions = 0
         self.exceptions = 0
@@ -57,12 +68,10 @@ class Observer:
     # -- the tracer -----------------------------------------------------------------
     def __call__(self, session: Session, kind: str, detail: str) -> None:
         now = self.engine.clock.now()
-        if session not in self.born:
-            self.seen(session, now)
-        lines = self.recent.get(session)
-        if lines is None:
-            lines = self.recent[session] = deque(maxlen=self.recent_size)
-        lines.append((now, kind, detail))
+        seen = self._seen.get(session)
+        if seen is None:
+            seen = self._first(session, now)
+        seen.lines.append((now, kind, detail))
         if kind == "event":
             self.events += 1
             self._tick(now)
@@ -78,20 +87,25 @@ class Observer:
 
     def seen(self, session: Session, when: float | None = None) -> None:
         """Note a session's birth (called by whoever creates it, or on its first trace line)."""
-        if session not in self.born:
-            self.born[session] = self.engine.clock.now() if when is None else when
-            if session.kind == "call":
-                self.calls_started += 1
+        if session not in self._seen:
+            self._first(session, self.engine.clock.now() if when is None else when)
+
+    def _first(self, session: Session, when: float) -> _Seen:
+        seen = self._seen[session] = _Seen(when, deque(maxlen=self.recent_size))
+        if session.kind == "call":
+            self.calls_started += 1
+        return seen
 
     def age(self, session: Session) -> float:
-        born = self.born.get(session)
-        if born is None:
+        seen = self._seen.get(session)
+        if seen is None:
             self.seen(session)
             return 0.0
-        return max(0.0, self.engine.clock.now() - born)
+        return max(0.0, self.engine.clock.now() - seen.born)
 
     def recent_lines(self, session: Session) -> list[tuple[float, str, str]]:
-        return list(self.recent.get(session, ()))
+        seen = self._seen.get(session)
+        return list(seen.lines) if seen is not None else []
 
     # -- events per second ----------------------------------------------------------------
     def _tick(self, now: float) -> None:
