@@ -160,6 +160,16 @@ class TransactionKey:
         object.__setattr__(self, "sent_by", sent_by)
         object.__setattr__(self, "method", method)
 
+    # Written out, as __init__ is: every datagram looks its transaction up by key, and the
+    # generated methods would be interpreted code.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TransactionKey):
+            return NotImplemented
+        return self.branch == other.branch and self.sent_by == other.sent_by and self.method == other.method
+
+    def __hash__(self) -> int:
+        return hash((self.branch, self.sent_by, self.method))
+
 
 def _match_method(method: str) -> str:
     return "INVITE" if method == "ACK" else method

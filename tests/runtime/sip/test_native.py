@@ -209,3 +209,6 @@ def test_compiled_dataclasses_are_constructed_by_compiled_code() -> None:
         cls = getattr(importlib.import_module(module), node.name)
         assert dataclasses.is_dataclass(cls)
         assert not isinstance(cls.__dict__["__init__"], types.FunctionType), f"{module}.{node.name}"
+    key = importlib.import_module("dsm.runtime.sip.transaction").TransactionKey  # looked up per datagram
+    assert not isinstance(key.__dict__["__hash__"], types.FunctionType)
+    assert not isinstance(key.__dict__["__eq__"], types.FunctionType)

@@ -230,6 +230,19 @@ def test_custom_timers() -> None:
     assert log[-1][0] == 10.0 + 6.4
 
 
+def test_17_2_3_a_key_equals_and_hashes_by_its_three_parts() -> None:
+    key = TransactionKey("z9hG4bKabc", "127.0.0.1:5070", "INVITE")
+    same = TransactionKey("z9hG4bKabc", "127.0.0.1:5070", "INVITE")
+    assert key == same and hash(key) == hash(same) and {key: 1}[same] == 1
+    for other in (
+        TransactionKey("z9hG4bKabd", "127.0.0.1:5070", "INVITE"),
+        TransactionKey("z9hG4bKabc", "127.0.0.1:5071", "INVITE"),
+        TransactionKey("z9hG4bKabc", "127.0.0.1:5070", "CANCEL"),
+    ):
+        assert key != other and other not in {key: 1}
+    assert key != ("z9hG4bKabc", "127.0.0.1:5070", "INVITE")
+
+
 def test_17_2_3_matching_by_branch_method_and_sent_by() -> None:
     invite = request("INVITE", branch="z9hG4bKabc")
     cancel = request("CANCEL", branch="z9hG4bKabc")
