@@ -7,6 +7,12 @@ parser and serialiser with its URIs, headers and SDP, and the sans-I/O SIP
 core's transactions, dialogs and user agent (what runs for every SIP
 message).  The source stays the truth; the compiled ``.so`` files are a
 build product.
+
+A dataclass in these modules writes its own ``__init__``: the one
+``@dataclass`` generates is made by ``exec`` when the module loads, so it
+stays interpreted code even in a compiled class (about 400 ns a message
+part instead of 30-60 ns).  ``tests/runtime/sip/test_native.py`` checks
+each against its fields.
 """
 
 from __future__ import annotations
