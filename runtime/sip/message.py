@@ -212,9 +212,7 @@ class Request(_Base):
         uri: str = "sip:invalid",
         version: str = "SIP/2.0",
     ) -> None:
-        self.headers = Headers() if headers is None else headers
-        self.body = body
-        self._memo = {}
+        super().__init__(headers, body)
         self.method = method
         self.uri = uri
         self.version = version
@@ -244,9 +242,7 @@ class Response(_Base):
         reason: str = "OK",
         version: str = "SIP/2.0",
     ) -> None:
-        self.headers = Headers() if headers is None else headers
-        self.body = body
-        self._memo = {}
+        super().__init__(headers, body)
         self.status = status
         self.reason = reason
         self.version = version

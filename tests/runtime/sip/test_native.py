@@ -197,6 +197,10 @@ def test_every_dataclass_of_a_compiled_module_writes_its_own_init_mirroring_its_
             if isinstance(stmt, ast.Call) and ast.unparse(stmt.func) == "object.__setattr__"
             and isinstance(stmt.args[1], ast.Constant)
         }
+        if any(isinstance(c, ast.Call) and ast.unparse(c.func) == "super().__init__" for c in ast.walk(init)):
+            for base in node.bases:  # the base's own __init__ (checked in its turn) sets its fields
+                if isinstance(base, ast.Name) and base.id in classes:
+                    assigned |= {name for name, _, _ in _fields(classes[base.id], classes)}
         names = {name for name, _, _ in fields}
         assert {a.removeprefix("self.") for a in assigned} >= names, f"{where}: a field left unset"
         checked += 1
