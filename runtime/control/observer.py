@@ -9,7 +9,7 @@ The engine has one ``tracer`` slot (``tracer(session, kind, detail)``).  An
 * counts events, transitions and exceptions for ``/metrics``;
 * hands every line to the opt-in :class:`~dsm.runtime.control.trace.TraceRecorder`.
 
-Per-session data lives in weak dictionaries, so ended sessions cost nothing
+Per-session data lives in a weak dictionary, so ended sessions cost nothing
 once the engine has dropped them.
 """
 

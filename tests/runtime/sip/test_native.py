@@ -154,6 +154,8 @@ def _fields(node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> list[tuple[
             fields.update((f[0], f) for f in _fields(classes[base.id], classes))
     for stmt in node.body:
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            if ast.unparse(stmt.annotation).startswith("ClassVar"):
+                continue  # not a field
             value, init = stmt.value, True
             if isinstance(value, ast.Call) and ast.unparse(value.func) == "field":
                 keywords = {k.arg: k.value for k in value.keywords}
