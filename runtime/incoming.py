@@ -48,6 +48,32 @@ class InviteRequest:
     wrapped: bool = False
     handle: Any = field(default=None, compare=False)
 
+    def __init__(
+        self,
+        method: str,
+        r_uri: str,
+        from_: str,
+        to: str,
+        callid: str,
+        hdrs: str = "",
+        body: str = "",
+        cseq: int = 1,
+        headers: dict[str, str] | None = None,
+        wrapped: bool = False,
+        handle: Any = None,
+    ) -> None:
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "r_uri", r_uri)
+        object.__setattr__(self, "from_", from_)
+        object.__setattr__(self, "to", to)
+        object.__setattr__(self, "callid", callid)
+        object.__setattr__(self, "hdrs", hdrs)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "cseq", cseq)
+        object.__setattr__(self, "headers", {} if headers is None else headers)
+        object.__setattr__(self, "wrapped", wrapped)
+        object.__setattr__(self, "handle", handle)
+
 
 @dataclass(frozen=True, slots=True)
 class SipReplyObject:
@@ -64,6 +90,24 @@ class SipReplyObject:
     cseq: int
     headers: dict[str, str] = field(default_factory=dict)
     modifiable: bool = False
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        hdrs: str,
+        body: str,
+        cseq: int,
+        headers: dict[str, str] | None = None,
+        modifiable: bool = False,
+    ) -> None:
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "hdrs", hdrs)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "cseq", cseq)
+        object.__setattr__(self, "headers", {} if headers is None else headers)
+        object.__setattr__(self, "modifiable", modifiable)
 
 
 class AnsweringCall(Protocol):
@@ -98,38 +142,52 @@ def answer_incoming(
     """
     if session.ended:
         return
-    accept = engine.run_invite_hooks(session, request)
-    before = call.dialog
+    flow = _InviteFlow(session, call, engine.run_invite_hooks(session, request))
     # The host decides in the Invite's on_done, before a session the script stopped there
     # ends.  A session parked on a blocking action (runtime/blocking.py) has not processed
     # the Invite when drain() returns: the answer and SessionStart then follow from on_done,
     # so a script replying itself is still seen and the events keep their order.
-    answered = seen = deferred = False
-
-    def invite_done(_params: object) -> None:
-        nonlocal answered, seen
-        seen = True
-        if accept and call.dialog == before:  # no veto and the script did not reply itself
-            call.reply(200, "OK")
-            answered = True
-        if deferred and answered and not session.ended:
-            session.deliver("SessionStart", None, on_done=lambda _p: connect())
-
-    def connect() -> None:
-        if not session.ended:
-            _connect(session, call, "connect_session")
-
-    session.deliver("Invite", None, objects={"request": request}, on_done=invite_done)
+    session.deliver("Invite", None, objects={"request": request}, on_done=flow.invite_done)
     drain()
-    if not seen:
-        deferred = not session.ended
+    if not flow.seen:
+        flow.deferred = not session.ended
         return
-    if session.ended or not answered:
+    if session.ended or not flow.answered:
         return
     session.deliver("SessionStart", None)
     drain()
     if not session.ended:
         _connect(session, call, "connect_session")
+
+
+class _InviteFlow:
+    """The host's decision on the Invite event, kept for a SessionStart that follows later.
+
+    Methods, not nested functions: compiled (native_modules), two closures
+    naming each other share one environment that holds them both, a
+    reference cycle that would keep each call until the collector ran.
+    """
+
+    def __init__(self, session: Session, call: AnsweringCall, accept: bool) -> None:
+        self.session = session
+        self.call = call
+        self.accept = accept
+        self.before = call.dialog
+        self.answered = False
+        self.seen = False
+        self.deferred = False
+
+    def invite_done(self, _params: object) -> None:
+        self.seen = True
+        if self.accept and self.call.dialog == self.before:  # no veto, the script did not reply
+            self.call.reply(200, "OK")
+            self.answered = True
+        if self.deferred and self.answered and not self.session.ended:
+            self.session.deliver("SessionStart", None, on_done=self.connect)
+
+    def connect(self, _params: object) -> None:
+        if not self.session.ended:
+            _connect(self.session, self.call, "connect_session")
 
 
 def _connect(session: Session, call: AnsweringCall, switch: str) -> None:

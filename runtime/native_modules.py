@@ -5,8 +5,15 @@ Plain Python, read by setup.py without importing the package and by
 path (what runs for every RTP packet sent or received) and the SIP message
 parser and serialiser with its URIs, headers and SDP, and the sans-I/O SIP
 core's transactions, dialogs and user agent (what runs for every SIP
-message).  The source stays the truth; the compiled ``.so`` files are a
-build product.
+message), and the call layer above it (a SIP call, the transport shell,
+the host's answer).  The source stays the truth; the compiled ``.so``
+files are a build product.
+
+A class whose base is interpreted (``SipCall``, the asyncio protocols) is
+marked ``mypyc_attr(native_class=False)``: compiled as a native class it
+would not clear its weak references when freed (docs/sip.md, "The call
+layer compiled").  Its methods are compiled all the same, and may hold no
+nested function.
 
 A dataclass in these modules writes its own ``__init__``: the one
 ``@dataclass`` generates is made by ``exec`` when the module loads, so it
@@ -41,6 +48,10 @@ MODULES: tuple[str, ...] = (
     "dsm.runtime.sip.ua_common",
     "dsm.runtime.sip.ua_server",
     "dsm.runtime.sip.useragent",
+    "dsm.runtime.sip.transport",
+    "dsm.runtime.sip.sipcall",
+    "dsm.runtime.sip.outgoing",
+    "dsm.runtime.incoming",
 )
 GROUP = "dsm.runtime._native__mypyc"
 """The shared library mypyc builds for the group (setup.py: ``group_name`` + ``__mypyc``)."""

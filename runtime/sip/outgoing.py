@@ -43,6 +43,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
+from functools import partial
+
+from mypy_extensions import mypyc_attr
 
 from dsm.runtime.call import DialogError
 from dsm.runtime.media.call_media import CallMedia
@@ -64,6 +67,15 @@ from dsm.runtime.sip.useragent import (
 __all__ = ["OutgoingSipCall", "dialout"]
 
 
+def _nothing() -> None:
+    """No host default: the script saw the answer as SipReply."""
+
+
+def _ignoring_result(then: Callable[[], None], _result: object) -> None:
+    """``then()``, as an event's ``on_done`` that needs not its result."""
+    then()
+
+
 def _has_sdp(response: Response) -> bool:
     return bool(response.body) and response.content_type == "application/sdp"
 
@@ -79,6 +91,7 @@ def _user_and_host(uri: str) -> tuple[str, str]:
     return "", ""
 
 
+@mypyc_attr(native_class=False, allow_interpreted_subclasses=True)  # compiled: a Python class
 class OutgoingSipCall(SipCall):
     """One outgoing SIP call and its session; see the module docstring.
 
@@ -135,12 +148,12 @@ class OutgoingSipCall(SipCall):
         if isinstance(event, CallProgress):
             provisional = event.response
             status = "Early" if provisional.status > 100 else "Trying"
-            self.reply_event(provisional, lambda: self.progress(provisional), status)
+            self.reply_event(provisional, partial(self.progress, provisional), status)
         elif isinstance(event, CallAnswered):
-            self.reply_event(event.response, lambda: None, "Connected")
+            self.reply_event(event.response, _nothing, "Connected")
             self.answered_call(event.response)
         elif (failure := event.response) is not None:
-            self.reply_event(failure, lambda: self.failed(failure), "Disconnected")
+            self.reply_event(failure, partial(self.failed, failure), "Disconnected")
         else:
             self.failed(None)
 
@@ -165,7 +178,7 @@ class OutgoingSipCall(SipCall):
         if early:
             self.early_session = True
             self.rtp.start()
-            self._deliver_then("EarlySession", None, lambda: self._connect("connect_early_session"))
+            self._deliver_then("EarlySession", None, partial(self._connect, "connect_early_session"))
 
     def answered_call(self, response: Response) -> None:
         """The 2xx (already ACKed by the core): SDP answer, SessionStart, media (E-151)."""
@@ -185,7 +198,7 @@ class OutgoingSipCall(SipCall):
             self._fail(488, "Not Acceptable Here")
             return
         self.rtp.start()
-        self._deliver_then("SessionStart", None, lambda: self._connect("connect_session"))
+        self._deliver_then("SessionStart", None, partial(self._connect, "connect_session"))
 
     def failed(self, response: Response | None) -> None:
         """A final failure or no answer: FailedCall, then the session is stopped (E-151).
@@ -220,7 +233,7 @@ class OutgoingSipCall(SipCall):
             self._send_bye()
         elif state in ("trying", "early"):
             try:
-                self.calls.run(lambda now: self.calls.core.cancel(self.call_id, now=now))
+                self.calls.run_at(self.calls.core.cancel, self.call_id)
             except UserAgentError as exc:
                 self.calls.log("sip", "debug", call=self.call_id, msg=f"cancel: {exc}")
 
@@ -231,7 +244,7 @@ class OutgoingSipCall(SipCall):
     # -- helpers -------------------------------------------------------------------------
     def _send_bye(self) -> None:
         try:
-            self.calls.run(lambda now: self.calls.core.bye(self.call_id, now=now))
+            self.calls.run_at(self.calls.core.bye, self.call_id)
         except UserAgentError as exc:
             self.calls.log("sip", "debug", call=self.call_id, msg=f"bye: {exc}")
 
@@ -255,7 +268,7 @@ class OutgoingSipCall(SipCall):
     ) -> None:
         session = self.session
         if session is not None and not session.ended:
-            session.deliver(event_type, params, on_done=lambda _result: after())
+            session.deliver(event_type, params, on_done=partial(_ignoring_result, after))
 
     def _connect(self, switch: str) -> None:
         """What the host does after SessionStart/EarlySession: receive, and attach unless ``0``."""
@@ -273,7 +286,7 @@ class OutgoingSipCall(SipCall):
         session.deliver(
             "FailedCall",
             {"code": str(code), "reason": reason},
-            on_done=lambda _result: session.stop(),
+            on_done=partial(_ignoring_result, session.stop),
         )
 
 

@@ -42,7 +42,10 @@ import random
 import zlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
+
+from mypy_extensions import mypyc_attr
 
 from dsm.runtime.call import Call, DialogError, MediaDelegation
 from dsm.runtime.events import processed, unless_processed
@@ -119,6 +122,7 @@ def _is_sdp(request: Request | Response) -> bool:
     return bool(request.body) and request.content_type.lower().startswith("application/sdp")
 
 
+@mypyc_attr(native_class=False, allow_interpreted_subclasses=True)  # compiled: a Python class
 class SipCall(MediaDelegation, Call):
     """One incoming SIP call and its session; see the module docstring."""
 
@@ -218,10 +222,8 @@ class SipCall(MediaDelegation, Call):
             data = str(self.local_sdp).encode("utf-8")
         if 200 <= code < 300:
             extra = extra + self.timer_headers()
-        self.calls.run(
-            lambda now: self.calls.core.reply(
-                self.call_id, code, reason or None, now=now, body=data, headers=extra
-            )
+        self.calls.run_at(
+            self.calls.core.reply, self.call_id, code, reason or None, body=data, headers=extra
         )
         if 200 <= code < 300:
             self.dialog = "connected"
@@ -247,10 +249,12 @@ class SipCall(MediaDelegation, Call):
         """
         if code == 100:
             try:
-                self.calls.run(
-                    lambda now: self.calls.core.reply(
-                        self.call_id, 100, reason or None, now=now, headers=header_lines(headers)
-                    )
+                self.calls.run_at(
+                    self.calls.core.reply,
+                    self.call_id,
+                    100,
+                    reason or None,
+                    headers=header_lines(headers),
                 )
             except UserAgentError as exc:
                 raise DialogError(str(exc), 500, "could not send response") from None
@@ -285,21 +289,19 @@ class SipCall(MediaDelegation, Call):
             if method == "BYE":
                 if self.dialog in ("trying", "proceeding", "early"):
                     raise UserAgentError("the INVITE is not answered yet")
-                self.calls.run(lambda now: self.calls.core.bye(self.call_id, now=now, headers=extra))
+                self.calls.run_at(self.calls.core.bye, self.call_id, headers=extra)
                 self.dialog = "disconnected"
                 self.stop_session_timer()
                 self.rtp.close()
                 return
             data = body.encode("utf-8")
-            self.calls.run(
-                lambda now: self.calls.core.send_request(
-                    self.call_id,
-                    method,
-                    now=now,
-                    body=data,
-                    content_type=content_type or None,
-                    headers=extra,
-                )
+            self.calls.run_at(
+                self.calls.core.send_request,
+                self.call_id,
+                method,
+                body=data,
+                content_type=content_type or None,
+                headers=extra,
             )
         except UserAgentError as exc:
             raise DialogError(str(exc)) from None
@@ -318,13 +320,9 @@ class SipCall(MediaDelegation, Call):
         self.rtp.close()
         try:
             if state == "connected":
-                self.calls.run(lambda now: self.calls.core.bye(self.call_id, now=now))
+                self.calls.run_at(self.calls.core.bye, self.call_id)
             elif state in ("trying", "proceeding", "early"):
-                self.calls.run(
-                    lambda now: self.calls.core.reply(
-                        self.call_id, 487, "Request Terminated", now=now
-                    )
-                )
+                self.calls.run_at(self.calls.core.reply, self.call_id, 487, "Request Terminated")
         except UserAgentError as exc:
             self.calls.log("sip", "debug", call=self.call_id, msg=f"bye: {exc}")
 
@@ -429,10 +427,8 @@ class SipCall(MediaDelegation, Call):
             body = str(self.local_sdp).encode("utf-8")
         extra = header_lines(extra_headers.replace("\\r\\n", "\r\n"))
         try:
-            self.calls.run(
-                lambda now: self.calls.core.send_request(
-                    self.call_id, "INVITE", now=now, body=body, headers=extra
-                )
+            self.calls.run_at(
+                self.calls.core.send_request, self.call_id, "INVITE", body=body, headers=extra
             )
         except UserAgentError as exc:
             self.calls.log("sip", "warn", call=self.call_id, msg=f"sendReinvite: {exc}")
@@ -485,12 +481,15 @@ class SipCall(MediaDelegation, Call):
             return
         extra = self.timer_headers() if 200 <= status < 300 else []
         try:
-            self.calls.run(
-                lambda now: self.calls.core.reply(
-                    self.call_id, status, reason or None, now=now, body=body,
-                    content_type=content_type or None, headers=extra,
-                )
-            )  # fmt: skip
+            self.calls.run_at(
+                self.calls.core.reply,
+                self.call_id,
+                status,
+                reason or None,
+                body=body,
+                content_type=content_type or None,
+                headers=extra,
+            )
         except UserAgentError as exc:
             self.calls.log("sip", "warn", call=self.call_id, msg=f"relayed reply {status}: {exc}")
             return
@@ -516,10 +515,12 @@ class SipCall(MediaDelegation, Call):
         if not body:
             return False
         try:
-            self.calls.run(
-                lambda now: self.calls.core.send_request(
-                    self.call_id, "INVITE", now=now, body=body, content_type="application/sdp"
-                )
+            self.calls.run_at(
+                self.calls.core.send_request,
+                self.call_id,
+                "INVITE",
+                body=body,
+                content_type="application/sdp",
             )
         except UserAgentError as exc:
             self.calls.log("sip", "warn", call=self.call_id, msg=f"re-INVITE with the callee's SDP: {exc}")
@@ -576,7 +577,7 @@ class SipCall(MediaDelegation, Call):
         self.dialog = "disconnected"
         self.rtp.close()
         if self._request_events():
-            self._sip_request(request, None, lambda: self.remote_hangup(request))
+            self._sip_request(request, None, partial(self.remote_hangup, request))
         else:
             self.remote_hangup(request)
 
@@ -653,7 +654,7 @@ class SipCall(MediaDelegation, Call):
         if self._request_events():
             if event.request.method == "BYE":
                 self._pending_bye = event
-            self._sip_request(event.request, event, lambda: self._relay_or_default(event))
+            self._sip_request(event.request, event, partial(self._relay_or_default, event))
         else:
             self._relay_or_default(event)
 
@@ -747,10 +748,12 @@ class SipCall(MediaDelegation, Call):
         method = timer.refresh_method()
         body = str(self.local_sdp).encode("utf-8") if method == "INVITE" and self.local_sdp else b""
         try:
-            self.calls.run(
-                lambda now: self.calls.core.send_request(
-                    self.call_id, method, now=now, body=body, headers=timer.refresh_headers()
-                )
+            self.calls.run_at(
+                self.calls.core.send_request,
+                self.call_id,
+                method,
+                body=body,
+                headers=timer.refresh_headers(),
             )
         except UserAgentError as exc:
             self.calls.log("sip", "warn", call=self.call_id, msg=f"session refresh not sent: {exc}")
@@ -770,19 +773,19 @@ class SipCall(MediaDelegation, Call):
         objects: Mapping[str, Any] | None = None,
     ) -> None:
         """Deliver an event whose host default is BYE and stop: unless ``#processed`` (E-157), or ``always``."""
-
-        def default(result: dict[str, str] | None) -> None:
-            if not always and processed(result):
-                return
-            self.bye()
-            if self.session is not None:
-                self.session.stop()
-
         session = self.session
         if session is None or session.ended:
             self.bye()
             return
-        session.deliver(event_type, params, objects=objects, on_done=default)
+        session.deliver(event_type, params, objects=objects, on_done=partial(self._bye_unless, always))
+
+    def _bye_unless(self, always: bool, result: dict[str, str] | None) -> None:
+        """The host's default of :meth:`_event_with_default`: BYE and stop."""
+        if not always and processed(result):
+            return
+        self.bye()
+        if self.session is not None:
+            self.session.stop()
 
     def answered(self, request: Request, response: Any) -> None:
         """A response (or a timeout, ``response`` None) to a request we sent in the dialog.
@@ -795,7 +798,7 @@ class SipCall(MediaDelegation, Call):
         if response is None:
             self._answered(request, None)
         else:
-            self.reply_event(response, lambda: self._answered(request, response))
+            self.reply_event(response, partial(self._answered, request, response))
 
     def _late_answer(self, response: Response | None) -> None:
         """The caller's answer to the callee's late offer (our re-INVITE) goes in the B leg's ACK."""
@@ -907,10 +910,14 @@ class SipCall(MediaDelegation, Call):
         strict: bool = False,
     ) -> None:
         try:
-            self.calls.run(
-                lambda now: self.calls.core.reply_request(
-                    self.call_id, event.transaction, status, reason, now=now, body=body, headers=extra
-                )
+            self.calls.run_at(
+                self.calls.core.reply_request,
+                self.call_id,
+                event.transaction,
+                status,
+                reason,
+                body=body,
+                headers=extra,
             )
         except UserAgentError as exc:
             if strict:
@@ -1029,6 +1036,16 @@ class SipCalls:
     def run(self, step: Callable[[float], Outputs]) -> None:
         assert self.transport is not None, "SIP transport not attached"
         self.transport.run(step)
+
+    def run_at(self, step: Callable[..., Outputs], *args: Any, **kwargs: Any) -> None:
+        """``step(*args, now=…, **kwargs)``, a core method, run as :meth:`run` runs one.
+
+        What a call's methods use instead of a lambda: compiled, they may not
+        hold nested functions (``SipCall`` stays a Python class).
+        """
+        assert self.transport is not None, "SIP transport not attached"
+        transport = self.transport
+        transport.dispatch(step(*args, now=transport.now(), **kwargs))
 
     def core_options(self) -> dict[str, Any]:
         """How the SIP core must be made for these calls (see :class:`UserAgentServer`)."""

@@ -53,10 +53,14 @@ new connections are closed at once.
 from __future__ import annotations
 
 import asyncio
+import asyncio.protocols  # noqa: F401 - compiled: the module of the Python bases below
 import ipaddress
 import socket
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final, cast
+
+from mypy_extensions import mypyc_attr
 
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.limits import DEFAULT_LIMITS, SipCounters, SipLimits
@@ -84,6 +88,17 @@ EventHandler = Callable[[Event], None]
 ErrorLog = Callable[[str], None]
 
 
+def _ignore(message: str) -> None:
+    """The error log of a transport given none."""
+
+
+def _retrieve_exception(task: asyncio.Task[None]) -> None:
+    """Mark a background task's exception retrieved (its coroutine has logged it)."""
+    if not task.cancelled():
+        task.exception()
+
+
+@mypyc_attr(native_class=False, allow_interpreted_subclasses=True)  # compiled: a Python class
 class SipTransport(asyncio.DatagramProtocol):
     """UDP datagrams and TCP connections in and out of one :class:`UserAgentServer`."""
 
@@ -102,7 +117,7 @@ class SipTransport(asyncio.DatagramProtocol):
         """Accepted connections open, by source IP address."""
         self.loop = loop
         self.on_event = on_event
-        self.on_error: ErrorLog = on_error or (lambda message: None)
+        self.on_error: ErrorLog = on_error or _ignore
         self.transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -175,7 +190,7 @@ class SipTransport(asyncio.DatagramProtocol):
     async def listen_tcp(self, host: str, port: int) -> None:
         """Accept SIP over TCP on ``host:port`` (the UDP socket's address)."""
         self._tcp_server = await self.loop.create_server(
-            lambda: SipConnection(self, accepted=True), host, port
+            partial(SipConnection, self, accepted=True), host, port
         )
 
     @property
@@ -273,7 +288,7 @@ class SipTransport(asyncio.DatagramProtocol):
             return
         self._resolving[host] = [item]
         task = self.loop.create_task(self._lookup(host))
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        task.add_done_callback(_retrieve_exception)
 
     async def _lookup(self, host: str) -> None:
         family = socket.AF_UNSPEC
@@ -308,13 +323,13 @@ class SipTransport(asyncio.DatagramProtocol):
             return
         self._connecting[peer] = [data]
         task = self.loop.create_task(self._connect(peer))
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        task.add_done_callback(_retrieve_exception)
 
     async def _connect(self, peer: Address) -> None:
         """Open a TCP connection to ``peer`` and send what waits for it (RFC 3261 18.1.1)."""
         try:
             _, connection = await self.loop.create_connection(
-                lambda: SipConnection(self), peer[0], peer[1]
+                partial(SipConnection, self), peer[0], peer[1]
             )
         except OSError as exc:
             waiting = self._connecting.pop(peer, [])
@@ -352,6 +367,7 @@ class SipTransport(asyncio.DatagramProtocol):
         self.dispatch(self.core.handle_timeout(self.loop.time()))
 
 
+@mypyc_attr(native_class=False, allow_interpreted_subclasses=True)  # compiled: a Python class
 class SipConnection(asyncio.Protocol):
     """One TCP connection carrying SIP: bytes -> :class:`StreamFramer` -> the transport's core.
 

@@ -218,3 +218,56 @@ def test_compiled_dataclasses_are_constructed_by_compiled_code() -> None:
     key = importlib.import_module("dsm.runtime.sip.transaction").TransactionKey  # looked up per datagram
     assert not isinstance(key.__dict__["__hash__"], types.FunctionType)
     assert not isinstance(key.__dict__["__eq__"], types.FunctionType)
+
+
+_NATIVE_BASES = {"object", "Exception", "ValueError", "RuntimeError", "dict", "Generic", "Protocol", "NamedTuple"}
+"""Bases a native (compiled) class may have: builtins mypyc supports, typing's markers."""
+
+
+def _python_class(node: ast.ClassDef) -> bool:
+    return any(
+        isinstance(d, ast.Call) and ast.unparse(d.func) == "mypyc_attr"
+        and any(k.arg == "native_class" and ast.unparse(k.value) == "False" for k in d.keywords)
+        for d in node.decorator_list
+    )
+
+
+def test_a_compiled_class_with_a_python_base_stays_a_python_class() -> None:
+    """``@mypyc_attr(native_class=False)`` on every class whose base is not native.
+
+    mypyc (CPython 3.11) compiles a class with an interpreted base into one
+    that takes weak references but never clears them when it is freed: the
+    next call of such a reference reads freed memory (a ``SipCall`` is
+    weakly referenced by its transactions).  Kept a Python class, its methods
+    are still compiled.  A subclass of such a class is one too.
+    """
+    classes = {
+        node.name: node
+        for module in MODULES
+        for node in ast.parse(_source(module).read_text()).body
+        if isinstance(node, ast.ClassDef)
+    }
+    checked = 0
+    for name, node in classes.items():
+        for base in node.bases:
+            base_name = ast.unparse(base.value if isinstance(base, ast.Subscript) else base)
+            native_base = base_name in _NATIVE_BASES or (
+                base_name in classes and not _python_class(classes[base_name])
+            )
+            if not native_base:
+                assert _python_class(node), f"{name}: base {base_name} is not native"
+                checked += 1
+    assert checked >= 4  # SipCall, OutgoingSipCall, SipTransport, SipConnection
+
+
+@needs_build
+def test_a_freed_compiled_sip_call_clears_its_weak_references() -> None:
+    probe = (
+        "import gc, weakref\n"
+        "from dsm.runtime.sip.sipcall import SipCall\n"
+        "refs = [weakref.ref(SipCall.__new__(SipCall)) for _ in range(100)]\n"
+        "gc.collect()\n"
+        "print(sum(r() is not None for r in refs))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stderr[-2000:]

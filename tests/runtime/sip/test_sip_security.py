@@ -132,7 +132,7 @@ def test_rtp_ports_of_successive_calls_are_not_sequential(server: SipServer, in_
             caller.close()
     steps = {b - a for a, b in zip(ports, ports[1:])}
     assert all(p % 2 == 0 and 10000 <= p <= 19999 for p in ports)
-    assert len(set(ports)) == len(ports)
+    assert len(set(ports)) >= len(ports) - 1  # a drawn port may come again: 1 in 5,000 a pair
     assert len(steps) > 1 and steps != {2}, ports
     _survived(server, in_progress)
 
