@@ -72,7 +72,7 @@ def _nothing() -> None:
 
 
 def _ignoring_result(then: Callable[[], None], _result: object) -> None:
-    """``then()``, as an event's ``on_done`` that needs not its result."""
+    """``then()``, as an event's ``on_done`` that does not need the result."""
     then()
 
 

@@ -14,7 +14,7 @@ from dsm.runtime.sip.rtp_session import RtpPortPool
 from dsm.runtime.sip.sipcall import SipCall, SipCalls
 
 
-def _Ended(call_id: str) -> SipCall:  # noqa: N802 - reads as the fake call it makes
+def _ended(call_id: str) -> SipCall:
     """A SipCall with just what :meth:`SipCalls.remember` looks at (a compiled SipCalls checks the type)."""
     call = SipCall.__new__(SipCall)
     call.call_id = call_id
@@ -40,7 +40,7 @@ def _calls(keep: int) -> SipCalls:
 
 def test_a_call_is_recent_until_as_many_newer_ones_came_as_are_kept() -> None:
     calls = _calls(keep=2)
-    a, b, c = (_Ended(name) for name in "abc")
+    a, b, c = (_ended(name) for name in "abc")
     for call in (a, b):
         calls.remember(cast(SipCall, call))
     assert calls.is_recent(cast(SipCall, a)) and calls.is_recent(cast(SipCall, b))
@@ -51,8 +51,8 @@ def test_a_call_is_recent_until_as_many_newer_ones_came_as_are_kept() -> None:
 
 
 def test_a_call_never_remembered_or_none_kept_is_not_recent() -> None:
-    assert not _calls(keep=2).is_recent(cast(SipCall, _Ended("x")))
+    assert not _calls(keep=2).is_recent(cast(SipCall, _ended("x")))
     none_kept = _calls(keep=0)
-    call = _Ended("y")
+    call = _ended("y")
     none_kept.remember(cast(SipCall, call))
     assert list(none_kept.recent) == [] and not none_kept.is_recent(cast(SipCall, call))
