@@ -26,6 +26,7 @@ __all__ = [
     "QueuedEvent",
     "DoneCallback",
     "processed",
+    "regardless",
     "unless_processed",
 ]
 
@@ -71,6 +72,15 @@ def unless_processed(default: Callable[[], object]) -> DoneCallback:
     def done(params: dict[str, str] | None) -> None:
         if not processed(params):
             default()
+
+    return done
+
+
+def regardless(then: Callable[[], object]) -> DoneCallback:
+    """A done-callback that runs ``then`` whatever the script set (the host acts anyway)."""
+
+    def done(params: dict[str, str] | None) -> None:
+        then()
 
     return done
 

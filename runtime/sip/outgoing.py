@@ -48,6 +48,7 @@ from functools import partial
 from mypy_extensions import mypyc_attr
 
 from dsm.runtime.call import DialogError
+from dsm.runtime.events import regardless
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.invite_retry import OutgoingInvite
@@ -69,11 +70,6 @@ __all__ = ["OutgoingSipCall", "dialout"]
 
 def _nothing() -> None:
     """No host default: the script saw the answer as SipReply."""
-
-
-def _ignoring_result(then: Callable[[], None], _result: object) -> None:
-    """``then()``, as an event's ``on_done`` that does not need the result."""
-    then()
 
 
 def _has_sdp(response: Response) -> bool:
@@ -268,7 +264,7 @@ class OutgoingSipCall(SipCall):
     ) -> None:
         session = self.session
         if session is not None and not session.ended:
-            session.deliver(event_type, params, on_done=partial(_ignoring_result, after))
+            session.deliver(event_type, params, on_done=regardless(after))
 
     def _connect(self, switch: str) -> None:
         """What the host does after SessionStart/EarlySession: receive, and attach unless ``0``."""
@@ -286,7 +282,7 @@ class OutgoingSipCall(SipCall):
         session.deliver(
             "FailedCall",
             {"code": str(code), "reason": reason},
-            on_done=partial(_ignoring_result, session.stop),
+            on_done=regardless(session.stop),
         )
 
 

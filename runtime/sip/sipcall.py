@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from mypy_extensions import mypyc_attr
 
 from dsm.runtime.call import Call, DialogError, MediaDelegation
-from dsm.runtime.events import processed, unless_processed
+from dsm.runtime.events import regardless, unless_processed
 from dsm.runtime.incoming import InviteRequest, SipReplyObject, answer_incoming, header_block
 from dsm.runtime.media.call_media import CallMedia
 from dsm.runtime.media.dtmf import dtmf_relay_key
@@ -777,12 +777,12 @@ class SipCall(MediaDelegation, Call):
         if session is None or session.ended:
             self.bye()
             return
-        session.deliver(event_type, params, objects=objects, on_done=partial(self._bye_unless, always))
+        default = self._bye_and_stop
+        on_done = regardless(default) if always else unless_processed(default)
+        session.deliver(event_type, params, objects=objects, on_done=on_done)
 
-    def _bye_unless(self, always: bool, result: dict[str, str] | None) -> None:
-        """The host's default of :meth:`_event_with_default`: BYE and stop."""
-        if not always and processed(result):
-            return
+    def _bye_and_stop(self) -> None:
+        """The host's default of :meth:`_event_with_default`."""
         self.bye()
         if self.session is not None:
             self.session.stop()
