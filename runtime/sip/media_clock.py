@@ -14,6 +14,18 @@ serving every call in one burst per period would make the last calls of a
 big burst late although the loop is far from busy.  Four phases cut the
 bursts to a quarter, as the calls' own timers used to spread them.
 
+Why few phases while there are few calls: every tick wakes the process,
+and a wake-up costs far more than serving a frame (about 100 µs of CPU
+on a virtual machine, with nothing to do; ``benchmarks/sip.py``'s idle
+clock).  A new session therefore joins the fullest phase that holds fewer
+than :data:`PHASE_FILL` sessions (a burst of that many frames takes a few
+milliseconds), and only when every phase is that full the least crowded
+one.  A tick whose phase has no session is not armed at all -- unless a
+watched socket has received something (below): then every tick runs, as
+every tick reads.  Calls whose peers send no RTP (announcements, the
+benchmark's callers) then wake the process 50 times a second instead of
+200; the first packet of such a peer waits at most one period.
+
 A session's frames are numbered by tick index, so every schedule lies on the
 grid (no float drift): the first frame of a session started at ``t`` is due
 at the first tick of its phase at or after ``t + period`` -- up to one period
@@ -78,13 +90,25 @@ import numpy.typing as npt
 from dsm.runtime.media.audio import FRAME_SAMPLES
 from dsm.runtime.media.dtmf_detector import DetectionBatch
 
-__all__ = ["DecodeBatch", "MediaClock", "PacedSession", "Prefetching", "FRAME_PERIOD", "PHASES", "TICK_BOUNDS"]
+__all__ = [
+    "DecodeBatch",
+    "MediaClock",
+    "PacedSession",
+    "Prefetching",
+    "FRAME_PERIOD",
+    "PHASES",
+    "PHASE_FILL",
+    "TICK_BOUNDS",
+]
 
 FRAME_PERIOD: Final = 0.020
 """Seconds per frame (160 samples at 8 kHz)."""
 
 PHASES: Final = 4
 """Ticks per frame period; each session is served at one of them."""
+
+PHASE_FILL: Final = 128
+"""Sessions a phase takes before a new session goes to another one (module docstring)."""
 
 TICK_BOUNDS: Final = (0.001, 0.002, 0.005, 0.010, 0.020)
 """Upper bounds (seconds) of the buckets of :attr:`MediaClock.tick_durations` and ``tick_delays``."""
@@ -149,14 +173,20 @@ class MediaClock:
     )
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, period: float = FRAME_PERIOD, phases: int = PHASES
+        self,
+        loop: asyncio.AbstractEventLoop,
+        period: float = FRAME_PERIOD,
+        phases: int = PHASES,
+        fill: int = PHASE_FILL,
     ) -> None:
-        if period <= 0 or phases < 1:
-            raise ValueError("the frame period must be positive and phases at least 1")
+        if period <= 0 or phases < 1 or fill < 1:
+            raise ValueError("the frame period must be positive, phases and fill at least 1")
         self.loop = loop
         self.period = period
         self.phases = phases
         """Tick indices between two frames of one session."""
+        self.fill = fill
+        """Sessions a phase takes before new sessions go to another phase."""
         self.step = period / phases
         self.origin: float | None = None
         """Time of tick 0: the loop's time when the first session joined."""
@@ -175,6 +205,8 @@ class MediaClock:
         self._poll = select.epoll() if hasattr(select, "epoll") else None
         self._readers: dict[int, Callable[[], None]] = {}
         """Watched RTP sockets and the function that reads one packet of each."""
+        self._heard: set[int] = set()
+        """Watched sockets found readable at least once: while there is one, every tick runs."""
         self.now = 0.0
         """The loop's time when this tick's packets were read (their arrival time, to a tick)."""
         self.reads = 0
@@ -210,19 +242,28 @@ class MediaClock:
     def join(self, session: PacedSession) -> int:
         """Serve ``session`` from now on; returns the tick of its first frame.
 
-        The session joins the phase with the fewest sessions; its first
-        frame is due at the first tick of that phase one period after now.
+        The session joins the fullest phase with room (fewer than
+        :attr:`fill` sessions), else the least crowded one; its first frame
+        is due at the first tick of that phase one period after now.
         """
         now = self.loop.time()
         if self.origin is None:
             self.origin = now
-        phase = min(range(self.phases), key=lambda p: len(self._groups[p]))
+        phase = self._phase_to_join()
         first = max(0, math.ceil((now + self.period - self.origin) / self.step - _EPSILON))
         first += (phase - first) % self.phases
         self._groups[phase][session] = None
         if self._timer is None:
             self._arm(max(first - self.phases + 1, 0))
         return first
+
+    def _phase_to_join(self) -> int:
+        """The fullest phase holding fewer than :attr:`fill` sessions, else the least crowded."""
+        sizes = [len(group) for group in self._groups]
+        room = [p for p in range(self.phases) if sizes[p] < self.fill]
+        if room:
+            return max(room, key=lambda p: (sizes[p], -p))
+        return min(range(self.phases), key=lambda p: sizes[p])
 
     def fetch_from(self, session: PacedSession, fetch: Callable[[float], None]) -> None:
         """Before each of its ticks, call ``fetch(at)`` for ``session`` (while it is served).
@@ -254,6 +295,7 @@ class MediaClock:
 
     def unwatch(self, fd: int) -> None:
         """Forget ``fd`` (idempotent); call before the socket is closed."""
+        self._heard.discard(fd)
         if self._readers.pop(fd, None) is not None and self._poll is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._poll.unregister(fd)
@@ -271,6 +313,10 @@ class MediaClock:
                 ready = [fd for fd, _mask in self._poll.poll(0, len(readers))]
             except OSError:
                 return
+        if not ready:
+            return
+        if self._poll is not None:
+            self._heard.update(ready)  # from now on every tick runs (see _rearm)
         for fd in ready:
             read_one = readers.get(fd)  # a packet read before may have ended that call
             if read_one is not None:
@@ -318,7 +364,16 @@ class MediaClock:
             self._rearm(tick)
 
     def _rearm(self, tick: int) -> None:
-        if any(self._groups):
-            # Always the very next tick, even when it is already past: every phase
-            # gets its turn, and a late one simply runs at once.
-            self._arm(tick + 1)
+        groups = self._groups
+        if not any(groups):
+            return
+        # The very next tick, even when it is already past: every phase gets its turn,
+        # and a late one simply runs at once.  While no watched socket has received
+        # anything, a tick without a session of its phase has nothing to do: skipped
+        # (a wake-up saved; see the module docstring).
+        following = tick + 1
+        quiet = not self._heard if self._poll is not None else not self._readers
+        if quiet:
+            while not groups[following % self.phases]:  # bounded: some group holds a session
+                following += 1
+        self._arm(following)

@@ -20,7 +20,7 @@ from dsm.runtime.media.dtmf import KeyPress, dtmf_tone
 from dsm.runtime.media.events import NoAudio
 from dsm.runtime.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from dsm.runtime.media.items import PromptItem, SampleItem
-from dsm.runtime.sip.media_clock import FRAME_PERIOD, PHASES, MediaClock
+from dsm.runtime.sip.media_clock import FRAME_PERIOD, PHASE_FILL, PHASES, MediaClock
 from dsm.runtime.sip.rtp import RtpPacket, RtpSender
 from dsm.runtime.sip.rtp_session import LATE_AFTER, MAX_CATCH_UP, RtpPortPool, RtpSession
 from dsm.runtime.sip.sdp import Codec
@@ -56,9 +56,9 @@ def tone(seconds: float, seed: int = 0) -> np.ndarray:
 class Rig:
     """Sessions on one fake loop and one clock, all sending to ``sink``."""
 
-    def __init__(self, sink: socket.socket, phases: int = PHASES) -> None:
+    def __init__(self, sink: socket.socket, phases: int = PHASES, fill: int = PHASE_FILL) -> None:
         self.loop = FakeLoop()
-        self.clock = MediaClock(self.loop, phases=phases)  # type: ignore[arg-type]
+        self.clock = MediaClock(self.loop, phases=phases, fill=fill)  # type: ignore[arg-type]
         self.sink = sink
         self.pool = RtpPortPool("127.0.0.1", 40000, 49999)
         self.sessions: list[RtpSession] = []
@@ -127,15 +127,17 @@ def test_many_calls_share_one_timer_and_each_gets_its_frames_in_order(sink: sock
         rig.close()
 
 
-def test_sessions_spread_over_the_phases_and_frames_stay_one_period_apart(
+def test_sessions_fill_a_phase_then_spread_and_frames_stay_one_period_apart(
     sink: socket.socket,
 ) -> None:
-    rig = Rig(sink)
+    """A phase takes ``fill`` sessions before the next one opens; when all are full, the
+    least crowded takes the next session."""
+    rig = Rig(sink, fill=2)
     try:
-        for i in range(8):
+        for i in range(9):
             rig.add(tone(1.0, seed=i), seed=i)
         firsts = [s._slot for s in rig.sessions]
-        assert sorted(f % PHASES for f in firsts) == [0, 0, 1, 1, 2, 2, 3, 3]
+        assert [f % PHASES for f in firsts] == [0, 0, 1, 1, 2, 2, 3, 3, 0]
         for first in firsts:
             assert rig.clock.slot_time(first) - rig.loop.time() >= FRAME_PERIOD - 1e-9
             assert rig.clock.slot_time(first) - rig.loop.time() < 2 * FRAME_PERIOD
@@ -143,6 +145,51 @@ def test_sessions_spread_over_the_phases_and_frames_stay_one_period_apart(
         for session, first in zip(rig.sessions, firsts, strict=True):
             assert (session._slot - first) % PHASES == 0  # still on its own phase
     finally:
+        rig.close()
+
+
+def test_few_sessions_share_one_phase(sink: socket.socket) -> None:
+    """Below ``PHASE_FILL`` sessions every new session joins the phase already in use."""
+    rig = Rig(sink)
+    try:
+        for i in range(8):
+            rig.add(tone(1.0, seed=i), seed=i)
+        assert len({s._slot % PHASES for s in rig.sessions}) == 1
+    finally:
+        rig.close()
+
+
+def ticks_in(rig: Rig, periods: int) -> int:
+    """Ticks the clock ran while the fake loop moved ``periods`` frame periods on."""
+    before = rig.clock.ticks
+    rig.loop.advance(rig.loop.time() + periods * FRAME_PERIOD)
+    return rig.clock.ticks - before
+
+
+def test_a_tick_without_a_session_of_its_phase_is_skipped_while_no_socket_received(
+    sink: socket.socket,
+) -> None:
+    """Calls whose peers send nothing wake the clock once a period, not at every tick; once a
+    packet arrived every tick runs again (every tick reads), until that socket is gone."""
+    rig = Rig(sink)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    caller.bind(("127.0.0.1", 0))
+    try:
+        a = rig.add(tone(3.0))
+        b = rig.add(tone(3.0), seed=1)
+        ticks_in(rig, 2)  # past the start
+        assert ticks_in(rig, 10) == 10
+        frames = a.frames
+        caller.sendto(bytes(RtpPacket(0, 1, 160, 99, bytes(160))), ("127.0.0.1", b.local_port))
+        ticks_in(rig, 1)  # read at the session's next tick
+        assert b.packets_received == 1
+        assert ticks_in(rig, 10) == 10 * PHASES
+        assert a.frames == frames + 11  # one frame a period, whatever the ticks
+        b.close()
+        ticks_in(rig, 1)
+        assert ticks_in(rig, 10) == 10
+    finally:
+        caller.close()
         rig.close()
 
 
