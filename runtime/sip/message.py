@@ -212,7 +212,7 @@ class Request(_Base):
         uri: str = "sip:invalid",
         version: str = "SIP/2.0",
     ) -> None:
-        super().__init__(headers, body)
+        _Base.__init__(self, headers, body)  # not super(): slots=True rebuilds the class
         self.method = method
         self.uri = uri
         self.version = version
@@ -242,7 +242,7 @@ class Response(_Base):
         reason: str = "OK",
         version: str = "SIP/2.0",
     ) -> None:
-        super().__init__(headers, body)
+        _Base.__init__(self, headers, body)  # not super(): slots=True rebuilds the class
         self.status = status
         self.reason = reason
         self.version = version
