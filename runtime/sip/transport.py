@@ -8,6 +8,17 @@ core returns and hands the core's events to one callback.  The core's timers
 requests) are driven by a single ``loop.call_at`` re-armed on
 :meth:`UserAgentServer.next_timeout` after every step.
 
+The UDP socket is the transport's own (:class:`UdpEndpoint`, no asyncio
+datagram transport): a loop reader reads it while no call's media runs,
+and the shared media clock's ticks read it while some does
+(:meth:`~dsm.runtime.sip.media_clock.MediaClock.share`).  A datagram that
+arrives during calls then waits for the next tick, at most one 20 ms
+period (5 ms once a call's peer sends RTP), instead of waking the process
+on its own: on a virtual machine each wake-up costs more CPU than the SIP
+work it brings (docs/sip.md, "Wake-ups").  At most
+:data:`MAX_DATAGRAMS_A_READ` datagrams are read at a time; a flood beyond
+that waits in the kernel's buffer, which drops what does not fit.
+
 The transaction user (the call layer) answers through :meth:`SipTransport.run`,
 which calls a core method with the current time and dispatches its outputs
 the same way, so every byte that leaves goes through one place.  Nothing a
@@ -54,6 +65,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.protocols  # noqa: F401 - compiled: the module of the Python bases below
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -64,6 +76,7 @@ from mypy_extensions import mypyc_attr
 
 from dsm.runtime.sip.errors import ParseError
 from dsm.runtime.sip.limits import DEFAULT_LIMITS, SipCounters, SipLimits
+from dsm.runtime.sip.media_clock import MediaClock
 from dsm.runtime.sip.message import StreamFramer, TooLarge
 from dsm.runtime.sip.useragent import Address, Datagram, Event, Outputs, UserAgentServer
 
@@ -565,11 +578,81 @@ async def _bind_udp(
         }
     core = UserAgentServer(host, port, **core_options)
     protocol = SipTransport(core, loop, on_event, on_error, limits)
-    transport, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=(host, port))
-    sockname = transport.get_extra_info("sockname")
-    if sockname is not None:
-        core.port = int(sockname[1])
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    sock = socket.socket(infos[0][0], socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind(infos[0][4])
+    except OSError:
+        sock.close()
+        raise
+    endpoint = UdpEndpoint(sock, protocol, MediaClock.for_loop(loop))
+    protocol.connection_made(endpoint)  # type: ignore[arg-type]
+    core.port = int(sock.getsockname()[1])
     return protocol
+
+
+MAX_DATAGRAMS_A_READ = 128
+"""Datagrams read from the SIP socket at one readiness; the rest waits for the next."""
+
+
+class UdpEndpoint:
+    """The SIP UDP socket: datagrams sent at once, read when the socket is readable.
+
+    Read by a loop reader while no call's media runs and at the media
+    clock's ticks while it does (:meth:`MediaClock.share`), so that SIP and
+    the frames of a tick share one wake-up.  A datagram the kernel cannot
+    take at once is dropped, as the network may drop it (SIP retransmits).
+    """
+
+    def __init__(self, sock: socket.socket, protocol: SipTransport, clock: MediaClock) -> None:
+        self.sock = sock
+        self.protocol = protocol
+        self.clock = clock
+        self._fd = sock.fileno()
+        self._closing = False
+        clock.share(self._fd, self.read_ready)
+
+    def sendto(self, data: bytes, address: Any) -> None:
+        with contextlib.suppress(BlockingIOError, InterruptedError):  # a full send buffer: dropped
+            self.sock.sendto(data, address)
+
+    def read_ready(self) -> None:
+        """Read what is waiting (at most :data:`MAX_DATAGRAMS_A_READ`); never raises."""
+        sock = self.sock
+        protocol = self.protocol
+        for _ in range(MAX_DATAGRAMS_A_READ):
+            if self._closing:
+                return
+            try:
+                data, address = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. an ICMP error reported on the socket
+                protocol.error_received(exc)
+                continue
+            try:
+                protocol.datagram_received(data, address)
+            except Exception as exc:  # noqa: BLE001 - one datagram's fault must not stop the reads
+                protocol.error_received(exc)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "sockname":
+            return self.sock.getsockname()
+        if name == "socket":
+            return self.sock
+        return default
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self.clock.unshare(self._fd)
+        self.sock.close()
+        self.protocol.connection_lost(None)
 
 
 def _sparse(count: int) -> bool:

@@ -193,6 +193,46 @@ def test_a_tick_without_a_session_of_its_phase_is_skipped_while_no_socket_receiv
         rig.close()
 
 
+def test_a_shared_socket_is_read_by_the_loop_while_no_call_runs_and_at_the_ticks_while_one_does(
+    sink: socket.socket,
+) -> None:
+    """The SIP socket (``share``): a loop reader while the clock stands; while calls are up
+    what arrived is read at the next tick, with the frames (no wake-up of its own), and it
+    never makes every tick run as a call's RTP does."""
+    rig = Rig(sink)
+    shared = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    shared.bind(("127.0.0.1", 0))
+    shared.setblocking(False)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    got: list[bytes] = []
+
+    def read_ready() -> None:
+        while True:
+            try:
+                got.append(shared.recv(2048))
+            except BlockingIOError:
+                return
+
+    try:
+        rig.clock.share(shared.fileno(), read_ready)
+        assert rig.loop.readers == {shared.fileno(): read_ready}
+        session = rig.add(tone(3.0))
+        assert rig.loop.readers == {}  # read at the ticks now
+        ticks_in(rig, 2)
+        peer.sendto(b"OPTIONS", shared.getsockname())
+        ticks_in(rig, 1)
+        assert got == [b"OPTIONS"]
+        assert ticks_in(rig, 10) == 10  # still one tick a period
+        session.close()
+        assert rig.loop.readers == {shared.fileno(): read_ready}
+        rig.clock.unshare(shared.fileno())
+        assert rig.loop.readers == {}
+    finally:
+        peer.close()
+        shared.close()
+        rig.close()
+
+
 def test_the_clock_stops_with_the_last_session_and_restarts_with_the_next(
     sink: socket.socket,
 ) -> None:

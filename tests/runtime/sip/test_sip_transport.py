@@ -87,3 +87,43 @@ def test_unresolvable_name_drops_its_datagrams_with_a_log_line() -> None:
     errors, sent = asyncio.run(run())
     assert sent == 0
     assert len(errors) == 1 and "cannot resolve nowhere.invalid" in errors[0]
+
+
+def test_a_datagram_whose_handling_fails_does_not_stop_the_next_and_close_frees_the_port() -> None:
+    """The UDP socket is read by the transport itself (a loop reader, or the media clock's
+    ticks while calls are up): a fault in one datagram's handling is logged and the next
+    is read; closing unregisters the socket and frees its port."""
+
+    async def run() -> tuple[list[bytes], list[str], int]:
+        errors: list[str] = []
+        transport = await _transport(errors)
+        seen: list[bytes] = []
+
+        def flaky(data: bytes, _addr: Any) -> None:
+            seen.append(data)
+            if data == b"bad":
+                raise RuntimeError("boom")
+
+        transport.datagram_received = flaky  # type: ignore[method-assign]
+        port = transport.core.port
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            for data in (b"bad", b"good"):
+                peer.sendto(data, ("127.0.0.1", port))
+            deadline = transport.loop.time() + 10
+            while len(seen) < 2 and transport.loop.time() < deadline:
+                await asyncio.sleep(0.01)
+        finally:
+            peer.close()
+        transport.close()
+        await asyncio.sleep(0)
+        return seen, errors, port
+
+    seen, errors, port = asyncio.run(run())
+    assert seen == [b"bad", b"good"]
+    assert any("boom" in line for line in errors)
+    again = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        again.bind(("127.0.0.1", port))  # the port is free again
+    finally:
+        again.close()
