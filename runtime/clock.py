@@ -152,7 +152,9 @@ class AsyncioClock:
         return self._loop
 
     def now(self) -> float:
-        return self.loop.time()
+        loop = self._loop  # the property's call saved: the engine and tracer ask often
+        return (loop if loop is not None else self.loop).time()
 
     def call_at(self, when: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
-        return self.loop.call_at(when, callback)
+        loop = self._loop
+        return (loop if loop is not None else self.loop).call_at(when, callback)
