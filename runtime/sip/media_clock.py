@@ -18,9 +18,10 @@ Why few phases while there are few calls: every tick wakes the process,
 and a wake-up costs far more than serving a frame (about 100 µs of CPU
 on a virtual machine, with nothing to do; ``benchmarks/sip.py``'s idle
 clock).  A new session therefore joins the fullest phase that holds fewer
-than :data:`PHASE_FILL` sessions (a burst of that many frames takes a few
-milliseconds), and only when every phase is that full the least crowded
-one.  A tick whose phase has no session is not armed at all -- unless a
+than :data:`PHASE_FILL` sessions (a burst of that many frames of calls
+whose peers send nothing takes a few milliseconds), and only when every
+phase is that full the least crowded one -- or at once once a watched
+socket has received, since every tick runs then anyway.  A tick whose phase has no session is not armed at all -- unless a
 watched socket has received something (below): then every tick runs, as
 every tick reads.  Calls whose peers send no RTP (announcements, the
 benchmark's callers) then wake the process 50 times a second instead of
@@ -107,7 +108,7 @@ FRAME_PERIOD: Final = 0.020
 PHASES: Final = 4
 """Ticks per frame period; each session is served at one of them."""
 
-PHASE_FILL: Final = 128
+PHASE_FILL: Final = 256
 """Sessions a phase takes before a new session goes to another one (module docstring)."""
 
 TICK_BOUNDS: Final = (0.001, 0.002, 0.005, 0.010, 0.020)
@@ -264,10 +265,14 @@ class MediaClock:
         return first
 
     def _phase_to_join(self) -> int:
-        """The fullest phase holding fewer than :attr:`fill` sessions, else the least crowded."""
+        """The fullest phase holding fewer than :attr:`fill` sessions, else the least crowded.
+
+        Once a watched socket has received, every tick runs whatever the
+        phases hold: the least crowded phase then, for the shortest bursts.
+        """
         sizes = [len(group) for group in self._groups]
         room = [p for p in range(self.phases) if sizes[p] < self.fill]
-        if room:
+        if room and not self._every_tick_runs():
             return max(room, key=lambda p: (sizes[p], -p))
         return min(range(self.phases), key=lambda p: sizes[p])
 
@@ -421,6 +426,10 @@ class MediaClock:
                 self.tick_overruns += 1
             self._rearm(tick)
 
+    def _every_tick_runs(self) -> bool:
+        """Whether every tick reads: a watched socket has received (without epoll: any is watched)."""
+        return bool(self._heard) if self._poll is not None else bool(self._readers)
+
     def _rearm(self, tick: int) -> None:
         groups = self._groups
         if not any(groups):
@@ -430,8 +439,7 @@ class MediaClock:
         # anything, a tick without a session of its phase has nothing to do: skipped
         # (a wake-up saved; see the module docstring).
         following = tick + 1
-        quiet = not self._heard if self._poll is not None else not self._readers
-        if quiet:
+        if not self._every_tick_runs():
             while not groups[following % self.phases]:  # bounded: some group holds a session
                 following += 1
         self._arm(following)

@@ -159,6 +159,23 @@ def test_few_sessions_share_one_phase(sink: socket.socket) -> None:
         rig.close()
 
 
+def test_once_a_socket_received_new_sessions_go_to_the_least_crowded_phase(sink: socket.socket) -> None:
+    """Every tick runs once RTP arrived: packing sessions would only lengthen the bursts."""
+    rig = Rig(sink)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        first = rig.add(tone(3.0))
+        caller.sendto(bytes(RtpPacket(0, 1, 160, 99, bytes(160))), ("127.0.0.1", first.local_port))
+        ticks_in(rig, 2)
+        assert first.packets_received == 1
+        for i in range(3):
+            rig.add(tone(3.0), seed=i + 1)
+        assert sorted(s._slot % PHASES for s in rig.sessions) == [0, 1, 2, 3]
+    finally:
+        caller.close()
+        rig.close()
+
+
 def ticks_in(rig: Rig, periods: int) -> int:
     """Ticks the clock ran while the fake loop moved ``periods`` frame periods on."""
     before = rig.clock.ticks
