@@ -15,17 +15,18 @@ big burst late although the loop is far from busy.  Four phases cut the
 bursts to a quarter, as the calls' own timers used to spread them.
 
 Why few phases while there are few calls: every tick wakes the process,
-and a wake-up costs far more than serving a frame (about 100 µs of CPU
-on a virtual machine, with nothing to do; ``benchmarks/sip.py``'s idle
-clock).  A new session therefore joins the fullest phase that holds fewer
-than :data:`PHASE_FILL` sessions (a burst of that many frames of calls
-whose peers send nothing takes a few milliseconds), and only when every
-phase is that full the least crowded one -- or at once once a watched
-socket has received, since every tick runs then anyway.  A tick whose phase has no session is not armed at all -- unless a
-watched socket has received something (below): then every tick runs, as
-every tick reads.  Calls whose peers send no RTP (announcements, the
-benchmark's callers) then wake the process 50 times a second instead of
-200; the first packet of such a peer waits at most one period.
+and a wake-up costs far more than serving a frame (about 100 µs of CPU on
+a virtual machine with nothing to do; docs/sip.md, "Wake-ups").  A tick
+whose phase has no session is therefore not armed, unless a watched
+socket has received something (below): then every tick runs, as every
+tick reads.  And while no socket has, a new session joins the fullest
+phase holding fewer than :data:`PHASE_FILL` sessions (a burst of that
+many frames of calls whose peers send nothing takes a few milliseconds),
+the least crowded one only when every phase is that full; once one has,
+it joins the least crowded phase, for the shortest bursts.  Calls whose
+peers send no RTP (announcements, the benchmark's callers) then wake the
+process 50 times a second instead of 200; the first packet of such a
+peer waits at most one period.
 
 A session's frames are numbered by tick index, so every schedule lies on the
 grid (no float drift): the first frame of a session started at ``t`` is due
