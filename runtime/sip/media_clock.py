@@ -375,12 +375,15 @@ class MediaClock:
                 return
         if not ready:
             return
-        if shared:
-            for fd in [fd for fd in ready if fd in shared]:
-                ready.remove(fd)
-                shared[fd]()
+        drains = [shared[fd] for fd in ready if fd in shared] if shared else []
+        if drains:
+            ready = [fd for fd in ready if fd not in shared]
         if self._poll is not None:
-            self._heard.update(ready)  # from now on every tick runs (see _rearm)
+            # From now on every tick runs (see _rearm); noted before the shared sockets are
+            # read, so that a call their datagrams end takes its socket out again (unwatch).
+            self._heard.update(ready)
+        for drain in drains:
+            drain()
         for fd in ready:
             read_one = readers.get(fd)  # a packet read before may have ended that call
             if read_one is not None:

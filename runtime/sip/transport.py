@@ -1,7 +1,7 @@
 """The asyncio shell around the sans-I/O SIP core: a UDP socket, TCP connections, the timers.
 
-:class:`SipTransport` is a :class:`asyncio.DatagramProtocol` that feeds every
-datagram, with its source address and the loop's time, into a
+:class:`SipTransport` feeds every datagram (with the protocol methods of an
+:class:`asyncio.DatagramProtocol`), with its source address and the loop's time, into a
 :class:`~dsm.runtime.sip.useragent.UserAgentServer`, sends the datagrams the
 core returns and hands the core's events to one callback.  The core's timers
 (retransmissions, Timer B/F/H, 2xx retransmission, unanswered in-dialog
@@ -131,7 +131,8 @@ class SipTransport(asyncio.DatagramProtocol):
         self.loop = loop
         self.on_event = on_event
         self.on_error: ErrorLog = on_error or _ignore
-        self.transport: asyncio.DatagramTransport | None = None
+        self.transport: UdpEndpoint | None = None
+        """The UDP socket (set by :func:`_bind_udp`)."""
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.sent = 0
@@ -149,11 +150,7 @@ class SipTransport(asyncio.DatagramProtocol):
         """Peers a TCP connection is being opened to -> messages waiting for it."""
         self._closed = False
 
-    # -- asyncio protocol -------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # The selector loop's datagram transport is not registered as a subclass: cast, not assert.
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
+    # -- the UDP socket's side (UdpEndpoint) -------------------------------------------------
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.received += 1
         self.dispatch(self.core.receive(data, (str(addr[0]), int(addr[1])), self.loop.time()))
@@ -586,8 +583,7 @@ async def _bind_udp(
     except OSError:
         sock.close()
         raise
-    endpoint = UdpEndpoint(sock, protocol, MediaClock.for_loop(loop))
-    protocol.connection_made(endpoint)  # type: ignore[arg-type]
+    protocol.transport = UdpEndpoint(sock, protocol, MediaClock.for_loop(loop))
     core.port = int(sock.getsockname()[1])
     return protocol
 
@@ -630,7 +626,7 @@ class UdpEndpoint:
                 return
             except OSError as exc:  # e.g. an ICMP error reported on the socket
                 protocol.error_received(exc)
-                continue
+                return  # one log line; the next readiness reads on
             try:
                 protocol.datagram_received(data, address)
             except Exception as exc:  # noqa: BLE001 - one datagram's fault must not stop the reads
@@ -638,13 +634,6 @@ class UdpEndpoint:
 
     def is_closing(self) -> bool:
         return self._closing
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        if name == "sockname":
-            return self.sock.getsockname()
-        if name == "socket":
-            return self.sock
-        return default
 
     def close(self) -> None:
         if self._closing:

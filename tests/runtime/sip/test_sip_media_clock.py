@@ -7,6 +7,7 @@ sequence numbers, timestamps, marker bits and payloads.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 from collections.abc import Iterator
@@ -244,6 +245,36 @@ def test_a_shared_socket_is_read_by_the_loop_while_no_call_runs_and_at_the_ticks
         assert rig.loop.readers == {shared.fileno(): read_ready}
         rig.clock.unshare(shared.fileno())
         assert rig.loop.readers == {}
+    finally:
+        peer.close()
+        shared.close()
+        rig.close()
+
+
+def test_a_call_ended_by_a_shared_socket_read_leaves_the_ticks_skipped(sink: socket.socket) -> None:
+    """A SIP datagram read at a tick may end a call whose RTP arrived in the same tick: the
+    ended call's socket must not keep every tick running."""
+    rig = Rig(sink)
+    shared = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    shared.bind(("127.0.0.1", 0))
+    shared.setblocking(False)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rig.add(tone(3.0))
+        b = rig.add(tone(3.0), seed=1)
+
+        def read_ready() -> None:
+            with contextlib.suppress(BlockingIOError):
+                shared.recv(2048)
+                b.close()  # the BYE of b's call
+
+        rig.clock.share(shared.fileno(), read_ready)
+        ticks_in(rig, 2)
+        peer.sendto(bytes(RtpPacket(0, 1, 160, 99, bytes(160))), ("127.0.0.1", b.local_port))
+        peer.sendto(b"BYE", shared.getsockname())
+        ticks_in(rig, 1)
+        assert b.closed
+        assert ticks_in(rig, 10) == 10
     finally:
         peer.close()
         shared.close()
