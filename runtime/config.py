@@ -523,8 +523,11 @@ def parse_app_mapping(text: str, path: str = "app_mapping.conf") -> list[tuple[r
     return out
 
 
+_URI_USER = re.compile(r"^(?:sips?:)?([^@;>]*)@")
+
+
 def _uri_user(uri: str) -> str:
-    m = re.match(r"^(?:sips?:)?([^@;>]*)@", uri.strip("<>"))
+    m = _URI_USER.match(uri.strip("<>"))
     return m.group(1) if m else ""
 
 

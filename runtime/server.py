@@ -494,6 +494,8 @@ class Server:
         setting = self.application
 
         def choose(request: Request) -> str:
+            if setting != "$(apphdr)":  # the only setting that reads headers
+                return select_application(setting, request.uri, None, mapping)
             headers = {name: value for name, value in reversed(list(request.headers))}
             return select_application(setting, request.uri, headers, mapping)
 

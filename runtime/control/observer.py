@@ -34,6 +34,11 @@ RECENT = 50
 _Tracer = Callable[["Session", str, str], None]
 
 
+def _nobody() -> None:
+    """The dead weak reference the one-entry cache starts with."""
+    return None
+
+
 class _Seen:
     """What is kept of one live session: when it was first seen and its last trace lines.
 
@@ -63,24 +68,35 @@ class Observer:
         self._seen_ids: set[str] = set()
         self._window: deque[tuple[int, int]] = deque()
         self._chained: _Tracer | None = engine.tracer
+        self._now = engine.clock.now
+        self._last_session: Callable[[], Session | None] = _nobody
+        self._last_seen = _Seen(0.0, deque())
         engine.tracer = self
 
     # -- the tracer -----------------------------------------------------------------
     def __call__(self, session: Session, kind: str, detail: str) -> None:
-        now = self.engine.clock.now()
-        seen = self._seen.get(session)
-        if seen is None:
-            seen = self._first(session, now)
+        now = self._now()
+        if self._last_session() is session:  # most lines follow one of the same session
+            seen = self._last_seen
+        else:
+            found = self._seen.get(session)
+            seen = found if found is not None else self._first(session, now)
+            self._last_session = weakref.ref(session)
+            self._last_seen = seen
         seen.lines.append((now, kind, detail))
         if kind == "event":
             self.events += 1
-            self._tick(now)
+            window = self._window
+            if window and window[-1][0] == int(now):  # this second's count, in place
+                window[-1] = (window[-1][0], window[-1][1] + 1)
+            else:
+                self._tick(now)
         elif kind == "transition":
             self.transitions += 1
         elif kind == "exception":
             self.exceptions += 1
         rec = self.recorder
-        if rec.active:
+        if rec.mode != "off":
             rec.record(session, kind, detail)
         if self._chained is not None:
             self._chained(session, kind, detail)

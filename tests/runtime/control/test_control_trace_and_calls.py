@@ -59,6 +59,24 @@ def test_trace_per_call_only_lists_that_call(tmp_path: Path) -> None:
     assert [x["kind"] for x in lines] == ["event", "transition", "state"]
 
 
+def test_recent_lines_stay_with_their_own_call_when_calls_interleave(tmp_path: Path) -> None:
+    """The observer remembers the last session it saw; another session's line must not land there."""
+    engine, observer, _ = _setup(tmp_path)
+    a = start_remote_call(engine, "other")
+    b = start_remote_call(engine, "other")
+    assert a.session is not None and b.session is not None
+    for _ in range(3):
+        a.press("1")
+        b.press("2")
+        b.press("3")
+    events = {call: [d for _, kind, d in observer.recent_lines(call.session) if kind == "event"] for call in (a, b)}
+    assert events[a][-3:] == ["Key"] * 3 and events[a].count("Key") == 3
+    assert events[b][-6:] == ["Key"] * 6 and events[b].count("Key") == 6
+    assert events[a][:-3] == events[b][:-6]  # the same start events for both
+    assert observer.events == len(events[a]) + len(events[b])
+    assert observer.events_per_second() == observer.events / 10.0  # all in this second of engine time
+
+
 def test_trace_per_diagram_and_file(tmp_path: Path) -> None:
     engine, observer, _ = _setup(tmp_path)
     out = tmp_path / "trace.jsonl"
