@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -182,18 +182,17 @@ class Playlist:
         items = self._items
         if self._open is None or not items:
             return None
-        item = items[0]
-        if (
-            item.__class__ in _PLAIN_SAMPLE_ITEMS
-            and not item.loop  # type: ignore[attr-defined]
-            and item.samples.size - item.position > samples  # type: ignore[attr-defined]
-        ):
+        head = items[0]
+        if head.__class__ not in _PLAIN_SAMPLE_ITEMS:
+            return None
+        item = cast(SampleItem, head)  # compiled: the attributes below are read in place
+        if not item.loop and item.samples.size - item.position > samples:
             self._frame_time = now
             self._frame_start = self.position
             self.position += samples
-            item.position += samples  # type: ignore[attr-defined]
+            item.position += samples
             self.frame_source = None
-            return item  # type: ignore[return-value]
+            return item
         return None
 
     def read_frame(

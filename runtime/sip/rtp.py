@@ -223,6 +223,21 @@ class RtpSender:
         self._first = False
         self._event_timestamp = None
 
+    def audio_header(self) -> bytes:
+        """The fixed header of the next audio packet (what :meth:`audio` would start with).
+
+        The stream advances exactly as :meth:`audio`.  The prompt path sends
+        ``audio_header() + payload``: two small ``bytes``, cheaper than a
+        memory view's slice copied into a packet buffer.
+        """
+        second = self.payload_type | (0x80 if self._first else 0)
+        header = _HEADER.pack(_FIRST_OCTET, second, self.sequence, self.timestamp, self.ssrc)
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        self.timestamp = (self.timestamp + self.samples_per_frame) & 0xFFFFFFFF
+        self._first = False
+        self._event_timestamp = None
+        return header
+
     def skip(self, frames: int = 1) -> None:
         """Advance the media clock without sending (silence, held call)."""
         self.timestamp = (self.timestamp + frames * self.samples_per_frame) & 0xFFFFFFFF

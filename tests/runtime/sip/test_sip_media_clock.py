@@ -433,6 +433,16 @@ def test_sender_audio_into_writes_what_audio_would_build() -> None:
     assert (a.sequence, a.timestamp) == (b.sequence, b.timestamp)
 
 
+def test_sender_audio_header_is_what_audio_would_build_in_front_of_the_payload() -> None:
+    """The prompt path sends ``audio_header() + codes``: the same bytes, the same stream state."""
+    a = RtpSender(0x12345678, 0, sequence=0xFFFE, timestamp=0xFFFFFF00)
+    b = RtpSender(0x12345678, 0, sequence=0xFFFE, timestamp=0xFFFFFF00)
+    for n in range(5):
+        payload = bytes([n]) * 160
+        assert b.audio_header() + payload == bytes(a.audio(payload))
+    assert (a.sequence, a.timestamp) == (b.sequence, b.timestamp)
+
+
 def test_a_call_started_during_a_tick_leaves_one_timer(sink: socket.socket) -> None:
     """A session may start another call's media from its events; the clock keeps one timer."""
     rig = Rig(sink)
