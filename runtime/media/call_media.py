@@ -117,7 +117,7 @@ class CallMedia:
         self.connected = False
         self.flags: dict[str, bool] = dict.fromkeys(MEDIA_FLAGS, False)
         self.flags["dtmf_detection"] = True
-        self.detector = DtmfDetector()
+        self._detector: DtmfDetector | None = None
         self.telephone_events = TelephoneEventReceiver()
         self.outgoing_dtmf: list[tuple[int, int, list[TelephoneEventPacket]]] = []
         """``sendDTMF`` requests not yet taken by the transport: (event, ms, packets)."""
@@ -221,12 +221,20 @@ class CallMedia:
         """A-core-41: no media processing; the playlist does not advance."""
         self.connected = False
 
+    @property
+    def detector(self) -> DtmfDetector:
+        """In-band DTMF detection, made when first asked for (a call that receives no audio never does)."""
+        detector = self._detector
+        if detector is None:
+            detector = self._detector = DtmfDetector()
+        return detector
+
     def set_media_flag(self, flag: str, on: bool) -> None:
         if flag not in self.flags:
             raise ValueError(f"unknown media flag {flag!r}; known: {', '.join(MEDIA_FLAGS)}")
         self.flags[flag] = on
-        if flag == "dtmf_detection" and not on:
-            self.detector.reset()
+        if flag == "dtmf_detection" and not on and self._detector is not None:
+            self._detector.reset()
 
     def send_dtmf(self, event: int, duration_ms: int) -> None:
         """A-core-51: plan one RFC 4733 event; the transport takes it from :attr:`outgoing_dtmf`."""

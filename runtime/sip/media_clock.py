@@ -356,8 +356,10 @@ class MediaClock:
         """Forget ``fd`` (idempotent); call before the socket is closed."""
         self._heard.discard(fd)
         if self._readers.pop(fd, None) is not None and self._poll is not None:
-            with contextlib.suppress(OSError, ValueError):
+            try:  # noqa: SIM105 - per call: contextlib.suppress would run interpreted code
                 self._poll.unregister(fd)
+            except (OSError, ValueError):
+                pass
 
     def _read_ready(self) -> None:
         """One packet from every watched socket the kernel says is readable (one poll)."""

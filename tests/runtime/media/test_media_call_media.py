@@ -96,6 +96,17 @@ def test_play_descriptors_of_the_call_interface(tmp_path: Path) -> None:
         media.set_prompts("noset")
 
 
+def test_the_dtmf_detector_is_made_when_first_needed() -> None:
+    """A call that never receives audio never builds a detector; turning detection off does not either."""
+    media = CallMedia()
+    media.set_media_flag("dtmf_detection", False)
+    assert media._detector is None
+    detector = media.detector
+    assert media.detector is detector
+    media.set_media_flag("dtmf_detection", False)  # resets the one there is
+    assert media.detector is detector
+
+
 def test_A_core_22_front_descriptor() -> None:
     media = connected()
     media.play(SampleItem(np.arange(1, 1000, dtype=np.int16)))

@@ -777,6 +777,25 @@ def test_E153_rtp_session_reports_RTPTimeout_once_while_monitoring() -> None:
     assert events == [("RTPTimeout", {"type": "rtp_timeout", "timeout_value": "0.1"})]
 
 
+def test_rtp_port_pool_gives_non_blocking_pairs_on_random_even_ports() -> None:
+    """RTP on an even port, RTCP above it, both non-blocking from their creation (no ``rng``: the kernel's)."""
+    pool = RtpPortPool("127.0.0.1", 30000, 39999)
+    pairs = [pool.bind_pair() for _ in range(4)]
+    try:
+        for rtp, rtcp in pairs:
+            port = rtp.getsockname()[1]
+            assert port % 2 == 0 and 30000 <= port <= 39998 and rtcp.getsockname()[1] == port + 1
+            assert rtp.gettimeout() == 0.0 and rtcp.gettimeout() == 0.0
+            assert rtp.type == socket.SOCK_DGRAM and rtcp.type == socket.SOCK_DGRAM
+            with pytest.raises(BlockingIOError):
+                rtp.recvfrom(2048)
+        assert len({rtp.getsockname()[1] for rtp, _ in pairs}) == 4
+    finally:
+        for rtp, rtcp in pairs:
+            rtp.close()
+            rtcp.close()
+
+
 def test_rtp_port_pool_skips_ports_in_use() -> None:
     for _attempt in range(5):  # a port of the run taken by another process meanwhile: another run
         base = free_port_run(4)
