@@ -49,7 +49,7 @@ The sockets come from :class:`RtpPortPool`: RTP on a random even port of a
 configurable range, RTCP on ``port + 1`` (:meth:`RtpPortPool.bind_pair`):
 binding is synchronous, so the SDP answer can name the port at once.  RTP
 is read once per frame on the media clock (the clock polls every watched
-socket once a tick); RTCP, rare, with ``loop.add_reader``.  With an RTCP socket the session sends a
+socket once a tick); RTCP, rare, the same way.  With an RTCP socket the session sends a
 compound report (SR, or RR before it sent anything, with a reception block
 once RTP arrived, plus SDES CNAME) to the peer's RTP port + 1 every
 :data:`RTCP_INTERVAL` seconds (randomised by ±50 %, RFC 3550 6.2) and keeps
@@ -59,7 +59,6 @@ the peer's sender reports for the LSR/DLSR fields.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import socket
@@ -401,15 +400,18 @@ class RtpSession:
 
         RTP is not read by a loop callback per packet: every tick of the
         clock reads one packet of each readable socket (:meth:`_read_one`).
-        RTCP, a packet every few seconds, keeps its reader.
+        RTCP, a packet every few seconds, is read at the ticks too (what
+        waits there at most a tick), with no loop reader to make and
+        unmake per call.
         """
         if self.closed:
             return
         if not self._reading:
-            self.sock.setblocking(False)
+            if self.sock.gettimeout() != 0.0:  # the pool's sockets are non-blocking already
+                self.sock.setblocking(False)
             self.clock.watch(self._fd, self._read_one)  # one packet per readiness, each tick
             if self.rtcp_sock is not None:
-                self.loop.add_reader(self.rtcp_sock.fileno(), self._rtcp_readable)
+                self.clock.watch(self.rtcp_sock.fileno(), self._rtcp_readable)
                 self._schedule_report()
             self._reading = True
         if not self._running:
@@ -430,10 +432,9 @@ class RtpSession:
             self._fast_source = None
             self.prefetched = None
         if self._reading:
-            with contextlib.suppress(Exception):
-                self.clock.unwatch(self._fd)
-                if self.rtcp_sock is not None:
-                    self.loop.remove_reader(self.rtcp_sock.fileno())
+            self.clock.unwatch(self._fd)  # idempotent, never raises
+            if self.rtcp_sock is not None:
+                self.clock.unwatch(self.rtcp_sock.fileno())
             self._reading = False
         if self._rtcp_timer is not None:
             self._rtcp_timer.cancel()
@@ -805,6 +806,7 @@ class RtpSession:
         self._schedule_report()
 
     def _rtcp_readable(self) -> None:
+        """What waits on the RTCP socket (at most 16 packets); read at the clock's ticks, never raises."""
         sock = self.rtcp_sock
         if sock is None:
             return
@@ -816,11 +818,16 @@ class RtpSession:
             except OSError as exc:
                 self.on_error(f"rtcp receive: {exc}")
                 return
-            if not self.latch.admit_rtcp(addr):
-                self.counters.rtcp_foreign_dropped += 1
-                continue
-            with contextlib.suppress(ParseError):  # not RTCP: dropped
+            try:
+                if not self.latch.admit_rtcp(addr):
+                    self.counters.rtcp_foreign_dropped += 1
+                    continue
                 self.reception.rtcp(data, self.loop.time())
+            except ParseError:
+                pass  # not RTCP: dropped
+            except Exception as exc:  # noqa: BLE001 - a fault of this call's RTCP must not reach the tick
+                self.on_error(f"rtcp receive failed: {type(exc).__name__}: {exc}")
+                return
 
     def _fetch(self, at: float) -> None:
         """Before the tick ``at``: take the packet of this call's frame due then (the clock's fetch).
