@@ -279,6 +279,25 @@ class CallMedia:
             return None
         return self.playlist.advance_plain(FRAME_SAMPLES, now)
 
+    def silence_step(self, now: float | None = None) -> bool:
+        """A tick with nothing received whose frame is an empty playlist's silence: taken here.
+
+        Under the same conditions as :meth:`prompt_step`, when the playlist
+        is empty it moves on (:meth:`Playlist.advance_silence`) and ``True``
+        says the frame to send is silence -- what :meth:`tick` with nothing
+        received would have returned, with no event.  Otherwise ``False``,
+        nothing changed.  A call waiting in silence (after its prompts, for
+        a key) sends its frames without a frame array or a tick result.
+        """
+        if (
+            self.output != "playlist"
+            or self.mix_in is not None
+            or not self.connected
+            or self.flags["mute"]
+        ):
+            return False
+        return self.playlist.advance_silence(FRAME_SAMPLES, now)
+
     def tick(
         self, received: npt.ArrayLike | None = None, now: float | None = None, detect: bool = True
     ) -> MediaTick:

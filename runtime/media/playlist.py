@@ -195,6 +195,21 @@ class Playlist:
             return item
         return None
 
+    def advance_silence(self, samples: int = FRAME_SAMPLES, now: float | None = None) -> bool:
+        """An empty playlist's next ``samples`` (silence), taken without building them.
+
+        ``True`` when the playlist is empty: it moved on exactly as
+        :meth:`read_frame` would have (no item, so no event and no frame
+        source).  ``False`` changes nothing.
+        """
+        if self._items:
+            return False
+        self.frame_source = None
+        self._frame_time = now
+        self._frame_start = self.position
+        self.position += samples
+        return True
+
     def read_frame(
         self, samples: int = FRAME_SAMPLES, now: float | None = None
     ) -> tuple[Samples, list[PlaylistEvent]]:

@@ -317,6 +317,8 @@ class RtpSession:
             self._audio_packet, dtype=np.uint8, offset=RTP_HEADER_SIZE
         )
         self._encode_table: np.ndarray | None = None
+        self._silence = b""
+        """A frame of silence in the codec (set with the encode table)."""
         self._encoded_arrays: EncodedArrays | None = None
         self._codes_of: np.ndarray | None = None
         self._codes: bytes | None = None
@@ -381,6 +383,7 @@ class RtpSession:
         self.direction = direction
         self.sender.payload_type = codec.payload_type
         self._encode_table = _ENCODE_TABLES[codec.name.upper()]
+        self._silence = bytes([int(self._encode_table[0])]) * FRAME_SAMPLES
         self._encoded_arrays = _ENCODED_ARRAYS[codec.name.upper()]
         self._codes_of = self._codes = None  # the codec may have changed
 
@@ -517,12 +520,17 @@ class RtpSession:
             received = None
         media = self.media
         item = media.prompt_step(start)
-        if item is not None:  # the next 20 ms of a prompt: the lean path, no tick result built
+        if item is not None or media.silence_step(start):
+            # the next 20 ms of a prompt, or of an empty playlist's silence: the lean path,
+            # no frame array and no tick result built
             if received is not None:
                 undetected = media.route_received(received)
                 if undetected is not None:  # analysed with the tick's other calls
                     self.clock.dtmf.add(media.detector, undetected, self._keys_detected)
-            self._send_prompt_frame(item.samples, item.position - FRAME_SAMPLES)
+            if item is not None:
+                self._send_prompt_frame(item.samples, item.position - FRAME_SAMPLES)
+            else:
+                self._send_silence_frame()
             return
         result = media.tick(received, now=start, detect=False)
         if result.undetected is not None:  # analysed with the tick's other calls
@@ -568,28 +576,47 @@ class RtpSession:
         The send path of a call playing a prompt with nothing received,
         once per frame and call: the frame is a slice of the prompt's codes
         (encoded once per prompt and codec, shared by every call) behind
-        the header, then one ``sendto``.  No frame array, event list or tick result is
-        built.  The gates are those of :meth:`_frame` (the peer confirmed,
-        a queued ``sendDTMF`` first, the direction, relaying).
+        the header, then one ``sendto``.  No frame array, event list or
+        tick result is built.
+        """
+        remote = self._lean_destination()
+        if remote is None:
+            return
+        codes = self._prompt_codes(samples)
+        if codes is None:  # not cacheable (too long): encoded frame by frame
+            self._send_audio(samples[start : start + FRAME_SAMPLES])
+            return
+        self._send_lean(self.sender.audio_header() + codes[start : start + FRAME_SAMPLES], remote)
+
+    def _send_silence_frame(self) -> None:
+        """Send a frame of an empty playlist: the codec's silence, encoded once per codec."""
+        remote = self._lean_destination()
+        if remote is not None:
+            self._send_lean(self.sender.audio_header() + self._silence, remote)
+
+    def _lean_destination(self) -> tuple[str, int] | None:
+        """Where a lean frame goes, or ``None`` when it is not sent (the frame's time passes).
+
+        The gates are those of :meth:`_frame`: a queued ``sendDTMF`` taken
+        first, nothing to a peer that has not confirmed, a telephone-event
+        packet instead of the audio, the direction, relaying, a codec.
         """
         if self.media.outgoing_dtmf:
             self._take_dtmf()
         if not self.confirmed:  # nothing to an address the peer has not confirmed
             self.counters.rtp_held_back += 1
             self.sender.skip(1)
-            return
+            return None
         if self._dtmf:
             self._send_dtmf_packet()
-            return
+            return None
         remote = self.latch.destination()
         if self.direction in _NO_SEND or self.relaying or remote is None or self._encode_table is None:
             self.sender.skip(1)
-            return
-        codes = self._prompt_codes(samples)
-        if codes is None:  # not cacheable (too long): encoded frame by frame
-            self._send_audio(samples[start : start + FRAME_SAMPLES])
-            return
-        packet = self.sender.audio_header() + codes[start : start + FRAME_SAMPLES]
+            return None
+        return remote
+
+    def _send_lean(self, packet: bytes, remote: tuple[str, int]) -> None:
         try:
             self._send(packet, remote)
             self.packets_sent += 1

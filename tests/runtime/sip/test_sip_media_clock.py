@@ -421,6 +421,36 @@ def test_a_prompt_too_long_to_cache_is_encoded_frame_by_frame_to_the_same_packet
         rig.close()
 
 
+@pytest.mark.parametrize(("codec", "encode"), [(PCMU, ulaw_encode), (PCMA, alaw_encode)])
+def test_an_empty_playlist_sends_the_codecs_silence_in_step_after_the_prompt(
+    sink: socket.socket, codec: Codec, encode: object
+) -> None:
+    """After the prompt (and its noAudio, once) the frames are the codec's silence on the lean
+    path: the same bytes as an encoded frame of zeros, sequence and timestamps running on,
+    the playlist's position moving as ``read_frame`` would move it."""
+    rig = Rig(sink, phases=1)
+    try:
+        samples = tone(0.1)  # five frames
+        session = rig.add(samples, codec=codec)
+        start = rig.loop.time()
+        for k in range(1, 11):
+            rig.loop.advance(start + k * FRAME_PERIOD + FRAME_PERIOD)
+        packets = received(sink)
+        n = len(packets)
+        assert n >= 10
+        silence = encode(np.zeros(160, dtype=np.int16)).tobytes()  # type: ignore[operator]
+        assert [p.payload for p in packets[:5]] == [
+            encode(samples[n * 160 : (n + 1) * 160]).tobytes() for n in range(5)  # type: ignore[operator]
+        ]
+        assert all(p.payload == silence for p in packets[5:])
+        assert [(p.sequence - packets[0].sequence) % 65536 for p in packets] == list(range(n))
+        assert [(p.timestamp - packets[0].timestamp) % 2**32 for p in packets] == [160 * k for k in range(n)]
+        assert sum(isinstance(e, NoAudio) for e in rig.events[0]) == 1
+        assert session.media.playlist.position == n * 160
+    finally:
+        rig.close()
+
+
 def test_sender_audio_into_writes_what_audio_would_build() -> None:
     a = RtpSender(0x12345678, 0, sequence=0xFFFE, timestamp=0xFFFFFF00)
     b = RtpSender(0x12345678, 0, sequence=0xFFFE, timestamp=0xFFFFFF00)
