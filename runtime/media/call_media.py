@@ -270,12 +270,7 @@ class CallMedia:
         session sends such a frame as a slice of the prompt's codes, with no
         frame, event list or tick result built per frame.
         """
-        if (
-            self.output != "playlist"
-            or self.mix_in is not None
-            or not self.connected
-            or self.flags["mute"]
-        ):
+        if not self._sends_playlist_as_read():
             return None
         return self.playlist.advance_plain(FRAME_SAMPLES, now)
 
@@ -289,14 +284,18 @@ class CallMedia:
         nothing changed.  A call waiting in silence (after its prompts, for
         a key) sends its frames without a frame array or a tick result.
         """
-        if (
-            self.output != "playlist"
-            or self.mix_in is not None
-            or not self.connected
-            or self.flags["mute"]
-        ):
+        if not self._sends_playlist_as_read():
             return False
         return self.playlist.advance_silence(FRAME_SAMPLES, now)
+
+    def _sends_playlist_as_read(self) -> bool:
+        """Connected, the playlist the output, not muted, nothing mixed in: the lean paths' condition."""
+        return (
+            self.output == "playlist"
+            and self.mix_in is None
+            and self.connected
+            and not self.flags["mute"]
+        )
 
     def tick(
         self, received: npt.ArrayLike | None = None, now: float | None = None, detect: bool = True
