@@ -214,7 +214,7 @@ class RtpSender:
 
         Writes the fixed header into ``packet[:12]`` (the bytes ``bytes(audio(payload))``
         would start with) and advances the stream exactly as :meth:`audio`:
-        the per-frame send path of a call builds no objects at all.
+        a frame encoded into the packet buffer is sent without building objects.
         """
         second = self.payload_type | (0x80 if marker or self._first else 0)
         _HEADER.pack_into(packet, 0, _FIRST_OCTET, second, self.sequence, self.timestamp, self.ssrc)
@@ -226,9 +226,10 @@ class RtpSender:
     def audio_header(self) -> bytes:
         """The fixed header of the next audio packet (what :meth:`audio` would start with).
 
-        The stream advances exactly as :meth:`audio`.  The prompt path sends
-        ``audio_header() + payload``: two small ``bytes``, cheaper than a
-        memory view's slice copied into a packet buffer.
+        The stream advances exactly as :meth:`audio`.  Frames whose payload
+        exists already (a prompt's codes, the codec's silence) are sent as
+        ``audio_header() + payload``: two small ``bytes``, cheaper than
+        copying the payload into a packet buffer through a memory view.
         """
         second = self.payload_type | (0x80 if self._first else 0)
         header = _HEADER.pack(_FIRST_OCTET, second, self.sequence, self.timestamp, self.ssrc)
