@@ -86,11 +86,12 @@ class Observer:
         seen.lines.append((now, kind, detail))
         if kind == "event":
             self.events += 1
+            sec = int(now)
             window = self._window
-            if window and window[-1][0] == int(now):  # this second's count, in place
-                window[-1] = (window[-1][0], window[-1][1] + 1)
+            if window and window[-1][0] == sec:  # this second's count, in place
+                window[-1] = (sec, window[-1][1] + 1)
             else:
-                self._tick(now)
+                self._new_second(sec)
         elif kind == "transition":
             self.transitions += 1
         elif kind == "exception":
@@ -124,14 +125,11 @@ class Observer:
         return list(seen.lines) if seen is not None else []
 
     # -- events per second ----------------------------------------------------------------
-    def _tick(self, now: float) -> None:
-        sec = int(now)
+    def _new_second(self, sec: int) -> None:
+        """The first event of second ``sec``: counted, and the seconds before the last ten dropped."""
         w = self._window
-        if w and w[-1][0] == sec:
-            w[-1] = (sec, w[-1][1] + 1)
-        else:
-            w.append((sec, 1))
-        while w and w[0][0] <= sec - 10:
+        w.append((sec, 1))
+        while w[0][0] <= sec - 10:  # stops at the entry just appended
             w.popleft()
 
     def events_per_second(self) -> float:

@@ -198,15 +198,13 @@ class RtpSender:
         """The packet for the next frame; the first packet of the stream is marked."""
         packet = RtpPacket(
             self.payload_type,
-            self._next_sequence(),
+            self.sequence,
             self.timestamp,
             self.ssrc,
             payload,
             marker=marker or self._first,
         )
-        self._first = False
-        self._event_timestamp = None
-        self.skip(1)
+        self._audio_sent()
         return packet
 
     def audio_into(self, packet: bytearray, *, marker: bool = False) -> None:
@@ -218,10 +216,7 @@ class RtpSender:
         """
         second = self.payload_type | (0x80 if marker or self._first else 0)
         _HEADER.pack_into(packet, 0, _FIRST_OCTET, second, self.sequence, self.timestamp, self.ssrc)
-        self.sequence = (self.sequence + 1) & 0xFFFF
-        self.timestamp = (self.timestamp + self.samples_per_frame) & 0xFFFFFFFF
-        self._first = False
-        self._event_timestamp = None
+        self._audio_sent()
 
     def audio_header(self) -> bytes:
         """The fixed header of the next audio packet (what :meth:`audio` would start with).
@@ -233,11 +228,15 @@ class RtpSender:
         """
         second = self.payload_type | (0x80 if self._first else 0)
         header = _HEADER.pack(_FIRST_OCTET, second, self.sequence, self.timestamp, self.ssrc)
+        self._audio_sent()
+        return header
+
+    def _audio_sent(self) -> None:
+        """The stream after an audio packet: next sequence number and frame, no event running."""
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.timestamp = (self.timestamp + self.samples_per_frame) & 0xFFFFFFFF
         self._first = False
         self._event_timestamp = None
-        return header
 
     def skip(self, frames: int = 1) -> None:
         """Advance the media clock without sending (silence, held call)."""
